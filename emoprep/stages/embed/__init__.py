@@ -1,0 +1,1 @@
+"""Per-frame feature extractors ("embedders") over aligned crops, and offline augmentations."""

@@ -1,0 +1,95 @@
+"""Plain data types shared by stages. Arrays are numpy; shapes and units are in the docstrings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class FrameStatus(IntEnum):
+    """Per-frame face status stored in the frame store (``status`` dataset, uint8)."""
+
+    NO_FACE = 0  #: no face: never found yet, or still absent after a loss
+    DETECTED = 1  #: found by the detector on the first detection of the video
+    TRACKED = 2  #: box carried over by the tracker
+    REDETECTED = 3  #: found again by the detector after the first detection
+    LOST = 4  #: tracker failed and the detector found nothing on this frame
+    MULTI_FACE = 5  #: detector found several faces; one was picked by the selection policy
+
+    @classmethod
+    def has_face(cls, status: np.ndarray) -> np.ndarray:
+        """Boolean mask (T,) of frames that carry a face box."""
+        s = np.asarray(status)
+        return np.isin(s, [cls.DETECTED, cls.TRACKED, cls.REDETECTED, cls.MULTI_FACE])
+
+
+@dataclass(frozen=True)
+class VideoEntry:
+    """One video (or image-sequence folder) of the manifest, with its labels.
+
+    ``path`` is absolute. ``kind`` is ``"file"`` for a video file or ``"frames"`` for a folder of
+    images read in sorted order at ``fps`` frames per second.
+    """
+
+    video_id: str
+    path: str
+    subject: str
+    labels: dict[str, str] = field(default_factory=dict)
+    kind: str = "file"
+    fps: float | None = None
+    frames_glob: str = "*.png"
+
+
+@dataclass
+class ProbeInfo:
+    """What ``probe`` learns about a video. ``n_frames`` is the number of decodable frames."""
+
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+    codec: str
+    content_hash: str
+    kind: str = "file"
+
+
+@dataclass
+class Geometry:
+    """Per-frame face geometry from ``track`` (T = frames that went through tracking).
+
+    frame_index: (T,) int64, source frame numbers (0-based).
+    timestamps:  (T,) float64, seconds (frame_index / fps).
+    boxes:       (T, 4) float32, x, y, w, h in source pixels; NaN where there is no face.
+    landmarks:   (T, 68, 2) float32, x, y in source pixels (68-point scheme); NaN where no face.
+    status:      (T,) uint8, :class:`FrameStatus` values.
+    n_faces:     (T,) int16, faces the detector returned on that frame (-1: detector not run).
+    """
+
+    frame_index: np.ndarray
+    timestamps: np.ndarray
+    boxes: np.ndarray
+    landmarks: np.ndarray
+    status: np.ndarray
+    n_faces: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.frame_index.shape[0])
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "frame_index": self.frame_index,
+            "timestamps": self.timestamps,
+            "boxes": self.boxes,
+            "landmarks": self.landmarks,
+            "status": self.status,
+            "n_faces": self.n_faces,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Geometry":
+        return cls(**{k: np.asarray(arrays[k]) for k in cls.__dataclass_fields__})
+
+    def subset(self, idx: np.ndarray | slice) -> "Geometry":
+        return Geometry(**{k: v[idx] for k, v in self.as_arrays().items()})
