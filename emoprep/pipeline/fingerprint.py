@@ -1,0 +1,128 @@
+"""Canonical hashing of what a stage reads, and the content-hash cache for raw videos.
+
+A fingerprint is ``sha256(json.dumps(components, sort_keys=True))``. Components hold only what
+changes a stage's output: stage name and code version, its config slice with defaults filled in,
+library versions, model-file hashes and upstream fingerprints. Never output paths, worker counts,
+batch sizes or timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from emoprep.types import VideoEntry
+from emoprep.video import list_frame_files
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, ASCII only."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def digest(obj: Any) -> str:
+    """sha256 hex digest of :func:`canonical_json` of ``obj``."""
+    return hashlib.sha256(canonical_json(obj).encode("ascii")).hexdigest()
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@cache
+def library_version(dist: str) -> str:
+    """Installed version of a distribution, or ``"absent"``."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+class HashCache:
+    """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file.
+
+    Lives in the coordinator only; workers never see it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._data: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        if self.path.is_file():
+            try:
+                self._data = json.loads(self.path.read_text())
+            except (OSError, json.JSONDecodeError):
+                self._data = {}  # a damaged cache only costs re-hashing
+
+    def file(self, path: str | Path) -> str:
+        p = os.path.abspath(path)
+        st = os.stat(p)
+        hit = self._data.get(p)
+        if hit and hit["size"] == st.st_size and hit["mtime_ns"] == st.st_mtime_ns:
+            return hit["sha256"]
+        value = sha256_file(p)
+        self._data[p] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": value}
+        self._dirty = True
+        return value
+
+    def video(self, entry: VideoEntry) -> str:
+        """Content hash of a video file, or of a frame folder (names and contents, in order)."""
+        if entry.kind == "frames":
+            parts = [(f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)]
+            return digest(parts)
+        return self.file(entry.path)
+
+    def save(self) -> None:
+        if not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._data, sort_keys=True))
+        os.replace(tmp, self.path)
+        self._dirty = False
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts -> ``{"a.b.c": value}`` (lists stay values)."""
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: obj}
+
+
+def explain_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two component dicts ("detect.min_size changed 60 -> 80")."""
+    reasons: list[str] = []
+    if old.get("version") != new.get("version"):
+        reasons.append(f"code version changed {old.get('version')} -> {new.get('version')}")
+    for section, label in (("config", ""), ("libraries", "library "), ("models", "model file "),
+                           ("inputs", "input ")):
+        a, b = flatten(old.get(section, {})), flatten(new.get(section, {}))
+        for key in sorted(set(a) | set(b)):
+            if key not in a:
+                reasons.append(f"{label}{key} added ({_short(b[key])})")
+            elif key not in b:
+                reasons.append(f"{label}{key} removed")
+            elif a[key] != b[key]:
+                reasons.append(f"{label}{key} changed {_short(a[key])} -> {_short(b[key])}")
+    ua, ub = old.get("upstream", {}), new.get("upstream", {})
+    changed = sorted(k for k in set(ua) | set(ub) if ua.get(k) != ub.get(k))
+    if changed and not reasons:
+        reasons.append(f"upstream {', '.join(changed)} changed")
+    return reasons or ["fingerprint differs"]
+
+
+def _short(value: Any) -> str:
+    text = canonical_json(value) if not isinstance(value, str) else value
+    return text if len(text) <= 24 else text[:12] + "…"

@@ -1,0 +1,82 @@
+"""Where everything lives in an output folder. One place, so no module invents a path.
+
+```
+out/
+  frames.h5                      index of the frame store (links to the shards)
+  frames/<video_id>.h5           frame-store shard: crops + geometry of one video
+  au/<video_id>.h5               AU scores and the trim decision of one video
+  features/<name>.h5             index of one embedder's feature store
+  features/<name>/<video_id>.h5  feature shard (original crops)
+  features/<name>/@<aug>/<video_id>.h5   feature shard of an augmented variant
+  splits/<split>.json            subject-independent folds
+  plots/<video_id>_trim.png      AU-trim plots (--plots / emoprep report)
+  summary.json                   summary of the last run
+  .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
+  .emoprep/work/<stage>/<video_id>.*         small intermediate results (probe, window, track)
+  .emoprep/hashes.json           content-hash cache of raw videos
+  .emoprep/lock                  held while a run writes here
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def stage_dirname(stage: str) -> str:
+    """File-system name of a stage ("embed:hog@flip" -> "embed-hog@flip")."""
+    return stage.replace(":", "-")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.root / ".emoprep"
+
+    @property
+    def lock(self) -> Path:
+        return self.meta_dir / "lock"
+
+    @property
+    def hashes(self) -> Path:
+        return self.meta_dir / "hashes.json"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    def record(self, stage: str, video_id: str) -> Path:
+        return self.meta_dir / "records" / stage_dirname(stage) / f"{video_id}.json"
+
+    def work(self, stage: str, video_id: str, suffix: str) -> Path:
+        return self.meta_dir / "work" / stage_dirname(stage) / f"{video_id}{suffix}"
+
+    @property
+    def frames_index(self) -> Path:
+        return self.root / "frames.h5"
+
+    def frames_shard(self, video_id: str) -> Path:
+        return self.root / "frames" / f"{video_id}.h5"
+
+    def au_shard(self, video_id: str) -> Path:
+        return self.root / "au" / f"{video_id}.h5"
+
+    def features_index(self, name: str) -> Path:
+        return self.root / "features" / f"{name}.h5"
+
+    def features_shard(self, name: str, video_id: str, aug: str | None = None) -> Path:
+        base = self.root / "features" / name
+        return (base / f"@{aug}" if aug else base) / f"{video_id}.h5"
+
+    def split(self, name: str) -> Path:
+        return self.root / "splits" / f"{name}.json"
+
+    def plot(self, video_id: str, kind: str = "trim") -> Path:
+        return self.root / "plots" / f"{video_id}_{kind}.png"
+
+    def rel(self, path: Path) -> str:
+        return str(Path(path).relative_to(self.root))

@@ -1,0 +1,243 @@
+"""The coordinator: validate, plan, run units on an executor, record outcomes, rebuild indexes.
+
+Only this module writes records, index files, split manifests and the run summary.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emoprep.errors import EmoprepError
+from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, make_plan
+from emoprep.pipeline.executors import ExecutorKind, make_executor
+from emoprep.pipeline.fingerprint import HashCache
+from emoprep.pipeline.indexes import rebuild_indexes
+from emoprep.pipeline.layout import Layout
+from emoprep.pipeline.manifest import Manifest, discover_videos, load_manifest
+from emoprep.pipeline.records import Record, RecordStore, atomic_write_text
+from emoprep.pipeline.splits import update_split
+from emoprep.pipeline.units import UnitResult, UnitTask
+from emoprep.types import VideoEntry
+
+
+class RunLockedError(EmoprepError):
+    """Another emoprep run holds the output folder."""
+
+
+@dataclass
+class Session:
+    """Everything validated before any work: manifest, videos, output layout, plan context."""
+
+    manifest: Manifest
+    videos: list[VideoEntry]
+    unmatched: list[str]
+    layout: Layout
+    ctx: PlanContext
+    records: RecordStore
+
+    def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
+        return make_plan(self.videos, self.ctx, self.layout, self.records, force, retry_failed)
+
+
+def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()) -> Session:
+    """Load and validate the manifest, discover videos, hash their contents (cached)."""
+    from emoprep.stages.trim import load_overrides
+
+    manifest = load_manifest(Path(manifest_path), overrides)
+    found = discover_videos(manifest)
+    layout = Layout(Path(out) if out else manifest.output_dir())
+    hashes = HashCache(layout.hashes)
+    trim_file = manifest.stages.trim.overrides
+    overrides_map = load_overrides(_resolve(trim_file, manifest)) if trim_file else {}
+    ctx = PlanContext(manifest.stages, manifest.root_dir(), hashes, overrides=overrides_map)
+    for v in found.videos:
+        ctx.content[v.video_id] = hashes.video(v)
+    hashes.save()
+    return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout))
+
+
+def _resolve(path: str, manifest: Manifest) -> Path:
+    p = Path(os.path.expandvars(os.path.expanduser(path)))
+    return p if p.is_absolute() else manifest.root_dir() / p
+
+
+@contextmanager
+def run_lock(layout: Layout) -> Iterator[None]:
+    """Exclusive lock on the output folder for the duration of a run."""
+    layout.meta_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(layout.lock, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise RunLockedError(f"output folder {layout.root} is in use by another emoprep run "
+                                 f"({fh.read().strip() or 'unknown pid'}); wait for it or use another --out") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+@dataclass
+class RunOptions:
+    executor: ExecutorKind = ExecutorKind.LOCAL
+    workers: int = 1
+    scheduler: str | None = None
+    force: set[str] = field(default_factory=set)
+    skip_failed: bool = False
+    fail_fast: bool = False
+    plots: bool = False
+
+
+@dataclass
+class RunReport:
+    out: str
+    executor: str
+    dashboard: str | None
+    ran: list[dict[str, Any]]
+    skipped: int
+    videos: list[dict[str, Any]]
+    unmatched: list[str]
+    anomalies: list[str]
+    split: dict[str, Any]
+    seconds: float
+
+    @property
+    def failed_videos(self) -> list[dict[str, Any]]:
+        return [v for v in self.videos if v["status"] == "failed"]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, default=str)
+
+
+def _task(unit: Unit, plan: Plan, session: Session) -> UnitTask:
+    vid = unit.video.video_id
+    ups = {s: u.fingerprint for (s, v), u in plan.units.items() if v == vid}
+    if unit.stage == "probe":
+        ups["content"] = session.ctx.content[vid]
+    return UnitTask(unit.stage, unit.video, session.manifest.stages, str(session.layout.root),
+                    str(session.manifest.root_dir()), unit.fingerprint, ups, session.ctx.overrides.get(vid))
+
+
+def _record(unit: Unit, res: UnitResult) -> Record:
+    return Record(unit.stage, unit.video.video_id, unit.fingerprint, unit.components,
+                  "ok" if res.ok else "failed", res.error, res.error_type, res.outputs, res.summary,
+                  round(res.seconds, 4))
+
+
+def execute_plan(plan: Plan, session: Session, opts: RunOptions,
+                 on_done: Callable[[Unit, UnitResult], None] | None = None) -> tuple[list[UnitResult], str, str | None]:
+    """Run every unit that must run, in dependency order, recording each outcome as it lands."""
+    todo = {k: u for k, u in plan.units.items()
+            if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed)}
+    waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in todo} for k, u in todo.items()}
+    children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for k, deps in waiting.items():
+        for d in deps:
+            children[d].append(k)
+    ready = [k for k, deps in waiting.items() if not deps]
+    results: list[UnitResult] = []
+    if not todo:
+        return results, "nothing to run", None
+    with make_executor(opts.executor, opts.workers, opts.scheduler) as ex:
+        running: dict[Any, tuple[str, str]] = {}
+        stop = False
+        while (ready and not stop) or running:
+            while ready and not stop:
+                k = ready.pop(0)
+                running[ex.submit(_task(todo[k], plan, session))] = k
+            for fut in ex.wait_any(list(running)):
+                k = running.pop(fut)
+                unit = todo[k]
+                res = ex.result(fut, _task(unit, plan, session))
+                session.records.put(_record(unit, res))
+                results.append(res)
+                if on_done:
+                    on_done(unit, res)
+                if res.ok:
+                    for c in children[k]:
+                        waiting[c].discard(k)
+                        if not waiting[c]:
+                            ready.append(c)
+                elif opts.fail_fast:
+                    stop = True
+                    ex.cancel(running)
+            if stop and running:
+                for fut in list(running):
+                    if fut.cancelled():
+                        running.pop(fut)
+        return results, ex.description, ex.dashboard
+
+
+def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
+        opts: RunOptions | None = None, on_start: Callable[[Session, Plan, int], None] | None = None,
+        on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
+    """Validate, plan, run what is stale, rebuild indexes and splits; return the report."""
+    opts = opts or RunOptions()
+    t0 = time.perf_counter()
+    session = open_session(manifest_path, out, overrides)
+    with run_lock(session.layout):
+        plan = session.plan(opts.force, retry_failed=not opts.skip_failed)
+        n_todo = sum(1 for u in plan.units.values() if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed))
+        if on_start:
+            on_start(session, plan, n_todo)
+        results, desc, dash = execute_plan(plan, session, opts, on_done)
+        videos = rebuild_indexes(session, plan)
+        split = update_split(session)
+        if opts.plots:
+            from emoprep.pipeline.indexes import write_trim_plots
+
+            write_trim_plots(session)
+        ran = [{"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
+                "error": r.error.splitlines()[0] if r.error else ""} for r in results]
+        report = RunReport(str(session.layout.root), desc, dash, ran, len(plan.units) - len(results),
+                           videos, session.unmatched, [v["video_id"] for v in videos if v.get("anomaly")],
+                           split, round(time.perf_counter() - t0, 3))
+        atomic_write_text(session.layout.summary, report.to_json())
+    return report
+
+
+@dataclass
+class StatusReport:
+    out: str
+    stages: dict[str, dict[str, int]]
+    reasons: dict[str, list[tuple[str, int]]]
+    failed: dict[str, list[tuple[str, str]]]
+    unmatched: list[str]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+
+def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
+           force: set[str] | None = None, skip_failed: bool = False) -> StatusReport:
+    """What is up to date, stale (and why), failed, missing — per stage. Runs nothing."""
+    session = open_session(manifest_path, out, overrides)
+    plan = session.plan(force, retry_failed=not skip_failed)
+    return summarize_plan(session, plan)
+
+
+def summarize_plan(session: Session, plan: Plan) -> StatusReport:
+    stages: dict[str, dict[str, int]] = {}
+    reasons: dict[str, list[tuple[str, int]]] = {}
+    failed: dict[str, list[tuple[str, str]]] = {}
+    for d in plan.stages:
+        units = plan.by_stage(d.name)
+        stages[d.name] = {s.value: sum(u.state is s for u in units) for s in UnitState}
+        c = Counter(r for u in units if u.state is UnitState.STALE for r in u.reasons[:1])
+        reasons[d.name] = c.most_common()
+        failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units if u.state is UnitState.FAILED]
+    return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched)

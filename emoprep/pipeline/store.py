@@ -1,0 +1,218 @@
+"""The one storage contract: HDF5 shards written atomically, index files that link them, readers.
+
+Every shard is written to a hidden temporary name in its folder and renamed into place when
+complete, so a killed writer never leaves a file that looks valid. Index files are rebuilt the
+same way. All h5py errors leave this module as :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from emoprep.errors import StoreError
+from emoprep.pipeline.config import Compression, StoreConfig
+
+SCHEMA_VERSION = 1
+
+
+def _encode_attr(value: Any) -> Any:
+    if isinstance(value, dict | list | tuple) and not isinstance(value, np.ndarray):
+        return json.dumps(value, sort_keys=True)
+    if value is None:
+        return ""
+    return value
+
+
+def decode_attrs(attrs: Mapping[str, Any], json_keys: tuple[str, ...] = ("labels", "fingerprints")) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, np.generic):
+            v = v.item()
+        if k in json_keys and isinstance(v, str) and v:
+            v = json.loads(v)
+        out[k] = v
+    return out
+
+
+def _filters(cfg: StoreConfig) -> dict[str, Any]:
+    if cfg.compression is Compression.GZIP:
+        return {"compression": "gzip", "compression_opts": cfg.level, "shuffle": False}
+    if cfg.compression is Compression.LZF:
+        return {"compression": "lzf"}
+    return {}
+
+
+class ShardWriter:
+    """Write one HDF5 shard atomically::
+
+        with ShardWriter(path, attrs, cfg) as w:
+            ds = w.stream("frames", (T, S, S, 3), np.uint8)   # chunked per frame, compressed
+            ds[i] = crop
+            w.array("boxes", boxes)
+    """
+
+    def __init__(self, path: Path, attrs: Mapping[str, Any], cfg: StoreConfig | None = None) -> None:
+        self.path = Path(path)
+        self.attrs = dict(attrs)
+        self.cfg = cfg or StoreConfig()
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        self._file: h5py.File | None = None
+
+    def __enter__(self) -> ShardWriter:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5py.File(self.tmp, "w", libver="latest")
+            self._file.attrs["schema_version"] = SCHEMA_VERSION
+            for k, v in self.attrs.items():
+                self._file.attrs[k] = _encode_attr(v)
+        except OSError as exc:
+            self._cleanup()
+            raise StoreError(f"shard {self.path}: cannot create ({exc})") from exc
+        return self
+
+    @property
+    def file(self) -> h5py.File:
+        assert self._file is not None, "ShardWriter used outside its with-block"
+        return self._file
+
+    def stream(self, name: str, shape: tuple[int, ...], dtype: Any) -> h5py.Dataset:
+        """A dataset chunked along axis 0 (one item per chunk), compressed per the store config."""
+        chunks = (1, *shape[1:]) if shape and shape[0] > 0 else None
+        kw = _filters(self.cfg) if chunks else {}
+        return self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **kw)
+
+    def array(self, name: str, data: np.ndarray) -> None:
+        arr = np.asarray(data)
+        if arr.dtype.kind == "U":
+            arr = arr.astype(h5py.string_dtype())
+        self.file.create_dataset(name, data=arr)
+
+    def set_attr(self, name: str, value: Any) -> None:
+        self.file.attrs[name] = _encode_attr(value)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        ok = exc_type is None
+        try:
+            if self._file is not None:
+                self._file.close()
+        finally:
+            self._file = None
+        if not ok:
+            self._cleanup()
+            return
+        try:
+            os.replace(self.tmp, self.path)
+        except OSError as err:
+            self._cleanup()
+            raise StoreError(f"shard {self.path}: cannot move into place ({err})") from err
+
+    def _cleanup(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any],
+                 cfg: StoreConfig | None = None) -> None:
+    """Write a small shard of plain arrays (no per-item chunking)."""
+    with ShardWriter(path, attrs, cfg) as w:
+        for k, v in arrays.items():
+            w.array(k, v)
+
+
+def read_arrays(path: Path, names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """All (or the named) datasets of a shard as arrays, and its decoded attributes."""
+    try:
+        with h5py.File(path, "r") as f:
+            keys = names if names is not None else tuple(k for k in f if isinstance(f[k], h5py.Dataset))
+            arrays = {k: f[k][()] for k in keys}
+            return arrays, decode_attrs(f.attrs)
+    except (OSError, KeyError) as exc:
+        raise StoreError(f"shard {path}: cannot read ({exc})") from exc
+
+
+@dataclass
+class IndexRow:
+    video_id: str
+    subject: str
+    labels: dict[str, str]
+    status: str  # "ok" | "failed" | "pending"
+    n_frames: int = 0
+    n_face: int = 0
+    error: str = ""
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (shard rel path, object)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+_TABLE_DTYPE = np.dtype([
+    ("video_id", h5py.string_dtype()), ("subject", h5py.string_dtype()),
+    ("labels", h5py.string_dtype()), ("status", h5py.string_dtype()),
+    ("n_frames", np.int64), ("n_face", np.int64), ("error", h5py.string_dtype()),
+])
+
+
+def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> None:
+    """(Re)write an index file atomically: a ``table`` of every video and, under ``videos/<id>``,
+    external links to the shard datasets of the videos that are done."""
+    table = np.array(
+        [(r.video_id, r.subject, json.dumps(r.labels, sort_keys=True), r.status, r.n_frames,
+          r.n_face, r.error) for r in rows],
+        dtype=_TABLE_DTYPE,
+    )
+    with ShardWriter(path, attrs) as w:
+        w.file.create_dataset("table", data=table)
+        videos = w.file.create_group("videos")
+        for r in rows:
+            if not r.links:
+                continue
+            g = videos.create_group(r.video_id)
+            for k, v in r.attrs.items():
+                g.attrs[k] = _encode_attr(v)
+            for name, (shard, obj) in r.links.items():
+                g[name] = h5py.ExternalLink(shard, obj)
+
+
+def shard_links(path: Path, rel: str, prefix: str = "") -> dict[str, tuple[str, str]]:
+    """One external link per top-level object of a shard (``prefix`` namespaces them)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return {f"{prefix}{k}": (rel, f"/{k}") for k in f}
+    except OSError as exc:
+        raise StoreError(f"shard {path}: cannot read ({exc})") from exc
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """The ``table`` of an index file as a list of dicts (labels decoded)."""
+    try:
+        with h5py.File(path, "r") as f:
+            rows = f["table"][()]
+    except (OSError, KeyError) as exc:
+        raise StoreError(f"index {path}: cannot read its table ({exc})") from exc
+    out = []
+    for row in rows:
+        d = {name: row[name] for name in _TABLE_DTYPE.names}
+        d = {k: (v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v))
+             for k, v in d.items()}
+        d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
+        out.append(d)
+    return out
+
+
+def iter_shard_dataset(path: Path, name: str, chunk: int = 64) -> Iterator[np.ndarray]:
+    """Stream a dataset's items along axis 0, ``chunk`` at a time (never the whole array)."""
+    try:
+        with h5py.File(path, "r") as f:
+            ds = f[name]
+            for i in range(0, ds.shape[0], chunk):
+                yield from ds[i : i + chunk]
+    except (OSError, KeyError) as exc:
+        raise StoreError(f"shard {path}: cannot read {name} ({exc})") from exc
