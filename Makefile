@@ -1,0 +1,40 @@
+# emoprep: `make demo` runs the pipeline on the real sample clips, `make test` runs the tests.
+PY     ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.emoprep-installed
+OUT    ?= out/demo
+
+.PHONY: install samples demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools<81" wheel
+	# torch first, pinned: 2.13.0 resolves to the local CPU wheel (an unpinned torch pulls GBs of CUDA)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+samples: $(STAMP)
+	$(BIN)/emoprep samples
+
+demo: samples
+	$(BIN)/emoprep run --manifest data_manifest.yaml --out $(OUT) --workers 2 --plots
+	@echo
+	@echo "output: $(OUT)  (frames.h5, au/, features/, splits/, plots/, summary.json)"
+
+test: samples
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check emoprep tests benchmarks
+
+bench: samples
+	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/features.py
+
+clean:
+	rm -rf out .pytest_cache

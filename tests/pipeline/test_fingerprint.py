@@ -1,0 +1,68 @@
+"""Fingerprint canonicalisation: key order, defaults, what is excluded, change explanations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from emoprep.pipeline.config import StagesConfig
+from emoprep.pipeline.dag import PlanContext, all_stages
+from emoprep.pipeline.fingerprint import HashCache, canonical_json, digest, explain_change
+from emoprep.stages.embed.config import HogConfig
+
+
+def test_key_order_does_not_matter() -> None:
+    a = {"b": 1, "a": {"y": [1, 2], "x": 0.5}}
+    b = {"a": {"x": 0.5, "y": [1, 2]}, "b": 1}
+    assert canonical_json(a) == canonical_json(b)
+    assert digest(a) == digest(b)
+    assert digest(a) != digest({**a, "b": 2})
+
+
+def test_defaults_filled_in() -> None:
+    explicit = StagesConfig.model_validate({"detect": {"min_size": 60, "scale_factor": 1.1}})
+    implicit = StagesConfig()
+    for d in all_stages(implicit):
+        assert digest(d.config(explicit)) == digest(d.config(implicit)), d.name
+
+
+def test_batch_size_device_threads_not_in_embed_fingerprint() -> None:
+    cfg = StagesConfig(embed={"hog": HogConfig()})
+    (d,) = [d for d in all_stages(cfg) if d.name == "embed:hog"]
+    sl = canonical_json(d.config(cfg))
+    for key in ("batch_size", "device", "threads"):
+        assert key not in sl
+
+
+def test_no_paths_or_worker_counts_in_components(tmp_path: Path, sample_entry) -> None:
+    cfg = StagesConfig()
+    ctx = PlanContext(cfg, tmp_path, HashCache(tmp_path / "h.json"), content={"v": "abc"})
+    entry = sample_entry("WolfgangLanger_Pexels.mp4")
+    entry = type(entry)(**{**entry.__dict__, "video_id": "v"})
+    for d in all_stages(cfg):
+        comp = canonical_json({"c": d.config(cfg), "i": d.inputs(entry, ctx)})
+        assert str(tmp_path) not in comp and entry.path not in comp
+        assert "workers" not in comp
+
+
+def test_explain_change_names_the_key() -> None:
+    old = {"version": 1, "config": {"track": {"redetect_every": 50}}, "upstream": {}}
+    new = {"version": 1, "config": {"track": {"redetect_every": 25}}, "upstream": {}}
+    assert explain_change(old, new) == ["track.redetect_every changed 50 -> 25"]
+    assert explain_change({**old, "version": 1}, {**old, "version": 2}) == ["code version changed 1 -> 2"]
+    up = explain_change({**old, "upstream": {"window": "a"}}, {**old, "upstream": {"window": "b"}})
+    assert up == ["upstream window changed"]
+
+
+def test_hash_cache_keyed_by_size_and_mtime(tmp_path: Path) -> None:
+    f = tmp_path / "v.bin"
+    f.write_bytes(b"abc")
+    cache = HashCache(tmp_path / "hashes.json")
+    h1 = cache.file(f)
+    cache.save()
+    again = HashCache(tmp_path / "hashes.json")
+    assert again.file(f) == h1
+    f.write_bytes(b"abd")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    assert again.file(f) != h1
