@@ -104,6 +104,38 @@ def report(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = Non
     typer.echo(f"{len(paths)} plots in {session.layout.root / 'plots'}")
 
 
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="output folder of a run")],
+    features: Annotated[str, typer.Option(help="embedder name (stages.embed key)")],
+    dest: Annotated[Path, typer.Option(help="file to write (.h5)")],
+    max_len: Annotated[int, typer.Option("--max-len", help="sequence length L")] = 100,
+    split: Annotated[str | None, typer.Option(help="split name (stages.split.name)")] = None,
+    fold: Annotated[int | None, typer.Option(help="fold number")] = None,
+    part: Annotated[str | None, typer.Option(help="train | val | test | all (default: all three with --fold)")] = None,
+    augment: Annotated[list[str] | None, typer.Option(help="augmented variants to add (train part only)")] = None,
+    pad: Annotated[str, typer.Option(help="subsample | head: how sequences longer than L are cut")] = "subsample",
+    task: Annotated[str | None, typer.Option(help="label key for the one-hot `labels` dataset")] = None,
+) -> None:
+    """Write padded (N, L, D) features, masks, labels, names and subjects to one HDF5 file."""
+    from emoprep.data import PadRule, Part
+    from emoprep.pipeline.export import export as do_export
+
+    try:
+        rule = PadRule(pad)
+        parts = [Part(part)] if part else ([Part.TRAIN, Part.VAL, Part.TEST] if fold is not None else [Part.ALL])
+        for p in parts:
+            target = dest if len(parts) == 1 else dest.with_name(f"{dest.stem}_{p.value}{dest.suffix}")
+            augs = tuple(augment or ()) if p is Part.TRAIN else ()
+            info = do_export(out, features, target, max_len, split, fold, p, augs, rule, task)
+            typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} frames x {info['dim']} features")
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except EmoprepError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     app()
 

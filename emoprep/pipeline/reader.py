@@ -21,24 +21,19 @@ _GEOMETRY = ("frame_index", "timestamps", "boxes", "landmarks", "status", "align
 _AU_ARRAYS = {"au": "au/au", "au_frame_index": "au/frame_index", "trim_score": "au/trim_score"}
 
 
-class FrameStore:
-    """Lazy reader over ``<out>/frames.h5`` (the index) and the shards it links."""
+class _LazyFile:
+    """Opens ``self.path`` on first use and again in each new process (fork-safe)."""
 
-    def __init__(self, out: str | Path) -> None:
-        self.layout = Layout(Path(out))
-        self.path = self.layout.frames_index
-        if not self.path.is_file():
-            raise StoreError(f"frame store {self.path}: not found; run `emoprep run --out {out}` first")
-        self._file: h5py.File | None = None
-        self._pid = -1
+    path: Path
+    _file: h5py.File | None = None
+    _pid: int = -1
 
-    # -- file handling ---------------------------------------------------------------------------
     def _f(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
             try:
                 self._file = h5py.File(self.path, "r")
             except OSError as exc:
-                raise StoreError(f"frame store {self.path}: cannot open ({exc})") from exc
+                raise StoreError(f"store {self.path}: cannot open ({exc})") from exc
             self._pid = os.getpid()
         return self._file
 
@@ -47,14 +42,24 @@ class FrameStore:
             self._file.close()
         self._file = None
 
-    def __enter__(self) -> FrameStore:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"layout": self.layout, "path": self.path, "_file": None, "_pid": -1}
+        return {**self.__dict__, "_file": None, "_pid": -1}
+
+
+class FrameStore(_LazyFile):
+    """Lazy reader over ``<out>/frames.h5`` (the index) and the shards it links."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.layout = Layout(Path(out))
+        self.path = self.layout.frames_index
+        if not self.path.is_file():
+            raise StoreError(f"frame store {self.path}: not found; run `emoprep run --out {out}` first")
 
     # -- queries ---------------------------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:
@@ -100,3 +105,48 @@ class FrameStore:
 def open_store(out: str | Path) -> FrameStore:
     """Open the frame store of an output folder for reading."""
     return FrameStore(out)
+
+
+class FeatureStore(_LazyFile):
+    """Lazy reader over ``<out>/features/<name>.h5`` and its shards (original and augmented)."""
+
+    def __init__(self, out: str | Path, name: str) -> None:
+        self.layout = Layout(Path(out))
+        self.name = name
+        self.path = self.layout.features_index(name)
+        if not self.path.is_file():
+            have = sorted(p.stem for p in (self.layout.root / "features").glob("*.h5"))
+            raise StoreError(f"feature store {name!r} not found in {self.layout.root} (have: {have or 'none'}); "
+                             f"add it under stages.embed and run `emoprep run`")
+
+    def table(self) -> list[dict[str, Any]]:
+        return read_table(self.path)
+
+    def videos(self) -> list[str]:
+        return sorted(self._f()["videos"].keys())
+
+    def augmentations(self, video_id: str) -> list[str]:
+        g = self._f()["videos"][video_id]
+        return sorted(g["augmented"].keys()) if "augmented" in g else []
+
+    def attrs(self, video_id: str) -> dict[str, Any]:
+        return decode_attrs(self._f()["videos"][video_id].attrs)
+
+    def read(self, video_id: str, augmentation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(features (T, D) float32, mask (T,) bool) of the original or an augmented variant."""
+        try:
+            g = self._f()["videos"][video_id]
+            if augmentation:
+                g = g["augmented"][augmentation]
+            return g["features"][()], g["mask"][()].astype(bool)
+        except KeyError:
+            what = f"{video_id}@{augmentation}" if augmentation else video_id
+            raise StoreError(f"feature store {self.name!r}: no features for {what}") from None
+
+    def frame_index(self, video_id: str) -> np.ndarray:
+        return self._f()["videos"][video_id]["frame_index"][()]
+
+
+def open_features(out: str | Path, name: str) -> FeatureStore:
+    """Open one embedder's feature store: ``.videos()``, ``.read(id, augmentation=None)``."""
+    return FeatureStore(out, name)
