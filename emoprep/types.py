@@ -88,8 +88,8 @@ class Geometry:
         }
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "Geometry":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Geometry:
         return cls(**{k: np.asarray(arrays[k]) for k in cls.__dataclass_fields__})
 
-    def subset(self, idx: np.ndarray | slice) -> "Geometry":
+    def subset(self, idx: np.ndarray | slice) -> Geometry:
         return Geometry(**{k: v[idx] for k, v in self.as_arrays().items()})

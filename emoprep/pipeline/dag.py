@@ -97,6 +97,13 @@ def _cv_versions(*mods: str) -> Callable[[StagesConfig], dict[str, str]]:
     return versions
 
 
+def _au_versions(c: StagesConfig) -> dict[str, str]:
+    from emoprep.pipeline.fingerprint import library_version
+    from emoprep.stages.au import AUSource
+
+    return {"py-feat": library_version("py-feat")} if c.au.source is AUSource.PYFEAT else {}
+
+
 def _au_inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
     from emoprep.stages.au import source_files
 
@@ -121,7 +128,7 @@ def base_stages(c: StagesConfig) -> list[StageDef]:
                  lambda c: {"detect": _dump(c.detect), "track": _dump(c.track), "landmarks": _dump(c.landmarks)},
                  _cv_versions("cv2", "dlib"), _track_models),
         StageDef("au", 1, ("track",), lambda c: {"au": _dump(c.au), "trim": _dump(c.trim, ("overrides",))},
-                 inputs=_au_inputs),
+                 _au_versions, inputs=_au_inputs),
         StageDef("frames", 1, frames_up, _frames_config, _cv_versions("cv2", "h5py"),
                  inputs=lambda v, ctx: {"subject": v.subject, "labels": v.labels}),
     ]

@@ -164,7 +164,7 @@ def _aligned_crops(entry: VideoEntry, geom: Geometry, matrices: np.ndarray, cfg)
 def run_au(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     from emoprep.stages.align import align_geometry
     from emoprep.stages.au import compute_au
-    from emoprep.stages.trim import au_trim, default_threshold, override_range, trim_score
+    from emoprep.stages.trim import au_trim, override_range, resolve_threshold, trim_score
 
     vid, s = task.entry.video_id, task.stages
     geom = load_geometry(layout, vid)
@@ -174,8 +174,7 @@ def run_au(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
 
     res = compute_au(geom, task.entry, s.au, Path(task.root), crops=crops)
     score = trim_score(res.values, res.names)
-    thr = s.trim.threshold if s.trim.threshold is not None else default_threshold(s.au.source)
-    trim = au_trim(score, s.trim, thr)
+    trim = au_trim(score, s.trim, resolve_threshold(s.trim, s.au.source))
     start, end, anomaly = trim.start, trim.end, trim.anomaly
     if task.override is not None:
         start, end = override_range(geom.frame_index, *task.override)

@@ -1,8 +1,37 @@
-"""AU-score neutral trimming (Algorithm 1 of the thesis on video FER, BU-4DFE)."""
+"""AU-score neutral trimming (Algorithm 1 of the thesis on video FER, BU-4DFE).
+
+Per-frame score = mean AU intensity over the available AUs, AU45 (blink) excluded. With
+``thr = threshold * max(score)``, frames are cut from the start while ``score < thr`` and from the
+end while ``score < thr`` or fewer than ``min_end_cut`` frames were cut there; the loop stops when
+both sides stop or ``max_cut`` of the video is cut. If the maximum lies in the last
+``anomaly_last`` frames the video is marked ``anomaly`` and left untrimmed for manual review.
+Manual overrides (YAML or CSV, source frame numbers) replace the automatic range per video.
+"""
 
 from __future__ import annotations
 
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from emoprep.errors import ConfigError, StageError
+from emoprep.stages.au import AUSource, canonical_au_name
+
+#: AU excluded from the trimming score (blinks happen in neutral frames too)
+BLINK_AU = "AU45"
+
+#: threshold (fraction of the video's max score) per AU source when ``TrimConfig.threshold`` is None
+DEFAULT_THRESHOLDS: dict[AUSource, float] = {
+    AUSource.OPENFACE_CSV: 0.5,  # thesis value; OpenFace intensities 0-5, person-normalised
+    AUSource.PYFEAT: 0.5,  # thesis value applied to py-feat's AU probabilities (0-1)
+    AUSource.LANDMARKS: 0.5,  # proxies are baseline-subtracted; see docs/AU.md for the choice
+}
 
 
 class TrimConfig(BaseModel):
@@ -15,3 +44,198 @@ class TrimConfig(BaseModel):
     anomaly_last: int = Field(20, ge=0, description="max score within the last N frames -> anomaly")
     max_cut: float = Field(0.5, gt=0.0, le=1.0, description="never cut more than this fraction of the video")
     overrides: str | None = Field(None, description="YAML or CSV file: video_id -> start/end kept frames")
+
+
+@dataclass(frozen=True)
+class TrimResult:
+    """Kept range ``[start, end)`` into the score (tracked frames), and why.
+
+    threshold: the absolute score threshold used (``fraction * max score``; NaN if no finite score).
+    peak: index of the first frame with the maximum score (-1 if none).
+    """
+
+    start: int
+    end: int
+    anomaly: bool
+    threshold: float
+    peak: int
+    reason: str
+
+
+def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Per-frame mean AU intensity (T,) float32 over the AUs in ``names``, AU45 excluded.
+
+    values: (T, K) float, NaN where unavailable. NaN values are skipped; a frame with no finite
+    value among the kept AUs scores NaN.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if vals.ndim != 2 or vals.shape[1] != len(names):
+        raise ValueError(f"trim_score: values must be (T, {len(names)}), got {vals.shape}")
+    keep = [i for i, n in enumerate(names) if canonical_au_name(n) != BLINK_AU]
+    if not keep:
+        raise StageError(
+            f"trim_score: no AU left after excluding {BLINK_AU} (names: {list(names)}); "
+            "fix: use an AU source that provides more than the blink AU"
+        )
+    sub = vals[:, keep]
+    finite = np.isfinite(sub)
+    n = finite.sum(axis=1)
+    total = np.where(finite, sub, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    return score.astype(np.float32)
+
+
+def default_threshold(source: AUSource) -> float:
+    """Threshold fraction for ``source`` when ``TrimConfig.threshold`` is None."""
+    return DEFAULT_THRESHOLDS[AUSource(source)]
+
+
+def resolve_threshold(cfg: TrimConfig, source: AUSource) -> float:
+    """``cfg.threshold`` when set, else the default of the AU ``source``."""
+    return cfg.threshold if cfg.threshold is not None else default_threshold(source)
+
+
+def au_trim(score: np.ndarray, cfg: TrimConfig, threshold: float) -> TrimResult:
+    """Algorithm 1 on a per-frame score (T,); ``threshold`` is the fraction of the max score.
+
+    NaN frames (no face) count as below the threshold, so face-less frames at either end are cut
+    like neutral ones; the max and the peak (first frame at the max) are taken over finite frames
+    only. A video without any finite score is an anomaly (nothing to trim on). Each loop step cuts
+    one frame at the start (if that side is still cutting), then one at the end; the cap
+    ``floor(max_cut * T)`` is checked before every single cut. An anomaly returns ``start=0, end=T``.
+    """
+    s = np.asarray(score, dtype=np.float64).ravel()
+    t = int(s.size)
+    finite = np.isfinite(s)
+    if not finite.any():
+        return TrimResult(0, t, True, math.nan, -1, "no finite AU score (no face in any frame)")
+    peak = int(np.argmax(np.where(finite, s, -np.inf)))
+    smax = float(s[peak])
+    thr = float(threshold) * smax
+    if peak >= t - cfg.anomaly_last:
+        why = f"max score {smax:.4g} at frame {peak} lies in the last {cfg.anomaly_last} of {t} frames"
+        return TrimResult(0, t, True, thr, peak, why + "; not trimmed, review by hand")
+    cap = math.floor(cfg.max_cut * t + 1e-9)
+    start, end = _cut(~finite | (s < thr), cfg.min_end_cut, cap)
+    why = f"kept [{start}, {end}) of {t}: cut {start} at the start, {t - end} at the end"
+    if start + (t - end) >= cap:
+        why += f" (cap of {cfg.max_cut:.0%} reached)"
+    return TrimResult(start, end, False, thr, peak, why)
+
+
+def _cut(below: np.ndarray, min_end_cut: int, cap: int) -> tuple[int, int]:
+    """The cutting loop of Algorithm 1 on a boolean ``below`` mask (T,); returns (start, end)."""
+    t = int(below.size)
+    start, end = 0, t
+    cut_start = cut_end = True
+    while cut_start or cut_end:
+        if cut_start:
+            cut_start = start + (t - end) < cap and start < end and bool(below[start])
+            start += int(cut_start)
+        if cut_end:
+            forced = t - end < min_end_cut
+            cut_end = start + (t - end) < cap and start < end and (forced or bool(below[end - 1]))
+            end -= int(cut_end)
+    return start, end
+
+
+def load_overrides(path: Path) -> dict[str, tuple[int, int]]:
+    """Manual kept ranges: video_id -> (start_frame, end_frame), SOURCE frame numbers, end exclusive.
+
+    YAML (``.yaml``/``.yml``): a mapping ``video_id: [start, end]`` or
+    ``video_id: {start: s, end: e}``. CSV (``.csv``): header ``video_id,start,end``. Every problem
+    in the file is collected and raised once as :class:`ConfigError` naming the file and the key.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(str(p), ["trim overrides file not found; fix: check trim.overrides"])
+    suffix = p.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        raw, problems = _read_yaml_overrides(p)
+    elif suffix == ".csv":
+        raw, problems = _read_csv_overrides(p)
+    else:
+        raise ConfigError(str(p), [f"unknown overrides format {suffix!r}; expected .yaml, .yml or .csv"])
+    out: dict[str, tuple[int, int]] = {}
+    for key, (a, b) in raw.items():
+        err = _check_range(a, b)
+        if err:
+            problems.append(f"{key}: {err}")
+        else:
+            out[key] = (int(a), int(b))
+    if problems:
+        raise ConfigError(str(p), problems)
+    return out
+
+
+def _read_yaml_overrides(p: Path) -> tuple[dict[str, tuple[object, object]], list[str]]:
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(p), [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(str(p), [f"expected a mapping video_id -> [start, end], got {type(data).__name__}"])
+    raw: dict[str, tuple[object, object]] = {}
+    problems: list[str] = []
+    for key, val in data.items():
+        if isinstance(val, dict) and set(val) == {"start", "end"}:
+            raw[str(key)] = (val["start"], val["end"])
+        elif isinstance(val, list | tuple) and len(val) == 2:
+            raw[str(key)] = (val[0], val[1])
+        else:
+            problems.append(f"{key}: expected [start, end] or {{start: s, end: e}}, got {val!r}")
+    return raw, problems
+
+
+def _read_csv_overrides(p: Path) -> tuple[dict[str, tuple[object, object]], list[str]]:
+    with open(p, newline="") as fh:
+        reader = csv.DictReader(fh)
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+        if not {"video_id", "start", "end"} <= set(fields):
+            raise ConfigError(str(p), [f"CSV header must have video_id,start,end; got {','.join(fields)}"])
+        reader.fieldnames = fields
+        raw: dict[str, tuple[object, object]] = {}
+        problems: list[str] = []
+        for row in reader:
+            key = (row.get("video_id") or "").strip()
+            if key in raw:
+                problems.append(f"{key}: listed twice (line {reader.line_num})")
+            raw[key] = ((row.get("start") or "").strip(), (row.get("end") or "").strip())
+    return raw, problems
+
+
+def _check_range(a: object, b: object) -> str | None:
+    """Problem text for a (start, end) pair, or None when it is two ints with 0 <= start < end."""
+    try:
+        ia, ib = _as_int(a), _as_int(b)
+    except ValueError:
+        return f"start and end must be whole frame numbers, got {a!r}, {b!r}"
+    if ia < 0 or ib <= ia:
+        return f"expected 0 <= start < end (end exclusive), got start={ia}, end={ib}"
+    return None
+
+
+def _as_int(v: object) -> int:
+    if isinstance(v, bool):
+        raise ValueError(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    raise ValueError(v)
+
+
+def override_range(frame_index: np.ndarray, start_frame: int, end_frame: int) -> tuple[int, int]:
+    """Indices ``(start, end)`` into the tracked frames whose source numbers lie in
+    ``[start_frame, end_frame)``. frame_index: (T,) increasing source frame numbers."""
+    fi = np.asarray(frame_index, dtype=np.int64)
+    lo = int(np.searchsorted(fi, start_frame, side="left"))
+    hi = int(np.searchsorted(fi, end_frame, side="left"))
+    if hi <= lo:
+        span = f"{int(fi[0])}-{int(fi[-1])}" if fi.size else "none"
+        raise StageError(
+            f"trim override [{start_frame}, {end_frame}) keeps no tracked frame (tracked source "
+            f"frames: {span}); fix: correct the range in trim.overrides"
+        )
+    return lo, hi

@@ -1,0 +1,148 @@
+"""Geometric AU-intensity proxies from the 68 landmarks (offline default AU source).
+
+Each proxy is a distance between landmarks in a face frame (origin at the eye midpoint, x along
+the eye line, y pointing down, unit = inter-ocular distance), measured relative to the video's
+most neutral frames and clipped at 0. Formulas, sources and limits: docs/AU.md.
+Landmark indices are 0-based in the dlib / iBUG 68-point scheme.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from emoprep.types import FrameStatus
+
+RIGHT_EYE = slice(36, 42)  #: subject's right eye (image left), points 37-42 1-based
+LEFT_EYE = slice(42, 48)  #: subject's left eye (image right), points 43-48 1-based
+
+#: raw geometric measures, columns of :func:`geometric_features`
+FEATURES = ("inner_brow", "outer_brow", "brow_gap", "eye_open", "mouth_width", "corner_drop",
+            "lip_gap", "jaw_open")
+#: AUs the proxies estimate, columns of :func:`landmark_aus`
+AU_NAMES = ["AU01", "AU02", "AU04", "AU05", "AU12", "AU15", "AU25", "AU26"]
+#: features whose neutral value is the low end of their range (mouth closed, not stretched)
+_MOUTH = ("mouth_width", "lip_gap", "jaw_open")
+
+
+def face_frame(landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks (T, 68, 2) pixels -> face-frame coordinates (T, 68, 2) in inter-ocular units.
+
+    Origin: midpoint of the two eye centroids; x: from the right-eye to the left-eye centroid;
+    y: x turned 90 degrees towards the chin. Removes translation, in-plane rotation and scale.
+    Frames whose eye distance is 0 or NaN come out NaN.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    r = lm[:, RIGHT_EYE].mean(axis=1)
+    left = lm[:, LEFT_EYE].mean(axis=1)
+    axis = left - r
+    iod = np.linalg.norm(axis, axis=1)
+    iod = np.where(iod > 1e-9, iod, np.nan)
+    ux = axis / iod[:, None]
+    uy = np.stack([-ux[:, 1], ux[:, 0]], axis=1)
+    rel = lm - ((r + left) / 2.0)[:, None, :]
+    x = np.einsum("tkd,td->tk", rel, ux) / iod[:, None]
+    y = np.einsum("tkd,td->tk", rel, uy) / iod[:, None]
+    return np.stack([x, y], axis=2)
+
+
+def _dist(f: np.ndarray, a: int, b: int) -> np.ndarray:
+    return np.linalg.norm(f[:, a] - f[:, b], axis=1)
+
+
+def geometric_features(face: np.ndarray) -> np.ndarray:
+    """Raw measures (T, 8) in inter-ocular units from face-frame landmarks (T, 68, 2); y is down.
+
+    inner_brow / outer_brow: height of the inner (21-22 / 23-24 1-based) and outer brow points
+    (18-19 / 26-27) above their eye's centroid; brow_gap: distance between the inner brow ends
+    (22, 23); eye_open: mean upper-to-lower lid distance (38-42, 39-41, 44-48, 45-47); mouth_width:
+    lip corners (49, 55); corner_drop: lip corners below the subnasale (34); lip_gap: mean inner
+    lip distance (62-68, 63-67, 64-66); jaw_open: chin (9) below the subnasale (34).
+    """
+    y = face[..., 1]
+    eye_r, eye_l = y[:, RIGHT_EYE].mean(axis=1), y[:, LEFT_EYE].mean(axis=1)
+    inner = ((eye_r - y[:, [20, 21]].mean(axis=1)) + (eye_l - y[:, [22, 23]].mean(axis=1))) / 2
+    outer = ((eye_r - y[:, [17, 18]].mean(axis=1)) + (eye_l - y[:, [25, 26]].mean(axis=1))) / 2
+    lids = [(37, 41), (38, 40), (43, 47), (44, 46)]
+    eye_open = np.mean([_dist(face, a, b) for a, b in lids], axis=0)
+    lips = [(61, 67), (62, 66), (63, 65)]
+    lip_gap = np.mean([_dist(face, a, b) for a, b in lips], axis=0)
+    corner_drop = (y[:, 48] + y[:, 54]) / 2 - y[:, 33]
+    cols = [inner, outer, _dist(face, 21, 22), eye_open, _dist(face, 48, 54), corner_drop,
+            lip_gap, y[:, 8] - y[:, 33]]
+    return np.stack(cols, axis=1)
+
+
+def proxies(feat: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """AU proxies (T, 8) >= 0 from features (T, 8) and the neutral baseline (8,); see AU_NAMES."""
+    d = feat - base[None, :]
+    i = {n: k for k, n in enumerate(FEATURES)}
+
+    def up(name: str) -> np.ndarray:
+        return np.clip(d[:, i[name]], 0.0, None)
+
+    def down(name: str) -> np.ndarray:
+        return np.clip(-d[:, i[name]], 0.0, None)
+
+    cols = [
+        up("inner_brow"),  # AU1 inner brow raiser
+        up("outer_brow"),  # AU2 outer brow raiser
+        down("inner_brow") + down("brow_gap"),  # AU4 brow lowerer: brows down and together
+        up("eye_open"),  # AU5 upper lid raiser
+        down("corner_drop") + up("mouth_width"),  # AU12 lip corner puller: corners up and out
+        up("corner_drop"),  # AU15 lip corner depressor
+        up("lip_gap"),  # AU25 lips part
+        up("jaw_open"),  # AU26 jaw drop
+    ]
+    return np.stack(cols, axis=1)
+
+
+def _lowest(cost: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest finite costs (ties: earlier frame first)."""
+    idx = np.flatnonzero(np.isfinite(cost))
+    order = np.argsort(cost[idx], kind="stable")
+    return idx[order[:k]]
+
+
+def neutral_baseline(feat: np.ndarray, fraction: float) -> np.ndarray:
+    """Baseline features (8,): median over the ``fraction`` most neutral valid frames.
+
+    First pick: frames whose mouth measures (width, lip gap, jaw) rank lowest (mouth closed and
+    relaxed). Refinement: baseline from those frames, then the frames with the lowest mean AU
+    proxy against it, and the median of their features. NaN rows are ignored.
+    """
+    valid = np.all(np.isfinite(feat), axis=1)
+    n = int(valid.sum())
+    if n == 0:
+        return np.full(feat.shape[1], np.nan)
+    k = max(1, math.ceil(fraction * n))
+    cols = [FEATURES.index(c) for c in _MOUTH]
+    ranks = np.full(feat.shape[0], np.nan)
+    sub = feat[valid][:, cols]
+    ranks[valid] = (np.argsort(np.argsort(sub, axis=0, kind="stable"), axis=0)).sum(axis=1)
+    base = np.median(feat[_lowest(ranks, k)], axis=0)
+    cost = np.where(valid, proxies(feat, base).mean(axis=1), np.nan)
+    return np.median(feat[_lowest(cost, k)], axis=0)
+
+
+def landmark_aus(
+    landmarks: np.ndarray, status: np.ndarray | None = None, neutral_fraction: float = 0.1
+) -> tuple[np.ndarray, list[str]]:
+    """AU proxies (T, 8) float32 in inter-ocular units above the neutral baseline, and AU names.
+
+    landmarks: (T, 68, 2) float32 pixels, NaN where no face. status: (T,) FrameStatus values;
+    frames without a face box are NaN whatever their landmarks. All values are >= 0 or NaN.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 3 or lm.shape[1:] != (68, 2):
+        raise ValueError(f"landmark_aus: landmarks must be (T, 68, 2), got {lm.shape}")
+    feat = geometric_features(face_frame(lm))
+    ok = np.all(np.isfinite(feat), axis=1)
+    if status is not None:
+        ok &= FrameStatus.has_face(status)
+    feat[~ok] = np.nan
+    base = neutral_baseline(feat, neutral_fraction)
+    out = proxies(feat, base)
+    out[~ok] = np.nan
+    return out.astype(np.float32), list(AU_NAMES)
