@@ -10,7 +10,14 @@ import pytest
 
 from emoprep.errors import StoreError
 from emoprep.pipeline.config import StoreConfig
-from emoprep.pipeline.store import IndexRow, ShardWriter, build_index, read_arrays, read_table, shard_links
+from emoprep.pipeline.store import (
+    IndexRow,
+    ShardWriter,
+    build_index,
+    read_arrays,
+    read_table,
+    shard_links,
+)
 
 
 def test_shard_is_invisible_until_complete(tmp_path: Path) -> None:

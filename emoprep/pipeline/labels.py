@@ -1,0 +1,355 @@
+"""Naming rules: how a video's path relative to ``videos.root`` becomes (video id, subject, labels).
+
+A rule is data (the ``labels:`` section): a regex with named groups matched against the whole
+relative path (POSIX ``/``, suffix included), value maps per group, the group that names the
+subject, a video-id template, and optionally a per-video label file (CK+ ``Emotion/``). A preset
+is a ready rule plus the ``videos:`` defaults (include globs, kind, frames glob) for one dataset;
+every key set in the manifest overrides the preset's value. docs/MANIFEST.md lists each preset.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import string
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: a video id becomes a file name in the output folder: no '/', no leading '.', no '..'
+VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+#: template fields every rule has, besides the pattern's named groups
+BUILTIN_FIELDS = ("stem", "parent", "path")
+
+
+class Preset(str, Enum):
+    """Ready naming rules for public datasets (see docs/MANIFEST.md for layouts and labels)."""
+
+    GENERIC = "generic"  #: any layout; no labels unless a pattern is given
+    SASE_FE = "sase-fe"  #: <subject>/<clip>.MP4, clip codes N2H (genuine) / S2N2H (posed) ...
+    RAVDESS = "ravdess"  #: 02-01-06-01-02-01-12.mp4, seven 2-digit fields, actor = subject
+    CREMA_D = "crema-d"  #: 1001_DFA_ANG_XX.flv, actor_sentence_emotion_level
+    BU4DFE = "bu4dfe"  #: F001/Angry/ frame folders
+    CK_PLUS = "ck+"  #: cohn-kanade-images/S005/001/ frame folders, Emotion/ label files
+
+
+class VideoKind(str, Enum):
+    """What a matched path is."""
+
+    AUTO = "auto"  #: a file is a video file, a folder is an image sequence
+    FILE = "file"  #: video files only (matched folders are listed as unmatched)
+    FRAMES = "frames"  #: image-sequence folders only, read in name order at ``videos.fps``
+
+
+class MissingLabel(str, Enum):
+    """What to do with a video whose label file is absent (CK+ labels 327 of 593 sequences)."""
+
+    UNMATCHED = "unmatched"  #: list it under unmatched and leave it out (default)
+    KEEP = "keep"  #: keep it, without that label
+
+
+class LabelFileRule(BaseModel):
+    """One label read from a small text file found next to the data (CK+ ``Emotion/``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="glob template relative to videos.root; fields: pattern groups, stem, parent, path")
+    key: str = Field("emotion", description="label name the file's value is stored under")
+    map: dict[str, str] = Field(default_factory=dict, description="file value -> label; empty: the text itself")
+    missing: MissingLabel = MissingLabel.UNMATCHED
+
+
+MapValue = str | dict[str, str]
+
+
+class LabelsSection(BaseModel):
+    """The ``labels:`` section. Unset or null keys take the preset's values (``generic``: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Preset = Preset.GENERIC
+    pattern: str | None = Field(None, description="regex with named groups; must match the whole relative path")
+    ignore_case: bool | None = Field(None, description="case-insensitive pattern and map look-ups (default false)")
+    maps: dict[str, dict[str, MapValue]] = Field(
+        default_factory=dict, description="group -> {raw text: label value, or {label: value, ...}}"
+    )
+    groups: list[str] | None = Field(None, description="groups that become labels; default: all but subject")
+    subject: str | None = Field(None, description="group naming the subject; default: the video id")
+    video_id: str | None = Field(None, description="template over groups, e.g. '{subject}_{clip}'; default '{path}'")
+    label_file: LabelFileRule | None = None
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """A preset: its ``labels:`` values, its ``videos:`` defaults, and an example for the docs."""
+
+    layout: str
+    example: str
+    include: tuple[str, ...]
+    labels: dict[str, Any] = field(default_factory=dict)
+    kind: VideoKind = VideoKind.AUTO
+    frames_glob: str = "*.png"
+    fps_hint: str = ""
+
+
+def _pairs(*items: str) -> dict[str, str]:
+    """``_pairs("01", "neutral", "02", "calm")`` -> {"01": "neutral", "02": "calm"}."""
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _sase(emotion: str, authenticity: str) -> dict[str, str]:
+    return {"emotion": emotion, "authenticity": authenticity}
+
+
+_SASE_CLIPS: dict[str, MapValue] = {
+    "n2a": _sase("anger", "genuine"), "n2c": _sase("contentment", "genuine"),
+    "n2d": _sase("disgust", "genuine"), "n2h": _sase("happiness", "genuine"),
+    "n2s": _sase("sadness", "genuine"), "n2sur": _sase("surprise", "genuine"),
+    "h2n2a": _sase("anger", "posed"), "h2n2c": _sase("contentment", "posed"),
+    "h2n2d": _sase("disgust", "posed"), "h2n2s": _sase("sadness", "posed"),
+    "d2n2s": _sase("sadness", "posed"), "s2n2h": _sase("happiness", "posed"),
+    "d2n2sur": _sase("surprise", "posed"),
+}  # fmt: skip
+
+_CREMA_SENTENCES = ("ieo", "tie", "iom", "iww", "tai", "mti", "iwl", "ith", "dfa", "its", "tsi", "wsi")
+
+PRESETS: dict[Preset, PresetSpec] = {
+    Preset.GENERIC: PresetSpec(
+        "any file name; video id from the relative path", "clips/interview_01.mp4",
+        ("**/*.mp4", "**/*.mov", "**/*.avi", "**/*.mkv", "**/*.webm"),
+    ),
+    Preset.SASE_FE: PresetSpec(
+        "<subject>/<clip>.MP4, clip one of N2A N2C N2D N2H N2S N2Sur H2N2A H2N2C H2N2D H2N2S "
+        "D2N2S S2N2H D2N2Sur (any case)", "12/S2N2H.MP4", ("*/*.[mM][pP]4",),
+        {"pattern": r"(?P<subject>[^/]+)/(?P<clip>[a-z0-9]+)\.mp4", "ignore_case": True,
+         "maps": {"clip": _SASE_CLIPS}, "groups": ["clip"], "subject": "subject",
+         "video_id": "{subject}_{clip}"},
+    ),
+    Preset.RAVDESS: PresetSpec(
+        "[...]/MM-CC-EE-II-SS-RR-AA.mp4 (modality 01 or 02, channel, emotion, intensity, "
+        "statement, repetition, actor)", "Actor_12/02-01-06-01-02-01-12.mp4", ("**/*.mp4",),
+        {"pattern": r"(?:.*/)?(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
+                    r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)\.mp4",
+         "ignore_case": True, "subject": "actor", "video_id": "{stem}",
+         "maps": {"modality": _pairs("01", "audio-video", "02", "video-only"),
+                  "channel": _pairs("01", "speech", "02", "song"),
+                  "emotion": _pairs("01", "neutral", "02", "calm", "03", "happy", "04", "sad",
+                                    "05", "angry", "06", "fearful", "07", "disgust", "08", "surprised"),
+                  "intensity": _pairs("01", "normal", "02", "strong"),
+                  "statement": _pairs("01", "kids", "02", "dogs"),
+                  "repetition": _pairs("01", "first", "02", "second")}},
+    ),
+    Preset.CREMA_D: PresetSpec(
+        "[...]/<actor>_<sentence>_<emotion>_<level>.flv (or .mp4)", "VideoFlash/1001_DFA_ANG_XX.flv",
+        ("**/*.flv", "**/*.mp4"),
+        {"pattern": r"(?:.*/)?(?P<actor>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})"
+                    r"_(?P<level>[a-z]{2})\.(?:flv|mp4)",
+         "ignore_case": True, "subject": "actor", "video_id": "{stem}",
+         "maps": {"sentence": {s: s for s in _CREMA_SENTENCES},
+                  "emotion": _pairs("ang", "anger", "dis", "disgust", "fea", "fear", "hap", "happy",
+                                    "neu", "neutral", "sad", "sad"),
+                  "level": _pairs("lo", "low", "md", "medium", "hi", "high", "xx", "unspecified")}},
+    ),
+    Preset.BU4DFE: PresetSpec(
+        "<F|M><3 digits>/<Expression>/ folders of frames (Angry Disgust Fear Happy Sad Surprise)",
+        "F001/Angry/000.jpg", ("*/*",),
+        {"pattern": r"(?P<subject>(?P<sex>[fm])\d{3})/(?P<emotion>[a-z]+)", "ignore_case": True,
+         "groups": ["sex", "emotion"], "subject": "subject", "video_id": "{subject}_{emotion}",
+         "maps": {"sex": _pairs("f", "female", "m", "male"),
+                  "emotion": _pairs("angry", "angry", "disgust", "disgust", "fear", "fear",
+                                    "happy", "happy", "sad", "sad", "surprise", "surprise")}},
+        VideoKind.FRAMES, "*.jpg", "BU-4DFE was captured at 25 fps: videos.fps: 25",
+    ),
+    Preset.CK_PLUS: PresetSpec(
+        "cohn-kanade-images/S<3 digits>/<3 digits>/ folders of PNG frames, labels from "
+        "Emotion/<subject>/<sequence>/*_emotion.txt", "cohn-kanade-images/S005/001/S005_001_00000001.png",
+        ("cohn-kanade-images/*/*",),
+        {"pattern": r"cohn-kanade-images/(?P<subject>S\d{3})/(?P<sequence>\d{3})", "groups": [],
+         "subject": "subject", "video_id": "{subject}_{sequence}",
+         "label_file": {"path": "Emotion/{subject}/{sequence}/*_emotion.txt", "key": "emotion",
+                        "map": _pairs("0", "neutral", "1", "anger", "2", "contempt", "3", "disgust",
+                                      "4", "fear", "5", "happy", "6", "sadness", "7", "surprise")}},
+        VideoKind.FRAMES, "*.png", "CK+ is usually read at 30 fps: videos.fps: 30",
+    ),
+}  # fmt: skip
+
+
+def with_preset(labels: LabelsSection) -> LabelsSection:
+    """The section with every unset or null key taken from its preset; ``maps`` merge per group."""
+    preset = {"ignore_case": False, **PRESETS[labels.preset].labels}
+    mine = {k: v for k, v in labels.model_dump().items() if v is not None}
+    merged = {**preset, **mine, "maps": {**preset.get("maps", {}), **labels.maps}}
+    return LabelsSection.model_validate(merged)
+
+
+def safe_id(text: str) -> str:
+    """Replace every run of characters outside ``[A-Za-z0-9_.+-]`` by ``_``."""
+    return _UNSAFE.sub("_", text)
+
+
+def template_fields(template: str) -> list[str]:
+    """Field names of a ``{name}`` template; raises ValueError on a malformed one."""
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+
+
+def _pattern_groups(labels: LabelsSection) -> tuple[list[str], list[str]]:
+    """(named groups of the pattern, problems compiling it)."""
+    if labels.pattern is None:
+        return [], []
+    try:
+        return list(re.compile(labels.pattern).groupindex), []
+    except re.error as exc:
+        return [], [f"labels.pattern: expected a valid regular expression, got {labels.pattern!r} "
+                    f"({exc}) (fix: correct the regex; test it with python -c 'import re; ...')"]
+
+
+def _check_template(key: str, template: str, allowed: list[str]) -> list[str]:
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        return [f"{key}: expected a template like '{{subject}}_{{clip}}', got {template!r} ({exc}) "
+                f"(fix: balance the braces; write '{{{{' for a literal brace)"]
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        return [f"{key}: template field {{{bad[0]}}} is not a group of labels.pattern nor a "
+                f"built-in, got {template!r} (fix: use one of {', '.join(allowed)})"]
+    try:
+        template.format_map(dict.fromkeys(names, "x"))
+    except (ValueError, TypeError) as exc:
+        return [f"{key}: expected plain {{name}} fields, got {template!r} ({exc}) (fix: drop the format spec)"]
+    return []
+
+
+def rule_problems(labels: LabelsSection) -> list[str]:
+    """Static checks of a preset-merged rule: the regex compiles and every name it uses exists."""
+    groups, problems = _pattern_groups(labels)
+    if problems:
+        return problems
+    known = ", ".join(groups) or "none (labels.pattern is not set)"
+    named = {f"labels.maps.{g}": g for g in labels.maps}
+    named |= {f"labels.groups: {g!r}": g for g in labels.groups or []}
+    if labels.subject is not None:
+        named["labels.subject"] = labels.subject
+    for key, group in named.items():
+        if group not in groups:
+            problems.append(f"{key}: expected a named group of labels.pattern ({known}), got {group!r} "
+                            f"(fix: add (?P<{group}>...) to the pattern or remove the key)")
+    allowed = [*groups, *BUILTIN_FIELDS]
+    if labels.video_id is not None:
+        problems += _check_template("labels.video_id", labels.video_id, allowed)
+    if labels.label_file is not None:
+        path = labels.label_file.path
+        problems += _check_template("labels.label_file.path", path, allowed)
+        if path.startswith("/") or ".." in PurePosixPath(path).parts:
+            problems.append(f"labels.label_file.path: expected a glob relative to videos.root, got "
+                            f"{path!r} (fix: write it relative to the root, without '..')")
+    return problems
+
+
+@dataclass(frozen=True)
+class Named:
+    """What a naming rule gives one video."""
+
+    video_id: str
+    subject: str
+    labels: dict[str, str]
+
+
+def _builtins(rel: str, is_dir: bool) -> dict[str, str]:
+    p = PurePosixPath(rel)
+    stemmed = p if is_dir else p.with_suffix("")
+    return {"stem": stemmed.name, "parent": p.parent.name, "path": stemmed.as_posix().replace("/", "_")}
+
+
+def _lookup(labels: LabelsSection, group: str, raw: str | None) -> MapValue | None:
+    """The map value for ``raw`` (None: not in the map); ``raw`` itself when the group has no map."""
+    table = labels.maps.get(group)
+    if table is None:
+        return raw
+    key = "" if raw is None else raw
+    if labels.ignore_case:
+        return {k.lower(): v for k, v in table.items()}.get(key.lower())
+    return table.get(key)
+
+
+def _group_labels(labels: LabelsSection, groups: dict[str, str | None]) -> dict[str, str] | str:
+    """Labels from the pattern's groups, or the reason the path is left out."""
+    wanted = labels.groups if labels.groups is not None else [g for g in groups if g != labels.subject]
+    out: dict[str, str] = {}
+    for g in wanted:
+        value = _lookup(labels, g, groups.get(g))
+        if value is None and g in labels.maps:
+            known = ", ".join(labels.maps[g]) or "nothing"
+            return f"{g} {groups.get(g)!r} is not in labels.maps.{g} (known: {known})"
+        if isinstance(value, dict):
+            out.update({k: v.strip().lower() for k, v in value.items()})
+        elif value is not None:
+            out[g] = value.strip().lower()
+    return out
+
+
+def _as_code(text: str) -> str:
+    """``'   3.0000000e+00'`` -> ``'3'``; text that is not an integral number is returned stripped."""
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _file_label(rule: LabelFileRule, root: Path, fields: dict[str, str]) -> tuple[str | None, str | None]:
+    """(label value or None, reason to leave the video out or None) from the rule's label file."""
+    pattern = rule.path.format_map({k: glob.escape(v) for k, v in fields.items()})
+    try:
+        hits = sorted(root.glob(pattern))
+    except ValueError as exc:
+        return None, f"labels.label_file.path {pattern!r} is not a valid glob ({exc})"
+    if not hits and rule.missing is MissingLabel.KEEP:
+        return None, None
+    if len(hits) != 1:
+        return None, f"{len(hits)} label files match labels.label_file.path {pattern!r} (expected 1)"
+    text = _as_code(hits[0].read_text(errors="replace"))
+    if not text:
+        return None, f"label file {hits[0].name} is empty"
+    if not rule.map:
+        return text.lower(), None
+    if text not in rule.map:
+        known = ", ".join(rule.map)
+        return None, f"label file {hits[0].name} holds {text!r}, not in labels.label_file.map (known: {known})"
+    return rule.map[text].strip().lower(), None
+
+
+def name_video(labels: LabelsSection, rel: str, root: Path, is_dir: bool = False) -> Named | str:
+    """Apply a preset-merged rule to ``rel`` (POSIX path relative to ``root``).
+
+    Returns the video's id, subject and labels, or a string saying why the path matches no rule.
+    Template fields are sanitised with :func:`safe_id`; the id is checked later by the caller.
+    """
+    groups: dict[str, str | None] = {}
+    if labels.pattern is not None:
+        match = re.fullmatch(labels.pattern, rel, re.IGNORECASE if labels.ignore_case else 0)
+        if match is None:
+            spec = PRESETS[labels.preset]
+            hint = f" (preset {labels.preset.value}: {spec.layout})" if spec.labels.get("pattern") == labels.pattern else ""
+            return f"does not match labels.pattern {labels.pattern!r}{hint}"
+        groups = match.groupdict()
+    got = _group_labels(labels, groups)
+    if isinstance(got, str):
+        return got
+    fields = {**_builtins(rel, is_dir), **{k: v or "" for k, v in groups.items()}}
+    video_id = (labels.video_id or "{path}").format_map({k: safe_id(v) for k, v in fields.items()})
+    subject = video_id if labels.subject is None else groups.get(labels.subject)
+    if not subject:
+        return f"group {labels.subject!r} (labels.subject) matched nothing"
+    if labels.label_file is not None:
+        value, why = _file_label(labels.label_file, root, fields)
+        if why is not None:
+            return why
+        if value is not None:
+            got[labels.label_file.key] = value
+    return Named(video_id, subject, got)
