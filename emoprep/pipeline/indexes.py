@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import h5py
@@ -30,6 +32,11 @@ def _video_state(session: Session, plan: Plan, vid: str, final_stage: str) -> tu
     return ("ok", "") if ok else ("pending", "")
 
 
+def _rel(shard: Path, index: Path) -> str:
+    """Shard path as HDF5 resolves external links: relative to the index file's folder."""
+    return os.path.relpath(shard, index.parent)
+
+
 def _shard_attrs(path) -> dict[str, Any]:
     try:
         with h5py.File(path, "r") as f:
@@ -56,10 +63,10 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             shard = lay.frames_shard(v.video_id)
             rec = session.records.get("frames", v.video_id)
             row.n_frames, row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
-            row.links = shard_links(shard, lay.rel(shard))
+            row.links = shard_links(shard, _rel(shard, lay.frames_index))
             row.attrs = _shard_attrs(shard)
             if lay.au_shard(v.video_id).is_file() and au is not None and au.status == "ok":
-                row.links["au"] = (lay.rel(lay.au_shard(v.video_id)), "/")
+                row.links["au"] = (_rel(lay.au_shard(v.video_id), lay.frames_index), "/")
             info.update(n_frames=row.n_frames, n_face=row.n_face)
         rows.append(row)
         summary.append(info)
@@ -80,7 +87,7 @@ def _features_index(session: Session, plan: Plan, name: str) -> None:
         row = IndexRow(v.video_id, v.subject, v.labels, state, error=error)
         if state == "ok":
             shard = lay.features_shard(name, v.video_id)
-            row.links = shard_links(shard, lay.rel(shard))
+            row.links = shard_links(shard, _rel(shard, lay.features_index(name)))
             row.attrs = _shard_attrs(shard)
             rec = session.records.get(f"embed:{name}", v.video_id)
             row.n_frames = int(rec.summary.get("n_frames", 0)) if rec else 0
@@ -89,7 +96,8 @@ def _features_index(session: Session, plan: Plan, name: str) -> None:
                 rec = session.records.get(st, v.video_id)
                 if aug and rec is not None and rec.status == "ok" and rec.fingerprint == plan.units[(st, v.video_id)].fingerprint:
                     ashard = lay.features_shard(name, v.video_id, aug)
-                    row.links.update(shard_links(ashard, lay.rel(ashard), prefix=f"augmented/{aug}/"))
+                    row.links.update(shard_links(ashard, _rel(ashard, lay.features_index(name)),
+                                                 prefix=f"augmented/{aug}/"))
         rows.append(row)
     build_index(lay.features_index(name), rows, {"schema_version": SCHEMA_VERSION, "store": f"features/{name}"})
 

@@ -91,6 +91,16 @@ def run_lock(layout: Layout) -> Iterator[None]:
         fh.close()
 
 
+def sweep_temporaries(layout: Layout) -> int:
+    """Delete temporary files a killed run left behind (only called while holding the lock)."""
+    n = 0
+    for p in layout.root.rglob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
 @dataclass
 class RunOptions:
     executor: ExecutorKind = ExecutorKind.LOCAL
@@ -108,7 +118,8 @@ class RunReport:
     executor: str
     dashboard: str | None
     ran: list[dict[str, Any]]
-    skipped: int
+    skipped: int  #: units up to date
+    blocked: int  #: units not run because an upstream unit failed
     videos: list[dict[str, Any]]
     unmatched: list[str]
     anomalies: list[str]
@@ -190,6 +201,7 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
     t0 = time.perf_counter()
     session = open_session(manifest_path, out, overrides)
     with run_lock(session.layout):
+        sweep_temporaries(session.layout)
         plan = session.plan(opts.force, retry_failed=not opts.skip_failed)
         n_todo = sum(1 for u in plan.units.values() if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed))
         if on_start:
@@ -203,7 +215,8 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
             write_trim_plots(session)
         ran = [{"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
                 "error": r.error.splitlines()[0] if r.error else ""} for r in results]
-        report = RunReport(str(session.layout.root), desc, dash, ran, len(plan.units) - len(results),
+        fresh = sum(1 for u in plan.units.values() if u.state is UnitState.FRESH)
+        report = RunReport(str(session.layout.root), desc, dash, ran, fresh, len(plan.units) - fresh - len(results),
                            videos, session.unmatched, [v["video_id"] for v in videos if v.get("anomaly")],
                            split, round(time.perf_counter() - t0, 3))
         atomic_write_text(session.layout.summary, report.to_json())
