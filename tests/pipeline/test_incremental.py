@@ -1,0 +1,125 @@
+"""Incremental runs in acts: run -> unchanged run does nothing -> change one key -> exactly the
+expected units re-run. Assertions are on which units ran, never on timing."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import pytest
+
+import emoprep
+from emoprep.pipeline.runner import RunOptions, run, status
+from tests.conftest import CORPUS, EXTRA, write_manifest
+
+STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}}}
+INLINE = RunOptions(workers=0)
+
+
+def ran(report) -> Counter:
+    """How many units of each stage ran."""
+    return Counter(r["stage"] for r in report.ran)
+
+
+@pytest.fixture
+def setup(corpus: Path, tmp_path: Path):
+    return write_manifest(tmp_path / "m.yaml", corpus, STAGES), tmp_path / "out", corpus
+
+
+def test_unchanged_run_does_nothing_then_one_key_reruns_its_stage_and_downstream(setup) -> None:
+    manifest, out, _ = setup
+    first = run(manifest, out, opts=INLINE)
+    n = len(CORPUS)
+    assert ran(first) == {s: n for s in ("probe", "window", "track", "au", "frames", "embed:hog")}
+    assert all(r["ok"] for r in first.ran)
+
+    again = run(manifest, out, opts=INLINE)
+    assert again.ran == [] and again.skipped == 6 * n
+
+    st = status(manifest, out, ("stages.track.redetect_every=25",))
+    assert st.stages["probe"]["up-to-date"] == n and st.stages["track"]["stale"] == n
+    assert st.reasons["track"] == [("track.redetect_every changed 50 -> 25", n)]
+
+    track = run(manifest, out, ("stages.track.redetect_every=25",), INLINE)
+    assert ran(track) == {"track": n, "au": n, "frames": n, "embed:hog": n}
+
+
+def test_crop_size_reuses_detections_and_embedder_change_touches_only_embedder(setup) -> None:
+    manifest, out, _ = setup
+    run(manifest, out, opts=INLINE)
+    crop = run(manifest, out, ("stages.align.size=128",), INLINE)
+    assert ran(crop) == {"frames": len(CORPUS), "embed:hog": len(CORPUS)}  # no probe, window, track
+    store = emoprep.open_store(out)
+    assert store.frames(store.videos()[0]).shape[1:] == (128, 128, 3)
+
+    hog = run(manifest, out, ("stages.align.size=128", "stages.embed.hog.cell=16"), INLINE)
+    assert ran(hog) == {"embed:hog": len(CORPUS)}
+
+
+def test_split_change_touches_no_video(setup) -> None:
+    manifest, out, _ = setup
+    first = run(manifest, out, opts=INLINE)
+    assert first.split["state"] == "written"
+    assert run(manifest, out, opts=INLINE).split["state"] == "up-to-date"
+    changed = run(manifest, out, ("stages.split.seed=3",), INLINE)
+    assert changed.ran == [] and changed.split["state"] == "written"
+
+
+def test_added_videos_are_the_only_work_and_deleted_ones_leave_the_index(setup, clip_bank: Path) -> None:
+    manifest, out, root = setup
+    run(manifest, out, opts=INLINE)
+    for name, *_ in EXTRA:
+        shutil.copy2(clip_bank / name, root / name)
+    added = run(manifest, out, opts=INLINE)
+    assert {r["video_id"] for r in added.ran} == {Path(n).stem for n, *_ in EXTRA}
+    assert ran(added)["track"] == 3
+
+    gone = Path(CORPUS[0][0]).stem
+    (root / CORPUS[0][0]).unlink()
+    after = run(manifest, out, opts=INLINE)
+    assert after.ran == []
+    assert gone not in emoprep.open_store(out).videos()
+    assert gone not in [r["video_id"] for r in emoprep.open_store(out).table()]
+    with h5py.File(out / "features" / "hog.h5") as f:
+        assert gone not in f["videos"]
+
+
+def test_force_reruns_stage_and_downstream_and_lost_output_is_rebuilt(setup) -> None:
+    manifest, out, _ = setup
+    run(manifest, out, opts=INLINE)
+    n = len(CORPUS)
+    forced = run(manifest, out, opts=RunOptions(workers=0, force={"au"}))
+    assert ran(forced) == {"au": n}  # in fraction mode nothing downstream reads au
+    forced = run(manifest, out, opts=RunOptions(workers=0, force={"frames"}))
+    assert ran(forced) == {"frames": n, "embed:hog": n}
+    victim = Path(CORPUS[1][0]).stem
+    (out / "frames" / f"{victim}.h5").unlink()
+    rebuilt = run(manifest, out, opts=INLINE)
+    assert [(r["stage"], r["video_id"]) for r in rebuilt.ran] == [("frames", victim)]
+    assert victim in emoprep.open_store(out).videos()
+
+
+def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, tmp_path: Path) -> None:
+    stages = {**STAGES, "window": {"mode": "au_trim"}}
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, stages)
+    out = tmp_path / "out"
+    first = run(manifest, out, opts=INLINE)
+    n = len(CORPUS)
+    assert ran(first)["frames"] == n
+    store = emoprep.open_store(out)
+    for vid in store.videos():
+        m = store.meta(vid)
+        kept = m["au_frame_index"][m["trim_start"]:m["trim_end"]] if not m["anomaly"] else m["au_frame_index"]
+        assert m["frame_index"].tolist() == kept.tolist()  # the frame store holds the kept range
+    changed = run(manifest, out, ("stages.trim.min_end_cut=5",), INLINE)
+    assert ran(changed) == {"au": n, "frames": n, "embed:hog": n}
+
+    vid = Path(CORPUS[0][0]).stem
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(f"{vid}: {{start: 5, end: 30}}\n")
+    fixed = run(manifest, out, ("stages.trim.min_end_cut=5", f"stages.trim.overrides={overrides}"), INLINE)
+    assert {(r["stage"], r["video_id"]) for r in fixed.ran} == {("au", vid), ("frames", vid), ("embed:hog", vid)}
+    m = emoprep.open_store(out).meta(vid)
+    assert m["frame_index"].tolist() == list(range(5, 30)) and m["anomaly"] is False
