@@ -25,6 +25,7 @@ class ExecutorKind(str, Enum):
 class Executor(ABC):
     dashboard: str | None = None
     description: str = ""
+    capacity: int = 1  #: units in flight at once (the coordinator submits no more)
 
     @abstractmethod
     def submit(self, task: UnitTask) -> Any: ...
@@ -84,6 +85,7 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
         self.description = f"local, {self.workers} process{'es' if self.workers > 1 else ''}"
+        self.capacity = 2 * self.workers
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -130,6 +132,7 @@ class DaskExecutor(Executor):
             self.description = f"dask LocalCluster, {max(1, workers)} workers"
         self.client.run(init_worker)
         self.dashboard = self.client.dashboard_link
+        self.capacity = 2 * max(1, sum(self.client.nthreads().values()))
 
     def submit(self, task: UnitTask) -> Any:
         return self.client.submit(execute, task, pure=False)

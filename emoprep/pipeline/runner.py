@@ -167,7 +167,7 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
         running: dict[Any, tuple[str, str]] = {}
         stop = False
         while (ready and not stop) or running:
-            while ready and not stop:
+            while ready and not stop and len(running) < ex.capacity:
                 k = ready.pop(0)
                 running[ex.submit(_task(todo[k], plan, session))] = k
             for fut in ex.wait_any(list(running)):

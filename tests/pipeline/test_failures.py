@@ -1,0 +1,71 @@
+"""Bad input gets a clear error and loses nothing: failures are per video, retried, skippable."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from emoprep.errors import ConfigError
+from emoprep.pipeline.runner import RunLockedError, RunOptions, run, run_lock, status
+from emoprep.pipeline.layout import Layout
+from tests.conftest import CORPUS, write_manifest
+
+INLINE = RunOptions(workers=0)
+
+
+@pytest.fixture
+def broken(corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
+    (corpus / "s09_happy_1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)  # corrupt
+    (corpus / "s10_sad_1.mp4").write_bytes(b"")  # empty
+    data = (corpus / CORPUS[0][0]).read_bytes()
+    (corpus / "s11_sad_1.mp4").write_bytes(data[: len(data) // 3])  # truncated: decodes partly
+    return write_manifest(tmp_path / "m.yaml", corpus, {"split": {"folds": 2}}), tmp_path / "out"
+
+
+def test_corrupt_and_empty_videos_fail_with_reason_others_finish(broken) -> None:
+    manifest, out = broken
+    rep = run(manifest, out, opts=INLINE)
+    by = {v["video_id"]: v for v in rep.videos}
+    for vid in ("s09_happy_1", "s10_sad_1"):
+        assert by[vid]["status"] == "failed"
+        assert by[vid]["error"].startswith("probe:") and vid in by[vid]["error"]
+    for name, *_ in CORPUS:
+        assert by[Path(name).stem]["status"] == "ok"
+    assert by["s11_sad_1"]["status"] in ("ok", "failed")  # partial file: whatever decodes, or a clear reason
+    assert not any(r["error"].startswith("Traceback") for r in rep.ran)
+
+
+def test_failed_units_retry_unless_skip_failed(broken) -> None:
+    manifest, out = broken
+    run(manifest, out, opts=INLINE)
+    st = status(manifest, out)
+    assert {vid for vid, _ in st.failed["probe"]} >= {"s09_happy_1", "s10_sad_1"}
+    retry = run(manifest, out, opts=INLINE)
+    assert Counter(r["stage"] for r in retry.ran)["probe"] >= 2  # retried, failed again
+    skipped = run(manifest, out, opts=RunOptions(workers=0, skip_failed=True))
+    assert skipped.ran == []
+
+
+def test_fail_fast_stops_at_first_failure(broken) -> None:
+    manifest, out = broken
+    rep = run(manifest, out, opts=RunOptions(workers=0, fail_fast=True))
+    assert sum(not r["ok"] for r in rep.ran) == 1
+    assert any(v["status"] == "pending" for v in rep.videos)
+
+
+def test_second_run_on_same_output_is_refused(broken) -> None:
+    manifest, out = broken
+    with run_lock(Layout(out)):
+        with pytest.raises(RunLockedError, match="in use by another emoprep run"):
+            run(manifest, out, opts=INLINE)
+
+
+def test_bad_override_reports_every_problem_before_any_work(broken) -> None:
+    manifest, out = broken
+    with pytest.raises(ConfigError) as err:
+        run(manifest, out, ("stages.detect.min_size=abc", "stages.trak.redetect_every=3"), INLINE)
+    text = str(err.value)
+    assert "2 errors" in text and "min_size" in text and "did you mean" in text
+    assert not (out / "frames.h5").exists()
