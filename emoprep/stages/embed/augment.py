@@ -1,0 +1,168 @@
+"""Offline augmentations of aligned face crops: the nine of the video-FER thesis.
+
+Each augmentation turns every crop of a video into a modified copy, so that features of the
+augmented video can be cached next to the originals. Intensity changes follow OpenCV's
+``convertScaleAbs`` convention, ``out = saturate(alpha * x + beta)`` per channel (no centring):
+
+=====================  ==============================================================
+``flip``               horizontal mirror
+``blur3``              Gaussian blur, 3 x 3 kernel, sigma from the kernel size (0.8)
+``brightness_p50``     x + 50
+``brightness_p20``     x + 20
+``contrast_x2``        2 x
+``contrast_x1_7_p50``  1.7 x + 50
+``rotate_p8``          rotate +8 degrees (counter-clockwise on screen) about the centre
+``rotate_m8``          rotate -8 degrees (clockwise)
+``salt_pepper_1``      1 % of the pixels set to 255 (half) or 0 (half), all channels
+=====================  ==============================================================
+
+Rotations use bilinear interpolation and reflect the border (``BORDER_REFLECT_101``), so no
+black corners appear that a network could learn. Only ``salt_pepper_1`` is random; its generator
+is seeded from ``sha256(seed, video_id, augmentation)``, the same in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import Enum
+
+import cv2
+import numpy as np
+
+#: 0-based index of the mirror partner of each of the 68 points (iBUG 300-W scheme) under a flip
+FLIP_PERMUTATION_68: np.ndarray = np.array(
+    [16 - i for i in range(17)]  # jaw 0..16
+    + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17]  # brows 17..26
+    + [27, 28, 29, 30]  # nose bridge
+    + [35, 34, 33, 32, 31]  # nostrils 31..35
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes 36..47
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips 48..59
+    + [64, 63, 62, 61, 60, 67, 66, 65],  # inner lips 60..67
+    dtype=np.int64,
+)
+
+SALT_PEPPER_FRACTION = 0.01
+ROTATE_DEGREES = 8.0
+
+
+class Augmentation(str, Enum):
+    """One offline augmentation (values are stable short names used in stores and configs)."""
+
+    FLIP = "flip"  #: horizontal mirror; landmarks mirrored and left/right swapped
+    BLUR3 = "blur3"  #: Gaussian blur 3 x 3
+    BRIGHTNESS_P50 = "brightness_p50"  #: x + 50
+    BRIGHTNESS_P20 = "brightness_p20"  #: x + 20
+    CONTRAST_X2 = "contrast_x2"  #: 2 x
+    CONTRAST_X1_7_P50 = "contrast_x1_7_p50"  #: 1.7 x + 50
+    ROTATE_P8 = "rotate_p8"  #: +8 degrees
+    ROTATE_M8 = "rotate_m8"  #: -8 degrees
+    SALT_PEPPER_1 = "salt_pepper_1"  #: 1 % salt-and-pepper noise
+
+    @property
+    def geometric(self) -> bool:
+        """True when the augmentation moves pixels (and so landmarks)."""
+        return self in (Augmentation.FLIP, Augmentation.ROTATE_P8, Augmentation.ROTATE_M8)
+
+
+_LINEAR: dict[Augmentation, tuple[float, float]] = {
+    Augmentation.BRIGHTNESS_P50: (1.0, 50.0),
+    Augmentation.BRIGHTNESS_P20: (1.0, 20.0),
+    Augmentation.CONTRAST_X2: (2.0, 0.0),
+    Augmentation.CONTRAST_X1_7_P50: (1.7, 50.0),
+}
+_ANGLE: dict[Augmentation, float] = {
+    Augmentation.ROTATE_P8: ROTATE_DEGREES,
+    Augmentation.ROTATE_M8: -ROTATE_DEGREES,
+}
+
+
+def augment_rng(seed: int, video_id: str, aug: Augmentation) -> np.random.Generator:
+    """Generator for one (seed, video, augmentation), identical in every process and run."""
+    key = f"{int(seed)}\x1f{video_id}\x1f{Augmentation(aug).value}".encode()
+    digest = hashlib.sha256(key).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+def rotation_matrix(aug: Augmentation, size: int) -> np.ndarray:
+    """(2, 3) float64 affine of a rotate augmentation about the centre of a size x size crop."""
+    centre = ((size - 1) / 2.0, (size - 1) / 2.0)
+    return cv2.getRotationMatrix2D(centre, _ANGLE[aug], 1.0)
+
+
+def augment_frame(crop: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """Augment one crop: (S, S, 3) uint8 -> (S, S, 3) uint8 (a new array).
+
+    ``rng`` is only drawn from by ``salt_pepper_1``; pass the same generator for every frame of a
+    video, in frame order (see :func:`augment_rng`), to reproduce :func:`augment_frames`.
+    """
+    _check_crop(crop)
+    aug = Augmentation(aug)
+    if aug is Augmentation.FLIP:
+        return np.ascontiguousarray(crop[:, ::-1])
+    if aug is Augmentation.BLUR3:
+        return cv2.GaussianBlur(crop, (3, 3), 0)
+    if aug in _LINEAR:
+        alpha, beta = _LINEAR[aug]
+        return cv2.convertScaleAbs(crop, alpha=alpha, beta=beta)
+    if aug in _ANGLE:
+        s = crop.shape[0]
+        return cv2.warpAffine(crop, rotation_matrix(aug, s), (s, s), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT_101)
+    return _salt_pepper(crop, rng, SALT_PEPPER_FRACTION)
+
+
+def augment_frames(crops: np.ndarray, aug: Augmentation, seed: int, video_id: str) -> np.ndarray:
+    """Augment all crops of a video: (B, S, S, 3) uint8 -> (B, S, S, 3) uint8.
+
+    Deterministic for (seed, video_id, aug): the same bytes in every process and run.
+    """
+    crops = np.asarray(crops)
+    if crops.ndim != 4:
+        raise ValueError(f"augment_frames: crops must be (B, S, S, 3) uint8, got shape {crops.shape}")
+    rng = augment_rng(seed, video_id, aug)
+    out = np.empty_like(crops)
+    for i, crop in enumerate(crops):
+        out[i] = augment_frame(crop, aug, rng)
+    return out
+
+
+def augment_landmarks(points: np.ndarray, aug: Augmentation, size: int) -> np.ndarray:
+    """Move landmarks as :func:`augment_frame` moves pixels: (..., 68, 2) float32, crop pixels.
+
+    Pixel centres are at integer coordinates: a flip maps x to ``size - 1 - x`` and swaps each
+    point with its mirror partner (:data:`FLIP_PERMUTATION_68`), so that point 37 (1-based) is
+    still the outer corner of the subject's right eye. Non-geometric augmentations return a copy.
+    """
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.shape[-2:] != (68, 2):
+        raise ValueError(f"augment_landmarks: points must be (..., 68, 2), got {pts.shape}")
+    aug = Augmentation(aug)
+    if aug is Augmentation.FLIP:
+        out = pts[..., FLIP_PERMUTATION_68, :].copy()
+        out[..., 0] = (size - 1) - out[..., 0]
+        return out
+    if aug in _ANGLE:
+        m = rotation_matrix(aug, size)
+        moved = pts.astype(np.float64) @ m[:, :2].T + m[:, 2]
+        return moved.astype(np.float32)
+    return pts.copy()
+
+
+def _salt_pepper(crop: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
+    """Set round(fraction * H * W) distinct pixels: the first half to 255, the rest to 0."""
+    h, w = crop.shape[:2]
+    n = int(round(fraction * h * w))
+    flat = rng.choice(h * w, size=n, replace=False)
+    out = crop.copy()
+    ys, xs = np.divmod(flat, w)
+    half = n // 2
+    out[ys[:half], xs[:half]] = 255
+    out[ys[half:], xs[half:]] = 0
+    return out
+
+
+def _check_crop(crop: np.ndarray) -> None:
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8:
+        raise ValueError(
+            f"augment_frame: crop must be (S, S, 3) uint8, got {crop.shape} {crop.dtype}"
+        )

@@ -1,0 +1,127 @@
+"""dlib's 128-d ResNet face descriptor (``dlib_face_recognition_resnet_model_v1.dat``).
+
+The crop is already aligned, so it becomes the 150 x 150 chip dlib expects and is passed to
+``face_recognition_model_v1.compute_face_descriptor(list_of_chips)`` (dlib's batched overload).
+``chip: resize`` resizes the whole crop; ``chip: eyes`` warps it (rotation + scale + shift) so the
+eye centroids (points 37-42 and 43-48, 1-based) land where ``dlib.get_face_chip(size=150,
+padding=0.25)`` puts them: 0.37 x 150 px apart, at height 0.315 x 150 (measured on the sample clip).
+Descriptors of the same person are typically < 0.6 apart (Euclidean), per dlib's documentation;
+their length is about 1.5, not 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emoprep.errors import MissingDependencyError, ModelFileError
+from emoprep.stages.embed.base import STAGE_VERSIONS, RebuildOnUnpickle, check_crops, file_sha256
+from emoprep.stages.embed.config import DlibChip, DlibResnetConfig
+from emoprep.stages.landmarks import find_model_file
+
+DLIB_MODEL_NAME = "dlib_face_recognition_resnet_model_v1.dat"
+CHIP_SIZE = 150
+DIM = 128
+CHIP_EYE_DISTANCE = 0.37  # fraction of the chip side, dlib get_face_chip(padding=0.25)
+CHIP_EYE_Y = 0.315  # fraction of the chip side
+
+
+def dlib_model_path(cfg: DlibResnetConfig) -> Path:
+    """The configured .dat file, or the one in face-recognition-models."""
+    if cfg.model is not None:
+        return Path(cfg.model)
+    try:
+        return find_model_file(DLIB_MODEL_NAME)
+    except ModelFileError as exc:
+        raise ModelFileError(f"embedder dlib_resnet: {exc} (for the embedder: stages.embed.<name>.model)") from exc
+
+
+def load_dlib_model(path: Path):
+    """``dlib.face_recognition_model_v1`` from a .dat file, with ModelFileError when it is bad."""
+    try:
+        import dlib
+    except ImportError as exc:
+        raise MissingDependencyError("embedder dlib_resnet: dlib is not installed; pip install dlib-bin") from exc
+    if not path.is_file():
+        raise ModelFileError(
+            f"embedder dlib_resnet: model file {path} not found; expected {DLIB_MODEL_NAME} "
+            "(from face-recognition-models); fix stages.embed.<name>.model or remove it to use the default"
+        )
+    try:
+        return dlib.face_recognition_model_v1(str(path))
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"embedder dlib_resnet: {path} is not a dlib ResNet model ({exc}); expected {DLIB_MODEL_NAME}"
+        ) from exc
+
+
+def to_chip(crop: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 RGB -> (150, 150, 3) uint8 RGB, C-contiguous (area when shrinking)."""
+    if crop.shape[0] == CHIP_SIZE:
+        return np.ascontiguousarray(crop)
+    interp = cv2.INTER_AREA if crop.shape[0] > CHIP_SIZE else cv2.INTER_LINEAR
+    return cv2.resize(crop, (CHIP_SIZE, CHIP_SIZE), interpolation=interp)
+
+
+def eye_chip(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(S, S, 3) uint8 + (68, 2) crop pixels -> (150, 150, 3) uint8 with dlib's eye geometry.
+
+    Zero border where the chip reaches outside the crop (as dlib's own chips outside the image).
+    """
+    left = points[36:42].mean(axis=0).astype(np.float64)
+    right = points[42:48].mean(axis=0).astype(np.float64)
+    dx, dy = right - left
+    dist = float(np.hypot(dx, dy))
+    if not np.isfinite(dist) or dist < 1e-3:
+        raise ValueError(f"dlib_resnet chip eyes: eye centroids {left} and {right} are not usable")
+    centre = (left + right) / 2.0
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(np.degrees(np.arctan2(dy, dx))),
+                                CHIP_EYE_DISTANCE * CHIP_SIZE / dist)
+    m[:, 2] += np.array([CHIP_SIZE / 2.0, CHIP_EYE_Y * CHIP_SIZE]) - centre
+    return cv2.warpAffine(crop, m, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+class DlibResnetEmbedder(RebuildOnUnpickle):
+    """(B, S, S, 3) uint8 RGB -> (B, 128) float32 dlib face descriptors."""
+
+    dim = DIM
+
+    def __init__(self, cfg: DlibResnetConfig) -> None:
+        self.cfg = cfg
+        self.path = dlib_model_path(cfg)
+        self._model = load_dlib_model(self.path)
+        self._sha = file_sha256(self.path)
+
+    def embed(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        crops = check_crops(crops, "dlib_resnet")
+        eyes = self.cfg.chip is DlibChip.EYES
+        if eyes and (landmarks is None or np.shape(landmarks) != (len(crops), 68, 2)):
+            raise ValueError(f"dlib_resnet chip eyes: landmarks must be {(len(crops), 68, 2)}, got "
+                             f"{None if landmarks is None else np.shape(landmarks)}")
+        out = np.empty((len(crops), DIM), dtype=np.float32)
+        bs = self.cfg.batch_size
+        for start in range(0, len(crops), bs):
+            part = crops[start : start + bs]
+            if eyes:
+                chips = [eye_chip(c, p) for c, p in zip(part, landmarks[start : start + bs], strict=True)]
+            else:
+                chips = [to_chip(c) for c in part]
+            vecs = self._model.compute_face_descriptor(chips, num_jitters=self.cfg.jitters)
+            out[start : start + len(chips)] = np.asarray([np.asarray(v) for v in vecs], dtype=np.float32)
+        return out
+
+    def attrs(self) -> dict[str, str | int | float]:
+        return {
+            "name": "dlib_resnet",
+            "version": STAGE_VERSIONS["dlib_resnet"],
+            "dim": DIM,
+            "input_size": CHIP_SIZE,
+            "normalisation": f"rgb uint8 chip 150x150 ({self.cfg.chip.value}), dlib-internal scaling",
+            "weights_sha256": self._sha,
+            "model_file": self.path.name,
+            "jitters": self.cfg.jitters,
+            "chip": self.cfg.chip.value,
+        }
