@@ -21,8 +21,8 @@ from emoprep.pipeline.records import RecordStore
 from emoprep.stages.window import WindowMode
 from emoprep.types import VideoEntry
 
-#: embedder settings that never change results (kept out of fingerprints)
-NON_SEMANTIC_KEYS = ("batch_size", "device", "threads", "workers")
+#: settings that name model files: the files' sha256 is in the fingerprint, their paths are not
+PATH_KEYS = ("weights", "head_weights", "model", "cascade")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ def base_stages(c: StagesConfig) -> list[StageDef]:
                                         "fps": v.fps, "frames_glob": v.frames_glob if v.kind == "frames" else None}),
         StageDef("window", 1, ("probe",), lambda c: {"window": _dump(c.window)}),
         StageDef("track", 1, ("window",),
-                 lambda c: {"detect": _dump(c.detect), "track": _dump(c.track), "landmarks": _dump(c.landmarks)},
+                 lambda c: {"detect": _dump(c.detect, PATH_KEYS), "track": _dump(c.track),
+                            "landmarks": _dump(c.landmarks, PATH_KEYS)},
                  _cv_versions("cv2", "dlib"), _track_models),
         StageDef("au", 1, ("track",), lambda c: {"au": _dump(c.au), "trim": _dump(c.trim, ("overrides",))},
                  _au_versions, inputs=_au_inputs),
@@ -151,7 +152,8 @@ def embed_stages(c: StagesConfig) -> list[StageDef]:
 
     defs = []
     for name, ecfg in sorted(c.embed.items()):
-        slice_ = {"embed": _dump(ecfg, NON_SEMANTIC_KEYS)}
+        sem = embed_base.fingerprint_config(ecfg)  # batch size, device, threads left out
+        slice_ = {"embed": {k: v for k, v in sem.items() if k not in PATH_KEYS}}
         libs = (lambda e: lambda c: embed_base.library_versions(e))(ecfg)
         models = (lambda e: lambda c: embed_base.model_files(e))(ecfg)
         version = embed_base.stage_version(ecfg)

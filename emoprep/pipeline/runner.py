@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoprep.errors import EmoprepError
+from emoprep.errors import ConfigError, EmoprepError
 from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, make_plan
 from emoprep.pipeline.executors import ExecutorKind, make_executor
 from emoprep.pipeline.fingerprint import HashCache
@@ -53,6 +53,7 @@ def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[
     from emoprep.stages.trim import load_overrides
 
     manifest = load_manifest(Path(manifest_path), overrides)
+    _check_model_files(manifest)
     found = discover_videos(manifest)
     layout = Layout(Path(out) if out else manifest.output_dir())
     hashes = HashCache(layout.hashes)
@@ -63,6 +64,27 @@ def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[
         ctx.content[v.video_id] = hashes.video(v)
     hashes.save()
     return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout))
+
+
+def _check_model_files(manifest: Manifest) -> None:
+    """Resolve relative model paths against the manifest's folder; every missing file, at once."""
+    from emoprep.stages.embed.base import missing_files
+
+    problems: list[str] = []
+    for name, cfg in manifest.stages.embed.items():
+        update = {}
+        for key in ("weights", "head_weights", "model"):
+            value = getattr(cfg, key, None)
+            if isinstance(value, Path):
+                path = value.expanduser()
+                path = path if path.is_absolute() else manifest.base_dir / path
+                if path != value:
+                    update[key] = path
+        if update:
+            manifest.stages.embed[name] = cfg = cfg.model_copy(update=update)
+        problems += missing_files(cfg, name)
+    if problems:
+        raise ConfigError(manifest.source, problems)
 
 
 def _resolve(path: str, manifest: Manifest) -> Path:

@@ -69,3 +69,11 @@ def test_bad_override_reports_every_problem_before_any_work(broken) -> None:
     text = str(err.value)
     assert "2 errors" in text and "min_size" in text and "did you mean" in text
     assert not (out / "frames.h5").exists()
+
+
+def test_missing_weight_file_is_reported_before_any_work(corpus: Path, tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, {
+        "embed": {"face": {"type": "inception_resnet_v1", "weights": "models/vggface2.pt"}}})
+    with pytest.raises(ConfigError, match=r"stages.embed.face: model file .*models/vggface2.pt not found"):
+        run(manifest, tmp_path / "out", opts=INLINE)
+    assert not (tmp_path / "out" / ".emoprep" / "records").exists()
