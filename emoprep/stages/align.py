@@ -1,10 +1,23 @@
-"""Eye-based alignment: rotate the eye line horizontal, scale to a fixed inter-ocular distance, crop."""
+"""Eye-based alignment: rotate the eye line horizontal, scale to a fixed inter-ocular distance, crop.
+
+EYES (thesis on categorical/continuous FER, AffectNet): eye centres are the centroids of landmarks
+37-42 and 43-48 (1-based, 68-point scheme); angle = atan((r_y - l_y) / (r_x - l_x)); scale =
+desired distance / eye distance; rotation and scale about the eye midpoint, then a translation that
+puts the midpoint at (0.5 S, eye_y S); all in ONE affine warp. BOX: the face box resized to S x S.
+Matrices map source pixels to crop pixels: ``[u, v] = M[:, :2] @ [x, y] + M[:, 2]``.
+"""
 
 from __future__ import annotations
 
+import math
 from enum import Enum
 
+import cv2
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from emoprep.errors import StageError
+from emoprep.types import FrameStatus, Geometry
 
 
 class AlignMethod(str, Enum):
@@ -13,9 +26,9 @@ class AlignMethod(str, Enum):
 
 
 class Interpolation(str, Enum):
-    LINEAR = "linear"
-    CUBIC = "cubic"
-    AREA = "area"
+    LINEAR = "linear"  #: bilinear warp (default)
+    CUBIC = "cubic"  #: bicubic warp
+    AREA = "area"  #: area-average shrink of the frame first (when the scale is < 1), then bilinear warp
 
 
 class AlignConfig(BaseModel):
@@ -26,3 +39,101 @@ class AlignConfig(BaseModel):
     eye_distance: float = Field(0.30, gt=0.05, lt=0.9, description="inter-ocular distance as a fraction of S")
     eye_y: float = Field(0.40, gt=0.0, lt=1.0, description="height of the eye line as a fraction of S")
     interpolation: Interpolation = Interpolation.LINEAR
+
+
+LEFT_EYE = slice(36, 42)  #: landmarks 37-42 (1-based): the eye on the image's left
+RIGHT_EYE = slice(42, 48)  #: landmarks 43-48 (1-based): the eye on the image's right
+_FLAGS = {Interpolation.LINEAR: cv2.INTER_LINEAR, Interpolation.CUBIC: cv2.INTER_CUBIC,
+          Interpolation.AREA: cv2.INTER_LINEAR}
+
+
+def eye_centers(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) eye centres, each (2,) float64 px: means of points [36:42] and [42:48]."""
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2):
+        raise ValueError(f"eye_centers: expected (68, 2) landmarks, got shape {lm.shape}")
+    return lm[LEFT_EYE].mean(axis=0), lm[RIGHT_EYE].mean(axis=0)
+
+
+def eyes_matrix(left: np.ndarray, right: np.ndarray, cfg: AlignConfig) -> np.ndarray:
+    """(2, 3) float64 affine from eye centres: level the eye line, fix its length and position.
+
+    angle = atan((r_y - l_y) / (r_x - l_x)), computed as atan2 (equal for r_x > l_x, and still
+    upright for r_x <= l_x); scale = eye_distance * S / |r - l|; rotation + scale about the eye
+    midpoint c, then c goes to (0.5 S, eye_y S).
+    """
+    dx, dy = float(right[0] - left[0]), float(right[1] - left[1])
+    dist = math.hypot(dx, dy)
+    if not dist > 1e-6:
+        raise StageError(f"alignment: eye centres coincide ({left} vs {right}); landmarks are degenerate")
+    theta = math.atan2(dy, dx)
+    s = cfg.eye_distance * cfg.size / dist
+    a, b = s * math.cos(theta), s * math.sin(theta)
+    cx, cy = (float(left[0]) + float(right[0])) / 2, (float(left[1]) + float(right[1])) / 2
+    rot = np.array([[a, b], [-b, a]])  # = cv2.getRotationMatrix2D(c, degrees(theta), s)[:, :2]
+    t = np.array([0.5 * cfg.size, cfg.eye_y * cfg.size]) - rot @ np.array([cx, cy])
+    return np.hstack([rot, t[:, None]])
+
+
+def box_matrix(box: np.ndarray, size: int) -> np.ndarray:
+    """(2, 3) float64 affine that maps box (x, y, w, h) onto the S x S crop (no rotation)."""
+    x, y, w, h = (float(v) for v in box)
+    if not (w > 0 and h > 0):
+        raise StageError(f"alignment: face box {box} has no area; expected w > 0 and h > 0")
+    return np.array([[size / w, 0.0, -x * size / w], [0.0, size / h, -y * size / h]])
+
+
+def alignment_matrix(landmarks: np.ndarray | None, box: np.ndarray | None, cfg: AlignConfig) -> np.ndarray:
+    """(2, 3) float64 affine, source px -> crop px, for one frame.
+
+    EYES needs finite landmarks (68, 2); when they are missing it falls back to the BOX rule.
+    Raises :class:`StageError` when neither landmarks nor a box is usable.
+    """
+    lm_ok = landmarks is not None and np.isfinite(landmarks).all()
+    if cfg.method is AlignMethod.EYES and lm_ok:
+        return eyes_matrix(*eye_centers(landmarks), cfg)
+    if box is not None and np.isfinite(box).all():
+        return box_matrix(box, cfg.size)
+    raise StageError(
+        f"alignment ({cfg.method.value}): no usable landmarks or box for this frame; "
+        "align only frames with a face (FrameStatus.has_face)"
+    )
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply the (2, 3) affine to points (..., 2); returns (..., 2) float64 (NaN stays NaN)."""
+    p = np.asarray(points, np.float64)
+    m = np.asarray(matrix, np.float64)
+    return p @ m[:, :2].T + m[:, 2]
+
+
+def align_face(frame_bgr: np.ndarray, matrix: np.ndarray, cfg: AlignConfig) -> np.ndarray:
+    """(S, S, 3) uint8 **RGB** crop of ``frame_bgr`` (H, W, 3) BGR through ONE affine warp.
+
+    Pixels that fall outside the frame are black. With ``interpolation: area`` and a scale below 1
+    the frame is first shrunk by area averaging (the matrix is adjusted), which avoids aliasing.
+    """
+    m = np.asarray(matrix, np.float64)
+    if m.shape != (2, 3) or not np.isfinite(m).all():
+        raise StageError(f"align_face: expected a finite (2, 3) matrix, got {m.shape} {m.tolist()}")
+    img = frame_bgr
+    scale = math.sqrt(abs(np.linalg.det(m[:, :2])))
+    if cfg.interpolation is Interpolation.AREA and scale < 1.0:
+        h, w = frame_bgr.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
+        m = m @ np.diag([w / size[0], h / size[1], 1.0])  # crop <- source <- shrunk
+    crop = cv2.warpAffine(img, m, (cfg.size, cfg.size), flags=_FLAGS[cfg.interpolation],
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
+def align_geometry(geom: Geometry, cfg: AlignConfig) -> np.ndarray:
+    """(T, 2, 3) float32 source->crop matrices for every frame of ``geom``; NaN where there is no face."""
+    out = np.full((len(geom), 2, 3), np.nan, np.float32)
+    face = FrameStatus.has_face(geom.status)
+    for t in np.flatnonzero(face):
+        lm, box = geom.landmarks[t], geom.boxes[t]
+        if np.isfinite(lm).all() or np.isfinite(box).all():
+            out[t] = alignment_matrix(lm, box, cfg)
+    return out

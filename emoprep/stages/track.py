@@ -1,10 +1,45 @@
-"""Detect once, then track: MedianFlow (cv2.legacy) with re-detection; per-frame status."""
+"""Detect once, then track: MedianFlow (cv2.legacy) with re-detection; per-frame status.
+
+The rules (docs/METHODS.md has them with their sources):
+
+- While no face is known the detector runs every ``track.retry_every`` frames. A face it finds is a
+  *candidate*: the tracker starts on it, and it counts only once the detector finds a box overlapping
+  the tracked box (IoU >= :data:`CONFIRM_IOU`) on each of the next ``track.confirm`` frames. Until then
+  its frames are held back; a rejected candidate leaves them NO_FACE (LOST for a loss frame). This
+  removes the one-frame Haar false positives on textured backgrounds and text.
+- MedianFlow is given the detected box extended by ``detect.pad_y`` px above AND below, clipped to the
+  frame. The stored box is the tracked box with that padding taken off again (scaled with the box).
+- Tracker failure: ``update()`` returns False, less than half the box lies inside the frame, a side is
+  below ``track.min_box`` px, or the aspect ratio leaves [1/:data:`MAX_ASPECT`, :data:`MAX_ASPECT`].
+  On failure the detector runs on the same frame: a face -> new candidate (REDETECTED once confirmed),
+  none -> LOST, then NO_FACE until a face is confirmed again.
+- Every ``track.redetect_every`` tracked frames the detector runs: a face re-initialises the tracker
+  (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the face
+  left is dropped after at most ``redetect_every`` frames.
+- ``track.backend: none`` runs the detector on every frame (the naive per-frame path).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from enum import Enum
 
+import cv2
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from emoprep.stages.detect import (
+    DetectConfig,
+    FaceDetector,
+    box_iou,
+    make_detector,
+    pad_box,
+    select_face,
+    to_grey,
+)
+from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
+from emoprep.types import FrameStatus, Geometry
 
 
 class TrackBackend(str, Enum):
@@ -19,3 +54,224 @@ class TrackConfig(BaseModel):
     redetect_every: int = Field(50, ge=0, description="run the detector every N tracked frames (0: only on failure)")
     retry_every: int = Field(1, ge=1, description="while no face is known, run the detector every N frames")
     min_box: int = Field(20, ge=2, description="a tracked box smaller than this (pixels) counts as a failure")
+    confirm: int = Field(
+        1, ge=0,
+        description="a face found while none is known counts only if the detector finds it again on "
+        "the next N frames (0: accept at once); removes one-frame false detections",
+    )
+
+
+MAX_ASPECT = 3.0  #: a tracked box with w/h or h/w above this is degenerate
+MIN_INSIDE = 0.5  #: a tracked box with less than this fraction of its area inside the frame has left
+CONFIRM_IOU = 0.3  #: detector box vs tracked box overlap that confirms a candidate face
+
+
+_NAN_BOX = np.full(4, np.nan, np.float32)
+_NAN_LM = np.full((68, 2), np.nan, np.float32)
+
+
+@dataclass
+class _Out:
+    """Per-frame results, appended frame by frame (small arrays only, never pixels)."""
+
+    index: list[int] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)
+    landmarks: list[np.ndarray] = field(default_factory=list)
+    status: list[int] = field(default_factory=list)
+    n_faces: list[int] = field(default_factory=list)
+
+    def add(self, idx: int, status: FrameStatus, n: int, box: np.ndarray | None = None,
+            lm: np.ndarray | None = None) -> int:
+        self.index.append(idx)
+        self.status.append(int(status))
+        self.n_faces.append(n)
+        self.boxes.append(_NAN_BOX if box is None else np.asarray(box, np.float32))
+        self.landmarks.append(_NAN_LM if lm is None else lm)
+        return len(self.index) - 1
+
+    def clear_face(self, k: int, status: FrameStatus) -> None:
+        self.status[k], self.boxes[k], self.landmarks[k] = int(status), _NAN_BOX, _NAN_LM
+
+    def geometry(self, fps: float) -> Geometry:
+        idx = np.asarray(self.index, np.int64)
+        return Geometry(
+            frame_index=idx,
+            timestamps=idx / float(fps),
+            boxes=np.asarray(self.boxes, np.float32).reshape(-1, 4),
+            landmarks=np.asarray(self.landmarks, np.float32).reshape(-1, 68, 2),
+            status=np.asarray(self.status, np.uint8),
+            n_faces=np.asarray(self.n_faces, np.int16),
+        )
+
+
+def tracked_failed(box: np.ndarray, frame_shape: tuple[int, int], min_box: int) -> bool:
+    """True when tracked ``box`` (x, y, w, h) has left the (H, W) frame or degenerated."""
+    x, y, w, h = (float(v) for v in box)
+    if not np.isfinite([x, y, w, h]).all() or min(w, h) < min_box:
+        return True
+    if max(w / h, h / w) > MAX_ASPECT:
+        return True
+    fh, fw = frame_shape[:2]
+    inside = max(0.0, min(x + w, fw) - max(x, 0.0)) * max(0.0, min(y + h, fh) - max(y, 0.0))
+    return inside < MIN_INSIDE * w * h
+
+
+class _Tracker:
+    """MedianFlow on the padded box; reports the unpadded box (padding scaled with the box)."""
+
+    def __init__(self, grey: np.ndarray, box: np.ndarray, pad_y: int) -> None:
+        padded = pad_box(box, pad_y, grey.shape)
+        self.top = float(box[1] - padded[1])  # padding actually added (clipping may cut it)
+        self.bottom = float(padded[1] + padded[3] - box[1] - box[3])
+        self.h0 = float(padded[3])
+        self._t = cv2.legacy.TrackerMedianFlow_create()
+        self._t.init(grey, tuple(float(v) for v in padded))
+
+    def update(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:
+        ok, b = self._t.update(grey)
+        x, y, w, h = (float(v) for v in b)
+        s = h / self.h0 if self.h0 > 0 else 1.0
+        return bool(ok), np.array([x, y + self.top * s, w, h - (self.top + self.bottom) * s], np.float32)
+
+
+class _Session:
+    """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
+
+    def __init__(self, detector: FaceDetector, landmarker: Landmarker, dcfg: DetectConfig,
+                 tcfg: TrackConfig) -> None:
+        self.det, self.lmk, self.dcfg, self.tcfg = detector, landmarker, dcfg, tcfg
+        self.naive = tcfg.backend is TrackBackend.NONE
+        self.out = _Out()
+        self.active = False  # a face (confirmed or candidate) is being followed
+        self.tracker: _Tracker | None = None
+        self.box: np.ndarray | None = None  # last stored box, source px
+        self.found = False  # a face has been confirmed in this video
+        self.wait = 0  # frames to skip before the next search
+        self.since_det = 0  # frames since the detector last (re)initialised the face
+        self.pending: list[tuple[int, FrameStatus]] = []  # (row, status if rejected)
+        self.need = 0  # confirmations still needed
+
+    def step(self, idx: int, frame: np.ndarray) -> None:
+        grey = to_grey(frame)
+        if not self.active:
+            self._search(idx, grey, loss=False)
+            return
+        if self.naive:
+            ok, box = True, self.box
+        else:
+            ok, box = self.tracker.update(grey)
+            ok = ok and not tracked_failed(box, grey.shape, self.tcfg.min_box)
+        if self.pending:
+            self._confirm(idx, grey, box, ok)
+        elif not ok:
+            self._drop()
+            self._search(idx, grey, loss=True)
+        elif self.naive or (self.tcfg.redetect_every and self.since_det + 1 >= self.tcfg.redetect_every):
+            self._redetect(idx, grey, box)
+        else:
+            self.since_det += 1
+            self._face_row(idx, grey, box, FrameStatus.TRACKED, -1)
+
+    def finish(self, fps: float) -> Geometry:
+        """Settle a candidate still unconfirmed at the end, then return the geometry."""
+        if self.pending and len(self.out.index) > self.tcfg.confirm:
+            self._reject()  # it could have been confirmed and was not: drop it
+        return self.out.geometry(fps)
+
+    # -- transitions -------------------------------------------------------------------------
+    def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int) -> int:
+        self.box = np.asarray(box, np.float32)
+        return self.out.add(idx, status, n, self.box, self.lmk(grey, self.box))
+
+    def _drop(self) -> None:
+        self.active, self.tracker = False, None
+        self.wait = self.tcfg.retry_every - 1
+
+    def _search(self, idx: int, grey: np.ndarray, loss: bool) -> None:
+        if not loss and self.wait > 0:
+            self.wait -= 1
+            self.out.add(idx, FrameStatus.NO_FACE, -1)
+            return
+        dets = self.det.detect(grey)
+        miss = FrameStatus.LOST if loss else FrameStatus.NO_FACE
+        if len(dets) == 0:
+            self.wait = self.tcfg.retry_every - 1
+            self.out.add(idx, miss, 0)
+        else:
+            self._start(idx, grey, dets, miss)
+
+    def _start(self, idx: int, grey: np.ndarray, dets: np.ndarray, miss: FrameStatus) -> None:
+        box = self._init(grey, dets)
+        status = FrameStatus.REDETECTED if self.found else FrameStatus.DETECTED
+        row = self._face_row(idx, grey, box, FrameStatus.MULTI_FACE if len(dets) > 1 else status, len(dets))
+        if self.tcfg.confirm == 0:
+            self.found = True
+        else:
+            self.pending, self.need = [(row, miss)], self.tcfg.confirm
+
+    def _init(self, grey: np.ndarray, dets: np.ndarray) -> np.ndarray:
+        box = dets[select_face(dets, self.dcfg.select, grey.shape, self.box)]
+        self.active, self.since_det = True, 0
+        if not self.naive:
+            self.tracker = _Tracker(grey, box, self.dcfg.pad_y)
+        return box
+
+    def _redetect(self, idx: int, grey: np.ndarray, box: np.ndarray) -> None:
+        dets = self.det.detect(grey)
+        if len(dets) == 0:
+            self._drop()
+            self.out.add(idx, FrameStatus.LOST, 0)
+            return
+        new = self._init(grey, dets)
+        status = FrameStatus.MULTI_FACE if len(dets) > 1 else FrameStatus.REDETECTED
+        self._face_row(idx, grey, new, status, len(dets))
+
+    def _confirm(self, idx: int, grey: np.ndarray, box: np.ndarray, ok: bool) -> None:
+        dets = self.det.detect(grey)
+        if not ok or len(dets) == 0 or box_iou(dets, box[None, :]).max() < CONFIRM_IOU:
+            self._reject()
+            if len(dets):
+                self._start(idx, grey, dets, FrameStatus.NO_FACE)
+            else:
+                self.out.add(idx, FrameStatus.NO_FACE, 0)
+            return
+        status = FrameStatus.MULTI_FACE if len(dets) > 1 else FrameStatus.TRACKED
+        if self.naive:  # no tracker: the detection is the box
+            box = self._init(grey, dets)
+            status = FrameStatus.MULTI_FACE if len(dets) > 1 else FrameStatus.REDETECTED
+        else:
+            self.since_det += 1
+        row = self._face_row(idx, grey, box, status, len(dets))
+        self.pending.append((row, FrameStatus.NO_FACE))
+        self.need -= 1
+        if self.need == 0:
+            self.found, self.pending = True, []
+
+    def _reject(self) -> None:
+        for row, miss in self.pending:
+            self.out.clear_face(row, miss)
+        self.pending = []
+        self._drop()
+
+
+def track_faces(
+    frames: Iterable[tuple[int, np.ndarray]],
+    fps: float,
+    detect: DetectConfig,
+    track: TrackConfig,
+    landmarks: LandmarksConfig,
+    progress: Callable[[int], None] | None = None,
+) -> Geometry:
+    """Face box, 68 landmarks and status for every frame of ``frames``.
+
+    frames: ``(source frame number, (H, W, 3) BGR uint8)`` pairs, e.g. from
+    :func:`emoprep.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
+    ``progress`` is called with 1 after each frame (fits ``tqdm.update``).
+    Returns a :class:`Geometry` with one row per frame (NaN boxes/landmarks where there is no face).
+    """
+    session = _Session(make_detector(detect), make_landmarker(landmarks), detect, track)
+    for idx, frame in frames:
+        session.step(int(idx), frame)
+        if progress is not None:
+            progress(1)
+    return session.finish(fps)

@@ -1,0 +1,220 @@
+"""Tracking and landmarks: status rules on a synthetic clip, then the real sample clips."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from emoprep.errors import ModelFileError
+from emoprep.stages.detect import DetectConfig, SelectPolicy, make_detector
+from emoprep.stages.landmarks import (
+    LandmarksConfig,
+    find_model_file,
+    make_landmarker,
+    model_files,
+)
+from emoprep.stages.track import TrackBackend, TrackConfig, track_faces, tracked_failed
+from emoprep.stages.window import WindowConfig, select_frames
+from emoprep.types import FrameStatus
+from emoprep.video import iter_frames
+
+S = FrameStatus
+N, D, T, R, L, M = S.NO_FACE, S.DETECTED, S.TRACKED, S.REDETECTED, S.LOST, S.MULTI_FACE
+DET, LMK = DetectConfig(), LandmarksConfig()
+
+
+@pytest.fixture(scope="module")
+def face_patch(sample_entry) -> np.ndarray:
+    """(150, 150, 3) BGR real face, cut from WolfgangLanger_Pexels.mp4 frame 300."""
+    frame = next(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), [300]))[1]
+    return cv2.resize(frame[5:325, 291:621], (150, 150), interpolation=cv2.INTER_AREA)
+
+
+def synthetic_clip(patch: np.ndarray, plan: str, small: np.ndarray | None = None) -> list:
+    """Frames (240x320, flat grey) with the face pasted where ``plan`` has 'F' (moving 2 px/frame);
+    'B' adds a second, smaller face on the right."""
+    frames = []
+    for i, c in enumerate(plan):
+        img = np.full((240, 320, 3), 128, np.uint8)
+        if c in "FB":
+            x, y = 10 + 2 * i, 40 + i
+            img[y:y + 150, x:x + 150] = patch
+        if c == "B" and small is not None:
+            img[20:20 + small.shape[0], 215:215 + small.shape[1]] = small
+        frames.append((100 + i, img))
+    return frames
+
+
+def statuses(geom) -> list[FrameStatus]:
+    return [S(int(s)) for s in geom.status]
+
+
+PLAN = "--FFFFFFFF--F--FFFF"  # a one-frame face at 12 is a false positive to be rejected
+
+
+def test_status_sequence_default(face_patch: np.ndarray) -> None:
+    g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(), LMK)
+    assert statuses(g) == [N, N, D, T, T, T, T, T, T, T, L, N, N, N, N, R, T, T, T]
+    # detector runs while searching and on the confirming frame; -1 while tracking
+    assert g.n_faces.tolist() == [0, 0, 1, 1, -1, -1, -1, -1, -1, -1, 0, 0, 1, 0, 0, 1, 1, -1, -1]
+    np.testing.assert_array_equal(g.frame_index, np.arange(100, 119))
+    np.testing.assert_allclose(g.timestamps, np.arange(100, 119) / 10.0)
+
+
+def test_geometry_arrays_nan_exactly_without_face(face_patch: np.ndarray) -> None:
+    g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(), LMK)
+    face = S.has_face(g.status)
+    assert g.boxes.shape == (19, 4) and g.landmarks.shape == (19, 68, 2)
+    assert g.boxes.dtype == np.float32 and g.status.dtype == np.uint8 and g.n_faces.dtype == np.int16
+    assert np.isfinite(g.boxes[face]).all() and np.isnan(g.boxes[~face]).all()
+    assert np.isfinite(g.landmarks[face]).all() and np.isnan(g.landmarks[~face]).all()
+    # the tracked box follows the face (moving +2, +1 px per frame) and the landmarks lie in it
+    x, y, w, h = g.boxes[7]
+    assert abs((x + w / 2) - (10 + 14 + 75)) < 12 and abs((y + h / 2) - (40 + 7 + 75)) < 20
+    lm = g.landmarks[7]
+    assert (lm[:, 0] > x - 10).all() and (lm[:, 0] < x + w + 10).all()
+
+
+def test_confirm_zero_accepts_one_frame_detections(face_patch: np.ndarray) -> None:
+    g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(confirm=0), LMK)
+    assert statuses(g)[10:16] == [L, N, R, L, N, R]
+
+
+def test_periodic_redetection(face_patch: np.ndarray) -> None:
+    g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(redetect_every=3), LMK)
+    assert statuses(g)[2:10] == [D, T, T, R, T, T, R, T]
+
+
+def test_retry_every_skips_the_detector_while_searching(face_patch: np.ndarray) -> None:
+    g = track_faces(synthetic_clip(face_patch, "------FFFFF"), 10.0, DET, TrackConfig(retry_every=3), LMK)
+    assert g.n_faces.tolist()[:7] == [0, -1, -1, 0, -1, -1, 1]
+    assert statuses(g)[5:8] == [N, D, T]
+
+
+def test_naive_backend_detects_on_every_frame(face_patch: np.ndarray) -> None:
+    cfg = TrackConfig(backend=TrackBackend.NONE)
+    g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, cfg, LMK)
+    assert statuses(g) == [N, N, D, R, R, R, R, R, R, R, L, N, N, N, N, R, R, R, R]
+    assert (g.n_faces >= 0).all()
+
+
+def test_multi_face_keeps_the_selected_face(face_patch: np.ndarray) -> None:
+    small = cv2.resize(face_patch, (100, 100), interpolation=cv2.INTER_AREA)
+    clip = synthetic_clip(face_patch, "BBBB", small)
+    g = track_faces(clip, 10.0, DET, TrackConfig(), LMK)
+    assert statuses(g)[:2] == [M, M] and g.n_faces[0] == 2
+    assert g.boxes[0][2] > 120  # the largest face
+    g2 = track_faces(clip, 10.0, DetectConfig(select=SelectPolicy.PREVIOUS), TrackConfig(), LMK)
+    assert g2.boxes[0][2] > 120  # no previous box yet -> largest
+
+
+def test_unconfirmed_candidate_at_the_end(face_patch: np.ndarray) -> None:
+    # too short to confirm: accepted; could have been confirmed but the clip ended: dropped
+    assert statuses(track_faces(synthetic_clip(face_patch, "F"), 10.0, DET, TrackConfig(), LMK)) == [D]
+    assert statuses(track_faces(synthetic_clip(face_patch, "-F"), 10.0, DET, TrackConfig(), LMK)) == [N, N]
+
+
+def test_progress_and_empty_input(face_patch: np.ndarray) -> None:
+    calls: list[int] = []
+    track_faces(synthetic_clip(face_patch, "-FF"), 10.0, DET, TrackConfig(), LMK, progress=calls.append)
+    assert calls == [1, 1, 1]
+    g = track_faces([], 10.0, DET, TrackConfig(), LMK)
+    assert len(g) == 0 and g.landmarks.shape == (0, 68, 2)
+
+
+def test_tracked_failed_rules() -> None:
+    shape = (240, 320)
+    assert not tracked_failed(np.array([10, 10, 100, 110]), shape, 20)
+    assert tracked_failed(np.array([10, 10, 15, 15]), shape, 20)  # too small
+    assert tracked_failed(np.array([10, 10, 200, 40]), shape, 20)  # aspect 5
+    assert tracked_failed(np.array([280, 10, 100, 100]), shape, 20)  # 40 % inside
+    assert not tracked_failed(np.array([260, 10, 100, 100]), shape, 20)  # 60 % inside
+    assert tracked_failed(np.array([np.nan, 10, 100, 100]), shape, 20)
+
+
+# -- landmarks --------------------------------------------------------------------------------
+
+def test_find_model_file_and_model_files() -> None:
+    path = find_model_file("shape_predictor_68_face_landmarks.dat")
+    assert path.is_file() and path.parent.name == "models"
+    assert model_files(LMK) == [path]
+
+
+def test_missing_model_files_name_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="pip install face-recognition-models"):
+        find_model_file("no_such_model.dat")
+    with pytest.raises(ModelFileError, match="landmarks.model"):
+        model_files(LandmarksConfig(model=str(tmp_path / "missing.dat")))
+    junk = tmp_path / "junk.dat"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="junk.dat"):
+        make_landmarker(LandmarksConfig(model=str(junk)))
+
+
+def test_landmarker_on_a_real_face(sample_entry) -> None:
+    frame = next(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), [300]))[1]
+    box = make_detector(DET).detect(frame)[0]
+    lmk = make_landmarker(LMK)
+    pts = lmk(frame, box)
+    assert pts.shape == (68, 2) and pts.dtype == np.float32
+    x, y, w, h = box
+    assert (pts[:, 0] > x).all() and (pts[:, 0] < x + w).all()
+    eyes_y, mouth_y, chin_y = pts[36:48, 1].mean(), pts[48:68, 1].mean(), pts[8, 1]
+    assert eyes_y < mouth_y < chin_y  # the 68-point order: eyes above mouth above chin tip
+    assert pts[36:42, 0].mean() < pts[42:48, 0].mean()  # 37-42 is the image-left eye
+    again = pickle.loads(pickle.dumps(lmk))(frame, box)
+    np.testing.assert_array_equal(again, pts)
+
+
+# -- real clips -------------------------------------------------------------------------------
+
+def test_wolfgang_window_has_a_face_in_95_percent(sample_entry) -> None:
+    idx = select_frames(472, 23.976, WindowConfig())
+    assert (idx[0], idx[-1], idx.size) == (189, 424, 236)
+    g = track_faces(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), idx), 23.976, DET, TrackConfig(), LMK)
+    assert len(g) == 236
+    assert S.has_face(g.status).mean() >= 0.95
+    assert g.status[0] == D
+    # the tracker saves the detector: it ran on few frames (first, confirmation, every 50th)
+    assert (g.n_faces >= 0).sum() <= 10
+
+
+def test_no_face_clip_is_no_face_throughout(sample_entry) -> None:
+    # Haar alone fires on the title text in frames 59 and 80 (one frame each); confirmation drops them
+    entry = sample_entry("no_face.mp4")
+    det = make_detector(DET)
+    hits = [i for i, f in iter_frames(entry, [58, 59, 60, 80]) if len(det.detect(f))]
+    assert hits == [59, 80]
+    g = track_faces(iter_frames(entry), 23.67, DET, TrackConfig(), LMK)
+    assert len(g) == 95
+    assert (g.status == N).all()
+
+
+def test_face_leaves(sample_entry) -> None:
+    # ground truth (per-frame Haar over the whole clip, and by eye): a face in frames 0-71, a black
+    # frame at 72, then a title card without a face; spot-check the cut with the detector
+    entry = sample_entry("face_noface.mov")
+    det = make_detector(DET)
+    assert [len(det.detect(f)) for _, f in iter_frames(entry, [0, 70, 71, 72, 73, 90])] == [1, 1, 1, 0, 0, 0]
+    g = track_faces(iter_frames(entry), 26.4, DET, TrackConfig(), LMK)
+    face = S.has_face(g.status)
+    assert face[:72].all()
+    assert g.status[72] == L
+    assert not face[73:].any()
+
+
+def test_face_appears(sample_entry) -> None:
+    # ground truth: title card without a face in frames 0-95, a face in 96-167, a black frame 168
+    entry = sample_entry("noface_face.mov")
+    det = make_detector(DET)
+    assert [len(det.detect(f)) for _, f in iter_frames(entry, [90, 95, 96, 97, 167, 168])] == [0, 0, 1, 1, 1, 0]
+    g = track_faces(iter_frames(entry), 26.5, DET, TrackConfig(), LMK)
+    face = S.has_face(g.status)
+    assert not face[:96].any()
+    assert g.status[96] == D
+    assert face[96:168].all()
+    assert g.status[168] == L
