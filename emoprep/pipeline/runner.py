@@ -147,6 +147,8 @@ class RunReport:
     anomalies: list[str]
     split: dict[str, Any]
     seconds: float
+    startup_seconds: float = 0.0
+    work_seconds: float = 0.0
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -171,8 +173,17 @@ def _record(unit: Unit, res: UnitResult) -> Record:
                   round(res.seconds, 4))
 
 
+@dataclass
+class Execution:
+    results: list[UnitResult]
+    description: str
+    dashboard: str | None = None
+    startup_seconds: float = 0.0  #: starting the executor (processes, dask cluster)
+    work_seconds: float = 0.0  #: from the first submission to the last result
+
+
 def execute_plan(plan: Plan, session: Session, opts: RunOptions,
-                 on_done: Callable[[Unit, UnitResult], None] | None = None) -> tuple[list[UnitResult], str, str | None]:
+                 on_done: Callable[[Unit, UnitResult], None] | None = None) -> Execution:
     """Run every unit that must run, in dependency order, recording each outcome as it lands."""
     todo = {k: u for k, u in plan.units.items()
             if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed)}
@@ -184,8 +195,10 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
     ready = [k for k, deps in waiting.items() if not deps]
     results: list[UnitResult] = []
     if not todo:
-        return results, "nothing to run", None
+        return Execution(results, "nothing to run")
+    t0 = time.perf_counter()
     with make_executor(opts.executor, opts.workers, opts.scheduler) as ex:
+        t1 = time.perf_counter()
         running: dict[Any, tuple[str, str]] = {}
         stop = False
         while (ready and not stop) or running:
@@ -212,7 +225,8 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
                 for fut in list(running):
                     if fut.cancelled():
                         running.pop(fut)
-        return results, ex.description, ex.dashboard
+        return Execution(results, ex.description, ex.dashboard, round(t1 - t0, 3),
+                         round(time.perf_counter() - t1, 3))
 
 
 def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
@@ -228,7 +242,8 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
         n_todo = sum(1 for u in plan.units.values() if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed))
         if on_start:
             on_start(session, plan, n_todo)
-        results, desc, dash = execute_plan(plan, session, opts, on_done)
+        ex = execute_plan(plan, session, opts, on_done)
+        results = ex.results
         videos = rebuild_indexes(session, plan)
         split = update_split(session)
         if opts.plots:
@@ -238,9 +253,10 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
         ran = [{"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
                 "error": r.error.splitlines()[0] if r.error else ""} for r in results]
         fresh = sum(1 for u in plan.units.values() if u.state is UnitState.FRESH)
-        report = RunReport(str(session.layout.root), desc, dash, ran, fresh, len(plan.units) - fresh - len(results),
-                           videos, session.unmatched, [v["video_id"] for v in videos if v.get("anomaly")],
-                           split, round(time.perf_counter() - t0, 3))
+        report = RunReport(str(session.layout.root), ex.description, ex.dashboard, ran, fresh,
+                           len(plan.units) - fresh - len(results), videos, session.unmatched,
+                           [v["video_id"] for v in videos if v.get("anomaly")], split,
+                           round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds)
         atomic_write_text(session.layout.summary, report.to_json())
     return report
 
