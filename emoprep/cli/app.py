@@ -65,8 +65,9 @@ def run(
             rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             return
-        opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots)
         progress = render.Progress(enabled=not json_)
+        opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots,
+                                 on_executor=progress.executor, on_frames=progress.frames if not json_ else None)
         report = runner.run(manifest, out, tuple(set_ or ()), opts, progress.start, progress.done)
         progress.close()
     except EmoprepError as exc:

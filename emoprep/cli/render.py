@@ -13,6 +13,19 @@ class Progress:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.bar: tqdm | None = None
+        self.frames_bar: tqdm | None = None
+
+    def executor(self, description: str, dashboard: str | None) -> None:
+        if self.enabled:
+            tqdm.write(f"executor: {description}" + (f"   dask dashboard: {dashboard}" if dashboard else ""))
+
+    def frames(self, n: int) -> None:
+        """Frames tracked or aligned so far (reported by the workers; long videos move this bar)."""
+        if not self.enabled:
+            return
+        if self.frames_bar is None:
+            self.frames_bar = tqdm(unit="frame", desc="frames      ", position=1, dynamic_ncols=True)
+        self.frames_bar.update(n)
 
     def start(self, session: Any, plan: Any, n_todo: int) -> None:
         if not self.enabled:
@@ -31,8 +44,9 @@ class Progress:
                 self.bar.write(f"failed {unit.stage} {unit.video.video_id}: {result.error.splitlines()[0]}")
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        for bar in (self.frames_bar, self.bar):
+            if bar is not None:
+                bar.close()
 
 
 def run_text(report: Any) -> str:

@@ -37,6 +37,10 @@ class Executor(ABC):
     @abstractmethod
     def result(self, future: Any, task: UnitTask) -> UnitResult: ...
 
+    def progress_queue(self) -> Any:
+        """A queue workers can put frame counts on, or None when the executor cannot carry one."""
+        return None
+
     def cancel(self, futures: Iterable[Any]) -> None:
         for f in futures:
             f.cancel()
@@ -63,6 +67,11 @@ class InlineExecutor(Executor):
     def __init__(self, fn: Callable[[UnitTask], UnitResult] = execute) -> None:
         self.fn = fn
 
+    def progress_queue(self) -> Any:
+        import queue
+
+        return queue.SimpleQueue()
+
     def submit(self, task: UnitTask) -> Future:
         fut: Future = Future()
         fut.set_result(self.fn(task))
@@ -86,7 +95,13 @@ class LocalExecutor(Executor):
         self.workers = max(1, workers)
         self.description = f"local, {self.workers} process{'es' if self.workers > 1 else ''}"
         self.capacity = 2 * self.workers
+        self._manager: Any = None
         self._pool = self._new_pool()
+
+    def progress_queue(self) -> Any:
+        if self._manager is None:
+            self._manager = mp.get_context("forkserver").Manager()
+        return self._manager.Queue()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
@@ -113,6 +128,8 @@ class LocalExecutor(Executor):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._manager is not None:
+            self._manager.shutdown()
 
 
 class DaskExecutor(Executor):

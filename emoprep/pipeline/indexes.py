@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import h5py
 
 from emoprep.errors import StoreError
 from emoprep.pipeline.dag import Plan, parse_embed_stage
+from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.store import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
 
 if TYPE_CHECKING:
@@ -45,33 +47,67 @@ def _shard_attrs(path) -> dict[str, Any]:
         raise StoreError(f"shard {path}: cannot read ({exc})") from exc
 
 
+@dataclass
+class _Pending:
+    """An index row whose links and attributes are read from its shards only if the index changed."""
+
+    row: IndexRow
+    shards: list[tuple[str, Path]] = field(default_factory=list)  # (link prefix, shard); first gives attrs
+    key: list[Any] = field(default_factory=list)  # what identifies the row's content
+
+
+def _fp(session: Session, stage: str, vid: str) -> str:
+    rec = session.records.get(stage, vid)
+    return f"{rec.status}:{rec.fingerprint}" if rec is not None else ""
+
+
+def _write_index(path: Path, pending: list[_Pending], attrs: dict[str, Any]) -> bool:
+    """Rewrite ``path`` unless an index with exactly these rows exists already. True if written."""
+    key = digest([attrs, [[p.row.video_id, p.row.subject, p.row.labels, p.row.status, p.row.error,
+                           p.row.n_frames, p.row.n_face, p.key] for p in pending]])
+    if path.is_file():
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("inputs_digest") == key:
+                    return False
+        except OSError:
+            pass  # unreadable index: rewrite it
+    for p in pending:
+        for prefix, shard in p.shards:
+            p.row.links.update(shard_links(shard, _rel(shard, path), prefix=prefix))
+        if p.shards:
+            p.row.attrs = _shard_attrs(p.shards[0][1])
+    build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
+    return True
+
+
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
-    """Rewrite ``frames.h5`` and every ``features/<name>.h5``; return one summary row per video."""
+    """Rewrite ``frames.h5`` and every ``features/<name>.h5`` where anything changed; return one
+    summary row per video."""
     lay = session.layout
-    rows, summary = [], []
+    pending, summary = [], []
+    au_trim = session.manifest.stages.window.mode.value == "au_trim"
     for v in session.videos:
-        state, error = _video_state(session, plan, v.video_id, "frames")
-        row = IndexRow(v.video_id, v.subject, v.labels, state, error=error)
-        info: dict[str, Any] = {"video_id": v.video_id, "subject": v.subject, "status": state, "error": error}
-        track = session.records.get("track", v.video_id)
+        vid = v.video_id
+        state, error = _video_state(session, plan, vid, "frames")
+        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
+        info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state, "error": error}
+        track, au = session.records.get("track", vid), session.records.get("au", vid)
         if track is not None and track.status == "ok":
             info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))
-        au = session.records.get("au", v.video_id)
         if au is not None and au.status == "ok":
-            info["anomaly"] = bool(au.summary.get("anomaly")) and session.manifest.stages.window.mode.value == "au_trim"
+            info["anomaly"] = bool(au.summary.get("anomaly")) and au_trim
         if state == "ok":
-            shard = lay.frames_shard(v.video_id)
-            rec = session.records.get("frames", v.video_id)
-            row.n_frames, row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
-            row.links = shard_links(shard, _rel(shard, lay.frames_index))
-            row.attrs = _shard_attrs(shard)
-            if lay.au_shard(v.video_id).is_file() and au is not None and au.status == "ok":
-                row.links["au"] = (_rel(lay.au_shard(v.video_id), lay.frames_index), "/")
-            info.update(n_frames=row.n_frames, n_face=row.n_face)
-        rows.append(row)
+            rec = session.records.get("frames", vid)
+            p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
+            p.shards.append(("", lay.frames_shard(vid)))
+            p.key = [_fp(session, "frames", vid), _fp(session, "au", vid)]
+            if au is not None and au.status == "ok" and lay.au_shard(vid).is_file():
+                p.row.links["au"] = (_rel(lay.au_shard(vid), lay.frames_index), "/")
+            info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
+        pending.append(p)
         summary.append(info)
-    attrs = {"schema_version": SCHEMA_VERSION, "store": "frames"}
-    build_index(lay.frames_index, rows, attrs)
+    _write_index(lay.frames_index, pending, {"schema_version": SCHEMA_VERSION, "store": "frames"})
     for name in sorted(session.manifest.stages.embed):
         _features_index(session, plan, name)
     return summary
@@ -79,27 +115,26 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
 
 def _features_index(session: Session, plan: Plan, name: str) -> None:
     lay = session.layout
-    stages = [d.name for d in plan.stages if d.name.startswith(f"embed:{name}") and
-              parse_embed_stage(d.name)[0] == name]
-    rows = []
+    augs = [a for a in (parse_embed_stage(d.name)[1] for d in plan.stages
+                        if d.name.startswith("embed:") and parse_embed_stage(d.name)[0] == name) if a]
+    pending = []
     for v in session.videos:
-        state, error = _video_state(session, plan, v.video_id, f"embed:{name}")
-        row = IndexRow(v.video_id, v.subject, v.labels, state, error=error)
+        vid = v.video_id
+        state, error = _video_state(session, plan, vid, f"embed:{name}")
+        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
         if state == "ok":
-            shard = lay.features_shard(name, v.video_id)
-            row.links = shard_links(shard, _rel(shard, lay.features_index(name)))
-            row.attrs = _shard_attrs(shard)
-            rec = session.records.get(f"embed:{name}", v.video_id)
-            row.n_frames = int(rec.summary.get("n_frames", 0)) if rec else 0
-            for st in stages:
-                _, aug = parse_embed_stage(st)
-                rec = session.records.get(st, v.video_id)
-                if aug and rec is not None and rec.status == "ok" and rec.fingerprint == plan.units[(st, v.video_id)].fingerprint:
-                    ashard = lay.features_shard(name, v.video_id, aug)
-                    row.links.update(shard_links(ashard, _rel(ashard, lay.features_index(name)),
-                                                 prefix=f"augmented/{aug}/"))
-        rows.append(row)
-    build_index(lay.features_index(name), rows, {"schema_version": SCHEMA_VERSION, "store": f"features/{name}"})
+            rec = session.records.get(f"embed:{name}", vid)
+            p.row.n_frames = int(rec.summary.get("n_frames", 0))
+            p.shards.append(("", lay.features_shard(name, vid)))
+            p.key.append(_fp(session, f"embed:{name}", vid))
+            for aug in augs:
+                stage = f"embed:{name}@{aug}"
+                rec = session.records.get(stage, vid)
+                if rec is not None and rec.status == "ok" and rec.fingerprint == plan.units[(stage, vid)].fingerprint:
+                    p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
+                    p.key.append(_fp(session, stage, vid))
+        pending.append(p)
+    _write_index(lay.features_index(name), pending, {"schema_version": SCHEMA_VERSION, "store": f"features/{name}"})
 
 
 def write_trim_plots(session: Session) -> list:

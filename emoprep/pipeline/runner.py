@@ -18,7 +18,7 @@ from typing import Any
 
 from emoprep.errors import ConfigError, EmoprepError
 from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, make_plan
-from emoprep.pipeline.executors import ExecutorKind, make_executor
+from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.indexes import rebuild_indexes
 from emoprep.pipeline.layout import Layout
@@ -45,7 +45,9 @@ class Session:
     records: RecordStore
 
     def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
-        return make_plan(self.videos, self.ctx, self.layout, self.records, force, retry_failed)
+        plan = make_plan(self.videos, self.ctx, self.layout, self.records, force, retry_failed)
+        self.ctx.hashes.save()  # model-file hashes computed while planning
+        return plan
 
 
 def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()) -> Session:
@@ -132,6 +134,8 @@ class RunOptions:
     skip_failed: bool = False
     fail_fast: bool = False
     plots: bool = False
+    on_executor: Callable[[str, str | None], None] | None = None  #: told the executor and dashboard
+    on_frames: Callable[[int], None] | None = None  #: told frame counts as workers report them
 
 
 @dataclass
@@ -158,13 +162,35 @@ class RunReport:
         return json.dumps(asdict(self), indent=1, default=str)
 
 
-def _task(unit: Unit, plan: Plan, session: Session) -> UnitTask:
+def _task(unit: Unit, plan: Plan, session: Session, progress: Any = None) -> UnitTask:
     vid = unit.video.video_id
     ups = {s: u.fingerprint for (s, v), u in plan.units.items() if v == vid}
     if unit.stage == "probe":
         ups["content"] = session.ctx.content[vid]
     return UnitTask(unit.stage, unit.video, session.manifest.stages, str(session.layout.root),
-                    str(session.manifest.root_dir()), unit.fingerprint, ups, session.ctx.overrides.get(vid))
+                    str(session.manifest.root_dir()), unit.fingerprint, ups, session.ctx.overrides.get(vid),
+                    progress)
+
+
+@contextmanager
+def _frame_feed(queue: Any, on_frames: Callable[[int], None] | None) -> Iterator[None]:
+    """Drain frame counts from the workers' queue into ``on_frames`` on a background thread."""
+    if queue is None or on_frames is None:
+        yield
+        return
+    import threading
+
+    def drain() -> None:
+        while (n := queue.get()) is not None:
+            on_frames(n)
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        queue.put(None)
+        thread.join(timeout=5)
 
 
 def _record(unit: Unit, res: UnitResult) -> Record:
@@ -182,51 +208,73 @@ class Execution:
     work_seconds: float = 0.0  #: from the first submission to the last result
 
 
+class _Scheduler:
+    """Dependency bookkeeping of one run: which units wait on which, which are ready."""
+
+    def __init__(self, plan: Plan, skip_failed: bool) -> None:
+        self.todo = {k: u for k, u in plan.units.items()
+                     if u.todo and not (u.state is UnitState.FAILED and skip_failed)}
+        self.waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo} for k, u in self.todo.items()}
+        self.children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for k, deps in self.waiting.items():
+            for d in deps:
+                self.children[d].append(k)
+        self.ready = [k for k, deps in self.waiting.items() if not deps]
+
+    def finished(self, key: tuple[str, str], ok: bool) -> None:
+        """Release the children of a unit that succeeded (a failed unit's children never run)."""
+        if not ok:
+            return
+        for c in self.children[key]:
+            self.waiting[c].discard(key)
+            if not self.waiting[c]:
+                self.ready.append(c)
+
+
 def execute_plan(plan: Plan, session: Session, opts: RunOptions,
                  on_done: Callable[[Unit, UnitResult], None] | None = None) -> Execution:
     """Run every unit that must run, in dependency order, recording each outcome as it lands."""
-    todo = {k: u for k, u in plan.units.items()
-            if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed)}
-    waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in todo} for k, u in todo.items()}
-    children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    for k, deps in waiting.items():
-        for d in deps:
-            children[d].append(k)
-    ready = [k for k, deps in waiting.items() if not deps]
-    results: list[UnitResult] = []
-    if not todo:
-        return Execution(results, "nothing to run")
+    sched = _Scheduler(plan, opts.skip_failed)
+    if not sched.todo:
+        return Execution([], "nothing to run")
     t0 = time.perf_counter()
     with make_executor(opts.executor, opts.workers, opts.scheduler) as ex:
         t1 = time.perf_counter()
-        running: dict[Any, tuple[str, str]] = {}
-        stop = False
-        while (ready and not stop) or running:
-            while ready and not stop and len(running) < ex.capacity:
-                k = ready.pop(0)
-                running[ex.submit(_task(todo[k], plan, session))] = k
-            for fut in ex.wait_any(list(running)):
-                k = running.pop(fut)
-                unit = todo[k]
-                res = ex.result(fut, _task(unit, plan, session))
-                session.records.put(_record(unit, res))
-                results.append(res)
-                if on_done:
-                    on_done(unit, res)
-                if res.ok:
-                    for c in children[k]:
-                        waiting[c].discard(k)
-                        if not waiting[c]:
-                            ready.append(c)
-                elif opts.fail_fast:
-                    stop = True
-                    ex.cancel(running)
-            if stop and running:
-                for fut in list(running):
-                    if fut.cancelled():
-                        running.pop(fut)
+        if opts.on_executor:
+            opts.on_executor(ex.description, ex.dashboard)
+        queue = ex.progress_queue() if opts.on_frames else None
+        with _frame_feed(queue, opts.on_frames):
+            results = _drive(ex, sched, plan, session, opts, on_done, queue)
         return Execution(results, ex.description, ex.dashboard, round(t1 - t0, 3),
                          round(time.perf_counter() - t1, 3))
+
+
+def _drive(ex: Executor, sched: _Scheduler, plan: Plan, session: Session, opts: RunOptions,
+           on_done: Callable[[Unit, UnitResult], None] | None, queue: Any) -> list[UnitResult]:
+    """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands."""
+    results: list[UnitResult] = []
+    running: dict[Any, tuple[str, str]] = {}
+    stop = False
+    while (sched.ready and not stop) or running:
+        while sched.ready and not stop and len(running) < ex.capacity:
+            k = sched.ready.pop(0)
+            running[ex.submit(_task(sched.todo[k], plan, session, queue))] = k
+        for fut in ex.wait_any(list(running)):
+            k = running.pop(fut)
+            unit = sched.todo[k]
+            res = ex.result(fut, _task(unit, plan, session))
+            session.records.put(_record(unit, res))
+            results.append(res)
+            if on_done:
+                on_done(unit, res)
+            sched.finished(k, res.ok)
+            if not res.ok and opts.fail_fast:
+                stop = True
+                ex.cancel(running)
+        if stop:
+            for fut in [f for f in running if f.cancelled()]:
+                running.pop(fut)
+    return results
 
 
 def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),

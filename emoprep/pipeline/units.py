@@ -37,6 +37,24 @@ class UnitTask:
     fingerprint: str
     upstream: dict[str, str] = field(default_factory=dict)
     override: tuple[int, int] | None = None
+    progress: Any = None  #: a queue (or None) that receives frame counts, for the frames bar
+
+
+class FrameCounter:
+    """Counts frames and puts the count on the progress queue every ``every`` frames."""
+
+    def __init__(self, queue: Any, every: int = 25) -> None:
+        self.queue, self.every, self.pending = queue, every, 0
+
+    def __call__(self, n: int = 1) -> None:
+        self.pending += n
+        if self.queue is not None and self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.queue is not None and self.pending:
+            self.queue.put(self.pending)
+        self.pending = 0
 
 
 @dataclass
@@ -128,7 +146,9 @@ def run_track(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any
     info = load_probe(layout, vid)
     with np.load(layout.work("window", vid, ".npz")) as z:
         idx = z["frame_index"]
-    geom = track_faces(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks)
+    counter = FrameCounter(task.progress)
+    geom = track_faces(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks, progress=counter)
+    counter.flush()
     if len(geom) == 0:
         raise VideoError(f"video {vid}: no frame could be decoded in the window {idx[0]}-{idx[-1]}")
     face = FrameStatus.has_face(geom.status)
@@ -216,8 +236,11 @@ def run_frames(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, An
     path = layout.frames_shard(vid)
     with ShardWriter(path, attrs, s.store) as w:
         ds = w.stream("frames", (T, S, S, 3), np.uint8)
+        counter = FrameCounter(task.progress)
         for i, crop in enumerate(_aligned_crops(e, geom, matrices, s.align)):
             ds[i] = crop
+            counter()
+        counter.flush()
         for name, arr in geom.as_arrays().items():
             w.array(name, arr)
         w.array("align_matrix", matrices)
