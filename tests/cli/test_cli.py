@@ -73,3 +73,14 @@ def test_export_padded_folds(done, tmp_path: Path) -> None:
         assert all("@" not in n.decode() for n in f["names"][()])  # augmentations: training only
     assert (tmp_path / "fold_test.h5").is_file()
     assert len(CORPUS) == 4
+
+
+def test_plots_flag_and_report_write_trim_pngs(done) -> None:
+    manifest, out = done
+    res = runner.invoke(app, ["run", "-m", str(manifest), "-o", str(out), "--workers", "0", "--plots"])
+    assert res.exit_code == 0, res.output
+    pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
+    assert pngs == sorted(f"{Path(n).stem}_trim.png" for n, *_ in CORPUS)
+    assert all((out / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    res = runner.invoke(app, ["report", "-m", str(manifest), "-o", str(out)])
+    assert res.exit_code == 0 and "4 plots" in res.output
