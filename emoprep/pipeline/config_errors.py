@@ -1,0 +1,297 @@
+"""Manifest problem lines: YAML line tracking, ``--set`` overrides, pydantic errors in words.
+
+Each problem is one line, ``<key> (line N): expected <what>, got <value> (fix: <how>)``; the schema
+(the root model, e.g. :class:`~emoprep.pipeline.manifest.Manifest`) is passed in, so this module
+does not import the manifest.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+Loc = tuple[str, ...]
+
+
+# --- schema walking (for messages and --set) -------------------------------------------------
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip ``Annotated`` and ``| None`` from a type hint."""
+    if get_origin(tp) is Annotated:
+        return _unwrap(get_args(tp)[0])
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else tp
+    return tp
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _child(tp: Any, part: str) -> tuple[Any, FieldInfo | None] | None:
+    """(type, field info) one key below ``tp``; None when ``tp`` is a model without that key."""
+    tp = _unwrap(tp)
+    if _is_model(tp):
+        info = tp.model_fields.get(part)
+        return None if info is None else (info.annotation, info)
+    if get_origin(tp) is dict:
+        return get_args(tp)[1], None
+    return Any, None
+
+
+def _field_at(schema: type[BaseModel], loc: Sequence[Any]) -> tuple[Any, FieldInfo | None]:
+    tp: Any = schema
+    info: FieldInfo | None = None
+    for part in loc:
+        got = _child(tp, str(part))
+        if got is None:
+            return Any, None
+        tp, info = got
+    return tp, info
+
+
+_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+_BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+_FALLBACK = {"string_type": "a string", "int_parsing": "an integer", "int_type": "an integer",
+             "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
+             "dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list"}  # fmt: skip
+
+
+def _type_words(tp: Any) -> str:
+    tp = _unwrap(tp)
+    if tp in _WORDS:
+        return _WORDS[tp]
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return "one of " + ", ".join(repr(m.value) for m in tp)
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if _is_model(tp) or get_origin(tp) is dict:
+        return "a mapping"
+    return "a list" if get_origin(tp) is list else ""
+
+
+def _tags(tp: Any) -> list[str]:
+    """The ``type`` values of a discriminated union (embedders)."""
+    members = get_args(_unwrap(tp))
+    return [str(m.model_fields["type"].default) for m in members if _is_model(m) and "type" in m.model_fields]
+
+
+def _expected(info: FieldInfo) -> str:
+    """``'an integer >= 8'`` from a field's type and its ge/gt/le/lt constraints."""
+    bounds = [f"{op} {getattr(m, a)}" for m in info.metadata for a, op in _BOUNDS if hasattr(m, a)]
+    words = " ".join([_type_words(info.annotation), " and ".join(bounds)]).strip()
+    optional = type(None) in get_args(info.annotation)
+    return words + (" (or null)" if optional and words else "")
+
+
+def _default_hint(info: FieldInfo | None) -> str:
+    value = None if info is None else info.default
+    if isinstance(value, Enum):
+        value = value.value
+    return f", e.g. {value!r} (the default)" if isinstance(value, (int, float, str)) else ""
+
+
+# --- YAML, overrides and problem lines -------------------------------------------------------
+
+
+@dataclass
+class Where:
+    """Where each key came from: file lines (1-based) and the keys that ``--set`` changed."""
+
+    raw: Any = None
+    lines: dict[Loc, int] = field(default_factory=dict)
+    overridden: set[Loc] = field(default_factory=set)
+
+    def of(self, loc: Sequence[Any]) -> str:
+        key = tuple(str(p) for p in loc)
+        # the key was overridden, or (for a check over a whole block) something inside it was
+        if key and any(key[: len(o)] == o or o[: len(key)] == key for o in self.overridden):
+            return " (--set)"
+        for n in range(len(key), 0, -1):
+            if key[:n] in self.lines:
+                return f" (line {self.lines[key[:n]]})"
+        return ""
+
+
+def _walk_nodes(node: yaml.Node, path: Loc, where: Where, problems: list[str], depth: int = 0) -> None:
+    """Record the line of every key; report duplicate keys (YAML keeps the last one silently)."""
+    if depth > 32:
+        return
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value in node.value:
+            key = path + (str(key_node.value),)
+            if key in where.lines and key_node.value != "<<":
+                problems.append(f"{'.'.join(key)} (line {key_node.start_mark.line + 1}): duplicate key, "
+                                f"first on line {where.lines[key]} (fix: keep one; YAML keeps the last silently)")
+            where.lines.setdefault(key, key_node.start_mark.line + 1)
+            _walk_nodes(value, key, where, problems, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            where.lines.setdefault(path + (str(i),), item.start_mark.line + 1)
+            _walk_nodes(item, path + (str(i),), where, problems, depth + 1)
+
+
+def read_yaml(text: str) -> tuple[Where, list[str]]:
+    try:
+        where = Where(raw=yaml.safe_load(text))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        what = " ".join(str(x) for x in (getattr(exc, "problem", None) or exc, getattr(exc, "context", None) or "") if x)
+        return Where(), [f"{at}: expected valid YAML, got a syntax error: {what} (fix: check indentation "
+                          f"and quoting there; quote values that contain ': ' or start with [ {{ * & %)"]
+    problems: list[str] = []
+    if node is not None:
+        _walk_nodes(node, (), where, problems)
+    return where, problems
+
+
+def _override_target(schema: type[BaseModel], parts: list[str], text: str) -> tuple[Any, str | None]:
+    """(type hint of the key, problem): unknown keys get a difflib "did you mean"."""
+    tp: Any = schema
+    for i, part in enumerate(parts):
+        got = _child(tp, part)
+        if got is None:
+            options = list(_unwrap(tp).model_fields)
+            close = difflib.get_close_matches(part, options, n=1)
+            hint = f"did you mean {'.'.join([*parts[:i], close[0]])!r}?" if close else "check the spelling;"
+            return Any, (f"--set {text!r}: unknown key {part!r} in {'.'.join(parts[:i]) or 'the manifest'}, "
+                         f"expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)")
+        tp = got[0]
+    return tp, None
+
+
+def _parse_value(value: str, tp: Any) -> tuple[Any, str | None]:
+    """YAML-parse an override value; string keys keep the text as written when YAML would not."""
+    try:
+        parsed: Any = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        if _unwrap(tp) is str:
+            return value, None
+        return None, f"expected a YAML value, got {value!r} ({getattr(exc, 'problem', exc)}) (fix: quote it)"
+    if _unwrap(tp) is str and parsed is not None and not isinstance(parsed, str):
+        return value, None
+    return parsed, None
+
+
+def _put(raw: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    cur = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = cur.setdefault(part, {})
+        if nxt is None:
+            nxt = cur[part] = {}
+        if not isinstance(nxt, dict):
+            return f"{'.'.join(parts[: i + 1])} is {nxt!r}, not a mapping (fix: fix it in the file first)"
+        cur = nxt
+    cur[parts[-1]] = value
+    return None
+
+
+def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> str | None:
+    """Apply one ``a.b.c=VALUE`` to ``raw`` in place; the problem, or None."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        return (f"--set {text!r}: expected KEY=VALUE with a dotted key, got no '=' or an empty key part "
+                f"(fix: e.g. --set stages.detect.min_size=80)")
+    tp, problem = _override_target(schema, parts, text)
+    if problem:
+        return problem
+    parsed, problem = _parse_value(value, tp)
+    problem = problem or _put(raw, parts, parsed)
+    return f"--set {text!r}: {problem}" if problem else None
+
+
+def apply_overrides(
+    schema: type[BaseModel], raw: dict[str, Any], overrides: Sequence[str]
+) -> tuple[dict[str, Any], set[Loc], list[str]]:
+    """Apply ``a.b.c=VALUE`` overrides to a copy of ``raw``: (new raw, keys changed, problems).
+
+    Keys are checked against ``schema`` (the root model).
+
+    VALUE is parsed with ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None);
+    for string keys (patterns, paths) the text is kept as written when YAML would make it something else.
+    """
+    out: dict[str, Any] = copy.deepcopy(raw)
+    changed: set[Loc] = set()
+    problems: list[str] = []
+    for text in overrides:
+        problem = _one_override(schema, out, text)
+        if problem:
+            problems.append(problem)
+        else:
+            changed.add(tuple(text.partition("=")[0].strip().split(".")))
+    return out, changed, problems
+
+
+def trim_loc(err: dict[str, Any], raw: Any) -> tuple[Any, ...]:
+    """The part of an error's location that exists in the input (drops union tags like 'str')."""
+    loc = err["loc"][:-1] if err["type"] == "missing" else err["loc"]
+    kept, cur = [], raw
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            cur = cur[part]
+        else:
+            break
+        kept.append(part)
+    return (*kept, err["loc"][-1]) if err["type"] == "missing" else tuple(kept)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def problem_line(schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[str, Any]], where: Where) -> str:
+    """One line for every pydantic error at one key of ``schema`` (the root model)."""
+    key = ".".join(str(p) for p in loc) or "manifest"
+    head, err, last = f"{key}{where.of(loc)}", errs[0], str(loc[-1]) if loc else ""
+    tp, info = _field_at(schema, loc)
+    if err["type"] == "missing":
+        parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
+        return f"{head}: expected {_type_words(tp) or 'a value'}, got nothing (fix: add {last}: under {parent})"
+    if err["type"] == "extra_forbidden":
+        parent_tp = _unwrap(_field_at(schema, loc[:-1])[0])
+        options = list(parent_tp.model_fields) if _is_model(parent_tp) else []
+        close = difflib.get_close_matches(last, options, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it;"
+        return f"{head}: unknown key, expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)"
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        tags = ", ".join(_tags(tp)) or "see docs"
+        got = f"type {err['ctx']['tag']!r}" if err["type"] == "union_tag_invalid" else "no type key"
+        return f"{head}: expected a mapping with type: one of {tags}, got {got} (fix: set type: to one of those)"
+    if err["type"] in ("value_error", "assertion_error"):
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"{head}: {msg} (fix: change the values named here)"
+    words = {_FALLBACK.get(e["type"], e["msg"].removeprefix("Input should be ")) for e in errs}
+    expected = (_expected(info) if info is not None else "") or " or ".join(sorted(words))
+    got = err.get("input")
+    if err["type"] == "string_type" and isinstance(got, (int, float, bool)):
+        fix = f"quote it in the YAML: '{got}'"
+    elif err["type"] in ("enum", "literal_error"):
+        fix = f"use {expected.removeprefix('one of ')}"
+    else:
+        fix = f"set {expected}{_default_hint(info)}"
+    return f"{head}: expected {expected}, got {_short(got)} (fix: {fix})"
+
+
+def with_where(line: str, where: Where) -> str:
+    """Add ``(line N)`` to a problem that starts with a known dotted key."""
+    key, sep, rest = line.partition(": ")
+    if sep and " " not in key and "(" not in key:
+        return f"{key}{where.of(key.split('.'))}: {rest}"
+    return line

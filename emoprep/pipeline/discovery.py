@@ -1,0 +1,188 @@
+"""Discovery: the manifest's videos found on disk (globs or a CSV list) and named by its rule.
+
+Every problem (missing root, zero videos, unsafe or duplicate ids, image folders without
+``videos.fps``) is collected and raised once as :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from emoprep.errors import ConfigError
+from emoprep.pipeline.labels import PRESETS, VIDEO_ID_RE, Named, VideoKind, name_video
+from emoprep.types import VideoEntry
+from emoprep.video import IMAGE_SUFFIXES
+
+if TYPE_CHECKING:
+    from emoprep.pipeline.manifest import Manifest, VideosSection
+
+
+@dataclass
+class Discovery:
+    """Videos found by :func:`discover_videos`, sorted by id, and the paths left out, with why."""
+
+    videos: list[VideoEntry]
+    unmatched: list[str] = field(default_factory=list)  #: "relative/path: reason"
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    rel: str  #: POSIX path relative to root (the text the naming rule sees)
+    path: Path
+    is_dir: bool
+    row: dict[str, str] | None = None  #: the CSV row, in CSV mode
+
+
+def _kind_problem(v: VideosSection, path: Path) -> str | None:
+    """Why ``path`` cannot be a video under ``videos.kind``; None when it can."""
+    if path.is_dir():
+        if v.kind is VideoKind.FILE:
+            return "a folder, but videos.kind is 'file'"
+        images = (q for q in path.glob(v.frames_glob or "*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        return None if next(images, None) else f"a folder without images matching videos.frames_glob {v.frames_glob!r}"
+    return "a file, but videos.kind is 'frames' (folders of images)" if v.kind is VideoKind.FRAMES else None
+
+
+def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
+    try:
+        return sorted(root.glob(pattern))
+    except (ValueError, NotImplementedError) as exc:
+        raise ConfigError(source, [f"videos.{key}: expected a glob relative to videos.root, got {pattern!r} "
+                                   f"({exc}) (fix: e.g. '**/*.mp4'; '**' must be a whole path part)"]) from exc
+
+
+def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
+    """Paths matched by ``include`` and not by ``exclude`` (nor inside the output folder)."""
+    v = m.videos
+    skip = {p for g in v.exclude for p in _glob(root, "exclude", g, m.source)} | {m.output_dir()}
+    seen: set[Path] = set()
+    found, unmatched = [], []
+    for g in v.include or []:
+        for p in _glob(root, "include", g, m.source):
+            if p in seen or not skip.isdisjoint((p, *p.parents)):
+                continue  # seen, excluded on purpose, or our own output
+            seen.add(p)
+            rel = p.relative_to(root).as_posix()
+            why = "hidden (a name starts with '.')" if any(s.startswith(".") for s in rel.split("/")) else None
+            why = why or _kind_problem(v, p)
+            if why:
+                unmatched.append(f"{rel}: {why}")
+            else:
+                found.append(_Candidate(rel, p, p.is_dir()))
+    return found, unmatched
+
+
+def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
+    """Rows of ``videos.csv``: (candidates, problems). Paths in it are relative to the root."""
+    from emoprep.pipeline.manifest import expand_path  # here: manifest.py imports this module
+
+    path = expand_path(m.videos.csv or "", m.base_dir)
+    if not path.is_file():
+        return [], [f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which does not exist "
+                    f"(fix: relative paths are taken against the manifest's folder {m.base_dir})"]
+    found, problems = [], []
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if "path" not in [h.strip() for h in reader.fieldnames or []]:
+            return [], [f"videos.csv {path.name}: expected a header row with a 'path' column, got "
+                        f"{reader.fieldnames} (fix: first line e.g. path,subject,emotion)"]
+        for raw in reader:
+            at = f"videos.csv {path.name} line {reader.line_num}"
+            if None in raw:
+                problems.append(f"{at}: expected {len(reader.fieldnames or [])} cells, got more (fix: quote cells with commas)")
+                continue
+            row = {k.strip(): (c or "").strip() for k, c in raw.items()}
+            if not any(row.values()):
+                continue
+            p = expand_path(row["path"], root)
+            why = "path is empty" if not row["path"] else None
+            why = why or (None if p.exists() else f"{p} does not exist") or _kind_problem(m.videos, p)
+            if why:
+                problems.append(f"{at}: expected a video under {root}, got {row['path']!r}: {why} (fix: correct the path)")
+                continue
+            rel = p.relative_to(root).as_posix() if p.is_relative_to(root) else row["path"]
+            found.append(_Candidate(rel, p, p.is_dir(), row))
+    return found, problems
+
+
+def _named(m: Manifest, root: Path, c: _Candidate) -> Named | str:
+    """The naming rule's result, with the CSV row's video_id / subject / label cells on top."""
+    named = name_video(m.labels, c.rel, root, c.is_dir)
+    if isinstance(named, str) or c.row is None:
+        return named
+    cells = {k: v for k, v in c.row.items() if v and k not in ("path", "video_id", "subject")}
+    labels = {**named.labels, **{k: v.lower() for k, v in cells.items()}}
+    video_id = c.row.get("video_id") or named.video_id
+    subject = c.row.get("subject") or (video_id if m.labels.subject is None else named.subject)
+    return Named(video_id, subject, labels)
+
+
+def _id_problems(found: list[tuple[VideoEntry, str]]) -> list[str]:
+    """Unsafe ids and duplicate ids (also ids that differ only in case: they collide on macOS)."""
+    problems, first = [], {}
+    for entry, rel in found:
+        vid = entry.video_id
+        if not VIDEO_ID_RE.match(vid):
+            problems.append(f"video id {vid!r} of {rel}: expected letters, digits and _ . + - only, starting "
+                            f"with a letter or digit (ids become file names) (fix: set labels.video_id to a "
+                            f"template such as '{{subject}}_{{stem}}', or correct the video_id cell)")
+        elif vid.lower() in first:
+            other_id, other = first[vid.lower()]
+            case = "" if other_id == vid else f" (as {other_id!r}; ids may not differ only in case)"
+            problems.append(f"video id {vid!r}: produced by both {other}{case} and {rel}, expected unique ids "
+                            f"(fix: set labels.video_id to a template that tells them apart, e.g. '{{path}}', "
+                            f"or leave one out with videos.exclude)")
+        else:
+            first[vid.lower()] = (vid, rel)
+    return problems
+
+
+def _root_problem(m: Manifest, root: Path) -> str:
+    unset = " (an environment variable in it is not set)" if "$" in str(root) else ""
+    return (f"videos.root: expected an existing folder, got {m.videos.root!r} -> {root}{unset} (fix: point "
+            f"videos.root at the dataset folder; a relative root is taken against {m.base_dir})")
+
+
+def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
+    what = f"the rows of {m.videos.csv}" if m.videos.csv else f"include {m.videos.include}"
+    some = f"; {len(unmatched)} paths matched no rule, e.g. {unmatched[0]}" if unmatched else ""
+    return (f"videos: expected at least one video under {root} from {what}, got none{some} (fix: check "
+            f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)")
+
+
+def discover_videos(m: Manifest) -> Discovery:
+    """Find the manifest's videos and name them. Raises :class:`ConfigError` with every problem:
+    missing root, zero videos, unsafe or duplicate ids, image folders without ``videos.fps``."""
+    from emoprep.pipeline.manifest import manifest_problems  # here: manifest.py imports this module
+
+    root, problems = m.root_dir(), manifest_problems(m)
+    if not root.is_dir():
+        problems.append(_root_problem(m, root))
+    if problems:
+        raise ConfigError(m.source, problems)
+    found, unmatched = _csv_candidates(m, root) if m.videos.csv else _glob_candidates(m, root)
+    problems, unmatched = (unmatched, []) if m.videos.csv else ([], unmatched)
+    named: list[tuple[VideoEntry, str]] = []
+    for c in found:
+        got = _named(m, root, c)
+        if isinstance(got, str):
+            unmatched.append(f"{c.rel}: {got}")
+            continue
+        kind = "frames" if c.is_dir else "file"
+        entry = VideoEntry(got.video_id, str(c.path), got.subject, got.labels, kind, m.videos.fps,
+                           m.videos.frames_glob or "*.png")
+        named.append((entry, c.rel))
+    problems += _id_problems(named)
+    folders = [rel for e, rel in named if e.kind == "frames"]
+    if folders and m.videos.fps is None:
+        hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
+        problems.append(f"videos.fps: expected frames per second (a number > 0) for {len(folders)} image "
+                        f"folders (e.g. {folders[0]}), got nothing (fix: {hint})")
+    if not named and not problems:
+        problems.append(_nothing_found(m, root, unmatched))
+    if problems:
+        raise ConfigError(m.source, problems)
+    return Discovery(sorted((e for e, _ in named), key=lambda e: e.video_id), sorted(unmatched))
