@@ -1,6 +1,6 @@
 """Incremental-run costs on a corpus of >= 30 videos cut from the sample clips.
 
-    python benchmarks/incremental.py [--videos 30] [--frames 60]
+    python benchmarks/incremental.py [--videos 30] [--frames 120]
 
 Measures wall time of: a full run; an unchanged re-run (target <= 2 % of full); a split-only
 change (<= 5 %); a crop-size change (must not re-detect: no track unit runs); and full runs with
@@ -66,7 +66,7 @@ def timed_report(m: Path, out: Path, sets: tuple[str, ...] = (), opts: RunOption
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--videos", type=int, default=30)
-    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--frames", type=int, default=120)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="emoprep-bench-"))
     try:

@@ -14,7 +14,8 @@ import emoprep
 from emoprep.pipeline.runner import RunOptions, run, status
 from tests.conftest import CORPUS, EXTRA, write_manifest
 
-STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}}}
+STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
+          "embed": {"hog": {"type": "hog"}, "geo": {"type": "landmarks"}}}
 INLINE = RunOptions(workers=0)
 
 
@@ -32,30 +33,31 @@ def test_unchanged_run_does_nothing_then_one_key_reruns_its_stage_and_downstream
     manifest, out, _ = setup
     first = run(manifest, out, opts=INLINE)
     n = len(CORPUS)
-    assert ran(first) == {s: n for s in ("probe", "window", "track", "au", "frames", "embed:hog")}
+    assert ran(first) == {s: n for s in ("probe", "window", "track", "au", "frames", "embed:geo", "embed:hog")}
     assert all(r["ok"] for r in first.ran)
 
     again = run(manifest, out, opts=INLINE)
-    assert again.ran == [] and again.skipped == 6 * n
+    assert again.ran == [] and again.skipped == 7 * n
 
     st = status(manifest, out, ("stages.track.redetect_every=25",))
     assert st.stages["probe"]["up-to-date"] == n and st.stages["track"]["stale"] == n
     assert st.reasons["track"] == [("track.redetect_every changed 50 -> 25", n)]
 
     track = run(manifest, out, ("stages.track.redetect_every=25",), INLINE)
-    assert ran(track) == {"track": n, "au": n, "frames": n, "embed:hog": n}
+    assert ran(track) == {"track": n, "au": n, "frames": n, "embed:hog": n, "embed:geo": n}
 
 
 def test_crop_size_reuses_detections_and_embedder_change_touches_only_embedder(setup) -> None:
     manifest, out, _ = setup
     run(manifest, out, opts=INLINE)
     crop = run(manifest, out, ("stages.align.size=128",), INLINE)
-    assert ran(crop) == {"frames": len(CORPUS), "embed:hog": len(CORPUS)}  # no probe, window, track
+    n = len(CORPUS)
+    assert ran(crop) == {"frames": n, "embed:hog": n, "embed:geo": n}  # no probe, window, track
     store = emoprep.open_store(out)
     assert store.frames(store.videos()[0]).shape[1:] == (128, 128, 3)
 
     hog = run(manifest, out, ("stages.align.size=128", "stages.embed.hog.cell=16"), INLINE)
-    assert ran(hog) == {"embed:hog": len(CORPUS)}
+    assert ran(hog) == {"embed:hog": n}  # the other embedder (geo) is untouched
 
 
 def test_split_change_touches_no_video(setup) -> None:
@@ -93,7 +95,7 @@ def test_force_reruns_stage_and_downstream_and_lost_output_is_rebuilt(setup) -> 
     forced = run(manifest, out, opts=RunOptions(workers=0, force={"au"}))
     assert ran(forced) == {"au": n}  # in fraction mode nothing downstream reads au
     forced = run(manifest, out, opts=RunOptions(workers=0, force={"frames"}))
-    assert ran(forced) == {"frames": n, "embed:hog": n}
+    assert ran(forced) == {"frames": n, "embed:hog": n, "embed:geo": n}
     victim = Path(CORPUS[1][0]).stem
     (out / "frames" / f"{victim}.h5").unlink()
     rebuilt = run(manifest, out, opts=INLINE)
@@ -114,12 +116,13 @@ def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, t
         kept = m["au_frame_index"][m["trim_start"]:m["trim_end"]] if not m["anomaly"] else m["au_frame_index"]
         assert m["frame_index"].tolist() == kept.tolist()  # the frame store holds the kept range
     changed = run(manifest, out, ("stages.trim.min_end_cut=5",), INLINE)
-    assert ran(changed) == {"au": n, "frames": n, "embed:hog": n}
+    assert ran(changed) == {"au": n, "frames": n, "embed:hog": n, "embed:geo": n}
 
     vid = Path(CORPUS[0][0]).stem
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text(f"{vid}: {{start: 5, end: 30}}\n")
     fixed = run(manifest, out, ("stages.trim.min_end_cut=5", f"stages.trim.overrides={overrides}"), INLINE)
-    assert {(r["stage"], r["video_id"]) for r in fixed.ran} == {("au", vid), ("frames", vid), ("embed:hog", vid)}
+    assert {(r["stage"], r["video_id"]) for r in fixed.ran} == {
+        ("au", vid), ("frames", vid), ("embed:hog", vid), ("embed:geo", vid)}
     m = emoprep.open_store(out).meta(vid)
     assert m["frame_index"].tolist() == list(range(5, 30)) and m["anomaly"] is False
