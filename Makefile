@@ -32,9 +32,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check emoprep tests benchmarks
 
 bench: samples
-	$(BIN)/python benchmarks/throughput.py
-	$(BIN)/python benchmarks/incremental.py
-	$(BIN)/python benchmarks/features.py
+	$(BIN)/python -m benchmarks.throughput
+	$(BIN)/python -m benchmarks.incremental
+	$(BIN)/python -m benchmarks.features
 
 clean:
 	rm -rf out .pytest_cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +21,10 @@ import numpy as np
 import torch
 import yaml
 
-from benchmarks.common import write_result
+if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from emoprep.data import SequenceDataset
 from emoprep.pipeline.reader import open_store
 from emoprep.pipeline.runner import RunOptions, run

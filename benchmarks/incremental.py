@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -19,7 +20,10 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.common import write_result
+if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from emoprep.pipeline.executors import ExecutorKind
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.samples import cut_clip, fetch_samples

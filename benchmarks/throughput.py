@@ -11,11 +11,16 @@ Targets: (a) >= 4x (b) and (a) >= 0.3x (c).
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import cv2
 
-from benchmarks.common import write_result
+if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import write_result  # noqa: E402
 from emoprep.samples import fetch_samples
 from emoprep.stages.align import AlignConfig, align_face, align_geometry
 from emoprep.stages.detect import DetectConfig, make_detector, select_face
