@@ -228,5 +228,5 @@ def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], f
         unit.state, unit.reasons = UnitState.STALE, [f"output missing: {missing[0]}"]
     elif forced:
         unit.state, unit.reasons = UnitState.STALE, ["forced (--force)"]
-    elif any(u.todo for u in ups):
-        pass  # upstream re-runs with an unchanged fingerprint (lost output): same result, keep this
+    # an upstream unit that re-runs with an unchanged fingerprint (lost output) gives the same
+    # result, so this unit stays up to date

@@ -144,6 +144,7 @@ def write_trim_plots(session: Session) -> list:
     from emoprep.stages.trim import TrimResult
 
     written = []
+    applied = session.manifest.stages.window.mode.value == "au_trim"
     for v in session.videos:
         path = session.layout.au_shard(v.video_id)
         if not path.is_file():
@@ -153,6 +154,8 @@ def write_trim_plots(session: Session) -> list:
                          int(a.get("trim_peak", 0)), str(a.get("trim_reason", "")))
         out = session.layout.plot(v.video_id)
         out.parent.mkdir(parents=True, exist_ok=True)
-        written.append(plot_trim(arrays["trim_score"], res, out, f"{v.video_id} ({a.get('au_source', '')})",
-                                 frame_index=arrays["frame_index"]))
+        title = f"{v.video_id} ({a.get('au_source', '')})"
+        if not applied:
+            title += " - not applied: window.mode is " + session.manifest.stages.window.mode.value
+        written.append(plot_trim(arrays["trim_score"], res, out, title, frame_index=arrays["frame_index"]))
     return written
