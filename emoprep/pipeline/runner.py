@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprep.errors import ConfigError, EmoprepError
-from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, make_plan
+from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, all_stages, make_plan
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.indexes import rebuild_indexes
@@ -45,6 +45,10 @@ class Session:
     records: RecordStore
 
     def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
+        names = [d.name for d in all_stages(self.manifest.stages)]
+        unknown = sorted(set(force or ()) - set(names))
+        if unknown:
+            raise ConfigError("--force", [f"no stage {u!r}; stages: {', '.join(names)}" for u in unknown])
         plan = make_plan(self.videos, self.ctx, self.layout, self.records, force, retry_failed)
         self.ctx.hashes.save()  # model-file hashes computed while planning
         return plan

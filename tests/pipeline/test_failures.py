@@ -77,3 +77,9 @@ def test_missing_weight_file_is_reported_before_any_work(corpus: Path, tmp_path:
     with pytest.raises(ConfigError, match=r"stages.embed.face: model file .*models/vggface2.pt not found"):
         run(manifest, tmp_path / "out", opts=INLINE)
     assert not (tmp_path / "out" / ".emoprep" / "records").exists()
+
+
+def test_unknown_force_stage_is_an_error(broken) -> None:
+    manifest, out = broken
+    with pytest.raises(ConfigError, match="no stage 'trak'; stages: probe, window, track"):
+        run(manifest, out, opts=RunOptions(workers=0, force={"trak"}))
