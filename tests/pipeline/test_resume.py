@@ -88,3 +88,20 @@ def test_dask_local_cluster_matches_local_executor(corpus: Path, tmp_path: Path)
     assert dask.dashboard and dask.dashboard.startswith("http://127.0.0.1:")
     assert len(dask.ran) == len(local.ran) and all(r["ok"] for r in dask.ran)
     _assert_same_store(tmp_path / "local", tmp_path / "dask")
+
+
+@pytest.mark.slow
+def test_dask_existing_scheduler_address(corpus: Path, tmp_path: Path) -> None:
+    """--scheduler ADDRESS: connect to a scheduler someone else started (here: on loopback)."""
+    from distributed import LocalCluster
+
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster:
+        rep = run(manifest, tmp_path / "remote",
+                  opts=RunOptions(executor=ExecutorKind.DASK, scheduler=cluster.scheduler_address))
+        assert rep.executor == f"dask scheduler {cluster.scheduler_address}"
+        assert rep.ran and all(r["ok"] for r in rep.ran)
+    local = tmp_path / "local"
+    run(manifest, local, opts=RunOptions(workers=0))
+    _assert_same_store(local, tmp_path / "remote")
