@@ -98,3 +98,16 @@ def test_export_round_trip_equals_store(out: Path, tmp_path: Path) -> None:
         classes = [c.decode() for c in f["classes_emotion"][()]]
         assert classes == ["happy", "sad"]
         assert f["labels"].shape == (len(names), 2)
+
+
+def test_features_written_in_blocks_equal_one_block(corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """Feature shards are filled block by block (bounded memory); block size never changes values."""
+    import emoprep.pipeline.units as units
+
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, {"embed": {"hog": {"type": "hog"}}, "split": {"folds": 2}})
+    run(manifest, tmp_path / "one", opts=RunOptions(workers=0))
+    monkeypatch.setattr(units, "EMBED_BLOCK", 7)  # 20 frames per video -> blocks of 7, 7, 6
+    run(manifest, tmp_path / "blocks", opts=RunOptions(workers=0))
+    a, b = open_features(tmp_path / "one", "hog"), open_features(tmp_path / "blocks", "hog")
+    for vid in a.videos():
+        np.testing.assert_array_equal(a.read(vid)[0], b.read(vid)[0])

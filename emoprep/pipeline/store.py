@@ -86,9 +86,9 @@ class ShardWriter:
         assert self._file is not None, "ShardWriter used outside its with-block"
         return self._file
 
-    def stream(self, name: str, shape: tuple[int, ...], dtype: Any) -> h5py.Dataset:
-        """A dataset chunked along axis 0 (one item per chunk), compressed per the store config."""
-        chunks = (1, *shape[1:]) if shape and shape[0] > 0 else None
+    def stream(self, name: str, shape: tuple[int, ...], dtype: Any, rows: int = 1) -> h5py.Dataset:
+        """A dataset chunked along axis 0 (``rows`` items per chunk), compressed per the store config."""
+        chunks = (min(rows, shape[0]), *shape[1:]) if shape and shape[0] > 0 else None
         kw = _filters(self.cfg) if chunks else {}
         return self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **kw)
 

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from emoprep.pipeline.records import atomic_write_text
 from emoprep.pipeline.store import ShardWriter, iter_shard_dataset, read_arrays, write_arrays
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
 from emoprep.video import iter_frames
+
+#: frames embedded per block; features are written block by block (memory: EMBED_BLOCK x D floats)
+EMBED_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -271,13 +275,19 @@ def run_embed(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any
         if lms is not None:
             lms = aug_mod.augment_landmarks(lms, augmentation, task.stages.align.size)
     embedder = embed_base.make_embedder(ecfg)
-    feats = embed_base.embed_frames(embedder, crops, lms, mask, getattr(ecfg, "batch_size", 64))
     path = layout.features_shard(name, vid, aug)
     attrs = {**embedder.attrs(), "embedder": name, "video_id": vid, "augmentation": aug or "",
              "fingerprint": task.fingerprint, "frames_fingerprint": task.upstream.get("frames", "")}
-    write_arrays(path, {"features": feats.astype(np.float32), "mask": mask.astype(np.uint8),
-                        "frame_index": geo["frame_index"]}, attrs)
-    return [path], {"dim": int(feats.shape[1]) if feats.ndim == 2 else 0, "n_frames": int(len(mask))}
+    T, batch = len(mask), getattr(ecfg, "batch_size", 64)
+    with ShardWriter(path, attrs) as w:
+        ds = w.stream("features", (T, embedder.dim), np.float32, rows=64)
+        for lo in range(0, T, EMBED_BLOCK):  # bounded memory: (EMBED_BLOCK, D) at a time
+            hi = min(T, lo + EMBED_BLOCK)
+            ds[lo:hi] = embed_base.embed_frames(embedder, islice(crops, hi - lo),
+                                                None if lms is None else lms[lo:hi], mask[lo:hi], batch)
+        w.array("mask", mask.astype(np.uint8))
+        w.array("frame_index", geo["frame_index"])
+    return [path], {"dim": int(embedder.dim), "n_frames": int(T)}
 
 
 def _augmented(crops: Iterator[np.ndarray], aug, seed: int, video_id: str) -> Iterator[np.ndarray]:
