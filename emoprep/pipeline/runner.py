@@ -320,6 +320,7 @@ class StatusReport:
     reasons: dict[str, list[tuple[str, int]]]
     failed: dict[str, list[tuple[str, str]]]
     unmatched: list[str]
+    units: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  #: stage -> (video, state, why)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -337,10 +338,13 @@ def summarize_plan(session: Session, plan: Plan) -> StatusReport:
     stages: dict[str, dict[str, int]] = {}
     reasons: dict[str, list[tuple[str, int]]] = {}
     failed: dict[str, list[tuple[str, str]]] = {}
+    todo: dict[str, list[tuple[str, str, str]]] = {}
     for d in plan.stages:
         units = plan.by_stage(d.name)
         stages[d.name] = {s.value: sum(u.state is s for u in units) for s in UnitState}
         c = Counter(r for u in units if u.state is UnitState.STALE for r in u.reasons[:1])
         reasons[d.name] = c.most_common()
         failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units if u.state is UnitState.FAILED]
-    return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched)
+        todo[d.name] = [(u.video.video_id, u.state.value, "; ".join(u.reasons)) for u in units
+                        if u.state is not UnitState.FRESH]
+    return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched, todo)

@@ -38,6 +38,13 @@ def test_dry_run_and_status_explain_without_running(done) -> None:
     res = runner.invoke(app, ["status", "-m", str(manifest), "-o", str(out), "--json"])
     data = json.loads(res.output)
     assert data["stages"]["embed:hog@flip"]["up-to-date"] == 4
+    res = runner.invoke(app, ["status", "-m", str(manifest), "-o", str(out), "--json",
+                              "--set", "stages.track.redetect_every=10"])
+    units = json.loads(res.output)["units"]
+    assert sorted(units["track"])[0][1:] == ["stale", "track.redetect_every changed 50 -> 10"]
+    assert units["probe"] == []
+    assert {tuple(u[1:]) for u in units["frames"]} == {("stale", "upstream track changed")}
+
 
 
 def test_config_error_is_printed_without_traceback(done) -> None:
