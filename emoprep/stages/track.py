@@ -59,6 +59,11 @@ class TrackConfig(BaseModel):
         description="a face found while none is known counts only if the detector finds it again on "
         "the next N frames (0: accept at once); removes one-frame false detections",
     )
+    redetect_roi: float | None = Field(
+        2.0, ge=1.0,
+        description="periodic re-detection searches a region this many times the tracked box (side), "
+        "then the whole frame if nothing is found there; null: always the whole frame",
+    )
 
 
 MAX_ASPECT = 3.0  #: a tracked box with w/h or h/w above this is degenerate
@@ -216,8 +221,22 @@ class _Session:
             self.tracker = _Tracker(grey, box, self.dcfg.pad_y)
         return box
 
+    def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """Detections in a region ``redetect_roi`` times the box around it (cheap), else in the frame."""
+        k = self.tcfg.redetect_roi
+        if k is not None and not self.naive:
+            x, y, w, h = (float(v) for v in box)
+            cx, cy = x + w / 2, y + h / 2
+            x0, y0 = max(0, int(cx - k * w / 2)), max(0, int(cy - k * h / 2))
+            x1, y1 = min(grey.shape[1], int(cx + k * w / 2)), min(grey.shape[0], int(cy + k * h / 2))
+            if x1 - x0 >= self.dcfg.min_size and y1 - y0 >= self.dcfg.min_size:
+                dets = self.det.detect(np.ascontiguousarray(grey[y0:y1, x0:x1]))
+                if len(dets):
+                    return dets + np.array([x0, y0, 0, 0], np.float32)
+        return self.det.detect(grey)
+
     def _redetect(self, idx: int, grey: np.ndarray, box: np.ndarray) -> None:
-        dets = self.det.detect(grey)
+        dets = self._detect_near(grey, box)
         if len(dets) == 0:
             self._drop()
             self.out.add(idx, FrameStatus.LOST, 0)

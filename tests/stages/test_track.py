@@ -218,3 +218,16 @@ def test_face_appears(sample_entry) -> None:
     assert g.status[96] == D
     assert face[96:168].all()
     assert g.status[168] == L
+
+
+def test_region_redetection_matches_whole_frame_search(sample_entry) -> None:
+    """Periodic re-detection near the tracked box gives the same statuses as a whole-frame search."""
+    from emoprep.video import iter_frames as _frames
+
+    frames = list(_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(0, 150)))
+    cfgs = [TrackConfig(redetect_every=10, redetect_roi=r) for r in (None, 2.0)]
+    whole, near = (track_faces(frames, 23.976, DetectConfig(), c, LandmarksConfig()) for c in cfgs)
+    np.testing.assert_array_equal(whole.status, near.status)
+    assert (near.status == FrameStatus.REDETECTED).sum() >= 10  # the region path really ran
+    face = FrameStatus.has_face(near.status)
+    assert np.abs(whole.boxes[face] - near.boxes[face]).max() < 25
