@@ -122,7 +122,10 @@ def run_lock(layout: Layout) -> Iterator[None]:
 def sweep_temporaries(layout: Layout) -> int:
     """Delete temporary files a killed run left behind (only called while holding the lock)."""
     n = 0
-    for p in layout.root.rglob(".*.tmp*"):
+    candidates = list(layout.root.glob(".*.tmp*"))  # index files and the summary
+    for sub in ("frames", "au", "features", "splits", "plots", ".emoprep"):  # only emoprep's own folders
+        candidates += (layout.root / sub).rglob(".*.tmp*")
+    for p in candidates:
         if p.is_file():
             p.unlink(missing_ok=True)
             n += 1
