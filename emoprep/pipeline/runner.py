@@ -59,9 +59,11 @@ def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[
     from emoprep.stages.trim import load_overrides
 
     manifest = load_manifest(Path(manifest_path), overrides)
+    if out is not None:  # --out wins; discovery then also skips it if it lies inside videos.root
+        manifest.output = os.path.abspath(Path(out).expanduser())
     _check_model_files(manifest)
     found = discover_videos(manifest)
-    layout = Layout(Path(out) if out else manifest.output_dir())
+    layout = Layout(manifest.output_dir())
     hashes = HashCache(layout.hashes)
     trim_file = manifest.stages.trim.overrides
     overrides_map = load_overrides(_resolve(trim_file, manifest)) if trim_file else {}

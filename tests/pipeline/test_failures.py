@@ -83,3 +83,18 @@ def test_unknown_force_stage_is_an_error(broken) -> None:
     manifest, out = broken
     with pytest.raises(ConfigError, match="no stage 'trak'; stages: probe, window, track"):
         run(manifest, out, opts=RunOptions(workers=0, force={"trak"}))
+
+
+def test_output_inside_the_dataset_is_never_taken_for_input(corpus: Path, tmp_path: Path) -> None:
+    import yaml
+
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, {"split": {"folds": 2}})
+    raw = yaml.safe_load(manifest.read_text())
+    raw["videos"]["include"] = ["**/*.mp4"]
+    manifest.write_text(yaml.safe_dump(raw))
+    out = corpus / "derived"
+    (out / "frames").mkdir(parents=True)
+    (out / "frames" / "s99_happy_1.mp4").write_bytes(b"not a video")  # would match the include glob
+    rep = run(manifest, out, opts=INLINE)
+    assert "s99_happy_1" not in {v["video_id"] for v in rep.videos}
+    assert not [u for u in rep.unmatched if u.startswith("derived/")]  # not even listed
