@@ -126,3 +126,13 @@ def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, t
         ("au", vid), ("frames", vid), ("embed:hog", vid), ("embed:geo", vid)}
     m = emoprep.open_store(out).meta(vid)
     assert m["frame_index"].tolist() == list(range(5, 30)) and m["anomaly"] is False
+
+
+def test_au_trim_anomalies_are_listed_and_left_untrimmed(corpus: Path, tmp_path: Path) -> None:
+    stages = {**STAGES, "window": {"mode": "au_trim"}, "trim": {"anomaly_last": 40}}  # 40 >= T: always
+    rep = run(write_manifest(tmp_path / "m.yaml", corpus, stages), tmp_path / "out", opts=INLINE)
+    assert sorted(rep.anomalies) == sorted(Path(n).stem for n, *_ in CORPUS)
+    store = emoprep.open_store(tmp_path / "out")
+    for vid in store.videos():
+        m = store.meta(vid)
+        assert m["anomaly"] is True and len(m["frame_index"]) == len(m["au_frame_index"]) == 40
