@@ -157,6 +157,11 @@ class DaskExecutor(Executor):
         self.dashboard = self.client.dashboard_link
         self.capacity = max(8, 4 * sum(self.client.nthreads().values()))  # hide scheduler round trips
 
+    def progress_queue(self) -> Any:
+        from distributed import Queue
+
+        return Queue(client=self.client)
+
     def submit(self, task: UnitTask) -> Any:
         return self.client.submit(execute, task, pure=False)
 
