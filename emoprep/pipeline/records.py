@@ -45,12 +45,21 @@ class RecordStore:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        # each record file is read once per session; put/delete keep this in step (only the
+        # coordinator writes records, and it holds the run lock)
+        self._cache: dict[tuple[str, str], Record | None] = {}
 
     def path(self, stage: str, video_id: str) -> Path:
         return self.layout.record(stage, video_id)
 
     def get(self, stage: str, video_id: str) -> Record | None:
-        p = self.path(stage, video_id)
+        key = (stage, video_id)
+        if key not in self._cache:
+            self._cache[key] = self._read(self.path(stage, video_id))
+        return self._cache[key]
+
+    @staticmethod
+    def _read(p: Path) -> Record | None:
         try:
             return Record(**json.loads(p.read_text()))
         except FileNotFoundError:
@@ -60,6 +69,8 @@ class RecordStore:
 
     def put(self, rec: Record) -> None:
         atomic_write_text(self.path(rec.stage, rec.video_id), json.dumps(asdict(rec), indent=1, sort_keys=True))
+        self._cache[(rec.stage, rec.video_id)] = rec
 
     def delete(self, stage: str, video_id: str) -> None:
         self.path(stage, video_id).unlink(missing_ok=True)
+        self._cache[(stage, video_id)] = None

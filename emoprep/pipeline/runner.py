@@ -171,9 +171,10 @@ class RunReport:
         return json.dumps(asdict(self), indent=1, default=str)
 
 
-def _task(unit: Unit, plan: Plan, session: Session, progress: Any = None) -> UnitTask:
+def _task(unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None) -> UnitTask:
+    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video."""
     vid = unit.video.video_id
-    ups = {s: u.fingerprint for (s, v), u in plan.units.items() if v == vid}
+    ups = dict(video_fps)
     if unit.stage == "probe":
         ups["content"] = session.ctx.content[vid]
     return UnitTask(unit.stage, unit.video, session.manifest.stages, str(session.layout.root),
@@ -217,12 +218,19 @@ class Execution:
     work_seconds: float = 0.0  #: from the first submission to the last result
 
 
+def runnable(plan: Plan, skip_failed: bool) -> dict[tuple[str, str], Unit]:
+    """The units this run executes: stale, missing, and failed ones unless ``skip_failed``."""
+    return {k: u for k, u in plan.units.items() if u.todo and not (u.state is UnitState.FAILED and skip_failed)}
+
+
 class _Scheduler:
     """Dependency bookkeeping of one run: which units wait on which, which are ready."""
 
     def __init__(self, plan: Plan, skip_failed: bool) -> None:
-        self.todo = {k: u for k, u in plan.units.items()
-                     if u.todo and not (u.state is UnitState.FAILED and skip_failed)}
+        self.todo = runnable(plan, skip_failed)
+        self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
+        for (stage, vid), u in plan.units.items():
+            self.video_fps[vid][stage] = u.fingerprint
         self.waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo} for k, u in self.todo.items()}
         self.children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
         for k, deps in self.waiting.items():
@@ -253,25 +261,26 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
             opts.on_executor(ex.description, ex.dashboard)
         queue = ex.progress_queue() if opts.on_frames else None
         with _frame_feed(queue, opts.on_frames):
-            results = _drive(ex, sched, plan, session, opts, on_done, queue)
+            results = _drive(ex, sched, session, opts, on_done, queue)
         return Execution(results, ex.description, ex.dashboard, round(t1 - t0, 3),
                          round(time.perf_counter() - t1, 3))
 
 
-def _drive(ex: Executor, sched: _Scheduler, plan: Plan, session: Session, opts: RunOptions,
+def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
            on_done: Callable[[Unit, UnitResult], None] | None, queue: Any) -> list[UnitResult]:
     """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands."""
     results: list[UnitResult] = []
-    running: dict[Any, tuple[str, str]] = {}
+    running: dict[Any, tuple[tuple[str, str], UnitTask]] = {}
     stop = False
     while (sched.ready and not stop) or running:
         while sched.ready and not stop and len(running) < ex.capacity:
             k = sched.ready.pop(0)
-            running[ex.submit(_task(sched.todo[k], plan, session, queue))] = k
+            task = _task(sched.todo[k], sched.video_fps[k[1]], session, queue)
+            running[ex.submit(task)] = (k, task)
         for fut in ex.wait_any(list(running)):
-            k = running.pop(fut)
+            k, task = running.pop(fut)
             unit = sched.todo[k]
-            res = ex.result(fut, _task(unit, plan, session))
+            res = ex.result(fut, task)
             session.records.put(_record(unit, res))
             results.append(res)
             if on_done:
@@ -296,7 +305,7 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
     with run_lock(session.layout):
         sweep_temporaries(session.layout)
         plan = session.plan(opts.force, retry_failed=not opts.skip_failed)
-        n_todo = sum(1 for u in plan.units.values() if u.todo and not (u.state is UnitState.FAILED and opts.skip_failed))
+        n_todo = len(runnable(plan, opts.skip_failed))
         if on_start:
             on_start(session, plan, n_todo)
         ex = execute_plan(plan, session, opts, on_done)
