@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from emoprep.pipeline.reader import FrameStore
+    from emoprep.io.reader import FrameStore
 
 
 def open_store(out) -> FrameStore:
     """Open the frame store in an output folder: ``.videos()``, ``.frames(id)``, ``.meta(id)``."""
-    from emoprep.pipeline.reader import open_store as _open
+    from emoprep.io.reader import open_store as _open
 
     return _open(out)
 

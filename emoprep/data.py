@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import ConfigError
-from emoprep.pipeline.layout import Layout
-from emoprep.pipeline.reader import FeatureStore
+from emoprep.io.layout import Layout
+from emoprep.io.reader import FeatureStore
 
 
 class PadRule(str, Enum):

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from emoprep.stages.trim import TrimResult
+from emoprep.stages.au.trim import TrimResult
 
 
 def _save(fig: Figure, path: Path, dpi: int = 100) -> Path:

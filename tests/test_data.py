@@ -12,7 +12,7 @@ import pytest
 from emoprep.data import PadRule, Part, SequenceDataset, pad_sequence
 from emoprep.errors import ConfigError
 from emoprep.pipeline.export import export
-from emoprep.pipeline.reader import open_features
+from emoprep.io.reader import open_features
 from emoprep.pipeline.runner import RunOptions, run
 from tests.conftest import write_manifest
 

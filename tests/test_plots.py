@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from emoprep.plots import plot_au, plot_trim
-from emoprep.stages.trim import TrimConfig, au_trim
+from emoprep.stages.au.trim import TrimConfig, au_trim
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

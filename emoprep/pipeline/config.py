@@ -8,12 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.stages.align import AlignConfig
 from emoprep.stages.au import AUConfig
-from emoprep.stages.detect import DetectConfig
+from emoprep.stages.detect import DetectConfig, HaarConfig
 from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
 from emoprep.stages.landmarks import LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig
-from emoprep.stages.trim import TrimConfig
+from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.window import WindowConfig
 
 
@@ -47,7 +47,7 @@ class StagesConfig(BaseModel):
 
     probe: ProbeConfig = Field(default_factory=ProbeConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
-    detect: DetectConfig = Field(default_factory=DetectConfig)
+    detect: DetectConfig = Field(default_factory=HaarConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
     landmarks: LandmarksConfig = Field(default_factory=LandmarksConfig)
     au: AUConfig = Field(default_factory=AUConfig)

@@ -47,6 +47,11 @@ def _child(tp: Any, part: str) -> tuple[Any, FieldInfo | None] | None:
         return None if info is None else (info.annotation, info)
     if get_origin(tp) is dict:
         return get_args(tp)[1], None
+    if get_origin(tp) in (Union, types.UnionType):  # a backend family: the member with that key
+        for member in map(_unwrap, get_args(tp)):
+            if _is_model(member) and part in member.model_fields:
+                info = member.model_fields[part]
+                return info.annotation, info
     return Any, None
 
 
@@ -240,11 +245,13 @@ def trim_loc(err: dict[str, Any], raw: Any) -> tuple[Any, ...]:
     """The part of an error's location that exists in the input (drops union tags like 'str')."""
     loc = err["loc"][:-1] if err["type"] == "missing" else err["loc"]
     kept, cur = [], raw
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
         elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
             cur = cur[part]
+        elif isinstance(cur, dict) and i + 1 < len(loc) and loc[i + 1] in cur:
+            continue  # a union tag ("haar") between a key and its value
         else:
             break
         kept.append(part)

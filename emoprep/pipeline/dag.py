@@ -16,7 +16,7 @@ from typing import Any
 
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.fingerprint import HashCache, digest, explain_change
-from emoprep.pipeline.layout import Layout
+from emoprep.io.layout import Layout
 from emoprep.pipeline.records import RecordStore
 from emoprep.stages.window import WindowMode
 from emoprep.types import VideoEntry

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from emoprep.errors import ConfigError
 from emoprep.pipeline.labels import PRESETS, VIDEO_ID_RE, Named, VideoKind, name_video
 from emoprep.types import VideoEntry
-from emoprep.video import IMAGE_SUFFIXES
+from emoprep.io.video import IMAGE_SUFFIXES
 
 if TYPE_CHECKING:
     from emoprep.pipeline.manifest import Manifest, VideosSection

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from emoprep.types import VideoEntry
-from emoprep.video import list_frame_files
+from emoprep.io.video import list_frame_files
 
 
 def canonical_json(obj: Any) -> str:

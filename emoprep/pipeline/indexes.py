@@ -12,7 +12,7 @@ import h5py
 from emoprep.errors import StoreError
 from emoprep.pipeline.dag import Plan, parse_embed_stage
 from emoprep.pipeline.fingerprint import digest
-from emoprep.pipeline.store import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
+from emoprep.io.hdf5 import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
 
 if TYPE_CHECKING:
     from emoprep.pipeline.runner import Session
@@ -139,9 +139,9 @@ def _features_index(session: Session, plan: Plan, name: str) -> None:
 
 def write_trim_plots(session: Session) -> list:
     """One PNG per video with AU data: score, threshold, kept range, anomaly mark."""
-    from emoprep.pipeline.store import read_arrays
+    from emoprep.io.hdf5 import read_arrays
     from emoprep.plots import plot_trim
-    from emoprep.stages.trim import TrimResult
+    from emoprep.stages.au.trim import TrimResult
 
     written = []
     applied = session.manifest.stages.window.mode.value == "au_trim"

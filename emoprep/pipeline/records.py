@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoprep.pipeline.layout import Layout
+from emoprep.io.layout import Layout
 
 
 @dataclass

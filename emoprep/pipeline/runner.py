@@ -21,7 +21,7 @@ from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, all_stages,
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.indexes import rebuild_indexes
-from emoprep.pipeline.layout import Layout
+from emoprep.io.layout import Layout
 from emoprep.pipeline.manifest import Manifest, discover_videos, load_manifest
 from emoprep.pipeline.records import Record, RecordStore, atomic_write_text
 from emoprep.pipeline.splits import update_split
@@ -56,7 +56,7 @@ class Session:
 
 def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()) -> Session:
     """Load and validate the manifest, discover videos, hash their contents (cached)."""
-    from emoprep.stages.trim import load_overrides
+    from emoprep.stages.au.trim import load_overrides
 
     manifest = load_manifest(Path(manifest_path), overrides)
     if out is not None:  # --out wins; discovery then also skips it if it lies inside videos.root

@@ -21,11 +21,11 @@ import numpy as np
 
 from emoprep.errors import EmoprepError, NoFaceError, VideoError
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.layout import Layout
+from emoprep.io.layout import Layout
 from emoprep.pipeline.records import atomic_write_text
-from emoprep.pipeline.store import ShardWriter, iter_shard_dataset, read_arrays, write_arrays
+from emoprep.io.hdf5 import ShardWriter, iter_shard_dataset, read_arrays, write_arrays
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 #: frames embedded per block; features are written block by block (memory: EMBED_BLOCK x D floats)
 EMBED_BLOCK = 512
@@ -159,8 +159,7 @@ def run_track(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any
     if not face.any():
         raise NoFaceError(
             f"video {vid}: no face found in frames {int(geom.frame_index[0])}-{int(geom.frame_index[-1])}; "
-            f"try stages.detect.min_size: {max(8, s.detect.min_size // 2)} or stages.detect.min_neighbors: "
-            f"{max(1, s.detect.min_neighbors - 2)} (or stages.detect.backend: none for pre-cropped faces)"
+            f"{s.detect.no_face_hint()}"
         )
     path = layout.work("track", vid, ".npz")
     save_npz(path, geom.as_arrays())
@@ -188,7 +187,7 @@ def _aligned_crops(entry: VideoEntry, geom: Geometry, matrices: np.ndarray, cfg)
 def run_au(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     from emoprep.stages.align import align_geometry
     from emoprep.stages.au import compute_au
-    from emoprep.stages.trim import au_trim, override_range, resolve_threshold, trim_score
+    from emoprep.stages.au.trim import au_trim, override_range, resolve_threshold, trim_score
 
     vid, s = task.entry.video_id, task.stages
     geom = load_geometry(layout, vid)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import VideoError
 from emoprep.types import ProbeInfo, VideoEntry
-from emoprep.video import count_frames, list_frame_files, open_capture
+from emoprep.io.video import count_frames, list_frame_files, open_capture
 
 
 class ProbeConfig(BaseModel):

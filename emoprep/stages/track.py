@@ -284,7 +284,7 @@ def track_faces(
     """Face box, 68 landmarks and status for every frame of ``frames``.
 
     frames: ``(source frame number, (H, W, 3) BGR uint8)`` pairs, e.g. from
-    :func:`emoprep.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
+    :func:`emoprep.io.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
     ``progress`` is called with 1 after each frame (fits ``tqdm.update``).
     Returns a :class:`Geometry` with one row per frame (NaN boxes/landmarks where there is no face).
     """

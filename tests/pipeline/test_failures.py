@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emoprep.errors import ConfigError
-from emoprep.pipeline.layout import Layout
+from emoprep.io.layout import Layout
 from emoprep.pipeline.runner import RunLockedError, RunOptions, run, run_lock, status
 from tests.conftest import CORPUS, write_manifest
 

@@ -20,12 +20,12 @@ from emoprep.stages.align import (
     eye_centers,
     transform_points,
 )
-from emoprep.stages.detect import DetectConfig
+from emoprep.stages.detect import HaarConfig
 from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus, Geometry
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 CFG = AlignConfig()  # S = 160, eye distance 0.30 S = 48 px, eye line at 0.40 S = 64 px
 
@@ -147,7 +147,7 @@ def test_wolfgang_crops_are_level_with_the_set_eye_distance(sample_entry) -> Non
     the source landmarks the matrices came from."""
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     idx = select_frames(472, 23.976, WindowConfig())
-    geom = track_faces(iter_frames(entry, idx), 23.976, DetectConfig(), TrackConfig(), LandmarksConfig())
+    geom = track_faces(iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), LandmarksConfig())
     mats = align_geometry(geom, CFG)
     src_tilt = [math.degrees(math.atan2(r[1] - le[1], r[0] - le[0]))
                 for le, r in map(eye_centers, geom.landmarks[FrameStatus.has_face(geom.status)])]

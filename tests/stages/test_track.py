@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ModelFileError
-from emoprep.stages.detect import DetectConfig, SelectPolicy, make_detector
+from emoprep.stages.detect import HaarConfig, SelectPolicy, make_detector
 from emoprep.stages.landmarks import (
     LandmarksConfig,
     find_model_file,
@@ -20,11 +20,11 @@ from emoprep.stages.landmarks import (
 from emoprep.stages.track import TrackBackend, TrackConfig, track_faces, tracked_failed
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 S = FrameStatus
 N, D, T, R, L, M = S.NO_FACE, S.DETECTED, S.TRACKED, S.REDETECTED, S.LOST, S.MULTI_FACE
-DET, LMK = DetectConfig(), LandmarksConfig()
+DET, LMK = HaarConfig(), LandmarksConfig()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_multi_face_keeps_the_selected_face(face_patch: np.ndarray) -> None:
     g = track_faces(clip, 10.0, DET, TrackConfig(), LMK)
     assert statuses(g)[:2] == [M, M] and g.n_faces[0] == 2
     assert g.boxes[0][2] > 120  # the largest face
-    g2 = track_faces(clip, 10.0, DetectConfig(select=SelectPolicy.PREVIOUS), TrackConfig(), LMK)
+    g2 = track_faces(clip, 10.0, HaarConfig(select=SelectPolicy.PREVIOUS), TrackConfig(), LMK)
     assert g2.boxes[0][2] > 120  # no previous box yet -> largest
 
 
@@ -222,11 +222,11 @@ def test_face_appears(sample_entry) -> None:
 
 def test_region_redetection_matches_whole_frame_search(sample_entry) -> None:
     """Periodic re-detection near the tracked box gives the same statuses as a whole-frame search."""
-    from emoprep.video import iter_frames as _frames
+    from emoprep.io.video import iter_frames as _frames
 
     frames = list(_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(0, 150)))
     cfgs = [TrackConfig(redetect_every=10, redetect_roi=r) for r in (None, 2.0)]
-    whole, near = (track_faces(frames, 23.976, DetectConfig(), c, LandmarksConfig()) for c in cfgs)
+    whole, near = (track_faces(frames, 23.976, HaarConfig(), c, LandmarksConfig()) for c in cfgs)
     np.testing.assert_array_equal(whole.status, near.status)
     assert (near.status == FrameStatus.REDETECTED).sum() >= 10  # the region path really ran
     face = FrameStatus.has_face(near.status)

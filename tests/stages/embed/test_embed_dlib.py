@@ -16,7 +16,7 @@ import pytest
 from emoprep.errors import ModelFileError
 from emoprep.stages.embed import DlibResnetConfig, embed_frames, make_embedder
 from emoprep.stages.landmarks import find_model_file
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 S = 160
 FRAMES = (30, 200, 380)

@@ -11,8 +11,8 @@ import pytest
 
 from emoprep.errors import ModelFileError
 from emoprep.stages.detect import (
-    DetectBackend,
-    DetectConfig,
+    NoDetectConfig,
+    HaarConfig,
     SelectPolicy,
     box_iou,
     make_detector,
@@ -20,7 +20,7 @@ from emoprep.stages.detect import (
     pad_box,
     select_face,
 )
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 FRAME = (360, 640)  # (H, W)
 
@@ -95,40 +95,40 @@ def test_box_iou_exact() -> None:
 # -- backends ---------------------------------------------------------------------------------
 
 def test_model_files_haar_and_none() -> None:
-    files = model_files(DetectConfig())
+    files = model_files(HaarConfig())
     assert len(files) == 1 and files[0].name == "haarcascade_frontalface_default.xml"
     assert files[0].is_file()
-    assert model_files(DetectConfig(backend=DetectBackend.NONE)) == []
+    assert model_files(NoDetectConfig()) == []
 
 
 def test_cascade_path_given_as_a_path(tmp_path: Path) -> None:
     src = Path(cv2.data.haarcascades) / "haarcascade_frontalface_alt2.xml"
     copy = tmp_path / "my_cascade.xml"
     copy.write_bytes(src.read_bytes())
-    assert model_files(DetectConfig(cascade=str(copy))) == [copy.resolve()]
+    assert model_files(HaarConfig(cascade=str(copy))) == [copy.resolve()]
 
 
 def test_missing_cascade_names_the_file_and_the_fix() -> None:
     with pytest.raises(ModelFileError, match=r"nope\.xml.*haarcascade_frontalface_default"):
-        make_detector(DetectConfig(cascade="nope.xml"))
+        make_detector(HaarConfig(cascade="nope.xml"))
 
 
 def test_invalid_cascade_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xml"
     bad.write_text("<opencv_storage></opencv_storage>")
     with pytest.raises(ModelFileError, match="cannot load"):
-        make_detector(DetectConfig(cascade=str(bad)))
+        make_detector(HaarConfig(cascade=str(bad)))
 
 
 def test_none_backend_returns_the_whole_frame() -> None:
-    det = make_detector(DetectConfig(backend=DetectBackend.NONE))
+    det = make_detector(NoDetectConfig())
     out = det.detect(np.zeros((48, 64, 3), np.uint8))
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, [[0, 0, 64, 48]])
 
 
 def test_haar_finds_the_one_face(wolfgang_frame: np.ndarray) -> None:
-    det = make_detector(DetectConfig())
+    det = make_detector(HaarConfig())
     boxes = det.detect(wolfgang_frame)
     assert boxes.shape == (1, 4) and boxes.dtype == np.float32
     x, y, w, h = boxes[0]
@@ -139,23 +139,23 @@ def test_haar_finds_the_one_face(wolfgang_frame: np.ndarray) -> None:
 
 
 def test_haar_min_and_max_size_filter(wolfgang_frame: np.ndarray) -> None:
-    assert len(make_detector(DetectConfig(min_size=330)).detect(wolfgang_frame)) == 0
-    assert len(make_detector(DetectConfig(max_size=150)).detect(wolfgang_frame)) == 0
+    assert len(make_detector(HaarConfig(min_size=330)).detect(wolfgang_frame)) == 0
+    assert len(make_detector(HaarConfig(max_size=150)).detect(wolfgang_frame)) == 0
 
 
 def test_haar_nothing_on_a_blank_frame() -> None:
-    out = make_detector(DetectConfig()).detect(np.full((240, 320, 3), 128, np.uint8))
+    out = make_detector(HaarConfig()).detect(np.full((240, 320, 3), 128, np.uint8))
     assert out.shape == (0, 4)
 
 
 def test_max_width_maps_boxes_back_to_source_pixels(wolfgang_frame: np.ndarray) -> None:
-    full = make_detector(DetectConfig()).detect(wolfgang_frame)
-    small = make_detector(DetectConfig(max_width=320)).detect(wolfgang_frame)
+    full = make_detector(HaarConfig()).detect(wolfgang_frame)
+    small = make_detector(HaarConfig(max_width=320)).detect(wolfgang_frame)
     assert small.shape == (1, 4)
     assert box_iou(full[0], small[0]) > 0.8
 
 
 def test_haar_detector_pickles(wolfgang_frame: np.ndarray) -> None:
-    det = make_detector(DetectConfig(min_neighbors=4))
+    det = make_detector(HaarConfig(min_neighbors=4))
     clone = pickle.loads(pickle.dumps(det))
     np.testing.assert_array_equal(clone.detect(wolfgang_frame), det.detect(wolfgang_frame))

@@ -12,7 +12,7 @@ import torch
 
 from emoprep.errors import MissingDependencyError, StageError
 from emoprep.stages.au import AUConfig, AUSource, compute_au
-from emoprep.stages.au_pyfeat import fex_to_frames, load_detector, pyfeat_aus
+from emoprep.stages.au.pyfeat import fex_to_frames, load_detector, pyfeat_aus
 from emoprep.types import FrameStatus, Geometry, VideoEntry
 
 AUS = ["AU01", "AU02", "AU12"]

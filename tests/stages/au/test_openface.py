@@ -9,7 +9,7 @@ import pytest
 
 from emoprep.errors import ConfigError
 from emoprep.stages.au import AUConfig, AUSource, compute_au, openface_csv_path, source_files
-from emoprep.stages.au_openface import OpenFaceCSVError, openface_aus, read_openface_csv
+from emoprep.stages.au.openface import OpenFaceCSVError, openface_aus, read_openface_csv
 from emoprep.types import FrameStatus, Geometry, VideoEntry
 
 OPENFACE_AUS = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14",

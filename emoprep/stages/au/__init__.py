@@ -129,16 +129,16 @@ def compute_au(
     """
     source = AUSource(cfg.source)
     if source is AUSource.LANDMARKS:
-        from emoprep.stages.au_landmarks import landmark_aus
+        from emoprep.stages.au.landmarks import landmark_aus
 
         values, names = landmark_aus(geometry.landmarks, geometry.status, cfg.neutral_fraction)
     elif source is AUSource.OPENFACE_CSV:
-        from emoprep.stages.au_openface import openface_aus
+        from emoprep.stages.au.openface import openface_aus
 
         path = openface_csv_path(entry, cfg, root)
         values, names = openface_aus(path, geometry.frame_index, cfg, video=entry.video_id)
     else:
-        from emoprep.stages.au_pyfeat import load_detector, pyfeat_aus
+        from emoprep.stages.au.pyfeat import load_detector, pyfeat_aus
 
         if crops is None:
             raise StageError(

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from emoprep.stages.au import AUConfig, compute_au
-from emoprep.stages.au_landmarks import AU_NAMES, face_frame, landmark_aus
-from emoprep.stages.trim import TrimConfig, au_trim, trim_score
+from emoprep.stages.au.landmarks import AU_NAMES, face_frame, landmark_aus
+from emoprep.stages.au.trim import TrimConfig, au_trim, trim_score
 from emoprep.types import FrameStatus, Geometry, VideoEntry
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 NEUTRAL = slice(0, 15)  # still, neutral frames of single_face.mp4
 SMILE = slice(28, 72)  # full smile, lips parted

@@ -9,8 +9,8 @@ import pytest
 
 from emoprep.errors import ConfigError, StageError
 from emoprep.stages.au import AUSource
-from emoprep.stages.au_openface import read_openface_csv
-from emoprep.stages.trim import (
+from emoprep.stages.au.openface import read_openface_csv
+from emoprep.stages.au.trim import (
     TrimConfig,
     au_trim,
     default_threshold,

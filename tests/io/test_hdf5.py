@@ -10,7 +10,7 @@ import pytest
 
 from emoprep.errors import StoreError
 from emoprep.pipeline.config import StoreConfig
-from emoprep.pipeline.store import (
+from emoprep.io.hdf5 import (
     IndexRow,
     ShardWriter,
     build_index,

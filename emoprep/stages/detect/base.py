@@ -1,0 +1,118 @@
+"""What every face detector shares: the config base, the detector protocol, box helpers.
+
+Vision steps compose: a detector's ``detect`` returns every candidate box, :func:`select_face`
+picks one, :func:`pad_box` extends it by ``pad_y`` pixels above and below before it is given to
+the tracker. Boxes are ``(x, y, w, h)`` float32 in source pixels throughout.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from emoprep.stages.backends import BackendConfig
+
+
+class SelectPolicy(str, Enum):
+    """Which face to keep when the detector returns several (the frame is flagged ``multi_face``)."""
+
+    LARGEST = "largest"  #: largest box area (default)
+    CENTER = "center"  #: box centre closest to the frame centre
+    PREVIOUS = "previous"  #: largest overlap (IoU) with the last known box, else largest
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces in one frame."""
+
+    def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """All faces in ``frame_bgr`` ((H, W, 3) BGR or (H, W) grey uint8): (K, 4) float32 x, y, w, h."""
+        ...
+
+
+class DetectorConfig(BackendConfig):
+    """Settings every detector backend has. Subclasses add their own keys and facts."""
+
+    _tag_key = "backend"
+    #: library distributions whose version goes into the track fingerprint
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    select: SelectPolicy = SelectPolicy.LARGEST
+    pad_y: int = Field(10, ge=0, description="pixels added above and below the box before tracking")
+
+    def make(self) -> FaceDetector:
+        """Build the detector (raises ModelFileError / MissingDependencyError when it cannot)."""
+        raise NotImplementedError
+
+    def model_files(self) -> list[Path]:
+        """Model files whose content the detector depends on (hashed into the track fingerprint)."""
+        return []
+
+    def no_face_hint(self) -> str:
+        """What to try when no face is found in a whole video (one clause of the error message)."""
+        return "check that the video shows a face"
+
+
+def to_grey(frame: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 grey view of a BGR (H, W, 3) or grey (H, W) frame (no copy when already grey)."""
+    if frame.ndim == 2:
+        return frame
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    raise ValueError(f"frame: expected (H, W, 3) BGR or (H, W) grey, got shape {frame.shape}")
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of boxes ``a`` (..., 4) and ``b`` (..., 4) (x, y, w, h), broadcast."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ix = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
+    iy = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def select_face(
+    boxes: np.ndarray,
+    policy: SelectPolicy,
+    frame_shape: tuple[int, int],
+    previous: np.ndarray | None = None,
+) -> int:
+    """Index of the face to keep among ``boxes`` (K, 4), K >= 1; ties go to the lower index.
+
+    ``frame_shape`` is (H, W) in pixels (a longer shape such as (H, W, 3) is accepted).
+    ``previous`` is the last known box (4,) for :attr:`SelectPolicy.PREVIOUS`.
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if b.shape[0] == 0:
+        raise ValueError("select_face: boxes is empty, expected at least one box")
+    area = b[:, 2] * b[:, 3]
+    if policy is SelectPolicy.LARGEST:
+        return int(np.argmax(area))
+    if policy is SelectPolicy.CENTER:
+        h, w = frame_shape[:2]
+        centre = b[:, :2] + b[:, 2:] / 2
+        return int(np.argmin(np.hypot(centre[:, 0] - w / 2, centre[:, 1] - h / 2)))
+    if policy is SelectPolicy.PREVIOUS:
+        if previous is None or not np.isfinite(previous).all():
+            return int(np.argmax(area))
+        iou = box_iou(b, np.asarray(previous, np.float64)[None, :])
+        return int(np.argmax(iou)) if iou.max() > 0 else int(np.argmax(area))
+    raise ValueError(f"detect.select: unknown policy {policy!r}")
+
+
+def pad_box(box: np.ndarray, pad_y: int, frame_shape: tuple[int, int]) -> np.ndarray:
+    """Extend ``box`` (x, y, w, h) by ``pad_y`` px above AND below, then clip it to the frame.
+
+    ``frame_shape`` is (H, W). Returns (4,) float32; x and w are only clipped, never extended.
+    A box entirely outside the frame comes back with zero width or height.
+    """
+    h_img, w_img = frame_shape[:2]
+    x, y, w, h = (float(v) for v in box)
+    x0, x1 = min(max(x, 0.0), w_img), min(max(x + w, 0.0), w_img)
+    y0, y1 = min(max(y - pad_y, 0.0), h_img), min(max(y + h + pad_y, 0.0), h_img)
+    return np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
