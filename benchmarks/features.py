@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make th
 
 from benchmarks.common import write_result  # noqa: E402
 from emoprep.data import SequenceDataset
-from emoprep.pipeline.reader import open_store
+from emoprep.io.reader import open_store
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.samples import fetch_samples
 from emoprep.stages.align import transform_points

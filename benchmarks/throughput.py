@@ -27,7 +27,7 @@ from emoprep.stages.detect import DetectConfig, make_detector, select_face
 from emoprep.stages.landmarks import LandmarksConfig
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.types import FrameStatus, VideoEntry
-from emoprep.video import iter_frames
+from emoprep.io.video import iter_frames
 
 CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]
 

@@ -39,6 +39,18 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
+def _keys(tp: Any) -> list[str]:
+    """The keys a model (or a family of backend models, first member first) accepts."""
+    tp = _unwrap(tp)
+    if _is_model(tp):
+        return list(tp.model_fields)
+    keys: dict[str, None] = {}
+    if get_origin(tp) in (Union, types.UnionType):
+        for member in map(_unwrap, get_args(tp)):
+            keys.update(dict.fromkeys(_keys(member)))
+    return list(keys)
+
+
 def _child(tp: Any, part: str) -> tuple[Any, FieldInfo | None] | None:
     """(type, field info) one key below ``tp``; None when ``tp`` is a model without that key."""
     tp = _unwrap(tp)
@@ -52,6 +64,8 @@ def _child(tp: Any, part: str) -> tuple[Any, FieldInfo | None] | None:
             if _is_model(member) and part in member.model_fields:
                 info = member.model_fields[part]
                 return info.annotation, info
+        if all(_is_model(_unwrap(m)) for m in get_args(tp)):
+            return None
     return Any, None
 
 
@@ -169,7 +183,7 @@ def _override_target(schema: type[BaseModel], parts: list[str], text: str) -> tu
     for i, part in enumerate(parts):
         got = _child(tp, part)
         if got is None:
-            options = list(_unwrap(tp).model_fields)
+            options = _keys(tp)
             close = difflib.get_close_matches(part, options, n=1)
             hint = f"did you mean {'.'.join([*parts[:i], close[0]])!r}?" if close else "check the spelling;"
             return Any, (f"--set {text!r}: unknown key {part!r} in {'.'.join(parts[:i]) or 'the manifest'}, "
@@ -272,8 +286,7 @@ def problem_line(schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
         return f"{head}: expected {_type_words(tp) or 'a value'}, got nothing (fix: add {last}: under {parent})"
     if err["type"] == "extra_forbidden":
-        parent_tp = _unwrap(_field_at(schema, loc[:-1])[0])
-        options = list(parent_tp.model_fields) if _is_model(parent_tp) else []
+        options = _keys(_field_at(schema, loc[:-1])[0])
         close = difflib.get_close_matches(last, options, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it;"
         return f"{head}: unknown key, expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)"
