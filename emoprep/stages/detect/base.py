@@ -38,8 +38,9 @@ class DetectorConfig(BackendConfig):
     """Settings every detector backend has. Subclasses add their own keys and facts."""
 
     _tag_key = "backend"
-    #: library distributions whose version goes into the track fingerprint
-    libraries: ClassVar[tuple[str, ...]] = ()
+    #: fingerprint key -> distribution, for libraries this backend adds to the track stage's
+    #: (which always holds opencv and dlib); e.g. ``{"torch": "torch"}``
+    libraries: ClassVar[dict[str, str]] = {}
 
     select: SelectPolicy = SelectPolicy.LARGEST
     pad_y: int = Field(10, ge=0, description="pixels added above and below the box before tracking")

@@ -16,8 +16,6 @@ from emoprep.stages.detect.base import DetectorConfig, FaceDetector, to_grey
 class HaarConfig(DetectorConfig):
     """``cv2.CascadeClassifier.detectMultiScale`` on the histogram-equalised grey frame."""
 
-    libraries = ("opencv-contrib-python-headless",)
-
     backend: Literal["haar"] = "haar"
     cascade: str = Field(
         "haarcascade_frontalface_default.xml",
