@@ -1,0 +1,117 @@
+"""Sequence heads on padded batches whose padding never changes the output.
+
+Every model maps ``x`` (B, L, D) float32 with ``lengths`` (B,) int64 to ``{target: logits (B, K)}``.
+
+- LSTM / BiLSTM: ``pack_padded_sequence`` with the lengths, so the recurrence stops at each
+  sequence's last real step; the summary is the final hidden state (both directions for BiLSTM).
+- 1D-CNN: same-length convolutions whose outputs are re-zeroed at padded steps after every layer,
+  max-pooling with ``ceil_mode`` (ReLU outputs are >= 0, so a zeroed padded step never wins), then
+  masked max pooling of the real steps into ``bins`` equal time segments (the variable-length
+  stand-in for the thesis's flatten; it keeps *when* something happens), flattened.
+- Optional projection front: Linear D -> P per frame, re-masked.
+- Output: one Linear per target for single tasks; for ``multitask`` two heads, each
+  Linear-ReLU-Linear on the shared trunk's summary (SASE-FE thesis).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from emoprep.train.config import CNN1DConfig, Head, Task, TrainConfig
+
+
+def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B,) lengths -> (B, steps) bool, True at real steps."""
+    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class RNNTrunk(nn.Module):
+    """(B, L, D) -> (B, H * directions): final hidden state after the last real step."""
+
+    def __init__(self, dim: int, hidden: int, bidirectional: bool, input_dropout: float,
+                 output_dropout: float) -> None:
+        super().__init__()
+        self.inp = nn.Dropout(input_dropout)
+        self.rnn = nn.LSTM(dim, hidden, batch_first=True, bidirectional=bidirectional)
+        self.out = nn.Dropout(output_dropout)
+        self.width = hidden * (2 if bidirectional else 1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.inp(x), lengths.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)  # h: (directions, B, H), in the input's batch order
+        return self.out(torch.cat(list(h), dim=1))
+
+
+class CNNTrunk(nn.Module):
+    """(B, L, D) -> (B, filters[-1] * bins); see the module docstring for the masking."""
+
+    def __init__(self, dim: int, cfg: CNN1DConfig) -> None:
+        super().__init__()
+        widths = (dim, *cfg.filters)
+        self.convs = nn.ModuleList(nn.Conv1d(widths[i], widths[i + 1], k, padding=k // 2)
+                                   for i, k in enumerate(cfg.kernels))
+        self.pool, self.bins = cfg.pool, cfg.bins
+        self.drop = nn.Dropout(cfg.dropout)
+        self.width = cfg.filters[-1] * cfg.bins
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        h, lens = x.transpose(1, 2), lengths.to(x.device)  # (B, D, L)
+        for i, conv in enumerate(self.convs):
+            h = torch.relu(conv(h)) * step_mask(lens, h.shape[2])[:, None, :]
+            if i in (1, 3) and self.pool > 1:
+                h = nn.functional.max_pool1d(h, self.pool, self.pool, ceil_mode=True)
+                lens = torch.div(lens + self.pool - 1, self.pool, rounding_mode="floor")
+        return self.drop(binned_max(h, lens, self.bins).flatten(1))
+
+
+def binned_max(h: torch.Tensor, lengths: torch.Tensor, bins: int) -> torch.Tensor:
+    """(B, C, L) >= 0, zero after each length -> (B, C, bins): max over each segment.
+
+    Segment b of a sequence of length T covers steps [floor(b T / bins), ceil((b+1) T / bins)),
+    never empty for T >= 1 (the rule of ``AdaptiveMaxPool1d``, applied to the real steps only).
+    """
+    b = torch.arange(bins, device=h.device)[None, :]
+    t = lengths[:, None]
+    start = torch.div(b * t, bins, rounding_mode="floor")
+    end = torch.div((b + 1) * t + bins - 1, bins, rounding_mode="floor")
+    steps = torch.arange(h.shape[2], device=h.device)[None, None, :]
+    member = (steps >= start[..., None]) & (steps < end[..., None])  # (B, bins, L)
+    masked = h[:, :, None, :] * member[:, None, :, :].to(h.dtype)  # (B, C, bins, L)
+    return masked.amax(dim=3)
+
+
+class SequenceModel(nn.Module):
+    """Projection front (optional) + trunk + one output head per target."""
+
+    def __init__(self, dim: int, cfg: TrainConfig, n_classes: dict[str, int]) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim, cfg.projection) if cfg.projection else None
+        width = cfg.projection or dim
+        self.trunk = make_trunk(width, cfg)
+        t = self.trunk.width
+        if cfg.task is Task.MULTITASK:
+            self.heads = nn.ModuleDict({k: nn.Sequential(
+                nn.Linear(t, cfg.task_hidden), nn.ReLU(), nn.Linear(cfg.task_hidden, n))
+                for k, n in n_classes.items()})
+        else:
+            self.heads = nn.ModuleDict({k: nn.Linear(t, n) for k, n in n_classes.items()})
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.proj is not None:
+            x = self.proj(x) * step_mask(lengths.to(x.device), x.shape[1])[..., None]
+        z = self.trunk(x, lengths)
+        return {k: head(z) for k, head in self.heads.items()}
+
+
+def make_trunk(dim: int, cfg: TrainConfig) -> nn.Module:
+    """The trunk named by ``cfg.head`` for inputs of width ``dim``."""
+    if cfg.head is Head.LSTM:
+        c = cfg.lstm
+        return RNNTrunk(dim, c.hidden, False, c.input_dropout, c.output_dropout)
+    if cfg.head is Head.BILSTM:
+        c2 = cfg.bilstm
+        return RNNTrunk(dim, c2.hidden, True, c2.input_dropout, c2.output_dropout)
+    return CNNTrunk(dim, cfg.cnn1d)

@@ -1,0 +1,150 @@
+"""The run folder: everything needed to trust (and trace) one training run's numbers.
+
+``runs/<head>-<task>-<split>-<hash8>/`` (hash of the run's unit fingerprints, so the same run
+rewrites the same folder):
+
+- ``config.json`` resolved TrainConfig; ``metrics.json`` (also returned by ``fit``) with the split
+  name and digest, features fingerprint, emoprep version, per fold and mean +- std scores, the
+  final model's test scores, units trained / reused and where they live;
+- ``folds.csv`` one row per fold (validation and test headline scores), ``summary.csv``
+  (mean, std per metric), ``table.txt`` (the printed table);
+- ``fold<k>/`` (and ``final/``): ``epochs.csv``, ``best.pt`` (hard link to the unit's checkpoint,
+  or a copy), ``confusion_<part>_<task>.csv`` and ``.png``;
+- ``curves.png`` loss and selection accuracy per epoch, train and validation, every fold.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import emoprep
+from emoprep.train.config import TrainConfig
+from emoprep.train.metrics import headline, mean_std
+from emoprep.train.units import digest
+
+
+def run_name(cfg: TrainConfig, split: str, done: dict[str, Any]) -> str:
+    fps = [u.fingerprint for u, _, _ in done["folds"]]
+    if done["final"]:
+        fps.append(done["final"][0].fingerprint)
+    return f"{cfg.head.value}-{cfg.task.value}-{split}-{digest(fps)[:8]}"
+
+
+def write_run(root: Path, cfg: TrainConfig, split: str, split_digest: str, features: str,
+              done: dict[str, Any], plots: bool = True) -> dict[str, Any]:
+    """Write the run folder from the units' records; return the metrics dict (with ``table``)."""
+    run_dir = Path(root) / "runs" / run_name(cfg, split, done)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    units = [(f"fold{u.fold}", u, r, t) for u, r, t in done["folds"]]
+    if done["final"]:
+        units.append(("final", *done["final"]))
+    folds = [fold_entry(name, u, r, t, run_dir) for name, u, r, t in units]
+    cv = [f for f in folds if f["name"] != "final"]
+    metrics = {
+        "run": run_dir.name, "run_dir": str(run_dir), "emoprep_version": emoprep.__version__,
+        "split": split, "split_digest": split_digest, "features_fingerprint": features,
+        "config": cfg.model_dump(mode="json"), "classes": units[0][2]["classes"],
+        "folds": cv, "final": next((f for f in folds if f["name"] == "final"), None),
+        "summary": {"val": mean_std([f["val_headline"] for f in cv]),
+                    "test": mean_std([f["test_headline"] for f in cv if f["test_headline"]])},
+        "trained": [f["unit"] for f in folds if f["trained"]],
+        "reused": [f["unit"] for f in folds if not f["trained"]],
+    }
+    metrics["table"] = table(metrics)
+    _write_files(run_dir, cfg, metrics, units, plots)
+    return metrics
+
+
+def fold_entry(name: str, unit: Any, rec: dict[str, Any], trained: bool,
+               run_dir: Path) -> dict[str, Any]:
+    return {"name": name, "unit": unit.name, "fingerprint": unit.fingerprint,
+            "unit_dir": os.path.relpath(unit.folder(run_dir.parent.parent), run_dir),
+            "trained": trained, "best_epoch": rec["best_epoch"], "epochs": rec["epochs"],
+            "seconds": rec["seconds"], "val": rec["val"], "test": rec["test"],
+            "val_headline": headline(rec["val"]) if rec["val"] else {},
+            "test_headline": headline(rec["test"]) if rec["test"] else {}}
+
+
+def _write_files(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any],
+                 units: list[tuple[str, Any, dict[str, Any], bool]], plots: bool) -> None:
+    (run_dir / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=1))
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    (run_dir / "table.txt").write_text(metrics["table"] + "\n")
+    entries = [*metrics["folds"], *([metrics["final"]] if metrics["final"] else [])]
+    _csv(run_dir / "folds.csv", [{"fold": f["name"], "best_epoch": f["best_epoch"],
+                                  **{f"val/{k}": v for k, v in f["val_headline"].items()},
+                                  **{f"test/{k}": v for k, v in f["test_headline"].items()}}
+                                 for f in entries])
+    _csv(run_dir / "summary.csv", [{"part": part, "metric": k, **v}
+                                   for part, s in metrics["summary"].items() for k, v in s.items()])
+    for (name, unit, _rec, _), entry in zip(units, entries, strict=True):
+        sub = run_dir / name
+        sub.mkdir(exist_ok=True)
+        src = unit.folder(run_dir.parent.parent)
+        _link(src / "best.pt", sub / "best.pt")
+        shutil.copyfile(src / "epochs.csv", sub / "epochs.csv")
+        for part in ("val", "test"):
+            for task, scores in (entry[part] or {}).items():
+                if isinstance(scores, dict):
+                    _confusion(sub / f"confusion_{part}_{task}", scores, plots)
+    if plots:
+        from emoprep.train.plots import curves_png
+
+        curves_png(run_dir / "curves.png", {name: rec["log"] for name, _, rec, _ in units})
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _confusion(stem: Path, scores: dict[str, Any], plots: bool) -> None:
+    names = scores["classes"]
+    with open(stem.with_suffix(".csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["true \\ predicted", *names])
+        w.writerows([name, *row] for name, row in zip(names, scores["confusion"], strict=True))
+    if plots:
+        from emoprep.train.plots import confusion_png
+
+        confusion_png(stem.with_suffix(".png"), scores["confusion"], names)
+
+
+def table(m: dict[str, Any]) -> str:
+    """Fixed-width text table: one row per fold, mean +- std, final model on test."""
+    keys = list(m["summary"]["val"])
+    head = f"run {m['run']}  (split {m['split']}; {len(m['trained'])} trained, " \
+           f"{len(m['reused'])} reused)"
+    lines = [head, "  ".join([f"{'fold':<10}", f"{'best ep':>7}", *(f"{k:>22}" for k in keys)])]
+    for f in m["folds"]:
+        vals = (f"{f['val_headline'].get(k, float('nan')):>22.4f}" for k in keys)
+        lines.append("  ".join([f"{f['name']:<10}", f"{f['best_epoch']:>7}", *vals]))
+    ms = (f"{m['summary']['val'][k]['mean']:.4f} +- {m['summary']['val'][k]['std']:.4f}"
+          for k in keys)
+    lines.append("  ".join([f"{'val mean':<10}", f"{'':>7}", *(f"{s:>22}" for s in ms)]))
+    for label, s in (("test mean", m["summary"]["test"]),):
+        if s:
+            vals = (f"{s[k]['mean']:.4f} +- {s[k]['std']:.4f}" if k in s else "" for k in keys)
+            lines.append("  ".join([f"{label:<10}", f"{'':>7}", *(f"{v:>22}" for v in vals)]))
+    if m["final"] and m["final"]["test_headline"]:
+        vals = (f"{m['final']['test_headline'].get(k, float('nan')):>22.4f}" for k in keys)
+        lines.append("  ".join([f"{'final test':<10}", f"{m['final']['epochs']:>7}", *vals]))
+    return "\n".join(lines)
