@@ -17,6 +17,11 @@ The rules (docs/METHODS.md has them with their sources):
   (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the face
   left is dropped after at most ``redetect_every`` frames.
 - ``track.backend: none`` runs the detector on every frame (the naive per-frame path).
+- The detector is a chain: ``detect`` and its ``detect.fallback`` list, tried in order on a frame
+  where the previous one finds nothing (:mod:`emoprep.stages.detect.chain`). Detectors get the
+  colour frame, the tracker and landmarks the grey one. Per frame, :class:`TrackResult` records
+  which detector of the chain the face box comes from (for tracked frames: the detection the
+  tracker started from).
 """
 
 from __future__ import annotations
@@ -29,15 +34,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from emoprep.stages.detect import (
-    DetectConfig,
-    FaceDetector,
-    box_iou,
-    make_detector,
-    pad_box,
-    select_face,
-    to_grey,
-)
+from emoprep.stages.detect import DetectConfig, Detections, DetectorChain, box_iou, pad_box, to_grey
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
 from emoprep.types import FrameStatus, Geometry
 
@@ -72,6 +69,7 @@ CONFIRM_IOU = 0.3  #: detector box vs tracked box overlap that confirms a candid
 
 
 _NAN_BOX = np.full(4, np.nan, np.float32)
+NO_DETECTOR = 0  #: ``TrackResult.detector`` where the frame has no face
 _NAN_LM = np.full((68, 2), np.nan, np.float32)
 
 
@@ -84,9 +82,11 @@ class _Out:
     landmarks: list[np.ndarray] = field(default_factory=list)
     status: list[int] = field(default_factory=list)
     n_faces: list[int] = field(default_factory=list)
+    detector: list[int] = field(default_factory=list)
 
     def add(self, idx: int, status: FrameStatus, n: int, box: np.ndarray | None = None,
-            lm: np.ndarray | None = None) -> int:
+            lm: np.ndarray | None = None, source: int = NO_DETECTOR) -> int:
+        self.detector.append(source if box is not None else NO_DETECTOR)
         self.index.append(idx)
         self.status.append(int(status))
         self.n_faces.append(n)
@@ -96,6 +96,7 @@ class _Out:
 
     def clear_face(self, k: int, status: FrameStatus) -> None:
         self.status[k], self.boxes[k], self.landmarks[k] = int(status), _NAN_BOX, _NAN_LM
+        self.detector[k] = NO_DETECTOR
 
     def geometry(self, fps: float) -> Geometry:
         idx = np.asarray(self.index, np.int64)
@@ -142,14 +143,16 @@ class _Tracker:
 class _Session:
     """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
 
-    def __init__(self, detector: FaceDetector, landmarker: Landmarker, dcfg: DetectConfig,
+    def __init__(self, chain: DetectorChain, landmarker: Landmarker, dcfg: DetectConfig,
                  tcfg: TrackConfig) -> None:
-        self.det, self.lmk, self.dcfg, self.tcfg = detector, landmarker, dcfg, tcfg
+        self.chain, self.lmk, self.dcfg, self.tcfg = chain, landmarker, dcfg, tcfg
         self.naive = tcfg.backend is TrackBackend.NONE
         self.out = _Out()
         self.active = False  # a face (confirmed or candidate) is being followed
         self.tracker: _Tracker | None = None
         self.box: np.ndarray | None = None  # last stored box, source px
+        self.source = NO_DETECTOR  # 1 + chain position of the detector the current face came from
+        self.frame: np.ndarray = np.zeros((0, 0), np.uint8)  # the current frame, for the detectors
         self.found = False  # a face has been confirmed in this video
         self.wait = 0  # frames to skip before the next search
         self.since_det = 0  # frames since the detector last (re)initialised the face
@@ -157,7 +160,7 @@ class _Session:
         self.need = 0  # confirmations still needed
 
     def step(self, idx: int, frame: np.ndarray) -> None:
-        grey = to_grey(frame)
+        self.frame, grey = frame, to_grey(frame)
         if not self.active:
             self._search(idx, grey, loss=False)
             return
@@ -186,7 +189,7 @@ class _Session:
     # -- transitions -------------------------------------------------------------------------
     def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int) -> int:
         self.box = np.asarray(box, np.float32)
-        return self.out.add(idx, status, n, self.box, self.lmk(grey, self.box))
+        return self.out.add(idx, status, n, self.box, self.lmk(grey, self.box), self.source)
 
     def _drop(self) -> None:
         self.active, self.tracker = False, None
@@ -197,7 +200,7 @@ class _Session:
             self.wait -= 1
             self.out.add(idx, FrameStatus.NO_FACE, -1)
             return
-        dets = self.det.detect(grey)
+        dets = self.chain.find(self.frame)
         miss = FrameStatus.LOST if loss else FrameStatus.NO_FACE
         if len(dets) == 0:
             self.wait = self.tcfg.retry_every - 1
@@ -205,7 +208,7 @@ class _Session:
         else:
             self._start(idx, grey, dets, miss)
 
-    def _start(self, idx: int, grey: np.ndarray, dets: np.ndarray, miss: FrameStatus) -> None:
+    def _start(self, idx: int, grey: np.ndarray, dets: Detections, miss: FrameStatus) -> None:
         box = self._init(grey, dets)
         status = FrameStatus.REDETECTED if self.found else FrameStatus.DETECTED
         row = self._face_row(idx, grey, box, FrameStatus.MULTI_FACE if len(dets) > 1 else status, len(dets))
@@ -214,14 +217,14 @@ class _Session:
         else:
             self.pending, self.need = [(row, miss)], self.tcfg.confirm
 
-    def _init(self, grey: np.ndarray, dets: np.ndarray) -> np.ndarray:
-        box = dets[select_face(dets, self.dcfg.select, grey.shape, self.box)]
-        self.active, self.since_det = True, 0
+    def _init(self, grey: np.ndarray, dets: Detections) -> np.ndarray:
+        box = dets.pick(self.dcfg.select, grey.shape, self.box)
+        self.active, self.since_det, self.source = True, 0, dets.source + 1
         if not self.naive:
             self.tracker = _Tracker(grey, box, self.dcfg.pad_y)
         return box
 
-    def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> Detections:
         """Detections in a region ``redetect_roi`` times the box around it (cheap), else in the frame."""
         k = self.tcfg.redetect_roi
         if k is not None and not self.naive:
@@ -229,11 +232,11 @@ class _Session:
             cx, cy = x + w / 2, y + h / 2
             x0, y0 = max(0, int(cx - k * w / 2)), max(0, int(cy - k * h / 2))
             x1, y1 = min(grey.shape[1], int(cx + k * w / 2)), min(grey.shape[0], int(cy + k * h / 2))
-            if x1 - x0 >= self.dcfg.min_size and y1 - y0 >= self.dcfg.min_size:
-                dets = self.det.detect(np.ascontiguousarray(grey[y0:y1, x0:x1]))
+            if min(x1 - x0, y1 - y0) >= self.dcfg.min_face():
+                dets = self.chain.find(np.ascontiguousarray(self.frame[y0:y1, x0:x1]))
                 if len(dets):
-                    return dets + np.array([x0, y0, 0, 0], np.float32)
-        return self.det.detect(grey)
+                    return dets.shifted(x0, y0)
+        return self.chain.find(self.frame)
 
     def _redetect(self, idx: int, grey: np.ndarray, box: np.ndarray) -> None:
         dets = self._detect_near(grey, box)
@@ -246,8 +249,8 @@ class _Session:
         self._face_row(idx, grey, new, status, len(dets))
 
     def _confirm(self, idx: int, grey: np.ndarray, box: np.ndarray, ok: bool) -> None:
-        dets = self.det.detect(grey)
-        if not ok or len(dets) == 0 or box_iou(dets, box[None, :]).max() < CONFIRM_IOU:
+        dets = self.chain.find(self.frame)
+        if not ok or len(dets) == 0 or box_iou(dets.boxes, box[None, :]).max() < CONFIRM_IOU:
             self._reject()
             if len(dets):
                 self._start(idx, grey, dets, FrameStatus.NO_FACE)
@@ -273,6 +276,46 @@ class _Session:
         self._drop()
 
 
+@dataclass
+class TrackResult:
+    """What the track stage finds in one video.
+
+    geometry: the per-frame :class:`Geometry`.
+    detector: (T,) uint8, per frame 1 + the position in ``detectors`` of the detector the face box
+        comes from (for tracked frames: the detection the tracker started from); 0 without a face.
+    detectors: the backends of the chain in the order they are tried (``detect`` then
+        ``detect.fallback``), e.g. ``("haar", "mtcnn")``.
+    """
+
+    geometry: Geometry
+    detector: np.ndarray
+    detectors: tuple[str, ...]
+
+
+def track_video(
+    frames: Iterable[tuple[int, np.ndarray]],
+    fps: float,
+    detect: DetectConfig,
+    track: TrackConfig,
+    landmarks: LandmarksConfig,
+    progress: Callable[[int], None] | None = None,
+) -> TrackResult:
+    """Face box, 68 landmarks, status and the finding detector for every frame of ``frames``.
+
+    frames: ``(source frame number, (H, W, 3) BGR uint8)`` pairs, e.g. from
+    :func:`emoprep.io.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
+    ``progress`` is called with 1 after each frame (fits ``tqdm.update``).
+    """
+    chain = DetectorChain(detect)
+    session = _Session(chain, make_landmarker(landmarks), detect, track)
+    for idx, frame in frames:
+        session.step(int(idx), frame)
+        if progress is not None:
+            progress(1)
+    geometry = session.finish(fps)
+    return TrackResult(geometry, np.asarray(session.out.detector, np.uint8), chain.names)
+
+
 def track_faces(
     frames: Iterable[tuple[int, np.ndarray]],
     fps: float,
@@ -281,16 +324,6 @@ def track_faces(
     landmarks: LandmarksConfig,
     progress: Callable[[int], None] | None = None,
 ) -> Geometry:
-    """Face box, 68 landmarks and status for every frame of ``frames``.
-
-    frames: ``(source frame number, (H, W, 3) BGR uint8)`` pairs, e.g. from
-    :func:`emoprep.io.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
-    ``progress`` is called with 1 after each frame (fits ``tqdm.update``).
-    Returns a :class:`Geometry` with one row per frame (NaN boxes/landmarks where there is no face).
-    """
-    session = _Session(make_detector(detect), make_landmarker(landmarks), detect, track)
-    for idx, frame in frames:
-        session.step(int(idx), frame)
-        if progress is not None:
-            progress(1)
-    return session.finish(fps)
+    """The :class:`Geometry` of :func:`track_video`: one row per frame (NaN boxes/landmarks where
+    there is no face)."""
+    return track_video(frames, fps, detect, track, landmarks, progress).geometry

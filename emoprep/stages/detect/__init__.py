@@ -1,4 +1,5 @@
-"""Face detection, one module per backend: ``haar`` (default), ``none`` (whole frame).
+"""Face detection, one module per backend: ``haar`` (default), ``none`` (whole frame), ``mtcnn``,
+``dlib_hog``, ``dlib_mmod``; ``detect.fallback`` chains them (:mod:`.chain`).
 
 ``DetectConfig`` is the discriminated union of the backends' config classes on ``backend``;
 adding a backend is its module (a :class:`DetectorConfig` subclass with ``make``) and one entry
@@ -20,11 +21,15 @@ from emoprep.stages.detect.base import (
     select_face,
     to_grey,
 )
+from emoprep.stages.detect.chain import Detections, DetectorChain
+from emoprep.stages.detect.dlib import DlibHogConfig, DlibMmodConfig
 from emoprep.stages.detect.haar import HaarConfig, HaarDetector, cascade_path
+from emoprep.stages.detect.mtcnn import MtcnnConfig
 from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 
 #: every detector backend's config class; the first is the default
-BACKENDS: tuple[type[DetectorConfig], ...] = (HaarConfig, NoDetectConfig)
+BACKENDS: tuple[type[DetectorConfig], ...] = (
+    HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
 
 DetectBackend = Enum("DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str)
 DetectBackend.__doc__ = "Names of the detector backends (``detect.backend``)."
@@ -38,12 +43,14 @@ def make_detector(cfg: DetectorConfig) -> FaceDetector:
 
 
 def model_files(cfg: DetectorConfig) -> list[Path]:
-    """Model files whose content the detector depends on (hashed into the track fingerprint)."""
-    return cfg.model_files()
+    """Model files whose content the detector and its fallbacks depend on (hashed into the track
+    fingerprint)."""
+    return cfg.chain_model_files()
 
 
 __all__ = [
-    "BACKENDS", "DetectBackend", "DetectConfig", "DetectorConfig", "FaceDetector", "HaarConfig",
+    "BACKENDS", "DetectBackend", "DetectConfig", "Detections", "DetectorChain", "DetectorConfig",
+    "DlibHogConfig", "DlibMmodConfig", "FaceDetector", "HaarConfig", "MtcnnConfig",
     "HaarDetector", "NoDetectConfig", "SelectPolicy", "WholeFrameDetector", "box_iou", "cascade_path",
     "make_detector", "model_files", "pad_box", "select_face", "to_grey",
 ]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import cv2
 import numpy as np
-from pydantic import Field
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from emoprep.stages.backends import BackendConfig
 
@@ -24,6 +24,9 @@ class SelectPolicy(str, Enum):
     LARGEST = "largest"  #: largest box area (default)
     CENTER = "center"  #: box centre closest to the frame centre
     PREVIOUS = "previous"  #: largest overlap (IoU) with the last known box, else largest
+    #: highest detector confidence; needs a backend that gives scores (mtcnn, dlib_hog,
+    #: dlib_mmod), a ConfigError with haar or none (also as a fallback)
+    HIGHEST_CONFIDENCE = "highest_confidence"
 
 
 class FaceDetector(Protocol):
@@ -41,9 +44,80 @@ class DetectorConfig(BackendConfig):
     #: fingerprint key -> distribution, for libraries this backend adds to the track stage's
     #: (which always holds opencv and dlib); e.g. ``{"torch": "torch"}``
     libraries: ClassVar[dict[str, str]] = {}
+    #: whether the detector gives a confidence per box (a ``detect_scored`` method)
+    has_scores: ClassVar[bool] = False
+    #: keys that change how fast, never what is detected; left out of the fingerprint
+    runtime_fields: ClassVar[frozenset[str]] = frozenset({"device", "batch_size"})
+    #: keys naming model files: their sha256 is in the fingerprint, their paths are not
+    path_fields: ClassVar[frozenset[str]] = frozenset({"weights_dir", "model", "cascade"})
 
     select: SelectPolicy = SelectPolicy.LARGEST
     pad_y: int = Field(10, ge=0, description="pixels added above and below the box before tracking")
+    fallback: list[SerializeAsAny[DetectorConfig]] = Field(
+        default_factory=list,
+        description="detectors tried in order on a frame where this one finds nothing, each a "
+        "backend name or a mapping with its own keys, e.g. [mtcnn] or [{backend: mtcnn, "
+        "min_size: 30}]; their boxes go through this config's select and pad_y",
+    )
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _parse_fallback(cls, value: Any) -> Any:
+        """``"mtcnn"`` -> MtcnnConfig(); mappings -> the config of their ``backend``."""
+        if not isinstance(value, list):
+            return value
+        from pydantic import TypeAdapter
+
+        from emoprep.stages.detect import DetectConfig
+
+        adapter = TypeAdapter(DetectConfig)
+        return [v if isinstance(v, DetectorConfig) else
+                adapter.validate_python({"backend": v} if isinstance(v, str) else v) for v in value]
+
+    @model_validator(mode="after")
+    def _check_chain(self) -> DetectorConfig:
+        problems = []
+        for k, fb in enumerate(self.fallback):
+            if fb.fallback:
+                problems.append(f"fallback[{k}] ({fb.tag_value()}) has its own fallback list; "
+                                "put every detector in the one top-level fallback list")
+            for key in sorted({"select", "pad_y"} & fb.model_fields_set):
+                problems.append(f"fallback[{k}].{key} is set, but the top-level {key} applies to "
+                                f"every detector of the chain; set {key} next to backend instead")
+        if self.select is SelectPolicy.HIGHEST_CONFIDENCE:
+            blind = [c.tag_value() for c in self.chain() if not c.has_scores]
+            if blind:
+                problems.append(f"select: highest_confidence needs a confidence per box, but "
+                                f"{', '.join(blind)} gives none; use select: largest, or a "
+                                "backend with scores (mtcnn, dlib_hog, dlib_mmod)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def chain(self) -> list[DetectorConfig]:
+        """This detector followed by its fallbacks, in the order they are tried."""
+        return [self, *self.fallback]
+
+    def chain_model_files(self) -> list[Path]:
+        """Model files of every detector of the chain (hashed into the track fingerprint)."""
+        return [p for c in self.chain() for p in c.model_files()]
+
+    def chain_libraries(self) -> dict[str, str]:
+        """Fingerprint key -> distribution for every detector of the chain."""
+        return {k: v for c in self.chain() for k, v in c.libraries.items()}
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint: JSON types, runtime and model-path
+        keys left out, the fallbacks likewise (``fallback`` only when not empty, so a config
+        without fallbacks keeps the fingerprint it had before fallbacks existed)."""
+        data = self.model_dump(mode="json", exclude={"fallback", *self.runtime_fields, *self.path_fields})
+        if self.fallback:
+            data["fallback"] = [fb.fingerprint_slice() for fb in self.fallback]
+        return data
+
+    def min_face(self) -> int:
+        """Smallest face side it can find, source pixels (0: any); a smaller region is not searched."""
+        return 0
 
     def make(self) -> FaceDetector:
         """Build the detector (raises ModelFileError / MissingDependencyError when it cannot)."""
@@ -82,11 +156,13 @@ def select_face(
     policy: SelectPolicy,
     frame_shape: tuple[int, int],
     previous: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> int:
     """Index of the face to keep among ``boxes`` (K, 4), K >= 1; ties go to the lower index.
 
     ``frame_shape`` is (H, W) in pixels (a longer shape such as (H, W, 3) is accepted).
-    ``previous`` is the last known box (4,) for :attr:`SelectPolicy.PREVIOUS`.
+    ``previous`` is the last known box (4,) for :attr:`SelectPolicy.PREVIOUS`; ``scores`` (K,)
+    the detector's confidences, required by :attr:`SelectPolicy.HIGHEST_CONFIDENCE`.
     """
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     if b.shape[0] == 0:
@@ -103,6 +179,12 @@ def select_face(
             return int(np.argmax(area))
         iou = box_iou(b, np.asarray(previous, np.float64)[None, :])
         return int(np.argmax(iou)) if iou.max() > 0 else int(np.argmax(area))
+    if policy is SelectPolicy.HIGHEST_CONFIDENCE:
+        if scores is None or len(scores) != b.shape[0]:
+            got = "none" if scores is None else f"{len(scores)} scores"
+            raise ValueError(f"select_face: highest_confidence needs one score per box, expected "
+                             f"{b.shape[0]}, got {got}; use a detector with scores or select: largest")
+        return int(np.argmax(np.asarray(scores, np.float64)))
     raise ValueError(f"detect.select: unknown policy {policy!r}")
 
 

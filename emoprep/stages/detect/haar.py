@@ -38,6 +38,9 @@ class HaarConfig(DetectorConfig):
     def model_files(self) -> list[Path]:
         return [cascade_path(self)]
 
+    def min_face(self) -> int:
+        return self.min_size
+
     def no_face_hint(self) -> str:
         return (f"try stages.detect.min_size: {max(8, self.min_size // 2)} or stages.detect.min_neighbors: "
                 f"{max(1, self.min_neighbors - 2)} (or stages.detect.backend: none for pre-cropped faces)")
