@@ -89,7 +89,7 @@ def train_unit(unit: Unit, root: Path, seqs: Sequences, cfg: TrainConfig, train_
     save_outputs(folder / "outputs.npz", outs)
     write_log(folder / "epochs.csv", res.log)
     rec = {"best_epoch": res.best_epoch, "epochs": len(res.log), "log": res.log,
-           "n_train": int(len(train_idx)), "classes": classes,
+           "n_train": int(len(train_idx)), "n_train_items": res.n_items, "classes": classes,
            "seconds": time.perf_counter() - t0,
            **{part: evaluate(o["probs"], o["labels"], classes) if o else None
               for part, o in outs.items()}}

@@ -35,6 +35,7 @@ class UnitResult:
     log: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     best_score: float = float("-inf")
+    n_items: int = 0  #: training items per epoch (originals + augmented copies)
 
 
 def resolve_device(device: Device) -> torch.device:
@@ -126,7 +127,7 @@ class Trainer:
             self.opt, mode="min", factor=cfg.optim.plateau_factor,
             patience=cfg.optim.plateau_patience) \
             if cfg.optim.plateau and val is not None else None
-        res, best_state = UnitResult(), None
+        res, best_state = UnitResult(n_items=len(train)), None
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}

@@ -17,7 +17,7 @@ EMOTIONS = ["early", "middle", "late"]
 AUTH = ["genuine", "posed"]
 
 
-def make_sequences(n: int = 96, dim: int = 6, seed: int = 0, per_subject: int = 4) -> Sequences:
+def make_sequences(n: int = 120, dim: int = 6, seed: int = 0, per_subject: int = 4) -> Sequences:
     """n sequences of 16..32 steps; noise 0.3, bump of height 3 and width ~2 steps."""
     rng = np.random.default_rng(seed)
     feats, faces, emo, auth = [], [], [], []
@@ -39,7 +39,7 @@ def make_sequences(n: int = 96, dim: int = 6, seed: int = 0, per_subject: int = 
         video_ids=np.array([f"v{i:04d}" for i in range(n)]))
 
 
-def subject_folds(seqs: Sequences, k: int = 2, test_subjects: int = 2) -> Folds:
+def subject_folds(seqs: Sequences, k: int = 2, test_subjects: int = 6) -> Folds:
     """Subjects in order: the last ``test_subjects`` held out, the rest in k interleaved folds."""
     subjects = sorted(set(seqs.subjects.tolist()))
     test_s, rest = subjects[-test_subjects:] if test_subjects else [], subjects[
@@ -59,7 +59,7 @@ def fast_config(**over) -> TrainConfig:
     base = {"lstm": {"hidden": 24, "input_dropout": 0.0},
             "bilstm": {"hidden": 16, "output_dropout": 0.2},
             "cnn1d": {"filters": [16, 16, 24, 24], "kernels": [3, 3, 3, 3], "dropout": 0.1},
-            "optim": {"lr": 0.01, "batch_size": 16, "epochs": 12}, "device": "cpu"}
+            "optim": {"lr": 0.01, "batch_size": 16, "epochs": 16}, "device": "cpu"}
     for k, v in over.items():
         base[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return TrainConfig.model_validate(base)
