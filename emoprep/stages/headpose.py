@@ -124,3 +124,21 @@ def head_pose(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     for t in range(lm.shape[0]):
         out[t] = head_pose_frame(lm[t], width, height)
     return out
+
+
+def within_pose(pose: np.ndarray, max_yaw: float | None = None, max_pitch: float | None = None,
+                max_roll: float | None = None) -> np.ndarray:
+    """(T,) bool: frames whose |yaw|, |pitch|, |roll| (degrees) are within the given limits.
+
+    pose: (T, 3) yaw, pitch, roll in degrees. A frame with a NaN angle under a set limit is
+    outside (no face, no pose); a limit of None is not checked.
+    """
+    p = np.asarray(pose, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"within_pose: pose must be (T, 3) yaw, pitch, roll, got {p.shape}")
+    keep = np.ones(p.shape[0], bool)
+    for k, limit in enumerate((max_yaw, max_pitch, max_roll)):
+        if limit is not None:
+            with np.errstate(invalid="ignore"):
+                keep &= np.abs(p[:, k]) <= float(limit)
+    return keep

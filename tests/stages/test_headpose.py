@@ -16,6 +16,7 @@ from emoprep.stages.headpose import (
     camera_matrix,
     head_pose,
     head_pose_frame,
+    within_pose,
 )
 from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
 
@@ -118,3 +119,12 @@ def test_mirrored_frame_flips_yaw_and_roll(sample_entry, face_tools) -> None:
     assert flipped[0] < -5 and flipped[2] < -3, flipped
     assert abs(pose[0] + flipped[0]) < 4 and abs(pose[2] + flipped[2]) < 4
     assert abs(pose[1] - flipped[1]) < 4
+
+
+def test_within_pose_limits_each_angle_and_rejects_nan() -> None:
+    pose = np.array([[5, 0, 0], [-31, 0, 0], [10, 25, 0], [np.nan] * 3], np.float32)
+    assert within_pose(pose).tolist() == [True] * 4
+    assert within_pose(pose, max_yaw=30).tolist() == [True, False, True, False]
+    assert within_pose(pose, max_yaw=30, max_pitch=20).tolist() == [True, False, False, False]
+    with pytest.raises(ValueError, match="T, 3"):
+        within_pose(np.zeros(3))
