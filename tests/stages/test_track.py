@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ModelFileError
+from emoprep.io.video import iter_frames
 from emoprep.stages.detect import HaarConfig, SelectPolicy, make_detector
 from emoprep.stages.landmarks import (
     LandmarksConfig,
@@ -20,7 +21,6 @@ from emoprep.stages.landmarks import (
 from emoprep.stages.track import TrackBackend, TrackConfig, track_faces, tracked_failed
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
-from emoprep.io.video import iter_frames
 
 S = FrameStatus
 N, D, T, R, L, M = S.NO_FACE, S.DETECTED, S.TRACKED, S.REDETECTED, S.LOST, S.MULTI_FACE

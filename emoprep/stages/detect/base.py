@@ -47,7 +47,7 @@ class DetectorConfig(BackendConfig):
     #: whether the detector gives a confidence per box (a ``detect_scored`` method)
     has_scores: ClassVar[bool] = False
     #: keys that change how fast, never what is detected; left out of the fingerprint
-    runtime_fields: ClassVar[frozenset[str]] = frozenset({"device", "batch_size"})
+    runtime_fields: ClassVar[frozenset[str]] = frozenset({"device", "batch_size", "threads"})
     #: keys naming model files: their sha256 is in the fingerprint, their paths are not
     path_fields: ClassVar[frozenset[str]] = frozenset({"weights_dir", "model", "cascade"})
 

@@ -8,6 +8,7 @@ Both scan an 80x80 px window; ``upsample: n`` doubles the image n times first, s
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,6 +95,22 @@ def _boxes(rects: Any) -> np.ndarray:
                     np.float32).reshape(-1, 4)
 
 
+@lru_cache(maxsize=1)
+def _frontal() -> Any:
+    """dlib's HOG detector, built once per process (building it takes ~2 s; it is read-only)."""
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@lru_cache(maxsize=2)
+def _mmod(path: str, size: int, mtime_ns: int) -> Any:
+    """The MMOD network of ``path``, loaded once per process and file version (read-only)."""
+    import dlib
+
+    return dlib.cnn_face_detection_model_v1(path)
+
+
 class _Rebuilt:
     """dlib objects do not pickle: keep the config, rebuild the detector on unpickling."""
 
@@ -116,10 +133,8 @@ class DlibHogDetector(_Rebuilt):
     """HOG detector; ``detect_scored`` gives boxes (K, 4) float32 and SVM scores (K,) float32."""
 
     def __init__(self, cfg: DlibHogConfig) -> None:
-        import dlib
-
         self.cfg = cfg
-        self._det = dlib.get_frontal_face_detector()
+        self._det = _frontal()
 
     def detect_scored(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rects, scores, _ = self._det.run(_rgb(frame_bgr), self.cfg.upsample, self.cfg.threshold)
@@ -130,12 +145,11 @@ class DlibMmodDetector(_Rebuilt):
     """MMOD CNN; ``detect_scored`` gives boxes (K, 4) float32 and confidences (K,) float32."""
 
     def __init__(self, cfg: DlibMmodConfig) -> None:
-        import dlib
-
         self.cfg = cfg
         path = mmod_path(cfg)
+        st = path.stat()
         try:
-            self._net = dlib.cnn_face_detection_model_v1(str(path))
+            self._net = _mmod(str(path), st.st_size, st.st_mtime_ns)
         except RuntimeError as exc:
             raise ModelFileError(
                 f"detect.backend dlib_mmod: dlib cannot load {path} ({exc}); expected {MMOD_FILE} "

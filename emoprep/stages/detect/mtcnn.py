@@ -73,6 +73,9 @@ class MtcnnConfig(DetectorConfig):
         None, description="folder with pnet.pt, rnet.pt, onet.pt; None: the model directory")
     device: Device = Device.AUTO
     batch_size: int = Field(16, ge=1, description="frames per forward pass in detect_batch")
+    threads: int | None = Field(
+        None, ge=1, description="torch.set_num_threads (process-wide) when the detector is built; "
+        "None: torch's default")
 
     def make(self) -> FaceDetector:
         return MtcnnDetector(self)
@@ -145,6 +148,10 @@ class MtcnnDetector:
 
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        if cfg.threads is not None:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         self.pnet, self.rnet, self.onet = (
             load_net(f.removesuffix(".pt"), weight_path(cfg, f), self.device) for f in WEIGHT_FILES)
 

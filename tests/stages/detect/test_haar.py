@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ModelFileError
+from emoprep.io.video import iter_frames
 from emoprep.stages.detect import (
-    NoDetectConfig,
     HaarConfig,
+    NoDetectConfig,
     SelectPolicy,
     box_iou,
     make_detector,
@@ -20,7 +21,6 @@ from emoprep.stages.detect import (
     pad_box,
     select_face,
 )
-from emoprep.io.video import iter_frames
 
 FRAME = (360, 640)  # (H, W)
 
