@@ -227,7 +227,7 @@ class _Session:
     def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> Detections:
         """Detections in a region ``redetect_roi`` times the box around it (cheap), else in the frame."""
         k = self.tcfg.redetect_roi
-        if k is not None and not self.naive:
+        if k is not None and not self.naive and self.dcfg.region_search:
             x, y, w, h = (float(v) for v in box)
             cx, cy = x + w / 2, y + h / 2
             x0, y0 = max(0, int(cx - k * w / 2)), max(0, int(cy - k * h / 2))

@@ -11,14 +11,20 @@ import pytest
 
 from emoprep.errors import ModelFileError
 from emoprep.io.video import iter_frames
-from emoprep.stages.detect import HaarConfig, SelectPolicy, make_detector
+from emoprep.stages.detect import HaarConfig, NoDetectConfig, SelectPolicy, make_detector
 from emoprep.stages.landmarks import (
     LandmarksConfig,
     find_model_file,
     make_landmarker,
     model_files,
 )
-from emoprep.stages.track import TrackBackend, TrackConfig, track_faces, tracked_failed
+from emoprep.stages.track import (
+    TrackBackend,
+    TrackConfig,
+    track_faces,
+    track_video,
+    tracked_failed,
+)
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
 
@@ -87,6 +93,22 @@ def test_confirm_zero_accepts_one_frame_detections(face_patch: np.ndarray) -> No
 def test_periodic_redetection(face_patch: np.ndarray) -> None:
     g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(redetect_every=3), LMK)
     assert statuses(g)[2:10] == [D, T, T, R, T, T, R, T]
+
+
+def test_detector_record_follows_the_face(face_patch: np.ndarray) -> None:
+    res = track_video(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(), LMK)
+    face = S.has_face(res.geometry.status)
+    assert res.detectors == ("haar",) and res.detector.dtype == np.uint8
+    assert (res.detector[face] == 1).all() and (res.detector[~face] == 0).all()  # rejected too
+
+
+def test_whole_frame_backend_with_periodic_redetection(face_patch: np.ndarray) -> None:
+    """backend none with MedianFlow and periodic re-detection (no region search: the box stays
+    the whole frame)."""
+    cfg = TrackConfig(redetect_every=2, confirm=0)
+    g = track_faces(synthetic_clip(face_patch, "FFFFFF"), 10.0, NoDetectConfig(), cfg, LMK)
+    assert R in statuses(g)
+    np.testing.assert_allclose(g.boxes[statuses(g).index(R)], [0, 0, 320, 240], atol=1)
 
 
 def test_retry_every_skips_the_detector_while_searching(face_patch: np.ndarray) -> None:

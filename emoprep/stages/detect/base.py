@@ -48,6 +48,9 @@ class DetectorConfig(BackendConfig):
     has_scores: ClassVar[bool] = False
     #: keys that change how fast, never what is detected; left out of the fingerprint
     runtime_fields: ClassVar[frozenset[str]] = frozenset({"device", "batch_size", "threads"})
+    #: whether periodic re-detection may search a region around the tracked box first
+    #: (``track.redetect_roi``); False for detectors that return the whole image they are given
+    region_search: ClassVar[bool] = True
     #: keys naming model files: their sha256 is in the fingerprint, their paths are not
     path_fields: ClassVar[frozenset[str]] = frozenset({"weights_dir", "model", "cascade"})
 

@@ -12,6 +12,8 @@ from emoprep.stages.detect.base import DetectorConfig, FaceDetector
 class NoDetectConfig(DetectorConfig):
     """The whole frame is one face box."""
 
+    region_search = False  # a region would come back as the face box
+
     backend: Literal["none"] = "none"
 
     def make(self) -> FaceDetector:
