@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import ConfigError
-from emoprep.train.config import Task, TrainConfig
+from emoprep.train.config import Task, TrainConfig, load_config
 from emoprep.train.data import Folds, Sequences, folds_digest, sequences_digest, validate
 from emoprep.train.metrics import evaluate, with_joint
 from emoprep.train.units import (
@@ -132,7 +132,7 @@ def fit(sequences: Sequences, folds: Folds, cfg: TrainConfig | dict[str, Any], o
     """
     from emoprep.train.report import write_run
 
-    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.model_validate(cfg)
+    cfg = cfg if isinstance(cfg, TrainConfig) else load_config(cfg)
     root = Path(out_dir)
     seqs, features, split_digest = prepare(sequences, folds, cfg, features_fingerprint)
     bad = [k for k in only_folds or [] if not 0 <= k < len(folds.folds)]

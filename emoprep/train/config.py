@@ -12,7 +12,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from emoprep.errors import ConfigError
 
 
 class Head(str, Enum):
@@ -62,8 +64,8 @@ class BiLSTMConfig(_Strict):
 
 
 class CNN1DConfig(_Strict):
-    filters: tuple[int, int, int, int] = (64, 64, 128, 128)
-    kernels: tuple[int, int, int, int] = (5, 5, 3, 3)
+    filters: tuple[int, int, int, int] = (32, 32, 64, 64)
+    kernels: tuple[int, int, int, int] = (3, 3, 3, 3)
     pool: int = Field(2, ge=1, description="max-pool size and stride, after conv 2 and conv 4")
     bins: int = Field(4, ge=1, description="masked max pooling into this many time segments")
     dropout: float = Field(0.5, ge=0, lt=1)
@@ -142,3 +144,27 @@ def flat_items(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:
+    """Validate a ``train:`` mapping; every problem in one ConfigError (``train.loss.kind: ...``)."""
+    try:
+        return TrainConfig.model_validate(data or {})
+    except ValidationError as exc:
+        problems = [f"{'.'.join(['train', *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})"
+                    for e in exc.errors()]
+        raise ConfigError(source, problems) from None
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """``{"loss.gamma": 1, "head": "cnn1d"}`` (keys relative to ``train.``) applied, re-validated."""
+    data = cfg.model_dump(mode="json")
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError("--set", [f"train.{dotted}: {key} is not a section"])
+        node[leaf] = value
+    return load_config(data, "--set")

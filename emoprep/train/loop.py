@@ -70,7 +70,7 @@ class Trainer:
         self.factors = {t: 1.0 for t in self.targets}
         self.weights: dict[str, torch.Tensor] = {}
 
-    def _class_weights(self, idx: np.ndarray) -> None:
+    def set_class_weights(self, idx: np.ndarray) -> None:
         for t in self.targets:
             w = balanced_weights(self.seqs.labels[t][idx], len(self.seqs.classes[t]))
             self.weights[t] = torch.from_numpy(w).to(self.device)
@@ -118,7 +118,7 @@ class Trainer:
     def fit(self, train_idx: np.ndarray, val_idx: np.ndarray | None, epochs: int) -> UnitResult:
         """Train ``epochs`` epochs (fewer with early stopping); leaves the best state loaded."""
         cfg = self.cfg
-        self._class_weights(train_idx)
+        self.set_class_weights(train_idx)
         augs = tuple(sorted(self.seqs.augmented)) if cfg.use_augmented else ()
         train = SequenceData(self.seqs, train_idx, self.targets, cfg.max_len, augs)
         val = SequenceData(self.seqs, val_idx, self.targets, cfg.max_len) if val_idx is not None \

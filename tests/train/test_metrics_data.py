@@ -70,3 +70,18 @@ def test_validate_lists_every_problem() -> None:
     text = str(err.value)
     assert "3 errors" in text and "features[2]" in text and "labels['emotion']" in text
     assert "subjects in two parts" in text
+
+
+def test_config_errors_name_the_key_and_overrides_revalidate() -> None:
+    from emoprep.train.config import Head, apply_overrides, load_config
+
+    with pytest.raises(ConfigError) as err:
+        load_config({"head": "gru", "loss": {"gamma": -1}, "lstm": {"units": 3}})
+    text = str(err.value)
+    assert "3 errors" in text and "train.head" in text and "train.loss.gamma" in text
+    assert "train.lstm.units" in text
+    cfg = apply_overrides(load_config({}), {"head": "cnn1d", "cnn1d.kernels": [3, 3, 5, 5]})
+    assert cfg.head is Head.CNN1D and cfg.cnn1d.kernels == (3, 3, 5, 5)
+    with pytest.raises(ConfigError, match="odd"):
+        apply_overrides(cfg, {"cnn1d.kernels": [2, 3, 3, 3]})
+    assert "lstm" not in cfg.model_slice() and "device" not in cfg.model_slice()
