@@ -97,6 +97,10 @@ def train_unit(unit: Unit, root: Path, seqs: Sequences, cfg: TrainConfig, train_
     return rec
 
 
+def _ints(idx: np.ndarray) -> np.ndarray:
+    return np.asarray(idx, np.int64)
+
+
 def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, features: str,
               split_digest: str, only: list[int] | None = None) -> dict[str, Any]:
     """Train what is missing; returns ``{"folds": [(unit, record, trained)], "final": ...}``."""
@@ -106,7 +110,7 @@ def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, featu
         rec, trained = read_record(unit, root), False
         if rec is None:
             tr, va = folds.folds[k]
-            rec, trained = train_unit(unit, root, seqs, cfg, tr, va, folds.test,
+            rec, trained = train_unit(unit, root, seqs, cfg, tr, va, _ints(folds.test),
                                       cfg.optim.epochs, cfg.seed * 1000 + k), True
         done["folds"].append((unit, rec, trained))
     if cfg.final_model and only is None:
@@ -115,7 +119,7 @@ def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, featu
         rec, trained = read_record(unit, root), False
         if rec is None:
             everyone = np.unique(np.concatenate([np.concatenate(f) for f in folds.folds]))
-            rec, trained = train_unit(unit, root, seqs, cfg, everyone, None, folds.test, epochs,
+            rec, trained = train_unit(unit, root, seqs, cfg, everyone, None, _ints(folds.test), epochs,
                                       cfg.seed * 1000 + 999), True
         done["final"] = (unit, rec, trained)
     return done

@@ -89,7 +89,7 @@ def validate(seqs: Sequences, folds: Folds | None = None) -> None:
 
 def _fold_problems(seqs: Sequences, folds: Folds) -> list[str]:
     out, n = [], len(seqs)
-    test_subjects = set(seqs.subjects[folds.test].tolist())
+    test_subjects = set(seqs.subjects[np.asarray(folds.test, np.int64)].tolist())
     for k, (tr, va) in enumerate(folds.folds):
         if len(tr) == 0 or len(va) == 0:
             out.append(f"split {folds.name!r} fold {k}: empty train or val part")

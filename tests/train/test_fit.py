@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from emoprep.errors import ConfigError
-from emoprep.train import fit, fuse, unit_states
+from emoprep.train import Folds, fit, fuse, unit_states
 from emoprep.train.fusion import FusionMethod, combine_probs
 from emoprep.train.heads import SequenceModel
 from tests.train.conftest import fast_config, make_sequences, subject_folds
@@ -160,3 +160,14 @@ def test_fuse_runs(data, tmp_path: Path) -> None:
                 plots=False)
     with pytest.raises(ConfigError, match="task"):
         fuse([dirs[0], other["run_dir"]])
+
+
+def test_split_without_test_part(data, tmp_path: Path) -> None:
+    """SASE-FE style: 80/20 subjects, no test part; the final model is trained but not scored."""
+    seqs, folds = data
+    no_test = Folds(folds.name, folds.folds, np.array([]), "no-test")
+    m = fit(seqs, no_test, fast_config(head="cnn1d", final_model=True, optim={"epochs": 2}),
+            tmp_path, plots=False)
+    assert m["summary"]["test"] == {} and m["final"]["test"] is None
+    assert "final test" not in m["table"]
+    assert fuse([m["run_dir"]])["final_test"] is None
