@@ -1,0 +1,21 @@
+"""Look before you trust: the HTML run report, ``inspect`` of one video, and video warnings.
+
+Everything here reads what a run left in its output folder; nothing re-runs a stage.
+"""
+
+from __future__ import annotations
+
+from emoprep.report.build import build_report
+from emoprep.report.inspect import inspect_video, render_inspect, render_inspect_json
+from emoprep.report.warnings import (
+    DEFAULT_MIN_FACE_FRACTION,
+    VideoWarning,
+    WarningKind,
+    face_coverage_warning,
+    video_warnings,
+)
+
+__all__ = [
+    "DEFAULT_MIN_FACE_FRACTION", "VideoWarning", "build_report", "WarningKind", "face_coverage_warning",
+    "inspect_video", "render_inspect", "render_inspect_json", "video_warnings",
+]

@@ -1,0 +1,121 @@
+"""What a finished run left in its output folder, read once: summary, table, records, splits.
+
+Only files are read (``summary.json``, ``frames.h5``'s table, ``.emoprep/records``,
+``splits/*.json``); nothing here runs a stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emoprep.errors import StoreError
+from emoprep.io.hdf5 import read_table
+from emoprep.io.layout import Layout
+from emoprep.types import FrameStatus
+
+#: order of the per-video stages in tables (others follow in name order)
+STAGE_ORDER = ("probe", "window", "track", "au", "frames")
+
+
+def stage_key(stage: str) -> tuple[int, str]:
+    """Sort key: the pipeline order first, then embedders by name."""
+    return (STAGE_ORDER.index(stage), "") if stage in STAGE_ORDER else (len(STAGE_ORDER), stage)
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Frames per :class:`FrameStatus` name (every name present, zeros included)."""
+    counts = Counter(int(s) for s in np.asarray(status).ravel())
+    return {s.name.lower(): int(counts.get(int(s), 0)) for s in FrameStatus}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: cannot read it as JSON ({exc}); re-run `emoprep run`") from exc
+
+
+def read_records(layout: Layout) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every unit record: ``{video_id: {stage: record}}`` (stage as in the record, e.g.
+    ``embed:hog``)."""
+    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    root = layout.meta_dir / "records"
+    for path in sorted(root.glob("*/*.json")):
+        rec = _read_json(path)
+        out[str(rec.get("video_id", path.stem))][str(rec.get("stage", path.parent.name))] = rec
+    return dict(out)
+
+
+@dataclass
+class RunData:
+    """The files of one output folder, decoded.
+
+    table: one dict per manifest video (video_id, subject, labels, status, n_frames, n_face,
+    error), from ``frames.h5``. records: ``{video_id: {stage: record}}``. splits: split name ->
+    the split JSON.
+    """
+
+    layout: Layout
+    summary: dict[str, Any]
+    table: list[dict[str, Any]]
+    records: dict[str, dict[str, dict[str, Any]]]
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.layout.root
+
+    def row(self, video_id: str) -> dict[str, Any]:
+        for r in self.table:
+            if r["video_id"] == video_id:
+                return r
+        have = ", ".join(sorted(r["video_id"] for r in self.table)[:8])
+        raise StoreError(f"output {self.root}: no video {video_id!r} in frames.h5 (have: {have}"
+                         f"{' ...' if len(self.table) > 8 else ''})")
+
+    def failed_stage(self, video_id: str) -> str:
+        """Name of the first stage whose record says failed ('' if none)."""
+        recs = self.records.get(video_id, {})
+        bad = [s for s, r in recs.items() if r.get("status") == "failed"]
+        return min(bad, key=stage_key) if bad else ""
+
+    def stage_seconds(self) -> dict[str, dict[str, float]]:
+        """Per stage: units, total seconds, max seconds (from the records)."""
+        acc: dict[str, list[float]] = defaultdict(list)
+        for recs in self.records.values():
+            for stage, rec in recs.items():
+                acc[stage].append(float(rec.get("seconds") or 0.0))
+        return {s: {"units": len(v), "seconds": round(sum(v), 3), "max": round(max(v), 3)}
+                for s, v in sorted(acc.items(), key=lambda kv: stage_key(kv[0]))}
+
+    def stage_settings(self) -> dict[str, dict[str, Any]]:
+        """Per stage: code version, config slice, libraries and model hashes (first record seen),
+        and how many distinct fingerprint components the records hold (1 when all agree)."""
+        out: dict[str, dict[str, Any]] = {}
+        seen: dict[str, set[str]] = defaultdict(set)
+        for recs in self.records.values():
+            for stage, rec in recs.items():
+                comp = rec.get("components", {})
+                keep = {k: comp.get(k) for k in ("version", "config", "libraries", "models")}
+                seen[stage].add(json.dumps(keep, sort_keys=True))
+                out.setdefault(stage, keep)
+        for stage, variants in seen.items():
+            out[stage]["variants"] = len(variants)
+        return dict(sorted(out.items(), key=lambda kv: stage_key(kv[0])))
+
+
+def load_run(out_dir: str | Path) -> RunData:
+    """Read an output folder. Raises :class:`StoreError` when it holds no finished run."""
+    layout = Layout(Path(out_dir))
+    if not layout.frames_index.is_file():
+        raise StoreError(f"output {layout.root}: no frames.h5; run `emoprep run --out {out_dir}` "
+                         "first")
+    summary = _read_json(layout.summary) if layout.summary.is_file() else {}
+    splits = {p.stem: _read_json(p) for p in sorted((layout.root / "splits").glob("*.json"))}
+    return RunData(layout, summary, read_table(layout.frames_index), read_records(layout), splits)
