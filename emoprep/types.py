@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 import numpy as np
 
@@ -25,21 +25,46 @@ class FrameStatus(IntEnum):
         return np.isin(s, [cls.DETECTED, cls.TRACKED, cls.REDETECTED, cls.MULTI_FACE])
 
 
+class SourceKind(str, Enum):
+    """What a video entry's ``path`` is."""
+
+    FILE = "file"  #: a video file decoded with OpenCV
+    FRAMES = "frames"  #: a folder of images read in name order at ``fps``
+
+
+class UnitStatus(str, Enum):
+    """Outcome of the last run of a (stage, video) unit, as its record keeps it."""
+
+    OK = "ok"
+    FAILED = "failed"
+
+
+class VideoState(str, Enum):
+    """Where a video stands for one store (frames or one embedder's features)."""
+
+    OK = "ok"  #: its shard is up to date
+    FAILED = "failed"  #: a unit it depends on failed with the current fingerprint
+    PENDING = "pending"  #: not (yet) built with the current settings
+
+
 @dataclass(frozen=True)
 class VideoEntry:
     """One video (or image-sequence folder) of the manifest, with its labels.
 
-    ``path`` is absolute. ``kind`` is ``"file"`` for a video file or ``"frames"`` for a folder of
-    images read in sorted order at ``fps`` frames per second.
+    ``path`` is absolute. ``kind`` is :attr:`SourceKind.FILE` for a video file or
+    :attr:`SourceKind.FRAMES` for a folder of images read in sorted order at ``fps`` frames per second.
     """
 
     video_id: str
     path: str
     subject: str
     labels: dict[str, str] = field(default_factory=dict)
-    kind: str = "file"
+    kind: SourceKind = SourceKind.FILE
     fps: float | None = None
     frames_glob: str = "*.png"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", SourceKind(self.kind))  # "frames" given as text -> Enum
 
 
 @dataclass
@@ -52,7 +77,7 @@ class ProbeInfo:
     height: int
     codec: str
     content_hash: str
-    kind: str = "file"
+    kind: str = SourceKind.FILE.value
 
 
 @dataclass

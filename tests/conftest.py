@@ -72,12 +72,16 @@ def corpus(clip_bank: Path, tmp_path: Path) -> Path:
 
 
 def write_manifest(path: Path, root: Path, stages: dict | None = None, labels: dict | None = None) -> Path:
-    """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule."""
+    """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule.
+
+    The split defaults to 2 folds and no test part (the corpora have 4-7 subjects; the split is
+    validated before any work, and 5 folds need more subjects)."""
     import yaml
 
+    stages = {"split": {"folds": 2, "test_fraction": 0.0}, **(stages or {})}
     raw = {"videos": {"root": str(root), "include": ["*.mp4", "*.mov"]},
            "labels": labels if labels is not None else CORPUS_LABELS,
-           "stages": stages or {}}
+           "stages": stages}
     path.write_text(yaml.safe_dump(raw))
     return path
 

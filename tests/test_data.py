@@ -102,7 +102,7 @@ def test_export_round_trip_equals_store(out: Path, tmp_path: Path) -> None:
 
 def test_features_written_in_blocks_equal_one_block(corpus: Path, tmp_path: Path, monkeypatch) -> None:
     """Feature shards are filled block by block (bounded memory); block size never changes values."""
-    import emoprep.pipeline.units as units
+    import emoprep.pipeline.steps.embed as units
 
     manifest = write_manifest(tmp_path / "m.yaml", corpus, {"embed": {"hog": {"type": "hog"}}, "split": {"folds": 2}})
     run(manifest, tmp_path / "one", opts=RunOptions(workers=0))

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from emoprep.pipeline.manifest import discover_videos, load_manifest
-from emoprep.samples import SAMPLE_FILES, fetch_samples, sha256_file
+from emoprep.io.atomic import sha256_file
+from emoprep.samples import SAMPLE_FILES, fetch_samples
 
 
 def test_samples_present_verified_and_manifest_ready(samples_dir: Path) -> None:

@@ -94,11 +94,11 @@ def status(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = Non
 @app.command()
 def report(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None) -> None:
     """Write per-video AU-trim plots (score, threshold, kept range, anomaly) to out/plots."""
-    from emoprep.pipeline import runner
-    from emoprep.pipeline.indexes import write_trim_plots
+    from emoprep.pipeline.session import open_session
+    from emoprep.pipeline.trim_plots import write_trim_plots
 
     try:
-        session = runner.open_session(manifest, out, tuple(set_ or ()))
+        session = open_session(manifest, out, tuple(set_ or ()))
         paths = write_trim_plots(session)
     except EmoprepError as exc:
         _fail(exc)

@@ -9,19 +9,33 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import StoreError
-from emoprep.pipeline.config import Compression, StoreConfig
+from emoprep.io.atomic import temp_sibling
 
 SCHEMA_VERSION = 1
+
+
+class Compression(str, Enum):
+    GZIP = "gzip"  #: readable everywhere (default)
+    LZF = "lzf"  #: faster, h5py-only filter
+    NONE = "none"
+
+
+class StoreConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    compression: Compression = Compression.GZIP
+    level: int = Field(1, ge=0, le=9, description="gzip level")
 
 
 def _encode_attr(value: Any) -> Any:
@@ -66,7 +80,7 @@ class ShardWriter:
         self.path = Path(path)
         self.attrs = dict(attrs)
         self.cfg = cfg or StoreConfig()
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        self.tmp = temp_sibling(self.path)
         self._file: h5py.File | None = None
 
     def __enter__(self) -> ShardWriter:

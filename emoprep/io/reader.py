@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 
 from emoprep.errors import StoreError
-from emoprep.io.layout import Layout
 from emoprep.io.hdf5 import decode_attrs, read_table
+from emoprep.io.layout import Layout
 
 _GEOMETRY = ("frame_index", "timestamps", "boxes", "landmarks", "status", "align_matrix")
 _AU_ARRAYS = {"au": "au/au", "au_frame_index": "au/frame_index", "trim_score": "au/trim_score"}

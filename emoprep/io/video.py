@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from emoprep.errors import VideoError
-from emoprep.types import VideoEntry
+from emoprep.types import SourceKind, VideoEntry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -46,7 +46,7 @@ def iter_frames(
     wanted = None if indices is None else np.asarray(list(indices), dtype=np.int64)
     if wanted is not None and wanted.size and np.any(np.diff(wanted) <= 0):
         raise ValueError("iter_frames: indices must be strictly increasing")
-    if entry.kind == "frames":
+    if entry.kind is SourceKind.FRAMES:
         yield from _iter_folder(entry, wanted)
     else:
         yield from _iter_file(entry, wanted)
@@ -84,7 +84,7 @@ def _iter_folder(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple
 
 def count_frames(entry: VideoEntry) -> int:
     """Exact number of decodable frames (decodes the video once with ``grab``)."""
-    if entry.kind == "frames":
+    if entry.kind is SourceKind.FRAMES:
         return len(list_frame_files(entry.path, entry.frames_glob))
     cap = open_capture(entry.path)
     try:

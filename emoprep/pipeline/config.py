@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from emoprep.io.hdf5 import StoreConfig
 from emoprep.stages.align import AlignConfig
-from emoprep.stages.au import AUConfig
+from emoprep.stages.au import AUConfig, LandmarksAUConfig
+from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
 from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
 from emoprep.stages.landmarks import LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig
-from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.window import WindowConfig
-
-
-class Compression(str, Enum):
-    GZIP = "gzip"  #: readable everywhere (default)
-    LZF = "lzf"  #: faster, h5py-only filter
-    NONE = "none"
-
-
-class StoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    compression: Compression = Compression.GZIP
-    level: int = Field(1, ge=0, le=9, description="gzip level")
 
 
 class SplitConfig(BaseModel):
@@ -50,7 +36,7 @@ class StagesConfig(BaseModel):
     detect: DetectConfig = Field(default_factory=HaarConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
     landmarks: LandmarksConfig = Field(default_factory=LandmarksConfig)
-    au: AUConfig = Field(default_factory=AUConfig)
+    au: AUConfig = Field(default_factory=LandmarksAUConfig)
     trim: TrimConfig = Field(default_factory=TrimConfig)
     align: AlignConfig = Field(default_factory=AlignConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)

@@ -14,7 +14,8 @@ from concurrent.futures.process import BrokenProcessPool
 from enum import Enum
 from typing import Any
 
-from emoprep.pipeline.units import UnitResult, UnitTask, execute, init_worker
+from emoprep.pipeline.stagedef import UnitResult, UnitTask
+from emoprep.pipeline.worker import execute, init_worker
 
 
 class ExecutorKind(str, Enum):

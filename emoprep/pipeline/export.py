@@ -13,8 +13,8 @@ import numpy as np
 
 from emoprep.data import PadRule, Part, label_classes, pad_sequence, select_items
 from emoprep.errors import ConfigError
-from emoprep.io.reader import FeatureStore
 from emoprep.io.hdf5 import write_arrays
+from emoprep.io.reader import FeatureStore
 
 
 def export(out: Path, features: str, dest: Path, max_len: int = 100, split: str | None = None,

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from emoprep.types import VideoEntry
+from emoprep.io.atomic import atomic_write_text, sha256_file
 from emoprep.io.video import list_frame_files
+from emoprep.types import SourceKind, VideoEntry
 
 
 def canonical_json(obj: Any) -> str:
@@ -28,23 +27,6 @@ def canonical_json(obj: Any) -> str:
 def digest(obj: Any) -> str:
     """sha256 hex digest of :func:`canonical_json` of ``obj``."""
     return hashlib.sha256(canonical_json(obj).encode("ascii")).hexdigest()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-@cache
-def library_version(dist: str) -> str:
-    """Installed version of a distribution, or ``"absent"``."""
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 class HashCache:
@@ -76,7 +58,7 @@ class HashCache:
 
     def video(self, entry: VideoEntry) -> str:
         """Content hash of a video file, or of a frame folder (names and contents, in order)."""
-        if entry.kind == "frames":
+        if entry.kind is SourceKind.FRAMES:
             parts = [(f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)]
             return digest(parts)
         return self.file(entry.path)
@@ -84,10 +66,7 @@ class HashCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._data, sort_keys=True))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self._data, sort_keys=True))
         self._dirty = False
 
 

@@ -5,33 +5,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import h5py
 
 from emoprep.errors import StoreError
-from emoprep.pipeline.dag import Plan, parse_embed_stage
-from emoprep.pipeline.fingerprint import digest
 from emoprep.io.hdf5 import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
-
-if TYPE_CHECKING:
-    from emoprep.pipeline.runner import Session
+from emoprep.pipeline.dag import Plan
+from emoprep.pipeline.fingerprint import digest
+from emoprep.pipeline.session import Session
+from emoprep.types import UnitStatus, VideoState
 
 
 def _video_state(session: Session, plan: Plan, vid: str, final_stage: str) -> tuple[str, str]:
     """("ok" | "failed" | "pending", first error) of one video for one output stage."""
     for d in plan.stages:
-        if d.name != final_stage and d.name.startswith("embed:"):
+        if d.name != final_stage and d.embedder is not None:
             continue
         rec = session.records.get(d.name, vid)
         unit = plan.units[(d.name, vid)]
-        if rec is not None and rec.status == "failed" and rec.fingerprint == unit.fingerprint:
-            return "failed", f"{d.name}: {rec.error.splitlines()[0] if rec.error else rec.error_type}"
+        if rec is not None and rec.status is UnitStatus.FAILED and rec.fingerprint == unit.fingerprint:
+            return VideoState.FAILED, f"{d.name}: {rec.error.splitlines()[0] if rec.error else rec.error_type}"
         if d.name == final_stage:
             break
     rec = session.records.get(final_stage, vid)
-    ok = rec is not None and rec.status == "ok" and rec.fingerprint == plan.units[(final_stage, vid)].fingerprint
-    return ("ok", "") if ok else ("pending", "")
+    ok = rec is not None and rec.status is UnitStatus.OK and rec.fingerprint == plan.units[(final_stage, vid)].fingerprint
+    return (VideoState.OK, "") if ok else (VideoState.PENDING, "")
 
 
 def _rel(shard: Path, index: Path) -> str:
@@ -93,16 +92,16 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
         info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state, "error": error}
         track, au = session.records.get("track", vid), session.records.get("au", vid)
-        if track is not None and track.status == "ok":
+        if track is not None and track.status is UnitStatus.OK:
             info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))
-        if au is not None and au.status == "ok":
+        if au is not None and au.status is UnitStatus.OK:
             info["anomaly"] = bool(au.summary.get("anomaly")) and au_trim
-        if state == "ok":
+        if state is VideoState.OK:
             rec = session.records.get("frames", vid)
             p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
             p.shards.append(("", lay.frames_shard(vid)))
             p.key = [_fp(session, "frames", vid), _fp(session, "au", vid)]
-            if au is not None and au.status == "ok" and lay.au_shard(vid).is_file():
+            if au is not None and au.status is UnitStatus.OK and lay.au_shard(vid).is_file():
                 p.row.links["au"] = (_rel(lay.au_shard(vid), lay.frames_index), "/")
             info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
         pending.append(p)
@@ -115,14 +114,13 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
 
 def _features_index(session: Session, plan: Plan, name: str) -> None:
     lay = session.layout
-    augs = [a for a in (parse_embed_stage(d.name)[1] for d in plan.stages
-                        if d.name.startswith("embed:") and parse_embed_stage(d.name)[0] == name) if a]
+    augs = [d.augmentation for d in plan.stages if d.embedder == name and d.augmentation]
     pending = []
     for v in session.videos:
         vid = v.video_id
         state, error = _video_state(session, plan, vid, f"embed:{name}")
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
-        if state == "ok":
+        if state is VideoState.OK:
             rec = session.records.get(f"embed:{name}", vid)
             p.row.n_frames = int(rec.summary.get("n_frames", 0))
             p.shards.append(("", lay.features_shard(name, vid)))
@@ -130,32 +128,8 @@ def _features_index(session: Session, plan: Plan, name: str) -> None:
             for aug in augs:
                 stage = f"embed:{name}@{aug}"
                 rec = session.records.get(stage, vid)
-                if rec is not None and rec.status == "ok" and rec.fingerprint == plan.units[(stage, vid)].fingerprint:
+                if rec is not None and rec.status is UnitStatus.OK and rec.fingerprint == plan.units[(stage, vid)].fingerprint:
                     p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
                     p.key.append(_fp(session, stage, vid))
         pending.append(p)
     _write_index(lay.features_index(name), pending, {"schema_version": SCHEMA_VERSION, "store": f"features/{name}"})
-
-
-def write_trim_plots(session: Session) -> list:
-    """One PNG per video with AU data: score, threshold, kept range, anomaly mark."""
-    from emoprep.io.hdf5 import read_arrays
-    from emoprep.plots import plot_trim
-    from emoprep.stages.au.trim import TrimResult
-
-    written = []
-    applied = session.manifest.stages.window.mode.value == "au_trim"
-    for v in session.videos:
-        path = session.layout.au_shard(v.video_id)
-        if not path.is_file():
-            continue
-        arrays, a = read_arrays(path, ("trim_score", "frame_index"))
-        res = TrimResult(int(a["trim_start"]), int(a["trim_end"]), bool(a["anomaly"]), float(a["trim_threshold"]),
-                         int(a.get("trim_peak", 0)), str(a.get("trim_reason", "")))
-        out = session.layout.plot(v.video_id)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        title = f"{v.video_id} ({a.get('au_source', '')})"
-        if not applied:
-            title += " - not applied: window.mode is " + session.manifest.stages.window.mode.value
-        written.append(plot_trim(arrays["trim_score"], res, out, title, frame_index=arrays["frame_index"]))
-    return written

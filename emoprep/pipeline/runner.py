@@ -1,6 +1,7 @@
-"""The coordinator: validate, plan, run units on an executor, record outcomes, rebuild indexes.
+"""The coordinator: open a session, plan, run units on an executor, rebuild indexes and the split.
 
-Only this module writes records, index files, split manifests and the run summary.
+Only the coordinator writes records, index files, split manifests and the run summary; it holds
+the output folder's lock while it does.
 """
 
 from __future__ import annotations
@@ -9,95 +10,30 @@ import fcntl
 import json
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoprep.errors import ConfigError, EmoprepError
-from emoprep.pipeline.dag import Plan, PlanContext, Unit, UnitState, all_stages, make_plan
-from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
-from emoprep.pipeline.fingerprint import HashCache
-from emoprep.pipeline.indexes import rebuild_indexes
+from emoprep.errors import EmoprepError
+from emoprep.io.atomic import TEMP_GLOB, atomic_write_text
 from emoprep.io.layout import Layout
-from emoprep.pipeline.manifest import Manifest, discover_videos, load_manifest
-from emoprep.pipeline.records import Record, RecordStore, atomic_write_text
-from emoprep.pipeline.splits import update_split
-from emoprep.pipeline.units import UnitResult, UnitTask
-from emoprep.types import VideoEntry
+from emoprep.pipeline.dag import Plan, Unit, UnitState
+from emoprep.pipeline.indexes import rebuild_indexes
+from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
+from emoprep.pipeline.session import Session, open_session
+from emoprep.pipeline.splits import write_split
+from emoprep.pipeline.stagedef import StageDef, UnitResult
 
 
 class RunLockedError(EmoprepError):
     """Another emoprep run holds the output folder."""
 
 
-@dataclass
-class Session:
-    """Everything validated before any work: manifest, videos, output layout, plan context."""
-
-    manifest: Manifest
-    videos: list[VideoEntry]
-    unmatched: list[str]
-    layout: Layout
-    ctx: PlanContext
-    records: RecordStore
-
-    def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
-        names = [d.name for d in all_stages(self.manifest.stages)]
-        unknown = sorted(set(force or ()) - set(names))
-        if unknown:
-            raise ConfigError("--force", [f"no stage {u!r}; stages: {', '.join(names)}" for u in unknown])
-        plan = make_plan(self.videos, self.ctx, self.layout, self.records, force, retry_failed)
-        self.ctx.hashes.save()  # model-file hashes computed while planning
-        return plan
-
-
-def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()) -> Session:
-    """Load and validate the manifest, discover videos, hash their contents (cached)."""
-    from emoprep.stages.au.trim import load_overrides
-
-    manifest = load_manifest(Path(manifest_path), overrides)
-    if out is not None:  # --out wins; discovery then also skips it if it lies inside videos.root
-        manifest.output = os.path.abspath(Path(out).expanduser())
-    _check_model_files(manifest)
-    found = discover_videos(manifest)
-    layout = Layout(manifest.output_dir())
-    hashes = HashCache(layout.hashes)
-    trim_file = manifest.stages.trim.overrides
-    overrides_map = load_overrides(_resolve(trim_file, manifest)) if trim_file else {}
-    ctx = PlanContext(manifest.stages, manifest.root_dir(), hashes, overrides=overrides_map)
-    for v in found.videos:
-        ctx.content[v.video_id] = hashes.video(v)
-    hashes.save()
-    return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout))
-
-
-def _check_model_files(manifest: Manifest) -> None:
-    """Resolve relative model paths against the manifest's folder; every missing file, at once."""
-    from emoprep.stages.embed.base import missing_files
-
-    problems: list[str] = []
-    for name, cfg in manifest.stages.embed.items():
-        update = {}
-        for key in ("weights", "head_weights", "model"):
-            value = getattr(cfg, key, None)
-            if isinstance(value, Path):
-                path = value.expanduser()
-                path = path if path.is_absolute() else manifest.base_dir / path
-                if path != value:
-                    update[key] = path
-        if update:
-            manifest.stages.embed[name] = cfg = cfg.model_copy(update=update)
-        problems += missing_files(cfg, name)
-    if problems:
-        raise ConfigError(manifest.source, problems)
-
-
-def _resolve(path: str, manifest: Manifest) -> Path:
-    p = Path(os.path.expandvars(os.path.expanduser(path)))
-    return p if p.is_absolute() else manifest.root_dir() / p
+#: folders of the output that hold no stage's outputs but are emoprep's own
+OWN_FOLDERS = ("splits", "plots", ".emoprep")
 
 
 @contextmanager
@@ -121,30 +57,22 @@ def run_lock(layout: Layout) -> Iterator[None]:
         fh.close()
 
 
-def sweep_temporaries(layout: Layout) -> int:
-    """Delete temporary files a killed run left behind (only called while holding the lock)."""
+def sweep_temporaries(layout: Layout, stages: list[StageDef]) -> int:
+    """Delete temporary files a killed run left behind (only called while holding the lock).
+
+    Looks at the output folder's top level and inside the folders the stages declare as their
+    outputs (and emoprep's own), never elsewhere in the output folder.
+    """
+    candidates = list(layout.root.glob(TEMP_GLOB))  # index files and the summary
+    folders = {str(o) for d in stages for o in d.outputs} | set(OWN_FOLDERS)
+    for sub in sorted(folders):
+        candidates += (layout.root / sub).rglob(TEMP_GLOB)
     n = 0
-    candidates = list(layout.root.glob(".*.tmp*"))  # index files and the summary
-    for sub in ("frames", "au", "features", "splits", "plots", ".emoprep"):  # only emoprep's own folders
-        candidates += (layout.root / sub).rglob(".*.tmp*")
     for p in candidates:
         if p.is_file():
             p.unlink(missing_ok=True)
             n += 1
     return n
-
-
-@dataclass
-class RunOptions:
-    executor: ExecutorKind = ExecutorKind.LOCAL
-    workers: int = 1
-    scheduler: str | None = None
-    force: set[str] = field(default_factory=set)
-    skip_failed: bool = False
-    fail_fast: bool = False
-    plots: bool = False
-    on_executor: Callable[[str, str | None], None] | None = None  #: told the executor and dashboard
-    on_frames: Callable[[int], None] | None = None  #: told frame counts as workers report them
 
 
 @dataclass
@@ -171,130 +99,6 @@ class RunReport:
         return json.dumps(asdict(self), indent=1, default=str)
 
 
-def _task(unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None) -> UnitTask:
-    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video."""
-    vid = unit.video.video_id
-    ups = dict(video_fps)
-    if unit.stage == "probe":
-        ups["content"] = session.ctx.content[vid]
-    return UnitTask(unit.stage, unit.video, session.manifest.stages, str(session.layout.root),
-                    str(session.manifest.root_dir()), unit.fingerprint, ups, session.ctx.overrides.get(vid),
-                    progress)
-
-
-@contextmanager
-def _frame_feed(queue: Any, on_frames: Callable[[int], None] | None) -> Iterator[None]:
-    """Drain frame counts from the workers' queue into ``on_frames`` on a background thread."""
-    if queue is None or on_frames is None:
-        yield
-        return
-    import threading
-
-    def drain() -> None:
-        while (n := queue.get()) is not None:
-            on_frames(n)
-
-    thread = threading.Thread(target=drain, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        queue.put(None)
-        thread.join(timeout=5)
-
-
-def _record(unit: Unit, res: UnitResult) -> Record:
-    return Record(unit.stage, unit.video.video_id, unit.fingerprint, unit.components,
-                  "ok" if res.ok else "failed", res.error, res.error_type, res.outputs, res.summary,
-                  round(res.seconds, 4))
-
-
-@dataclass
-class Execution:
-    results: list[UnitResult]
-    description: str
-    dashboard: str | None = None
-    startup_seconds: float = 0.0  #: starting the executor (processes, dask cluster)
-    work_seconds: float = 0.0  #: from the first submission to the last result
-
-
-def runnable(plan: Plan, skip_failed: bool) -> dict[tuple[str, str], Unit]:
-    """The units this run executes: stale, missing, and failed ones unless ``skip_failed``."""
-    return {k: u for k, u in plan.units.items() if u.todo and not (u.state is UnitState.FAILED and skip_failed)}
-
-
-class _Scheduler:
-    """Dependency bookkeeping of one run: which units wait on which, which are ready."""
-
-    def __init__(self, plan: Plan, skip_failed: bool) -> None:
-        self.todo = runnable(plan, skip_failed)
-        self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
-        for (stage, vid), u in plan.units.items():
-            self.video_fps[vid][stage] = u.fingerprint
-        self.waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo} for k, u in self.todo.items()}
-        self.children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-        for k, deps in self.waiting.items():
-            for d in deps:
-                self.children[d].append(k)
-        self.ready = [k for k, deps in self.waiting.items() if not deps]
-
-    def finished(self, key: tuple[str, str], ok: bool) -> None:
-        """Release the children of a unit that succeeded (a failed unit's children never run)."""
-        if not ok:
-            return
-        for c in self.children[key]:
-            self.waiting[c].discard(key)
-            if not self.waiting[c]:
-                self.ready.append(c)
-
-
-def execute_plan(plan: Plan, session: Session, opts: RunOptions,
-                 on_done: Callable[[Unit, UnitResult], None] | None = None) -> Execution:
-    """Run every unit that must run, in dependency order, recording each outcome as it lands."""
-    sched = _Scheduler(plan, opts.skip_failed)
-    if not sched.todo:
-        return Execution([], "nothing to run")
-    t0 = time.perf_counter()
-    with make_executor(opts.executor, opts.workers, opts.scheduler) as ex:
-        t1 = time.perf_counter()
-        if opts.on_executor:
-            opts.on_executor(ex.description, ex.dashboard)
-        queue = ex.progress_queue() if opts.on_frames else None
-        with _frame_feed(queue, opts.on_frames):
-            results = _drive(ex, sched, session, opts, on_done, queue)
-        return Execution(results, ex.description, ex.dashboard, round(t1 - t0, 3),
-                         round(time.perf_counter() - t1, 3))
-
-
-def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
-           on_done: Callable[[Unit, UnitResult], None] | None, queue: Any) -> list[UnitResult]:
-    """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands."""
-    results: list[UnitResult] = []
-    running: dict[Any, tuple[tuple[str, str], UnitTask]] = {}
-    stop = False
-    while (sched.ready and not stop) or running:
-        while sched.ready and not stop and len(running) < ex.capacity:
-            k = sched.ready.pop(0)
-            task = _task(sched.todo[k], sched.video_fps[k[1]], session, queue)
-            running[ex.submit(task)] = (k, task)
-        for fut in ex.wait_any(list(running)):
-            k, task = running.pop(fut)
-            unit = sched.todo[k]
-            res = ex.result(fut, task)
-            session.records.put(_record(unit, res))
-            results.append(res)
-            if on_done:
-                on_done(unit, res)
-            sched.finished(k, res.ok)
-            if not res.ok and opts.fail_fast:
-                stop = True
-                ex.cancel(running)
-        if stop:
-            for fut in [f for f in running if f.cancelled()]:
-                running.pop(fut)
-    return results
-
-
 def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
         opts: RunOptions | None = None, on_start: Callable[[Session, Plan, int], None] | None = None,
         on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
@@ -303,17 +107,18 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
     t0 = time.perf_counter()
     session = open_session(manifest_path, out, overrides)
     with run_lock(session.layout):
-        sweep_temporaries(session.layout)
         plan = session.plan(opts.force, retry_failed=not opts.skip_failed)
+        sweep_temporaries(session.layout, plan.stages)
+        session.save_caches()
         n_todo = len(runnable(plan, opts.skip_failed))
         if on_start:
             on_start(session, plan, n_todo)
         ex = execute_plan(plan, session, opts, on_done)
         results = ex.results
         videos = rebuild_indexes(session, plan)
-        split = update_split(session)
+        split = write_split(session.split)
         if opts.plots:
-            from emoprep.pipeline.indexes import write_trim_plots
+            from emoprep.pipeline.trim_plots import write_trim_plots
 
             write_trim_plots(session)
         ran = [{"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
@@ -335,6 +140,7 @@ class StatusReport:
     failed: dict[str, list[tuple[str, str]]]
     unmatched: list[str]
     units: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  #: stage -> (video, state, why)
+    split: dict[str, Any] = field(default_factory=dict)  #: name, state, reason, path
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -361,4 +167,5 @@ def summarize_plan(session: Session, plan: Plan) -> StatusReport:
         failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units if u.state is UnitState.FAILED]
         todo[d.name] = [(u.video.video_id, u.state.value, "; ".join(u.reasons)) for u in units
                         if u.state is not UnitState.FRESH]
-    return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched, todo)
+    return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched, todo,
+                        session.split.as_dict())

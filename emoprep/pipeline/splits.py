@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
 
 from emoprep.errors import ConfigError
+from emoprep.io.atomic import atomic_write_text
 from emoprep.pipeline.config import SplitConfig
 from emoprep.pipeline.fingerprint import digest
-from emoprep.pipeline.records import atomic_write_text
 from emoprep.types import VideoEntry
-
-if TYPE_CHECKING:
-    from emoprep.pipeline.runner import Session
 
 SPLIT_VERSION = 1
 
@@ -38,6 +36,8 @@ def _strata(videos: list[VideoEntry], key: str | None) -> np.ndarray | None:
 
 def make_split(videos: list[VideoEntry], cfg: SplitConfig) -> dict[str, Any]:
     """Assign subjects to test and to k validation folds. Returns the split manifest (a dict)."""
+    from sklearn.model_selection import GroupKFold, GroupShuffleSplit, StratifiedGroupKFold
+
     ids = np.array([v.video_id for v in videos])
     groups = np.array([v.subject for v in videos])
     y = _strata(videos, cfg.stratify)
@@ -73,21 +73,52 @@ def split_fingerprint(videos: list[VideoEntry], cfg: SplitConfig) -> str:
     return digest({"version": SPLIT_VERSION, "config": cfg.model_dump(mode="json"), "videos": meta})
 
 
-def update_split(session: Session) -> dict[str, Any]:
-    """Write ``splits/<name>.json`` if its inputs changed. Returns {name, state, path|error}."""
-    cfg = session.manifest.stages.split
-    path = session.layout.split(cfg.name)
-    fp = split_fingerprint(session.videos, cfg)
-    if path.is_file():
-        try:
-            if json.loads(path.read_text()).get("fingerprint") == fp:
-                return {"name": cfg.name, "state": "up-to-date", "path": str(path)}
-        except ValueError:
-            pass  # unreadable: rewrite below
+@dataclass
+class SplitPlan:
+    """The split as planned when the session opens (before any video work).
+
+    state: "up-to-date" (the file matches), "stale" (inputs changed, or forced) or "missing";
+    manifest: the computed split when it must be (re)written, else None.
+    """
+
+    name: str
+    path: Path
+    fingerprint: str
+    state: str
+    reason: str = ""
+    manifest: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "reason": self.reason, "path": str(self.path)}
+
+
+def _recorded_fingerprint(path: Path) -> str | None:
     try:
-        split = make_split(session.videos, cfg)
-    except ConfigError as exc:
-        return {"name": cfg.name, "state": "failed", "error": "; ".join(exc.problems)}
+        return json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def plan_split(videos: list[VideoEntry], cfg: SplitConfig, path: Path, force: bool = False
+               ) -> SplitPlan:
+    """Decide whether ``path`` must be rewritten; compute (and so validate) it when it must.
+
+    Raises :class:`ConfigError` when the split cannot be made (fewer subjects than folds).
+    """
+    fp = split_fingerprint(videos, cfg)
+    old = _recorded_fingerprint(path) if path.is_file() else None
+    if old == fp and not force:
+        return SplitPlan(cfg.name, path, fp, "up-to-date")
+    reason = ("forced (--force split)" if old == fp else "never written" if not path.is_file()
+              else "file unreadable" if old is None else "videos, labels or split settings changed")
+    split = make_split(videos, cfg)
     split["fingerprint"] = fp
-    atomic_write_text(path, json.dumps(split, indent=1))
-    return {"name": cfg.name, "state": "written", "path": str(path)}
+    return SplitPlan(cfg.name, path, fp, "missing" if not path.is_file() else "stale", reason, split)
+
+
+def write_split(plan: SplitPlan) -> dict[str, Any]:
+    """Write the planned split if it must be. Returns {name, state, path}."""
+    if plan.manifest is None:
+        return plan.as_dict()
+    atomic_write_text(plan.path, json.dumps(plan.manifest, indent=1))
+    return {**plan.as_dict(), "state": "written"}

@@ -53,21 +53,20 @@ class BackendConfig(BaseModel):
         return str(getattr(default, "value", default))
 
 
-def family(tag_key: str, default: str, *classes: type[BackendConfig]) -> Any:
-    """``Annotated[A | B | ..., Discriminator]`` over ``classes`` keyed by ``tag_key``."""
+def family(tag_key: str, default: str | None, *classes: type[BackendConfig]) -> Any:
+    """``Annotated[A | B | ..., Discriminator]`` over ``classes`` keyed by ``tag_key``.
+
+    ``default``: the tag a mapping without ``tag_key`` takes; None makes the key required.
+    """
     for cls in classes:
         if cls._tag_key != tag_key:
             raise TypeError(f"{cls.__name__}: tag key {cls._tag_key!r}, family uses {tag_key!r}")
         cls._siblings = tuple(c for c in classes if c is not cls)
-    tags = [c.tag_value() for c in classes]
 
-    def pick(value: Any) -> str:
+    def pick(value: Any) -> str | None:
         raw = value.get(tag_key, default) if isinstance(value, dict) else getattr(value, tag_key, default)
         raw = getattr(raw, "value", raw)
-        return raw if raw in tags else str(raw)
+        return None if raw is None else str(raw)
 
     members = tuple(Annotated[c, Tag(c.tag_value())] for c in classes)
-    return Annotated[Union[members],  # noqa: UP007 - a runtime tuple of members
-                     Discriminator(pick, custom_error_type="backend",
-                                   custom_error_message=f"{tag_key} must be one of: {', '.join(tags)}",
-                                   custom_error_context={"valid": tags})]
+    return Annotated[Union[members], Discriminator(pick)]  # noqa: UP007 - a runtime tuple

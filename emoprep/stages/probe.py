@@ -6,8 +6,8 @@ import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import VideoError
-from emoprep.types import ProbeInfo, VideoEntry
 from emoprep.io.video import count_frames, list_frame_files, open_capture
+from emoprep.types import ProbeInfo, SourceKind, VideoEntry
 
 
 class ProbeConfig(BaseModel):
@@ -26,7 +26,7 @@ def _fourcc(value: float) -> str:
 
 def probe_video(entry: VideoEntry, content_hash: str, cfg: ProbeConfig) -> ProbeInfo:
     """Read the stream properties of ``entry``; raise :class:`VideoError` when it has no frames."""
-    if entry.kind == "frames":
+    if entry.kind is SourceKind.FRAMES:
         files = list_frame_files(entry.path, entry.frames_glob)
         if not files:
             raise VideoError(f"frame folder {entry.path}: no images matching {entry.frames_glob!r}")

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.dag import PlanContext, all_stages
+from emoprep.pipeline.dag import build_dag as all_stages
+from emoprep.pipeline.stagedef import PlanContext
 from emoprep.pipeline.fingerprint import HashCache, canonical_json, digest, explain_change
 from emoprep.stages.embed.config import HogConfig
 
@@ -23,13 +24,13 @@ def test_defaults_filled_in() -> None:
     explicit = StagesConfig.model_validate({"detect": {"min_size": 60, "scale_factor": 1.1}})
     implicit = StagesConfig()
     for d in all_stages(implicit):
-        assert digest(d.config(explicit)) == digest(d.config(implicit)), d.name
+        assert digest(d.config_slice(explicit)) == digest(d.config_slice(implicit)), d.name
 
 
 def test_batch_size_device_threads_not_in_embed_fingerprint() -> None:
     cfg = StagesConfig(embed={"hog": HogConfig()})
     (d,) = [d for d in all_stages(cfg) if d.name == "embed:hog"]
-    sl = canonical_json(d.config(cfg))
+    sl = canonical_json(d.config_slice(cfg))
     for key in ("batch_size", "device", "threads"):
         assert key not in sl
 
@@ -40,7 +41,7 @@ def test_no_paths_or_worker_counts_in_components(tmp_path: Path, sample_entry) -
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     entry = type(entry)(**{**entry.__dict__, "video_id": "v"})
     for d in all_stages(cfg):
-        comp = canonical_json({"c": d.config(cfg), "i": d.inputs(entry, ctx)})
+        comp = canonical_json({"c": d.config_slice(cfg), "i": d.inputs(entry, ctx)})
         assert str(tmp_path) not in comp and entry.path not in comp
         assert "workers" not in comp
 

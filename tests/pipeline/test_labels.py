@@ -6,18 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from emoprep.pipeline.labels import (
-    PRESETS,
+from emoprep.pipeline.manifest.labels import (
     VIDEO_ID_RE,
     LabelsSection,
     Named,
-    Preset,
-    VideoKind,
     name_video,
     rule_problems,
     safe_id,
     with_preset,
 )
+from emoprep.pipeline.manifest.presets import PRESETS, Preset, VideoKind
 
 
 def rule(preset: str, **keys: object) -> LabelsSection:

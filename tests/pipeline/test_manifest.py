@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from emoprep.stages.detect import HaarConfig
+from emoprep.stages.detect import BACKENDS
 from emoprep.errors import ConfigError
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.labels import Preset, VideoKind
+from emoprep.pipeline.manifest.presets import Preset, VideoKind
 from emoprep.pipeline.manifest import (
     Manifest,
     apply_overrides,
@@ -184,7 +184,7 @@ def test_overrides_are_parsed_as_yaml_and_validated_like_the_file(tmp_path: Path
                              "stage.detect.min_size=80", "videos.root.x=1"])
     assert problems_of(exc) == [
         "--set 'stages.detect.min_sise=80': unknown key 'min_sise' in stages.detect, expected one of "
-        + ", ".join(HaarConfig.model_fields)
+        + ", ".join(dict.fromkeys(k for c in BACKENDS for k in c.model_fields))
         + " (fix: did you mean 'stages.detect.min_size'? see docs/MANIFEST.md)",
         "--set 'stages.detect': expected KEY=VALUE with a dotted key, got no '=' or an empty key part "
         "(fix: e.g. --set stages.detect.min_size=80)",

@@ -9,8 +9,15 @@ Landmark indices are 0-based in the dlib / iBUG 68-point scheme.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from emoprep.stages.au.config import LandmarksAUConfig
+    from emoprep.types import Geometry, VideoEntry
 
 from emoprep.types import FrameStatus
 
@@ -146,3 +153,9 @@ def landmark_aus(
     out = proxies(feat, base)
     out[~ok] = np.nan
     return out.astype(np.float32), list(AU_NAMES)
+
+
+def compute(geometry: Geometry, entry: VideoEntry, cfg: LandmarksAUConfig, root: Path,
+            crops: object = None) -> tuple[np.ndarray, list[str]]:
+    """The ``landmarks`` source: :func:`landmark_aus` on the tracked geometry."""
+    return landmark_aus(geometry.landmarks, geometry.status, cfg.neutral_fraction)

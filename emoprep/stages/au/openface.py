@@ -2,8 +2,8 @@
 
 OpenFace writes a header whose names after the first carry a leading space (``frame, face_id,
 timestamp, confidence, success, ...``); both forms are accepted. ``frame`` is 1-based (the first
-source frame is 1; ``AUConfig.openface_frame_base``). Rows with ``success == 0`` or ``confidence``
-below ``AUConfig.min_confidence`` become NaN. When several rows share a frame (multi-face output,
+source frame is 1; ``OpenFaceAUConfig.openface_frame_base``). Rows with ``success == 0`` or ``confidence``
+below ``OpenFaceAUConfig.min_confidence`` become NaN. When several rows share a frame (multi-face output,
 ``face_id``), the successful row with the highest confidence is kept.
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import StageError
-from emoprep.stages.au import AUConfig, canonical_au_name
+from emoprep.stages.au.base import canonical_au_name
+from emoprep.stages.au.config import OpenFaceAUConfig, openface_csv_path
+from emoprep.types import Geometry, VideoEntry
 
 _INTENSITY = re.compile(r"^AU\d+_r$")
 
@@ -147,7 +149,7 @@ def best_rows(table: OpenFaceTable, min_confidence: float) -> tuple[np.ndarray, 
 
 
 def openface_aus(
-    path: Path, frame_index: np.ndarray, cfg: AUConfig, video: str = "?"
+    path: Path, frame_index: np.ndarray, cfg: OpenFaceAUConfig, video: str = "?"
 ) -> tuple[np.ndarray, list[str]]:
     """AU intensities (T, K) float32 for the tracked source frames ``frame_index`` (T,).
 
@@ -172,3 +174,10 @@ def openface_aus(
         )
     out[hit] = vals[pos[hit]]
     return out, table.names
+
+
+def compute(geometry: Geometry, entry: VideoEntry, cfg: OpenFaceAUConfig, root: Path,
+            crops: object = None) -> tuple[np.ndarray, list[str]]:
+    """The ``openface_csv`` source: the video's CSV (``cfg.openface_csv``) at the tracked frames."""
+    path = openface_csv_path(entry, cfg, root)
+    return openface_aus(path, geometry.frame_index, cfg, video=entry.video_id)

@@ -17,13 +17,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from emoprep.errors import MissingDependencyError, ModelFileError, StageError
-from emoprep.stages.au import canonical_au_name
+from emoprep.stages.au.base import canonical_au_name
+from emoprep.stages.au.config import PyFeatAUConfig
+from emoprep.types import Geometry, VideoEntry
 
 PYFEAT_EXTRA = "emoprep[pyfeat]"
 #: Hugging Face model repositories py-feat's default Detector loads (face, landmarks, pose, AU, ...)
@@ -177,3 +180,15 @@ def pyfeat_aus(
     if names is None:
         return np.zeros((0, 0), dtype=np.float32), []
     return np.concatenate(parts).astype(np.float32), [canonical_au_name(n) for n in names]
+
+
+def compute(geometry: Geometry, entry: VideoEntry, cfg: PyFeatAUConfig, root: Path,
+            crops: Callable[[], Iterator[np.ndarray]] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The ``pyfeat`` source: py-feat's AU model on the aligned crops of the tracked frames."""
+    if crops is None:
+        raise StageError(
+            f"video {entry.video_id}: au.source 'pyfeat' needs the aligned crops, got none; "
+            "fix: run the align stage before au, or use au.source: landmarks"
+        )
+    detector = load_detector(cfg.pyfeat_au_model.value)
+    return pyfeat_aus(crops(), len(geometry), detector, video=entry.video_id)

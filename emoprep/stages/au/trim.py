@@ -21,17 +21,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import ConfigError, StageError
-from emoprep.stages.au import AUSource, canonical_au_name
+from emoprep.stages.au.base import canonical_au_name
+from emoprep.stages.au.config import AUSourceConfig
 
 #: AU excluded from the trimming score (blinks happen in neutral frames too)
 BLINK_AU = "AU45"
 
-#: threshold (fraction of the video's max score) per AU source when ``TrimConfig.threshold`` is None
-DEFAULT_THRESHOLDS: dict[AUSource, float] = {
-    AUSource.OPENFACE_CSV: 0.5,  # thesis value; OpenFace intensities 0-5, person-normalised
-    AUSource.PYFEAT: 0.5,  # thesis value applied to py-feat's AU probabilities (0-1)
-    AUSource.LANDMARKS: 0.5,  # proxies are baseline-subtracted; see docs/AU.md for the choice
-}
 
 
 class TrimConfig(BaseModel):
@@ -86,14 +81,9 @@ def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return score.astype(np.float32)
 
 
-def default_threshold(source: AUSource) -> float:
-    """Threshold fraction for ``source`` when ``TrimConfig.threshold`` is None."""
-    return DEFAULT_THRESHOLDS[AUSource(source)]
-
-
-def resolve_threshold(cfg: TrimConfig, source: AUSource) -> float:
-    """``cfg.threshold`` when set, else the default of the AU ``source``."""
-    return cfg.threshold if cfg.threshold is not None else default_threshold(source)
+def resolve_threshold(cfg: TrimConfig, source: AUSourceConfig) -> float:
+    """``cfg.threshold`` when set, else the default of the AU ``source`` (the thesis's 0.5)."""
+    return cfg.threshold if cfg.threshold is not None else source.trim_threshold
 
 
 def au_trim(score: np.ndarray, cfg: TrimConfig, threshold: float) -> TrimResult:

@@ -1,8 +1,9 @@
 """Per-frame feature extractors ("embedders") over aligned crops, and offline augmentations.
 
-The pipeline uses :func:`make_embedder` and :func:`embed_frames`, and for fingerprints
-:func:`model_files`, :func:`library_versions`, :func:`stage_version`, :func:`fingerprint_config`.
-Torch is imported only when a torch embedder is built. See docs/EMBEDDERS.md.
+Each embedder is one module plus one config class in :mod:`.config` (registered in
+``EMBEDDERS``); the config class carries its facts (``version``, ``libraries``, model files,
+``needs_landmarks``, a lazily imported factory). The pipeline calls ``cfg.make()`` and
+:func:`embed_frames`. Torch is imported only when a torch embedder is built. See docs/EMBEDDERS.md.
 """
 
 from emoprep.stages.embed.augment import (
@@ -12,26 +13,16 @@ from emoprep.stages.embed.augment import (
     augment_landmarks,
     augment_rng,
 )
-from emoprep.stages.embed.base import (
-    STAGE_VERSIONS,
-    Embedder,
-    embed_frames,
-    file_sha256,
-    fingerprint_config,
-    library_versions,
-    make_embedder,
-    missing_files,
-    model_files,
-    needs_landmarks,
-    stage_version,
-)
+from emoprep.stages.embed.base import Embedder, embed_frames, make_embedder
 from emoprep.stages.embed.config import (
+    EMBEDDERS,
     RUNTIME_FIELDS,
     AugmentConfig,
     ChannelOrder,
     Device,
     DlibChip,
     DlibResnetConfig,
+    EmbedderBase,
     EmbedderConfig,
     HogConfig,
     InceptionResnetV1Config,
@@ -42,8 +33,8 @@ from emoprep.stages.embed.config import (
 )
 
 __all__ = [
+    "EMBEDDERS",
     "RUNTIME_FIELDS",
-    "STAGE_VERSIONS",
     "AugmentConfig",
     "Augmentation",
     "ChannelOrder",
@@ -51,6 +42,7 @@ __all__ = [
     "DlibChip",
     "DlibResnetConfig",
     "Embedder",
+    "EmbedderBase",
     "EmbedderConfig",
     "HogConfig",
     "InceptionResnetV1Config",
@@ -63,12 +55,5 @@ __all__ = [
     "augment_landmarks",
     "augment_rng",
     "embed_frames",
-    "file_sha256",
-    "fingerprint_config",
-    "library_versions",
     "make_embedder",
-    "missing_files",
-    "model_files",
-    "needs_landmarks",
-    "stage_version",
 ]

@@ -8,136 +8,18 @@ torch embedders, so ``hog``/``landmarks``/``dlib_resnet`` never pay for it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from emoprep.errors import StageError
-from emoprep.stages.embed.config import RUNTIME_FIELDS, TORCH_TYPES, EmbedderConfig
-
-#: explicit code version per embedder type; bump when the features of a type change
-STAGE_VERSIONS: dict[str, int] = {
-    "hog": 1,
-    "landmarks": 1,
-    "dlib_resnet": 1,
-    "inception_resnet_v1": 1,
-    "vggface": 1,
-    "torchscript": 1,
-}
+from emoprep.stages.embed.config import EmbedderBase
+from emoprep.stages.embed.contract import Embedder
 
 
-@runtime_checkable
-class Embedder(Protocol):
-    """Per-frame feature extractor. ``dim`` is D, the length of one feature vector."""
-
-    dim: int
-
-    def embed(self, crops: np.ndarray, landmarks: np.ndarray | None) -> np.ndarray:
-        """crops (B, S, S, 3) uint8 RGB aligned faces; landmarks (B, 68, 2) float32 crop pixels
-        or None -> (B, D) float32."""
-        ...
-
-    def attrs(self) -> dict[str, str | int | float]:
-        """name (type), version, dim, input_size, normalisation, weights_sha256 ("" if none)."""
-        ...
-
-
-class RebuildOnUnpickle:
-    """Mixin: pickle as ``make_embedder(cfg)``, so no model object crosses a process boundary."""
-
-    cfg: Any
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (make_embedder, (self.cfg,))
-
-
-def make_embedder(cfg: EmbedderConfig) -> Embedder:
+def make_embedder(cfg: EmbedderBase) -> Embedder:
     """Build the embedder of a config (loads weights; raises ModelFileError when they are bad)."""
-    if cfg.type == "hog":
-        from emoprep.stages.embed.hog import HogEmbedder
-
-        return HogEmbedder(cfg)
-    if cfg.type == "landmarks":
-        from emoprep.stages.embed.geometry import LandmarkEmbedder
-
-        return LandmarkEmbedder(cfg)
-    if cfg.type == "dlib_resnet":
-        from emoprep.stages.embed.dlib_resnet import DlibResnetEmbedder
-
-        return DlibResnetEmbedder(cfg)
-    from emoprep.stages.embed.torch_common import make_torch_embedder
-
-    return make_torch_embedder(cfg)
-
-
-def model_files(cfg: EmbedderConfig) -> list[Path]:
-    """Weight / model files the features depend on (their hashes go into fingerprints)."""
-    if cfg.type == "dlib_resnet":
-        from emoprep.stages.embed.dlib_resnet import dlib_model_path
-
-        return [dlib_model_path(cfg)]
-    if cfg.type in ("inception_resnet_v1", "vggface"):
-        files = [Path(cfg.weights)]
-        if cfg.type == "vggface" and cfg.head_weights is not None:
-            files.append(Path(cfg.head_weights))
-        return files
-    if cfg.type == "torchscript":
-        return [Path(cfg.model)]
-    return []
-
-
-def library_versions(cfg: EmbedderConfig) -> dict[str, str]:
-    """Versions of the libraries that compute the features, e.g. ``{"torch": "2.13.0"}``."""
-    versions = {"numpy": np.__version__}
-    if cfg.type in ("hog", "dlib_resnet") or cfg.type in TORCH_TYPES:
-        import cv2
-
-        versions["opencv"] = cv2.__version__
-    if cfg.type == "dlib_resnet":
-        import dlib
-
-        versions["dlib"] = dlib.__version__
-    if cfg.type in TORCH_TYPES:
-        import torch
-
-        versions["torch"] = torch.__version__
-    return versions
-
-
-def stage_version(cfg: EmbedderConfig) -> int:
-    """Explicit code version of the embedder type (see :data:`STAGE_VERSIONS`)."""
-    return STAGE_VERSIONS[cfg.type]
-
-
-def needs_landmarks(cfg: EmbedderConfig) -> bool:
-    """True when :meth:`Embedder.embed` needs the (B, 68, 2) aligned landmarks."""
-    return cfg.type == "landmarks" or (cfg.type == "dlib_resnet" and cfg.chip.value == "eyes")
-
-
-def fingerprint_config(cfg: EmbedderConfig) -> dict[str, Any]:
-    """The config slice that determines the features: JSON-able, runtime-only fields removed."""
-    return cfg.model_dump(mode="json", exclude=set(RUNTIME_FIELDS))
-
-
-def missing_files(cfg: EmbedderConfig, name: str) -> list[str]:
-    """Problems to report before any work runs: one line per model file that is not there."""
-    out = []
-    for path in model_files(cfg):
-        if not Path(path).is_file():
-            out.append(f"stages.embed.{name}: model file {path} not found; put the file there or fix the path")
-    return out
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    return cfg.make()
 
 
 def check_crops(crops: np.ndarray, who: str) -> np.ndarray:

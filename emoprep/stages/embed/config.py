@@ -13,16 +13,24 @@ computed, never what they are (within float tolerance); they stay out of fingerp
 
 from __future__ import annotations
 
+import importlib
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emoprep.stages.backends import BackendConfig, family
 from emoprep.stages.embed.augment import Augmentation
+
+if TYPE_CHECKING:
+    from emoprep.stages.embed.contract import Embedder
 
 #: config fields that do not change the features; excluded from fingerprints
 RUNTIME_FIELDS: frozenset[str] = frozenset({"batch_size", "device", "threads"})
+
+#: dlib's ResNet face descriptor file in face-recognition-models
+DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 #: VGG-Face mean pixel (RGB, 0-255) of the Oxford VGG-Face release (vgg_face_dag)
 VGGFACE_MEAN_RGB: tuple[float, float, float] = (129.186279296875, 104.76238250732422, 93.59396362304688)
@@ -63,7 +71,69 @@ class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _TorchBase(_Base):
+class EmbedderBase(BackendConfig):
+    """What every embedder config carries besides its keys: the facts the pipeline needs.
+
+    ``version`` is the explicit code version of the features (bump when they change);
+    ``libraries`` maps a fingerprint name to the distribution whose version goes in it;
+    ``factory`` is ``"module:callable"`` building the embedder from the config (imported lazily,
+    so torch is only imported when a torch embedder is built); ``model_keys`` are the fields that
+    name model files (their sha256 goes in the fingerprint, their paths do not).
+    """
+
+    _tag_key = "type"
+    version: ClassVar[int] = 1
+    libraries: ClassVar[dict[str, str]] = {"numpy": "numpy"}
+    factory: ClassVar[str] = ""
+    model_keys: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def needs_landmarks(self) -> bool:
+        """True when the embedder needs the (B, 68, 2) aligned landmarks with the crops."""
+        return False
+
+    def make(self) -> Embedder:
+        """Build the embedder (loads weights; raises ModelFileError when they are bad)."""
+        module, _, name = self.factory.partition(":")
+        return getattr(importlib.import_module(module), name)(self)
+
+    def model_files(self) -> list[Path]:
+        """Model files the features depend on (their hashes go into fingerprints)."""
+        return [Path(p) for p in (getattr(self, k) for k in self.model_keys) if p is not None]
+
+    def library_versions(self) -> dict[str, str]:
+        """Versions of the libraries computing the features, e.g. ``{"torch": "2.13.0+cpu"}``.
+
+        Read from package metadata (nothing imported), as the modules report them.
+        """
+        from emoprep.versions import module_version
+
+        return {key: module_version(dist) for key, dist in self.libraries.items()}
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The settings that determine the features: JSON-able, runtime-only fields removed."""
+        return self.model_dump(mode="json", exclude=set(RUNTIME_FIELDS))
+
+    def missing_files(self, name: str) -> list[str]:
+        """One problem line per model file that is not there (reported before any work)."""
+        return [f"stages.embed.{name}: model file {p} not found; put the file there or fix the path"
+                for p in self.model_files() if not Path(p).is_file()]
+
+
+_CV = {"numpy": "numpy", "opencv": "opencv-contrib-python-headless"}
+_TORCH = {**_CV, "torch": "torch"}
+
+
+class _TorchBase(EmbedderBase):
+    libraries = _TORCH
+
+    def make(self) -> Embedder:
+        """Set torch's thread count first (process-wide), then build the embedder."""
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
+        return super().make()
     batch_size: int = Field(32, ge=1, description="crops per forward pass (runtime only)")
     device: Device = Device.AUTO
     threads: int | None = Field(
@@ -71,8 +141,11 @@ class _TorchBase(_Base):
     )
 
 
-class HogConfig(_Base):
+class HogConfig(EmbedderBase):
     """Histogram of oriented gradients of the grey aligned face (cv2.HOGDescriptor)."""
+
+    libraries = _CV
+    factory = "emoprep.stages.embed.hog:HogEmbedder"
 
     type: Literal["hog"] = "hog"
     size: int = Field(64, ge=16, description="grey crop resized to size x size before HOG")
@@ -90,8 +163,10 @@ class HogConfig(_Base):
         return self
 
 
-class LandmarksEmbedConfig(_Base):
+class LandmarksEmbedConfig(EmbedderBase):
     """Normalised 68-point geometry: aligned landmark coordinates / S, optional pairwise distances."""
+
+    factory = "emoprep.stages.embed.geometry:LandmarkEmbedder"
 
     type: Literal["landmarks"] = "landmarks"
     coords: bool = Field(True, description="include the 136 coordinates x/S, y/S")
@@ -103,9 +178,16 @@ class LandmarksEmbedConfig(_Base):
             raise ValueError("landmarks: coords and distances are both false; enable at least one")
         return self
 
+    @property
+    def needs_landmarks(self) -> bool:
+        return True
 
-class DlibResnetConfig(_Base):
+
+class DlibResnetConfig(EmbedderBase):
     """dlib's 128-d ResNet face descriptor on the aligned crop resized to a 150 x 150 chip."""
+
+    libraries = {**_CV, "dlib": "dlib-bin"}
+    factory = "emoprep.stages.embed.dlib_resnet:DlibResnetEmbedder"
 
     type: Literal["dlib_resnet"] = "dlib_resnet"
     model: Path | None = Field(
@@ -115,9 +197,29 @@ class DlibResnetConfig(_Base):
     jitters: int = Field(0, ge=0, description="dlib num_jitters (random, > 1 makes features non-deterministic)")
     batch_size: int = Field(32, ge=1, description="chips per dlib call (runtime only)")
 
+    @property
+    def needs_landmarks(self) -> bool:
+        return self.chip is DlibChip.EYES
+
+    def model_files(self) -> list[Path]:
+        """The configured .dat file, or the one in face-recognition-models."""
+        from emoprep.errors import ModelFileError
+        from emoprep.stages.landmarks import find_model_file
+
+        if self.model is not None:
+            return [Path(self.model)]
+        try:
+            return [find_model_file(DLIB_RESNET_FILE)]
+        except ModelFileError as exc:
+            raise ModelFileError(f"embedder dlib_resnet: {exc} (for the embedder: "
+                                 "stages.embed.<name>.model)") from exc
+
 
 class InceptionResnetV1Config(_TorchBase):
     """FaceNet InceptionResnetV1 (512-d), facenet-pytorch state-dict layout (e.g. the VGGFace2 one)."""
+
+    factory = "emoprep.stages.embed.irv1:make_irv1_embedder"
+    model_keys = ("weights",)
 
     type: Literal["inception_resnet_v1"] = "inception_resnet_v1"
     weights: Path = Field(description="state dict .pt, e.g. 20180402-114759-vggface2.pt")
@@ -127,6 +229,9 @@ class InceptionResnetV1Config(_TorchBase):
 
 class VggFaceConfig(_TorchBase):
     """VGG-16 face network (Oxford VGG-Face layout, vgg_face_dag key names) with a chosen output layer."""
+
+    factory = "emoprep.stages.embed.vggface:make_vggface_embedder"
+    model_keys = ("weights", "head_weights")
 
     type: Literal["vggface"] = "vggface"
     weights: Path = Field(description="state dict with conv1_1.* .. fc7.* (fc8.* ignored)")
@@ -139,6 +244,9 @@ class VggFaceConfig(_TorchBase):
 
 class TorchScriptConfig(_TorchBase):
     """Any TorchScript module: (B, 3, H, W) float32 in, (B, ...) out (flattened to (B, D))."""
+
+    factory = "emoprep.stages.embed.torchscript:make_torchscript_embedder"
+    model_keys = ("model",)
 
     type: Literal["torchscript"] = "torchscript"
     model: Path = Field(description="file written by torch.jit.save")
@@ -157,17 +265,13 @@ class TorchScriptConfig(_TorchBase):
         return v
 
 
-EmbedderConfig = Annotated[
-    HogConfig
-    | LandmarksEmbedConfig
-    | DlibResnetConfig
-    | InceptionResnetV1Config
-    | VggFaceConfig
-    | TorchScriptConfig,
-    Field(discriminator="type"),
-]
+#: every embedder's config class (adding an embedder: its module, its config class, one entry here)
+EMBEDDERS: tuple[type[EmbedderBase], ...] = (
+    HogConfig, LandmarksEmbedConfig, DlibResnetConfig, InceptionResnetV1Config, VggFaceConfig,
+    TorchScriptConfig,
+)
 
-TORCH_TYPES: frozenset[str] = frozenset({"inception_resnet_v1", "vggface", "torchscript"})
+EmbedderConfig = family("type", None, *EMBEDDERS)
 
 
 class AugmentConfig(_Base):

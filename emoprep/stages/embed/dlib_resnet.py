@@ -17,25 +17,15 @@ import cv2
 import numpy as np
 
 from emoprep.errors import MissingDependencyError, ModelFileError
-from emoprep.stages.embed.base import STAGE_VERSIONS, RebuildOnUnpickle, check_crops, file_sha256
-from emoprep.stages.embed.config import DlibChip, DlibResnetConfig
-from emoprep.stages.landmarks import find_model_file
+from emoprep.stages.embed.base import check_crops
+from emoprep.stages.embed.config import DLIB_RESNET_FILE, DlibChip, DlibResnetConfig
+from emoprep.io.atomic import sha256_file
+from emoprep.stages.embed.contract import RebuildOnUnpickle
 
-DLIB_MODEL_NAME = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE = 150
 DIM = 128
 CHIP_EYE_DISTANCE = 0.37  # fraction of the chip side, dlib get_face_chip(padding=0.25)
 CHIP_EYE_Y = 0.315  # fraction of the chip side
-
-
-def dlib_model_path(cfg: DlibResnetConfig) -> Path:
-    """The configured .dat file, or the one in face-recognition-models."""
-    if cfg.model is not None:
-        return Path(cfg.model)
-    try:
-        return find_model_file(DLIB_MODEL_NAME)
-    except ModelFileError as exc:
-        raise ModelFileError(f"embedder dlib_resnet: {exc} (for the embedder: stages.embed.<name>.model)") from exc
 
 
 def load_dlib_model(path: Path):
@@ -46,14 +36,14 @@ def load_dlib_model(path: Path):
         raise MissingDependencyError("embedder dlib_resnet: dlib is not installed; pip install dlib-bin") from exc
     if not path.is_file():
         raise ModelFileError(
-            f"embedder dlib_resnet: model file {path} not found; expected {DLIB_MODEL_NAME} "
+            f"embedder dlib_resnet: model file {path} not found; expected {DLIB_RESNET_FILE} "
             "(from face-recognition-models); fix stages.embed.<name>.model or remove it to use the default"
         )
     try:
         return dlib.face_recognition_model_v1(str(path))
     except RuntimeError as exc:
         raise ModelFileError(
-            f"embedder dlib_resnet: {path} is not a dlib ResNet model ({exc}); expected {DLIB_MODEL_NAME}"
+            f"embedder dlib_resnet: {path} is not a dlib ResNet model ({exc}); expected {DLIB_RESNET_FILE}"
         ) from exc
 
 
@@ -91,9 +81,9 @@ class DlibResnetEmbedder(RebuildOnUnpickle):
 
     def __init__(self, cfg: DlibResnetConfig) -> None:
         self.cfg = cfg
-        self.path = dlib_model_path(cfg)
+        self.path = cfg.model_files()[0]
         self._model = load_dlib_model(self.path)
-        self._sha = file_sha256(self.path)
+        self._sha = sha256_file(self.path)
 
     def embed(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         crops = check_crops(crops, "dlib_resnet")
@@ -116,7 +106,7 @@ class DlibResnetEmbedder(RebuildOnUnpickle):
     def attrs(self) -> dict[str, str | int | float]:
         return {
             "name": "dlib_resnet",
-            "version": STAGE_VERSIONS["dlib_resnet"],
+            "version": self.cfg.version,
             "dim": DIM,
             "input_size": CHIP_SIZE,
             "normalisation": f"rgb uint8 chip 150x150 ({self.cfg.chip.value}), dlib-internal scaling",

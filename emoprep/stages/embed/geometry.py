@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from emoprep.stages.embed.base import STAGE_VERSIONS, RebuildOnUnpickle, check_crops
+from emoprep.stages.embed.base import check_crops
 from emoprep.stages.embed.config import LandmarksEmbedConfig
+from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 #: 0-based indices of the 20 points whose pairwise distances are used (1-based in comments):
 #: brows 18, 20, 22, 23, 25, 27; eye corners 37, 40, 43, 46; eyelids 38, 42, 45, 47;
@@ -58,7 +59,7 @@ class LandmarkEmbedder(RebuildOnUnpickle):
     def attrs(self) -> dict[str, str | int | float]:
         return {
             "name": "landmarks",
-            "version": STAGE_VERSIONS["landmarks"],
+            "version": self.cfg.version,
             "dim": self.dim,
             "input_size": 0,
             "normalisation": "aligned crop pixels / S",

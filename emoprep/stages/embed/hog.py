@@ -5,8 +5,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from emoprep.stages.embed.base import STAGE_VERSIONS, RebuildOnUnpickle, check_crops
+from emoprep.stages.embed.base import check_crops
 from emoprep.stages.embed.config import HogConfig
+from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 
 def hog_dim(cfg: HogConfig) -> int:
@@ -53,7 +54,7 @@ class HogEmbedder(RebuildOnUnpickle):
         c = self.cfg
         return {
             "name": "hog",
-            "version": STAGE_VERSIONS["hog"],
+            "version": self.cfg.version,
             "dim": self.dim,
             "input_size": c.size,
             "normalisation": "rgb->grey, resize (area), HOG L2-Hys 0.2, no gamma",

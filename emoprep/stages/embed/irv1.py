@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from emoprep.stages.embed.base import file_sha256
+from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.config import ChannelOrder, InceptionResnetV1Config
 from emoprep.stages.embed.torch_common import TorchEmbedder, build_and_load, load_state_dict
 
@@ -136,5 +136,5 @@ def make_irv1_embedder(cfg: InceptionResnetV1Config) -> TorchEmbedder:
     return TorchEmbedder(
         cfg, net, DIM, input_size=cfg.input_size, order=ChannelOrder.RGB, mean=(127.5,) * 3,
         std=(128.0,) * 3, normalisation="rgb, (x - 127.5) / 128" + (", l2-normalised" if cfg.l2_normalize else ""),
-        sha256=file_sha256(cfg.weights),
+        sha256=sha256_file(cfg.weights),
     )

@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from emoprep.errors import ConfigError, ModelFileError
-from emoprep.stages.embed.base import STAGE_VERSIONS, RebuildOnUnpickle, check_crops
+from emoprep.stages.embed.base import check_crops
 from emoprep.stages.embed.config import ChannelOrder, Device
+from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 _SHOW = 5  # how many missing / unexpected keys an error lists
 
@@ -28,12 +29,6 @@ def resolve_device(device: Device) -> torch.device:
             ["device: cuda, but torch.cuda.is_available() is False; use device: auto or cpu"],
         )
     return torch.device("cuda" if cuda and device is not Device.CPU else "cpu")
-
-
-def apply_threads(threads: int | None) -> None:
-    """``torch.set_num_threads(threads)`` when given (process-wide: one embedder per worker)."""
-    if threads is not None:
-        torch.set_num_threads(threads)
 
 
 def load_state_dict(path: Path, who: str, expected: str) -> dict[str, torch.Tensor]:
@@ -139,7 +134,7 @@ class TorchEmbedder(RebuildOnUnpickle):
         self.order = order
         self._mean = np.asarray(list(mean), dtype=np.float32)
         self._std = np.asarray(list(std), dtype=np.float32)
-        self._attrs = {"name": cfg.type, "version": STAGE_VERSIONS[cfg.type], "dim": self.dim,
+        self._attrs = {"name": cfg.type, "version": cfg.version, "dim": self.dim,
                        "input_size": self.input_size, "normalisation": normalisation,
                        "weights_sha256": sha256, "channel_order": order.value, **(extra or {})}
 
@@ -156,21 +151,3 @@ class TorchEmbedder(RebuildOnUnpickle):
 
     def attrs(self) -> dict[str, str | int | float]:
         return dict(self._attrs)
-
-
-def make_torch_embedder(cfg: Any) -> TorchEmbedder:
-    """Factory for the torch types; sets torch threads first (process-wide)."""
-    apply_threads(cfg.threads)
-    if cfg.type == "inception_resnet_v1":
-        from emoprep.stages.embed.irv1 import make_irv1_embedder
-
-        return make_irv1_embedder(cfg)
-    if cfg.type == "vggface":
-        from emoprep.stages.embed.vggface import make_vggface_embedder
-
-        return make_vggface_embedder(cfg)
-    if cfg.type == "torchscript":
-        from emoprep.stages.embed.torchscript import make_torchscript_embedder
-
-        return make_torchscript_embedder(cfg)
-    raise ValueError(f"make_torch_embedder: unknown embedder type {cfg.type!r}")

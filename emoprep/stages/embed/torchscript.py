@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from emoprep.errors import ModelFileError
-from emoprep.stages.embed.base import file_sha256
+from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.config import TorchScriptConfig
 from emoprep.stages.embed.torch_common import TorchEmbedder, resolve_device
 
@@ -59,5 +59,5 @@ def make_torchscript_embedder(cfg: TorchScriptConfig) -> TorchEmbedder:
     return TorchEmbedder(
         cfg, net, dim, input_size=cfg.input_size, order=cfg.channel_order, mean=cfg.mean, std=cfg.std,
         normalisation=f"{cfg.channel_order.value} 0-255, (x - [{mean}]) / [{std}]",
-        sha256=file_sha256(cfg.model), extra={"model_file": cfg.model.name},
+        sha256=sha256_file(cfg.model), extra={"model_file": cfg.model.name},
     )

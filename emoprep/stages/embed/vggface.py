@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emoprep.stages.embed.base import file_sha256
+from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.config import ChannelOrder, VggFaceConfig, VggLayer
 from emoprep.stages.embed.torch_common import TorchEmbedder, build_and_load, load_state_dict
 
@@ -88,5 +88,5 @@ def make_vggface_embedder(cfg: VggFaceConfig) -> TorchEmbedder:
     return TorchEmbedder(
         cfg, net, DIMS[cfg.layer], input_size=cfg.input_size, order=ChannelOrder.RGB, mean=cfg.mean,
         std=cfg.std, normalisation=f"rgb 0-255, (x - [{mean}]) / {list(cfg.std)}",
-        sha256=",".join(file_sha256(f) for f in files), extra={"layer": cfg.layer.value},
+        sha256=",".join(sha256_file(f) for f in files), extra={"layer": cfg.layer.value},
     )

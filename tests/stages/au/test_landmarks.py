@@ -14,7 +14,7 @@ import face_recognition_models
 import numpy as np
 import pytest
 
-from emoprep.stages.au import AUConfig, compute_au
+from emoprep.stages.au import LandmarksAUConfig, compute_au
 from emoprep.stages.au.landmarks import AU_NAMES, face_frame, landmark_aus
 from emoprep.stages.au.trim import TrimConfig, au_trim, trim_score
 from emoprep.types import FrameStatus, Geometry, VideoEntry
@@ -60,7 +60,7 @@ def single_face(sample_entry) -> tuple[VideoEntry, Geometry]:
 def test_real_clip_scores_finite_and_non_negative(single_face):
     entry, geom = single_face
     assert len(geom) == 72 and FrameStatus.has_face(geom.status).all()
-    res = compute_au(geom, entry, AUConfig(), root=Path(entry.path).parent)
+    res = compute_au(geom, entry, LandmarksAUConfig(), root=Path(entry.path).parent)
     assert res.source == "landmarks" and res.names == AU_NAMES
     assert res.values.shape == (72, 8) and res.values.dtype == np.float32
     assert np.isfinite(res.values).all() and (res.values >= 0).all()

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ConfigError
-from emoprep.stages.au import AUConfig, AUSource, compute_au, openface_csv_path, source_files
+from emoprep.stages.au import (
+    LandmarksAUConfig,
+    OpenFaceAUConfig,
+    compute_au,
+    openface_csv_path,
+    source_files,
+)
 from emoprep.stages.au.openface import OpenFaceCSVError, openface_aus, read_openface_csv
 from emoprep.types import FrameStatus, Geometry, VideoEntry
 
@@ -61,17 +67,17 @@ def test_real_csv_names_shape_and_values(real_csv: Path):
 def test_frames_map_one_based_to_zero_based(real_csv: Path):
     full = read_openface_csv(real_csv).values
     fi = np.arange(0, 100, 3)
-    vals, names = openface_aus(real_csv, fi, AUConfig())
+    vals, names = openface_aus(real_csv, fi, OpenFaceAUConfig())
     assert names == OPENFACE_AUS and vals.shape == (34, 17)
     np.testing.assert_array_equal(vals, full[fi])  # source frame i <- OpenFace frame i + 1
-    vals, _ = openface_aus(real_csv, np.array([97, 98, 99, 100, 101]), AUConfig())
+    vals, _ = openface_aus(real_csv, np.array([97, 98, 99, 100, 101]), OpenFaceAUConfig())
     assert np.isfinite(vals[:3]).all() and np.isnan(vals[3:]).all()  # beyond the CSV -> NaN
-    vals, _ = openface_aus(real_csv, np.array([0, 1]), AUConfig(openface_frame_base=0))
+    vals, _ = openface_aus(real_csv, np.array([0, 1]), OpenFaceAUConfig(openface_frame_base=0))
     np.testing.assert_array_equal(vals[1], full[0])  # base 0: OpenFace frame 1 is source frame 1
 
 
 def test_min_confidence_masks_rows(real_csv: Path):
-    vals, _ = openface_aus(real_csv, np.arange(100), AUConfig(min_confidence=0.9))
+    vals, _ = openface_aus(real_csv, np.arange(100), OpenFaceAUConfig(min_confidence=0.9))
     finite = np.isfinite(vals).all(axis=1)
     assert np.flatnonzero(finite).tolist() == [34]  # only frame 35 has confidence 0.983333
 
@@ -88,13 +94,13 @@ def test_header_without_leading_spaces_reads_the_same(real_csv: Path, tmp_path: 
 
 def test_compute_au_dispatches_to_openface(real_csv: Path):
     entry = VideoEntry(video_id="clip", path=str(real_csv.with_suffix(".mp4")), subject="s1")
-    cfg = AUConfig(source=AUSource.OPENFACE_CSV)
+    cfg = OpenFaceAUConfig()
     res = compute_au(geometry(np.arange(10, 60)), entry, cfg, root=real_csv.parent)
     assert res.source == "openface_csv" and res.names == OPENFACE_AUS
     assert res.values.shape == (50, 17) and res.values.dtype == np.float32
     assert res.values[0, 0] == pytest.approx(read_openface_csv(real_csv).values[10, 0])
     assert source_files(entry, cfg, real_csv.parent) == [real_csv]
-    assert source_files(entry, AUConfig(), real_csv.parent) == []
+    assert source_files(entry, LandmarksAUConfig(), real_csv.parent) == []
 
 
 # ---------------------------------------------------------------- rows per frame
@@ -109,7 +115,7 @@ def test_failed_rows_are_nan_and_best_face_wins(tmp_path: Path):
         "4, 0, 0.12, 0.99, 0, 9.0, 9.0, 9.0, 1",  # failed but confident
         "4, 1, 0.12, 0.50, 1, 1.5, 1.5, 0.5, 1",  # successful -> kept
     ])
-    vals, names = openface_aus(p, np.arange(4), AUConfig())
+    vals, names = openface_aus(p, np.arange(4), OpenFaceAUConfig())
     assert names == ["AU01", "AU12", "AU45"]
     np.testing.assert_allclose(vals[0], [1.0, 2.0, 0.1], rtol=1e-6)
     assert np.isnan(vals[1]).all()
@@ -119,7 +125,7 @@ def test_failed_rows_are_nan_and_best_face_wins(tmp_path: Path):
 
 def test_no_frame_in_common_is_an_error(real_csv: Path):
     with pytest.raises(OpenFaceCSVError, match="no frame in common") as exc:
-        openface_aus(real_csv, np.arange(500, 520), AUConfig(), video="S01")
+        openface_aus(real_csv, np.arange(500, 520), OpenFaceAUConfig(), video="S01")
     assert "S01" in str(exc.value) and "0-99" in str(exc.value)
 
 
@@ -165,16 +171,16 @@ def test_blank_lines_are_skipped(tmp_path: Path):
 def test_csv_path_template_fields(tmp_path: Path):
     root = tmp_path / "data"
     entry = VideoEntry(video_id="F001_happy", path=str(root / "F001" / "happy.mp4"), subject="F001")
-    assert openface_csv_path(entry, AUConfig(), root) == root / "happy.csv"
-    cfg = AUConfig(openface_csv="openface/{dir}/{stem}.csv")
+    assert openface_csv_path(entry, OpenFaceAUConfig(), root) == root / "happy.csv"
+    cfg = OpenFaceAUConfig(openface_csv="openface/{dir}/{stem}.csv")
     assert openface_csv_path(entry, cfg, root) == root / "openface" / "F001" / "happy.csv"
-    cfg = AUConfig(openface_csv="of/{subject}/{video_id}.csv")
+    cfg = OpenFaceAUConfig(openface_csv="of/{subject}/{video_id}.csv")
     assert openface_csv_path(entry, cfg, root) == root / "of" / "F001" / "F001_happy.csv"
-    cfg = AUConfig(openface_csv=str(tmp_path / "abs" / "{stem}.csv"))
+    cfg = OpenFaceAUConfig(openface_csv=str(tmp_path / "abs" / "{stem}.csv"))
     assert openface_csv_path(entry, cfg, root) == tmp_path / "abs" / "happy.csv"
 
 
 def test_csv_path_template_unknown_field(tmp_path: Path):
     entry = VideoEntry(video_id="v", path=str(tmp_path / "v.mp4"), subject="s")
     with pytest.raises(ConfigError, match=r"(?s)stages.au.openface_csv.*KeyError.*\{video_id\}"):
-        openface_csv_path(entry, AUConfig(openface_csv="{name}.csv"), tmp_path)
+        openface_csv_path(entry, OpenFaceAUConfig(openface_csv="{name}.csv"), tmp_path)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from emoprep.errors import MissingDependencyError, StageError
-from emoprep.stages.au import AUConfig, AUSource, compute_au
+from emoprep.stages.au import PyFeatAUConfig, compute_au
 from emoprep.stages.au.pyfeat import fex_to_frames, load_detector, pyfeat_aus
 from emoprep.types import FrameStatus, Geometry, VideoEntry
 
@@ -116,7 +116,7 @@ def geometry(t: int) -> Geometry:
 def test_compute_au_pyfeat_needs_crops(tmp_path: Path):
     entry = VideoEntry(video_id="v", path=str(tmp_path / "v.mp4"), subject="s")
     with pytest.raises(StageError, match="needs the aligned crops"):
-        compute_au(geometry(3), entry, AUConfig(source=AUSource.PYFEAT), tmp_path)
+        compute_au(geometry(3), entry, PyFeatAUConfig(), tmp_path)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("feat") is not None, reason="py-feat is installed")
@@ -124,7 +124,7 @@ def test_missing_pyfeat_names_the_extra_and_model_files(tmp_path: Path):
     load_detector.cache_clear()
     entry = VideoEntry(video_id="v", path=str(tmp_path / "v.mp4"), subject="s")
     with pytest.raises(MissingDependencyError) as exc:
-        compute_au(geometry(2), entry, AUConfig(source=AUSource.PYFEAT), tmp_path,
+        compute_au(geometry(2), entry, PyFeatAUConfig(), tmp_path,
                    crops=lambda: iter([crop(0, 0), crop(0, 0)]))
     msg = str(exc.value)
     assert "emoprep[pyfeat]" in msg and "py-feat/xgb_au" in msg and "never downloads" in msg

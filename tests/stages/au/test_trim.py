@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ConfigError, StageError
-from emoprep.stages.au import AUSource
+from emoprep.stages.au import SOURCES, LandmarksAUConfig, OpenFaceAUConfig, PyFeatAUConfig
 from emoprep.stages.au.openface import read_openface_csv
 from emoprep.stages.au.trim import (
     TrimConfig,
     au_trim,
-    default_threshold,
     load_overrides,
     override_range,
     resolve_threshold,
@@ -165,7 +164,7 @@ def test_trim_on_real_openface_scores(samples_dir):
     assert s.shape == (100,) and np.all(np.isfinite(s))
     # frame 1 (row 0): mean of the 16 non-blink AUs, values read from the file
     assert s[0] == pytest.approx((0.6773 + 0.4275 + 0.2435 + 0.3434 + 0.4543) / 16, abs=1e-6)
-    r = au_trim(s, TrimConfig(), default_threshold(AUSource.OPENFACE_CSV))
+    r = au_trim(s, TrimConfig(), OpenFaceAUConfig.trim_threshold)
     # a near-constant clip (scores 0.07-0.18, max at frame 13 = row 12): frame 1 is already
     # above half the max, and the offset never drops below it, so only the 10-frame minimum goes
     assert (r.start, r.end, r.anomaly, r.peak) == (0, 90, False, 12)
@@ -173,11 +172,11 @@ def test_trim_on_real_openface_scores(samples_dir):
 
 
 def test_default_thresholds_per_source():
-    for src in AUSource:
-        assert 0.0 < default_threshold(src) < 1.0
-    assert default_threshold(AUSource.OPENFACE_CSV) == 0.5  # thesis value
-    assert resolve_threshold(TrimConfig(), AUSource.PYFEAT) == default_threshold(AUSource.PYFEAT)
-    assert resolve_threshold(TrimConfig(threshold=0.3), AUSource.OPENFACE_CSV) == 0.3
+    for src in SOURCES:
+        assert 0.0 < src.trim_threshold < 1.0
+    assert OpenFaceAUConfig.trim_threshold == 0.5  # thesis value
+    assert resolve_threshold(TrimConfig(), PyFeatAUConfig()) == PyFeatAUConfig.trim_threshold
+    assert resolve_threshold(TrimConfig(threshold=0.3), LandmarksAUConfig()) == 0.3
     with pytest.raises(ValueError):
         TrimConfig(threshold=1.5)
 

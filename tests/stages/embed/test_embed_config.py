@@ -20,12 +20,6 @@ from emoprep.stages.embed import (
     LandmarksEmbedConfig,
     TorchScriptConfig,
     VggFaceConfig,
-    fingerprint_config,
-    library_versions,
-    missing_files,
-    model_files,
-    needs_landmarks,
-    stage_version,
 )
 
 ADAPTER = TypeAdapter(EmbedderConfig)
@@ -50,7 +44,7 @@ def test_union_parses_every_type_by_discriminator() -> None:
 @pytest.mark.parametrize(
     "raw, fragment",
     [
-        ({"type": "hog", "colour": True}, "extra"),
+        ({"type": "hog", "colour": True}, "unknown key 'colour' for type 'hog'; valid keys: bins"),
         ({"type": "hog", "size": 60, "cell": 8}, "multiple of cell"),
         ({"type": "landmarks", "coords": False}, "at least one"),
         ({"type": "inception_resnet_v1"}, "weights"),
@@ -79,24 +73,24 @@ def test_augment_config_validates_names() -> None:
 def test_fingerprint_slice_leaves_out_runtime_fields() -> None:
     a = InceptionResnetV1Config(weights="/m/a.pt", batch_size=4, device="cpu", threads=2)
     b = InceptionResnetV1Config(weights="/m/a.pt", batch_size=64, device="auto")
-    assert fingerprint_config(a) == fingerprint_config(b)
-    assert fingerprint_config(a) != fingerprint_config(a.model_copy(update={"input_size": 128}))
-    assert fingerprint_config(DlibResnetConfig(batch_size=1)) == fingerprint_config(DlibResnetConfig())
+    assert a.fingerprint_slice() == b.fingerprint_slice()
+    assert a.fingerprint_slice() != a.model_copy(update={"input_size": 128}).fingerprint_slice()
+    assert DlibResnetConfig(batch_size=1).fingerprint_slice() == DlibResnetConfig().fingerprint_slice()
 
 
 def test_model_files_versions_and_landmark_needs(tmp_path: Path) -> None:
-    assert model_files(HogConfig()) == [] and model_files(LandmarksEmbedConfig()) == []
-    dlib_file = model_files(DlibResnetConfig())[0]
+    assert HogConfig().model_files() == [] and LandmarksEmbedConfig().model_files() == []
+    dlib_file = DlibResnetConfig().model_files()[0]
     assert dlib_file.name == "dlib_face_recognition_resnet_model_v1.dat" and dlib_file.is_file()
     vgg = VggFaceConfig(weights=tmp_path / "v.pt", head_weights=tmp_path / "h.pt")
-    assert model_files(vgg) == [tmp_path / "v.pt", tmp_path / "h.pt"]
-    assert model_files(TorchScriptConfig(model=tmp_path / "n.ts")) == [tmp_path / "n.ts"]
-    assert len(missing_files(vgg, "vgg")) == 2 and "stages.embed.vgg" in missing_files(vgg, "vgg")[0]
-    assert "torch" in library_versions(vgg) and "dlib" in library_versions(DlibResnetConfig())
-    assert "torch" not in library_versions(HogConfig())
-    assert all(stage_version(c) >= 1 for c in (HogConfig(), vgg, DlibResnetConfig()))
-    assert needs_landmarks(LandmarksEmbedConfig()) and not needs_landmarks(HogConfig())
-    assert needs_landmarks(DlibResnetConfig(chip="eyes")) and not needs_landmarks(DlibResnetConfig())
+    assert vgg.model_files() == [tmp_path / "v.pt", tmp_path / "h.pt"]
+    assert TorchScriptConfig(model=tmp_path / "n.ts").model_files() == [tmp_path / "n.ts"]
+    assert len(vgg.missing_files("vgg")) == 2 and "stages.embed.vgg" in vgg.missing_files("vgg")[0]
+    assert "torch" in vgg.library_versions() and "dlib" in DlibResnetConfig().library_versions()
+    assert "torch" not in HogConfig().library_versions()
+    assert all(c.version >= 1 for c in (HogConfig(), vgg, DlibResnetConfig()))
+    assert LandmarksEmbedConfig().needs_landmarks and not HogConfig().needs_landmarks
+    assert DlibResnetConfig(chip="eyes").needs_landmarks and not DlibResnetConfig().needs_landmarks
 
 
 def test_classic_embedders_do_not_import_torch() -> None:

@@ -12,12 +12,12 @@ import torch
 from torch import nn
 
 from emoprep.errors import ConfigError, ModelFileError
+from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed import (
     InceptionResnetV1Config,
     TorchScriptConfig,
     VggFaceConfig,
     embed_frames,
-    file_sha256,
     make_embedder,
 )
 from emoprep.stages.embed.irv1 import InceptionResnetV1
@@ -77,7 +77,7 @@ def test_irv1_shapes_unit_norm_and_attrs(irv1, irv1_file) -> None:
     assert not np.allclose(out[0], out[1])
     a = irv1.attrs()
     assert a["name"] == "inception_resnet_v1" and a["dim"] == 512 and a["input_size"] == 80
-    assert a["weights_sha256"] == file_sha256(irv1_file) and "127.5" in str(a["normalisation"])
+    assert a["weights_sha256"] == sha256_file(irv1_file) and "127.5" in str(a["normalisation"])
 
 
 def test_irv1_batch_size_and_reload_do_not_change_results(irv1, irv1_file) -> None:
@@ -125,11 +125,13 @@ def test_irv1_bad_files(irv1_file, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def vgg_files(tmp_path_factory) -> tuple[Path, Path]:
-    """A VGG-Face file (conv + fc6 in float16 + fc7 + fc8) and a separate 1024-d head file."""
+    """A VGG-Face file (conv + fc6 in float16 + fc7 + fc8) and a separate 1024-d head file
+    (dense on the flattened pool5: weight (1024, 25088))."""
     with torch.device("meta"):
-        shapes = VggFace(VggLayer.DENSE1024)
+        shapes, head_shapes = VggFace(VggLayer.FC7), VggFace(VggLayer.DENSE1024)
     sd = _random_state(shapes, 1)
-    head = {k: sd.pop(k) for k in ("dense.weight", "dense.bias")}
+    head = {k: v for k, v in _random_state(head_shapes, 2).items() if k.startswith("dense.")}
+    assert head["dense.weight"].shape == (1024, 25088)
     sd["fc6.weight"] = sd["fc6.weight"].half()
     sd["fc8.weight"], sd["fc8.bias"] = torch.zeros(8, 4096), torch.zeros(8)
     folder = tmp_path_factory.mktemp("vgg")
@@ -164,9 +166,25 @@ def test_vggface_original_geometry_and_errors(vgg_files, irv1_file, tmp_path: Pa
     with pytest.raises(ModelFileError, match=r"missing keys \['conv1_1.bias'.*unexpected keys \['block8"):
         make_embedder(VggFaceConfig(weights=irv1_file, layer="pool5"))  # wrong architecture
     bad_head = tmp_path / "head512.pt"
-    torch.save({"dense.weight": torch.zeros(512, 4096), "dense.bias": torch.zeros(512)}, bad_head)
-    with pytest.raises(ModelFileError, match=r"dense.weight \(512, 4096\) \(expected \(1024, 4096\)\)"):
+    # a head on fc7 (the layout before the fix) is rejected with the expected shape
+    torch.save({"dense.weight": torch.zeros(1024, 4096), "dense.bias": torch.zeros(1024)}, bad_head)
+    with pytest.raises(ModelFileError, match=r"dense.weight \(1024, 4096\) \(expected \(1024, 25088\)\)"):
         make_embedder(VggFaceConfig(weights=weights, head_weights=bad_head, layer="dense1024"))
+
+
+def test_vggface_dense1024_sits_on_pool5(vgg_files) -> None:
+    """dense1024 = relu(dense(flattened pool5)): fc6 / fc7 take no part (video-FER thesis head)."""
+    weights, head = vgg_files
+    crops = _crops(3, size=32, seed=5)
+    common = {"weights": weights, "input_size": 32, "device": "cpu"}
+    pool5 = make_embedder(VggFaceConfig(layer="pool5", **common)).embed(crops, None)
+    dense = make_embedder(VggFaceConfig(layer="dense1024", head_weights=head, **common)).embed(crops, None)
+    sd = torch.load(head, weights_only=True)
+    expected = np.maximum(pool5 @ sd["dense.weight"].numpy().T + sd["dense.bias"].numpy(), 0.0)
+    np.testing.assert_allclose(dense, expected, atol=1e-4 * np.abs(expected).max())
+    with torch.device("meta"):
+        net = VggFace(VggLayer.DENSE1024)
+    assert not hasattr(net, "fc6") and not hasattr(net, "fc7")
 
 
 class _Tiny(nn.Module):

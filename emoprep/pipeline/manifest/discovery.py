@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emoprep.errors import ConfigError
-from emoprep.pipeline.labels import PRESETS, VIDEO_ID_RE, Named, VideoKind, name_video
-from emoprep.types import VideoEntry
+from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES
+from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, name_video
+from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
+from emoprep.pipeline.manifest.schema import manifest_problems
+from emoprep.types import SourceKind, VideoEntry
 
 if TYPE_CHECKING:
-    from emoprep.pipeline.manifest import Manifest, VideosSection
+    from emoprep.pipeline.manifest.schema import Manifest, VideosSection
 
 
 @dataclass
@@ -77,7 +80,6 @@ def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[st
 
 def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
     """Rows of ``videos.csv``: (candidates, problems). Paths in it are relative to the root."""
-    from emoprep.pipeline.manifest import expand_path  # here: manifest.py imports this module
 
     path = expand_path(m.videos.csv or "", m.base_dir)
     if not path.is_file():
@@ -156,7 +158,6 @@ def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
 def discover_videos(m: Manifest) -> Discovery:
     """Find the manifest's videos and name them. Raises :class:`ConfigError` with every problem:
     missing root, zero videos, unsafe or duplicate ids, image folders without ``videos.fps``."""
-    from emoprep.pipeline.manifest import manifest_problems  # here: manifest.py imports this module
 
     root, problems = m.root_dir(), manifest_problems(m)
     if not root.is_dir():
@@ -171,12 +172,12 @@ def discover_videos(m: Manifest) -> Discovery:
         if isinstance(got, str):
             unmatched.append(f"{c.rel}: {got}")
             continue
-        kind = "frames" if c.is_dir else "file"
+        kind = SourceKind.FRAMES if c.is_dir else SourceKind.FILE
         entry = VideoEntry(got.video_id, str(c.path), got.subject, got.labels, kind, m.videos.fps,
                            m.videos.frames_glob or "*.png")
         named.append((entry, c.rel))
     problems += _id_problems(named)
-    folders = [rel for e, rel in named if e.kind == "frames"]
+    folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES]
     if folders and m.videos.fps is None:
         hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
         problems.append(f"videos.fps: expected frames per second (a number > 0) for {len(folders)} image "

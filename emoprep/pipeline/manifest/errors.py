@@ -100,10 +100,11 @@ def _type_words(tp: Any) -> str:
     return "a list" if get_origin(tp) is list else ""
 
 
-def _tags(tp: Any) -> list[str]:
-    """The ``type`` values of a discriminated union (embedders)."""
-    members = get_args(_unwrap(tp))
-    return [str(m.model_fields["type"].default) for m in members if _is_model(m) and "type" in m.model_fields]
+def _tags(tp: Any) -> tuple[str, list[str]]:
+    """(tag key, tag values) of a backend family (``type`` of embedders, ``backend`` of detectors)."""
+    members = [m for m in map(_unwrap, get_args(_unwrap(tp))) if _is_model(m)]
+    key = next((getattr(m, "_tag_key", "") for m in members if getattr(m, "_tag_key", "")), "type")
+    return key, [str(m.tag_value()) for m in members if hasattr(m, "tag_value")]
 
 
 def _expected(info: FieldInfo) -> str:
@@ -291,9 +292,11 @@ def problem_line(schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[
         hint = f"did you mean {close[0]!r}?" if close else "remove it;"
         return f"{head}: unknown key, expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)"
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        tags = ", ".join(_tags(tp)) or "see docs"
-        got = f"type {err['ctx']['tag']!r}" if err["type"] == "union_tag_invalid" else "no type key"
-        return f"{head}: expected a mapping with type: one of {tags}, got {got} (fix: set type: to one of those)"
+        key, values = _tags(tp)
+        tags = ", ".join(values) or "see docs"
+        got = f"{key} {err['ctx']['tag']!r}" if err["type"] == "union_tag_invalid" else f"no {key} key"
+        return (f"{head}: expected a mapping with {key}: one of {tags}, got {got} "
+                f"(fix: set {key}: to one of those)")
     if err["type"] in ("value_error", "assertion_error"):
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         return f"{head}: {msg} (fix: change the values named here)"

@@ -3,13 +3,12 @@
 Every problem in a manifest is collected and raised once as :class:`ConfigError`, one line per
 problem: ``<key> (line N): expected <what>, got <value> (fix: <how>)``. docs/MANIFEST.md documents
 every key, each preset, the CSV list format and the override syntax. The problem lines are built in
-:mod:`emoprep.pipeline.config_errors`; :func:`discover_videos` lives in :mod:`emoprep.pipeline.discovery`
+:mod:`emoprep.pipeline.manifest.errors`; :func:`discover_videos` lives in :mod:`emoprep.pipeline.manifest.discovery`
 and is re-exported here.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -17,18 +16,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from emoprep.errors import ConfigError
-from emoprep.pipeline import config_errors
+from emoprep.io.atomic import expand_path
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.config_errors import Loc, Where, problem_line, read_yaml, trim_loc, with_where
-from emoprep.pipeline.discovery import Discovery as Discovery
-from emoprep.pipeline.discovery import discover_videos as discover_videos
-from emoprep.pipeline.labels import PRESETS, LabelsSection, VideoKind, rule_problems, with_preset
-
-
-def expand_path(text: str, base_dir: Path) -> Path:
-    """``~`` and ``$VARS`` expanded; a relative path is taken against ``base_dir``; absolute, normalised."""
-    p = Path(os.path.expandvars(os.path.expanduser(text)))
-    return Path(os.path.abspath(p if p.is_absolute() else base_dir / p))
+from emoprep.pipeline.manifest import errors as config_errors
+from emoprep.pipeline.manifest.errors import (
+    Loc,
+    Where,
+    problem_line,
+    read_yaml,
+    trim_loc,
+    with_where,
+)
+from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
+from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 
 
 class VideosSection(BaseModel):
@@ -86,7 +86,7 @@ class Manifest(BaseModel):
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """:func:`emoprep.pipeline.config_errors.apply_overrides` against the :class:`Manifest` schema:
+    """:func:`emoprep.pipeline.manifest.errors.apply_overrides` against the :class:`Manifest` schema:
     (new raw, keys changed, problems); ``raw`` is left alone."""
     return config_errors.apply_overrides(Manifest, raw, overrides)
 

@@ -1,0 +1,127 @@
+"""Dataset presets: ready naming rules, video defaults and examples for public datasets.
+
+Each :class:`Preset` has a :class:`PresetSpec` in :data:`PRESETS`; docs/MANIFEST.md documents them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+#: a map value: one label, or several labels from one raw text
+MapValue = str | dict[str, str]
+
+
+class Preset(str, Enum):
+    """Ready naming rules for public datasets (see docs/MANIFEST.md for layouts and labels)."""
+
+    GENERIC = "generic"  #: any layout; no labels unless a pattern is given
+    SASE_FE = "sase-fe"  #: <subject>/<clip>.MP4, clip codes N2H (genuine) / S2N2H (posed) ...
+    RAVDESS = "ravdess"  #: 02-01-06-01-02-01-12.mp4, seven 2-digit fields, actor = subject
+    CREMA_D = "crema-d"  #: 1001_DFA_ANG_XX.flv, actor_sentence_emotion_level
+    BU4DFE = "bu4dfe"  #: F001/Angry/ frame folders
+    CK_PLUS = "ck+"  #: cohn-kanade-images/S005/001/ frame folders, Emotion/ label files
+
+
+class VideoKind(str, Enum):
+    """What a matched path is."""
+
+    AUTO = "auto"  #: a file is a video file, a folder is an image sequence
+    FILE = "file"  #: video files only (matched folders are listed as unmatched)
+    FRAMES = "frames"  #: image-sequence folders only, read in name order at ``videos.fps``
+
+
+@dataclass(frozen=True)
+class PresetSpec:
+    """A preset: its ``labels:`` values, its ``videos:`` defaults, and an example for the docs."""
+
+    layout: str
+    example: str
+    include: tuple[str, ...]
+    labels: dict[str, Any] = field(default_factory=dict)
+    kind: VideoKind = VideoKind.AUTO
+    frames_glob: str = "*.png"
+    fps_hint: str = ""
+
+
+def _pairs(*items: str) -> dict[str, str]:
+    """``_pairs("01", "neutral", "02", "calm")`` -> {"01": "neutral", "02": "calm"}."""
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def _sase(emotion: str, authenticity: str) -> dict[str, str]:
+    return {"emotion": emotion, "authenticity": authenticity}
+
+
+_SASE_CLIPS: dict[str, MapValue] = {
+    "n2a": _sase("anger", "genuine"), "n2c": _sase("contentment", "genuine"),
+    "n2d": _sase("disgust", "genuine"), "n2h": _sase("happiness", "genuine"),
+    "n2s": _sase("sadness", "genuine"), "n2sur": _sase("surprise", "genuine"),
+    "h2n2a": _sase("anger", "posed"), "h2n2c": _sase("contentment", "posed"),
+    "h2n2d": _sase("disgust", "posed"), "h2n2s": _sase("sadness", "posed"),
+    "d2n2s": _sase("sadness", "posed"), "s2n2h": _sase("happiness", "posed"),
+    "d2n2sur": _sase("surprise", "posed"),
+}  # fmt: skip
+
+_CREMA_SENTENCES = ("ieo", "tie", "iom", "iww", "tai", "mti", "iwl", "ith", "dfa", "its", "tsi", "wsi")
+
+PRESETS: dict[Preset, PresetSpec] = {
+    Preset.GENERIC: PresetSpec(
+        "any file name; video id from the relative path", "clips/interview_01.mp4",
+        ("**/*.mp4", "**/*.mov", "**/*.avi", "**/*.mkv", "**/*.webm"),
+    ),
+    Preset.SASE_FE: PresetSpec(
+        "<subject>/<clip>.MP4, clip one of N2A N2C N2D N2H N2S N2Sur H2N2A H2N2C H2N2D H2N2S "
+        "D2N2S S2N2H D2N2Sur (any case)", "12/S2N2H.MP4", ("*/*.[mM][pP]4",),
+        {"pattern": r"(?P<subject>[^/]+)/(?P<clip>[a-z0-9]+)\.mp4", "ignore_case": True,
+         "maps": {"clip": _SASE_CLIPS}, "groups": ["clip"], "subject": "subject",
+         "video_id": "{subject}_{clip}"},
+    ),
+    Preset.RAVDESS: PresetSpec(
+        "[...]/MM-CC-EE-II-SS-RR-AA.mp4 (modality 01 or 02, channel, emotion, intensity, "
+        "statement, repetition, actor)", "Actor_12/02-01-06-01-02-01-12.mp4", ("**/*.mp4",),
+        {"pattern": r"(?:.*/)?(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
+                    r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)\.mp4",
+         "ignore_case": True, "subject": "actor", "video_id": "{stem}",
+         "maps": {"modality": _pairs("01", "audio-video", "02", "video-only"),
+                  "channel": _pairs("01", "speech", "02", "song"),
+                  "emotion": _pairs("01", "neutral", "02", "calm", "03", "happy", "04", "sad",
+                                    "05", "angry", "06", "fearful", "07", "disgust", "08", "surprised"),
+                  "intensity": _pairs("01", "normal", "02", "strong"),
+                  "statement": _pairs("01", "kids", "02", "dogs"),
+                  "repetition": _pairs("01", "first", "02", "second")}},
+    ),
+    Preset.CREMA_D: PresetSpec(
+        "[...]/<actor>_<sentence>_<emotion>_<level>.flv (or .mp4)", "VideoFlash/1001_DFA_ANG_XX.flv",
+        ("**/*.flv", "**/*.mp4"),
+        {"pattern": r"(?:.*/)?(?P<actor>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})"
+                    r"_(?P<level>[a-z]{2})\.(?:flv|mp4)",
+         "ignore_case": True, "subject": "actor", "video_id": "{stem}",
+         "maps": {"sentence": {s: s for s in _CREMA_SENTENCES},
+                  "emotion": _pairs("ang", "anger", "dis", "disgust", "fea", "fear", "hap", "happy",
+                                    "neu", "neutral", "sad", "sad"),
+                  "level": _pairs("lo", "low", "md", "medium", "hi", "high", "xx", "unspecified")}},
+    ),
+    Preset.BU4DFE: PresetSpec(
+        "<F|M><3 digits>/<Expression>/ folders of frames (Angry Disgust Fear Happy Sad Surprise)",
+        "F001/Angry/000.jpg", ("*/*",),
+        {"pattern": r"(?P<subject>(?P<sex>[fm])\d{3})/(?P<emotion>[a-z]+)", "ignore_case": True,
+         "groups": ["sex", "emotion"], "subject": "subject", "video_id": "{subject}_{emotion}",
+         "maps": {"sex": _pairs("f", "female", "m", "male"),
+                  "emotion": _pairs("angry", "angry", "disgust", "disgust", "fear", "fear",
+                                    "happy", "happy", "sad", "sad", "surprise", "surprise")}},
+        VideoKind.FRAMES, "*.jpg", "BU-4DFE was captured at 25 fps: videos.fps: 25",
+    ),
+    Preset.CK_PLUS: PresetSpec(
+        "cohn-kanade-images/S<3 digits>/<3 digits>/ folders of PNG frames, labels from "
+        "Emotion/<subject>/<sequence>/*_emotion.txt", "cohn-kanade-images/S005/001/S005_001_00000001.png",
+        ("cohn-kanade-images/*/*",),
+        {"pattern": r"cohn-kanade-images/(?P<subject>S\d{3})/(?P<sequence>\d{3})", "groups": [],
+         "subject": "subject", "video_id": "{subject}_{sequence}",
+         "label_file": {"path": "Emotion/{subject}/{sequence}/*_emotion.txt", "key": "emotion",
+                        "map": _pairs("0", "neutral", "1", "anger", "2", "contempt", "3", "disgust",
+                                      "4", "fear", "5", "happy", "6", "sadness", "7", "surprise")}},
+        VideoKind.FRAMES, "*.png", "CK+ is usually read at 30 fps: videos.fps: 30",
+    ),
+}  # fmt: skip

@@ -1,0 +1,96 @@
+"""A session: everything validated before any work runs (manifest, videos, model files, split).
+
+Opening a session writes nothing: ``status`` and ``--dry-run`` are read-only. ``run`` saves the
+content-hash cache (:meth:`Session.save_caches`) once it holds the lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from emoprep.errors import ConfigError
+from emoprep.io.atomic import expand_path
+from emoprep.io.layout import Layout
+from emoprep.pipeline.dag import Plan, build_dag, make_plan
+from emoprep.pipeline.fingerprint import HashCache
+from emoprep.pipeline.manifest import Manifest, discover_videos, load_manifest
+from emoprep.pipeline.records import RecordStore
+from emoprep.pipeline.splits import SplitPlan, plan_split
+from emoprep.pipeline.stagedef import PlanContext
+from emoprep.types import VideoEntry
+
+#: names ``--force`` takes besides the stages: the split manifest
+SPLIT = "split"
+
+
+@dataclass
+class Session:
+    """Everything validated before any work: manifest, videos, output layout, plan context."""
+
+    manifest: Manifest
+    videos: list[VideoEntry]
+    unmatched: list[str]
+    layout: Layout
+    ctx: PlanContext
+    records: RecordStore
+    split: SplitPlan
+
+    def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
+        """Every (stage, video) unit with its state; ``force`` names stages (and ``split``)."""
+        force = set(force or ())
+        names = [d.name for d in build_dag(self.manifest.stages)]
+        unknown = sorted(force - set(names) - {SPLIT})
+        if unknown:
+            raise ConfigError("--force", [f"no stage {u!r}; stages: {', '.join([*names, SPLIT])}"
+                                          for u in unknown])
+        if SPLIT in force and self.split.manifest is None:
+            self.split = plan_split(self.videos, self.manifest.stages.split, self.split.path, True)
+        return make_plan(self.videos, self.ctx, self.layout, self.records, force - {SPLIT},
+                         retry_failed)
+
+    def save_caches(self) -> None:
+        """Keep the content and model-file hashes computed so far (``run`` only)."""
+        self.ctx.hashes.save()
+
+
+def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()
+                 ) -> Session:
+    """Load and validate the manifest, discover videos, hash their contents (cached), plan the
+    split. Raises :class:`ConfigError` with every problem before any work; writes nothing."""
+    from emoprep.stages.au.trim import load_overrides
+
+    manifest = load_manifest(Path(manifest_path), overrides)
+    if out is not None:  # --out wins; discovery then also skips it if it lies inside videos.root
+        manifest.output = os.path.abspath(Path(out).expanduser())
+    _check_model_files(manifest)
+    found = discover_videos(manifest)
+    layout = Layout(manifest.output_dir())
+    hashes = HashCache(layout.hashes)
+    trim_file = manifest.stages.trim.overrides
+    overrides_map = load_overrides(expand_path(trim_file, manifest.root_dir())) if trim_file else {}
+    ctx = PlanContext(manifest.stages, manifest.root_dir(), hashes, overrides=overrides_map)
+    for v in found.videos:
+        ctx.content[v.video_id] = hashes.video(v)
+    cfg = manifest.stages.split
+    split = plan_split(found.videos, cfg, layout.split(cfg.name))
+    return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout), split)
+
+
+def _check_model_files(manifest: Manifest) -> None:
+    """Resolve relative model paths against the manifest's folder; every missing file, at once."""
+    problems: list[str] = []
+    for name, cfg in manifest.stages.embed.items():
+        update = {}
+        for key in cfg.model_keys:
+            value = getattr(cfg, key, None)
+            if isinstance(value, Path):
+                path = expand_path(value, manifest.base_dir)
+                if path != value:
+                    update[key] = path
+        if update:
+            manifest.stages.embed[name] = cfg = cfg.model_copy(update=update)
+        problems += cfg.missing_files(name)
+    if problems:
+        raise ConfigError(manifest.source, problems)

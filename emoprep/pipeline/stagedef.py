@@ -1,0 +1,163 @@
+"""What a stage declares (:class:`StageDef`), what a worker is handed (:class:`UnitTask`) and
+what it returns (:class:`UnitResult`).
+
+A stage is declared once, next to its runner, in ``emoprep/pipeline/steps/<stage>.py``::
+
+    STAGE = StageDef(name="window", run=run, version=1, reads={"window": "window"},
+                     upstream=("probe",), outputs=(WORK / "window",))
+
+``reads`` maps a fingerprint key to a config path (``"detect"``, ``"window.mode"``) or to a
+callable of the config; the fingerprint holds exactly those values, with defaults filled in and
+model-file paths left out (their sha256 is in ``models``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from emoprep.io.layout import Layout
+from emoprep.types import VideoEntry
+from emoprep.versions import library_version
+
+if TYPE_CHECKING:
+    from emoprep.pipeline.config import StagesConfig
+    from emoprep.pipeline.fingerprint import HashCache
+
+#: settings that name model files: the files' sha256 is in the fingerprint, their paths are not;
+#: ``overrides`` names the AU-trim override file, whose per-video content is an input instead
+PATH_KEYS = frozenset({"weights", "head_weights", "model", "cascade", "overrides", "weights_dir"})
+
+#: where the per-video intermediates live, relative to the output folder
+WORK = PurePosixPath(".emoprep/work")
+
+Runner = Callable[["UnitTask", Layout], tuple[list[Path], dict[str, Any]]]
+Read = str | Callable[["StagesConfig"], Any]
+
+
+def _none(*_: Any) -> dict[str, Any]:
+    return {}
+
+
+def _no_models(_: StagesConfig) -> list[Path]:
+    return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageDef:
+    """One per-video stage: its runner and everything its fingerprint is made of.
+
+    name: unique stage name (``embed:<name>[@<aug>]`` for embedders).
+    run: ``run(task, layout) -> (output paths, summary)``, executed in a worker.
+    version: explicit code version; bump when the stage's output changes for the same inputs.
+    reads: fingerprint key -> config path or callable (the config slice it reads).
+    upstream: stages whose outputs it reads (or a callable of the config giving them).
+    outputs: folders (relative to the output folder) it writes into; the temporaries sweep and
+        the indexes find stage folders here.
+    libraries: fingerprint key -> installed library version (see :func:`distributions`).
+    models: the model files it depends on (their sha256 is in the fingerprint).
+    inputs: per-video inputs besides the upstream results (content hash, side files).
+    embedder / augmentation: for ``embed:`` stages, the embedder name and augmentation.
+    """
+
+    name: str
+    run: Runner
+    version: int
+    reads: Mapping[str, Read] = field(default_factory=dict)
+    upstream: tuple[str, ...] | Callable[[StagesConfig], tuple[str, ...]] = ()
+    outputs: tuple[PurePosixPath, ...] = ()
+    libraries: Callable[[StagesConfig], dict[str, str]] = _none
+    models: Callable[[StagesConfig], list[Path]] = _no_models
+    inputs: Callable[[VideoEntry, PlanContext], dict[str, Any]] = _none
+    embedder: str | None = None
+    augmentation: str | None = None
+
+    def upstream_of(self, c: StagesConfig) -> tuple[str, ...]:
+        return self.upstream(c) if callable(self.upstream) else self.upstream
+
+    def config_slice(self, c: StagesConfig) -> dict[str, Any]:
+        """The canonical config values this stage reads (JSON-able, model paths left out)."""
+        return {key: canonical_value(src(c) if callable(src) else lookup(c, src))
+                for key, src in self.reads.items()}
+
+
+
+def distributions(**dists: str) -> Callable[[StagesConfig], dict[str, str]]:
+    """``libraries=distributions(cv2="opencv-contrib-python-headless")``: key -> the installed
+    distribution's full version (read from package metadata, nothing imported)."""
+
+    def versions(_: StagesConfig) -> dict[str, str]:
+        return {key: library_version(dist) for key, dist in dists.items()}
+
+    return versions
+
+
+def lookup(obj: Any, path: str) -> Any:
+    """``lookup(cfg, "window.mode")`` -> ``cfg.window.mode`` (dict keys work too)."""
+    for part in path.split("."):
+        obj = obj[part] if isinstance(obj, Mapping) else getattr(obj, part)
+    return obj
+
+
+def canonical_value(value: Any) -> Any:
+    """A config value as it goes into a fingerprint: models dumped to JSON types (their
+    ``fingerprint_slice`` when they have one), model-file keys removed, Enums as their values."""
+    if isinstance(value, BaseModel):
+        slice_ = getattr(value, "fingerprint_slice", None)
+        data = slice_() if callable(slice_) else value.model_dump(mode="json")
+        # keys added after outputs existed, which at their default reproduce the old behaviour,
+        # stay out while at that default, so those outputs stay up to date
+        late = getattr(value, "fingerprint_omit_defaults", frozenset())
+        fields = type(value).model_fields
+        return {k: v for k, v in data.items() if k not in PATH_KEYS
+                and not (k in late and getattr(value, k) == fields[k].get_default(
+                    call_default_factory=True))}
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+@dataclass
+class PlanContext:
+    """What input-dependent fingerprint parts need: content hashes, the videos root, overrides."""
+
+    stages: StagesConfig
+    root: Path
+    hashes: HashCache
+    content: dict[str, str] = field(default_factory=dict)  # video_id -> content hash
+    overrides: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UnitTask:
+    """Everything a worker needs to run one unit: plain, picklable data (no open files)."""
+
+    stage: str
+    run: Runner
+    entry: VideoEntry
+    stages: StagesConfig
+    out: str
+    root: str
+    fingerprint: str
+    upstream: dict[str, str] = field(default_factory=dict)  #: fingerprints of the video's stages
+    override: tuple[int, int] | None = None
+    progress: Any = None  #: a queue (or None) that receives frame counts, for the frames bar
+    embedder: str | None = None
+    augmentation: str | None = None
+
+
+@dataclass
+class UnitResult:
+    stage: str
+    video_id: str
+    ok: bool
+    outputs: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    error_type: str = ""
+    seconds: float = 0.0

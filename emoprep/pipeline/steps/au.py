@@ -1,0 +1,65 @@
+"""Stage ``au``: per-frame AU intensities of the tracked face and the Algorithm-1 trim decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from emoprep.io.hdf5 import write_arrays
+from emoprep.io.layout import Layout
+from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask
+from emoprep.pipeline.steps.shared import aligned_crops, load_geometry
+from emoprep.types import VideoEntry
+from emoprep.versions import library_version
+
+
+def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.stages.align import align_geometry
+    from emoprep.stages.au import compute_au
+    from emoprep.stages.au.trim import au_trim, override_range, resolve_threshold, trim_score
+
+    vid, s = task.entry.video_id, task.stages
+    geom = load_geometry(layout, vid)
+
+    def crops() -> Iterator[np.ndarray]:
+        return aligned_crops(task.entry, geom, align_geometry(geom, s.align), s.align)
+
+    res = compute_au(geom, task.entry, s.au, Path(task.root), crops=crops)
+    score = trim_score(res.values, res.names)
+    trim = au_trim(score, s.trim, resolve_threshold(s.trim, s.au))
+    start, end, anomaly = trim.start, trim.end, trim.anomaly
+    if task.override is not None:
+        start, end = override_range(geom.frame_index, *task.override)
+        anomaly = False
+    path = layout.au_shard(vid)
+    attrs = {"video_id": vid, "au_source": res.source, "trim_start": int(start),
+             "trim_end": int(end), "anomaly": bool(anomaly), "trim_threshold": float(trim.threshold),
+             "trim_peak": int(trim.peak), "trim_reason": trim.reason,
+             "override": task.override is not None, "auto_anomaly": bool(trim.anomaly),
+             "fingerprint": task.fingerprint}
+    names = np.array(res.names, dtype=object).astype(str)
+    write_arrays(path, {"au": res.values.astype(np.float32), "names": names,
+                        "frame_index": geom.frame_index, "trim_score": score.astype(np.float32)},
+                 attrs)
+    return [path], {"au_source": res.source, "trim": [int(start), int(end)],
+                    "anomaly": bool(anomaly), "override": task.override is not None}
+
+
+def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
+    """Side files of the AU source (OpenFace CSV) and a per-video trim override."""
+    files = {p.name: ctx.hashes.file(p) for p in ctx.stages.au.source_files(v, ctx.root)
+             if p.is_file()}
+    override = ctx.overrides.get(v.video_id)
+    return {"files": files, "override": list(override) if override else None}
+
+
+def libraries(c: Any) -> dict[str, str]:
+    return {key: library_version(dist) for key, dist in c.au.libraries.items()}
+
+
+STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim"},
+                 upstream=("track",), outputs=(PurePosixPath("au"),), libraries=libraries,
+                 inputs=inputs)

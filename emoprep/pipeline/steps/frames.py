@@ -1,0 +1,74 @@
+"""Stage ``frames``: eye-based alignment of the kept frames into the HDF5 frame shard."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from emoprep.errors import StoreError
+from emoprep.io.hdf5 import ShardWriter, read_arrays
+from emoprep.io.layout import Layout
+from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask, distributions
+from emoprep.pipeline.steps.shared import FrameCounter, aligned_crops, load_geometry, load_probe
+from emoprep.stages.window import WindowMode
+from emoprep.types import FrameStatus, Geometry, VideoEntry
+
+
+def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dict[str, Any]]:
+    """The tracked frames that go into the store: all, or the AU-trimmed range."""
+    if task.stages.window.mode is not WindowMode.AU_TRIM:
+        return geom, {}
+    path = layout.au_shard(task.entry.video_id)
+    _, attrs = read_arrays(path, ())
+    try:
+        start, end = int(attrs["trim_start"]), int(attrs["trim_end"])
+    except KeyError as exc:
+        raise StoreError(f"shard {path}: attribute {exc} missing; it is rebuilt by the next run") \
+            from exc
+    return geom.subset(slice(start, end)), {"trim_start": start, "trim_end": end,
+                                            "anomaly": bool(attrs.get("anomaly", False))}
+
+
+def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.stages.align import align_geometry
+
+    vid, s, e = task.entry.video_id, task.stages, task.entry
+    info = load_probe(layout, vid)
+    geom, trim = _kept(task, layout, load_geometry(layout, vid))
+    matrices = align_geometry(geom, s.align).astype(np.float32)
+    T, S = len(geom), s.align.size
+    attrs = {"video_id": vid, "subject": e.subject, "labels": e.labels, "source": e.path,
+             "content_hash": info.content_hash, "fps": info.fps, "width": info.width,
+             "height": info.height, "n_source_frames": info.n_frames, "crop_size": S,
+             "channel_order": "RGB", "window_mode": s.window.mode.value,
+             "fingerprint": task.fingerprint, "fingerprints": task.upstream, **trim}
+    path = layout.frames_shard(vid)
+    with ShardWriter(path, attrs, s.store) as w:
+        ds = w.stream("frames", (T, S, S, 3), np.uint8)
+        counter = FrameCounter(task.progress)
+        for i, crop in enumerate(aligned_crops(e, geom, matrices, s.align)):
+            ds[i] = crop
+            counter()
+        counter.flush()
+        for name, arr in geom.as_arrays().items():
+            w.array(name, arr)
+        w.array("align_matrix", matrices)
+    face = FrameStatus.has_face(geom.status)
+    return [path], {"n_frames": T, "n_face": int(face.sum())}
+
+
+def upstream(c: Any) -> tuple[str, ...]:
+    """``au`` feeds ``frames`` only in ``window.mode: au_trim``."""
+    return ("track", "au") if c.window.mode is WindowMode.AU_TRIM else ("track",)
+
+
+def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
+    return {"subject": v.subject, "labels": v.labels}
+
+
+STAGE = StageDef(name="frames", run=run, version=1,
+                 reads={"align": "align", "store": "store", "window_mode": "window.mode"},
+                 upstream=upstream, outputs=(PurePosixPath("frames"),), inputs=inputs,
+                 libraries=distributions(cv2="opencv-contrib-python-headless", h5py="h5py"))

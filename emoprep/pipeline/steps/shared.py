@@ -1,0 +1,61 @@
+"""What several stage runners share: progress counting and reading upstream work files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from emoprep.errors import VideoError
+from emoprep.io.layout import Layout
+from emoprep.io.video import iter_frames
+from emoprep.io.workfiles import load_json, load_npz
+from emoprep.stages.align import AlignConfig
+from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
+
+
+class FrameCounter:
+    """Counts frames and puts the count on the progress queue every ``every`` frames."""
+
+    def __init__(self, queue: Any, every: int = 25) -> None:
+        self.queue, self.every, self.pending = queue, every, 0
+
+    def __call__(self, n: int = 1) -> None:
+        self.pending += n
+        if self.queue is not None and self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.queue is not None and self.pending:
+            self.queue.put(self.pending)
+        self.pending = 0
+
+
+def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
+    return ProbeInfo(**load_json(layout.work("probe", video_id, ".json")))
+
+
+def load_geometry(layout: Layout, video_id: str) -> Geometry:
+    return Geometry.from_arrays(load_npz(layout.work("track", video_id, ".npz"),
+                                         tuple(Geometry.__dataclass_fields__)))
+
+
+def aligned_crops(entry: VideoEntry, geom: Geometry, matrices: np.ndarray,
+                  cfg: AlignConfig) -> Iterator[np.ndarray]:
+    """Aligned RGB crops (S, S, 3) uint8 for every frame of ``geom``; zeros where no face."""
+    from emoprep.stages.align import align_face
+
+    face = FrameStatus.has_face(geom.status)
+    blank = np.zeros((cfg.size, cfg.size, 3), np.uint8)
+    n = 0
+    for (idx, frame), has, m in zip(iter_frames(entry, geom.frame_index), face, matrices,
+                                    strict=False):
+        if idx != geom.frame_index[n]:
+            raise VideoError(f"video {entry.video_id}: frame {idx} decoded where "
+                             f"{geom.frame_index[n]} was expected")
+        yield align_face(frame, m, cfg) if has and np.isfinite(m).all() else blank
+        n += 1
+    if n != len(geom):
+        raise VideoError(f"video {entry.video_id}: decoding stopped at {n} of {len(geom)} frames "
+                         "(the file changed or is truncated)")

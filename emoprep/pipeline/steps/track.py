@@ -1,0 +1,58 @@
+"""Stage ``track``: detect, track (MedianFlow with re-detection), 68 landmarks, per-frame status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emoprep.errors import NoFaceError, VideoError
+from emoprep.io.layout import Layout
+from emoprep.io.video import iter_frames
+from emoprep.io.workfiles import load_npz, save_npz
+from emoprep.pipeline.stagedef import WORK, StageDef, UnitTask
+from emoprep.pipeline.steps.shared import FrameCounter, load_probe
+from emoprep.types import FrameStatus
+from emoprep.versions import library_version
+
+
+def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.stages.track import track_faces
+
+    vid, s = task.entry.video_id, task.stages
+    info = load_probe(layout, vid)
+    idx = load_npz(layout.work("window", vid, ".npz"), ("frame_index",))["frame_index"]
+    counter = FrameCounter(task.progress)
+    geom = track_faces(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks,
+                       progress=counter)
+    counter.flush()
+    if len(geom) == 0:
+        raise VideoError(f"video {vid}: no frame could be decoded in the window {idx[0]}-{idx[-1]}")
+    face = FrameStatus.has_face(geom.status)
+    if not face.any():
+        raise NoFaceError(f"video {vid}: no face found in frames {int(geom.frame_index[0])}-"
+                          f"{int(geom.frame_index[-1])}; {s.detect.no_face_hint()}")
+    path = layout.work("track", vid, ".npz")
+    save_npz(path, geom.as_arrays())
+    values, counts = np.unique(geom.status, return_counts=True)
+    status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
+    return [path], {"n_frames": len(geom), "n_face": int(face.sum()), "status": status}
+
+
+def libraries(c: Any) -> dict[str, str]:
+    """opencv and dlib always; what the detector backend adds (e.g. torch for MTCNN)."""
+    dists = {"cv2": "opencv-contrib-python-headless", "dlib": "dlib-bin", **c.detect.libraries}
+    return {key: library_version(dist) for key, dist in dists.items()}
+
+
+def models(c: Any) -> list[Path]:
+    from emoprep.stages import landmarks
+
+    return [*c.detect.model_files(), *landmarks.model_files(c.landmarks)]
+
+
+STAGE = StageDef(name="track", run=run, version=1,
+                 reads={"detect": "detect", "track": "track", "landmarks": "landmarks"},
+                 upstream=("window",), outputs=(WORK / "track",), libraries=libraries,
+                 models=models)
