@@ -110,13 +110,7 @@ def canonical_value(value: Any) -> Any:
     if isinstance(value, BaseModel):
         slice_ = getattr(value, "fingerprint_slice", None)
         data = slice_() if callable(slice_) else value.model_dump(mode="json")
-        # keys added after outputs existed, which at their default reproduce the old behaviour,
-        # stay out while at that default, so those outputs stay up to date
-        late = getattr(value, "fingerprint_omit_defaults", frozenset())
-        fields = type(value).model_fields
-        return {k: v for k, v in data.items() if k not in PATH_KEYS
-                and not (k in late and getattr(value, k) == fields[k].get_default(
-                    call_default_factory=True))}
+        return {k: v for k, v in data.items() if k not in PATH_KEYS}
     if isinstance(value, Enum):
         return value.value
     return value
