@@ -64,7 +64,7 @@ class VggLayer(str, Enum):
     POOL5 = "pool5"  #: conv trunk after pool5, flattened (C, H, W) order: 512 * 7 * 7 = 25088
     FC6 = "fc6"  #: relu(fc6), 4096
     FC7 = "fc7"  #: relu(fc7), 4096
-    DENSE1024 = "dense1024"  #: relu(dense(relu(fc7))), 1024; ``dense.*`` from a fine-tuned checkpoint
+    DENSE1024 = "dense1024"  #: relu(dense(flattened pool5)), 1024; ``dense.*`` from a fine-tuned checkpoint
 
 
 class _Base(BaseModel):
@@ -230,12 +230,13 @@ class InceptionResnetV1Config(_TorchBase):
 class VggFaceConfig(_TorchBase):
     """VGG-16 face network (Oxford VGG-Face layout, vgg_face_dag key names) with a chosen output layer."""
 
+    version = 2  # 2: dense1024 on the flattened pool5 (25088 -> 1024), not on fc7
     factory = "emoprep.stages.embed.vggface:make_vggface_embedder"
     model_keys = ("weights", "head_weights")
 
     type: Literal["vggface"] = "vggface"
     weights: Path = Field(description="state dict with conv1_1.* .. fc7.* (fc8.* ignored)")
-    head_weights: Path | None = Field(None, description="state dict with dense.weight (1024, 4096), dense.bias")
+    head_weights: Path | None = Field(None, description="state dict with dense.weight (1024, 25088), dense.bias")
     layer: VggLayer = VggLayer.FC7
     input_size: int = Field(224, ge=32, description="224 is the original; other sizes adaptive-pool to 7x7")
     mean: tuple[float, float, float] = Field(VGGFACE_MEAN_RGB, description="RGB mean, 0-255 scale")
@@ -265,10 +266,13 @@ class TorchScriptConfig(_TorchBase):
         return v
 
 
+# defined in its own module (which imports no torch); it subclasses _TorchBase above
+from emoprep.stages.embed.fer_xception import FerXceptionConfig  # noqa: E402
+
 #: every embedder's config class (adding an embedder: its module, its config class, one entry here)
 EMBEDDERS: tuple[type[EmbedderBase], ...] = (
     HogConfig, LandmarksEmbedConfig, DlibResnetConfig, InceptionResnetV1Config, VggFaceConfig,
-    TorchScriptConfig,
+    TorchScriptConfig, FerXceptionConfig,
 )
 
 EmbedderConfig = family("type", None, *EMBEDDERS)
