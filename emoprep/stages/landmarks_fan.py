@@ -17,13 +17,14 @@ Torch is imported only when a landmarker is built, so parsing the config stays l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from emoprep.errors import ModelFileError
+from emoprep.stages.backends import BackendConfig
 
 if TYPE_CHECKING:
     import torch
@@ -36,10 +37,13 @@ REFERENCE_SCALE = 195.0  #: s = (w + h) / REFERENCE_SCALE
 CROP_UNIT = 200.0  #: crop side = CROP_UNIT * s source pixels
 
 
-class FanLandmarksConfig(BaseModel):
-    """``landmarks.backend: fan``: 2D-FAN TorchScript, (B, 3, 256, 256) RGB [0, 1] -> (B, 68, 64, 64)."""
+class FanLandmarksConfig(BackendConfig):
+    """``landmarks.backend: fan``: 2D-FAN TorchScript, (B, 3, 256, 256) RGB [0, 1] -> (B, 68, 64, 64).
 
-    model_config = ConfigDict(extra="forbid")
+    A member of a landmarks backend family (``family("backend", "dlib68", ...)``); unknown keys
+    are errors."""
+
+    _tag_key: ClassVar[str] = "backend"
 
     backend: Literal["fan"] = "fan"
     model: Path | None = Field(
