@@ -14,7 +14,7 @@ from emoprep.errors import ConfigError
 from emoprep.pipeline.export import export
 from emoprep.io.reader import open_features
 from emoprep.pipeline.runner import RunOptions, run
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
           "embed": {"hog": {"type": "hog"}, "geo": {"type": "landmarks"}},
@@ -25,7 +25,7 @@ STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
 def out(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     import shutil
 
-    from tests.conftest import CORPUS
+    from tests.helpers import CORPUS
 
     tmp = tmp_path_factory.mktemp("data")
     root = tmp / "videos"
@@ -109,5 +109,6 @@ def test_features_written_in_blocks_equal_one_block(corpus: Path, tmp_path: Path
     monkeypatch.setattr(units, "EMBED_BLOCK", 7)  # 20 frames per video -> blocks of 7, 7, 6
     run(manifest, tmp_path / "blocks", opts=RunOptions(workers=0))
     a, b = open_features(tmp_path / "one", "hog"), open_features(tmp_path / "blocks", "hog")
+    assert a.videos() == b.videos() and len(a.videos()) == len(CORPUS)
     for vid in a.videos():
         np.testing.assert_array_equal(a.read(vid)[0], b.read(vid)[0])

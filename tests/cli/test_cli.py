@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emoprep.cli.app import app
-from tests.conftest import CORPUS, write_manifest
+from tests.helpers import CORPUS, write_manifest
 
 runner = CliRunner()
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}},

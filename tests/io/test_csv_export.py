@@ -16,7 +16,7 @@ from emoprep.errors import StoreError
 from emoprep.io.csv_export import POSE_COLUMNS, frame_columns, write_frame_csv, write_frame_csvs
 from emoprep.stages.headpose import head_pose
 from emoprep.types import FrameStatus
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 EMOPREP = str(Path(sys.executable).with_name("emoprep"))
 CLIPS = ("s01_happy_1.mp4", "s04_sad_1.mp4")
@@ -30,9 +30,9 @@ def out(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root.mkdir()
     for name in CLIPS:
         shutil.copy2(clip_bank / name, root / name)
-    manifest = write_manifest(base / "m.yaml", root, stages={"window": {"mode": "au_trim"},
-                                                             "trim": {"min_end_cut": 2, "anomaly_last": 0},
-                                                             "split": {"folds": 2, "test_fraction": 0}})
+    stages = {"window": {"mode": "au_trim"}, "trim": {"min_end_cut": 2, "anomaly_last": 0},
+              "split": {"folds": 2, "test_fraction": 0}}
+    manifest = write_manifest(base / "m.yaml", root, stages=stages)
     cmd = [EMOPREP, "run", "-m", str(manifest), "-o", str(base / "out"), "--workers", "0",
            "--json"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -44,7 +44,8 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray, list[list[str]]]:
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
-    return header, np.array([[float(v) if i != 4 else 0.0 for i, v in enumerate(r)] for r in body]), body
+    numbers = [[float(v) if i != 4 else 0.0 for i, v in enumerate(r)] for r in body]  # 4: status
+    return header, np.array(numbers), body
 
 
 def test_landmarks_boxes_and_frames_round_trip(out: Path, tmp_path: Path) -> None:

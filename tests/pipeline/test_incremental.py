@@ -12,7 +12,7 @@ import pytest
 
 import emoprep
 from emoprep.pipeline.runner import RunOptions, run, status
-from tests.conftest import CORPUS, EXTRA, write_manifest
+from tests.helpers import CORPUS, EXTRA, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
           "embed": {"hog": {"type": "hog"}, "geo": {"type": "landmarks"}}}

@@ -8,7 +8,7 @@ import pytest
 
 from emoprep.pipeline.executors import ExecutorKind
 from emoprep.pipeline.runner import RunOptions, run
-from tests.conftest import CORPUS, write_manifest
+from tests.helpers import CORPUS, write_manifest
 
 
 @pytest.mark.parametrize(("executor", "workers"), [("local", 0), ("local", 2), ("dask", 2)])

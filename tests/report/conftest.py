@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 EMOPREP = str(Path(sys.executable).with_name("emoprep"))
 
@@ -49,3 +49,18 @@ def report_run(clip_bank: Path, samples_dir: Path, tmp_path_factory: pytest.Temp
     status = {v["video_id"]: v["status"] for v in summary["videos"]}
     assert status[FAILED_ID] == "failed" and status[LOW_FACE_ID] == "ok", status
     return base / "out"
+
+
+def snapshot(out: Path) -> dict[str, int]:
+    """mtime_ns of every file of an output folder outside report/."""
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*")
+            if p.is_file() and "report" not in p.relative_to(out).parts}
+
+
+@pytest.fixture(scope="session")
+def built_report(report_run: Path) -> tuple[Path, dict[str, int]]:
+    """``build_report(report_run)`` (default destination) and the folder's snapshot before it."""
+    from emoprep.report import build_report
+
+    before = snapshot(report_run)
+    return build_report(report_run), before
