@@ -5,7 +5,8 @@ Everything here reads what a run left in its output folder; nothing re-runs a st
 
 from __future__ import annotations
 
-from emoprep.report.build import build_report
+from typing import Any
+
 from emoprep.report.inspect import inspect_video, render_inspect, render_inspect_json
 from emoprep.report.warnings import (
     DEFAULT_MIN_FACE_FRACTION,
@@ -16,6 +17,16 @@ from emoprep.report.warnings import (
 )
 
 __all__ = [
-    "DEFAULT_MIN_FACE_FRACTION", "VideoWarning", "build_report", "WarningKind", "face_coverage_warning",
+    "DEFAULT_MIN_FACE_FRACTION", "VideoWarning", "WarningKind", "build_report",
+    "face_coverage_warning",
     "inspect_video", "render_inspect", "render_inspect_json", "video_warnings",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``build_report`` is imported on first use (it pulls in matplotlib; inspect does not)."""
+    if name == "build_report":
+        from emoprep.report.build import build_report
+
+        return build_report
+    raise AttributeError(f"module 'emoprep.report' has no attribute {name!r}")

@@ -63,8 +63,8 @@ def _summary_section(run: RunData, views: list[VideoView], status_total: Counter
     n = Counter(v.row["status"] for v in views)
     pairs: list[tuple[str, Any]] = [
         ("output folder", str(run.root)),
-        ("emoprep version", s.get("emoprep_version") or f"not recorded by the run "
-                                                       f"(report built with {emoprep.__version__})"),
+        ("emoprep version", s.get("emoprep_version") or "not recorded by the run (report "
+                                                       f"built with {emoprep.__version__})"),
         ("executor", s.get("executor", "")),
         ("run time, s", s.get("seconds", "")),
         ("videos", f"{n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "
@@ -91,7 +91,8 @@ def _stages_table(run: RunData) -> str:
     for stage, t in secs.items():
         st = settings.get(stage, {})
         libs = ", ".join(f"{k} {v}" for k, v in sorted((st.get("libraries") or {}).items()))
-        models = ", ".join(f"{k} {str(v)[:12]}" for k, v in sorted((st.get("models") or {}).items()))
+        models = ", ".join(f"{k} {str(v)[:12]}"
+                           for k, v in sorted((st.get("models") or {}).items()))
         rows.append([H.cell(stage), H.cell(t["units"]), H.cell(t["seconds"]), H.cell(t["max"]),
                      H.cell(st.get("version", "")), H.cell(st.get("variants", "")),
                      H.cell(libs or "-"), H.cell(models or "-"),

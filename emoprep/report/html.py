@@ -19,7 +19,8 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 code, pre { font: 12px/1.35 ui-monospace, monospace; } pre { background: #f7f7f7;
        padding: .5em; overflow-x: auto; white-space: pre-wrap; }
 section.video { border: 1px solid #ddd; border-radius: 6px; padding: 1em; margin: 1.2em 0; }
-section.failed { border-left: 6px solid #d62728; } section.anomaly { border-left: 6px solid #ff7f0e; }
+section.failed { border-left: 6px solid #d62728; }
+section.anomaly { border-left: 6px solid #ff7f0e; }
 section.warning { border-left: 6px solid #e6b800; } section.ok { border-left: 6px solid #2ca02c; }
 .tag { display: inline-block; padding: 0 .5em; border-radius: 3px; color: #fff; font-size: 12px; }
 .tag.failed { background: #d62728; } .tag.anomaly { background: #ff7f0e; }

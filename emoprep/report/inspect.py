@@ -132,7 +132,8 @@ def render_inspect(info: dict[str, Any]) -> str:
         state = "applied" if t["applied"] else "computed, not applied"
         lines.append(_kv("trim", f"{state}: kept [{t['start']}, {t['end']}) = source frames "
                                  f"{t['first_frame']}-{t['last_frame']}, threshold "
-                                 f"{_num(t['threshold'])}, anomaly {t['anomaly']} ({t['au_source']})"))
+                                 f"{_num(t['threshold'])}, anomaly {t['anomaly']} "
+                                 f"({t['au_source']})"))
     if info["status_counts"]:
         counts = ", ".join(f"{k} {v}" for k, v in info["status_counts"].items() if v)
         lines.append(_kv("frames", f"{info['n_face']} of {info['n_frames']} with a face: {counts}"))

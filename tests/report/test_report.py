@@ -15,21 +15,14 @@ from emoprep.report import build_report
 from emoprep.report.build import rank_videos
 from emoprep.report.rundata import load_run
 from emoprep.report.videoview import Problem
-from tests.report.conftest import FAILED_ID, LOW_FACE_ID, ODD_ID, ODD_TAKE
+from tests.report.conftest import FAILED_ID, LOW_FACE_ID, ODD_ID, ODD_TAKE, snapshot
 
 ALL_IDS = sorted(["s01_happy_1", "s02_sad_1", "s04_sad_1", ODD_ID, FAILED_ID, LOW_FACE_ID])
 
 
-def snapshot(out: Path) -> dict[str, int]:
-    """mtime_ns of every file of an output folder outside report/."""
-    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*")
-            if p.is_file() and "report" not in p.relative_to(out).parts}
-
-
 @pytest.fixture(scope="module")
-def built(report_run: Path) -> tuple[Path, str, dict[str, int]]:
-    before = snapshot(report_run)
-    index = build_report(report_run)
+def built(built_report: tuple[Path, dict[str, int]]) -> tuple[Path, str, dict[str, int]]:
+    index, before = built_report
     return index, index.read_text(encoding="utf-8"), before
 
 

@@ -17,8 +17,6 @@ import cv2
 import numpy as np
 import pytest
 
-from emoprep.report import build_report
-
 pytestmark = pytest.mark.slow
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,13 +65,14 @@ def run_chromium(binary: str, page: Path, tmp: Path, *extra: str) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def report(report_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_report(report_run, tmp_path_factory.mktemp("browser") / "report")
+def report(built_report: tuple[Path, dict[str, int]]) -> Path:
+    return built_report[0]
 
 
 def test_every_image_loads_and_no_console_message(chromium: str, report: Path,
                                                   tmp_path: Path) -> None:
-    probe = report.with_name("_check.html")
+    probe = tmp_path / "report" / "_check.html"  # a copy of the folder with the check script
+    shutil.copytree(report.parent, probe.parent)
     probe.write_text(report.read_text(encoding="utf-8").replace("</body>", CHECK_SCRIPT
                                                                 + "</body>"))
     res = run_chromium(chromium, probe, tmp_path, "--enable-logging=stderr", "--log-level=0",
