@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from emoprep.cli.models import models_app
 from emoprep.errors import EmoprepError
+from emoprep.pipeline.executors import ExecutorKind
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Offline, incremental preprocessing of facial-expression video datasets.")
@@ -16,6 +18,8 @@ ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="data manife
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output folder (default: manifest's output)")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a manifest value: KEY=VALUE")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+app.add_typer(models_app, name="models")
 
 
 def _fail(exc: EmoprepError) -> None:
@@ -40,7 +44,7 @@ def run(
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="worker processes (0: in this process)")] = 2,
-    executor: Annotated[str, typer.Option(help="local | dask")] = "local",
+    executor: Annotated[ExecutorKind, typer.Option(help="where units run")] = ExecutorKind.LOCAL,
     scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")] = None,
     set_: SetOpt = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")] = None,
@@ -53,13 +57,8 @@ def run(
     """Run every stale (stage, video) unit of the manifest and rebuild the stores."""
     from emoprep.cli import render
     from emoprep.pipeline import runner
-    from emoprep.pipeline.executors import ExecutorKind
 
-    try:
-        kind = ExecutorKind(executor)
-    except ValueError:
-        typer.secho(f"error: --executor must be one of local, dask (got {executor!r})", fg="red", err=True)
-        raise typer.Exit(2) from None
+    kind = executor
     try:
         if dry_run:
             rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed)

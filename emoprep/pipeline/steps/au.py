@@ -62,4 +62,4 @@ def libraries(c: Any) -> dict[str, str]:
 
 STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim"},
                  upstream=("track",), outputs=(PurePosixPath("au"),), libraries=libraries,
-                 inputs=inputs)
+                 models=lambda c: c.au.model_files(), inputs=inputs)

@@ -20,6 +20,7 @@ from emoprep.stages.au.config import (
     AUConfig,
     AUSource,
     AUSourceConfig,
+    ExpressionAUConfig,
     LandmarksAUConfig,
     OpenFaceAUConfig,
     PyFeatAUConfig,
@@ -52,7 +53,8 @@ def source_files(entry: VideoEntry, cfg: AUSourceConfig, root: Path) -> list[Pat
 
 
 __all__ = [
-    "SOURCES", "AUConfig", "AUResult", "AUSource", "AUSourceConfig", "LandmarksAUConfig",
+    "SOURCES", "AUConfig", "AUResult", "AUSource", "AUSourceConfig", "ExpressionAUConfig",
+    "LandmarksAUConfig",
     "OpenFaceAUConfig", "PyFeatAUConfig", "PyFeatAUModel", "canonical_au_name", "compute_au",
     "openface_csv_path", "source_files",
 ]

