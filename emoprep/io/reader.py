@@ -7,6 +7,8 @@ handed to torch DataLoader workers.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,16 @@ class _LazyFile:
                 raise StoreError(f"store {self.path}: cannot open ({exc})") from exc
             self._pid = os.getpid()
         return self._file
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn h5py's KeyError/OSError (missing object, broken link, corrupt shard) into a
+        StoreError naming the store file and what was read."""
+        try:
+            yield
+        except (KeyError, OSError) as exc:
+            raise StoreError(f"store {self.path}: cannot read {what} ({type(exc).__name__}: {exc}); "
+                             "`emoprep status --verify` checks every shard") from exc
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
@@ -81,24 +93,28 @@ class FrameStore(_LazyFile):
 
     def frames(self, video_id: str, index: slice | np.ndarray | None = None) -> np.ndarray:
         """Aligned crops (T, S, S, 3) uint8 RGB (or the selected frames)."""
-        ds = self._group(video_id)["frames"]
-        return ds[()] if index is None else ds[index]
+        with self._reading(f"frames of {video_id!r}"):
+            ds = self._group(video_id)["frames"]
+            return ds[()] if index is None else ds[index]
 
     def meta(self, video_id: str) -> dict[str, Any]:
         """Labels, subject, geometry (frame_index, status, boxes, landmarks, ...) and AU data."""
         g = self._group(video_id)
-        out = decode_attrs(g.attrs)
-        for name in _GEOMETRY:
-            if name in g:
-                out[name] = g[name][()]
-        if "au" in g:
-            au = g["au"]
-            for key, path in _AU_ARRAYS.items():
-                out[key] = g[path][()]
-            out["au_names"] = [n.decode() if isinstance(n, bytes) else str(n) for n in au["names"][()]]
-            a = decode_attrs(au.attrs)
-            out.update({k: a[k] for k in ("au_source", "trim_start", "trim_end", "trim_threshold") if k in a})
-            out["anomaly"] = bool(a.get("anomaly", False))
+        with self._reading(f"metadata of {video_id!r}"):
+            out = decode_attrs(g.attrs)
+            for name in _GEOMETRY:
+                if name in g:
+                    out[name] = g[name][()]
+            if "au" in g:
+                au = g["au"]
+                for key, path in _AU_ARRAYS.items():
+                    out[key] = g[path][()]
+                out["au_names"] = [n.decode() if isinstance(n, bytes) else str(n)
+                                   for n in au["names"][()]]
+                a = decode_attrs(au.attrs)
+                out.update({k: a[k] for k in ("au_source", "trim_start", "trim_end", "trim_threshold")
+                            if k in a})
+                out["anomaly"] = bool(a.get("anomaly", False))
         return out
 
 
@@ -126,11 +142,13 @@ class FeatureStore(_LazyFile):
         return sorted(self._f()["videos"].keys())
 
     def augmentations(self, video_id: str) -> list[str]:
-        g = self._f()["videos"][video_id]
-        return sorted(g["augmented"].keys()) if "augmented" in g else []
+        with self._reading(f"augmentations of {video_id!r}"):
+            g = self._f()["videos"][video_id]
+            return sorted(g["augmented"].keys()) if "augmented" in g else []
 
     def attrs(self, video_id: str) -> dict[str, Any]:
-        return decode_attrs(self._f()["videos"][video_id].attrs)
+        with self._reading(f"attributes of {video_id!r}"):
+            return decode_attrs(self._f()["videos"][video_id].attrs)
 
     def read(self, video_id: str, augmentation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(features (T, D) float32, mask (T,) bool) of the original or an augmented variant."""
@@ -139,12 +157,14 @@ class FeatureStore(_LazyFile):
             if augmentation:
                 g = g["augmented"][augmentation]
             return g["features"][()], g["mask"][()].astype(bool)
-        except KeyError:
+        except (KeyError, OSError) as exc:
             what = f"{video_id}@{augmentation}" if augmentation else video_id
-            raise StoreError(f"feature store {self.name!r}: no features for {what}") from None
+            raise StoreError(f"feature store {self.name!r} ({self.path}): no features for {what} "
+                             f"({type(exc).__name__})") from None
 
     def frame_index(self, video_id: str) -> np.ndarray:
-        return self._f()["videos"][video_id]["frame_index"][()]
+        with self._reading(f"frame_index of {video_id!r}"):
+            return self._f()["videos"][video_id]["frame_index"][()]
 
 
 def open_features(out: str | Path, name: str) -> FeatureStore:

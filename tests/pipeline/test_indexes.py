@@ -1,0 +1,65 @@
+"""Index files: one row per video with its state, rewritten only when their inputs change; the
+readers turn a broken shard into a StoreError naming the file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import h5py
+import pytest
+
+import emoprep
+from emoprep.errors import StoreError
+from emoprep.io.hdf5 import read_table
+from emoprep.io.reader import open_features
+from emoprep.pipeline.runner import RunOptions, run
+from tests.helpers import write_manifest
+
+INLINE = RunOptions(workers=0)
+
+
+@pytest.fixture
+def out_dir(clip_bank: Path, tmp_path: Path) -> tuple[Path, Path]:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("s01_happy_1.mp4", "s02_sad_1.mp4", "s04_sad_1.mp4"):
+        shutil.copy2(clip_bank / name, videos / name)
+    (videos / "s09_happy_1.mp4").write_bytes(b"not a video")
+    manifest = write_manifest(tmp_path / "m.yaml", videos, {"embed": {"hog": {"type": "hog"}}})
+    out = tmp_path / "out"
+    run(manifest, out, opts=INLINE)
+    return manifest, out
+
+
+def test_rows_name_every_video_with_its_state_and_links(out_dir) -> None:
+    manifest, out = out_dir
+    rows = {r["video_id"]: r for r in read_table(out / "frames.h5")}
+    assert sorted(rows) == ["s01_happy_1", "s02_sad_1", "s04_sad_1", "s09_happy_1"]
+    assert rows["s09_happy_1"]["status"] == "failed" and rows["s09_happy_1"]["error"].startswith("probe:")
+    assert all(rows[v]["status"] == "ok" and rows[v]["n_frames"] > 0 for v in ("s01_happy_1", "s02_sad_1"))
+    assert emoprep.open_store(out).videos() == ["s01_happy_1", "s02_sad_1", "s04_sad_1"]
+    feats = read_table(out / "features" / "hog.h5")
+    assert [r["video_id"] for r in feats if r["status"] == "ok"] == ["s01_happy_1", "s02_sad_1", "s04_sad_1"]
+
+
+def test_unchanged_inputs_leave_the_index_files_alone(out_dir) -> None:
+    manifest, out = out_dir
+    before = {p: p.stat().st_mtime_ns for p in (out / "frames.h5", out / "features" / "hog.h5")}
+    run(manifest, out, opts=INLINE)
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_broken_shard_reads_as_store_error_naming_the_file(out_dir) -> None:
+    _, out = out_dir
+    shard = out / "frames" / "s01_happy_1.h5"
+    with h5py.File(shard, "r+") as f:
+        del f["frames"]
+    store = emoprep.open_store(out)
+    with pytest.raises(StoreError, match=r"frames\.h5: cannot read frames of 's01_happy_1'"):
+        store.frames("s01_happy_1")
+    (out / "features" / "hog" / "s02_sad_1.h5").write_bytes(b"garbage")
+    with pytest.raises(StoreError, match="no features for s02_sad_1"):
+        open_features(out, "hog").read("s02_sad_1")
+    with pytest.raises(StoreError, match="no video 'nope'"):
+        store.frames("nope")
