@@ -119,7 +119,8 @@ def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, featu
         rec, trained = read_record(unit, root), False
         if rec is None:
             everyone = np.unique(np.concatenate([np.concatenate(f) for f in folds.folds]))
-            rec, trained = train_unit(unit, root, seqs, cfg, everyone, None, _ints(folds.test), epochs,
+            rec, trained = train_unit(unit, root, seqs, cfg, everyone, None, _ints(folds.test),
+                                      epochs,
                                       cfg.seed * 1000 + 999), True
         done["final"] = (unit, rec, trained)
     return done
@@ -128,7 +129,7 @@ def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, featu
 def fit(sequences: Sequences, folds: Folds, cfg: TrainConfig | dict[str, Any], out_dir: str | Path,
         features_fingerprint: str = "", *, only_folds: list[int] | None = None,
         plots: bool = True) -> dict[str, Any]:
-    """Cross-validate ``cfg.head`` on ``folds``; train only units not already done under ``out_dir``.
+    """Cross-validate ``cfg.head`` on ``folds``; train only the units not done under ``out_dir``.
 
     Returns the run's metrics (also in ``<run folder>/metrics.json``): per fold and mean +- std of
     accuracy per task, combined accuracy, macro-F1, confusion matrices, the final model's test

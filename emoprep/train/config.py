@@ -147,17 +147,17 @@ def flat_items(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:
-    """Validate a ``train:`` mapping; every problem in one ConfigError (``train.loss.kind: ...``)."""
+    """Validate a ``train:`` mapping; every problem in one ConfigError (``train.loss.kind: ..``)."""
     try:
         return TrainConfig.model_validate(data or {})
     except ValidationError as exc:
-        problems = [f"{'.'.join(['train', *map(str, e['loc'])])}: {e['msg']} (got {e.get('input')!r})"
-                    for e in exc.errors()]
+        problems = [f"{'.'.join(['train', *map(str, e['loc'])])}: {e['msg']} "
+                    f"(got {e.get('input')!r})" for e in exc.errors()]
         raise ConfigError(source, problems) from None
 
 
 def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """``{"loss.gamma": 1, "head": "cnn1d"}`` (keys relative to ``train.``) applied, re-validated."""
+    """``{"loss.gamma": 1, "head": "cnn1d"}`` (keys below ``train.``) applied and re-validated."""
     data = cfg.model_dump(mode="json")
     for dotted, value in overrides.items():
         node = data

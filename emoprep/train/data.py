@@ -99,12 +99,13 @@ def _fold_problems(seqs: Sequences, folds: Folds) -> list[str]:
         shared = (set(seqs.subjects[tr].tolist()) & set(seqs.subjects[va].tolist())) | (
             test_subjects & set(seqs.subjects[np.concatenate([tr, va])].tolist()))
         if shared:
-            out.append(f"split {folds.name!r} fold {k}: subjects in two parts: {sorted(shared)[:5]}")
+            out.append(f"split {folds.name!r} fold {k}: subjects in two parts: "
+                       f"{sorted(shared)[:5]}")
     return out
 
 
 def sequences_digest(seqs: Sequences) -> str:
-    """sha256 over features, face masks, labels, classes and ids (used when no fingerprint is given)."""
+    """sha256 of features, face masks, labels, classes, ids (when no fingerprint is given)."""
     h = hashlib.sha256()
     for f, m in zip(seqs.features, seqs.face_mask, strict=True):
         h.update(np.ascontiguousarray(f, np.float32).tobytes())

@@ -91,8 +91,9 @@ def fuse(run_dirs: list[str | Path], method: FusionMethod | str = FusionMethod.A
     for k, entry in enumerate(runs[0]["folds"]):
         outs = [load_outputs(r["dir"] / r["folds"][k]["unit_dir"] / "outputs.npz") for r in runs]
         weights = run_weights(runs, list(outs[0]["val"]["probs"]))
-        fold = {"name": entry["name"], "val": _fuse_part([o["val"] for o in outs], method,
-                                                         weights, runs[0]["classes"], entry["name"])}
+        fold = {"name": entry["name"],
+                "val": _fuse_part([o["val"] for o in outs], method, weights,
+                                  runs[0]["classes"], entry["name"])}
         fold["test"] = _fuse_part([o["test"] for o in outs], method, weights, runs[0]["classes"],
                                   entry["name"]) if "test" in outs[0] else None
         folds.append(fold)

@@ -49,7 +49,8 @@ def selection_score(ys: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> 
     return combined_accuracy(ys, preds)
 
 
-def _loader(data: SequenceData, batch: int, shuffle: bool, seed: int) -> torch.utils.data.DataLoader:
+def _loader(data: SequenceData, batch: int, shuffle: bool,
+            seed: int) -> torch.utils.data.DataLoader:
     g = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=shuffle, generator=g,
                                        collate_fn=collate, num_workers=0)

@@ -73,7 +73,7 @@ def evaluate(probs: dict[str, np.ndarray], ys: dict[str, np.ndarray],
 
 
 def headline(scores: dict[str, Any]) -> dict[str, float]:
-    """Flat scalar view of :func:`evaluate`: ``{"emotion/accuracy": .., "combined_accuracy": ..}``."""
+    """Flat scalars of :func:`evaluate`: ``{"emotion/accuracy": .., "combined_accuracy": ..}``."""
     flat: dict[str, float] = {}
     for k, v in scores.items():
         if isinstance(v, dict):
