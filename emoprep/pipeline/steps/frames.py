@@ -1,4 +1,8 @@
-"""Stage ``frames``: eye-based alignment of the kept frames into the HDF5 frame shard."""
+"""Stage ``frames``: eye-based alignment of the kept frames into the HDF5 frame shard.
+
+The shard holds no subject or labels: those are metadata, written by the index rebuild into
+``frames.h5`` (``table`` and the attributes of ``videos/<id>``) from the current manifest.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     geom, trim = _kept(task, layout, load_geometry(layout, vid))
     matrices = align_geometry(geom, s.align).astype(np.float32)
     T, S = len(geom), s.align.size
-    attrs = {"video_id": vid, "subject": e.subject, "labels": e.labels, "source": e.path,
+    attrs = {"video_id": vid, "source": e.path,
              "content_hash": info.content_hash, "fps": info.fps, "width": info.width,
              "height": info.height, "n_source_frames": info.n_frames, "crop_size": S,
              "channel_order": "RGB", "window_mode": s.window.mode.value,
@@ -65,7 +69,9 @@ def upstream(c: Any) -> tuple[str, ...]:
 
 
 def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
-    return {"subject": v.subject, "labels": v.labels}
+    """Nothing besides the upstream results: subject and labels are metadata, kept in the index
+    files (and splits, exports) only, so changing a label re-runs no video stage."""
+    return {}
 
 
 STAGE = StageDef(name="frames", run=run, version=1,
