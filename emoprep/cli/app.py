@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from emoprep.cli.models import models_app
+from emoprep.data import PadRule, Part
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
 
@@ -48,7 +49,12 @@ def run(
     scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")] = None,
     set_: SetOpt = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")] = None,
-    skip_failed: Annotated[bool, typer.Option("--skip-failed", help="do not retry units that failed")] = False,
+    skip_failed: Annotated[bool, typer.Option(
+        "--skip-failed", help="retry no failed unit (default: retry failures of the environment)")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="also retry failures caused by the data (no face, undecodable)")] = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="read every output in full before trusting it; rebuild what is corrupt")] = False,
     fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")] = False,
     plots: Annotated[bool, typer.Option("--plots", help="write AU-trim plots to out/plots")] = False,
@@ -61,14 +67,19 @@ def run(
     kind = executor
     try:
         if dry_run:
-            rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed)
+            rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed, verify,
+                                retry_failed)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             return
         progress = render.Progress(enabled=not json_)
         opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots,
-                                 on_executor=progress.executor, on_frames=progress.frames if not json_ else None)
+                                 on_executor=progress.executor, on_frames=progress.frames if not json_ else None,
+                                 retry_failed=retry_failed, verify=verify)
         report = runner.run(manifest, out, tuple(set_ or ()), opts, progress.start, progress.done)
         progress.close()
+    except runner.RunInterrupted as exc:
+        typer.secho(f"stopped: {exc}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(exc.exit_code) from None
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(report.to_json() if json_ else render.run_text(report))
@@ -78,13 +89,16 @@ def run(
 
 @app.command()
 def status(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None,
-           json_: JsonOpt = False) -> None:
+           json_: JsonOpt = False,
+           verify: Annotated[bool, typer.Option(
+               "--verify", help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
+           ) -> None:
     """What is up to date, stale (and why), failed or missing, per stage."""
     from emoprep.cli import render
     from emoprep.pipeline import runner
 
     try:
-        rep = runner.status(manifest, out, tuple(set_ or ()))
+        rep = runner.status(manifest, out, tuple(set_ or ()), verify=verify)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))
@@ -106,32 +120,47 @@ def report(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = Non
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="output folder of a run")],
-    features: Annotated[str, typer.Option(help="embedder name (stages.embed key)")],
-    dest: Annotated[Path, typer.Option(help="file to write (.h5)")],
-    max_len: Annotated[int, typer.Option("--max-len", help="sequence length L")] = 100,
-    split: Annotated[str | None, typer.Option(help="split name (stages.split.name)")] = None,
-    fold: Annotated[int | None, typer.Option(help="fold number")] = None,
-    part: Annotated[str | None, typer.Option(help="train | val | test | all (default: all three with --fold)")] = None,
+    run_dir: Annotated[Path, typer.Option(
+        "--run-dir", "-r", "--out", "-o", metavar="RUN_DIR",
+        help="INPUT: the output folder of `emoprep run` to read (not the file written: see --dest)")],
+    features: Annotated[str, typer.Option(help="embedder name (a stages.embed key), or au (AU intensities)")],
+    dest: Annotated[Path, typer.Option(
+        metavar="FILE.h5", help="OUTPUT file (.h5/.hdf5); with --fold and no --part: "
+        "FILE_train.h5, FILE_val.h5, FILE_test.h5")],
+    max_len: Annotated[int, typer.Option("--max-len", min=1, help="steps L per sequence (>= 1)")] = 100,
+    split: Annotated[str | None, typer.Option(help="split name (default: the manifest's stages.split.name)")] = None,
+    fold: Annotated[str | None, typer.Option(help="fold number or name of the split")] = None,
+    part: Annotated[Part | None, typer.Option(help="one part (default: train, val and test with --fold, else all)")] = None,
     augment: Annotated[list[str] | None, typer.Option(help="augmented variants to add (train part only)")] = None,
-    pad: Annotated[str, typer.Option(help="subsample | head: how sequences longer than L are cut")] = "subsample",
-    task: Annotated[str | None, typer.Option(help="label key for the one-hot `labels` dataset")] = None,
+    pad: Annotated[PadRule, typer.Option(help="how sequences longer than L are cut")] = PadRule.SUBSAMPLE,
+    task: Annotated[str | None, typer.Option(help="label key of the one-hot `labels` dataset (default: emotion)")] = None,
+    include_anomalies: Annotated[bool, typer.Option(
+        "--include-anomalies", help="add the videos AU trimming marked for manual review")] = False,
+    drop_no_face: Annotated[bool, typer.Option(
+        "--drop-no-face", help="leave out frames without a face (default: kept as zero features)")] = False,
 ) -> None:
-    """Write padded (N, L, D) features, masks, labels, names and subjects to one HDF5 file."""
-    from emoprep.data import PadRule, Part
+    """Write padded sequences of one store to HDF5: FILE (one part) or FILE_train/_val/_test.
+
+    Each file holds features (N, L, D), lengths (N,), mask (N, L: 1 = real step), face_mask
+    (N, L: 1 = face found), labels (N, C one-hot of --task), labels_<key>, onehot_<key>,
+    classes_<key>, names, subjects; docs/STORE.md describes them.
+    """
+    from emoprep.pipeline.export import ExportOptions
     from emoprep.pipeline.export import export as do_export
 
+    parts = [part] if part else ([Part.TRAIN, Part.VAL, Part.TEST] if fold is not None else [Part.ALL])
     try:
-        rule = PadRule(pad)
-        parts = [Part(part)] if part else ([Part.TRAIN, Part.VAL, Part.TEST] if fold is not None else [Part.ALL])
         for p in parts:
             target = dest if len(parts) == 1 else dest.with_name(f"{dest.stem}_{p.value}{dest.suffix}")
-            augs = tuple(augment or ()) if p is Part.TRAIN else ()
-            info = do_export(out, features, target, max_len, split, fold, p, augs, rule, task)
-            typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} frames x {info['dim']} features")
-    except ValueError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from None
+            opts = ExportOptions(max_len, split, None if p in (Part.TEST, Part.ALL) and not part else fold,
+                                 p, tuple(augment or ()) if p is Part.TRAIN else (), pad, task,
+                                 include_anomalies, drop_no_face)
+            info = do_export(run_dir, features, target, opts)
+            where = f"split {info['split']}, " if info["split"] else ""
+            where += f"fold {info['fold']}, " if info["fold"] else ""
+            typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} steps x {info['dim']} "
+                       f"features ({where}part {info['part']}, task {info['task'] or '-'}); "
+                       f"{info['held_back']} AU-trim anomalies held back")
     except EmoprepError as exc:
         _fail(exc)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.io.hdf5 import StoreConfig
@@ -16,16 +19,40 @@ from emoprep.stages.track import TrackConfig
 from emoprep.stages.window import WindowConfig
 
 
+class SplitMethod(str, Enum):
+    """How the non-test subjects are put into folds."""
+
+    KFOLD = "kfold"  #: ``folds`` folds (StratifiedGroupKFold with ``stratify``, else GroupKFold)
+    LOSO = "loso"  #: leave one subject out: one fold per subject
+
+
 class SplitConfig(BaseModel):
-    """Subject-independent splits: held-out test subjects plus k folds of the rest."""
+    """Subject-independent splits: held-out test subjects plus folds of the rest (docs/MANIFEST.md).
+
+    The test part is ``test_subjects`` when given, else ``round(test_fraction * subjects)`` drawn
+    with ``seed``; the folds are ``fold_subjects`` (named validation subjects per fold) when given,
+    else ``method``. ``exclude_subjects`` are in no part.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "default"
+    name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="fraction of subjects held out for test")
     folds: int = Field(5, ge=2)
     stratify: str | None = Field(None, description="label key to stratify subjects by (majority label)")
     seed: int = 0
+    method: SplitMethod = SplitMethod.KFOLD
+    test_subjects: list[str] | None = Field(None, description="explicit test subjects (test_fraction unused)")
+    fold_subjects: dict[str, list[str]] | None = Field(
+        None, description="fold name -> its validation subjects (folds and method unused)")
+    exclude_subjects: list[str] = Field(default_factory=list, description="subjects in no part")
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The keys that decide the split; keys added after 0.1 are left out at their defaults."""
+        data = self.model_dump(mode="json")
+        added = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
+                 "exclude_subjects": []}
+        return {k: v for k, v in data.items() if not (k in added and v == added[k])}
 
 
 class StagesConfig(BaseModel):

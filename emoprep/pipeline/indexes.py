@@ -1,4 +1,10 @@
-"""Index files that link the per-video shards, rebuilt by the coordinator after every run."""
+"""Index files that link the per-video shards, rebuilt by the coordinator after every run.
+
+Labels are metadata: each row's subject, labels and AU-trim ``anomaly`` flag come from the
+current manifest and records (never from the shards), and the file attributes carry the label
+class lists (``classes``, JSON), ``default_task``, ``default_split`` and ``anomalies`` (JSON list
+of video ids), so changing a label rewrites the index files and runs no video stage.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from emoprep.errors import StoreError
 from emoprep.io.hdf5 import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
 from emoprep.pipeline.dag import Plan
 from emoprep.pipeline.fingerprint import digest
+from emoprep.pipeline.manifest.labels import default_task, vocabularies
 from emoprep.pipeline.session import Session
 from emoprep.types import UnitStatus, VideoState
 
@@ -53,6 +60,7 @@ class _Pending:
     row: IndexRow
     shards: list[tuple[str, Path]] = field(default_factory=list)  # (link prefix, shard); first gives attrs
     key: list[Any] = field(default_factory=list)  # what identifies the row's content
+    meta: dict[str, Any] = field(default_factory=dict)  # attributes from the manifest, on top
 
 
 def _fp(session: Session, stage: str, vid: str) -> str:
@@ -63,7 +71,7 @@ def _fp(session: Session, stage: str, vid: str) -> str:
 def _write_index(path: Path, pending: list[_Pending], attrs: dict[str, Any]) -> bool:
     """Rewrite ``path`` unless an index with exactly these rows exists already. True if written."""
     key = digest([attrs, [[p.row.video_id, p.row.subject, p.row.labels, p.row.status, p.row.error,
-                           p.row.n_frames, p.row.n_face, p.key] for p in pending]])
+                           p.row.n_frames, p.row.n_face, p.key, p.meta] for p in pending]])
     if path.is_file():
         try:
             with h5py.File(path, "r") as f:
@@ -75,9 +83,24 @@ def _write_index(path: Path, pending: list[_Pending], attrs: dict[str, Any]) -> 
         for prefix, shard in p.shards:
             p.row.links.update(shard_links(shard, _rel(shard, path), prefix=prefix))
         if p.shards:
-            p.row.attrs = _shard_attrs(p.shards[0][1])
+            p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
     build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
     return True
+
+
+def index_attrs(session: Session, store: str, anomalies: list[str]) -> dict[str, Any]:
+    """File attributes of an index: schema, store, class lists, default task and split."""
+    classes = vocabularies(session.manifest.labels, [v.labels for v in session.videos])
+    return {"schema_version": SCHEMA_VERSION, "store": store, "classes": classes,
+            "default_task": default_task(session.manifest.labels, classes),
+            "default_split": session.manifest.stages.split.name, "anomalies": anomalies}
+
+
+def _anomaly(session: Session, vid: str) -> bool:
+    """AU trimming marked the video for manual review (only meaningful in window mode au_trim)."""
+    au = session.records.get("au", vid)
+    au_trim = session.manifest.stages.window.mode.value == "au_trim"
+    return au_trim and au is not None and au.status is UnitStatus.OK and bool(au.summary.get("anomaly"))
 
 
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
@@ -85,17 +108,18 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     summary row per video."""
     lay = session.layout
     pending, summary = [], []
-    au_trim = session.manifest.stages.window.mode.value == "au_trim"
+    anomalies = [v.video_id for v in session.videos if _anomaly(session, v.video_id)]
     for v in session.videos:
         vid = v.video_id
         state, error = _video_state(session, plan, vid, "frames")
-        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
+        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
+                     meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
         info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state, "error": error}
         track, au = session.records.get("track", vid), session.records.get("au", vid)
         if track is not None and track.status is UnitStatus.OK:
             info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))
         if au is not None and au.status is UnitStatus.OK:
-            info["anomaly"] = bool(au.summary.get("anomaly")) and au_trim
+            info["anomaly"] = vid in anomalies
         if state is VideoState.OK:
             rec = session.records.get("frames", vid)
             p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
@@ -106,20 +130,21 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
         pending.append(p)
         summary.append(info)
-    _write_index(lay.frames_index, pending, {"schema_version": SCHEMA_VERSION, "store": "frames"})
+    _write_index(lay.frames_index, pending, index_attrs(session, "frames", anomalies))
     for name in sorted(session.manifest.stages.embed):
-        _features_index(session, plan, name)
+        _features_index(session, plan, name, anomalies)
     return summary
 
 
-def _features_index(session: Session, plan: Plan, name: str) -> None:
+def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str]) -> None:
     lay = session.layout
     augs = [d.augmentation for d in plan.stages if d.embedder == name and d.augmentation]
     pending = []
     for v in session.videos:
         vid = v.video_id
         state, error = _video_state(session, plan, vid, f"embed:{name}")
-        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error))
+        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
+                     meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
         if state is VideoState.OK:
             rec = session.records.get(f"embed:{name}", vid)
             p.row.n_frames = int(rec.summary.get("n_frames", 0))
@@ -132,4 +157,5 @@ def _features_index(session: Session, plan: Plan, name: str) -> None:
                     p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
                     p.key.append(_fp(session, stage, vid))
         pending.append(p)
-    _write_index(lay.features_index(name), pending, {"schema_version": SCHEMA_VERSION, "store": f"features/{name}"})
+    _write_index(lay.features_index(name), pending,
+                 index_attrs(session, f"features/{name}", anomalies))

@@ -9,6 +9,7 @@ every key set in the manifest overrides the preset's value. docs/MANIFEST.md lis
 
 from __future__ import annotations
 
+import difflib
 import glob
 import re
 import string
@@ -18,7 +19,8 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from emoprep.pipeline.manifest.presets import PRESETS, MapValue, Preset
+from emoprep.errors import ConfigError
+from emoprep.pipeline.manifest.presets import BASIC7, BASIC7_WORDS, PRESETS, MapValue, Preset
 
 #: a video id becomes a file name in the output folder: no '/', no leading '.', no '..'
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -46,6 +48,13 @@ class LabelFileRule(BaseModel):
 
 
 
+class Vocabulary(str, Enum):
+    """Which words the ``emotion`` label uses."""
+
+    NATIVE = "native"  #: the dataset's own words and class list (default)
+    BASIC7 = "basic7"  #: one shared list for every preset (presets.BASIC7), for cross-dataset work
+
+
 class LabelsSection(BaseModel):
     """The ``labels:`` section. Unset or null keys take the preset's values (``generic``: none)."""
 
@@ -61,14 +70,100 @@ class LabelsSection(BaseModel):
     subject: str | None = Field(None, description="group naming the subject; default: the video id")
     video_id: str | None = Field(None, description="template over groups, e.g. '{subject}_{clip}'; default '{path}'")
     label_file: LabelFileRule | None = None
+    classes: dict[str, list[str]] = Field(
+        default_factory=dict, description="label -> full class list in index order; default: the "
+        "preset's, else the map's values in map order, else the sorted values found")
+    vocabulary: Vocabulary = Field(Vocabulary.NATIVE, description="basic7: one shared emotion list")
+    task: str | None = Field(None, description="default label for exports/training; null: emotion")
+
+
+def _map_keys(group: str, table: dict[str, MapValue]) -> list[str]:
+    """Label keys a group's map sets (the group itself, or the keys of its mapping values)."""
+    keys = [k for v in table.values() if isinstance(v, dict) for k in v]
+    return list(dict.fromkeys(keys)) if keys else [group]
 
 
 def with_preset(labels: LabelsSection) -> LabelsSection:
-    """The section with every unset or null key taken from its preset; ``maps`` merge per group."""
+    """The section with every unset or null key taken from its preset; ``maps`` and ``classes``
+    merge per key (a preset class list is dropped for labels whose map the manifest replaces)."""
     preset = {"ignore_case": False, **PRESETS[labels.preset].labels}
     mine = {k: v for k, v in labels.model_dump().items() if v is not None}
-    merged = {**preset, **mine, "maps": {**preset.get("maps", {}), **labels.maps}}
+    replaced = {k for g, t in labels.maps.items() for k in _map_keys(g, t)}
+    kept = {k: v for k, v in preset.get("classes", {}).items() if k not in replaced}
+    merged = {**preset, **mine, "maps": {**preset.get("maps", {}), **labels.maps},
+              "classes": {**kept, **labels.classes}}
     return LabelsSection.model_validate(merged)
+
+
+def _map_values(labels: LabelsSection) -> dict[str, list[str]]:
+    """Label key -> the values the maps (and the label-file map) can give, in map order."""
+    out: dict[str, list[str]] = {}
+    for group, table in labels.maps.items():
+        for raw in table.values():
+            pairs = raw.items() if isinstance(raw, dict) else [(group, raw)]
+            for key, value in pairs:
+                out.setdefault(key, []).append(value.strip().lower())
+    if labels.label_file is not None and labels.label_file.map:
+        out.setdefault(labels.label_file.key, []).extend(
+            v.strip().lower() for v in labels.label_file.map.values())
+    return {k: list(dict.fromkeys(v)) for k, v in out.items()}
+
+
+def _class_problems(labels: LabelsSection) -> list[str]:
+    problems = []
+    for key, names in labels.classes.items():
+        if len(set(names)) != len(names) or not names:
+            problems.append(f"labels.classes.{key}: expected distinct class names, got {names} "
+                            f"(fix: list each class once)")
+    for key, values in _map_values(labels).items():
+        declared = labels.classes.get(key)
+        missing = [v for v in values if declared is not None and v not in declared]
+        if missing:
+            problems.append(f"labels.classes.{key}: expected every value labels.maps can give, "
+                            f"got {declared} without {missing} (fix: add them to the list)")
+    return problems
+
+
+def vocabularies(labels: LabelsSection, found: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Label key -> full class list in index order, for a preset-merged section.
+
+    Declared ``classes`` first, else the map's values in map order, else the sorted values in
+    ``found`` (each video's labels); values found outside a list are appended, sorted.
+    ``vocabulary: basic7`` makes the ``emotion`` list :data:`BASIC7`.
+    """
+    out = {**_map_values(labels), **{k: list(v) for k, v in labels.classes.items()}}
+    if labels.vocabulary is Vocabulary.BASIC7:
+        out["emotion"] = list(BASIC7)
+    seen: dict[str, set[str]] = {}
+    for row in found:
+        for k, v in row.items():
+            seen.setdefault(k, set()).add(v)
+    for key, values in sorted(seen.items()):
+        known = out.setdefault(key, [])
+        known += sorted(values - set(known))
+    return {k: out[k] for k in sorted(out) if k in seen}
+
+
+def default_task(labels: LabelsSection, classes: dict[str, list[str]]) -> str:
+    """``labels.task``, else ``emotion`` when the videos have it, else "" (must be given)."""
+    return labels.task or ("emotion" if "emotion" in classes else "")
+
+
+def resolve_task(task: str | None, classes: dict[str, list[str]], default: str = "") -> str:
+    """The label key to train on: ``task``, else ``default``; a ConfigError with a did-you-mean
+    when it is not a label key, or when none is given and there is no default."""
+    keys = sorted(classes)
+    if task is None and (default or not keys):
+        return default
+    if task is None:
+        raise ConfigError("task", [f"task: expected one of {', '.join(keys)}, got nothing; this "
+                                   f"dataset has no 'emotion' label (fix: pass --task / task=)"])
+    if task not in classes:
+        near = difflib.get_close_matches(task, keys, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"use one of {', '.join(keys) or 'none'}"
+        raise ConfigError("task", [f"task: expected a label key ({', '.join(keys) or 'none'}), "
+                                   f"got {task!r} (fix: {hint})"])
+    return task
 
 
 def safe_id(text: str) -> str:
@@ -126,6 +221,7 @@ def rule_problems(labels: LabelsSection) -> list[str]:
     allowed = [*groups, *BUILTIN_FIELDS]
     if labels.video_id is not None:
         problems += _check_template("labels.video_id", labels.video_id, allowed)
+    problems += _class_problems(labels)
     if labels.label_file is not None:
         path = labels.label_file.path
         problems += _check_template("labels.label_file.path", path, allowed)
@@ -237,4 +333,15 @@ def name_video(labels: LabelsSection, rel: str, root: Path, is_dir: bool = False
             return why
         if value is not None:
             got[labels.label_file.key] = value
-    return Named(video_id, subject, got)
+    return Named(video_id, subject, in_vocabulary(labels, got))
+
+
+def in_vocabulary(labels: LabelsSection, got: dict[str, str]) -> dict[str, str]:
+    """Labels in the section's vocabulary: under ``basic7`` the ``emotion`` word is mapped to
+    :data:`BASIC7` (a word without a basic7 class, such as calm or contempt, drops the label)."""
+    if labels.vocabulary is Vocabulary.NATIVE or "emotion" not in got:
+        return got
+    out = {k: v for k, v in got.items() if k != "emotion"}
+    if got["emotion"] in BASIC7_WORDS:
+        out["emotion"] = BASIC7_WORDS[got["emotion"]]
+    return out

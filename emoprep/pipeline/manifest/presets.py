@@ -1,6 +1,9 @@
-"""Dataset presets: ready naming rules, video defaults and examples for public datasets.
+"""Dataset presets: ready naming rules, video defaults, class lists, ready splits and examples.
 
 Each :class:`Preset` has a :class:`PresetSpec` in :data:`PRESETS`; docs/MANIFEST.md documents them.
+Every labelled preset declares the full class list of its labels in a fixed order (``classes``),
+so class indices never depend on which videos are present; :data:`BASIC7` is the shared emotion
+vocabulary of ``labels.vocabulary: basic7``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class PresetSpec:
     kind: VideoKind = VideoKind.AUTO
     frames_glob: str = "*.png"
     fps_hint: str = ""
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)  #: ready splits, name -> keys
 
 
 def _pairs(*items: str) -> dict[str, str]:
@@ -64,6 +68,34 @@ _SASE_CLIPS: dict[str, MapValue] = {
     "d2n2sur": _sase("surprise", "posed"),
 }  # fmt: skip
 
+#: the shared emotion vocabulary (FER-2013 order) of ``labels.vocabulary: basic7``
+BASIC7 = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+
+#: dataset words -> basic7; words not here (calm, contempt, contentment) have no basic7 class
+BASIC7_WORDS = {
+    "anger": "anger", "angry": "anger", "disgust": "disgust", "disgusted": "disgust",
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "happiness": "happiness",
+    "happy": "happiness", "sadness": "sadness", "sad": "sadness", "surprise": "surprise",
+    "surprised": "surprise", "neutral": "neutral",
+}  # fmt: skip
+
+
+def bu4dfe_thesis_split() -> dict[str, Any]:
+    """The video-FER thesis's BU-4DFE protocol as ``stages.split`` keys.
+
+    F016 left out; test subjects F001-F010 and M001-M010; the remaining 80 subjects (F011-F058
+    without F016, M011-M043) in five named folds ``f1``..``f5`` of 16. The thesis gives no fold
+    membership, so ours is: the remaining ids sorted, the i-th going to fold ``f{i mod 5 + 1}``.
+    """
+    females = [f"F{i:03d}" for i in range(1, 59)]
+    males = [f"M{i:03d}" for i in range(1, 44)]
+    test = females[:10] + males[:10]
+    rest = sorted(s for s in females[10:] + males[10:] if s != "F016")
+    folds = {f"f{k + 1}": rest[k::5] for k in range(5)}
+    return {"name": "thesis", "test_subjects": test, "fold_subjects": folds,
+            "exclude_subjects": ["F016"]}
+
+
 _CREMA_SENTENCES = ("ieo", "tie", "iom", "iww", "tai", "mti", "iwl", "ith", "dfa", "its", "tsi", "wsi")
 
 PRESETS: dict[Preset, PresetSpec] = {
@@ -76,7 +108,9 @@ PRESETS: dict[Preset, PresetSpec] = {
         "D2N2S S2N2H D2N2Sur (any case)", "12/S2N2H.MP4", ("*/*.[mM][pP]4",),
         {"pattern": r"(?P<subject>[^/]+)/(?P<clip>[a-z0-9]+)\.mp4", "ignore_case": True,
          "maps": {"clip": _SASE_CLIPS}, "groups": ["clip"], "subject": "subject",
-         "video_id": "{subject}_{clip}"},
+         "video_id": "{subject}_{clip}",
+         "classes": {"emotion": ["anger", "contentment", "disgust", "happiness", "sadness",
+                                 "surprise"], "authenticity": ["genuine", "posed"]}},
     ),
     Preset.RAVDESS: PresetSpec(
         "[...]/MM-CC-EE-II-SS-RR-AA.mp4 (modality 01 or 02, channel, emotion, intensity, "
@@ -90,7 +124,9 @@ PRESETS: dict[Preset, PresetSpec] = {
                                     "05", "angry", "06", "fearful", "07", "disgust", "08", "surprised"),
                   "intensity": _pairs("01", "normal", "02", "strong"),
                   "statement": _pairs("01", "kids", "02", "dogs"),
-                  "repetition": _pairs("01", "first", "02", "second")}},
+                  "repetition": _pairs("01", "first", "02", "second")},
+         "classes": {"emotion": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust",
+                                 "surprised"]}},
     ),
     Preset.CREMA_D: PresetSpec(
         "[...]/<actor>_<sentence>_<emotion>_<level>.flv (or .mp4)", "VideoFlash/1001_DFA_ANG_XX.flv",
@@ -101,7 +137,8 @@ PRESETS: dict[Preset, PresetSpec] = {
          "maps": {"sentence": {s: s for s in _CREMA_SENTENCES},
                   "emotion": _pairs("ang", "anger", "dis", "disgust", "fea", "fear", "hap", "happy",
                                     "neu", "neutral", "sad", "sad"),
-                  "level": _pairs("lo", "low", "md", "medium", "hi", "high", "xx", "unspecified")}},
+                  "level": _pairs("lo", "low", "md", "medium", "hi", "high", "xx", "unspecified")},
+         "classes": {"emotion": ["anger", "disgust", "fear", "happy", "neutral", "sad"]}},
     ),
     Preset.BU4DFE: PresetSpec(
         "<F|M><3 digits>/<Expression>/ folders of frames (Angry Disgust Fear Happy Sad Surprise)",
@@ -110,8 +147,11 @@ PRESETS: dict[Preset, PresetSpec] = {
          "groups": ["sex", "emotion"], "subject": "subject", "video_id": "{subject}_{emotion}",
          "maps": {"sex": _pairs("f", "female", "m", "male"),
                   "emotion": _pairs("angry", "angry", "disgust", "disgust", "fear", "fear",
-                                    "happy", "happy", "sad", "sad", "surprise", "surprise")}},
+                                    "happy", "happy", "sad", "sad", "surprise", "surprise")},
+         "classes": {"emotion": ["angry", "disgust", "fear", "happy", "sad", "surprise"],
+                     "sex": ["female", "male"]}},
         VideoKind.FRAMES, "*.jpg", "BU-4DFE was captured at 25 fps: videos.fps: 25",
+        {"thesis": bu4dfe_thesis_split()},
     ),
     Preset.CK_PLUS: PresetSpec(
         "cohn-kanade-images/S<3 digits>/<3 digits>/ folders of PNG frames, labels from "
@@ -121,7 +161,9 @@ PRESETS: dict[Preset, PresetSpec] = {
          "subject": "subject", "video_id": "{subject}_{sequence}",
          "label_file": {"path": "Emotion/{subject}/{sequence}/*_emotion.txt", "key": "emotion",
                         "map": _pairs("0", "neutral", "1", "anger", "2", "contempt", "3", "disgust",
-                                      "4", "fear", "5", "happy", "6", "sadness", "7", "surprise")}},
+                                      "4", "fear", "5", "happy", "6", "sadness", "7", "surprise")},
+         "classes": {"emotion": ["neutral", "anger", "contempt", "disgust", "fear", "happy",
+                                 "sadness", "surprise"]}},
         VideoKind.FRAMES, "*.png", "CK+ is usually read at 30 fps: videos.fps: 30",
     ),
 }  # fmt: skip
