@@ -12,6 +12,7 @@ import importlib.util
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,19 @@ class LandmarksConfig(BaseModel):
     backend: LandmarksBackend = LandmarksBackend.DLIB68
     model: str | None = Field(None, description="path to the .dat file; default: the one in face-recognition-models")
     refine: int = Field(1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
+    temporal: bool = Field(
+        True,
+        description="on tracked frames run the predictor once, in the box the previous frame's "
+        "landmarks span moved with the tracked box (false: 1 + refine passes from the tracked box)",
+    )
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint; ``temporal: false`` (the behaviour
+        before the key existed) is left out, so outputs made then stay up to date with it."""
+        data = self.model_dump(mode="json")
+        if not self.temporal:
+            data.pop("temporal")
+        return data
 
 
 DEFAULT_MODEL = "shape_predictor_68_face_landmarks.dat"
@@ -94,6 +108,16 @@ def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     return np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
 
 
+def follow_box(hog: np.ndarray, prev_box: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """``hog`` (x, y, w, h) moved and scaled as ``prev_box`` became ``box``: float32 (4,)."""
+    p, b = np.asarray(prev_box, np.float64), np.asarray(box, np.float64)
+    s = np.sqrt((b[2] * b[3]) / (p[2] * p[3])) if p[2] > 0 and p[3] > 0 else 1.0
+    pc, bc = p[:2] + p[2:] / 2, b[:2] + b[2:] / 2
+    hc = np.asarray(hog[:2], np.float64) + np.asarray(hog[2:], np.float64) / 2
+    centre, size = bc + (hc - pc) * s, np.asarray(hog[2:], np.float64) * s
+    return np.array([*(centre - size / 2), *size], np.float32)
+
+
 @lru_cache(maxsize=4)
 def _load_predictor(path: str, mtime_ns: int):  # noqa: ANN202 (dlib type)
     """dlib predictor, loaded once per process and file version (~0.5 s per load saved per video)."""
@@ -148,6 +172,17 @@ class Landmarker:
         for _ in range(self.refine):
             points = self.predict(grey, hog_box_from_landmarks(points))
         return points
+
+    def follow(self, frame: np.ndarray, previous: np.ndarray, prev_box: np.ndarray,
+               box: np.ndarray) -> np.ndarray:
+        """One predictor pass for a tracked frame: (68, 2) float32, source pixels.
+
+        previous: (68, 2) landmarks of the previous frame, found in ``prev_box``; box: this frame's
+        tracked box (x, y, w, h). The HOG-like box of ``previous`` is moved with the box centre and
+        scaled with its size, i.e. where the refinement pass would have put it.
+        """
+        grey = np.ascontiguousarray(to_grey(frame))
+        return self.predict(grey, follow_box(hog_box_from_landmarks(previous), prev_box, box))
 
 
 def make_landmarker(cfg: LandmarksConfig) -> Landmarker:

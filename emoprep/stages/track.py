@@ -144,8 +144,10 @@ class _Session:
     """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
 
     def __init__(self, chain: DetectorChain, landmarker: Landmarker, dcfg: DetectConfig,
-                 tcfg: TrackConfig) -> None:
+                 tcfg: TrackConfig, temporal: bool = False) -> None:
         self.chain, self.lmk, self.dcfg, self.tcfg = chain, landmarker, dcfg, tcfg
+        self.temporal = temporal  # tracked frames: one predictor pass from the last landmarks
+        self.last: tuple[np.ndarray, np.ndarray] | None = None  # (landmarks, box) of the last row
         self.naive = tcfg.backend is TrackBackend.NONE
         self.out = _Out()
         self.active = False  # a face (confirmed or candidate) is being followed
@@ -189,10 +191,15 @@ class _Session:
     # -- transitions -------------------------------------------------------------------------
     def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int) -> int:
         self.box = np.asarray(box, np.float32)
-        return self.out.add(idx, status, n, self.box, self.lmk(grey, self.box), self.source)
+        if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
+            lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
+        else:
+            lm = self.lmk(grey, self.box)
+        self.last = (lm, self.box)
+        return self.out.add(idx, status, n, self.box, lm, self.source)
 
     def _drop(self) -> None:
-        self.active, self.tracker = False, None
+        self.active, self.tracker, self.last = False, None, None
         self.wait = self.tcfg.retry_every - 1
 
     def _search(self, idx: int, grey: np.ndarray, loss: bool) -> None:
@@ -292,6 +299,40 @@ class TrackResult:
     detectors: tuple[str, ...]
 
 
+class FaceTracker:
+    """:func:`track_video` one frame at a time, for a caller that uses each row once it is settled
+    (the single-decode pass warps a frame as soon as its face can no longer be rejected).
+
+    ``step(idx, frame)`` adds one row; rows below :attr:`settled` never change again; ``row(k)``
+    gives (status, box (4,), landmarks (68, 2)) of row k; ``finish(fps)`` settles the rest.
+    """
+
+    def __init__(self, detect: DetectConfig, track: TrackConfig, landmarks: LandmarksConfig) -> None:
+        self.chain = DetectorChain(detect)
+        self._s = _Session(self.chain, make_landmarker(landmarks), detect, track,
+                           temporal=landmarks.temporal)
+
+    def step(self, idx: int, frame: np.ndarray) -> None:
+        """Track ``frame`` (H, W, 3) BGR uint8, source frame number ``idx``."""
+        self._s.step(int(idx), frame)
+
+    @property
+    def settled(self) -> int:
+        """Number of leading rows that are final (a pending candidate's rows may still be cleared)."""
+        return self._s.pending[0][0] if self._s.pending else len(self._s.out.index)
+
+    def __len__(self) -> int:
+        return len(self._s.out.index)
+
+    def row(self, k: int) -> tuple[FrameStatus, np.ndarray, np.ndarray]:
+        out = self._s.out
+        return FrameStatus(out.status[k]), out.boxes[k], out.landmarks[k]
+
+    def finish(self, fps: float) -> TrackResult:
+        geometry = self._s.finish(fps)
+        return TrackResult(geometry, np.asarray(self._s.out.detector, np.uint8), self.chain.names)
+
+
 def track_video(
     frames: Iterable[tuple[int, np.ndarray]],
     fps: float,
@@ -306,14 +347,12 @@ def track_video(
     :func:`emoprep.io.video.iter_frames`; streamed, never stored. ``fps`` gives the timestamps.
     ``progress`` is called with 1 after each frame (fits ``tqdm.update``).
     """
-    chain = DetectorChain(detect)
-    session = _Session(chain, make_landmarker(landmarks), detect, track)
+    tracker = FaceTracker(detect, track, landmarks)
     for idx, frame in frames:
-        session.step(int(idx), frame)
+        tracker.step(idx, frame)
         if progress is not None:
             progress(1)
-    geometry = session.finish(fps)
-    return TrackResult(geometry, np.asarray(session.out.detector, np.uint8), chain.names)
+    return tracker.finish(fps)
 
 
 def track_faces(
