@@ -2,65 +2,130 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import time
+from enum import IntEnum
+from typing import Any, TextIO
 
-from tqdm import tqdm
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "file")`` -> "1 file"; ``plural(2, "file")`` -> "2 files"."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Verbosity(IntEnum):
+    QUIET = 0  #: the summary only (-q)
+    NORMAL = 1
+    VERBOSE = 2  #: also every finished unit (-v)
 
 
 class Progress:
-    """One tqdm bar over units, labelled with the stage of the last finished unit."""
+    """Progress on stderr: redrawn bars on a terminal; plain periodic lines otherwise (SLURM logs
+    get no carriage returns or escape codes); nothing with ``-q`` or ``--json``."""
 
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.bar: tqdm | None = None
-        self.frames_bar: tqdm | None = None
+    def __init__(self, enabled: bool = True, verbosity: Verbosity = Verbosity.NORMAL,
+                 stream: TextIO | None = None, every_s: float = 30.0) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and verbosity > Verbosity.QUIET
+        self.verbosity = verbosity
+        self.bars = self.enabled and is_tty(self.stream)
+        self.every_s, self.last = every_s, time.monotonic()
+        self.total = self.done_units = self.n_frames = self.failed = 0
+        self.bar: Any = None
+        self.frames_bar: Any = None
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
 
     def executor(self, description: str, dashboard: str | None) -> None:
         if self.enabled:
-            tqdm.write(f"executor: {description}" + (f"   dask dashboard: {dashboard}" if dashboard else ""))
+            self._line(f"executor: {description}" + (f"   dask dashboard: {dashboard}" if dashboard else ""))
 
     def frames(self, n: int) -> None:
-        """Frames tracked or aligned so far (reported by the workers; long videos move this bar)."""
+        """Frames decoded so far (reported by the workers; long videos move this counter)."""
+        self.n_frames += n
         if not self.enabled:
             return
-        if self.frames_bar is None:
-            self.frames_bar = tqdm(unit="frame", desc="frames      ", position=1, dynamic_ncols=True)
-        self.frames_bar.update(n)
+        if self.bars:
+            if self.frames_bar is None:
+                from tqdm import tqdm
+
+                self.frames_bar = tqdm(unit="frame", desc="frames", position=1, dynamic_ncols=True,
+                                       file=self.stream)
+            self.frames_bar.update(n)
+        else:
+            self._tick()
 
     def start(self, session: Any, plan: Any, n_todo: int) -> None:
+        self.total = n_todo
         if not self.enabled:
             return
-        print(f"{len(session.videos)} videos, {len(plan.units)} units, {n_todo} to run "
-              f"-> {session.layout.root}", flush=True)
+        self._line(f"{plural(len(session.videos), 'video')}, {plural(len(plan.units), 'unit')}, "
+                   f"{n_todo} to run -> {session.layout.root}")
         if session.unmatched:
-            print(f"{len(session.unmatched)} files matched no label rule (see summary)", flush=True)
-        self.bar = tqdm(total=n_todo, unit="unit", dynamic_ncols=True)
+            self._line(f"{plural(len(session.unmatched), 'file')} matched no label rule (see summary)")
+        if self.bars:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=n_todo, unit="unit", dynamic_ncols=True, file=self.stream)
 
     def done(self, unit: Any, result: Any) -> None:
+        self.done_units += 1
+        self.failed += not result.ok
+        if not self.enabled:
+            return
+        if not result.ok:
+            self._line(f"failed {unit.stage} {unit.video.video_id}: {result.error.splitlines()[0]}")
+        elif self.verbosity >= Verbosity.VERBOSE:
+            self._line(f"done {unit.stage} {unit.video.video_id} ({result.seconds:.2f} s)")
         if self.bar is not None:
             self.bar.set_description(f"{unit.stage:<12.12}")
             self.bar.update(1)
-            if not result.ok:
-                self.bar.write(f"failed {unit.stage} {unit.video.video_id}: {result.error.splitlines()[0]}")
+        else:
+            self._tick()
+
+    def _tick(self, force: bool = False) -> None:
+        """One plain progress line at most every ``every_s`` seconds (non-terminal output)."""
+        now = time.monotonic()
+        if not force and now - self.last < self.every_s:
+            return
+        self.last = now
+        self._line(f"progress: {self.done_units}/{self.total} units, {self.failed} failed, "
+                   f"{self.n_frames} frames")
 
     def close(self) -> None:
         for bar in (self.frames_bar, self.bar):
             if bar is not None:
                 bar.close()
+        self.bar = self.frames_bar = None
+        if self.enabled and not self.bars and self.total:
+            self._tick(force=True)
 
 
-def run_text(report: Any) -> str:
-    lines = [f"executor: {report.executor}" + (f"   dashboard: {report.dashboard}" if report.dashboard else "")]
+def run_text(report: Any, width: int | None = None) -> str:
+    """The run summary; ``width`` cuts long reasons (a terminal); None keeps them whole (piped)."""
+    lines = []
     ok = [v for v in report.videos if v["status"] == "ok"]
     failed = [v for v in report.videos if v["status"] == "failed"]
     pending = [v for v in report.videos if v["status"] == "pending"]
-    lines.append(f"{len(report.ran)} units ran, {report.skipped} up to date, {report.blocked} not run "
-                 f"(upstream failed or --skip-failed), {report.seconds:.1f} s")
+    lines.append(f"{plural(len(report.ran), 'unit')} ran, {report.skipped} up to date, "
+                 f"{report.blocked} not run (upstream failed or --skip-failed), "
+                 f"{report.seconds:.1f} s on {report.executor}")
     lines.append("")
     lines.append(f"{'video':<32} {'status':<8} {'kept':>6} {'face':>6}  reason")
     for v in report.videos:
         lines.append(f"{v['video_id']:<32.32} {v['status']:<8} {v.get('n_frames', '-'):>6} "
-                     f"{v.get('n_face', '-'):>6}  {v.get('error', '')[:90]}")
+                     f"{v.get('n_face', '-'):>6}  {_cut(v.get('error', ''), width)}")
     kept = sum(v.get("n_frames", 0) for v in ok)
     face = sum(v.get("n_face", 0) for v in ok)
     lines.append("")
@@ -69,12 +134,17 @@ def run_text(report: Any) -> str:
     if report.anomalies:
         lines.append(f"AU-trim anomalies (not trimmed; fix with stages.trim.overrides): {', '.join(report.anomalies)}")
     if report.unmatched:
-        lines.append(f"{len(report.unmatched)} files matched no label rule: " + "; ".join(report.unmatched[:5]))
+        lines.append(f"{plural(len(report.unmatched), 'file')} matched no label rule: "
+                     + "; ".join(report.unmatched[:5]))
     split = report.split
     if split:
         lines.append(f"split {split['name']}: {split['state']}" + (f" ({split['error']})" if split.get("error") else ""))
     lines.append(f"output: {report.out}  (frame store: {report.out}/frames.h5)")
     return "\n".join(lines)
+
+
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: max(8, width - 1)] + "…"
 
 
 def status_text(rep: Any, plan_only: bool = False) -> str:
@@ -87,5 +157,6 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
         for vid, why in rep.failed.get(stage, [])[:10]:
             lines.append(f"  {stage}: failed {vid}: {why}")
     if rep.unmatched:
-        lines.append(f"{len(rep.unmatched)} files matched no label rule: " + "; ".join(rep.unmatched[:5]))
+        lines.append(f"{plural(len(rep.unmatched), 'file')} matched no label rule: "
+                     + "; ".join(rep.unmatched[:5]))
     return "\n".join(lines)
