@@ -43,3 +43,11 @@ class StageError(EmoprepError):
 
 class MissingDependencyError(EmoprepError):
     """An optional package needed by the chosen backend is not installed."""
+
+
+class DiskFullError(StoreError):
+    """A write failed because the file system is full (ENOSPC) or over quota (EDQUOT)."""
+
+
+class StaleRunError(EmoprepError):
+    """A worker of a run that no longer holds the output folder tried to write into it."""

@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import StoreError
-from emoprep.io.atomic import temp_sibling
+from emoprep.io.atomic import check_run_token, disk_full, fsync_path, is_disk_full, temp_sibling
 
 SCHEMA_VERSION = 1
 
@@ -84,6 +84,7 @@ class ShardWriter:
         self._file: h5py.File | None = None
 
     def __enter__(self) -> ShardWriter:
+        check_run_token(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = h5py.File(self.tmp, "w", libver="latest")
@@ -92,6 +93,8 @@ class ShardWriter:
                 self._file.attrs[k] = _encode_attr(v)
         except OSError as exc:
             self._cleanup()
+            if is_disk_full(exc):
+                raise disk_full(self.path, exc) from exc
             raise StoreError(f"shard {self.path}: cannot create ({exc})") from exc
         return self
 
@@ -116,20 +119,30 @@ class ShardWriter:
         self.file.attrs[name] = _encode_attr(value)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        ok = exc_type is None
         try:
             if self._file is not None:
                 self._file.close()
+        except Exception as err:  # flushing the last chunks can hit a full disk
+            exc = exc or err
         finally:
             self._file = None
-        if not ok:
+        if exc is not None:
             self._cleanup()
+            if isinstance(exc, Exception) and is_disk_full(exc):
+                raise disk_full(self.path, exc) from exc
+            if exc_type is None:  # only closing failed
+                raise StoreError(f"shard {self.path}: cannot write ({exc})") from exc
             return
         try:
+            fsync_path(self.tmp)
+            check_run_token(self.path)
             os.replace(self.tmp, self.path)
         except OSError as err:
             self._cleanup()
             raise StoreError(f"shard {self.path}: cannot move into place ({err})") from err
+        except BaseException:
+            self._cleanup()
+            raise
 
     def _cleanup(self) -> None:
         self.tmp.unlink(missing_ok=True)
@@ -219,6 +232,34 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
         out.append(d)
     return out
+
+
+def verify_shard(path: Path, block: int = 64) -> str:
+    """Read every dataset of a shard in full (``block`` items at a time) and every attribute;
+    the first problem as text, "" when the whole file reads. Used by ``status --verify``."""
+    problems: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if problems:
+            return
+        try:
+            dict(obj.attrs)
+            if isinstance(obj, h5py.Dataset):
+                if obj.shape and obj.shape[0] > block:
+                    for i in range(0, obj.shape[0], block):
+                        obj[i : i + block]
+                else:
+                    obj[()]
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            problems.append(f"{name}: {str(exc)[:100]}")
+
+    try:
+        with h5py.File(path, "r") as f:
+            dict(f.attrs)
+            f.visititems(visit)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        return f"cannot open ({str(exc)[:100]})"
+    return f"cannot read {problems[0]}" if problems else ""
 
 
 def iter_shard_dataset(path: Path, name: str, chunk: int = 64) -> Iterator[np.ndarray]:

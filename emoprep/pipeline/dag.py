@@ -17,7 +17,7 @@ from emoprep.errors import ConfigError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.fingerprint import digest, explain_change
-from emoprep.pipeline.records import RecordStore
+from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
 from emoprep.pipeline.stagedef import PlanContext, StageDef
 from emoprep.types import UnitStatus, VideoEntry
 
@@ -65,8 +65,24 @@ class UnitState(str, Enum):
     FRESH = "up-to-date"
     STALE = "stale"
     MISSING = "missing"
-    FAILED = "failed"  #: failed last time with the same fingerprint (retried unless --skip-failed)
+    FAILED = "failed"  #: failed last time with the same fingerprint; retried (unless --skip-failed)
+    DATA_FAILED = "failed-data"  #: failed because of its input; not retried until that changes
     BLOCKED = "blocked"  #: an upstream unit failed in this plan
+
+
+class RetryPolicy(str, Enum):
+    """Which units that failed last time with the same fingerprint run again."""
+
+    ALL = "all"  #: ``--retry-failed``: every failed unit
+    ENVIRONMENT = "environment"  #: default: failures of the environment, not those of the data
+    NONE = "none"  #: ``--skip-failed``: none
+
+    @classmethod
+    def of(cls, value: RetryPolicy | bool) -> RetryPolicy:
+        """``True`` (the old ``retry_failed``) is the default policy, ``False`` is NONE."""
+        if isinstance(value, RetryPolicy):
+            return value
+        return cls.ENVIRONMENT if value else cls.NONE
 
 
 @dataclass
@@ -103,8 +119,11 @@ class Plan:
 
 
 def make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, records: RecordStore,
-              force: set[str] | None = None, retry_failed: bool = True) -> Plan:
-    """Fingerprint every (stage, video) unit and decide whether it must run, and why."""
+              force: set[str] | None = None, retry_failed: RetryPolicy | bool = True) -> Plan:
+    """Fingerprint every (stage, video) unit and decide whether it must run, and why.
+
+    ``retry_failed``: a :class:`RetryPolicy` (``True``: the default policy, ``False``: none).
+    """
     c = ctx.stages
     defs = build_dag(c)
     forced = downstream_of(defs, force or set(), c)
@@ -120,15 +139,20 @@ def make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, record
                     "models": models, "inputs": d.inputs(v, ctx),
                     "upstream": {u.stage: u.fingerprint for u in ups}}
             unit = Unit(d, v, digest(comp), comp, UnitState.FRESH, upstream=upstream)
-            _decide(unit, records, layout, ups, d.name in forced, retry_failed)
+            _decide(unit, records, layout, ups, d.name in forced, RetryPolicy.of(retry_failed))
             units[unit.key] = unit
     return Plan(defs, units, videos)
 
 
 def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], forced: bool,
-            retry_failed: bool) -> None:
-    if any(u.state is UnitState.BLOCKED or (u.state is UnitState.FAILED and not retry_failed)
-           for u in ups):
+            retry: RetryPolicy) -> None:
+    """Set the unit's state and reasons from its record, its outputs and its upstream units.
+
+    Outputs of an up-to-date record are checked against their checksums (size and mtime, sha256
+    when those differ); a corrupt one makes the unit and its downstream run again.
+    """
+    if any(u.state in (UnitState.BLOCKED, UnitState.DATA_FAILED)
+           or (u.state is UnitState.FAILED and retry is RetryPolicy.NONE) for u in ups):
         unit.state, unit.reasons = UnitState.BLOCKED, ["upstream failed"]
         return
     rec = records.get(*unit.key)
@@ -139,13 +163,27 @@ def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], f
     elif rec.fingerprint != unit.fingerprint:
         unit.state, unit.reasons = UnitState.STALE, explain_change(rec.components, unit.components)
     elif rec.status is not UnitStatus.OK:
-        first = rec.error.splitlines()[0] if rec.error else "?"
-        unit.state, unit.reasons = UnitState.FAILED, [f"failed last run: {first}"]
-        if not retry_failed:
-            return
-    elif missing := [o for o in rec.outputs if not (layout.root / o).exists()]:
-        unit.state, unit.reasons = UnitState.STALE, [f"output missing: {missing[0]}"]
+        _failed(unit, rec, retry)
+    elif why := records.verify(rec):
+        unit.state, unit.reasons = UnitState.STALE, [why]
+    elif bad := [u.stage for u in ups if u.reasons and u.reasons[0].startswith(CORRUPT)]:
+        unit.state = UnitState.STALE
+        unit.reasons = [f"{CORRUPT} upstream: {bad[0]} is rebuilt, so is what was made from it"]
     elif forced:
         unit.state, unit.reasons = UnitState.STALE, ["forced (--force)"]
-    # an upstream unit that re-runs with an unchanged fingerprint (lost output) gives the same
-    # result, so this unit stays up to date
+    # an upstream unit that re-runs with an unchanged fingerprint because its output went missing
+    # gives the same result, so this unit stays up to date (a corrupt one may have been read: not)
+
+
+def _failed(unit: Unit, rec: Record, retry: RetryPolicy) -> None:
+    """A unit whose last run failed with the same fingerprint: remembered or retried."""
+    first = rec.error.splitlines()[0] if rec.error else rec.error_type or "?"
+    kind = rec.failure or FailureKind.ENVIRONMENT
+    if kind is FailureKind.DATA and retry is not RetryPolicy.ALL:
+        unit.state = UnitState.DATA_FAILED
+        unit.reasons = [f"failed last run ({kind.value}): {first}; not retried until an input or "
+                        "setting it depends on changes (--retry-failed retries it)"]
+        return
+    unit.state = UnitState.FAILED
+    then = "not retried (--skip-failed)" if retry is RetryPolicy.NONE else "retried"
+    unit.reasons = [f"failed last run ({kind.value}): {first}; {then}"]

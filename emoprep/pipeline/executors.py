@@ -1,21 +1,31 @@
 """Executors behind one interface: in-process, local processes, and dask.distributed.
 
 The coordinator submits one task per (stage, video) unit and waits for any to finish; workers
-only write their own shards, never records or indexes.
+only write their own shards, never records or indexes. Each task goes with the run token read from
+the output folder's lock (:func:`emoprep.io.atomic.read_token`), which guards the unit's writes.
+
+Local workers die with their coordinator (:func:`emoprep.pipeline.worker.init_worker`); when the
+run is interrupted (Ctrl-C, SIGTERM, an error) :meth:`Executor.abort` ends the running units at
+once instead of waiting for them. docs/RELIABILITY.md says why this is a ProcessPoolExecutor and
+not joblib's loky.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
+from emoprep.io.atomic import read_token
+from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import UnitResult, UnitTask
-from emoprep.pipeline.worker import execute, init_worker
+from emoprep.pipeline.worker import ProgressChannel, execute, init_worker
 
 
 class ExecutorKind(str, Enum):
@@ -49,11 +59,26 @@ class Executor(ABC):
     def close(self) -> None:
         return None
 
+    def abort(self) -> None:
+        """Stop now: the run was interrupted; running units are abandoned (their temporaries are
+        swept by the next run)."""
+        self.close()
+
+    def token(self, task: UnitTask) -> str:
+        """The run token of the task's output folder (read once per folder)."""
+        tokens: dict[str, str] = self.__dict__.setdefault("_tokens", {})
+        if task.out not in tokens:
+            tokens[task.out] = read_token(Layout(Path(task.out)).lock)
+        return tokens[task.out]
+
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def _crashed(task: UnitTask, why: str) -> UnitResult:
@@ -65,7 +90,7 @@ class InlineExecutor(Executor):
 
     description = "in-process"
 
-    def __init__(self, fn: Callable[[UnitTask], UnitResult] = execute) -> None:
+    def __init__(self, fn: Callable[[UnitTask, str], UnitResult] = execute) -> None:
         self.fn = fn
 
     def progress_queue(self) -> Any:
@@ -75,7 +100,7 @@ class InlineExecutor(Executor):
 
     def submit(self, task: UnitTask) -> Future:
         fut: Future = Future()
-        fut.set_result(self.fn(task))
+        fut.set_result(self.fn(task, self.token(task)))
         return fut
 
     def wait_any(self, futures: Iterable[Future]) -> list[Future]:
@@ -89,31 +114,39 @@ class LocalExecutor(Executor):
     """A pool of ``workers`` processes (forkserver start: no inherited threads or open files).
 
     A worker that dies (segfault, OOM kill) fails only the units it was running; the pool is
-    rebuilt and the run goes on.
+    rebuilt and the run goes on. Workers watch this process and exit when it ends; frame counts
+    travel on a queue handed to them at start (no manager process that could outlive the run).
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
         self.description = f"local, {self.workers} process{'es' if self.workers > 1 else ''}"
         self.capacity = 2 * self.workers
-        self._manager: Any = None
-        self._pool = self._new_pool()
+        self._ctx = mp.get_context("forkserver")
+        self._queue: Any = None
+        self._pool: ProcessPoolExecutor | None = None
 
     def progress_queue(self) -> Any:
-        if self._manager is None:
-            self._manager = mp.get_context("forkserver").Manager()
-        return self._manager.Queue()
+        if self._queue is None:
+            self._queue = self._ctx.SimpleQueue()
+        return ProgressChannel(self._queue)
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context("forkserver"),
-                                   initializer=init_worker)
+        return ProcessPoolExecutor(self.workers, mp_context=self._ctx, initializer=init_worker,
+                                   initargs=(os.getpid(), self._queue))
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
 
     def submit(self, task: UnitTask) -> Future:
         try:
-            return self._pool.submit(execute, task)
+            return self.pool.submit(execute, task, self.token(task))
         except BrokenProcessPool:
             self._pool = self._new_pool()
-            return self._pool.submit(execute, task)
+            return self._pool.submit(execute, task, self.token(task))
 
     def wait_any(self, futures: Iterable[Future]) -> list[Future]:
         done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -123,14 +156,27 @@ class LocalExecutor(Executor):
         try:
             return future.result()
         except BrokenProcessPool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return _crashed(task, "the worker process died while running this unit (crash or out of memory)")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._manager is not None:
-            self._manager.shutdown()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Cancel queued units and end the running ones with SIGTERM (then SIGKILL)."""
+        if self._pool is None:
+            return
+        procs = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
 
 
 class DaskExecutor(Executor):
@@ -164,7 +210,7 @@ class DaskExecutor(Executor):
         return Queue(client=self.client)
 
     def submit(self, task: UnitTask) -> Any:
-        return self.client.submit(execute, task, pure=False)
+        return self.client.submit(execute, task, self.token(task), pure=False)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         from distributed import wait as dwait

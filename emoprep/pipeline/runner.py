@@ -1,7 +1,10 @@
 """The coordinator: open a session, plan, run units on an executor, rebuild indexes and the split.
 
 Only the coordinator writes records, index files, split manifests and the run summary; it holds
-the output folder's lock while it does.
+the output folder's lock while it does, and writes a fresh run token into it that guards every
+write of its workers (docs/RELIABILITY.md). SIGTERM is handled like Ctrl-C: the run stops at once,
+keeps what finished, writes its summary and raises :class:`RunInterrupted` (exit status 143,
+130 for SIGINT); a full disk stops it the same way with :class:`~emoprep.errors.DiskFullError`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,12 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emoprep.errors import EmoprepError
-from emoprep.io.atomic import TEMP_GLOB, atomic_write_text
+from emoprep.errors import DiskFullError, EmoprepError
+from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
-from emoprep.pipeline.dag import Plan, Unit, UnitState
+from emoprep.pipeline import scheduler
+from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
 from emoprep.pipeline.indexes import rebuild_indexes
-from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
+from emoprep.pipeline.scheduler import execute_plan, runnable
 from emoprep.pipeline.session import Session, open_session
 from emoprep.pipeline.splits import write_split
 from emoprep.pipeline.stagedef import StageDef, UnitResult
@@ -32,29 +39,107 @@ class RunLockedError(EmoprepError):
     """Another emoprep run holds the output folder."""
 
 
+class RunInterrupted(EmoprepError):
+    """The run was stopped by a signal; what finished is kept, the next run resumes."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunOptions(scheduler.RunOptions):
+    """:class:`scheduler.RunOptions` plus what only the coordinator decides."""
+
+    retry_failed: bool = False  #: also retry failures caused by the data (--retry-failed)
+    verify: bool = False  #: read every output in full before trusting it (slow)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        if self.retry_failed:
+            return RetryPolicy.ALL
+        return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
+
+
 #: folders of the output that hold no stage's outputs but are emoprep's own
 OWN_FOLDERS = ("splits", "plots", ".emoprep")
 
 
+def _holder(text: str) -> str:
+    try:
+        data = json.loads(text)
+        return f"pid {data['pid']} on {data.get('host', '?')}"
+    except (ValueError, KeyError, TypeError):
+        return text.strip() or "unknown pid"
+
+
 @contextmanager
-def run_lock(layout: Layout) -> Iterator[None]:
-    """Exclusive lock on the output folder for the duration of a run."""
+def run_lock(layout: Layout) -> Iterator[str]:
+    """Exclusive lock on the output folder for the duration of a run; yields the run token.
+
+    The lock is an ``flock`` (released by the kernel however the process ends, so a lock file left
+    by a killed run is never in the way). The token is cleared on the way out, so no worker of this
+    run can write after it.
+    """
     layout.meta_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(layout.lock, "a+")
+    fh = open(layout.lock, "a+", encoding="utf-8")
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
             raise RunLockedError(f"output folder {layout.root} is in use by another emoprep run "
-                                 f"({fh.read().strip() or 'unknown pid'}); wait for it or use another --out") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        yield
+                                 f"({_holder(fh.read())}); wait for it or use another --out") from None
+        token = uuid.uuid4().hex
+        _write_lock(fh, token)
+        try:
+            yield token
+        finally:
+            _write_lock(fh, "", quiet=True)
     finally:
         fh.close()
+
+
+def _write_lock(fh: Any, token: str, quiet: bool = False) -> None:
+    try:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(lock_text(os.getpid(), token))
+        fh.flush()
+        os.fsync(fh.fileno())
+    except OSError:
+        if not quiet:
+            raise
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread by the SIGTERM / SIGINT handler of a run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`_Stopped` once (further ones are ignored while the run
+    stops); a no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        if not fired:
+            fired.append(signum)
+            raise _Stopped(signum)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def sweep_temporaries(layout: Layout, stages: list[StageDef]) -> int:
@@ -90,6 +175,7 @@ class RunReport:
     seconds: float
     startup_seconds: float = 0.0
     work_seconds: float = 0.0
+    error: str = ""  #: why the run stopped early (a signal, a full disk); "" when it completed
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -100,36 +186,78 @@ class RunReport:
 
 
 def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
-        opts: RunOptions | None = None, on_start: Callable[[Session, Plan, int], None] | None = None,
+        opts: scheduler.RunOptions | None = None,
+        on_start: Callable[[Session, Plan, int], None] | None = None,
         on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
-    """Validate, plan, run what is stale, rebuild indexes and splits; return the report."""
-    opts = opts or RunOptions()
+    """Validate, plan, run what is stale, rebuild indexes and splits; return the report.
+
+    Raises :class:`RunInterrupted` on SIGTERM / SIGINT and :class:`DiskFullError` on a full disk,
+    after writing the summary of what ran (when there is room for it).
+    """
+    opts = opts if isinstance(opts, RunOptions) else RunOptions(**vars(opts or RunOptions()))
     t0 = time.perf_counter()
     session = open_session(manifest_path, out, overrides)
-    with run_lock(session.layout):
-        plan = session.plan(opts.force, retry_failed=not opts.skip_failed)
-        sweep_temporaries(session.layout, plan.stages)
-        session.save_caches()
-        n_todo = len(runnable(plan, opts.skip_failed))
-        if on_start:
-            on_start(session, plan, n_todo)
-        ex = execute_plan(plan, session, opts, on_done)
-        results = ex.results
-        videos = rebuild_indexes(session, plan)
-        split = write_split(session.split)
-        if opts.plots:
-            from emoprep.pipeline.trim_plots import write_trim_plots
+    ran: list[dict[str, Any]] = []
 
-            write_trim_plots(session)
-        ran = [{"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
-                "error": r.error.splitlines()[0] if r.error else ""} for r in results]
-        fresh = sum(1 for u in plan.units.values() if u.state is UnitState.FRESH)
-        report = RunReport(str(session.layout.root), ex.description, ex.dashboard, ran, fresh,
-                           len(plan.units) - fresh - len(results), videos, session.unmatched,
-                           [v["video_id"] for v in videos if v.get("anomaly")], split,
-                           round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds)
-        atomic_write_text(session.layout.summary, report.to_json())
+    def done(unit: Unit, res: UnitResult) -> None:
+        ran.append(_ran(res))
+        if on_done:
+            on_done(unit, res)
+
+    with run_lock(session.layout), stop_signals():
+        try:
+            return _run_locked(session, opts, on_start, done, ran, t0)
+        except (_Stopped, KeyboardInterrupt) as exc:
+            signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+            name = signal.Signals(signum).name
+            why = f"interrupted by {name}: {len(ran)} units finished and kept; run again to resume"
+            raise RunInterrupted(why + _stopped_summary(session, ran, why, t0), 128 + signum) \
+                from None
+        except DiskFullError as exc:
+            why = f"stopped: {exc}"
+            raise DiskFullError(why + _stopped_summary(session, ran, why, t0)) from exc
+
+
+def _ran(r: UnitResult) -> dict[str, Any]:
+    return {"stage": r.stage, "video_id": r.video_id, "ok": r.ok, "seconds": round(r.seconds, 3),
+            "error": r.error.splitlines()[0] if r.error else ""}
+
+
+def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None] | None,
+                on_done: Callable[[Unit, UnitResult], None], ran: list[dict[str, Any]],
+                t0: float) -> RunReport:
+    session.records.full = opts.verify
+    plan = session.plan(opts.force, retry_failed=opts.retry)
+    sweep_temporaries(session.layout, plan.stages)
+    session.save_caches()
+    n_todo = len(runnable(plan, opts.skip_failed))
+    if on_start:
+        on_start(session, plan, n_todo)
+    ex = execute_plan(plan, session, opts, on_done)
+    videos = rebuild_indexes(session, plan)
+    split = write_split(session.split)
+    if opts.plots:
+        from emoprep.pipeline.trim_plots import write_trim_plots
+
+        write_trim_plots(session)
+    fresh = sum(1 for u in plan.units.values() if u.state is UnitState.FRESH)
+    report = RunReport(str(session.layout.root), ex.description, ex.dashboard, ran, fresh,
+                       len(plan.units) - fresh - len(ex.results), videos, session.unmatched,
+                       [v["video_id"] for v in videos if v.get("anomaly")], split,
+                       round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds)
+    atomic_write_text(session.layout.summary, report.to_json())
     return report
+
+
+def _stopped_summary(session: Session, ran: list[dict[str, Any]], why: str, t0: float) -> str:
+    """Write the summary of a run that stopped early; "" or why it could not be written."""
+    report = RunReport(str(session.layout.root), "", None, ran, 0, 0, [], session.unmatched, [],
+                       {}, round(time.perf_counter() - t0, 3), error=why)
+    try:
+        atomic_write_text(session.layout.summary, report.to_json())
+    except (OSError, EmoprepError) as exc:
+        return f" (the summary could not be written either: {str(exc)[:200]})"
+    return ""
 
 
 @dataclass
@@ -147,10 +275,14 @@ class StatusReport:
 
 
 def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
-           force: set[str] | None = None, skip_failed: bool = False) -> StatusReport:
-    """What is up to date, stale (and why), failed, missing — per stage. Runs nothing."""
+           force: set[str] | None = None, skip_failed: bool = False, verify: bool = False,
+           retry_failed: bool = False) -> StatusReport:
+    """What is up to date, stale (and why), failed, missing — per stage. Runs nothing, writes
+    nothing. ``verify``: read every output in full (sha256, every HDF5 dataset) before trusting it."""
     session = open_session(manifest_path, out, overrides)
-    plan = session.plan(force, retry_failed=not skip_failed)
+    session.records.full = verify
+    retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
+    plan = session.plan(force, retry_failed=retry)
     return summarize_plan(session, plan)
 
 
@@ -164,7 +296,8 @@ def summarize_plan(session: Session, plan: Plan) -> StatusReport:
         stages[d.name] = {s.value: sum(u.state is s for u in units) for s in UnitState}
         c = Counter(r for u in units if u.state is UnitState.STALE for r in u.reasons[:1])
         reasons[d.name] = c.most_common()
-        failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units if u.state is UnitState.FAILED]
+        failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units
+                          if u.state in (UnitState.FAILED, UnitState.DATA_FAILED)]
         todo[d.name] = [(u.video.video_id, u.state.value, "; ".join(u.reasons)) for u in units
                         if u.state is not UnitState.FRESH]
     return StatusReport(str(session.layout.root), stages, reasons, failed, session.unmatched, todo,

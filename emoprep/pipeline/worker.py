@@ -2,38 +2,150 @@
 
 A task holds only plain data (paths, config models, the video entry, the stage's run function
 by reference): no open files, no global state, so it can go to a process pool or a dask worker.
+
+Process hygiene (docs/RELIABILITY.md): a local worker watches its coordinator and exits the moment
+it is gone, however it ended (SIGKILL included); every write of a unit is guarded by the run token
+it was submitted with, so even a worker that somehow outlived its run cannot write into an output
+folder another run holds. Ctrl-C is the coordinator's business: workers ignore SIGINT.
 """
 
 from __future__ import annotations
 
 import os
+import select
+import signal
+import sys
+import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from emoprep.errors import EmoprepError
+from emoprep.io.atomic import guarded_writes, is_disk_full, stamp_file
 from emoprep.io.layout import Layout
+from emoprep.pipeline.records import CHECKSUM_KEY
 from emoprep.pipeline.stagedef import UnitResult, UnitTask
 
 #: frames of a crash traceback kept in the record: the innermost ones, where it was raised
 TRACEBACK_FRAMES = 6
+#: exit status of a worker whose coordinator is gone
+ORPHAN_EXIT = 75
+#: seconds between liveness checks where no pidfd is available
+POLL_SECONDS = 0.5
+
+#: the queue a local pool hands its workers at start (see :class:`ProgressChannel`)
+_progress_queue: Any = None
 
 
-def init_worker() -> None:
-    """One thread per worker process: parallelism comes from running videos side by side."""
+class ProgressChannel:
+    """Picklable handle to a frame-count queue that a local pool hands its workers at start.
+
+    Pickled into a task it carries nothing; in a worker ``put`` goes to the queue the worker got
+    at start (multiprocessing queues travel only that way). In the coordinator it wraps the queue.
+    """
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._queue = None
+
+    def put(self, item: Any) -> None:
+        queue = self._queue if self._queue is not None else _progress_queue
+        if queue is not None:
+            queue.put(item)
+
+    def get(self) -> Any:
+        return self._queue.get()
+
+
+def init_worker(coordinator_pid: int | None = None, progress: Any = None) -> None:
+    """One thread per worker process; with ``coordinator_pid``, die with the coordinator.
+
+    Parallelism comes from running videos side by side. ``progress``: the queue for frame counts.
+    """
     import cv2
 
+    global _progress_queue
     cv2.setNumThreads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _progress_queue = progress
+    if coordinator_pid is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group
+        _die_with_parent()
+        watch_coordinator(coordinator_pid)
 
 
-def execute(task: UnitTask) -> UnitResult:
-    """Run one unit; every error becomes a failed result (the coordinator records it)."""
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the process that started it ends (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
+def _wait_for_exit(pid: int) -> None:
+    """Block until process ``pid`` has ended (pidfd where the kernel has it, else polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = -1
+    if fd >= 0:
+        select.select([fd], [], [])
+        return
+    parent = os.getppid()
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        if os.getppid() != parent:  # re-parented: whoever started us is gone
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def watch_coordinator(pid: int) -> threading.Thread:
+    """Start a daemon thread that ends this process (exit 75) once process ``pid`` has ended."""
+
+    def watch() -> None:
+        _wait_for_exit(pid)
+        os._exit(ORPHAN_EXIT)
+
+    thread = threading.Thread(target=watch, name="emoprep-coordinator-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def output_checksums(layout: Layout, outputs: list[Path]) -> dict[str, dict[str, Any]]:
+    """size, mtime and sha256 of each output, keyed by its path relative to the output folder."""
+    return {layout.rel(p): stamp_file(p) for p in outputs}
+
+
+def execute(task: UnitTask, token: str = "") -> UnitResult:
+    """Run one unit; every error becomes a failed result (the coordinator records it).
+
+    ``token``: the run token the coordinator wrote into the output folder's lock; every write of
+    the unit checks it is still there (:func:`emoprep.io.atomic.guarded_writes`). The result's
+    summary carries the outputs' checksums under :data:`CHECKSUM_KEY` (the record keeps them).
+    """
     t0 = time.perf_counter()
     layout = Layout(Path(task.out))
     vid = task.entry.video_id
     try:
-        outputs, summary = task.run(task, layout)
+        with guarded_writes(layout.root, layout.lock, token):
+            outputs, summary = task.run(task, layout)
+        summary = {**summary, CHECKSUM_KEY: output_checksums(layout, outputs)}
         return UnitResult(task.stage, vid, True, [layout.rel(p) for p in outputs], summary,
                           seconds=time.perf_counter() - t0)
     except EmoprepError as exc:
@@ -41,5 +153,6 @@ def execute(task: UnitTask) -> UnitResult:
                           seconds=time.perf_counter() - t0)
     except Exception as exc:  # unexpected: keep where it was raised, let other units go on
         tb = traceback.format_exc(limit=-TRACEBACK_FRAMES)
+        kind = "DiskFullError" if is_disk_full(exc) else type(exc).__name__
         return UnitResult(task.stage, vid, False, error=f"{type(exc).__name__}: {exc}\n{tb}",
-                          error_type=type(exc).__name__, seconds=time.perf_counter() - t0)
+                          error_type=kind, seconds=time.perf_counter() - t0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -39,15 +40,35 @@ def test_corrupt_and_empty_videos_fail_with_reason_others_finish(broken) -> None
     assert not any(r["error"].startswith("Traceback") for r in rep.ran)
 
 
-def test_failed_units_retry_unless_skip_failed(broken) -> None:
+def test_data_failures_are_remembered_until_retry_failed(broken) -> None:
     manifest, out = broken
     run(manifest, out, opts=INLINE)
     st = status(manifest, out)
-    assert {vid for vid, _ in st.failed["probe"]} >= {"s09_happy_1", "s10_sad_1"}
-    retry = run(manifest, out, opts=INLINE)
+    failed = dict(st.failed["probe"])
+    assert {"s09_happy_1", "s10_sad_1"} <= set(failed)
+    assert "(data)" in failed["s10_sad_1"] and "--retry-failed" in failed["s10_sad_1"]
+    again = run(manifest, out, opts=INLINE)
+    assert again.ran == []  # nothing it depends on changed: not decoded again
+    retry = run(manifest, out, opts=RunOptions(workers=0, retry_failed=True))
     assert Counter(r["stage"] for r in retry.ran)["probe"] >= 2  # retried, failed again
-    skipped = run(manifest, out, opts=RunOptions(workers=0, skip_failed=True))
-    assert skipped.ran == []
+
+
+def _fail_record(out: Path, stage: str, vid: str, error_type: str) -> None:
+    path = out / ".emoprep" / "records" / stage / f"{vid}.json"
+    rec = json.loads(path.read_text())
+    rec.update(status="failed", error=f"{error_type}: simulated", error_type=error_type, outputs=[])
+    path.write_text(json.dumps(rec))
+
+
+def test_environment_failures_are_retried_unless_skip_failed(broken) -> None:
+    manifest, out = broken
+    run(manifest, out, opts=INLINE)
+    _fail_record(out, "window", "s01_happy_1", "WorkerCrash")
+    st = status(manifest, out)
+    assert dict(st.failed["window"])["s01_happy_1"].startswith("failed last run (environment)")
+    assert run(manifest, out, opts=RunOptions(workers=0, skip_failed=True)).ran == []
+    rep = run(manifest, out, opts=INLINE)
+    assert [(r["stage"], r["video_id"], r["ok"]) for r in rep.ran] == [("window", "s01_happy_1", True)]
 
 
 def test_fail_fast_stops_at_first_failure(broken) -> None:
