@@ -21,7 +21,7 @@ from emoprep.report.plots import split_chart
 from emoprep.report.rundata import RunData, load_run
 from emoprep.report.splitview import chart_key, chart_series, split_parts, subject_overlap
 from emoprep.report.videoview import Problem, VideoView, make_figures, safe_name, video_section
-from emoprep.report.warnings import DEFAULT_MIN_FACE_FRACTION, video_warnings
+from emoprep.report.warnings import video_warnings
 
 #: summary.json keys that describe how the run was configured (shown when a run recorded them)
 PROVENANCE_KEYS = ("manifest", "overrides", "versions", "provenance", "resolved_manifest")
@@ -153,18 +153,20 @@ def _clear_old_images(img_dir: Path, keep: set[str]) -> None:
 
 
 def build_report(out_dir: str | Path, dest: str | Path | None = None,
-                 min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION,
+                 min_face_fraction: float | None = None,
                  sheet_size: int = 16) -> Path:
     """Write the HTML report of the run in ``out_dir`` to ``dest`` (default ``<out>/report``).
 
-    Returns the path of ``index.html``. Reads only stored outputs; raises
-    :class:`~emoprep.errors.StoreError` when ``out_dir`` holds no run.
+    ``min_face_fraction``: the bar of the low-face warning; None takes the value the run recorded
+    in summary.json (key ``min_face_fraction``), else 0.5. Returns the path of ``index.html``.
+    Reads only stored outputs; raises :class:`~emoprep.errors.StoreError` when ``out_dir`` holds
+    no run.
     """
     run = load_run(out_dir)
     dest = Path(dest) if dest is not None else run.root / "report"
     img_dir = dest / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
-    views = rank_videos(run, min_face_fraction)
+    views = rank_videos(run, run.min_face_fraction(min_face_fraction))
     status_total: Counter[str] = Counter()
     with open_store(out_dir) as store:
         for v in views:

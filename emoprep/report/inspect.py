@@ -14,7 +14,7 @@ import numpy as np
 
 from emoprep.io.reader import open_store
 from emoprep.report.rundata import RunData, load_run, stage_key, status_counts
-from emoprep.report.warnings import DEFAULT_MIN_FACE_FRACTION, face_coverage_warning
+from emoprep.report.warnings import face_coverage_warning
 
 _SOURCE_ATTRS = ("source", "content_hash", "fps", "width", "height", "n_source_frames",
                  "crop_size", "window_mode")
@@ -70,11 +70,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def inspect_video(out_dir: str | Path, video_id: str,
-                  min_face_fraction: float = DEFAULT_MIN_FACE_FRACTION) -> dict[str, Any]:
+                  min_face_fraction: float | None = None) -> dict[str, Any]:
     """Labels, subject, window and trim, per-status frame counts, fingerprints per stage,
     warnings and shard paths of one video, as plain JSON-serialisable data.
 
-    Works for failed videos too (then window, trim and counts are None and ``error`` says why).
+    ``min_face_fraction``: as in :func:`~emoprep.report.build.build_report` (None: the run's
+    recorded value, else 0.5). Works for failed videos too (then window, trim and counts are None
+    and ``error`` says why).
     Raises :class:`~emoprep.errors.StoreError` for an id the output folder does not know.
     """
     run = load_run(out_dir)
@@ -93,7 +95,8 @@ def inspect_video(out_dir: str | Path, video_id: str,
         if info["trim"]:
             info["trim"]["threshold"] = _jsonable(info["trim"]["threshold"])
         info["status_counts"] = status_counts(meta["status"])
-        w = face_coverage_warning(video_id, row["n_frames"], row["n_face"], min_face_fraction)
+        w = face_coverage_warning(video_id, row["n_frames"], row["n_face"],
+                                  run.min_face_fraction(min_face_fraction))
         info["warnings"] = [w.as_dict()] if w else []
     stages = _stages(run, video_id)
     info["fingerprints"] = {s: d["fingerprint"] for s, d in stages.items()}

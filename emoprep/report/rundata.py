@@ -17,6 +17,7 @@ import numpy as np
 from emoprep.errors import StoreError
 from emoprep.io.hdf5 import read_table
 from emoprep.io.layout import Layout
+from emoprep.report.warnings import DEFAULT_MIN_FACE_FRACTION
 from emoprep.types import FrameStatus
 
 #: order of the per-video stages in tables (others follow in name order)
@@ -70,6 +71,12 @@ class RunData:
     @property
     def root(self) -> Path:
         return self.layout.root
+
+    def min_face_fraction(self, given: float | None = None) -> float:
+        """``given``, else the value the run recorded in summary.json, else the default 0.5."""
+        if given is not None:
+            return float(given)
+        return float(self.summary.get("min_face_fraction", DEFAULT_MIN_FACE_FRACTION))
 
     def row(self, video_id: str) -> dict[str, Any]:
         for r in self.table:

@@ -106,6 +106,9 @@ def test_anomalies_rank_between_failed_and_warned(report_run: Path) -> None:
     assert [v.problem for v in views[:3]] == [Problem.FAILED, Problem.ANOMALY, Problem.WARNING]
     assert all(v.problem is Problem.OK for v in views[3:])
     assert [v.problem for v in rank_videos(run, 0.01)][2] is Problem.OK  # 4/85 passes 0.01
+    assert run.min_face_fraction() == 0.5  # the run recorded none: the default
+    run.summary["min_face_fraction"] = 0.01
+    assert run.min_face_fraction() == 0.01 and run.min_face_fraction(0.7) == 0.7
 
 
 def test_missing_output_folder(tmp_path: Path) -> None:
