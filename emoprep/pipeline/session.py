@@ -7,6 +7,7 @@ content-hash cache (:meth:`Session.save_caches`) once it holds the lock.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from emoprep.io.atomic import expand_path
 from emoprep.io.layout import Layout
 from emoprep.pipeline.dag import Plan, build_dag, make_plan
 from emoprep.pipeline.fingerprint import HashCache
-from emoprep.pipeline.manifest import Manifest, discover_videos, load_manifest
+from emoprep.pipeline.manifest import (
+    Manifest,
+    apply_overrides,
+    discover_videos,
+    load_manifest,
+    manifest_from_dict,
+)
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.splits import SplitPlan, plan_split
 from emoprep.pipeline.stagedef import PlanContext
@@ -55,13 +62,32 @@ class Session:
         self.ctx.hashes.save()
 
 
-def open_session(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = ()
-                 ) -> Session:
+ManifestSource = str | Path | dict | Manifest
+
+
+def resolve_manifest(source: ManifestSource, overrides: Sequence[str] = ()) -> Manifest:
+    """A validated manifest from a file path, a parsed dict (paths relative to the current folder)
+    or a Manifest; ``overrides`` are ``--set`` strings."""
+    if isinstance(source, str | Path):
+        return load_manifest(Path(source), overrides)
+    if isinstance(source, Manifest):
+        raw, name, base = source.model_dump(mode="json"), source.source, source.base_dir
+    else:
+        raw, name, base = source, "<dict>", None
+    if overrides:
+        raw, _, problems = apply_overrides(raw, overrides)
+        if problems:
+            raise ConfigError(name, problems)
+    return manifest_from_dict(raw, name, base)
+
+
+def open_session(manifest: ManifestSource, out: Path | None = None,
+                 overrides: Sequence[str] = ()) -> Session:
     """Load and validate the manifest, discover videos, hash their contents (cached), plan the
     split. Raises :class:`ConfigError` with every problem before any work; writes nothing."""
     from emoprep.stages.au.trim import load_overrides
 
-    manifest = load_manifest(Path(manifest_path), overrides)
+    manifest = resolve_manifest(manifest, overrides)
     if out is not None:  # --out wins; discovery then also skips it if it lies inside videos.root
         manifest.output = os.path.abspath(Path(out).expanduser())
     _check_model_files(manifest)
