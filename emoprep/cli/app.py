@@ -7,25 +7,40 @@ from typing import Annotated
 
 import typer
 
+from emoprep.cli import views
+from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, SetOpt
+from emoprep.cli.common import fail as _fail
 from emoprep.cli.models import models_app
 from emoprep.data import PadRule, Part
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="Offline, incremental preprocessing of facial-expression video datasets.")
 
-ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="data manifest (YAML)")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output folder (default: manifest's output)")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a manifest value: KEY=VALUE")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
 app.add_typer(models_app, name="models")
+views.register(app)
 
 
-def _fail(exc: EmoprepError) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
+def _version(value: bool) -> None:
+    if value:
+        from emoprep import __version__
+
+        typer.echo(f"emoprep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Offline, incremental preprocessing of facial-expression video datasets.
+
+    Exit codes: 0 ok; 1 some videos or units failed; 2 usage or configuration error; 130
+    interrupted (Ctrl-C); 143 terminated (SIGTERM).
+    """
 
 
 @app.command()
@@ -102,20 +117,6 @@ def status(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = Non
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))
-
-
-@app.command()
-def report(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None) -> None:
-    """Write per-video AU-trim plots (score, threshold, kept range, anomaly) to out/plots."""
-    from emoprep.pipeline.session import open_session
-    from emoprep.pipeline.trim_plots import write_trim_plots
-
-    try:
-        session = open_session(manifest, out, tuple(set_ or ()))
-        paths = write_trim_plots(session)
-    except EmoprepError as exc:
-        _fail(exc)
-    typer.echo(f"{len(paths)} plots in {session.layout.root / 'plots'}")
 
 
 @app.command()

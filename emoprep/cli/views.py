@@ -1,0 +1,91 @@
+"""Commands that look at an output folder or a manifest and change nothing: ``report``,
+``inspect``, ``config show``. None of them runs a stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, SetOpt, fail
+from emoprep.errors import EmoprepError
+
+config_app = typer.Typer(no_args_is_help=True, help="Show the settings a manifest resolves to.")
+
+
+def _output_dir(manifest: Path, out: Path | None, set_: list[str] | None) -> Path:
+    """``--out``, or the manifest's output folder (the manifest must then be valid)."""
+    if out is not None:
+        return out
+    from emoprep.pipeline.session import resolve_manifest
+
+    return resolve_manifest(manifest, tuple(set_ or ())).output_dir()
+
+
+def report(
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    dest: Annotated[Path | None, typer.Option(
+        "--dest", help="report folder (default: OUT/report)")] = None,
+    min_face_fraction: Annotated[float | None, typer.Option(
+        "--min-face-fraction", help="flag ok videos with a face in fewer kept frames than this "
+        "(default: the run's setting)")] = None,
+) -> None:
+    """Write a self-contained HTML report of a run (summary, problems first, contact sheets,
+    status timelines, AU/trim curves, the split) to OUT/report/index.html."""
+    from emoprep.report import build_report
+
+    try:
+        index = build_report(_output_dir(manifest, out, set_), dest,
+                             min_face_fraction=min_face_fraction)
+    except EmoprepError as exc:
+        fail(exc)
+    typer.echo(f"report: {index}")
+
+
+def inspect(
+    video_id: Annotated[str, typer.Argument(help="the video's id (see `emoprep status`)")],
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One video: labels, subject, window and trim, frames per status, fingerprints, warnings,
+    shard paths."""
+    from emoprep.report import inspect_video, render_inspect, render_inspect_json
+
+    try:
+        info = inspect_video(_output_dir(manifest, out, set_), video_id)
+    except EmoprepError as exc:
+        fail(exc)
+    typer.echo(render_inspect_json(info) if json_ else render_inspect(info))
+
+
+@config_app.command("show")
+def config_show(
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Print the resolved manifest: preset values filled in, every default, --set applied."""
+    import yaml
+
+    from emoprep.pipeline.session import resolve_manifest
+
+    try:
+        m = resolve_manifest(manifest, tuple(set_ or ()))
+    except EmoprepError as exc:
+        fail(exc)
+    data = m.model_dump(mode="json")
+    typer.echo(json.dumps(data, indent=1) if json_ else
+               yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.command()(report)
+    app.command()(inspect)
+    app.add_typer(config_app, name="config")
