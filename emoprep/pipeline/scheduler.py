@@ -3,6 +3,7 @@ each outcome as it lands (only the coordinator writes records)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -12,10 +13,13 @@ from typing import Any
 
 from emoprep.pipeline.dag import Plan, Unit, UnitState
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
+from emoprep.pipeline.fused import FUSABLE, FusedTask, unpack, worth_fusing
 from emoprep.pipeline.records import Record
 from emoprep.pipeline.session import Session
 from emoprep.pipeline.stagedef import UnitResult, UnitTask
 from emoprep.types import UnitStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +102,21 @@ class _Scheduler:
             for d in deps:
                 self.children[d].append(k)
         self.ready = [k for k, deps in self.waiting.items() if not deps]
+        self.claimed: set[tuple[str, str]] = set()  #: units inside a submitted single-decode pass
+        self.chains = self._chains()
+
+    def _chains(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """First unit -> a video's stale per-video units that run in one decode (see fused)."""
+        by_video: dict[str, list[str]] = defaultdict(list)
+        for stage, vid in self.todo:
+            if stage in FUSABLE:
+                by_video[vid].append(stage)
+        chains = {}
+        for vid, stages in by_video.items():
+            stages.sort(key=FUSABLE.index)
+            if worth_fusing(stages):
+                chains[(stages[0], vid)] = [(s, vid) for s in stages]
+        return chains
 
     def finished(self, key: tuple[str, str], ok: bool) -> None:
         """Release the children of a unit that succeeded (a failed unit's children never run)."""
@@ -129,26 +148,36 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
 
 def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
            on_done: Callable[[Unit, UnitResult], None] | None, queue: Any) -> list[UnitResult]:
-    """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands."""
+    """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands.
+
+    A video's chain of stale per-video units goes as one :class:`FusedTask` (one decode); its
+    results are recorded unit by unit. A unit of a chain that got no result although its upstream
+    succeeded (the pass left it to run on its own) is then submitted by itself.
+    """
     results: list[UnitResult] = []
-    running: dict[Any, tuple[tuple[str, str], UnitTask]] = {}
+    running: dict[Any, tuple[tuple[str, str], UnitTask | FusedTask]] = {}
     stop = False
     while (sched.ready and not stop) or running:
         while sched.ready and not stop and len(running) < ex.capacity:
             k = sched.ready.pop(0)
-            task = _task(sched.todo[k], sched.video_fps[k[1]], session, queue)
+            if k in sched.claimed:
+                continue
+            task = _make_task(sched, session, k, queue)
             running[ex.submit(task)] = (k, task)
         for fut in ex.wait_any(list(running)):
             k, task = running.pop(fut)
-            unit = sched.todo[k]
             res = ex.result(fut, task)
-            session.records.put(_record(unit, res))
-            results.append(res)
-            if on_done:
-                on_done(unit, res)
-            sched.finished(k, res.ok)
-            if not res.ok and opts.fail_fast:
-                stop = True
+            batch = unpack(res, task) if isinstance(task, FusedTask) else [res]
+            for r in batch:
+                unit = sched.todo[(r.stage, r.video_id)]
+                _land(unit, r, session, on_done)
+                results.append(r)
+                sched.finished(unit.key, r.ok)
+                stop = stop or (not r.ok and opts.fail_fast)
+            if isinstance(task, FusedTask):
+                got = {(r.stage, r.video_id) for r in batch}
+                sched.claimed -= {(u.stage, u.entry.video_id) for u in task.units} - got
+            if stop:
                 ex.cancel(running)
         if stop:
             for fut in [f for f in running if f.cancelled()]:
@@ -156,3 +185,23 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
     return results
 
 
+def _make_task(sched: _Scheduler, session: Session, k: tuple[str, str], queue: Any
+               ) -> UnitTask | FusedTask:
+    """The task of unit ``k``, or the single-decode pass of the chain it starts (its units are
+    then claimed: none is submitted by itself unless the pass leaves it without a result)."""
+    vid = k[1]
+    chain = sched.chains.pop(k, None)
+    if chain is None:
+        return _task(sched.todo[k], sched.video_fps[vid], session, queue)
+    sched.claimed.update(chain)
+    return FusedTask.of([_task(sched.todo[c], sched.video_fps[vid], session, queue) for c in chain])
+
+
+def _land(unit: Unit, res: UnitResult, session: Session,
+          on_done: Callable[[Unit, UnitResult], None] | None) -> None:
+    """Record one unit's outcome (and log the warning its summary may carry)."""
+    session.records.put(_record(unit, res))
+    if res.ok and res.summary.get("warning"):
+        log.warning("%s %s: %s", unit.stage, unit.video.video_id, res.summary["warning"])
+    if on_done:
+        on_done(unit, res)

@@ -1,13 +1,34 @@
-"""Probe a video: fps, frame count, size, codec and content hash."""
+"""Probe a video: fps, frame count, size, codec and content hash.
+
+The frame count comes from the container header where that header can be trusted (MP4/MOV/AVI
+store the number of frames; :data:`TRUSTED_HEADERS`), and is verified by counting the decoded
+frames: up front with ``exact_count`` when the probe runs on its own, or as a by-product of the
+single-decode pass (:mod:`emoprep.pipeline.fused`). A header that disagrees with the decoded count
+(a truncated file, a broken index) is recorded (:class:`CountCheck`) and, per
+``on_count_mismatch``, warned about or failed; the decoded count is the one used.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
 
 import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
-from emoprep.errors import VideoError
+from emoprep.errors import FrameCountError, VideoError
 from emoprep.io.video import count_frames, list_frame_files, open_capture
 from emoprep.types import ProbeInfo, SourceKind, VideoEntry
+
+#: containers whose header holds the number of frames (not an estimate from duration x fps)
+TRUSTED_HEADERS = frozenset({".mp4", ".m4v", ".mov", ".avi"})
+
+
+class CountMismatch(str, Enum):
+    WARN = "warn"  #: record the mismatch in the probe output and summary, go on with the decoded count
+    FAIL = "fail"  #: the probe unit fails (FrameCountError); the video's other stages do not run
 
 
 class ProbeConfig(BaseModel):
@@ -16,6 +37,43 @@ class ProbeConfig(BaseModel):
     exact_count: bool = Field(
         True, description="count frames by decoding (exact) instead of trusting the container header"
     )
+    on_count_mismatch: CountMismatch = Field(
+        CountMismatch.WARN,
+        description="header frame count != decoded count: warn (recorded, decoded count used) or fail",
+    )
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """``on_count_mismatch: warn`` (the behaviour before the key existed) stays out of the
+        fingerprint, so outputs made before it stay up to date."""
+        data = self.model_dump(mode="json")
+        if self.on_count_mismatch is CountMismatch.WARN:
+            data.pop("on_count_mismatch")
+        return data
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """How a video's frame count was established.
+
+    header: the container's count (0: none); decoded: frames decoded (-1: not decoded);
+    mismatch: both known and different.
+    """
+
+    header: int
+    decoded: int = -1
+
+    @property
+    def mismatch(self) -> bool:
+        return self.header > 0 and self.decoded >= 0 and self.header != self.decoded
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"header_frames": self.header, "decoded_frames": self.decoded,
+                "count_mismatch": self.mismatch}
+
+    def message(self, entry: VideoEntry) -> str:
+        return (f"video {entry.path}: the header says {self.header} frames but {self.decoded} "
+                "decode (truncated or damaged file); the decoded count is used. Re-encode or "
+                "replace the file, or set probe.on_count_mismatch: fail to stop on such videos")
 
 
 def _fourcc(value: float) -> str:
@@ -24,32 +82,73 @@ def _fourcc(value: float) -> str:
     return text.strip("\x00 ") or "unknown"
 
 
-def probe_video(entry: VideoEntry, content_hash: str, cfg: ProbeConfig) -> ProbeInfo:
-    """Read the stream properties of ``entry``; raise :class:`VideoError` when it has no frames."""
+def header_trusted(entry: VideoEntry) -> bool:
+    """True for a frame folder (the count is exact) or a container in :data:`TRUSTED_HEADERS`."""
+    return entry.kind is SourceKind.FRAMES or Path(entry.path).suffix.lower() in TRUSTED_HEADERS
+
+
+def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
+    files = list_frame_files(entry.path, entry.frames_glob)
+    if not files:
+        raise VideoError(f"frame folder {entry.path}: no images matching {entry.frames_glob!r}")
+    first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
+    if first is None:
+        raise VideoError(f"frame folder {entry.path}: cannot read {files[0].name}")
+    if not entry.fps:
+        raise VideoError(f"frame folder {entry.path}: no fps; set videos.fps in the manifest")
+    h, w = first.shape[:2]
+    return ProbeInfo(float(entry.fps), len(files), w, h, "images", content_hash, "frames")
+
+
+def probe_header(entry: VideoEntry, content_hash: str) -> ProbeInfo:
+    """Stream properties without decoding; ``n_frames`` is the header's count (0 if it has none)."""
     if entry.kind is SourceKind.FRAMES:
-        files = list_frame_files(entry.path, entry.frames_glob)
-        if not files:
-            raise VideoError(f"frame folder {entry.path}: no images matching {entry.frames_glob!r}")
-        first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
-        if first is None:
-            raise VideoError(f"frame folder {entry.path}: cannot read {files[0].name}")
-        if not entry.fps:
-            raise VideoError(f"frame folder {entry.path}: no fps; set videos.fps in the manifest")
-        h, w = first.shape[:2]
-        return ProbeInfo(float(entry.fps), len(files), w, h, "images", content_hash, "frames")
+        return _probe_folder(entry, content_hash)
     cap = open_capture(entry.path)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        header = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        header = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         codec = _fourcc(cap.get(cv2.CAP_PROP_FOURCC))
     finally:
         cap.release()
-    n = count_frames(entry) if (cfg.exact_count or header <= 0) else header
-    if n <= 0:
-        raise VideoError(f"video {entry.path}: zero decodable frames (corrupt or empty file)")
     if entry.fps:
         fps = float(entry.fps)
     if fps <= 0 or fps > 1000:
         raise VideoError(f"video {entry.path}: implausible fps {fps}; set videos.fps in the manifest")
-    return ProbeInfo(fps, n, w, h, codec, content_hash, "file")
+    return ProbeInfo(fps, header, w, h, codec, content_hash, "file")
+
+
+def settle_count(entry: VideoEntry, info: ProbeInfo, check: CountCheck, cfg: ProbeConfig
+                 ) -> ProbeInfo:
+    """``info`` with the frame count to use: the decoded one with ``exact_count`` (or without a
+    header count), else the header's.
+
+    Raises :class:`FrameCountError` on a mismatch with ``on_count_mismatch: fail``, and
+    :class:`VideoError` when the video has no decodable frame.
+    """
+    if check.mismatch and cfg.on_count_mismatch is CountMismatch.FAIL:
+        raise FrameCountError(check.message(entry).replace(
+            "the decoded count is used", "probe.on_count_mismatch is fail"))
+    exact = cfg.exact_count or check.header <= 0
+    n = check.decoded if exact and check.decoded >= 0 else check.header
+    if n <= 0:
+        raise VideoError(f"video {entry.path}: zero decodable frames (corrupt or empty file)")
+    return ProbeInfo(info.fps, n, info.width, info.height, info.codec, info.content_hash, info.kind)
+
+
+def probe_video(entry: VideoEntry, content_hash: str, cfg: ProbeConfig) -> ProbeInfo:
+    """Read the stream properties of ``entry`` (the probe on its own); see :func:`probe_counted`."""
+    return probe_counted(entry, content_hash, cfg)[0]
+
+
+def probe_counted(entry: VideoEntry, content_hash: str, cfg: ProbeConfig
+                  ) -> tuple[ProbeInfo, CountCheck]:
+    """The probe on its own: header, then a decode that counts the frames when ``exact_count``
+    is set or the header has no count. Raises :class:`VideoError` without frames."""
+    info = probe_header(entry, content_hash)
+    if entry.kind is SourceKind.FRAMES:
+        return info, CountCheck(info.n_frames, info.n_frames)
+    must_count = cfg.exact_count or info.n_frames <= 0
+    check = CountCheck(info.n_frames, count_frames(entry) if must_count else -1)
+    return settle_count(entry, info, check, cfg), check

@@ -15,9 +15,15 @@ from emoprep.errors import StoreError
 from emoprep.io.hdf5 import ShardWriter, read_arrays
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask, distributions
-from emoprep.pipeline.steps.shared import FrameCounter, aligned_crops, load_geometry, load_probe
+from emoprep.pipeline.steps.shared import (
+    FrameCounter,
+    RowBlocks,
+    aligned_crops,
+    load_geometry,
+    load_probe,
+)
 from emoprep.stages.window import WindowMode
-from emoprep.types import FrameStatus, Geometry, VideoEntry
+from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
 
 
 def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dict[str, Any]]:
@@ -43,24 +49,34 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     geom, trim = _kept(task, layout, load_geometry(layout, vid))
     matrices = align_geometry(geom, s.align).astype(np.float32)
     T, S = len(geom), s.align.size
-    attrs = {"video_id": vid, "source": e.path,
-             "content_hash": info.content_hash, "fps": info.fps, "width": info.width,
-             "height": info.height, "n_source_frames": info.n_frames, "crop_size": S,
-             "channel_order": "RGB", "window_mode": s.window.mode.value,
-             "fingerprint": task.fingerprint, "fingerprints": task.upstream, **trim}
     path = layout.frames_shard(vid)
-    with ShardWriter(path, attrs, s.store) as w:
-        ds = w.stream("frames", (T, S, S, 3), np.uint8)
+    with ShardWriter(path, shard_attrs(task, info, trim), s.store) as w:
+        rows = RowBlocks(w.stream("frames", (T, S, S, 3), np.uint8))
         counter = FrameCounter(task.progress)
-        for i, crop in enumerate(aligned_crops(e, geom, matrices, s.align)):
-            ds[i] = crop
+        for crop in aligned_crops(e, geom, matrices, s.align):
+            rows.add(crop)
             counter()
+        rows.flush()
         counter.flush()
-        for name, arr in geom.as_arrays().items():
-            w.array(name, arr)
-        w.array("align_matrix", matrices)
-    face = FrameStatus.has_face(geom.status)
-    return [path], {"n_frames": T, "n_face": int(face.sum())}
+        return [path], write_tables(w, geom, matrices)
+
+
+def shard_attrs(task: UnitTask, info: ProbeInfo, trim: dict[str, Any]) -> dict[str, Any]:
+    """Attributes of a video's frame shard (docs/STORE.md); no subject or labels (metadata)."""
+    e, s = task.entry, task.stages
+    return {"video_id": e.video_id, "source": e.path,
+            "content_hash": info.content_hash, "fps": info.fps, "width": info.width,
+            "height": info.height, "n_source_frames": info.n_frames, "crop_size": s.align.size,
+            "channel_order": "RGB", "window_mode": s.window.mode.value,
+            "fingerprint": task.fingerprint, "fingerprints": task.upstream, **trim}
+
+
+def write_tables(w: ShardWriter, geom: Geometry, matrices: np.ndarray) -> dict[str, Any]:
+    """The per-frame arrays after the crops: geometry and (T, 2, 3) float32 matrices; the summary."""
+    for name, arr in geom.as_arrays().items():
+        w.array(name, arr)
+    w.array("align_matrix", matrices)
+    return {"n_frames": len(geom), "n_face": int(FrameStatus.has_face(geom.status).sum())}
 
 
 def upstream(c: Any) -> tuple[str, ...]:

@@ -33,7 +33,28 @@ class FrameCounter:
 
 
 def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
-    return ProbeInfo(**load_json(layout.work("probe", video_id, ".json")))
+    """The probe's :class:`ProbeInfo` (its count check, also in the file, is left out)."""
+    data = load_json(layout.work("probe", video_id, ".json"))
+    return ProbeInfo(**{k: data[k] for k in ProbeInfo.__dataclass_fields__ if k in data})
+
+
+class RowBlocks:
+    """Writes rows (S, S, 3) into dataset ``ds`` (T, S, S, 3) ``block`` rows at a time (one h5py
+    call per block instead of per frame; the chunking of the dataset is unchanged)."""
+
+    def __init__(self, ds: Any, block: int = 32) -> None:
+        self.ds, self.block, self.rows, self.start = ds, block, [], 0
+
+    def add(self, row: np.ndarray) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= self.block:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.ds[self.start:self.start + len(self.rows)] = np.stack(self.rows)
+            self.start += len(self.rows)
+            self.rows = []
 
 
 def load_geometry(layout: Layout, video_id: str) -> Geometry:

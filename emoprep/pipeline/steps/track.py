@@ -13,7 +13,7 @@ from emoprep.io.video import iter_frames
 from emoprep.io.workfiles import load_npz, save_npz
 from emoprep.pipeline.stagedef import WORK, StageDef, UnitTask
 from emoprep.pipeline.steps.shared import FrameCounter, load_probe
-from emoprep.types import FrameStatus
+from emoprep.types import FrameStatus, Geometry
 from emoprep.versions import library_version
 
 
@@ -27,13 +27,26 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     geom = track_faces(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks,
                        progress=counter)
     counter.flush()
+    return save(task, layout, geom, idx)
+
+
+def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
+    """(T,) bool face mask of ``geom``; VideoError when nothing decoded, NoFaceError without a face."""
+    vid = task.entry.video_id
     if len(geom) == 0:
         raise VideoError(f"video {vid}: no frame could be decoded in the window {idx[0]}-{idx[-1]}")
     face = FrameStatus.has_face(geom.status)
     if not face.any():
         raise NoFaceError(f"video {vid}: no face found in frames {int(geom.frame_index[0])}-"
-                          f"{int(geom.frame_index[-1])}; {s.detect.no_face_hint()}")
-    path = layout.work("track", vid, ".npz")
+                          f"{int(geom.frame_index[-1])}; {task.stages.detect.no_face_hint()}")
+    return face
+
+
+def save(task: UnitTask, layout: Layout, geom: Geometry, idx: np.ndarray
+         ) -> tuple[list[Path], dict[str, Any]]:
+    """Check (:func:`check`) and write the track output of one video."""
+    face = check(task, geom, idx)
+    path = layout.work("track", task.entry.video_id, ".npz")
     save_npz(path, geom.as_arrays())
     values, counts = np.unique(geom.status, return_counts=True)
     status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
