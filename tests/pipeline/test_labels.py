@@ -10,9 +10,12 @@ from emoprep.pipeline.manifest.labels import (
     VIDEO_ID_RE,
     LabelsSection,
     Named,
+    default_task,
     name_video,
+    resolve_task,
     rule_problems,
     safe_id,
+    vocabularies,
     with_preset,
 )
 from emoprep.pipeline.manifest.presets import PRESETS, Preset, VideoKind
@@ -181,3 +184,71 @@ def test_safe_id_and_id_regex() -> None:
         assert VIDEO_ID_RE.match(good)
     for bad in ("", "../x", "a/b", ".hidden", "_x", "a b"):
         assert not VIDEO_ID_RE.match(bad)
+
+
+# --- class lists, the shared vocabulary and the default task -----------------------------------
+
+FULL_CLASSES = {
+    "ravdess": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"],
+    "crema-d": ["anger", "disgust", "fear", "happy", "neutral", "sad"],
+    "sase-fe": ["anger", "contentment", "disgust", "happiness", "sadness", "surprise"],
+    "bu4dfe": ["angry", "disgust", "fear", "happy", "sad", "surprise"],
+    "ck+": ["neutral", "anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"],
+}
+
+
+@pytest.mark.parametrize("preset", sorted(FULL_CLASSES))
+def test_presets_declare_full_class_lists_whatever_videos_are_present(preset: str) -> None:
+    """Before: only the labels present, sorted, so indices moved when videos were added."""
+    labels = rule(preset)
+    assert rule_problems(labels) == []
+    few = [{"emotion": FULL_CLASSES[preset][3]}, {"emotion": FULL_CLASSES[preset][1]}]
+    assert vocabularies(labels, few)["emotion"] == FULL_CLASSES[preset]
+    more = few + [{"emotion": c} for c in FULL_CLASSES[preset]]
+    assert vocabularies(labels, more)["emotion"] == FULL_CLASSES[preset]
+    assert default_task(labels, vocabularies(labels, few)) == "emotion"
+
+
+def test_other_label_keys_take_their_map_order() -> None:
+    got = vocabularies(rule("ravdess"), [{"emotion": "sad", "channel": "song", "intensity": "normal"}])
+    assert got["channel"] == ["speech", "song"] and got["intensity"] == ["normal", "strong"]
+    assert vocabularies(rule("sase-fe"), [{"authenticity": "posed"}]) == {"authenticity": ["genuine", "posed"]}
+    assert vocabularies(rule("generic"), [{"emotion": "sad"}, {"emotion": "happy"}]) == {
+        "emotion": ["happy", "sad"]}  # no declaration: the values found, sorted
+
+
+def test_basic7_maps_every_preset_onto_one_vocabulary(tmp_path: Path) -> None:
+    from emoprep.pipeline.manifest.presets import BASIC7
+
+    cases = [("ravdess", "02-01-05-01-01-01-03.mp4", "anger"),
+             ("ravdess", "02-01-03-01-01-01-03.mp4", "happiness"),
+             ("crema-d", "1001_DFA_FEA_XX.flv", "fear"), ("sase-fe", "1/N2S.MP4", "sadness"),
+             ("bu4dfe", "F001/Surprise", "surprise")]
+    for preset, rel, expected in cases:
+        labels = rule(preset, vocabulary="basic7")
+        got = name_video(labels, rel, tmp_path, is_dir=preset == "bu4dfe")
+        assert got.labels["emotion"] == expected, (preset, rel)
+        assert vocabularies(labels, [got.labels])["emotion"] == list(BASIC7)
+    calm = name_video(rule("ravdess", vocabulary="basic7"), "02-01-02-01-01-01-03.mp4", tmp_path)
+    assert "emotion" not in calm.labels and calm.labels["channel"] == "speech"  # no basic7 class
+
+
+def test_default_task_and_did_you_mean() -> None:
+    from emoprep.errors import ConfigError
+
+    classes = {"authenticity": ["genuine", "posed"], "emotion": ["anger"]}
+    assert resolve_task(None, classes, default_task(rule("sase-fe"), classes)) == "emotion"
+    assert resolve_task("authenticity", classes) == "authenticity"
+    with pytest.raises(ConfigError, match="did you mean 'authenticity'"):
+        resolve_task("authenticty", classes)
+    with pytest.raises(ConfigError, match="has no 'emotion' label"):
+        resolve_task(None, {"channel": ["speech"]}, default_task(rule("generic"), {"channel": []}))
+    assert default_task(rule("generic", task="channel"), {"channel": []}) == "channel"
+
+
+def test_class_lists_are_checked_and_follow_replaced_maps() -> None:
+    bad = rule("crema-d", classes={"emotion": ["anger", "fear"]})
+    assert any("without ['disgust', 'happy', 'neutral', 'sad']" in p for p in rule_problems(bad))
+    mine = rule("crema-d", maps={"emotion": {"ANG": "angry", "HAP": "happy"}})
+    assert "emotion" not in mine.classes and rule_problems(mine) == []
+    assert vocabularies(mine, [{"emotion": "happy"}])["emotion"] == ["angry", "happy"]
