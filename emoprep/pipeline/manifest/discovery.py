@@ -1,12 +1,16 @@
 """Discovery: the manifest's videos found on disk (globs or a CSV list) and named by its rule.
 
-Every problem (missing root, zero videos, unsafe or duplicate ids, image folders without
-``videos.fps``) is collected and raised once as :class:`ConfigError`.
+Every problem (missing root, zero videos, duplicate ids, unsafe ids given in the CSV list, image
+folders without ``videos.fps``) is collected and raised once as :class:`ConfigError`. One odd file
+never blocks a dataset: a file name outside ASCII gets a transliterated id (``Ärger 1.mp4`` ->
+``Arger_1``), and a path that cannot be read (a broken link, a link loop) is listed as unmatched.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +20,7 @@ from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
-from emoprep.pipeline.manifest.schema import manifest_problems
+from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
 from emoprep.types import SourceKind, VideoEntry
 
 if TYPE_CHECKING:
@@ -49,6 +53,16 @@ def _kind_problem(v: VideosSection, path: Path) -> str | None:
     return "a file, but videos.kind is 'frames' (folders of images)" if v.kind is VideoKind.FRAMES else None
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be opened (a broken link, a link loop, no permission), or None."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return (f"cannot be read ({exc.strerror or exc}: a broken symbolic link or a link loop?) "
+                "(fix: repair or delete it, or leave it out with videos.exclude)")
+    return None
+
+
 def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
     try:
         return sorted(root.glob(pattern))
@@ -70,7 +84,7 @@ def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[st
             seen.add(p)
             rel = p.relative_to(root).as_posix()
             why = "hidden (a name starts with '.')" if any(s.startswith(".") for s in rel.split("/")) else None
-            why = why or _kind_problem(v, p)
+            why = why or _unreadable(p) or _kind_problem(v, p)
             if why:
                 unmatched.append(f"{rel}: {why}")
             else:
@@ -86,7 +100,11 @@ def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str
         return [], [f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which does not exist "
                     f"(fix: relative paths are taken against the manifest's folder {m.base_dir})"]
     found, problems = [], []
-    with open(path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        text = read_utf8(path, "videos.csv")
+    except ConfigError as exc:
+        return [], exc.problems
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         if "path" not in [h.strip() for h in reader.fieldnames or []]:
             return [], [f"videos.csv {path.name}: expected a header row with a 'path' column, got "
@@ -113,6 +131,10 @@ def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str
 def _named(m: Manifest, root: Path, c: _Candidate) -> Named | str:
     """The naming rule's result, with the CSV row's video_id / subject / label cells on top."""
     named = name_video(m.labels, c.rel, root, c.is_dir)
+    if isinstance(named, str):
+        return named
+    if c.row is None or not c.row.get("video_id"):
+        named = _safe(m, root, c, named)
     if isinstance(named, str) or c.row is None:
         return named
     cells = {k: v for k, v in c.row.items() if v and k not in ("path", "video_id", "subject")}
@@ -122,15 +144,51 @@ def _named(m: Manifest, root: Path, c: _Candidate) -> Named | str:
     return Named(video_id, subject, labels)
 
 
-def _id_problems(found: list[tuple[VideoEntry, str]]) -> list[str]:
+#: letters NFKD does not split into an ASCII letter and an accent
+_LETTERS = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE", "ł": "l",
+            "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D"}
+
+
+def ascii_name(text: str) -> str:
+    """``'Ärger 1.mp4'`` -> ``'Arger 1.mp4'``: accents dropped, other non-ASCII as ``u<hex>``."""
+    out = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if ord(ch) < 128:
+            out.append(ch)
+        elif not unicodedata.combining(ch):
+            out.append(_LETTERS.get(ch, f"u{ord(ch):04x}"))
+    return "".join(out)
+
+
+def _safe(m: Manifest, root: Path, c: _Candidate, named: Named) -> Named:
+    """``named`` with a safe id: the rule applied to the transliterated path when the real path's
+    id is not a safe file name. An id the template makes unsafe (a '/' in it) stays as it is and
+    is reported by :func:`_id_problems`."""
+    if VIDEO_ID_RE.match(named.video_id):
+        return named
+    alt = name_video(m.labels, ascii_name(c.rel), root, c.is_dir)
+    vid = "" if isinstance(alt, str) else alt.video_id.lstrip("_.+-")
+    if not VIDEO_ID_RE.match(vid):
+        return named
+    subject = vid if named.subject == named.video_id else named.subject
+    return Named(vid, subject, named.labels)
+
+
+def _unsafe_problem(vid: str, rel: str, csv_ids: bool) -> str:
+    fix = ("correct its video_id cell" if csv_ids else
+           "set labels.video_id to fields joined by _ . + or -, such as '{path}' (the default)")
+    example = ascii_name(vid).replace("/", "_").strip("_.+-") or "video1"
+    return (f"video id {vid!r} of {rel}: expected letters, digits and _ . + - only, starting with "
+            f"a letter or digit (ids become file names) (fix: {fix}; e.g. {example!r})")
+
+
+def _id_problems(found: list[tuple[VideoEntry, str]], csv_ids: bool = False) -> list[str]:
     """Unsafe ids and duplicate ids (also ids that differ only in case: they collide on macOS)."""
     problems, first = [], {}
     for entry, rel in found:
         vid = entry.video_id
         if not VIDEO_ID_RE.match(vid):
-            problems.append(f"video id {vid!r} of {rel}: expected letters, digits and _ . + - only, starting "
-                            f"with a letter or digit (ids become file names) (fix: set labels.video_id to a "
-                            f"template such as '{{subject}}_{{stem}}', or correct the video_id cell)")
+            problems.append(_unsafe_problem(vid, rel, csv_ids))
         elif vid.lower() in first:
             other_id, other = first[vid.lower()]
             case = "" if other_id == vid else f" (as {other_id!r}; ids may not differ only in case)"
@@ -176,7 +234,7 @@ def discover_videos(m: Manifest) -> Discovery:
         entry = VideoEntry(got.video_id, str(c.path), got.subject, got.labels, kind, m.videos.fps,
                            m.videos.frames_glob or "*.png")
         named.append((entry, c.rel))
-    problems += _id_problems(named)
+    problems += _id_problems(named, bool(m.videos.csv))
     folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES]
     if folders and m.videos.fps is None:
         hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"

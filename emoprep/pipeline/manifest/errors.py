@@ -162,16 +162,65 @@ def _walk_nodes(node: yaml.Node, path: Loc, where: Where, problems: list[str], d
             _walk_nodes(item, path + (str(i),), where, problems, depth + 1)
 
 
+#: most values a manifest may expand to (aliases counted at every use): refuses alias bombs
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """Values ``root`` stands for with every alias expanded (counting stops past ``limit``);
+    ``limit + 1`` also for a node that contains itself."""
+    memo: dict[int, int] = {}
+
+    def size(node: yaml.Node, path: frozenset[int]) -> int:
+        if id(node) in memo:
+            return memo[id(node)]
+        if id(node) in path:
+            return limit + 1
+        inner = path | {id(node)}
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, inner) + size(v, inner)
+                if total > limit:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item, inner)
+                if total > limit:
+                    break
+        memo[id(node)] = total
+        return total
+
+    return size(root, frozenset())
+
+
+def _syntax_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+    what = " ".join(str(x) for x in (getattr(exc, "problem", None) or exc, getattr(exc, "context", None) or "") if x)
+    return (f"{at}: expected valid YAML, got a syntax error: {what} (fix: check indentation "
+            f"and quoting there; quote values that contain ': ' or start with [ {{ * & %)")
+
+
 def read_yaml(text: str) -> tuple[Where, list[str]]:
+    """Parse a manifest: (the values with their lines, problems). Parsed once; aliases that
+    expand past :data:`MAX_YAML_VALUES` values (or into themselves) are refused before any
+    value is built."""
+    loader = yaml.SafeLoader(text)
     try:
-        where = Where(raw=yaml.safe_load(text))
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node, MAX_YAML_VALUES) > MAX_YAML_VALUES:
+            return Where(), [f"manifest: expected at most {MAX_YAML_VALUES} values, got YAML "
+                             "aliases (*name) that expand to more, or into themselves (fix: "
+                             "write the values out instead of nesting aliases)"]
+        where = Where(raw=None if node is None else loader.construct_document(node))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        what = " ".join(str(x) for x in (getattr(exc, "problem", None) or exc, getattr(exc, "context", None) or "") if x)
-        return Where(), [f"{at}: expected valid YAML, got a syntax error: {what} (fix: check indentation "
-                          f"and quoting there; quote values that contain ': ' or start with [ {{ * & %)"]
+        return Where(), [_syntax_problem(exc)]
+    except RecursionError:
+        return Where(), ["manifest: expected at most 500 levels of nesting, got more (fix: "
+                         "flatten the YAML)"]
+    finally:
+        loader.dispose()
     problems: list[str] = []
     if node is not None:
         _walk_nodes(node, (), where, problems)

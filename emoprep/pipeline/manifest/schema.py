@@ -9,6 +9,7 @@ and is re-exported here.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -113,15 +114,43 @@ def manifest_problems(m: Manifest) -> list[str]:
     return problems + rule_problems(m.labels)
 
 
+def _drop(raw: Any, loc: tuple[Any, ...]) -> bool:
+    """Remove the value at ``loc`` (as far as it exists) from ``raw``; False when nothing was."""
+    cur = raw
+    for part in loc[:-1]:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and part < len(cur):
+            cur = cur[part]
+        else:
+            return False
+    if isinstance(cur, dict) and loc and loc[-1] in cur:
+        del cur[loc[-1]]
+        return True
+    return False
+
+
 def _partial(raw: dict[str, Any], errors: list[dict[str, Any]]) -> Manifest | None:
-    """The manifest without the top-level keys that failed, for the cross-key checks."""
-    bad = {str(e["loc"][0]) for e in errors if e["loc"]}
-    if bad & {"videos", "labels"}:
-        return None
-    try:
-        return Manifest.model_validate({k: v for k, v in raw.items() if k not in bad})
-    except ValidationError:
-        return None
+    """The manifest without the keys that failed, for the cross-key checks (the naming rule is
+    checked even when other keys of ``videos:`` or ``labels:`` are wrong)."""
+    raw = copy.deepcopy(raw)
+    for _ in range(4):  # dropping a key can uncover another error below it
+        for err in errors:
+            loc = tuple(err["loc"])
+            if not _drop(raw, trim_loc(err, raw)) and len(loc) > 1:
+                _drop(raw, loc[:1])
+        if not isinstance(raw.get("videos"), dict):
+            raw["videos"] = {}
+        try:
+            return Manifest.model_validate(raw)
+        except ValidationError as exc:
+            errors = exc.errors()
+    return None
+
+
+def _keys_of(problems: list[str]) -> set[str]:
+    """The dotted keys the problem lines start with (``videos.fps (line 3): ...``)."""
+    return {p.split(" ", 1)[0].split(":", 1)[0] for p in problems}
 
 
 def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) -> Manifest:
@@ -141,7 +170,8 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         problems += [problem_line(Manifest, loc, errs, where) for loc, errs in grouped.items()]
         m = _partial(raw, exc.errors())
     if m is not None:
-        problems += [with_where(p, where) for p in manifest_problems(m)]
+        bad = _keys_of(problems)
+        problems += [with_where(p, where) for p in manifest_problems(m) if p.split(":", 1)[0] not in bad]
     if problems:
         raise ConfigError(source, problems)
     assert m is not None
@@ -154,6 +184,21 @@ def manifest_from_dict(raw: dict[str, Any], source: str = "<dict>", base_dir: Pa
     return _validate(Where(raw=raw), source, Path(base_dir or Path.cwd()).absolute(), [])
 
 
+def read_utf8(path: Path, what: str) -> str:
+    """The text of ``path``; a :class:`ConfigError` naming the file, the byte offset and the line
+    when it is not UTF-8 (a UTF-8 byte-order mark is allowed)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 4]
+        raise ConfigError(str(path), [
+            f"{what} {path}: expected UTF-8 text, got byte {bad[:1].hex()} at byte offset "
+            f"{exc.start} (line {line}: {bad!r}...) (fix: save the file as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > fixed_{path.name})"]) from None
+
+
 def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
     """Read, override (``"stages.detect.min_size=80"``) and validate a manifest file.
 
@@ -164,7 +209,7 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
     if not path.is_file():
         raise ConfigError(str(path), [f"manifest: expected a YAML file at {path.absolute()}, got nothing there "
                                       f"(fix: pass the right path, or copy data_manifest.yaml from the repository)"])
-    where, problems = read_yaml(path.read_text(encoding="utf-8"))
+    where, problems = read_yaml(read_utf8(path, "manifest"))
     if isinstance(where.raw, dict) and overrides:
         where.raw, where.overridden, more = apply_overrides(where.raw, overrides)
         problems += more
