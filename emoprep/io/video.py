@@ -2,10 +2,16 @@
 
 Never holds a whole video in memory: frames are yielded one at a time, and frames that are not
 wanted are skipped with ``grab()`` (no colour conversion, no copy).
+
+A frame folder keeps its source numbering: the number in each image's name (the last run of
+digits) minus the first image's is its frame number, so a missing image leaves a gap and every
+later timestamp stays right (:func:`folder_frames`). Names without numbers are read in name order.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,12 +22,57 @@ from emoprep.errors import VideoError
 from emoprep.types import SourceKind, VideoEntry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+log = logging.getLogger(__name__)
 
 
 def list_frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
     """Sorted image files of a frame folder (by name, so zero-padded numbers sort right)."""
     files = sorted(p for p in Path(folder).glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
     return files
+
+
+def folder_frames(folder: str | Path, pattern: str = "*.png") -> tuple[list[Path], np.ndarray]:
+    """The images of a frame folder in frame order and their frame numbers (T,) int64.
+
+    Frame number = the last number in the file name minus the first image's (``img_0007.png``
+    after ``img_0005.png`` is frame 2: the gap is kept). When no name has a number, name order.
+    Raises :class:`VideoError` when only some names have numbers or two share a number.
+    """
+    files = list_frame_files(folder, pattern)
+    found = [_LAST_NUMBER.search(p.stem) for p in files]
+    if not any(found):
+        return files, np.arange(len(files), dtype=np.int64)
+    if not all(found):
+        odd = next(p.name for p, m in zip(files, found, strict=True) if m is None)
+        raise VideoError(f"frame folder {folder}: expected a frame number in every image name, got "
+                         f"{odd!r} without one (fix: rename it, or narrow videos.frames_glob)")
+    numbers = np.array([int(m.group(1)) for m in found if m], dtype=np.int64)
+    order = np.argsort(numbers, kind="stable")  # unpadded names: frame_10 after frame_9
+    files, numbers = [files[i] for i in order], numbers[order]
+    if np.any(np.diff(numbers) == 0):
+        i = int(np.flatnonzero(np.diff(numbers) == 0)[0])
+        raise VideoError(f"frame folder {folder}: images {files[i].name!r} and {files[i + 1].name!r} "
+                         f"carry the same frame number {numbers[i]} (fix: remove one)")
+    return files, numbers - numbers[0]
+
+
+def frame_gaps(numbers: np.ndarray) -> list[tuple[int, int]]:
+    """Missing frame numbers as inclusive ranges: ``[0, 1, 4]`` -> ``[(2, 3)]``."""
+    jumps = np.flatnonzero(np.diff(numbers) > 1)
+    return [(int(numbers[i]) + 1, int(numbers[i + 1]) - 1) for i in jumps]
+
+
+def describe_gaps(folder: str | Path, numbers: np.ndarray) -> str:
+    """"" or a sentence naming the missing frames of a folder (for warnings and the probe)."""
+    gaps = frame_gaps(numbers)
+    if not gaps:
+        return ""
+    ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in gaps[:5])
+    more = f" and {len(gaps) - 5} more ranges" if len(gaps) > 5 else ""
+    return (f"frame folder {folder}: frames {ranges}{more} missing; later frames keep their "
+            "numbers (timestamps from the file names)")
 
 
 def open_capture(path: str | Path) -> cv2.VideoCapture:
@@ -73,19 +124,24 @@ def _iter_file(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple[i
 
 
 def _iter_folder(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
-    files = list_frame_files(entry.path, entry.frames_glob)
-    order = range(len(files)) if wanted is None else (int(i) for i in wanted if i < len(files))
-    for i in order:
+    files, numbers = folder_frames(entry.path, entry.frames_glob)
+    if gaps := describe_gaps(entry.path, numbers):
+        log.warning(gaps)
+    keep = np.ones(len(files), bool) if wanted is None else np.isin(numbers, wanted)
+    for i in np.flatnonzero(keep):
         frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
         if frame is None:
-            raise VideoError(f"frame folder {entry.path}: cannot read image {files[i].name}")
-        yield i, frame
+            raise VideoError(f"frame folder {entry.path}: cannot read image {files[i].name} "
+                             "(corrupt or not an image) (fix: replace or delete it)")
+        yield int(numbers[i]), frame
 
 
 def count_frames(entry: VideoEntry) -> int:
-    """Exact number of decodable frames (decodes the video once with ``grab``)."""
+    """Exact number of decodable frames (decodes the video once with ``grab``); for a frame
+    folder the span of its frame numbers (last + 1: a missing image is a gap, not one less)."""
     if entry.kind is SourceKind.FRAMES:
-        return len(list_frame_files(entry.path, entry.frames_glob))
+        _, numbers = folder_frames(entry.path, entry.frames_glob)
+        return int(numbers[-1]) + 1 if len(numbers) else 0
     cap = open_capture(entry.path)
     try:
         n = 0
