@@ -11,6 +11,7 @@ from emoprep.cli import views
 from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, SetOpt
 from emoprep.cli.common import fail as _fail
 from emoprep.cli.models import models_app
+from emoprep.cli.train import train_app
 from emoprep.data import PadRule, Part
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
@@ -20,6 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Offline, incremental preprocessing of facial-expression video datasets.")
 
 app.add_typer(models_app, name="models")
+app.add_typer(train_app, name="train")
 views.register(app)
 
 

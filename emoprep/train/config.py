@@ -41,6 +41,12 @@ class Combine(str, Enum):
     PRECISION = "precision"  #: P_emo L_emo + P_rf L_rf, P = last epoch's macro train precision
 
 
+class FusionMethod(str, Enum):
+    AVERAGE = "average"
+    WEIGHTED = "weighted"
+    MAX = "max"
+
+
 class Device(str, Enum):
     AUTO = "auto"  #: CUDA when available, else CPU
     CPU = "cpu"

@@ -11,21 +11,15 @@ per fold and, when every run has a final model, for the final models.
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emoprep.errors import ConfigError
+from emoprep.train.config import FusionMethod
 from emoprep.train.metrics import evaluate, headline, mean_std
 from emoprep.train.units import load_outputs
-
-
-class FusionMethod(str, Enum):
-    AVERAGE = "average"
-    WEIGHTED = "weighted"
-    MAX = "max"
 
 
 def _load_runs(run_dirs: list[Path]) -> list[dict[str, Any]]:

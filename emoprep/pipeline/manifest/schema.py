@@ -30,6 +30,7 @@ from emoprep.pipeline.manifest.errors import (
 )
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
+from emoprep.train.config import TrainConfig
 
 
 class VideosSection(BaseModel):
@@ -56,6 +57,7 @@ class Manifest(BaseModel):
     videos: VideosSection
     labels: LabelsSection = Field(default_factory=LabelsSection)
     stages: StagesConfig = Field(default_factory=StagesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig, description="emoprep train settings")
     output: str = Field("out", description="output folder, relative to the manifest's folder")
     _source: str = PrivateAttr("<dict>")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

@@ -1,0 +1,83 @@
+"""``emoprep train``: cross-validated heads on a run's cached features, and ``train fuse``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emoprep.cli.common import EXIT_USAGE, JsonOpt, ManifestOpt, OutOpt, SetOpt, fail
+from emoprep.errors import EmoprepError
+from emoprep.train.config import FusionMethod, Head, Task
+
+train_app = typer.Typer(help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN).")
+
+
+@train_app.callback(invoke_without_command=True)
+def train(
+    ctx: typer.Context,
+    features: Annotated[str | None, typer.Option(
+        "--features", help="embedder name (a stages.embed key) whose features to train on")] = None,
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    out: OutOpt = None,
+    head: Annotated[Head | None, typer.Option(help="default: train.head")] = None,
+    task: Annotated[Task | None, typer.Option(help="default: train.task")] = None,
+    split: Annotated[str | None, typer.Option(help="split name (default: the manifest's)")] = None,
+    folds: Annotated[str, typer.Option(help="all, or fold numbers: 0 or 0,2")] = "all",
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Cross-validate one head on the subject folds of a split; cached per fold (a fold whose
+    features, split and settings are unchanged is not trained again). Settings: the manifest's
+    ``train:`` section, --set train.KEY=VALUE, --head, --task."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if features is None:
+        typer.echo("error: --features NAME is required (a stages.embed key)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    import json
+
+    from emoprep.data import load_sequences
+    from emoprep.pipeline.session import resolve_manifest
+    from emoprep.pipeline.training import features_fingerprint, train_root
+    from emoprep.train import fit
+    from emoprep.train.config import apply_overrides
+
+    try:
+        m = resolve_manifest(manifest, tuple(set_ or ()))
+        root = out or m.output_dir()
+        chosen = {k: v.value for k, v in (("head", head), ("task", task)) if v is not None}
+        cfg = apply_overrides(m.train, chosen) if chosen else m.train
+        only = None if folds == "all" else [int(k) for k in folds.split(",")]
+        augs = [a.value for a in m.stages.augment.names] if cfg.use_augmented else []
+        seqs, fl = load_sequences(root, features, split or m.stages.split.name, cfg.task.value,
+                                  augmentations=augs)
+        metrics = fit(seqs, fl, cfg, train_root(root, features),
+                      features_fingerprint(root, features), only_folds=only)
+    except ValueError as exc:
+        typer.echo(f"error: --folds: expected 'all' or fold numbers, got {folds!r} ({exc})", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except EmoprepError as exc:
+        fail(exc)
+    typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else metrics["table"])
+
+
+@train_app.command()
+def fuse(
+    runs: Annotated[list[Path], typer.Argument(help="run folders of `emoprep train` (2 or more)")],
+    method: Annotated[FusionMethod, typer.Option(help="how softmax outputs are combined")] =
+    FusionMethod.AVERAGE,
+    dest: Annotated[Path | None, typer.Option(help="folder for fusion_<method>.json")] = None,
+) -> None:
+    """Late fusion of trained runs' softmax outputs (average, weighted by mean validation
+    accuracy, or max), fold by fold, and on the test part when the runs have final models."""
+    import json
+
+    from emoprep.train import fuse as do_fuse
+
+    try:
+        metrics = do_fuse(list(runs), method, out_dir=dest)
+    except EmoprepError as exc:
+        fail(exc)
+    typer.echo(json.dumps(metrics, indent=1, default=str))

@@ -1,0 +1,52 @@
+"""Glue between the cache and the trainers: the inputs of ``emoprep train`` and its units' states.
+
+The trainer (:mod:`emoprep.train`) works on :class:`~emoprep.train.data.Sequences` and
+:class:`~emoprep.train.data.Folds`; here they are read from a run's feature store and split
+manifest (:func:`emoprep.data.load_sequences`), and the feature store's fingerprint is made from
+the records of its ``embed:`` units, so a trained fold is stale exactly when its features changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from emoprep.io.layout import Layout, stage_dirname
+from emoprep.pipeline.fingerprint import digest
+
+
+def features_fingerprint(out: Path, features: str) -> str:
+    """Digest of the fingerprints of every ``embed:<features>[@aug]`` record of a run (the
+    features of every video and augmented variant); "" when there are none."""
+    records = Layout(Path(out)).meta_dir / "records"
+    name = stage_dirname(f"embed:{features}")
+    parts = []
+    for folder in sorted([records / name, *records.glob(f"{name}@*")]):
+        for rec in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(rec.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if data.get("status") == "ok":
+                parts.append([folder.name, rec.stem, data.get("fingerprint", "")])
+    return digest(parts) if parts else ""
+
+
+def train_root(out: Path, features: str) -> Path:
+    """Where the training units and run folders of one feature store live."""
+    return Path(out) / "train" / features
+
+
+def train_units(out: Path, features: str, cfg: Any, split: str | None = None
+                ) -> list[dict[str, str]]:
+    """Every training unit of ``cfg`` on ``features`` with its state (for ``status``)."""
+    from emoprep.data import load_sequences
+    from emoprep.train import unit_states
+
+    fp = features_fingerprint(out, features)
+    if not fp:
+        return []
+    _, folds = load_sequences(out, features, split, cfg.task.value)
+    return unit_states(train_root(out, features), cfg, folds.name, folds.digest, len(folds.folds),
+                       fp)

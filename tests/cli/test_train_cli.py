@@ -1,0 +1,72 @@
+"""`emoprep train` end to end on the sample clips' cached features: a 2-fold split, a table,
+a run folder, and incremental training (three acts)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emoprep.cli.app import app
+from emoprep.pipeline.runner import RunOptions, run
+from tests.helpers import CORPUS, EXTRA, write_manifest
+
+CLI = CliRunner()
+STAGES = {"embed": {"hog": {"type": "hog", "size": 32}},
+          "split": {"folds": 2, "test_fraction": 0.0}, "window": {"sample": {"every": 2}}}
+FAST = ["--set", "train.optim.epochs=2", "--set", "train.optim.batch_size=4",
+        "--set", "train.cnn1d.filters=[4,4,8,8]"]
+
+
+@pytest.fixture(scope="module")
+def cached(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("train")
+    videos = root / "videos"
+    videos.mkdir()
+    for name, *_ in CORPUS + EXTRA:
+        shutil.copy2(clip_bank / name, videos / name)
+    manifest = write_manifest(root / "m.yaml", videos, STAGES)
+    out = root / "out"
+    run(manifest, out, opts=RunOptions(workers=0))
+    return manifest, out
+
+
+def _train(manifest: Path, out: Path, *extra: str) -> dict:
+    res = CLI.invoke(app, ["train", "--features", "hog", "-m", str(manifest), "-o", str(out),
+                           "--head", "cnn1d", "--json", *FAST, *extra])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_train_three_acts(cached) -> None:
+    manifest, out = cached
+    first = _train(manifest, out)
+    assert len(first["folds"]) == 2 and len(first["trained"]) == 2 and first["reused"] == []
+    assert 0.0 <= first["summary"]["val"]["emotion/accuracy"]["mean"] <= 1.0
+    runs = list((out / "train" / "hog" / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "metrics.json").is_file()
+    again = _train(manifest, out)
+    assert again["trained"] == [] and len(again["reused"]) == 2
+    changed = _train(manifest, out, "--set", "train.seed=3")
+    assert len(changed["trained"]) == 2
+    runs = sorted((out / "train" / "hog" / "runs").iterdir())
+    assert len(runs) == 2
+    res = CLI.invoke(app, ["train", "fuse", *map(str, runs), "--method", "weighted",
+                           "--dest", str(out / "fused")])
+    assert res.exit_code == 0, res.output
+    fused = json.loads(res.output)
+    assert len(fused["folds"]) == 2 and (out / "fused" / "fusion_weighted.json").is_file()
+
+
+def test_train_needs_features_and_valid_folds(cached) -> None:
+    manifest, out = cached
+    res = CLI.invoke(app, ["train", "-m", str(manifest), "-o", str(out)])
+    assert res.exit_code == 2 and "--features" in res.output
+    res = CLI.invoke(app, ["train", "--features", "hog", "-m", str(manifest), "-o", str(out),
+                           "--folds", "x"])
+    assert res.exit_code == 2 and "--folds" in res.output
+    res = CLI.invoke(app, ["train", "--features", "nope", "-m", str(manifest), "-o", str(out)])
+    assert res.exit_code != 0 and "nope" in res.output
