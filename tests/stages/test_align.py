@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from emoprep.errors import StageError
+from emoprep.io.video import iter_frames
 from emoprep.stages.align import (
     AlignConfig,
     AlignMethod,
@@ -25,9 +26,9 @@ from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus, Geometry
-from emoprep.io.video import iter_frames
 
-CFG = AlignConfig()  # S = 160, eye distance 0.30 S = 48 px, eye line at 0.40 S = 64 px
+CFG = AlignConfig()  # S = 160, eye distance 0.30 S = 48 px, eye line at 0.28 S = 44.8 px
+EYE_LINE = 0.28 * 160
 
 
 def level_face() -> np.ndarray:
@@ -65,8 +66,8 @@ def test_rotated_scaled_face_comes_out_level(deg: float, scale: float) -> None:
     m = alignment_matrix(lm, None, CFG)
     assert m.shape == (2, 3) and m.dtype == np.float64
     left, right = eye_centers(transform_points(lm, m))
-    np.testing.assert_allclose(left, [80 - 24, 64], atol=1e-9)
-    np.testing.assert_allclose(right, [80 + 24, 64], atol=1e-9)
+    np.testing.assert_allclose(left, [80 - 24, EYE_LINE], atol=1e-9)
+    np.testing.assert_allclose(right, [80 + 24, EYE_LINE], atol=1e-9)
     # the whole point set is the level face up to one similarity: shape is preserved
     back = transform_points(lm, m)
     ref = transform_points(level_face(), alignment_matrix(level_face(), None, CFG))
@@ -85,10 +86,15 @@ def test_matrix_matches_the_thesis_formula_and_opencv() -> None:
 
 
 def test_box_method_and_fallback() -> None:
+    """Box (100, 50, 200, 100) + 10 px above and below = x 100..300, y 40..160 (outer pixel edges
+    at -0.5): edge (99.5, 39.5) -> (-0.5, -0.5), edge (299.5, 159.5) -> (99.5, 99.5)."""
     box = np.array([100.0, 50.0, 200.0, 100.0])
     m = alignment_matrix(None, box, AlignConfig(method=AlignMethod.BOX, size=100))
-    np.testing.assert_allclose(transform_points(np.array([[100, 50], [300, 150]]), m), [[0, 0], [100, 100]])
+    np.testing.assert_allclose(transform_points(np.array([[99.5, 39.5], [299.5, 159.5]]), m),
+                               [[-0.5, -0.5], [99.5, 99.5]], atol=1e-12)
     np.testing.assert_allclose(alignment_matrix(np.full((68, 2), np.nan), box, AlignConfig(size=100)), m)
+    unpadded = alignment_matrix(None, box, AlignConfig(method=AlignMethod.BOX, size=100, box_pad_y=0))
+    np.testing.assert_allclose(transform_points(np.array([[99.5, 49.5]]), unpadded), [[-0.5, -0.5]])
     with pytest.raises(StageError, match="no usable landmarks"):
         alignment_matrix(None, None, CFG)
     with pytest.raises(StageError, match="coincide"):
@@ -167,3 +173,89 @@ def test_wolfgang_crops_are_level_with_the_set_eye_distance(sample_entry) -> Non
         dist = math.hypot(*(right - left)) / (CFG.eye_distance * CFG.size)
         good += abs(tilt) <= 2.0 and abs(dist - 1.0) <= 0.05
     assert good >= 0.95 * len(idx)
+
+
+# -- method box: the padded box resized with replicated borders ------------------------------------
+
+BOX_CFG = AlignConfig(method=AlignMethod.BOX)  # S = 160, box_pad_y = 10
+
+
+def test_box_crop_of_a_flat_image_has_no_dark_edge() -> None:
+    """The box reaches the frame's bottom-right corner and is upscaled: every crop pixel is 200
+    (before: edge rows 200, 181, 119, 63, black blended in)."""
+    frame = np.full((120, 100, 3), 200, np.uint8)
+    m = alignment_matrix(None, np.array([40.0, 60.0, 60.0, 50.0]), BOX_CFG)  # padded: y 50..120
+    crop = align_face(frame, m, BOX_CFG)
+    assert crop.shape == (160, 160, 3)
+    np.testing.assert_array_equal(crop, 200)
+
+
+def test_box_crop_of_a_ramp_by_hand() -> None:
+    """B = x, G = 2 y, R = 7; box (50, 20, 80, 60) + 10 px -> x 50..130, y 10..90, scale 2 both
+    ways: crop (u, v) samples x = 50 + (u + 0.5) / 2 - 0.5, y = 10 + (v + 0.5) / 2 - 0.5, and
+    bilinear sampling of a ramp is exact up to OpenCV's 1/32 px fixed point (<= 1 grey level)."""
+    yy, xx = np.mgrid[0:120, 0:256]
+    frame = np.dstack([xx, 2 * yy, np.full_like(xx, 7)]).astype(np.uint8)
+    crop = align_face(frame, alignment_matrix(None, np.array([50.0, 20.0, 80.0, 60.0]), BOX_CFG),
+                      BOX_CFG).astype(float)  # RGB: R = 7, G = 2 y, B = x
+    u = np.arange(160)
+    np.testing.assert_allclose(crop[:, :, 2], np.broadcast_to(50 + (u + 0.5) / 2 - 0.5, (160, 160)),
+                               atol=1.0)
+    np.testing.assert_allclose(crop[:, :, 1], np.broadcast_to(2 * (10 + (u[:, None] + 0.5) / 2 - 0.5),
+                                                              (160, 160)), atol=1.0)
+    np.testing.assert_array_equal(crop[:, :, 0], 7)
+
+
+def test_box_beyond_the_frame_repeats_the_edge_row() -> None:
+    """Box top y = 4, padded to -6: the crop rows above the frame repeat row 0 (replicate)."""
+    yy, xx = np.mgrid[0:100, 0:100]
+    frame = np.dstack([2 * yy + 10] * 3).astype(np.uint8)
+    crop = align_face(frame, alignment_matrix(None, np.array([10.0, 4.0, 80.0, 60.0]), BOX_CFG),
+                      BOX_CFG)
+    # v samples y = -6 + (v + 0.5) / 2 - 0.5: y <= 0 for v <= 12 -> row 0 (value 10); v = 14 is
+    # y = 0.75 -> 11.5
+    np.testing.assert_array_equal(crop[:13], 10)
+    assert crop[14:].min() >= 11
+
+
+def test_box_crop_equals_the_seeds_slice_and_resize() -> None:
+    """The thesis code: frame[y - 10 : y + h + 10, x : x + w] resized to 160 x 160 (cv2.resize,
+    bilinear); on an integer box inside the frame the warp gives the same pixels (+-1)."""
+    rng = np.random.default_rng(1)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (360, 640, 3), dtype=np.uint8), (7, 7), 2)
+    x, y, w, h = 200, 80, 190, 200
+    seed = cv2.resize(frame[y - 10:y + h + 10, x:x + w], (160, 160), interpolation=cv2.INTER_LINEAR)
+    ours = align_face(frame, alignment_matrix(None, np.array([x, y, w, h], float), BOX_CFG), BOX_CFG)
+    assert np.abs(ours.astype(int) - seed[:, :, ::-1].astype(int)).max() <= 1
+
+
+# -- the default crop keeps the whole face (benchmarks/crop.py has the full measurement) -----------
+
+@pytest.mark.parametrize("name,first,frames", [("WolfgangLanger_Pexels.mp4", 175, [180, 200, 215, 228]),
+                                               ("single_face.mp4", 0, [5, 40, 70])])
+def test_default_crop_contains_all_landmarks_redetected_on_the_crop(sample_entry, name, first,
+                                                                    frames) -> None:
+    """Landmarks of the source frame transformed into the crop, and landmarks found again on the
+    crop (dlib HOG on the crop padded by 80 px, predictor), all lie inside the 160 px crop. On the
+    Wolfgang frames (head bowed, mouth open) the former eye_y 0.40 put the jaw below the crop."""
+    entry = sample_entry(name)
+    geom = track_faces(iter_frames(entry, range(first, max(frames) + 1)), 25.0, HaarConfig(),
+                       TrackConfig(), LandmarksConfig())
+    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(LandmarksConfig())
+    old_inside = []
+    for t, frame in iter_frames(entry, frames):
+        lm = geom.landmarks[t - first]
+        assert np.isfinite(lm).all(), f"{name} frame {t}: no landmarks"
+        m = alignment_matrix(lm, None, CFG)
+        moved = transform_points(lm, m)
+        assert ((moved >= 0) & (moved <= 159)).all(), f"{name} frame {t}: transformed"
+        old = transform_points(lm, alignment_matrix(lm, None, AlignConfig(eye_y=0.40)))
+        old_inside.append(bool(((old >= 0) & (old <= 159)).all()))
+        grey = cv2.copyMakeBorder(cv2.cvtColor(align_face(frame, m, CFG), cv2.COLOR_RGB2GRAY),
+                                  80, 80, 80, 80, cv2.BORDER_CONSTANT, value=0)
+        r = max(hog(grey, 0), key=lambda r: r.area())
+        found = predictor(grey, np.array([r.left(), r.top(), r.width(), r.height()])) - 80
+        assert ((found >= 0) & (found <= 159)).all(), f"{name} frame {t}: re-detected"
+        assert np.abs(found - moved).mean() < 4.0  # the same face, found again
+    if name.startswith("Wolfgang"):
+        assert not all(old_inside)
