@@ -17,14 +17,34 @@ augmented video can be cached next to the originals. Intensity changes follow Op
 =====================  ==============================================================
 
 Rotations use bilinear interpolation and reflect the border (``BORDER_REFLECT_101``), so no
-black corners appear that a network could learn. Only ``salt_pepper_1`` is random; its generator
-is seeded from ``sha256(seed, video_id, augmentation)``, the same in every process.
+black corners appear that a network could learn.
+
+The ``_thesis`` names reproduce the video-FER thesis's code exactly (profile ``thesis-bu4dfe``):
+
+==========================  =========================================================
+``rotate_p8_thesis``        ``imutils.rotate(img, 8)``: about ``(w // 2, h // 2)``, bilinear,
+``rotate_m8_thesis``        black border (``cv2.warpAffine`` defaults); -8 degrees
+``salt_pepper_1_thesis``    per channel, ``ceil(0.01 * H * W * 0.5)`` salt (255) then as many
+                            pepper (0) positions, rows and columns each drawn with replacement
+                            from ``randint(0, i - 1)`` (so row H-1 and column W-1 are never
+                            hit): coloured specks, repeats possible
+==========================  =========================================================
+
+The seed indexes with the list of coordinate arrays, ``out[coords]``; NumPy < 1.23 read that as a
+tuple (one point per draw), NumPy >= 1.23 reads it as one index array into the first axis and
+sets whole rows. We index with a tuple, as the seed intended (and as it behaved when written).
+The other six augmentations are the same in the thesis's code and here.
+
+Only the salt-and-pepper augmentations are random; their generator is seeded from
+``sha256(seed, video_id, augmentation)``, the same in every process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from enum import Enum
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -57,11 +77,14 @@ class Augmentation(str, Enum):
     ROTATE_P8 = "rotate_p8"  #: +8 degrees
     ROTATE_M8 = "rotate_m8"  #: -8 degrees
     SALT_PEPPER_1 = "salt_pepper_1"  #: 1 % salt-and-pepper noise
+    ROTATE_P8_THESIS = "rotate_p8_thesis"  #: +8 degrees as imutils.rotate (thesis code)
+    ROTATE_M8_THESIS = "rotate_m8_thesis"  #: -8 degrees as imutils.rotate (thesis code)
+    SALT_PEPPER_1_THESIS = "salt_pepper_1_thesis"  #: per-channel specks as the thesis code
 
     @property
     def geometric(self) -> bool:
         """True when the augmentation moves pixels (and so landmarks)."""
-        return self in (Augmentation.FLIP, Augmentation.ROTATE_P8, Augmentation.ROTATE_M8)
+        return self is Augmentation.FLIP or self in _ANGLE
 
 
 _LINEAR: dict[Augmentation, tuple[float, float]] = {
@@ -73,7 +96,23 @@ _LINEAR: dict[Augmentation, tuple[float, float]] = {
 _ANGLE: dict[Augmentation, float] = {
     Augmentation.ROTATE_P8: ROTATE_DEGREES,
     Augmentation.ROTATE_M8: -ROTATE_DEGREES,
+    Augmentation.ROTATE_P8_THESIS: ROTATE_DEGREES,
+    Augmentation.ROTATE_M8_THESIS: -ROTATE_DEGREES,
 }
+_THESIS_ROTATIONS = frozenset({Augmentation.ROTATE_P8_THESIS, Augmentation.ROTATE_M8_THESIS})
+
+#: the nine augmentations of the video-FER thesis exactly as its code does them
+THESIS_AUGMENTATIONS: tuple[Augmentation, ...] = (
+    Augmentation.FLIP, Augmentation.BLUR3, Augmentation.BRIGHTNESS_P50, Augmentation.BRIGHTNESS_P20,
+    Augmentation.CONTRAST_X2, Augmentation.CONTRAST_X1_7_P50, Augmentation.ROTATE_P8_THESIS,
+    Augmentation.ROTATE_M8_THESIS, Augmentation.SALT_PEPPER_1_THESIS,
+)
+
+
+class IntegerSource(Protocol):
+    """What the salt-and-pepper augmentations draw from (a :class:`numpy.random.Generator`)."""
+
+    def integers(self, low: int, high: int, size: int) -> np.ndarray: ...
 
 
 def augment_rng(seed: int, video_id: str, aug: Augmentation) -> np.random.Generator:
@@ -84,15 +123,19 @@ def augment_rng(seed: int, video_id: str, aug: Augmentation) -> np.random.Genera
 
 
 def rotation_matrix(aug: Augmentation, size: int) -> np.ndarray:
-    """(2, 3) float64 affine of a rotate augmentation about the centre of a size x size crop."""
-    centre = ((size - 1) / 2.0, (size - 1) / 2.0)
-    return cv2.getRotationMatrix2D(centre, _ANGLE[aug], 1.0)
+    """(2, 3) float64 affine of a rotate augmentation of a size x size crop.
+
+    About the pixel-grid centre ``((S - 1) / 2, (S - 1) / 2)``; the ``_thesis`` rotations about
+    ``(S // 2, S // 2)`` as ``imutils.rotate`` (80, 80 for S = 160; one half pixel off centre).
+    """
+    c = float(size // 2) if aug in _THESIS_ROTATIONS else (size - 1) / 2.0
+    return cv2.getRotationMatrix2D((c, c), _ANGLE[aug], 1.0)
 
 
 def augment_frame(crop: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
     """Augment one crop: (S, S, 3) uint8 -> (S, S, 3) uint8 (a new array).
 
-    ``rng`` is only drawn from by ``salt_pepper_1``; pass the same generator for every frame of a
+    ``rng`` is only drawn from by the salt-and-pepper augmentations; pass the same generator for every frame of a
     video, in frame order (see :func:`augment_rng`), to reproduce :func:`augment_frames`.
     """
     _check_crop(crop)
@@ -106,8 +149,11 @@ def augment_frame(crop: np.ndarray, aug: Augmentation, rng: np.random.Generator)
         return cv2.convertScaleAbs(crop, alpha=alpha, beta=beta)
     if aug in _ANGLE:
         s = crop.shape[0]
+        border = cv2.BORDER_CONSTANT if aug in _THESIS_ROTATIONS else cv2.BORDER_REFLECT_101
         return cv2.warpAffine(crop, rotation_matrix(aug, s), (s, s), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REFLECT_101)
+                              borderMode=border, borderValue=(0, 0, 0))
+    if aug is Augmentation.SALT_PEPPER_1_THESIS:
+        return salt_pepper_thesis(crop, rng, SALT_PEPPER_FRACTION)
     return _salt_pepper(crop, rng, SALT_PEPPER_FRACTION)
 
 
@@ -158,6 +204,26 @@ def _salt_pepper(crop: np.ndarray, rng: np.random.Generator, fraction: float) ->
     half = n // 2
     out[ys[:half], xs[:half]] = 255
     out[ys[half:], xs[half:]] = 0
+    return out
+
+
+def salt_pepper_thesis(crop: np.ndarray, rng: IntegerSource, fraction: float) -> np.ndarray:
+    """The thesis code's salt-and-pepper: (H, W, C) uint8 -> (H, W, C) uint8 (a new array).
+
+    For each channel c in order: ``n = ceil(fraction * H * W * 0.5)``; salt: rows
+    ``rng.integers(0, H - 1, n)``, then columns ``rng.integers(0, W - 1, n)``, set to 255; pepper:
+    the same draws again, set to 0. Draws are with replacement (fewer than n distinct positions
+    is possible) and never reach row H-1 or column W-1 (``randint``'s high bound is exclusive).
+    Indexing is by tuple, one point per draw (see the module docstring).
+    """
+    h, w, channels = crop.shape
+    n = math.ceil(fraction * h * w * 0.5)
+    out = crop.copy()
+    for c in range(channels):
+        for value in (255, 0):
+            rows = rng.integers(0, h - 1, n)
+            cols = rng.integers(0, w - 1, n)
+            out[(rows, cols, np.full(n, c))] = value
     return out
 
 

@@ -17,7 +17,12 @@ from emoprep.stages.embed import (
     augment_landmarks,
     augment_rng,
 )
-from emoprep.stages.embed.augment import FLIP_PERMUTATION_68
+from emoprep.stages.embed.augment import (
+    FLIP_PERMUTATION_68,
+    THESIS_AUGMENTATIONS,
+    rotation_matrix,
+    salt_pepper_thesis,
+)
 
 S = 64
 
@@ -111,7 +116,8 @@ def _centroid(img: np.ndarray, near: np.ndarray, r: int = 5) -> np.ndarray:
     return np.array([(win * xx).sum() / win.sum(), (win * yy).sum() / win.sum()])
 
 
-@pytest.mark.parametrize("aug", [Augmentation.FLIP, Augmentation.ROTATE_P8, Augmentation.ROTATE_M8])
+@pytest.mark.parametrize("aug", [Augmentation.FLIP, Augmentation.ROTATE_P8, Augmentation.ROTATE_M8,
+                                 Augmentation.ROTATE_P8_THESIS, Augmentation.ROTATE_M8_THESIS])
 def test_geometric_augs_move_landmarks_with_pixels(aug: Augmentation) -> None:
     pts = np.zeros((68, 2), np.float32) + 32
     pts[36], pts[45], pts[8] = (14, 22), (50, 24), (30, 54)  # eye corners and chin, asymmetric
@@ -128,7 +134,7 @@ def test_geometric_augs_move_landmarks_with_pixels(aug: Augmentation) -> None:
             d = p[45] - p[36]
             return float(np.degrees(np.arctan2(d[1], d[0])))
 
-        turn = -8.0 if aug is Augmentation.ROTATE_P8 else 8.0
+        turn = -8.0 if aug.value.startswith("rotate_p8") else 8.0
         assert angle(new) - angle(pts) == pytest.approx(turn, abs=1e-3)
 
 
@@ -140,3 +146,98 @@ def test_rotations_are_opposite_and_intensity_augs_keep_points() -> None:
     flip2 = augment_landmarks(augment_landmarks(pts, Augmentation.FLIP, S), Augmentation.FLIP, S)
     np.testing.assert_allclose(flip2, pts, atol=1e-5)
     assert Augmentation.ROTATE_P8.geometric and not Augmentation.SALT_PEPPER_1.geometric
+
+
+# -- the thesis flavour: imutils.rotate and the per-channel salt-and-pepper of the thesis code -----
+
+THESIS_ROT = (Augmentation.ROTATE_P8_THESIS, Augmentation.ROTATE_M8_THESIS)
+
+
+@pytest.mark.parametrize("aug", THESIS_ROT)
+def test_thesis_rotation_matrix_is_imutils_rotate_by_hand(aug: Augmentation) -> None:
+    """getRotationMatrix2D((w // 2, h // 2), angle, 1) written out: [[a, b, (1 - a) cx - b cy],
+    [-b, a, b cx + (1 - a) cy]] with a = cos, b = sin, centre (32, 32) for S = 64."""
+    deg = 8.0 if aug is Augmentation.ROTATE_P8_THESIS else -8.0
+    a, b = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    expect = np.array([[a, b, (1 - a) * 32 - b * 32], [-b, a, b * 32 + (1 - a) * 32]])
+    np.testing.assert_allclose(rotation_matrix(aug, S), expect, atol=1e-12)
+    emoprep = rotation_matrix(Augmentation.ROTATE_P8 if deg > 0 else Augmentation.ROTATE_M8, S)
+    np.testing.assert_allclose(emoprep[:, :2], expect[:, :2], atol=1e-12)
+    assert not np.allclose(emoprep[:, 2], expect[:, 2], atol=0.05)  # centre 31.5 vs 32
+
+
+def test_thesis_rotation_has_black_corners_and_keeps_the_centre_pixel() -> None:
+    flat = np.full((S, S, 3), 200, np.uint8)
+    flat[S // 2, S // 2] = 255  # on the rotation centre (w // 2, h // 2): maps onto itself exactly
+    rng = augment_rng(0, "v", Augmentation.ROTATE_P8_THESIS)
+    thesis = augment_frame(flat, Augmentation.ROTATE_P8_THESIS, rng)
+    ours = augment_frame(flat, Augmentation.ROTATE_P8, rng)
+    for corner in (thesis[0, 0], thesis[0, -1], thesis[-1, 0], thesis[-1, -1]):
+        np.testing.assert_array_equal(corner, [0, 0, 0])  # black border (warpAffine default)
+    np.testing.assert_array_equal(thesis[S // 2, S // 2], [255, 255, 255])
+    np.testing.assert_array_equal(thesis[S // 2 - 4: S // 2 - 1, S // 2 - 4: S // 2 - 1], 200)
+    assert ours.min() == 200  # reflected border: no black
+    assert ours[S // 2, S // 2, 0] < 255  # about (31.5, 31.5) the centre pixel is interpolated
+
+
+def test_thesis_rotation_of_a_ramp_by_hand() -> None:
+    """On I(x, y) = 2 x, bilinear sampling is exact: out(u, v) = 2 x_src with (x_src, y_src) the
+    inverse rotation of (u, v) about (32, 32); fixed-point warping is within 1 grey level."""
+    ramp = np.broadcast_to((2 * np.arange(S)).astype(np.uint8)[None, :, None], (S, S, 3)).copy()
+    out = augment_frame(ramp, Augmentation.ROTATE_M8_THESIS, augment_rng(0, "v", Augmentation.FLIP))
+    t = np.radians(-8.0)
+    vv, uu = np.mgrid[16:48, 16:48].astype(float)
+    # inverse of [[cos, sin], [-sin, cos]] about the centre: x = c + cos (u - c) - sin (v - c)
+    x_src = 32 + np.cos(t) * (uu - 32) - np.sin(t) * (vv - 32)
+    assert np.abs(out[16:48, 16:48, 1].astype(float) - 2 * x_src).max() <= 1.0
+
+
+class Scripted:
+    """Draws handed out in order; records every (low, high, size) asked for."""
+
+    def __init__(self, draws: list[list[int]]) -> None:
+        self.draws, self.asked = list(draws), []
+
+    def integers(self, low: int, high: int, size: int) -> np.ndarray:
+        self.asked.append((low, high, size))
+        return np.array(self.draws.pop(0))
+
+
+def test_thesis_salt_pepper_by_hand() -> None:
+    """10 x 10 x 3: n = ceil(0.01 * 100 * 0.5) = 1 per channel and value; the draws go channel by
+    channel: salt rows, salt columns, pepper rows, pepper columns; bounds randint(0, 10 - 1)."""
+    crop = np.full((10, 10, 3), 128, np.uint8)
+    rng = Scripted([[2], [3], [2], [4],  # channel 0: salt (2, 3), pepper (2, 4)
+                    [5], [5], [5], [5],  # channel 1: salt then pepper on the same pixel
+                    [8], [0], [1], [1]])  # channel 2: salt (8, 0), pepper (1, 1)
+    out = salt_pepper_thesis(crop, rng, 0.01)
+    assert rng.asked == [(0, 9, 1)] * 12
+    expect = crop.copy()
+    expect[2, 3, 0], expect[2, 4, 0] = 255, 0
+    expect[5, 5, 1] = 0  # pepper after salt wins
+    expect[8, 0, 2], expect[1, 1, 2] = 255, 0
+    np.testing.assert_array_equal(out, expect)
+    assert crop.max() == 128  # input untouched
+
+
+def test_thesis_salt_pepper_counts_specks_and_bounds() -> None:
+    crop = np.full((S, S, 3), 128, np.uint8)
+    out = augment_frames(crop[None], Augmentation.SALT_PEPPER_1_THESIS, 0, "v")[0]
+    n = int(np.ceil(0.01 * S * S * 0.5))  # 21 for S = 64
+    for c in range(3):
+        salt, pepper = (out[..., c] == 255).sum(), (out[..., c] == 0).sum()
+        assert 0 < salt <= n and 0 < pepper <= n  # with replacement: repeats possible
+        assert salt + pepper >= 2 * n - 6  # ... but rare (row indexing would set whole rows)
+    assert (out[-1] == 128).all() and (out[:, -1] == 128).all()  # randint(0, i - 1) never hits i - 1
+    changed = out != 128
+    assert (changed.any(-1) & ~changed.all(-1)).sum() > n  # coloured specks: one channel at a time
+
+
+def test_thesis_nine_are_the_thesis_list() -> None:
+    assert len(THESIS_AUGMENTATIONS) == 9 == len(set(THESIS_AUGMENTATIONS))
+    assert {a.value for a in THESIS_AUGMENTATIONS} - {a.value for a in Augmentation if "thesis" not in
+                                                      a.value} == {"rotate_p8_thesis",
+                                                                   "rotate_m8_thesis",
+                                                                   "salt_pepper_1_thesis"}
+    assert all(a.geometric for a in THESIS_ROT)
+    assert not Augmentation.SALT_PEPPER_1_THESIS.geometric
