@@ -339,17 +339,19 @@ def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
     seqs = Sequences(feats, faces, labels, {t: list(sel.classes[t]) for t in names},
                      np.array([it.subject for it in kept], dtype=str),
                      np.array([it.video_id for it in kept], dtype=str), augs)
-    return seqs, _folds(sf, [it.video_id for it in kept], names, drop_no_face, include_anomalies)
+    key = {"split": sf.data.get("fingerprint", ""), "tasks": names, "classes": seqs.classes,
+           "labels": [[it.video_id, *(it.labels[t] for t in names)] for it in kept],
+           "drop_no_face": drop_no_face, "include_anomalies": include_anomalies}
+    return seqs, _folds(sf, [it.video_id for it in kept], digest(key))
 
 
-def _folds(sf: SplitFile, ids: list[str], tasks: list[str], drop_no_face: bool,
-           include_anomalies: bool) -> Folds:
+def _folds(sf: SplitFile, ids: list[str], key: str) -> Folds:
+    """The split's folds and test part as indices into ``ids``; ``key`` makes the digest (it
+    changes with the split, the videos kept, their labels, the class lists and the options)."""
     pos = {v: i for i, v in enumerate(ids)}
 
     def idx(part: list[str]) -> np.ndarray:
         return np.array(sorted(pos[v] for v in part if v in pos), np.int64)
 
     folds = [(idx(f["train"]), idx(f["val"])) for f in sf.data.get("folds", [])]
-    key = digest({"split": sf.data.get("fingerprint", ""), "ids": ids, "tasks": tasks,
-                  "drop_no_face": drop_no_face, "include_anomalies": include_anomalies})
     return Folds(sf.name, folds, idx(sf.data["test"]), "split:" + key)

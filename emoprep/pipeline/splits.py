@@ -110,7 +110,11 @@ def _fold_subjects(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
         parts = kf.split(groups, y, groups)
     else:
         parts = GroupKFold(n_splits=cfg.folds).split(groups, groups=groups)
-    return [(str(k), set(groups[va].tolist())) for k, (_, va) in enumerate(parts)]
+    try:
+        return [(str(k), set(groups[va].tolist())) for k, (_, va) in enumerate(parts)]
+    except ValueError as exc:  # stratification impossible: every class smaller than folds
+        raise ConfigError(_KEY, [f"stratify {cfg.stratify!r}: cannot make {cfg.folds} folds "
+                                 f"({exc}) (fix: fewer folds, or stratify: null)"]) from None
 
 
 def _part(videos: list[VideoEntry]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def test_fold_without_split_writes_the_manifest_splits_parts(out: Path, tmp_path
     assert "split default, fold 0" in res.output and "1 AU-trim anomalies held back" in res.output
     alone = cli.invoke(app, ["export", "-o", str(out), "--features", "hog", "--dest",
                              str(tmp_path / "t.h5"), "--part", "train"])  # a part without a fold
-    assert alone.exit_code == 1 and "expected one of 0, 1 for part train" in alone.output
+    assert alone.exit_code != 0 and "expected one of 0, 1 for part train" in alone.output
 
 
 @pytest.mark.parametrize(("part", "fold"), [("train", 0), ("val", 0), ("train", 1), ("val", 1),

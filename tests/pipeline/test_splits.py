@@ -67,7 +67,8 @@ def test_generated_tables_split_into_disjoint_parts(rows, folds, frac, seed, str
     try:
         split = make_split(videos, cfg)
     except ConfigError as exc:  # too few subjects is the only refusal
-        assert "fewer than folds" in str(exc) or "empty training or validation" in str(exc)
+        assert any(w in str(exc) for w in ("fewer than folds", "empty training or validation",
+                                           "cannot make"))
         return
     check_partition(split, videos)
     assert make_split(list(reversed(videos)), cfg) == split  # order-free and deterministic
