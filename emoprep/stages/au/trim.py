@@ -6,6 +6,13 @@ end while ``score < thr`` or fewer than ``min_end_cut`` frames were cut there; t
 both sides stop or ``max_cut`` of the video is cut. If the maximum lies in the last
 ``anomaly_last`` frames the video is marked ``anomaly`` and left untrimmed for manual review.
 Manual overrides (YAML or CSV, source frame numbers) replace the automatic range per video.
+
+Two readings of the thesis are selectable. ``trim.cap``: ``prose`` (default) never cuts more than
+``floor(max_cut * T)`` frames, as the text says ("should not exceed 50 %"); ``pseudocode`` is the
+printed listing, which tests ``cut >= max_cut * T`` only after both sides have cut in a step, so it
+can cut ``floor(T / 2) + 1`` or ``+ 2`` frames. ``trim.count_in``: ``kept`` (default) counts
+``min_end_cut`` and ``anomaly_last`` in tracked frames; ``source`` counts them in source frames
+(what the thesis means; differs only when ``window.sample`` sub-samples).
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import yaml
@@ -29,16 +38,49 @@ BLINK_AU = "AU45"
 
 
 
+class TrimCap(str, Enum):
+    """How Algorithm 1 applies ``max_cut``."""
+
+    #: the cap ``floor(max_cut * T)`` is checked before every single cut: never more (default)
+    PROSE = "prose"
+    #: the thesis's listing: ``cut >= max_cut * T`` is checked after both sides' cuts of a step,
+    #: so up to ``floor(max_cut * T) + 2`` frames can go
+    PSEUDOCODE = "pseudocode"
+
+
+class TrimCount(str, Enum):
+    """What ``min_end_cut`` and ``anomaly_last`` count."""
+
+    #: tracked frames (the window's frames after sub-sampling; default)
+    KEPT = "kept"
+    #: source frames: tracked frame j is within the last N when
+    #: ``frame_index[-1] - frame_index[j] < N`` (the thesis's meaning)
+    SOURCE = "source"
+
+
 class TrimConfig(BaseModel):
     """Parameters of Algorithm 1; defaults are the thesis values. ``threshold`` None: per AU source."""
 
     model_config = ConfigDict(extra="forbid")
+    #: keys added after 0.1 and their defaults (which reproduce 0.1): left out of the fingerprint
+    #: while at the default, so outputs made before them stay up to date
+    _ADDED: ClassVar[dict[str, str]] = {"cap": "prose", "count_in": "kept"}
 
     threshold: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of the video's max score")
     min_end_cut: int = Field(10, ge=0, description="always cut at least this many frames at the end")
     anomaly_last: int = Field(20, ge=0, description="max score within the last N frames -> anomaly")
     max_cut: float = Field(0.5, gt=0.0, le=1.0, description="never cut more than this fraction of the video")
     overrides: str | None = Field(None, description="YAML or CSV file: video_id -> start/end kept frames")
+    cap: TrimCap = Field(TrimCap.PROSE, description="prose: never cut more than max_cut; pseudocode: "
+                         "the thesis's listing (checked after both cuts, up to 2 frames more)")
+    count_in: TrimCount = Field(TrimCount.KEPT, description="kept: min_end_cut and anomaly_last count "
+                                "tracked frames; source: source frames (the thesis's meaning)")
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the au fingerprint; ``cap`` and ``count_in`` only when not
+        at their defaults."""
+        data = self.model_dump(mode="json")
+        return {k: v for k, v in data.items() if not (k in self._ADDED and v == self._ADDED[k])}
 
 
 @dataclass(frozen=True)
@@ -94,36 +136,65 @@ def resolve_threshold(cfg: TrimConfig, source: AUSourceConfig) -> float:
     return cfg.threshold if cfg.threshold is not None else source.trim_threshold
 
 
-def au_trim(score: np.ndarray, cfg: TrimConfig, threshold: float) -> TrimResult:
+def au_trim(score: np.ndarray, cfg: TrimConfig, threshold: float,
+            frame_index: np.ndarray | None = None) -> TrimResult:
     """Algorithm 1 on a per-frame score (T,); ``threshold`` is the fraction of the max score.
 
     NaN frames (no face) count as below the threshold, so face-less frames at either end are cut
     like neutral ones; the max and the peak (first frame at the max) are taken over finite frames
     only. A video without any finite score is an anomaly (nothing to trim on). Each loop step cuts
-    one frame at the start (if that side is still cutting), then one at the end; the cap
-    ``floor(max_cut * T)`` is checked before every single cut. An anomaly returns ``start=0, end=T``.
+    one frame at the start (if that side is still cutting), then one at the end; ``cfg.cap`` says
+    how ``max_cut`` stops it (:class:`TrimCap`). ``frame_index`` (T,) increasing source frame
+    numbers, needed for ``count_in: source``. An anomaly returns ``start=0, end=T``.
     """
     s = np.asarray(score, dtype=np.float64).ravel()
     t = int(s.size)
     finite = np.isfinite(s)
     if not finite.any():
         return TrimResult(0, t, True, math.nan, -1, "no finite AU score (no face in any frame)")
+    pos = _positions(t, cfg.count_in, frame_index)
     peak = int(np.argmax(np.where(finite, s, -np.inf)))
     smax = float(s[peak])
     thr = float(threshold) * smax
-    if peak >= t - cfg.anomaly_last:
-        why = f"max score {smax:.4g} at frame {peak} lies in the last {cfg.anomaly_last} of {t} frames"
+    unit = "source frames" if cfg.count_in is TrimCount.SOURCE else "frames"
+    if pos[-1] - pos[peak] < cfg.anomaly_last:
+        why = (f"max score {smax:.4g} at frame {peak} lies in the last {cfg.anomaly_last} {unit} "
+               f"of {t} frames")
         return TrimResult(0, t, True, thr, peak, why + "; not trimmed, review by hand")
-    cap = math.floor(cfg.max_cut * t + 1e-9)
-    start, end = _cut(~finite | (s < thr), cfg.min_end_cut, cap)
+    below, near_end = ~finite | (s < thr), pos[-1] - pos < cfg.min_end_cut
+    if cfg.cap is TrimCap.PSEUDOCODE:
+        limit = cfg.max_cut * t
+        start, end = _cut_pseudocode(below, near_end, limit)
+        hit = start + (t - end) >= limit
+    else:
+        cap = math.floor(cfg.max_cut * t + 1e-9)
+        start, end = _cut(below, near_end, cap)
+        hit = start + (t - end) >= cap
     why = f"kept [{start}, {end}) of {t}: cut {start} at the start, {t - end} at the end"
-    if start + (t - end) >= cap:
-        why += f" (cap of {cfg.max_cut:.0%} reached)"
+    if hit:
+        why += f" (cap of {cfg.max_cut:.0%} reached, {cfg.cap.value})"
     return TrimResult(start, end, False, thr, peak, why)
 
 
-def _cut(below: np.ndarray, min_end_cut: int, cap: int) -> tuple[int, int]:
-    """The cutting loop of Algorithm 1 on a boolean ``below`` mask (T,); returns (start, end)."""
+def _positions(t: int, count_in: TrimCount, frame_index: np.ndarray | None) -> np.ndarray:
+    """(T,) int64 position of each tracked frame in the unit ``min_end_cut``/``anomaly_last``
+    count: 0..T-1 (kept) or source frame numbers (source)."""
+    if count_in is TrimCount.KEPT:
+        return np.arange(t, dtype=np.int64)
+    fi = None if frame_index is None else np.asarray(frame_index, np.int64).ravel()
+    if fi is None or fi.size != t or (t > 1 and np.any(np.diff(fi) <= 0)):
+        got = "nothing" if fi is None else f"{fi.size} numbers"
+        raise StageError(f"trim.count_in: source needs the {t} increasing source frame numbers of "
+                         f"the tracked frames, got {got}; pass frame_index to au_trim")
+    return fi
+
+
+def _cut(below: np.ndarray, near_end: np.ndarray, cap: int) -> tuple[int, int]:
+    """The cutting loop of Algorithm 1, cap checked before every cut (``trim.cap: prose``).
+
+    below: (T,) bool, frame under the threshold; near_end: (T,) bool, frame within the last
+    ``min_end_cut`` (always cut at the end). Returns (start, end).
+    """
     t = int(below.size)
     start, end = 0, t
     cut_start = cut_end = True
@@ -132,9 +203,27 @@ def _cut(below: np.ndarray, min_end_cut: int, cap: int) -> tuple[int, int]:
             cut_start = start + (t - end) < cap and start < end and bool(below[start])
             start += int(cut_start)
         if cut_end:
-            forced = t - end < min_end_cut
+            forced = bool(near_end[end - 1]) if end > start else False
             cut_end = start + (t - end) < cap and start < end and (forced or bool(below[end - 1]))
             end -= int(cut_end)
+    return start, end
+
+
+def _cut_pseudocode(below: np.ndarray, near_end: np.ndarray, max_frames: float) -> tuple[int, int]:
+    """The loop as the thesis prints it (``trim.cap: pseudocode``): each step cuts at the start,
+    then at the end, then stops when ``cut >= max_frames`` (``max_cut * T``, not rounded)."""
+    t = int(below.size)
+    start, end, cut = 0, t, 0
+    cut_start = cut_end = True
+    while cut_start or cut_end:
+        if cut_start:
+            cut_start = start < end and bool(below[start])
+            start, cut = start + int(cut_start), cut + int(cut_start)
+        if cut_end:
+            cut_end = start < end and (bool(near_end[end - 1]) or bool(below[end - 1]))
+            end, cut = end - int(cut_end), cut + int(cut_end)
+        if cut >= max_frames:
+            break
     return start, end
 
 

@@ -11,7 +11,9 @@ from emoprep.errors import ConfigError, StageError
 from emoprep.stages.au import SOURCES, LandmarksAUConfig, OpenFaceAUConfig, PyFeatAUConfig
 from emoprep.stages.au.openface import read_openface_csv
 from emoprep.stages.au.trim import (
+    TrimCap,
     TrimConfig,
+    TrimCount,
     au_trim,
     load_overrides,
     override_range,
@@ -141,6 +143,117 @@ def test_invariants_on_random_scores(seed: int):
 
 
 # ---------------------------------------------------------------- the score
+
+
+# ------------------------------------------- trim.cap: prose vs the printed pseudo-code
+
+def spike(t: int, at: int) -> np.ndarray:
+    """T frames at 0 with one frame at 1: everything but the spike lies below the threshold."""
+    s = np.zeros(t, dtype=np.float32)
+    s[at] = 1.0
+    return s
+
+
+def test_pseudocode_cap_can_cut_two_more_on_odd_length():
+    """T = 45, spike at 22 (not in the last 20): both sides cut every step. Prose: cap
+    floor(22.5) = 22 checked before each cut -> 11 + 11, kept [11, 34). Pseudo-code: after step k
+    cut = 2k, stop at 2k >= 22.5 -> k = 12, 24 = floor(45 / 2) + 2 frames cut, kept [12, 33)."""
+    s = spike(45, 22)
+    assert trim(s) == (11, 34, False)
+    assert trim(s, cap=TrimCap.PSEUDOCODE) == (12, 33, False)
+
+
+def test_pseudocode_cap_can_cut_one_more_on_even_length():
+    """T = 46, spike at 23: prose cap 23 -> the start side makes the 23rd cut in step 12, the end
+    side is then stopped: [12, 35). Pseudo-code: 22 < 23 after step 11, 24 after step 12 ->
+    [12, 34), floor(46 / 2) + 1."""
+    s = spike(46, 23)
+    assert trim(s) == (12, 35, False)
+    assert trim(s, cap="pseudocode") == (12, 34, False)
+
+
+def test_pseudocode_cap_one_side_only():
+    """T = 21, spike at frame 0 (not an anomaly: 0 < 21 - 20): only the end cuts. Prose: 10 ->
+    [0, 11); pseudo-code: one cut per step until cut >= 10.5 -> 11 -> [0, 10)."""
+    s = spike(21, 0)
+    assert trim(s) == (0, 11, False)
+    assert trim(s, cap=TrimCap.PSEUDOCODE) == (0, 10, False)
+
+
+def test_both_caps_agree_when_the_cap_is_not_reached():
+    s = seq((N, 5), (A, 25), (N, 10))  # T = 40: 5 + 10 cut, cap 20 never reached
+    assert trim(s) == trim(s, cap=TrimCap.PSEUDOCODE) == (5, 30, False)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_pseudocode_cuts_at_most_two_more_than_prose(seed: int):
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(25, 90))
+    x = np.arange(t)
+    s = np.exp(-0.5 * ((x - rng.uniform(0.2, 0.7) * t) / rng.uniform(2, 0.4 * t)) ** 2)
+    prose = au_trim(s, TrimConfig(), 0.5)
+    pseudo = au_trim(s, TrimConfig(cap=TrimCap.PSEUDOCODE), 0.5)
+    assert prose.anomaly == pseudo.anomaly
+    if prose.anomaly:
+        return
+    cut_p, cut_q = t - (prose.end - prose.start), t - (pseudo.end - pseudo.start)
+    assert cut_p <= math.floor(t / 2) and cut_q - cut_p in (0, 1, 2)
+    if cut_q > cut_p:
+        assert cut_q in (math.floor(t / 2) + 1, math.floor(t / 2) + 2)
+    assert pseudo.start >= prose.start and pseudo.end <= prose.end
+
+
+# ------------------------------------------- trim.count_in: kept vs source frames
+
+EVERY3 = np.arange(30) * 3  # 30 tracked frames, window.sample.every 3: source frames 0, 3, .., 87
+
+
+def test_min_end_cut_counts_source_frames():
+    """Scores all at the apex: only the forced end cut. Kept: 10 tracked frames -> [0, 20).
+    Source: the last 10 source frames (78..87) hold the tracked frames 78, 81, 84, 87 -> [0, 26)."""
+    s = np.ones(30, dtype=np.float32)
+    assert trim(s) == (0, 20, False)
+    r = au_trim(s, TrimConfig(count_in=TrimCount.SOURCE), 0.5, frame_index=EVERY3)
+    assert (r.start, r.end, r.anomaly) == (0, 26, False)
+
+
+def test_anomaly_last_counts_source_frames():
+    """Peak at tracked frame 20 = source frame 60. Kept: 20 >= 30 - 20 -> anomaly. Source:
+    87 - 60 = 27 source frames before the end, not within the last 20 -> trimmed."""
+    s = np.full(30, 0.8, dtype=np.float32)
+    s[20] = 1.0
+    assert trim(s)[2] is True
+    r = au_trim(s, TrimConfig(count_in="source"), 0.5, frame_index=EVERY3)
+    assert not r.anomaly and (r.start, r.end) == (0, 26)  # 87, 84, 81, 78: the last 10
+    s[20], s[24] = 0.8, 1.0  # source 72: 87 - 72 = 15 < 20
+    assert au_trim(s, TrimConfig(count_in="source"), 0.5, frame_index=EVERY3).anomaly
+
+
+def test_source_count_equals_kept_without_sub_sampling():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        s = rng.uniform(0, 1, int(rng.integers(25, 70)))
+        fi = np.arange(s.size) + int(rng.integers(0, 50))  # consecutive, any offset
+        a = au_trim(s, TrimConfig(), 0.5)
+        b = au_trim(s, TrimConfig(count_in=TrimCount.SOURCE), 0.5, frame_index=fi)
+        assert (a.start, a.end, a.anomaly) == (b.start, b.end, b.anomaly)
+
+
+def test_source_count_needs_the_frame_numbers():
+    with pytest.raises(StageError, match="count_in: source needs"):
+        au_trim(np.ones(30), TrimConfig(count_in="source"), 0.5)
+    with pytest.raises(StageError, match="increasing"):
+        au_trim(np.ones(30), TrimConfig(count_in="source"), 0.5, frame_index=EVERY3[::-1])
+
+
+def test_new_keys_stay_out_of_the_fingerprint_at_their_defaults():
+    assert "cap" not in TrimConfig().fingerprint_slice()
+    assert "count_in" not in TrimConfig().fingerprint_slice()
+    assert TrimConfig().fingerprint_slice() == {"threshold": None, "min_end_cut": 10,
+                                                "anomaly_last": 20, "max_cut": 0.5,
+                                                "overrides": None}
+    slice_ = TrimConfig(cap="pseudocode", count_in="source").fingerprint_slice()
+    assert slice_["cap"] == "pseudocode" and slice_["count_in"] == "source"
 
 
 def test_trim_score_excludes_blink_and_skips_nan():
