@@ -108,7 +108,8 @@ def epoch_cached(out: Path) -> float:
     opt = torch.optim.Adam(head.parameters())
     t0 = time.perf_counter()
     for i in range(len(ds)):
-        x, m, _, _ = ds[i]
+        it = ds[i]
+        x, m = it["x"], it["mask"].float()
         loss = head(x[None], m[None]).logsumexp(1).mean()
         opt.zero_grad()
         loss.backward()

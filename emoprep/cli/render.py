@@ -132,7 +132,9 @@ def run_text(report: Any, width: int | None = None) -> str:
     lines.append(f"videos: {len(ok)} ok, {len(failed)} failed, {len(pending)} pending; "
                  f"frames kept: {kept}, with a face: {face}")
     if report.anomalies:
-        lines.append(f"AU-trim anomalies (not trimmed; fix with stages.trim.overrides): {', '.join(report.anomalies)}")
+        lines.append(f"AU-trim anomalies (not trimmed; held back from exports and datasets unless "
+                     f"--include-anomalies; fix with stages.trim.overrides): "
+                     f"{', '.join(report.anomalies)}")
     if report.unmatched:
         lines.append(f"{plural(len(report.unmatched), 'file')} matched no label rule: "
                      + "; ".join(report.unmatched[:5]))

@@ -70,3 +70,5 @@ class StagesConfig(BaseModel):
     embed: dict[str, EmbedderConfig] = Field(default_factory=dict)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    splits: dict[str, SplitConfig] = Field(
+        default_factory=dict, description="more named splits, written beside stages.split")

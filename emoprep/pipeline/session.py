@@ -24,7 +24,7 @@ from emoprep.pipeline.manifest import (
     manifest_from_dict,
 )
 from emoprep.pipeline.records import RecordStore
-from emoprep.pipeline.splits import SplitPlan, plan_split
+from emoprep.pipeline.splits import SplitPlan, plan_splits
 from emoprep.pipeline.stagedef import PlanContext
 from emoprep.types import VideoEntry
 
@@ -52,8 +52,8 @@ class Session:
         if unknown:
             raise ConfigError("--force", [f"no stage {u!r}; stages: {', '.join([*names, SPLIT])}"
                                           for u in unknown])
-        if SPLIT in force and self.split.manifest is None:
-            self.split = plan_split(self.videos, self.manifest.stages.split, self.split.path, True)
+        if SPLIT in force:
+            self.split = plan_splits(self.videos, self.manifest, self.layout, True)
         return make_plan(self.videos, self.ctx, self.layout, self.records, force - {SPLIT},
                          retry_failed)
 
@@ -99,8 +99,7 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
     ctx = PlanContext(manifest.stages, manifest.root_dir(), hashes, overrides=overrides_map)
     for v in found.videos:
         ctx.content[v.video_id] = hashes.video(v)
-    cfg = manifest.stages.split
-    split = plan_split(found.videos, cfg, layout.split(cfg.name))
+    split = plan_splits(found.videos, manifest, layout)
     return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout), split)
 
 

@@ -74,7 +74,7 @@ def test_export_padded_folds(done, tmp_path: Path) -> None:
         names = [n.decode() for n in f["names"][()]]
         assert sorted(n for n in names if "@" not in n) == split["folds"][0]["train"]
         assert sorted(n for n in names if "@" in n) == [f"{v}@flip" for v in split["folds"][0]["train"]]
-        assert f["features"].shape[:2] == (len(names), 16) and f["masks"].shape == (len(names), 16)
+        assert f["features"].shape[:2] == (len(names), 16) and f["mask"].shape == (len(names), 16)
         assert f["labels"].shape == (len(names), 2) and np.all(f["labels"][()].sum(1) == 1)
     with h5py.File(tmp_path / "fold_val.h5") as f:
         assert all("@" not in n.decode() for n in f["names"][()])  # augmentations: training only
@@ -90,4 +90,10 @@ def test_plots_flag_and_report_write_trim_pngs(done) -> None:
     assert pngs == sorted(f"{Path(n).stem}_trim.png" for n, *_ in CORPUS)
     assert all((out / "plots" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     res = runner.invoke(app, ["report", "-m", str(manifest), "-o", str(out)])
-    assert res.exit_code == 0 and "4 plots" in res.output
+    assert res.exit_code == 0 and res.output.strip() == f"report: {out / 'report' / 'index.html'}"
+    html = (out / "report" / "index.html").read_text()
+    assert all(Path(n).stem in html for n, *_ in CORPUS)
+    res = runner.invoke(app, ["inspect", "s01_happy_1", "-m", str(manifest), "-o", str(out), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["video_id"] == "s01_happy_1"
+    res = runner.invoke(app, ["inspect", "nope", "-m", str(manifest), "-o", str(out)])
+    assert res.exit_code == 1 and "nope" in res.output

@@ -1,13 +1,11 @@
-"""Fingerprints stay equal across the architecture change: an output folder made by emoprep 0.1
-is still up to date.
+"""Fingerprints across releases: every difference from emoprep 0.1's is one we chose.
 
 tests/fixtures/fingerprints_v0.1.json was recorded with the 0.1 code (commit 8b6b3af) for fixed
-videos and four configs, with library versions and model hashes replaced by fixed strings so the
-fixture does not depend on what is installed. The only intended change: the ``au`` stage's config
-slice holds the keys of the chosen AU source only (the AU sources became a discriminated union),
-so ``au`` units re-run once, and with them whatever reads ``au`` (``frames`` and the embedders
-in ``window.mode: au_trim``); and with ``detect.backend: none`` the detect slice no longer
-holds the Haar settings that backend never used, so its ``track`` and downstream re-run once.
+videos and four configs: each unit's fingerprint and components, with library versions and
+model hashes replaced by fixed strings so the fixture does not depend on what is installed.
+The architecture change alone kept every fingerprint but ``au``'s; :data:`LEDGER` lists each
+change since, with its reason. Whatever is not in it must stay equal, so an output folder of 0.1
+re-runs exactly the stages the ledger names (and what reads them).
 """
 
 from __future__ import annotations
@@ -22,12 +20,13 @@ import emoprep.stages.embed.config as embed_config
 import emoprep.versions as versions
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import make_plan
+from emoprep.pipeline.fingerprint import explain_change
 from emoprep.pipeline.stagedef import PlanContext
 from emoprep.types import VideoEntry
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fingerprints_v0.1.json"
 MODULES = {"numpy": "v-numpy", "opencv-contrib-python-headless": "v-opencv", "torch": "v-torch",
-           "dlib-bin": "v-dlib"}
+           "dlib-bin": "v-dlib", "h5py": "v-h5py"}
 VIDEOS = [VideoEntry("s01_happy_1", "/data/s01_happy_1.mp4", "s01", {"emotion": "happy"}),
           VideoEntry("s02_sad_1", "/data/s02", "s02", {"emotion": "sad"}, kind="frames", fps=25.0)]
 
@@ -45,10 +44,21 @@ class _NoRecords:
         return ""
 
 
-def _changed_by_design(config: str, stage: str) -> bool:
-    if config == "no_detector":  # detect.backend none: its slice lost the Haar keys it never used
-        return stage not in ("probe", "window")
-    return stage == "au" or (config == "au_trim" and stage not in ("probe", "window", "track"))
+#: stage -> the explained differences (pipeline.fingerprint.explain_change) allowed, and why
+LEDGER: dict[str, set[str]] = {
+    # issue 12: one predictor pass per tracked frame, from the previous frame's landmarks
+    "track": {"landmarks.temporal added (true)"}
+    # detect.backend none: its slice no longer holds the Haar settings it never used
+    | {f"detect.{k} removed" for k in ("max_size", "max_width", "min_neighbors", "min_size",
+                                       "scale_factor")},
+    # AU sources became a discriminated union: the slice holds the chosen source's keys only
+    "au": {f"au.{k} removed" for k in ("min_confidence", "openface_csv", "openface_frame_base",
+                                       "pyfeat_au_model")},
+    # labels are metadata (issue 9); the default crop keeps the chin (issue 15)
+    "frames": {"input labels.emotion removed", "input subject removed",
+               "align.box_pad_y added (10)", "align.eye_y changed 0.4 -> 0.28"},
+    "embed": {"upstream frames changed"},
+}
 
 
 @pytest.mark.parametrize("config", ["default", "embedders", "au_trim", "no_detector"])
@@ -68,8 +78,11 @@ def test_fingerprints_equal_those_of_v0_1(config: str, monkeypatch: pytest.Monke
     ctx = PlanContext(stages, Path("/data"), _FixedHashes(),
                       content={v.video_id: "c-" + v.video_id for v in VIDEOS})
     plan = make_plan(VIDEOS, ctx, None, _NoRecords())
-    now = {f"{s}|{v}": u.fingerprint for (s, v), u in plan.units.items()}
-    assert set(now) == set(recorded["fingerprints"])
-    same = {k for k in now if now[k] == recorded["fingerprints"][k]}
-    expected_same = {k for k in now if not _changed_by_design(config, k.split("|")[0])}
-    assert same == expected_same
+    assert {f"{s}|{v}" for s, v in plan.units} == set(recorded["fingerprints"])
+    for (stage, video), unit in plan.units.items():
+        key = f"{stage}|{video}"
+        if unit.fingerprint == recorded["fingerprints"][key]:
+            continue
+        changes = set(explain_change(recorded["components"][key], unit.components))
+        allowed = LEDGER.get(stage.split(":")[0], set())
+        assert changes <= allowed, f"{key}: {sorted(changes - allowed)} not in the ledger"

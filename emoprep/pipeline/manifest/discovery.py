@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES
-from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, name_video
+from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
 from emoprep.types import SourceKind, VideoEntry
@@ -138,7 +138,7 @@ def _named(m: Manifest, root: Path, c: _Candidate) -> Named | str:
     if isinstance(named, str) or c.row is None:
         return named
     cells = {k: v for k, v in c.row.items() if v and k not in ("path", "video_id", "subject")}
-    labels = {**named.labels, **{k: v.lower() for k, v in cells.items()}}
+    labels = in_vocabulary(m.labels, {**named.labels, **{k: v.lower() for k, v in cells.items()}})
     video_id = c.row.get("video_id") or named.video_id
     subject = c.row.get("subject") or (video_id if m.labels.subject is None else named.subject)
     return Named(video_id, subject, labels)
