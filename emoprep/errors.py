@@ -51,3 +51,7 @@ class DiskFullError(StoreError):
 
 class StaleRunError(EmoprepError):
     """A worker of a run that no longer holds the output folder tried to write into it."""
+
+
+class FrameCountError(VideoError):
+    """Header frame count != decoded frames, with ``probe.on_count_mismatch: fail``."""
