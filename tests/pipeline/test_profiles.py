@@ -1,0 +1,193 @@
+"""Method profiles: each METHODS.md table equals the profile's rules and its resolved, validated
+settings; explicit user keys win; the thesis-bu4dfe crop on a real clip equals the code's crop."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from emoprep.errors import ConfigError
+from emoprep.io.video import iter_frames
+from emoprep.pipeline.config import StagesConfig
+from emoprep.pipeline.manifest.profiles import (
+    NAMED_VALUES,
+    PROFILES,
+    Profile,
+    apply_profile,
+    describe,
+    profile_settings,
+    rule_value,
+)
+from emoprep.pipeline.manifest.schema import apply_overrides
+from emoprep.stages.align import align_face, align_geometry
+from emoprep.stages.track import track_faces
+from emoprep.types import FrameStatus
+
+METHODS = Path(__file__).resolve().parents[2] / "docs" / "METHODS.md"
+#: an embedder of every type a profile has rules for (weights are never opened here)
+EMBEDDERS = {"irv1": {"type": "inception_resnet_v1", "weights": "/models/irv1.pt"},
+             "vgg": {"type": "vggface", "weights": "/models/vgg_face_dag.pth"},
+             "hog": {"type": "hog"}}
+
+
+def methods_tables() -> dict[str, tuple[int, list[tuple[str, str, str, Any]]]]:
+    """Profile name -> (version, rows (rule, source, key label, value)) parsed from METHODS.md."""
+    out: dict[str, tuple[int, list[tuple[str, str, str, Any]]]] = {}
+    head = re.compile(r"^### Profile `([a-z0-9-]+)` \(version (\d+)\)$")
+    name = None
+    for line in METHODS.read_text(encoding="utf-8").splitlines():
+        m = head.match(line)
+        if m:
+            name = m.group(1)
+            out[name] = (int(m.group(2)), [])
+        elif line.startswith("#"):
+            name = None
+        elif name and line.startswith("| ") and not line.startswith("| rule |"):
+            rule, source, key, value = (c.strip() for c in line.strip("|").split(" | "))
+            value = value.strip("`")
+            parsed = NAMED_VALUES[value]() if value in NAMED_VALUES else json.loads(value)
+            out[name][1].append((rule, source, key.strip("`"), parsed))
+    return out
+
+
+def resolved(profile: Profile, **stages: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(raw manifest after apply_profile, its stages validated and dumped as JSON values)."""
+    raw = {"profile": profile.value, "videos": {"root": "."},
+           "stages": {"embed": json.loads(json.dumps(EMBEDDERS)), **stages}}
+    out = apply_profile(raw)
+    return out, StagesConfig.model_validate(out["stages"]).model_dump(mode="json")
+
+
+def lookup(data: dict[str, Any], key: str) -> list[Any]:
+    """Values at a table key in dumped stages: one, or one per embedder of the rule's type."""
+    m = re.fullmatch(r"stages\.embed\.\*\.(\S+) \[type (\S+)\]", key)
+    if m:
+        return [cfg[m.group(1)] for cfg in data["embed"].values() if cfg["type"] == m.group(2)]
+    node: Any = data
+    for part in key.split(".")[1:]:
+        node = node[part]
+    return [node]
+
+
+@pytest.mark.parametrize("profile", list(Profile))
+def test_methods_table_equals_the_profile_and_its_resolved_settings(profile: Profile) -> None:
+    version, rows = methods_tables()[profile.value]
+    spec = PROFILES[profile]
+    assert version == spec.version
+    assert [(r.rule, r.source, r.label, rule_value(r)) for r in spec.rules] == rows
+    _, stages = resolved(profile)
+    for rule, _source, key, value in rows:
+        got = lookup(stages, key)
+        if isinstance(value, dict):  # a mapping setting: its keys, the rest are defaults
+            got = [{k: v[k] for k in value} for v in got]
+        assert got and all(v == value for v in got), f"{profile.value}: {rule}: {key} = {got}"
+    assert (profile is Profile.EMOPREP) == (not rows)
+
+
+def test_every_profile_is_documented() -> None:
+    assert set(methods_tables()) == {p.value for p in Profile}
+
+
+def test_default_profile_changes_nothing() -> None:
+    raw = {"videos": {"root": "."}, "stages": {"detect": {"min_size": 80}}}
+    assert apply_profile(raw) == raw
+    assert apply_profile({**raw, "profile": "emoprep"}) == {**raw, "profile": "emoprep"}
+    default = StagesConfig().model_dump(mode="json")
+    assert StagesConfig.model_validate(apply_profile({"stages": {}})["stages"]).model_dump(
+        mode="json") == default
+
+
+def test_explicit_user_keys_win_sase_fe() -> None:
+    raw, stages = resolved(Profile.THESIS_SASE_FE, track={"backend": "medianflow"},
+                           window={"start": 0.3}, align={"size": 224})
+    assert stages["track"]["backend"] == "medianflow" and stages["track"]["confirm"] == 0
+    assert (stages["window"]["start"], stages["window"]["end"]) == (0.3, 0.9)
+    assert stages["align"] == {**stages["align"], "size": 224, "method": "box", "box_pad_y": 0}
+    assert raw["profile"] == "thesis-sase-fe"
+
+
+def test_explicit_user_keys_win_bu4dfe() -> None:
+    # a mapping value is one setting: any stages.split key of the user keeps the profile's out
+    _, stages = resolved(Profile.THESIS_BU4DFE, split={"seed": 3},
+                         detect={"backend": "mtcnn"}, trim={"cap": "prose"})
+    assert stages["split"]["name"] == "default" and stages["split"]["seed"] == 3
+    assert stages["detect"]["backend"] == "mtcnn" and stages["detect"]["pad_y"] == 10  # default
+    assert stages["trim"]["cap"] == "prose" and stages["trim"]["count_in"] == "source"
+    _, plain = resolved(Profile.THESIS_BU4DFE)
+    assert plain["split"]["name"] == "thesis" and plain["split"]["exclude_subjects"] == ["F016"]
+
+
+def test_set_overrides_count_as_explicit() -> None:
+    raw = {"profile": "thesis-bu4dfe", "videos": {"root": "."}}
+    over, changed, problems = apply_overrides(raw, ["stages.track.redetect_every=25"])
+    assert not problems
+    stages = StagesConfig.model_validate(apply_profile(over)["stages"])
+    assert stages.track.redetect_every == 25 and stages.track.confirm == 0
+
+
+def test_explicit_user_keys_win_affectnet_and_input_is_untouched() -> None:
+    raw = {"profile": "thesis-affectnet", "stages": {"align": {"eye_y": 0.35}}}
+    before = json.dumps(raw, sort_keys=True)
+    stages = StagesConfig.model_validate(apply_profile(raw)["stages"])
+    assert (stages.align.eye_y, stages.align.eye_distance, stages.align.method.value) == (0.35, 0.3,
+                                                                                          "eyes")
+    assert json.dumps(raw, sort_keys=True) == before
+    nulls = apply_profile({"profile": "thesis-affectnet", "stages": None})
+    assert nulls["stages"]["align"]["eye_y"] == 0.4  # an empty section counts as unset
+
+
+def test_unknown_profile_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match="thesis-bu4dfe") as err:
+        apply_profile({"profile": "thesis-bu4"})
+    assert "expected one of emoprep, thesis-sase-fe, thesis-bu4dfe, thesis-affectnet" in str(err.value)
+
+
+def test_config_show_says_where_each_value_comes_from() -> None:
+    raw = {"profile": "thesis-bu4dfe", "stages": {"track": {"confirm": 2},
+                                                   "embed": {"v": EMBEDDERS["vgg"]}}}
+    profile, settings = profile_settings(raw)
+    by_key = {s.key: s for s in settings}
+    assert profile is Profile.THESIS_BU4DFE
+    assert (by_key["stages.track.confirm"].value, by_key["stages.track.confirm"].origin) == (
+        2, "your manifest")
+    assert by_key["stages.track.redetect_every"].origin == "profile"
+    assert by_key["stages.embed.v.layer"].value == "pool5"
+    lines = describe(raw)
+    assert lines[0].startswith("profile thesis-bu4dfe (version 1)")
+    assert any("--pad head" in line for line in lines)
+    _, other = profile_settings({"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}})
+    assert {s.origin for s in other if s.key.startswith("stages.detect")} == {
+        "not applied: your stages.detect.backend is 'mtcnn'"}
+
+
+def test_thesis_bu4dfe_crop_on_a_real_clip_is_the_codes_crop(sample_entry) -> None:
+    """Tracking and cropping with the profile's settings on single_face.mp4: the first frame is
+    the Haar detection (integer box), its crop equals the code's hand-made crop
+    cv2.resize(frame[y - 10 : y + h + 10, x : x + w], (160, 160)): within 1 grey level but for
+    the rounding of OpenCV's fixed-point coordinates (warpAffine 1/32 px, resize 11-bit weights),
+    which moves 14 of 76800 values by 2."""
+    cfg = StagesConfig.model_validate(resolved(Profile.THESIS_BU4DFE)[0]["stages"])
+    entry = sample_entry("single_face.mp4")
+    geom = track_faces(iter_frames(entry, range(8)), 25.0, cfg.detect, cfg.track, cfg.landmarks)
+    assert geom.status[0] == FrameStatus.DETECTED
+    assert (FrameStatus.has_face(geom.status)).all()
+    mats = align_geometry(geom, cfg.align)
+    frames = dict(iter_frames(entry, range(8)))
+    x, y, w, h = (int(v) for v in geom.boxes[0])
+    assert np.array_equal(geom.boxes[0], [x, y, w, h])  # Haar boxes are whole pixels
+    by_hand = cv2.resize(frames[0][y - 10:y + h + 10, x:x + w], (160, 160),
+                         interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
+    ours = align_face(frames[0], mats[0], cfg.align)
+    assert ours.shape == (160, 160, 3)
+    diff = np.abs(ours.astype(int) - by_hand.astype(int))
+    assert diff.max() <= 2 and (diff > 1).mean() < 0.001
+    for t in range(1, 8):  # tracked frames: the stored box + 10 px, resized
+        bx, by, bw, bh = geom.boxes[t]
+        corners = mats[t] @ np.array([[bx - 0.5, bx + bw - 0.5], [by - 10.5, by + bh + 9.5], [1, 1]])
+        np.testing.assert_allclose(corners, [[-0.5, 159.5], [-0.5, 159.5]], atol=1e-3)
