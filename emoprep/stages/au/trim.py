@@ -8,7 +8,7 @@ both sides stop or ``max_cut`` of the video is cut. If the maximum lies in the l
 Manual overrides (YAML or CSV, source frame numbers) replace the automatic range per video.
 
 Two readings of the thesis are selectable. ``trim.cap``: ``prose`` (default) never cuts more than
-``floor(max_cut * T)`` frames, as the text says ("should not exceed 50 %"); ``pseudocode`` is the
+``floor(max_cut * T)`` frames, as the text describes it (at most half); ``pseudocode`` is the
 printed listing, which tests ``cut >= max_cut * T`` only after both sides have cut in a step, so it
 can cut ``floor(T / 2) + 1`` or ``+ 2`` frames. ``trim.count_in``: ``kept`` (default) counts
 ``min_end_cut`` and ``anomaly_last`` in tracked frames; ``source`` counts them in source frames
