@@ -25,6 +25,14 @@ class FrameStatus(IntEnum):
         return np.isin(s, [cls.DETECTED, cls.TRACKED, cls.REDETECTED, cls.MULTI_FACE])
 
 
+class Device(str, Enum):
+    """Where a torch model runs (embedders, MTCNN, FAN)."""
+
+    AUTO = "auto"  #: CUDA when ``torch.cuda.is_available()``, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"  #: fails with a clear error when no CUDA device is present
+
+
 class SourceKind(str, Enum):
     """What a video entry's ``path`` is."""
 

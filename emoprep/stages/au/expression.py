@@ -23,7 +23,8 @@ def compute(geometry: Geometry, entry: VideoEntry, cfg: ExpressionAUConfig, root
             crops: Callable[[], Iterator[np.ndarray]] | None = None) -> tuple[np.ndarray, list[str]]:
     """(T, 1) float32 1 - p(neutral) per tracked frame (NaN where there is no face), names."""
     from emoprep.stages.embed.base import embed_frames
-    from emoprep.stages.embed.fer_xception import FerXceptionConfig, expression_scores
+    from emoprep.stages.embed.config import FerXceptionConfig
+    from emoprep.stages.embed.fer_xception import expression_scores
 
     if crops is None:
         raise StageError(f"video {entry.video_id}: au.source 'expression' needs the aligned crops, "

@@ -35,7 +35,7 @@ from emoprep.stages.detect.boxmath import (
     square,
     to_xywh,
 )
-from emoprep.stages.embed.config import Device
+from emoprep.types import Device
 
 if TYPE_CHECKING:
     import torch

