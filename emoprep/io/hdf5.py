@@ -7,6 +7,7 @@ same way. All h5py errors leave this module as :class:`StoreError`.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,42 @@ from emoprep.errors import StoreError
 from emoprep.io.atomic import check_run_token, disk_full, fsync_path, is_disk_full, temp_sibling
 
 SCHEMA_VERSION = 1
+#: free bytes kept besides each write: room for the metadata HDF5 flushes when it closes a file
+FREE_MARGIN = 1 << 20
+
+
+def ensure_space(path: Path, nbytes: int) -> None:
+    """Raise :class:`DiskFullError` unless the file system of ``path`` has ``nbytes`` +
+    :data:`FREE_MARGIN` free. HDF5 cannot recover from ENOSPC in the middle of a file (its
+    metadata cache is left broken and the process crashes when the file is closed), so every
+    HDF5 write asks first; the check is one ``statvfs`` per block of rows."""
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes + FREE_MARGIN:
+        raise disk_full(path, OSError(errno.ENOSPC, f"{free} bytes free, {nbytes} needed"))
+
+
+class _SpaceCheckedDataset:
+    """An h5py dataset whose writes first check for free space (:func:`ensure_space`)."""
+
+    def __init__(self, ds: h5py.Dataset, path: Path) -> None:
+        self._ds, self._path = ds, path
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        ensure_space(self._path, np.asarray(value).nbytes)
+        self._ds[key] = value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._ds[key]
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ds, name)
 
 
 class Compression(str, Enum):
@@ -87,6 +124,7 @@ class ShardWriter:
         check_run_token(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            ensure_space(self.path, 0)
             self._file = h5py.File(self.tmp, "w", libver="latest")
             self._file.attrs["schema_version"] = SCHEMA_VERSION
             for k, v in self.attrs.items():
@@ -103,16 +141,19 @@ class ShardWriter:
         assert self._file is not None, "ShardWriter used outside its with-block"
         return self._file
 
-    def stream(self, name: str, shape: tuple[int, ...], dtype: Any, rows: int = 1) -> h5py.Dataset:
-        """A dataset chunked along axis 0 (``rows`` items per chunk), compressed per the store config."""
+    def stream(self, name: str, shape: tuple[int, ...], dtype: Any, rows: int = 1) -> Any:
+        """A dataset chunked along axis 0 (``rows`` items per chunk), compressed per the store
+        config; each write checks for free space first (:func:`ensure_space`)."""
         chunks = (min(rows, shape[0]), *shape[1:]) if shape and shape[0] > 0 else None
         kw = _filters(self.cfg) if chunks else {}
-        return self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **kw)
+        ds = self.file.create_dataset(name, shape=shape, dtype=dtype, chunks=chunks, **kw)
+        return _SpaceCheckedDataset(ds, self.path)
 
     def array(self, name: str, data: np.ndarray) -> None:
         arr = np.asarray(data)
         if arr.dtype.kind == "U":
             arr = arr.astype(h5py.string_dtype())
+        ensure_space(self.path, arr.nbytes)
         self.file.create_dataset(name, data=arr)
 
     def set_attr(self, name: str, value: Any) -> None:
@@ -196,7 +237,7 @@ def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> N
         dtype=_TABLE_DTYPE,
     )
     with ShardWriter(path, attrs) as w:
-        w.file.create_dataset("table", data=table)
+        w.array("table", table)
         videos = w.file.create_group("videos")
         for r in rows:
             if not r.links:
