@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -128,6 +129,36 @@ def timed(fn, videos) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+def components(n: int = 120) -> dict[str, float]:
+    """Milliseconds per frame of each step on WolfgangLanger_Pexels.mp4 (640x360, face in every
+    frame): decode, one landmark predictor pass, MedianFlow update, warp + RGB, Haar (full frame)."""
+    from emoprep.stages.landmarks import make_landmarker
+    from emoprep.stages.track import _Tracker
+
+    v = VideoEntry("w", str(fetch_samples() / CLIPS[0]), "s")
+    t0 = time.perf_counter()
+    frames = [f for _, f in iter_frames(v, range(n))]
+    ms = {"decode": (time.perf_counter() - t0) * 1000 / n}
+    greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+    box = np.array([291, 5, 330, 320], np.float32)
+    lmk, acfg = make_landmarker(LandmarksConfig()), AlignConfig()
+    tracker = _Tracker(greys[0], box, 10)
+    steps = {"landmark_pass": lambda g, f: lmk.predict(g, box),
+             "medianflow_update": lambda g, f: tracker.update(g),
+             "warp_rgb": lambda g, f: align_face(f, np.array([[0.5, 0, 0], [0, 0.5, 0]]), acfg)}
+    for name, fn in steps.items():
+        t0 = time.perf_counter()
+        for g, f in zip(greys, frames, strict=True):
+            fn(g, f)
+        ms[name] = (time.perf_counter() - t0) * 1000 / n
+    det = make_detector(HaarConfig())
+    t0 = time.perf_counter()
+    for f in frames[:10]:
+        det.detect(f)
+    ms["haar_full_frame"] = (time.perf_counter() - t0) * 1000 / 10
+    return {k: round(v, 2) for k, v in ms.items()}
+
+
 def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     videos = corpus(frames)
     total = decode_only(videos)
@@ -151,6 +182,12 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     lines += ["", "(a) the pipeline's vision path now (one decode, one landmark pass per tracked "
               "frame); (a0) as before (two landmark passes, frames decoded again); (a2) (a) with "
               "detect.max_width 320, track.redetect_every 100. Target (a)/(c) >= 0.3.", ""]
+    ms = components()
+    bound = ms["decode"] / (ms["decode"] + ms["landmark_pass"])
+    rows["components_ms_per_frame"] = ms
+    lines += [f"Milliseconds per frame (WolfgangLanger_Pexels.mp4 640x360): {ms}. One landmark pass "
+              f"per frame alone bounds (a)/(c) at decode / (decode + landmark pass) = {bound:.2f}, "
+              "with nothing else done.", ""]
     return rows, ratios, lines
 
 
@@ -216,7 +253,47 @@ def _process(args: list[str]) -> dict:
     return {"wall_s": round(wall, 2), "cpu_s": round(user + sys_, 2)}
 
 
-def end_to_end(frames: int) -> tuple[dict, list[str]]:
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU jiffies of the whole machine since boot (/proc/stat)."""
+    vals = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)
+
+
+def dask_scaling(manifest: Path, work: Path) -> tuple[dict, list[str]]:
+    """emoprep run on a dask LocalCluster of 1 and of 2 workers: work seconds (from the first
+    submission to the last result, cluster start-up excluded), and the CPU the machine gave us."""
+    emoprep = str(Path(sys.executable).with_name("emoprep"))
+    hz = os.sysconf("SC_CLK_TCK")
+    rows = {}
+    for n in (1, 2):
+        out = work / f"dask{n}"
+        b0, t0 = _busy_jiffies()
+        proc = _process([emoprep, "run", "-m", str(manifest), "-o", str(out), "--executor", "dask",
+                         "-j", str(n), "--json"])
+        b1, t1 = _busy_jiffies()
+        summary = json.loads((out / "summary.json").read_text())
+        machine_cpu = (b1 - b0) / hz
+        rows[n] = {**proc, "work_s": summary.get("work_seconds"),
+                   "startup_s": summary.get("startup_seconds"),
+                   "machine_busy_cpu_s": round(machine_cpu, 1),
+                   "others_cpu_s": round(max(0.0, machine_cpu - proc["cpu_s"]), 1)}
+        shutil.rmtree(out)
+    w1, w2 = rows[1]["work_s"], rows[2]["work_s"]
+    speed = round(w1 / w2, 2) if w1 and w2 else None
+    avail = {n: round((os.cpu_count() or 2) - r["others_cpu_s"] / r["wall_s"], 2)
+             for n, r in rows.items()}
+    lines = ["### dask LocalCluster: 2 workers vs 1 (same corpus, work seconds exclude start-up)",
+             "", "| workers | work s | start-up s | wall s | our CPU s | others' CPU s | cores "
+             "left to us |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {n} | {r['work_s']} | {r['startup_s']} | {r['wall_s']} | {r['cpu_s']} | "
+              f"{r['others_cpu_s']} | {avail[n]} |" for n, r in rows.items()]
+    lines += ["", f"speed-up 2 vs 1 worker (work seconds): {speed} (target >= 1.8); 'cores left to "
+              "us' = cores - (machine busy CPU - our CPU) / wall: other engineers' jobs.", ""]
+    return {"rows": rows, "speedup": speed, "cores_left": avail}, lines
+
+
+def end_to_end(frames: int, with_dask: bool = True) -> tuple[dict, list[str]]:
     work = Path(tempfile.mkdtemp(prefix="emoprep-e2e-"))
     manifest, total = e2e_corpus(work, frames)
     me = [sys.executable, "-m", "benchmarks.throughput"]
@@ -228,6 +305,7 @@ def end_to_end(frames: int) -> tuple[dict, list[str]]:
         "decode_only": _process([*me, "--decode-only", str(work / "videos")]),
     }
     summary = json.loads((work / "out" / "summary.json").read_text())
+    dask_data, dask_lines = dask_scaling(manifest, work) if with_dask else ({}, [])
     per_stage: dict[str, float] = {}
     for r in summary["ran"]:
         per_stage[r["stage"]] = round(per_stage.get(r["stage"], 0.0) + r["seconds"], 2)
@@ -237,13 +315,14 @@ def end_to_end(frames: int) -> tuple[dict, list[str]]:
                                             "decode_only"))
     data = {"rows": rows, "frames": total, "kept": kept, "stage_seconds": per_stage,
             "startup_s": summary.get("startup_seconds"), "run_s": summary.get("seconds"),
-            "haar_over_emoprep": round(b / e, 2), "emoprep_over_decode": round(d / e, 3)}
+            "haar_over_emoprep": round(b / e, 2), "emoprep_over_decode": round(d / e, 3),
+            "dask": dask_data}
     lines = [f"### End to end: {total} frames of real clips, {kept} kept (40-90 % window), whole "
              "processes", "", "| process | wall s | CPU s |", "|---|---|---|"]
     lines += [f"| {k} | {v['wall_s']} | {v['cpu_s']} |" for k, v in rows.items()]
     lines += ["", f"emoprep is {data['haar_over_emoprep']}x faster than the per-frame Haar crop "
               f"script (target >= 3); decode only / emoprep = {data['emoprep_over_decode']}.",
-              f"Seconds per stage inside the run (summary.json): {per_stage}", ""]
+              f"Seconds per stage inside the run (summary.json): {per_stage}", "", *dask_lines]
     return data, lines
 
 
@@ -252,6 +331,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--naive", action="store_true", help="also the in-process per-frame Haar crop")
     ap.add_argument("--skip-in-process", action="store_true")
+    ap.add_argument("--no-dask", action="store_true", help="skip the dask 1 vs 2 workers runs")
+    ap.add_argument("--dask-only", action="store_true",
+                    help="only the dask runs (results/throughput_dask.{json,md})")
     ap.add_argument("--baseline", nargs=2, metavar=("VIDEOS", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--decode-only", metavar="VIDEOS", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -262,13 +344,23 @@ def main() -> None:
         print(haar_crop_script(Path(args.decode_only), Path(), decode_only_=True))
         return
     cv2.setNumThreads(1)
+    if args.dask_only:
+        work = Path(tempfile.mkdtemp(prefix="emoprep-dask-"))
+        manifest, total = e2e_corpus(work, args.frames)
+        dask_data, part = dask_scaling(manifest, work)
+        shutil.rmtree(work)
+        write_result("throughput_dask", {"frames": total, **dask_data}, [
+            f"corpus: {total} frames of real clips (sample clips repeated)", "", *part,
+            f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", "",
+            f"command: python -m benchmarks.throughput --dask-only --frames {args.frames}"])
+        return
     data: dict = {"frames": args.frames}
     lines: list[str] = []
     if not args.skip_in_process:
         rows, ratios, part = in_process(args.frames, args.naive)
         data.update(rows=rows, ratios=ratios)
         lines += part
-    data["end_to_end"], part = end_to_end(args.frames)
+    data["end_to_end"], part = end_to_end(args.frames, not args.no_dask)
     load = os.getloadavg()[0]
     lines += part + [f"load average at the end: {load:.1f} on {os.cpu_count()} cores "
                      "(other engineers' jobs were running: wall clocks are inflated)", "",
