@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 from emoprep.cli import views
-from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, SetOpt
+from emoprep.cli.common import (
+    JsonOpt,
+    ManifestOpt,
+    OutOpt,
+    ProfileOpt,
+    QuietOpt,
+    SetOpt,
+    VerboseOpt,
+    quick_manifest,
+    terminal_width,
+    verbosity,
+    with_profile,
+)
 from emoprep.cli.common import fail as _fail
 from emoprep.cli.models import models_app
 from emoprep.cli.train import train_app
@@ -18,7 +30,9 @@ from emoprep.pipeline.executors import ExecutorKind
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]},
-                  help="Offline, incremental preprocessing of facial-expression video datasets.")
+                  help="Offline, incremental preprocessing of facial-expression video datasets."
+                  "\n\nExit codes: 0 ok; 1 some videos or units failed; 2 usage or configuration "
+                  "error; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).")
 
 app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
@@ -38,11 +52,7 @@ def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version and exit")] = False,
 ) -> None:
-    """Offline, incremental preprocessing of facial-expression video datasets.
-
-    Exit codes: 0 ok; 1 some videos or units failed; 2 usage or configuration error; 130
-    interrupted (Ctrl-C); 143 terminated (SIGTERM).
-    """
+    """Options of every command."""
 
 
 @app.command()
@@ -59,12 +69,15 @@ def samples(dest: Annotated[Path | None, typer.Option(help="where to put the cli
 
 @app.command()
 def run(
+    videos: Annotated[list[Path] | None, typer.Argument(
+        help="video files to process with the defaults, without a manifest (quick start)")] = None,
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="worker processes (0: in this process)")] = 2,
     executor: Annotated[ExecutorKind, typer.Option(help="where units run")] = ExecutorKind.LOCAL,
     scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")] = None,
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     force: Annotated[list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")] = None,
     skip_failed: Annotated[bool, typer.Option(
         "--skip-failed", help="retry no failed unit (default: retry failures of the environment)")] = False,
@@ -76,46 +89,57 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")] = False,
     plots: Annotated[bool, typer.Option("--plots", help="write AU-trim plots to out/plots")] = False,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Run every stale (stage, video) unit of the manifest and rebuild the stores."""
+    """Run every stale (stage, video) unit of the manifest and rebuild the stores.
+
+    Quick start without a manifest: ``emoprep run clip1.mp4 clip2.mp4 -o out``.
+    """
     from emoprep.cli import render
     from emoprep.pipeline import runner
 
     kind = executor
+    set_ = with_profile(set_, profile)
+    source = quick_manifest(videos, out) if videos else manifest
     try:
         if dry_run:
-            rep = runner.status(manifest, out, tuple(set_ or ()), set(force or ()), skip_failed, verify,
+            rep = runner.status(source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify,
                                 retry_failed)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             return
-        progress = render.Progress(enabled=not json_)
+        progress = render.Progress(enabled=not json_, verbosity=verbosity(quiet, verbose))
         opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots,
                                  on_executor=progress.executor, on_frames=progress.frames if not json_ else None,
                                  retry_failed=retry_failed, verify=verify)
-        report = runner.run(manifest, out, tuple(set_ or ()), opts, progress.start, progress.done)
+        report = runner.run(source, out, tuple(set_ or ()), opts, progress.start, progress.done)
         progress.close()
     except runner.RunInterrupted as exc:
         typer.secho(f"stopped: {exc}", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(exc.exit_code) from None
     except EmoprepError as exc:
         _fail(exc)
-    typer.echo(report.to_json() if json_ else render.run_text(report))
+    typer.echo(report.to_json() if json_ else render.run_text(report, terminal_width()))
     if report.failed_videos or any(not r["ok"] for r in report.ran):
         raise typer.Exit(1)
 
 
 @app.command()
-def status(manifest: ManifestOpt = Path("data_manifest.yaml"), out: OutOpt = None, set_: SetOpt = None,
-           json_: JsonOpt = False,
-           verify: Annotated[bool, typer.Option(
-               "--verify", help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
-           ) -> None:
-    """What is up to date, stale (and why), failed or missing, per stage."""
+def status(
+    manifest: ManifestOpt = Path("data_manifest.yaml"),
+    out: OutOpt = None,
+    set_: SetOpt = None,
+    profile: ProfileOpt = None,
+    json_: JsonOpt = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
+) -> None:
+    """What is up to date, stale (and why), failed or missing, per stage; runs and writes nothing."""
     from emoprep.cli import render
     from emoprep.pipeline import runner
 
     try:
-        rep = runner.status(manifest, out, tuple(set_ or ()), verify=verify)
+        rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))

@@ -12,7 +12,9 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from emoprep.cli.render import Verbosity
 from emoprep.errors import ConfigError, EmoprepError, ModelFileError
+from emoprep.pipeline.manifest.profiles import Profile
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -22,6 +24,45 @@ OutOpt = Annotated[Path | None, typer.Option(
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="override a manifest value: KEY=VALUE (repeatable)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+ProfileOpt = Annotated[Profile | None, typer.Option(
+    help="method profile (docs/METHODS.md); wins over the manifest's profile:")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="print the summary only")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="also list every finished unit")]
+
+
+def with_profile(sets: list[str] | None, profile: Profile | None) -> list[str]:
+    """``--set`` values with ``--profile`` as the last one (so it wins over the manifest's)."""
+    return [*(sets or ()), *([f"profile={profile.value}"] if profile else [])]
+
+
+def verbosity(quiet: bool, verbose: bool) -> Verbosity:
+    return Verbosity.QUIET if quiet else Verbosity.VERBOSE if verbose else Verbosity.NORMAL
+
+
+def terminal_width() -> int | None:
+    """The terminal's width when stdout is one (long reasons are cut to it), else None."""
+    import shutil
+    import sys
+
+    return shutil.get_terminal_size().columns - 60 if sys.stdout.isatty() else None
+
+
+def quick_manifest(videos: list[Path], out: Path | None) -> dict:
+    """A manifest for video files given on the command line: every default, each file its own
+    subject (ids from the file names), output ``out`` (default ./out); a 2-fold split when there
+    are enough videos for one, none otherwise."""
+    import glob
+    import os
+
+    paths = [p.expanduser().absolute() for p in videos]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file: {', '.join(missing)}", param_hint="VIDEOS")
+    root = Path(os.path.commonpath([str(p.parent) for p in paths]))
+    include = [glob.escape(p.relative_to(root).as_posix()) for p in paths]
+    split = {"folds": 2, "test_fraction": 0.0, "required": False}
+    return {"videos": {"root": str(root), "include": include}, "stages": {"split": split},
+            "output": str((out or Path("out")).absolute())}
 
 
 def colour() -> bool:

@@ -140,7 +140,8 @@ def run_text(report: Any, width: int | None = None) -> str:
                      + "; ".join(report.unmatched[:5]))
     split = report.split
     if split:
-        lines.append(f"split {split['name']}: {split['state']}" + (f" ({split['error']})" if split.get("error") else ""))
+        why = split.get("error") or split.get("reason")
+        lines.append(f"split {split['name']}: {split['state']}" + (f" ({why})" if why else ""))
     lines.append(f"output: {report.out}  (frame store: {report.out}/frames.h5)")
     return "\n".join(lines)
 

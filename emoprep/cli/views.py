@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, SetOpt, fail
+from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, ProfileOpt, SetOpt, fail, with_profile
 from emoprep.errors import EmoprepError
 
 config_app = typer.Typer(no_args_is_help=True, help="Show the settings a manifest resolves to.")
@@ -68,20 +68,29 @@ def inspect(
 def config_show(
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     set_: SetOpt = None,
+    profile: ProfileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Print the resolved manifest: preset values filled in, every default, --set applied."""
+    """Print the resolved manifest (preset and profile values filled in, every default, --set
+    applied), after the profile's settings and where each comes from."""
     import yaml
 
+    from emoprep.pipeline.manifest import apply_overrides
+    from emoprep.pipeline.manifest.profiles import describe
     from emoprep.pipeline.session import resolve_manifest
 
+    sets = with_profile(set_, profile)
     try:
-        m = resolve_manifest(manifest, tuple(set_ or ()))
+        m = resolve_manifest(manifest, tuple(sets))
     except EmoprepError as exc:
         fail(exc)
     data = m.model_dump(mode="json")
-    typer.echo(json.dumps(data, indent=1) if json_ else
-               yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
+    if json_:
+        typer.echo(json.dumps(data, indent=1))
+        return
+    raw, _, _ = apply_overrides(yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}, sets)
+    typer.echo("\n".join(f"# {line}" for line in describe(raw)))
+    typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
 
 
 def register(app: typer.Typer) -> None:

@@ -46,10 +46,12 @@ class SplitConfig(BaseModel):
     fold_subjects: dict[str, list[str]] | None = Field(
         None, description="fold name -> its validation subjects (folds and method unused)")
     exclude_subjects: list[str] = Field(default_factory=list, description="subjects in no part")
+    required: bool = Field(True, description="a split that cannot be made from the videos is an "
+                           "error before any work; false: it is reported as unavailable")
 
     def fingerprint_slice(self) -> dict[str, Any]:
         """The keys that decide the split; keys added after 0.1 are left out at their defaults."""
-        data = self.model_dump(mode="json")
+        data = self.model_dump(mode="json", exclude={"required"})
         added = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
                  "exclude_subjects": []}
         return {k: v for k, v in data.items() if not (k in added and v == added[k])}

@@ -114,7 +114,7 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
         state, error = _video_state(session, plan, vid, "frames")
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
                      meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
-        info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state, "error": error}
+        info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state.value, "error": error}
         track, au = session.records.get("track", vid), session.records.get("au", vid)
         if track is not None and track.status is UnitStatus.OK:
             info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))

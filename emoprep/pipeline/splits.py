@@ -226,6 +226,18 @@ def split_configs(manifest: Manifest) -> tuple[list[SplitConfig], list[SplitConf
     return mine, ready
 
 
+def _plan_or_unavailable(videos: list[VideoEntry], cfg: SplitConfig, layout: Layout,
+                         force: bool) -> SplitPlan:
+    """:func:`plan_split`; a split that cannot be made raises unless ``cfg.required`` is false."""
+    try:
+        return plan_split(videos, cfg, layout.split(cfg.name), force)
+    except ConfigError as exc:
+        if cfg.required:
+            raise
+        return SplitPlan(cfg.name, layout.split(cfg.name), "", "unavailable",
+                         "; ".join(exc.problems))
+
+
 def plan_splits(videos: list[VideoEntry], manifest: Manifest, layout: Layout,
                 force: bool = False) -> SplitPlan:
     """:func:`plan_split` of ``stages.split``, with every further split in ``extra``.
@@ -234,7 +246,7 @@ def plan_splits(videos: list[VideoEntry], manifest: Manifest, layout: Layout,
     that cannot be made from these videos is planned as "unavailable" (the reason is kept).
     """
     mine, ready = split_configs(manifest)
-    main, *more = [plan_split(videos, c, layout.split(c.name), force) for c in mine]
+    main, *more = [_plan_or_unavailable(videos, c, layout, force) for c in mine]
     for c in ready:
         try:
             more.append(plan_split(videos, c, layout.split(c.name), force))

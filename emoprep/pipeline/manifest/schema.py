@@ -30,6 +30,7 @@ from emoprep.pipeline.manifest.errors import (
 )
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
+from emoprep.pipeline.manifest.profiles import Profile, apply_profile
 from emoprep.train.config import TrainConfig
 
 
@@ -54,6 +55,8 @@ class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: Literal[1] = 1
+    profile: Profile = Field(Profile.EMOPREP, description="method profile (docs/METHODS.md): "
+                             "fills every key the manifest does not set")
     videos: VideosSection
     labels: LabelsSection = Field(default_factory=LabelsSection)
     stages: StagesConfig = Field(default_factory=StagesConfig)
@@ -162,6 +165,11 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         problems.append(f"manifest: expected a mapping with videos:, labels:, stages:, output:, got {got} "
                         f"(fix: start from data_manifest.yaml in the repository)")
         raise ConfigError(source, problems)
+    try:
+        raw = apply_profile(raw)
+    except ConfigError as exc:
+        problems += exc.problems
+        raw = {k: v for k, v in raw.items() if k != "profile"}
     m: Manifest | None
     try:
         m = Manifest.model_validate(raw)
