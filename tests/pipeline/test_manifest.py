@@ -189,7 +189,7 @@ def test_overrides_are_parsed_as_yaml_and_validated_like_the_file(tmp_path: Path
         "--set 'stages.detect': expected KEY=VALUE with a dotted key, got no '=' or an empty key part "
         "(fix: e.g. --set stages.detect.min_size=80)",
         "--set 'stage.detect.min_size=80': unknown key 'stage' in the manifest, expected one of version, "
-        "videos, labels, stages, output (fix: did you mean 'stages'? see docs/MANIFEST.md)",
+        "profile, videos, labels, stages, train, output (fix: did you mean 'stages'? see docs/MANIFEST.md)",
         "--set 'videos.root.x=1': videos.root is '.', not a mapping (fix: fix it in the file first)",
         "stages.detect.min_size (--set): expected an integer >= 8, got 3 (fix: set an integer >= 8, e.g. 60 "
         "(the default))",
