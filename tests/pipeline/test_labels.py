@@ -34,7 +34,7 @@ ACCEPTED = [
     ("sase-fe", "7/D2N2S.MP4", "7_D2N2S", "7", {"emotion": "sadness", "authenticity": "posed"}),
     ("sase-fe", "7/H2N2S.MP4", "7_H2N2S", "7", {"emotion": "sadness", "authenticity": "posed"}),
     ("sase-fe", "7/N2S.MP4", "7_N2S", "7", {"emotion": "sadness", "authenticity": "genuine"}),
-    ("sase-fe", "7/H2N2C.MP4", "7_H2N2C", "7", {"emotion": "contentment", "authenticity": "posed"}),
+    ("sase-fe", "7/H2N2C.MP4", "7_H2N2C", "7", {"emotion": "contempt", "authenticity": "posed"}),
     ("sase-fe", "Kaisa/N2A.MP4", "Kaisa_N2A", "Kaisa", {"emotion": "anger", "authenticity": "genuine"}),
     ("sase-fe", "Kaisa/H2N2D.MP4", "Kaisa_H2N2D", "Kaisa", {"emotion": "disgust", "authenticity": "posed"}),
     # RAVDESS: modality-channel-emotion-intensity-statement-repetition-actor
@@ -191,7 +191,7 @@ def test_safe_id_and_id_regex() -> None:
 FULL_CLASSES = {
     "ravdess": ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"],
     "crema-d": ["anger", "disgust", "fear", "happy", "neutral", "sad"],
-    "sase-fe": ["anger", "contentment", "disgust", "happiness", "sadness", "surprise"],
+    "sase-fe": ["anger", "contempt", "disgust", "happiness", "sadness", "surprise"],
     "bu4dfe": ["angry", "disgust", "fear", "happy", "sad", "surprise"],
     "ck+": ["neutral", "anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"],
 }

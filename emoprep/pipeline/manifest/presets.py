@@ -59,10 +59,10 @@ def _sase(emotion: str, authenticity: str) -> dict[str, str]:
 
 
 _SASE_CLIPS: dict[str, MapValue] = {
-    "n2a": _sase("anger", "genuine"), "n2c": _sase("contentment", "genuine"),
+    "n2a": _sase("anger", "genuine"), "n2c": _sase("contempt", "genuine"),
     "n2d": _sase("disgust", "genuine"), "n2h": _sase("happiness", "genuine"),
     "n2s": _sase("sadness", "genuine"), "n2sur": _sase("surprise", "genuine"),
-    "h2n2a": _sase("anger", "posed"), "h2n2c": _sase("contentment", "posed"),
+    "h2n2a": _sase("anger", "posed"), "h2n2c": _sase("contempt", "posed"),
     "h2n2d": _sase("disgust", "posed"), "h2n2s": _sase("sadness", "posed"),
     "d2n2s": _sase("sadness", "posed"), "s2n2h": _sase("happiness", "posed"),
     "d2n2sur": _sase("surprise", "posed"),
@@ -71,7 +71,7 @@ _SASE_CLIPS: dict[str, MapValue] = {
 #: the shared emotion vocabulary (FER-2013 order) of ``labels.vocabulary: basic7``
 BASIC7 = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
-#: dataset words -> basic7; words not here (calm, contempt, contentment) have no basic7 class
+#: dataset words -> basic7; words not here (calm, contempt) have no basic7 class
 BASIC7_WORDS = {
     "anger": "anger", "angry": "anger", "disgust": "disgust", "disgusted": "disgust",
     "fear": "fear", "fearful": "fear", "afraid": "fear", "happiness": "happiness",
@@ -109,7 +109,7 @@ PRESETS: dict[Preset, PresetSpec] = {
         {"pattern": r"(?P<subject>[^/]+)/(?P<clip>[a-z0-9]+)\.mp4", "ignore_case": True,
          "maps": {"clip": _SASE_CLIPS}, "groups": ["clip"], "subject": "subject",
          "video_id": "{subject}_{clip}",
-         "classes": {"emotion": ["anger", "contentment", "disgust", "happiness", "sadness",
+         "classes": {"emotion": ["anger", "contempt", "disgust", "happiness", "sadness",
                                  "surprise"], "authenticity": ["genuine", "posed"]}},
     ),
     Preset.RAVDESS: PresetSpec(
