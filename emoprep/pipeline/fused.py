@@ -29,10 +29,12 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import EmoprepError
+from emoprep.io.atomic import stamp_file
 from emoprep.io.hdf5 import ShardWriter
 from emoprep.io.layout import Layout
 from emoprep.io.video import count_frames, iter_frames, open_capture
 from emoprep.io.workfiles import load_npz
+from emoprep.pipeline.records import CHECKSUM_KEY
 from emoprep.pipeline.stagedef import UnitResult, UnitTask
 from emoprep.pipeline.steps import frames as frames_step
 from emoprep.pipeline.steps import probe as probe_step
@@ -104,10 +106,13 @@ class _Chain:
         self.current, self.t0 = stage, time.perf_counter()
 
     def done(self, outputs: list[Path], summary: dict[str, Any]) -> None:
+        """The running stage succeeded: its result, with its outputs' checksums (as
+        :func:`emoprep.pipeline.worker.execute` hands them to the record)."""
         seconds = time.perf_counter() - self.t0 + self.spent.pop(self.current, 0.0)
+        stamps = {self.layout.rel(p): stamp_file(p) for p in outputs}
         self.results.append(UnitResult(self.current, self.tasks[self.current].entry.video_id, True,
-                                       [self.layout.rel(p) for p in outputs], summary,
-                                       seconds=seconds))
+                                       [self.layout.rel(p) for p in outputs],
+                                       {**summary, CHECKSUM_KEY: stamps}, seconds=seconds))
 
     def failed(self, exc: BaseException) -> None:
         vid = self.tasks[self.current].entry.video_id
@@ -192,7 +197,7 @@ def _pass(chain: _Chain, info: ProbeInfo, planned: int, check: Any) -> None:
     try:
         _loop(chain, info, plan_info, idx, check)
     except _Short:
-        pass  # no frames result: the scheduler runs frames on its own
+        pass  # fewer frames decoded than planned: _run runs frames on its own afterwards
     except _FramesFailed as f:
         chain.begin("frames")
         chain.failed(f.exc)
@@ -241,9 +246,12 @@ def _loop(chain: _Chain, info: ProbeInfo, plan_info: ProbeInfo, idx: np.ndarray,
         chain.begin("track")
         result = tracker.finish(plan_info.fps)
         chain.done(*track_step.save(t, chain.layout, result.geometry, idx))
+        frames_out = None
         if rows is not None:
             chain.begin("frames")
-            chain.done(*rows.finish(tracker, result.geometry))
+            frames_out = rows.finish(tracker, result.geometry)
+    if frames_out is not None:  # the shard is in place once the writer has closed
+        chain.done(*frames_out)
 
 
 def _settle_probe(chain: _Chain, info: ProbeInfo, planned: int, check: Any) -> None:

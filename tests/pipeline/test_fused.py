@@ -64,6 +64,7 @@ def test_one_pass_writes_what_the_stages_write_one_by_one(corpus: Path, tmp_path
             a, b = recs["fused"].get(stage, vid), recs["staged"].get(stage, vid)
             assert a.fingerprint == b.fingerprint and a.outputs == b.outputs
             assert a.summary == b.summary, (stage, vid)
+            assert a.checksums and set(a.checksums) == set(b.checksums) == set(a.outputs)
     st = status(manifest, tmp_path / "fused")
     assert all(c["up-to-date"] == len(CORPUS) for c in st.stages.values())
 
