@@ -64,7 +64,7 @@ class SqliteRecordStore(RecordStore):
     def get(self, stage: str, video_id: str) -> Record | None:
         key = (stage, video_id)
         if key not in self._cache:
-            body = self._load().get(key)
+            body = self._load().pop(key, None)  # parsed once: the raw text is not kept
             if body is None:  # not in the database: a record of the JSON store, if any
                 self._cache[key] = (self._read(key, self.path(stage, video_id)) if self._legacy
                                     else None)
@@ -97,7 +97,7 @@ class SqliteRecordStore(RecordStore):
         """Move the JSON store's records into the database (one transaction), then delete them."""
         folder = self.layout.meta_dir / "records"
         files = sorted(folder.glob("*/*.json")) if folder.is_dir() else []
-        have = self._load()
+        in_db = {(s, v) for s, v in db.execute("SELECT stage, video_id FROM records")}
         moved = []
         for p in files:
             try:
@@ -105,11 +105,12 @@ class SqliteRecordStore(RecordStore):
                 key = (data["stage"], data["video_id"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # unreadable: left where it is, read (and reported) by get()
-            if key not in have:
+            if key not in in_db:
                 moved.append((key, json.dumps(data, sort_keys=True), p))
         self._write(db, [(k, body) for k, body, _ in moved])
         for key, body, p in moved:
-            have[key] = body
+            if key not in self._cache:  # not read yet: get() finds it among the loaded rows
+                self._load()[key] = body
             p.unlink(missing_ok=True)
 
     def _write(self, db: sqlite3.Connection, rows: list[tuple[tuple[str, str], str]]) -> None:
@@ -135,7 +136,7 @@ class SqliteRecordStore(RecordStore):
             self._write(self._connect(), [(key, body)])
         except DiskFullError as exc:
             raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
-        self._load()[key] = body
+        self._load().pop(key, None)
         self._cache[key] = rec
         self._problems.pop(key, None)
         if rec.error_type == DiskFullError.__name__:

@@ -48,10 +48,12 @@ def test_json_records_are_read_then_moved_into_the_database(tmp_path: Path) -> N
     old = RecordStore(lay)
     old.put(_rec("probe", "v1"))
     old.put(_rec("probe", "v2", fp="old"))
+    old.put(_rec("probe", "v3", fp="unread"))
     store = SqliteRecordStore(lay)
     assert store.get("probe", "v1").fingerprint == "f1"  # read from its JSON file
     store.put(_rec("probe", "v2", fp="new"))  # the first put moves the others in
     assert not list((lay.meta_dir / "records").glob("*/*.json"))
+    assert store.get("probe", "v3").fingerprint == "unread"  # moved before this store read it
     fresh = SqliteRecordStore(lay)
     assert fresh.get("probe", "v1").fingerprint == "f1"
     assert fresh.get("probe", "v2").fingerprint == "new"  # the newer record wins
