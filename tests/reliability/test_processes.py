@@ -94,3 +94,33 @@ def test_a_stale_worker_cannot_write_into_a_folder_another_run_holds(two_clips, 
         pass
     res = execute(frames, token)  # after that run ended its token is void too
     assert res.error_type == "StaleRunError"
+
+
+def _workers(pgid: int, coordinator: int) -> list[int]:
+    """Worker processes of a run: children of its forkserver."""
+    def parent(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    procs = [p for p in group_pids(pgid) if p != coordinator]
+    servers = {p for p in procs if parent(p) == coordinator}
+    return [p for p in procs if p not in servers]
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_only_its_units_and_they_are_retried(two_clips, clean_out,
+                                                                   tmp_path: Path) -> None:
+    manifest, out = two_clips[1], tmp_path / "out"
+    proc = _started(manifest, out)
+    wait_for(lambda: _workers(proc.pid, proc.pid) or proc.poll() is not None, 30, "a worker")
+    os.kill(_workers(proc.pid, proc.pid)[0], signal.SIGKILL)  # as the OOM killer would
+    stdout, _ = proc.communicate(timeout=300)
+    _all_gone(proc.pid)
+    report = json.loads(stdout)
+    crashed = [r for r in report["ran"] if not r["ok"]]
+    assert all("worker process died" in r["error"] for r in crashed), crashed
+    assert proc.returncode == (1 if crashed else 0)
+    rep = run(manifest, out, opts=INLINE)  # environment failures are retried
+    assert {(r["stage"], r["video_id"]) for r in crashed} <= {
+        (r["stage"], r["video_id"]) for r in rep.ran}
+    assert all(r["ok"] for r in rep.ran)
+    assert_same_store(clean_out, out)
