@@ -172,7 +172,7 @@ def export(
     (N, L: 1 = face found), labels (N, C one-hot of --task), labels_<key>, onehot_<key>,
     classes_<key>, names, subjects; docs/STORE.md describes them.
     """
-    from emoprep.pipeline.export import ExportOptions
+    from emoprep.pipeline.export import EmptyPartError, ExportOptions
     from emoprep.pipeline.export import export as do_export
 
     parts = [part] if part else ([Part.TRAIN, Part.VAL, Part.TEST] if fold is not None else [Part.ALL])
@@ -182,7 +182,13 @@ def export(
             opts = ExportOptions(max_len, split, None if p in (Part.TEST, Part.ALL) and not part else fold,
                                  p, tuple(augment or ()) if p is Part.TRAIN else (), pad, task,
                                  include_anomalies, drop_no_face)
-            info = do_export(run_dir, features, target, opts)
+            try:
+                info = do_export(run_dir, features, target, opts)
+            except EmptyPartError as exc:
+                if len(parts) == 1:
+                    raise
+                typer.echo(f"{target}: not written, {exc.problems[0]}")
+                continue
             where = f"split {info['split']}, " if info["split"] else ""
             where += f"fold {info['fold']}, " if info["fold"] else ""
             typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} steps x {info['dim']} "

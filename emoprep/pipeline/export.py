@@ -93,6 +93,10 @@ def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[st
             "mask": np.stack(masks).astype(np.uint8), "face_mask": np.stack(faces).astype(np.uint8)}
 
 
+class EmptyPartError(ConfigError):
+    """The chosen part of the split holds no sequence (e.g. its only subject's video failed)."""
+
+
 def export(out: Path, features: str, dest: Path, opts: ExportOptions | None = None
            ) -> dict[str, object]:
     """Write one padded file of one part. Returns {"n", "max_len", "dim", "split", "fold",
@@ -108,7 +112,7 @@ def export(out: Path, features: str, dest: Path, opts: ExportOptions | None = No
     sel = select(reader, o.split, o.fold, o.part, o.augmentations, o.include_anomalies)
     if not sel.items:
         where = f"split {sel.split.name!r} " if sel.split else ""
-        raise ConfigError("export", [f"no sequences in {where}part {o.part.value} (fold "
+        raise EmptyPartError("export", [f"no sequences in {where}part {o.part.value} (fold "
                                      f"{sel.fold_name or '-'}); {len(sel.held_back)} anomalies "
                                      f"held back (fix: --include-anomalies, or another part)"])
     task = resolve_task(o.task, sel.classes, sel.default_task)
