@@ -179,7 +179,8 @@ def plan_child(n: int, tmp: Path) -> dict[str, Any]:
     fresh = sum(u.state is UnitState.FRESH for u in plan.units.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"videos": n, "units": len(plan.units), "up_to_date": fresh,
-            "seconds": round(time.perf_counter() - t0, 1), "rss_after_imports_mib": round(base / 1024, 1),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "rss_after_imports_mib": round(base / 1024, 1),
             "peak_mib": round(peak / 1024, 1), "planning_mib": round((peak - base) / 1024, 1)}
 
 
@@ -207,7 +208,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emoprep-mem-") as t:
         tmp = Path(t)
         short, long_, tiny = tmp / "short.mp4", tmp / "long.mp4", tmp / "tiny.mp4"
-        n_short, n_long = concat_clip(short, args.short_seconds), concat_clip(long_, args.minutes * 60)
+        n_short = concat_clip(short, args.short_seconds)
+        n_long = concat_clip(long_, args.minutes * 60)
         concat_clip(tiny, 1.0)
         s, lo = worker_peak(short, tmp, tiny), worker_peak(long_, tmp, tiny)
         plan = coordinator_plan(args.plan_videos, tmp / "plan")
@@ -215,15 +217,16 @@ def main() -> None:
     data = {"short": {**s, "frames": n_short}, "long": {**lo, "frames": n_long},
             "worker_ratio": ratio, "plan": plan}
     lines = [
-        "worker (one process, `emoprep run --workers 1`, probe -> embed:hog), 640x360 at 24 fps:", "",
-        "| video | frames | worker peak RSS | coordinator peak RSS | seconds |", "|---|---|---|---|---|",
+        "worker (one process, `emoprep run --workers 1`, probe -> embed:hog), 640x360 at 24 fps:",
+        "", "| video | frames | worker peak RSS | coordinator peak RSS | seconds |",
+        "|---|---|---|---|---|",
         f"| {args.short_seconds:g} s | {n_short} | {s['worker_peak_mib']} MiB | "
         f"{s['coordinator_peak_mib']} MiB | {s['seconds']} |",
         f"| {args.minutes:g} min | {n_long} | {lo['worker_peak_mib']} MiB | "
         f"{lo['coordinator_peak_mib']} MiB | {lo['seconds']} |", "",
         f"worker peak ratio long / short: {ratio} (target <= 1.2)", "",
-        f"coordinator planning {plan['videos']} videos ({plan['units']} units, {plan['up_to_date']} "
-        f"up to date, records read and outputs checked): peak {plan['peak_mib']} MiB, "
+        f"coordinator planning {plan['videos']} videos ({plan['units']} units, "
+        f"{plan['up_to_date']} up to date, records read and outputs checked): peak {plan['peak_mib']} MiB, "
         f"{plan['planning_mib']} MiB above the {plan['rss_after_imports_mib']} MiB after imports, "
         f"{plan['seconds']} s", "",
         f"command: python benchmarks/memory.py --minutes {args.minutes:g} --short-seconds "

@@ -68,8 +68,9 @@ def is_disk_full(exc: BaseException) -> bool:
 def disk_full(path: str | Path, exc: BaseException) -> DiskFullError:
     """The :class:`DiskFullError` for a failed write of ``path``."""
     return DiskFullError(f"file {path}: the file system is full ({exc.__class__.__name__}: "
-                         f"{str(exc)[:120]}); nothing partial was left under its name (fix: free "
-                         "space or move the output folder, then run again: finished units are kept)")
+                         f"{str(exc)[:120]}); nothing partial was left under its name (fix: "
+                         "free space or move the output folder, then run again: finished units "
+                         "are kept)")
 
 
 # --- run token ---------------------------------------------------------------------------------
@@ -202,7 +203,8 @@ def check_stamp(path: str | Path, stamp: dict[str, Any], full: bool = False) -> 
         got = sha256_file(path)
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})"
-    return "" if got == stamp.get("sha256") else f"sha256 {got[:12]}, recorded {str(stamp.get('sha256'))[:12]}"
+    want = str(stamp.get("sha256"))
+    return "" if got == want else f"sha256 {got[:12]}, recorded {want[:12]}"
 
 
 def expand_path(text: str | Path, base_dir: Path) -> Path:

@@ -53,8 +53,9 @@ def folder_frames(folder: str | Path, pattern: str = "*.png") -> tuple[list[Path
     files, numbers = [files[i] for i in order], numbers[order]
     if np.any(np.diff(numbers) == 0):
         i = int(np.flatnonzero(np.diff(numbers) == 0)[0])
-        raise VideoError(f"frame folder {folder}: images {files[i].name!r} and {files[i + 1].name!r} "
-                         f"carry the same frame number {numbers[i]} (fix: remove one)")
+        a, b = files[i].name, files[i + 1].name
+        raise VideoError(f"frame folder {folder}: images {a!r} and {b!r} carry the same frame "
+                         f"number {numbers[i]} (fix: remove one)")
     return files, numbers - numbers[0]
 
 

@@ -123,7 +123,8 @@ class RecordStore:
         self._cache[(rec.stage, rec.video_id)] = rec
         self._problems.pop((rec.stage, rec.video_id), None)
         if rec.error_type == DiskFullError.__name__:
-            raise DiskFullError(f"{unit}: {rec.error.splitlines()[0] if rec.error else 'disk full'}")
+            first = rec.error.splitlines()[0] if rec.error else "disk full"
+            raise DiskFullError(f"{unit}: {first}")
 
     def _fill_checksums(self, rec: Record) -> None:
         """Stamp outputs a worker did not stamp (a record from an older worker)."""

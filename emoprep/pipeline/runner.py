@@ -89,7 +89,8 @@ def run_lock(layout: Layout) -> Iterator[str]:
         except BlockingIOError:
             fh.seek(0)
             raise RunLockedError(f"output folder {layout.root} is in use by another emoprep run "
-                                 f"({_holder(fh.read())}); wait for it or use another --out") from None
+                                 f"({_holder(fh.read())}); wait for it or use another --out") \
+                from None
         token = uuid.uuid4().hex
         _write_lock(fh, token)
         try:
@@ -282,7 +283,8 @@ def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, .
            force: set[str] | None = None, skip_failed: bool = False, verify: bool = False,
            retry_failed: bool = False) -> StatusReport:
     """What is up to date, stale (and why), failed, missing — per stage. Runs nothing, writes
-    nothing. ``verify``: read every output in full (sha256, every HDF5 dataset) before trusting it."""
+    nothing. ``verify``: read every output in full (sha256, every HDF5 dataset) before
+    trusting it."""
     session = open_session(manifest_path, out, overrides)
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry

@@ -105,7 +105,8 @@ def test_changed_model_file_makes_its_stages_stale(two_clips, done_out, tmp_path
         fh.write("<!-- another model -->\n")
     st = status(manifest, done_out)
     assert st.stages["track"]["stale"] == 2
-    assert st.reasons["track"][0][0].startswith("model file haarcascade_frontalface_default.xml changed")
+    assert st.reasons["track"][0][0].startswith(
+        "model file haarcascade_frontalface_default.xml changed")
 
 
 def test_stale_lock_file_of_a_killed_run_is_not_in_the_way(two_clips, done_out) -> None:

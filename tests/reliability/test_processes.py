@@ -34,14 +34,14 @@ VID = "s01_happy_1"
 def _started(manifest: Path, out: Path):
     """A real run with 2 workers, once its workers exist and 2 units are recorded."""
     proc = start_cli("run", "-m", str(manifest), "-o", str(out), "--workers", "2", "--json")
-    wait_for(lambda: n_records(out) >= 2 and len(group_pids(proc.pid)) >= 4 or proc.poll() is not None,
-             120, "2 records and the worker processes")
+    wait_for(lambda: (n_records(out) >= 2 and len(group_pids(proc.pid)) >= 4)
+             or proc.poll() is not None, 120, "2 records and the worker processes")
     assert proc.poll() is None, proc.communicate()
     return proc
 
 
 def _all_gone(pgid: int) -> None:
-    wait_for(lambda: not group_pids(pgid), 10, f"every process of the run to end ({group_pids(pgid)})")
+    wait_for(lambda: not group_pids(pgid), 10, "every process of the run to end")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM,
