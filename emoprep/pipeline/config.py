@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.io.hdf5 import StoreConfig
+from emoprep.pipeline.quality import QualityConfig
 from emoprep.stages.align import AlignConfig
 from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
@@ -72,5 +73,6 @@ class StagesConfig(BaseModel):
     embed: dict[str, EmbedderConfig] = Field(default_factory=dict)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     splits: dict[str, SplitConfig] = Field(
         default_factory=dict, description="more named splits, written beside stages.split")

@@ -20,6 +20,7 @@ from emoprep.io.hdf5 import SCHEMA_VERSION, IndexRow, build_index, decode_attrs,
 from emoprep.pipeline.dag import Plan
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
+from emoprep.pipeline.quality import LowFacePolicy, VideoWarning, face_coverage_warning
 from emoprep.pipeline.session import Session
 from emoprep.types import UnitStatus, VideoState
 
@@ -103,6 +104,23 @@ def _anomaly(session: Session, vid: str) -> bool:
     return au_trim and au is not None and au.status is UnitStatus.OK and bool(au.summary.get("anomaly"))
 
 
+def _low_face(session: Session, vid: str) -> VideoWarning | None:
+    """The ``stages.quality`` warning of a finished video, or None."""
+    rec = session.records.get("frames", vid)
+    return face_coverage_warning(vid, int(rec.summary.get("n_frames", 0)),
+                                 int(rec.summary.get("n_face", 0)),
+                                 session.manifest.stages.quality.min_face_fraction)
+
+
+def _quality_failure(session: Session, vid: str) -> str:
+    """Why ``stages.quality.on_low_face: fail`` fails a finished video ("" when it does not):
+    a policy on outputs, applied to the indexes, so changing it re-runs no stage."""
+    warning = _low_face(session, vid)
+    if warning is None or session.manifest.stages.quality.on_low_face is not LowFacePolicy.FAIL:
+        return ""
+    return f"quality: {warning.message} (stages.quality.on_low_face: fail)"
+
+
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     """Rewrite ``frames.h5`` and every ``features/<name>.h5`` where anything changed; return one
     summary row per video."""
@@ -120,6 +138,12 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))
         if au is not None and au.status is UnitStatus.OK:
             info["anomaly"] = vid in anomalies
+        if state is VideoState.OK and (error := _quality_failure(session, vid)):
+            state = p.row.status = VideoState.FAILED
+            p.row.error = error
+            info.update(status=state.value, error=error)
+        elif state is VideoState.OK and (warning := _low_face(session, vid)):
+            info["warnings"] = [warning.as_dict()]
         if state is VideoState.OK:
             rec = session.records.get("frames", vid)
             p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
@@ -143,6 +167,8 @@ def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str
     for v in session.videos:
         vid = v.video_id
         state, error = _video_state(session, plan, vid, f"embed:{name}")
+        if state is VideoState.OK and (error := _quality_failure(session, vid)):
+            state = VideoState.FAILED
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
                      meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
         if state is VideoState.OK:

@@ -181,6 +181,9 @@ class RunReport:
     startup_seconds: float = 0.0
     work_seconds: float = 0.0
     error: str = ""  #: why the run stopped early (a signal, a full disk); "" when it completed
+    warnings: list[dict[str, Any]] = field(default_factory=list)  #: per video, e.g. low_face
+    min_face_fraction: float | None = None  #: stages.quality's bar when the run was made
+    provenance: dict[str, Any] = field(default_factory=dict)  #: Session.provenance()
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -249,7 +252,10 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     report = RunReport(str(session.layout.root), ex.description, ex.dashboard, ran, fresh,
                        len(plan.units) - fresh - len(ex.results), videos, session.unmatched,
                        [v["video_id"] for v in videos if v.get("anomaly")], split,
-                       round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds)
+                       round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds,
+                       warnings=[w for v in videos for w in v.get("warnings", [])],
+                       min_face_fraction=session.manifest.stages.quality.min_face_fraction,
+                       provenance=session.provenance())
     atomic_write_text(session.layout.summary, report.to_json())
     return report
 

@@ -43,6 +43,21 @@ class Session:
     ctx: PlanContext
     records: RecordStore
     split: SplitPlan
+    overrides: tuple[str, ...] = ()  #: the --set strings the manifest was resolved with
+
+    def provenance(self) -> dict[str, object]:
+        """What a run's outputs were made with: emoprep's and the libraries' versions, the
+        manifest file, the --set overrides and the resolved manifest (presets and profile filled
+        in, every default)."""
+        from emoprep import __version__
+        from emoprep.versions import library_version
+
+        libs = ("numpy", "opencv-contrib-python-headless", "dlib-bin", "h5py", "torch",
+                "pydantic", "scikit-learn", "dask", "face-recognition-models")
+        return {"emoprep_version": __version__, "manifest": self.manifest.source,
+                "overrides": list(self.overrides),
+                "resolved_manifest": self.manifest.model_dump(mode="json"),
+                "versions": {d: library_version(d) for d in libs}}
 
     def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
         """Every (stage, video) unit with its state; ``force`` names stages (and ``split``)."""
@@ -100,7 +115,8 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
     for v in found.videos:
         ctx.content[v.video_id] = hashes.video(v)
     split = plan_splits(found.videos, manifest, layout)
-    return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout), split)
+    return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout), split,
+                   tuple(overrides))
 
 
 def _check_model_files(manifest: Manifest) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from emoprep.report.inspect import inspect_video, render_inspect, render_inspect_json
-from emoprep.report.warnings import (
+from emoprep.pipeline.quality import (
     DEFAULT_MIN_FACE_FRACTION,
     VideoWarning,
     WarningKind,
     face_coverage_warning,
     video_warnings,
 )
+from emoprep.report.inspect import inspect_video, render_inspect, render_inspect_json
 
 __all__ = [
     "DEFAULT_MIN_FACE_FRACTION", "VideoWarning", "WarningKind", "build_report",

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from emoprep.io.reader import open_store
+from emoprep.pipeline.quality import face_coverage_warning
 from emoprep.report.rundata import RunData, load_run, stage_key, status_counts
-from emoprep.report.warnings import face_coverage_warning
 
 _SOURCE_ATTRS = ("source", "content_hash", "fps", "width", "height", "n_source_frames",
                  "crop_size", "window_mode")

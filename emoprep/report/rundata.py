@@ -17,7 +17,7 @@ import numpy as np
 from emoprep.errors import StoreError
 from emoprep.io.hdf5 import read_table
 from emoprep.io.layout import Layout
-from emoprep.report.warnings import DEFAULT_MIN_FACE_FRACTION
+from emoprep.pipeline.quality import DEFAULT_MIN_FACE_FRACTION
 from emoprep.types import FrameStatus
 
 #: order of the per-video stages in tables (others follow in name order)

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 
 from emoprep.io.reader import FrameStore
+from emoprep.pipeline.quality import VideoWarning
 from emoprep.plots import plot_trim
 from emoprep.report import html as H
 from emoprep.report.plots import contact_sheet, draw_face, evenly_spaced, status_timeline
 from emoprep.report.rundata import RunData, status_counts
-from emoprep.report.warnings import VideoWarning
 from emoprep.stages.au.trim import TrimResult
 from emoprep.types import FrameStatus
 

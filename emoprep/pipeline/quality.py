@@ -2,8 +2,10 @@
 
 A video is kept as ok as soon as one kept frame has a face; one whose face is found in only a
 small part of its kept frames (``face_noface`` in the samples: 4 of 85) is most likely a
-tracking or detection problem. ``min_face_fraction`` (default 0.5) sets the bar; the manifest
-key of the same name decides whether such a video is only flagged or failed.
+tracking or detection problem. ``stages.quality.min_face_fraction`` (default 0.5) sets the bar;
+``stages.quality.on_low_face`` decides whether such a video is only flagged (``warn``, default) or
+failed (``fail``: left out of the index's ok videos, so of exports and datasets). This is a policy
+on finished outputs, applied when the indexes are built: changing it re-runs no stage.
 """
 
 from __future__ import annotations
@@ -13,7 +15,26 @@ from dataclasses import asdict, dataclass
 from enum import Enum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 DEFAULT_MIN_FACE_FRACTION = 0.5
+
+
+class LowFacePolicy(str, Enum):
+    """What a video with too few face frames becomes."""
+
+    WARN = "warn"  #: kept as ok, listed with a warning (run summary, report, inspect)
+    FAIL = "fail"  #: failed with the warning as its reason
+
+
+class QualityConfig(BaseModel):
+    """``stages.quality``: checks on finished videos (metadata: no stage reads them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_face_fraction: float = Field(DEFAULT_MIN_FACE_FRACTION, ge=0.0, le=1.0,
+                                     description="flag ok videos with a face in fewer kept frames")
+    on_low_face: LowFacePolicy = LowFacePolicy.WARN
 
 
 class WarningKind(str, Enum):
