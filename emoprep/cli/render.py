@@ -162,4 +162,10 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
     if rep.unmatched:
         lines.append(f"{plural(len(rep.unmatched), 'file')} matched no label rule: "
                      + "; ".join(rep.unmatched[:5]))
+    split = getattr(rep, "split", None)
+    if split:
+        lines.append(f"split {split['name']}: {split['state']}"
+                     + (f" ({split['reason']})" if split.get("reason") else ""))
+    for u in getattr(rep, "train", []):
+        lines.append(f"{u['unit']}: {u['state']}" + (f" ({u['reason']})" if u.get("reason") else ""))
     return "\n".join(lines)

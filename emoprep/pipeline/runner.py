@@ -280,6 +280,7 @@ class StatusReport:
     unmatched: list[str]
     units: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  #: stage -> (video, state, why)
     split: dict[str, Any] = field(default_factory=dict)  #: name, state, reason, path
+    train: list[dict[str, str]] = field(default_factory=list)  #: training units and their state
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -295,7 +296,29 @@ def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, .
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
     plan = session.plan(force, retry_failed=retry)
-    return summarize_plan(session, plan)
+    report = summarize_plan(session, plan)
+    report.train = training_status(session)
+    return report
+
+
+def training_status(session: Session) -> list[dict[str, str]]:
+    """The units of ``emoprep train`` (the manifest's train: settings) for every feature store
+    that has been trained on, with their state; [] when nothing was trained."""
+    from emoprep.pipeline.training import train_units
+
+    root = session.layout.root / "train"
+    if not root.is_dir():
+        return []
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            units = train_units(session.layout.root, folder.name, session.manifest.train,
+                                session.manifest.stages.split.name)
+        except EmoprepError as exc:
+            units = [{"unit": f"train:{folder.name}", "state": "unavailable", "reason": str(exc)}]
+        rows += [{"features": folder.name, **u} for u in units]
+    return rows
+
 
 
 def summarize_plan(session: Session, plan: Plan) -> StatusReport:

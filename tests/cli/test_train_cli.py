@@ -50,6 +50,12 @@ def test_train_three_acts(cached) -> None:
     assert len(runs) == 1 and (runs[0] / "metrics.json").is_file()
     again = _train(manifest, out)
     assert again["trained"] == [] and len(again["reused"]) == 2
+    status = json.loads(CLI.invoke(app, ["status", "-m", str(manifest), "-o", str(out), "--json",
+                                         "--set", "train.head=cnn1d", "--set",
+                                         "train.optim.epochs=2", "--set",
+                                         "train.optim.batch_size=4", "--set",
+                                         "train.cnn1d.filters=[4,4,8,8]"]).output)
+    assert [(u["features"], u["state"]) for u in status["train"]] == [("hog", "up to date")] * 2
     changed = _train(manifest, out, "--set", "train.seed=3")
     assert len(changed["trained"]) == 2
     runs = sorted((out / "train" / "hog" / "runs").iterdir())
