@@ -29,7 +29,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
 
     res = compute_au(geom, task.entry, s.au, Path(task.root), crops=crops)
     score = trim_score(res.values, res.names)
-    trim = au_trim(score, s.trim, resolve_threshold(s.trim, s.au))
+    trim = au_trim(score, s.trim, resolve_threshold(s.trim, s.au), frame_index=geom.frame_index)
     start, end, anomaly = trim.start, trim.end, trim.anomaly
     if task.override is not None:
         start, end = override_range(geom.frame_index, *task.override)
@@ -60,6 +60,11 @@ def libraries(c: Any) -> dict[str, str]:
     return {key: library_version(dist) for key, dist in c.au.libraries.items()}
 
 
-STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim"},
+def _align(c: Any) -> Any:
+    """The alignment, for AU sources computed on the aligned crops (pyfeat, expression)."""
+    return c.align if c.au.uses_crops else None
+
+
+STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim", "align": _align},
                  upstream=("track",), outputs=(PurePosixPath("au"),), libraries=libraries,
                  models=lambda c: c.au.model_files(), inputs=inputs)

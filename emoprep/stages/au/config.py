@@ -36,6 +36,8 @@ class AUSourceConfig(BackendConfig):
     compute_fn: ClassVar[str] = ""
     #: Algorithm 1's threshold fraction when ``trim.threshold`` is null (the thesis's 0.5)
     trim_threshold: ClassVar[float] = 0.5
+    #: whether the values are computed on the aligned crops (then ``align`` is in the fingerprint)
+    uses_crops: ClassVar[bool] = False
 
     def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
                 crops: Callable[[], Iterator[np.ndarray]] | None) -> tuple[np.ndarray, list[str]]:
@@ -93,6 +95,7 @@ class PyFeatAUConfig(AUSourceConfig):
     """py-feat Detector on the aligned crops (optional extra ``emoprep[pyfeat]``)."""
 
     compute_fn = "emoprep.stages.au.pyfeat:compute"
+    uses_crops = True
     libraries = {"py-feat": "py-feat"}
 
     source: Literal["pyfeat"] = "pyfeat"
@@ -104,6 +107,7 @@ class ExpressionAUConfig(AUSourceConfig):
     (the ``fer_xception`` embedder) on the aligned crops, as a one-column "AU" score."""
 
     compute_fn = "emoprep.stages.au.expression:compute"
+    uses_crops = True
     libraries = {"torch": "torch", "h5py": "h5py"}
 
     source: Literal["expression"] = "expression"
