@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from emoprep.errors import MissingDependencyError, ModelFileError
+from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.base import check_crops
 from emoprep.stages.embed.config import DLIB_RESNET_FILE, DlibChip, DlibResnetConfig
-from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 CHIP_SIZE = 150

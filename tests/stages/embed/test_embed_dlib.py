@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from emoprep.errors import ModelFileError
+from emoprep.io.video import iter_frames
 from emoprep.stages.embed import DlibResnetConfig, embed_frames, make_embedder
 from emoprep.stages.landmarks import find_model_file
-from emoprep.io.video import iter_frames
 
 S = 160
 FRAMES = (30, 200, 380)
