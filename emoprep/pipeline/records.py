@@ -36,8 +36,9 @@ class FailureKind(str, Enum):
     ENVIRONMENT = "environment"  #: worker lost, I/O error, out of memory, a bug: retried
 
 
-#: error types (exception class names) caused by the data
-DATA_ERRORS = frozenset({"NoFaceError", "VideoError"})
+#: error types (exception class names) caused by the data (FrameCountError: the header's frame
+#: count and the decoded one differ under ``probe.on_count_mismatch: fail``)
+DATA_ERRORS = frozenset({"NoFaceError", "VideoError", "FrameCountError"})
 
 
 def failure_kind(error_type: str) -> FailureKind:
