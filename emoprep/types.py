@@ -88,6 +88,10 @@ class ProbeInfo:
     kind: str = SourceKind.FILE.value
 
 
+#: :class:`Geometry` arrays that :meth:`Geometry.from_arrays` fills in when absent (older files)
+GEOMETRY_OPTIONAL = ("detector",)
+
+
 @dataclass
 class Geometry:
     """Per-frame face geometry from ``track`` (T = frames that went through tracking).
@@ -98,6 +102,9 @@ class Geometry:
     landmarks:   (T, 68, 2) float32, x, y in source pixels (68-point scheme); NaN where no face.
     status:      (T,) uint8, :class:`FrameStatus` values.
     n_faces:     (T,) int16, faces the detector returned on that frame (-1: detector not run).
+    detector:    (T,) uint8, 1 + the position in the detector chain (``detect``, then
+                 ``detect.fallback``) of the detector the face box comes from; 0 without a face.
+                 Not given (geometry written before the chain existed): zeros.
     """
 
     frame_index: np.ndarray
@@ -106,6 +113,11 @@ class Geometry:
     landmarks: np.ndarray
     status: np.ndarray
     n_faces: np.ndarray
+    detector: np.ndarray = None  # type: ignore[assignment]  # None -> zeros (T,) uint8
+
+    def __post_init__(self) -> None:
+        if self.detector is None:
+            self.detector = np.zeros(len(self.frame_index), np.uint8)
 
     def __len__(self) -> int:
         return int(self.frame_index.shape[0])
@@ -118,11 +130,15 @@ class Geometry:
             "landmarks": self.landmarks,
             "status": self.status,
             "n_faces": self.n_faces,
+            "detector": self.detector,
         }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Geometry:
-        return cls(**{k: np.asarray(arrays[k]) for k in cls.__dataclass_fields__})
+        """Geometry of ``arrays`` (name -> array); those of :data:`GEOMETRY_OPTIONAL` may be
+        missing (KeyError for any other)."""
+        return cls(**{k: np.asarray(arrays[k]) for k in cls.__dataclass_fields__
+                      if k in arrays or k not in GEOMETRY_OPTIONAL})
 
     def subset(self, idx: np.ndarray | slice) -> Geometry:
         return Geometry(**{k: v[idx] for k, v in self.as_arrays().items()})

@@ -19,7 +19,8 @@ from emoprep.errors import StoreError
 from emoprep.io.hdf5 import decode_attrs, read_table
 from emoprep.io.layout import Layout
 
-_GEOMETRY = ("frame_index", "timestamps", "boxes", "landmarks", "status", "align_matrix")
+_GEOMETRY = ("frame_index", "timestamps", "boxes", "landmarks", "status", "detector",
+             "align_matrix", "head_pose")
 _AU_ARRAYS = {"au": "au/au", "au_frame_index": "au/frame_index", "trim_score": "au/trim_score"}
 
 

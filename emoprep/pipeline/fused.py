@@ -245,7 +245,7 @@ def _loop(chain: _Chain, info: ProbeInfo, plan_info: ProbeInfo, idx: np.ndarray,
             chain.done(*window_step.save(tasks["window"], chain.layout, idx))
         chain.begin("track")
         result = tracker.finish(plan_info.fps)
-        chain.done(*track_step.save(t, chain.layout, result.geometry, idx))
+        chain.done(*track_step.save(t, chain.layout, result, idx))
         frames_out = None
         if rows is not None:
             chain.begin("frames")
@@ -304,7 +304,7 @@ class _Warp:
     def __init__(self, stack: ExitStack, task: UnitTask, info: ProbeInfo, T: int, chain: _Chain
                  ) -> None:
         s = task.stages
-        self.task, self.cfg, self.chain = task, s.align, chain
+        self.task, self.cfg, self.chain, self.info = task, s.align, chain, info
         self.path = chain.layout.frames_shard(task.entry.video_id)
         self.w = stack.enter_context(ShardWriter(self.path, frames_step.shard_attrs(task, info, {}),
                                                  s.store))
@@ -357,7 +357,7 @@ class _Warp:
             raise _Short()
         self.rows.flush()
         self.progress.flush()
-        return [self.path], frames_step.write_tables(self.w, geom, self.matrices)
+        return [self.path], frames_step.write_tables(self.w, geom, self.matrices, self.info)
 
 
 FACE = frozenset({FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,

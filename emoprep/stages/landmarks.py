@@ -1,4 +1,9 @@
-"""68-point facial landmarks inside a face box (dlib shape predictor from face-recognition-models).
+"""68-point facial landmarks inside a face box: the ``landmarks.backend`` family.
+
+``dlib68`` (default): dlib's shape predictor from face-recognition-models (this module); ``fan``:
+2D-FAN as a local TorchScript file (:mod:`emoprep.stages.landmarks_fan`). Each backend's config
+class carries its facts (``make()``, ``model_files()``, ``libraries``, ``temporal``), so nothing
+branches on the backend name; :data:`LandmarksConfig` is the family as a pydantic type.
 
 dlib's 68-point predictor was trained on boxes from dlib's HOG face detector, which sit tighter and
 lower on the face than OpenCV Haar boxes. Given a Haar box, the predictor still converges but the
@@ -12,39 +17,16 @@ import importlib.util
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, GetCoreSchemaHandler, TypeAdapter
+from pydantic_core import CoreSchema
 
 from emoprep.errors import MissingDependencyError, ModelFileError
+from emoprep.stages.backends import BackendConfig, family
 from emoprep.stages.detect import to_grey
-
-
-class LandmarksBackend(str, Enum):
-    DLIB68 = "dlib68"  #: dlib shape_predictor_68_face_landmarks.dat
-
-
-class LandmarksConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    backend: LandmarksBackend = LandmarksBackend.DLIB68
-    model: str | None = Field(None, description="path to the .dat file; default: the one in face-recognition-models")
-    refine: int = Field(1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
-    temporal: bool = Field(
-        True,
-        description="on tracked frames run the predictor once, in the box the previous frame's "
-        "landmarks span moved with the tracked box (false: 1 + refine passes from the tracked box)",
-    )
-
-    def fingerprint_slice(self) -> dict[str, Any]:
-        """The config as it goes into the track fingerprint; ``temporal: false`` (the behaviour
-        before the key existed) is left out, so outputs made then stay up to date with it."""
-        data = self.model_dump(mode="json")
-        if not self.temporal:
-            data.pop("temporal")
-        return data
-
+from emoprep.stages.landmarks_fan import FanLandmarker, FanLandmarksConfig, make_fan_landmarker
 
 DEFAULT_MODEL = "shape_predictor_68_face_landmarks.dat"
 MODELS_PACKAGE = "face_recognition_models"
@@ -78,24 +60,6 @@ def find_model_file(name: str) -> Path:
         f"landmark model {name}: not found ({where}); install it with "
         f"'pip install face-recognition-models', or set landmarks.model: /path/to/{name}"
     )
-
-
-def model_path(cfg: LandmarksConfig) -> Path:
-    """The predictor file: ``cfg.model`` when set (must exist), else the packaged default."""
-    if cfg.model is None:
-        return find_model_file(DEFAULT_MODEL)
-    path = Path(cfg.model).expanduser()
-    if not path.is_file():
-        raise ModelFileError(
-            f"landmarks.model {cfg.model!r}: no such file; point it to a dlib 68-point "
-            f"shape predictor .dat, or remove the key to use the one in face-recognition-models"
-        )
-    return path.resolve()
-
-
-def model_files(cfg: LandmarksConfig) -> list[Path]:
-    """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
-    return [model_path(cfg)]
 
 
 def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -185,8 +149,100 @@ class Landmarker:
         return self.predict(grey, follow_box(hog_box_from_landmarks(previous), prev_box, box))
 
 
-def make_landmarker(cfg: LandmarksConfig) -> Landmarker:
-    """The landmark predictor chosen by ``cfg`` (loads the model file once, ~0.5 s)."""
-    if cfg.backend is LandmarksBackend.DLIB68:
-        return Landmarker(model_path(cfg), cfg.refine)
-    raise ValueError(f"landmarks.backend: unknown backend {cfg.backend!r}")
+# -- the backend family ---------------------------------------------------------------------------
+
+class Dlib68Config(BackendConfig):
+    """``landmarks.backend: dlib68`` (default): dlib's 68-point shape predictor."""
+
+    _tag_key: ClassVar[str] = "backend"
+    #: fingerprint key -> distribution added to the track fingerprint (dlib is always there)
+    libraries: ClassVar[dict[str, str]] = {}
+
+    backend: Literal["dlib68"] = "dlib68"
+    model: str | None = Field(None, description="path to the .dat file; default: the one in face-recognition-models")
+    refine: int = Field(1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
+    temporal: bool = Field(
+        True,
+        description="on tracked frames run the predictor once, in the box the previous frame's "
+        "landmarks span moved with the tracked box (false: 1 + refine passes from the tracked box)",
+    )
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint; ``temporal: false`` (the behaviour
+        before the key existed) is left out, so outputs made then stay up to date with it."""
+        data = self.model_dump(mode="json")
+        if not self.temporal:
+            data.pop("temporal")
+        return data
+
+    def model_path(self) -> Path:
+        """The predictor file: ``model`` when set (must exist), else the packaged default."""
+        if self.model is None:
+            return find_model_file(DEFAULT_MODEL)
+        path = Path(self.model).expanduser()
+        if not path.is_file():
+            raise ModelFileError(
+                f"landmarks.model {self.model!r}: no such file; point it to a dlib 68-point "
+                f"shape predictor .dat, or remove the key to use the one in face-recognition-models"
+            )
+        return path.resolve()
+
+    def model_files(self) -> list[Path]:
+        """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
+        return [self.model_path()]
+
+    def make(self) -> Landmarker:
+        """The predictor (loads the model file once per process, ~0.5 s)."""
+        return Landmarker(self.model_path(), self.refine)
+
+
+class FanConfig(FanLandmarksConfig):
+    """``landmarks.backend: fan``: :class:`FanLandmarksConfig` (2D-FAN TorchScript) with what the
+    track stage asks of every landmarks backend. FAN runs in every frame's box (no temporal pass);
+    it gets the frame the tracker works on (grey, copied to 3 channels)."""
+
+    libraries: ClassVar[dict[str, str]] = {"torch": "torch"}
+    temporal: ClassVar[bool] = False
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint: runtime keys (device, batch) out."""
+        return self.model_dump(mode="json", exclude={"device", "batch"})
+
+    def make(self) -> FanLandmarker:
+        """The FAN landmarker (loads the TorchScript file once)."""
+        return make_fan_landmarker(self)
+
+
+#: every landmarks backend's config class; the first is the default
+BACKENDS: tuple[type[BackendConfig], ...] = (Dlib68Config, FanConfig)
+
+LandmarksBackend = Enum("LandmarksBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS},
+                        type=str)
+LandmarksBackend.__doc__ = "Names of the landmarks backends (``landmarks.backend``)."
+
+_FAMILY = family("backend", "dlib68", *BACKENDS)
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(_FAMILY)
+
+
+class LandmarksConfig:
+    """The landmarks family as a type: a field annotated with it takes a mapping whose
+    ``backend`` (default ``dlib68``) picks the config class. Calling it does the same for keyword
+    keys: ``LandmarksConfig(refine=0)`` is a :class:`Dlib68Config`, ``LandmarksConfig(backend="fan",
+    model=path)`` a :class:`FanConfig` (pydantic ValidationError for a bad key or value)."""
+
+    def __new__(cls, **keys: Any) -> Dlib68Config | FanConfig:  # type: ignore[misc]
+        return _ADAPTER.validate_python(keys)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return handler.generate_schema(_FAMILY)
+
+
+def make_landmarker(cfg: Dlib68Config | FanConfig) -> Landmarker | FanLandmarker:
+    """The landmarker of ``cfg``, called as ``landmarker(frame, box_xywh) -> (68, 2)`` float32."""
+    return cfg.make()
+
+
+def model_files(cfg: Dlib68Config | FanConfig) -> list[Path]:
+    """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
+    return cfg.model_files()

@@ -107,6 +107,7 @@ class _Out:
             landmarks=np.asarray(self.landmarks, np.float32).reshape(-1, 68, 2),
             status=np.asarray(self.status, np.uint8),
             n_faces=np.asarray(self.n_faces, np.int16),
+            detector=np.asarray(self.detector, np.uint8),
         )
 
 
@@ -330,7 +331,7 @@ class FaceTracker:
 
     def finish(self, fps: float) -> TrackResult:
         geometry = self._s.finish(fps)
-        return TrackResult(geometry, np.asarray(self._s.out.detector, np.uint8), self.chain.names)
+        return TrackResult(geometry, geometry.detector, self.chain.names)
 
 
 def track_video(

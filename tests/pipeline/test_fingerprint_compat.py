@@ -48,6 +48,8 @@ class _NoRecords:
 LEDGER: dict[str, set[str]] = {
     # issue 12: one predictor pass per tracked frame, from the previous frame's landmarks
     "track": {"landmarks.temporal added (true)"}
+    # issue 13: detectors get colour frames; the per-frame detector of the chain is stored
+    | {"code version changed 1 -> 2"}
     # detect.backend none: its slice no longer holds the Haar settings it never used
     | {f"detect.{k} removed" for k in ("max_size", "max_width", "min_neighbors", "min_size",
                                        "scale_factor")},
@@ -55,8 +57,10 @@ LEDGER: dict[str, set[str]] = {
     "au": {f"au.{k} removed" for k in ("min_confidence", "openface_csv", "openface_frame_base",
                                        "pyfeat_au_model")},
     # labels are metadata (issue 9); the default crop keeps the chin (issue 15)
+    # head pose stored with the geometry (issue 14), the new default crop
     "frames": {"input labels.emotion removed", "input subject removed",
-               "align.box_pad_y added (10)", "align.eye_y changed 0.4 -> 0.28"},
+               "align.box_pad_y added (10)", "align.eye_y changed 0.4 -> 0.28",
+               "code version changed 1 -> 2"},
     "embed": {"upstream frames changed"},
 }
 

@@ -1,4 +1,5 @@
-"""Stage ``frames``: eye-based alignment of the kept frames into the HDF5 frame shard.
+"""Stage ``frames``: eye-based alignment of the kept frames into the HDF5 frame shard, with
+their geometry and head pose.
 
 The shard holds no subject or labels: those are metadata, written by the index rebuild into
 ``frames.h5`` (``table`` and the attributes of ``videos/<id>``) from the current manifest.
@@ -58,7 +59,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
             counter()
         rows.flush()
         counter.flush()
-        return [path], write_tables(w, geom, matrices)
+        return [path], write_tables(w, geom, matrices, info)
 
 
 def shard_attrs(task: UnitTask, info: ProbeInfo, trim: dict[str, Any]) -> dict[str, Any]:
@@ -71,11 +72,16 @@ def shard_attrs(task: UnitTask, info: ProbeInfo, trim: dict[str, Any]) -> dict[s
             "fingerprint": task.fingerprint, "fingerprints": task.upstream, **trim}
 
 
-def write_tables(w: ShardWriter, geom: Geometry, matrices: np.ndarray) -> dict[str, Any]:
-    """The per-frame arrays after the crops: geometry and (T, 2, 3) float32 matrices; the summary."""
+def write_tables(w: ShardWriter, geom: Geometry, matrices: np.ndarray, info: ProbeInfo
+                 ) -> dict[str, Any]:
+    """The per-frame arrays after the crops: the geometry, (T, 2, 3) float32 align matrices and
+    (T, 3) float32 head pose (yaw, pitch, roll, degrees; NaN without a face); the summary."""
+    from emoprep.stages.headpose import head_pose
+
     for name, arr in geom.as_arrays().items():
         w.array(name, arr)
     w.array("align_matrix", matrices)
+    w.array("head_pose", head_pose(geom.landmarks, info.width, info.height))
     return {"n_frames": len(geom), "n_face": int(FrameStatus.has_face(geom.status).sum())}
 
 
@@ -90,7 +96,8 @@ def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
     return {}
 
 
-STAGE = StageDef(name="frames", run=run, version=1,
+#: version 2: head pose stored with the geometry; the default crop keeps the chin
+STAGE = StageDef(name="frames", run=run, version=2,
                  reads={"align": "align", "store": "store", "window_mode": "window.mode"},
                  upstream=upstream, outputs=(PurePosixPath("frames"),), inputs=inputs,
                  libraries=distributions(cv2="opencv-contrib-python-headless", h5py="h5py"))

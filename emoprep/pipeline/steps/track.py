@@ -1,9 +1,10 @@
-"""Stage ``track``: detect, track (MedianFlow with re-detection), 68 landmarks, per-frame status."""
+"""Stage ``track``: detect, track (MedianFlow with re-detection), 68 landmarks, per-frame status
+and the detector of the chain each face box comes from."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,18 +17,21 @@ from emoprep.pipeline.steps.shared import FrameCounter, load_probe
 from emoprep.types import FrameStatus, Geometry
 from emoprep.versions import library_version
 
+if TYPE_CHECKING:
+    from emoprep.stages.track import TrackResult
+
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    from emoprep.stages.track import track_faces
+    from emoprep.stages.track import track_video
 
     vid, s = task.entry.video_id, task.stages
     info = load_probe(layout, vid)
     idx = load_npz(layout.work("window", vid, ".npz"), ("frame_index",))["frame_index"]
     counter = FrameCounter(task.progress)
-    geom = track_faces(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks,
-                       progress=counter)
+    result = track_video(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks,
+                         progress=counter)
     counter.flush()
-    return save(task, layout, geom, idx)
+    return save(task, layout, result, idx)
 
 
 def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
@@ -42,30 +46,35 @@ def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
     return face
 
 
-def save(task: UnitTask, layout: Layout, geom: Geometry, idx: np.ndarray
+def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray
          ) -> tuple[list[Path], dict[str, Any]]:
-    """Check (:func:`check`) and write the track output of one video."""
+    """Check (:func:`check`) and write the track output of one video: the geometry arrays
+    (``detector`` among them); the summary names the chain's ``detectors`` in order."""
+    geom = result.geometry
     face = check(task, geom, idx)
     path = layout.work("track", task.entry.video_id, ".npz")
     save_npz(path, geom.as_arrays())
     values, counts = np.unique(geom.status, return_counts=True)
     status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
-    return [path], {"n_frames": len(geom), "n_face": int(face.sum()), "status": status}
+    return [path], {"n_frames": len(geom), "n_face": int(face.sum()), "status": status,
+                    "detectors": list(result.detectors)}
 
 
 def libraries(c: Any) -> dict[str, str]:
-    """opencv and dlib always; what the detector backend adds (e.g. torch for MTCNN)."""
-    dists = {"cv2": "opencv-contrib-python-headless", "dlib": "dlib-bin", **c.detect.libraries}
+    """opencv and dlib always; what the detectors of the chain and the landmarks backend add
+    (e.g. torch for MTCNN or FAN)."""
+    dists = {"cv2": "opencv-contrib-python-headless", "dlib": "dlib-bin",
+             **c.detect.chain_libraries(), **c.landmarks.libraries}
     return {key: library_version(dist) for key, dist in dists.items()}
 
 
 def models(c: Any) -> list[Path]:
-    from emoprep.stages import landmarks
+    """Model files of every detector of the chain and of the landmarks backend."""
+    return [*c.detect.chain_model_files(), *c.landmarks.model_files()]
 
-    return [*c.detect.model_files(), *landmarks.model_files(c.landmarks)]
 
-
-STAGE = StageDef(name="track", run=run, version=1,
+#: version 2: detectors get colour frames; the per-frame ``detector`` array is stored
+STAGE = StageDef(name="track", run=run, version=2,
                  reads={"detect": "detect", "track": "track", "landmarks": "landmarks"},
                  upstream=("window",), outputs=(WORK / "track",), libraries=libraries,
                  models=models)
