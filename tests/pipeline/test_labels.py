@@ -27,32 +27,118 @@ def rule(preset: str, **keys: object) -> LabelsSection:
 
 ACCEPTED = [
     # SASE-FE: <subject>/<clip>.MP4, codes in any case; D2N2S is the fake-sad variant
-    ("sase-fe", "12/S2N2H.MP4", "12_S2N2H", "12", {"emotion": "happiness", "authenticity": "posed"}),
-    ("sase-fe", "1/D2N2Sur.MP4", "1_D2N2Sur", "1", {"emotion": "surprise", "authenticity": "posed"}),
-    ("sase-fe", "3/D2N2SUR.mp4", "3_D2N2SUR", "3", {"emotion": "surprise", "authenticity": "posed"}),
+    (
+        "sase-fe",
+        "12/S2N2H.MP4",
+        "12_S2N2H",
+        "12",
+        {"emotion": "happiness", "authenticity": "posed"},
+    ),
+    (
+        "sase-fe",
+        "1/D2N2Sur.MP4",
+        "1_D2N2Sur",
+        "1",
+        {"emotion": "surprise", "authenticity": "posed"},
+    ),
+    (
+        "sase-fe",
+        "3/D2N2SUR.mp4",
+        "3_D2N2SUR",
+        "3",
+        {"emotion": "surprise", "authenticity": "posed"},
+    ),
     ("sase-fe", "3/n2sur.mp4", "3_n2sur", "3", {"emotion": "surprise", "authenticity": "genuine"}),
     ("sase-fe", "7/D2N2S.MP4", "7_D2N2S", "7", {"emotion": "sadness", "authenticity": "posed"}),
     ("sase-fe", "7/H2N2S.MP4", "7_H2N2S", "7", {"emotion": "sadness", "authenticity": "posed"}),
     ("sase-fe", "7/N2S.MP4", "7_N2S", "7", {"emotion": "sadness", "authenticity": "genuine"}),
     ("sase-fe", "7/H2N2C.MP4", "7_H2N2C", "7", {"emotion": "contempt", "authenticity": "posed"}),
-    ("sase-fe", "Kaisa/N2A.MP4", "Kaisa_N2A", "Kaisa", {"emotion": "anger", "authenticity": "genuine"}),
-    ("sase-fe", "Kaisa/H2N2D.MP4", "Kaisa_H2N2D", "Kaisa", {"emotion": "disgust", "authenticity": "posed"}),
+    (
+        "sase-fe",
+        "Kaisa/N2A.MP4",
+        "Kaisa_N2A",
+        "Kaisa",
+        {"emotion": "anger", "authenticity": "genuine"},
+    ),
+    (
+        "sase-fe",
+        "Kaisa/H2N2D.MP4",
+        "Kaisa_H2N2D",
+        "Kaisa",
+        {"emotion": "disgust", "authenticity": "posed"},
+    ),
     # RAVDESS: modality-channel-emotion-intensity-statement-repetition-actor
-    ("ravdess", "Video_Speech_Actor_12/Actor_12/02-01-06-01-02-01-12.mp4", "02-01-06-01-02-01-12", "12",
-     {"modality": "video-only", "channel": "speech", "emotion": "fearful", "intensity": "normal",
-      "statement": "dogs", "repetition": "first"}),
-    ("ravdess", "01-02-03-02-01-02-01.mp4", "01-02-03-02-01-02-01", "01",
-     {"modality": "audio-video", "channel": "song", "emotion": "happy", "intensity": "strong",
-      "statement": "kids", "repetition": "second"}),
-    ("ravdess", "Actor_24/02-01-08-02-02-02-24.mp4", "02-01-08-02-02-02-24", "24",
-     {"modality": "video-only", "channel": "speech", "emotion": "surprised", "intensity": "strong",
-      "statement": "dogs", "repetition": "second"}),
+    (
+        "ravdess",
+        "Video_Speech_Actor_12/Actor_12/02-01-06-01-02-01-12.mp4",
+        "02-01-06-01-02-01-12",
+        "12",
+        {
+            "modality": "video-only",
+            "channel": "speech",
+            "emotion": "fearful",
+            "intensity": "normal",
+            "statement": "dogs",
+            "repetition": "first",
+        },
+    ),
+    (
+        "ravdess",
+        "01-02-03-02-01-02-01.mp4",
+        "01-02-03-02-01-02-01",
+        "01",
+        {
+            "modality": "audio-video",
+            "channel": "song",
+            "emotion": "happy",
+            "intensity": "strong",
+            "statement": "kids",
+            "repetition": "second",
+        },
+    ),
+    (
+        "ravdess",
+        "Actor_24/02-01-08-02-02-02-24.mp4",
+        "02-01-08-02-02-02-24",
+        "24",
+        {
+            "modality": "video-only",
+            "channel": "speech",
+            "emotion": "surprised",
+            "intensity": "strong",
+            "statement": "dogs",
+            "repetition": "second",
+        },
+    ),
     # CREMA-D: actor_sentence_emotion_level
-    ("crema-d", "VideoFlash/1001_DFA_ANG_XX.flv", "1001_DFA_ANG_XX", "1001",
-     {"sentence": "dfa", "emotion": "anger", "level": "unspecified"}),
-    ("crema-d", "1091_IEO_SAD_HI.flv", "1091_IEO_SAD_HI", "1091", {"sentence": "ieo", "emotion": "sad", "level": "high"}),
-    ("crema-d", "1015_TIE_NEU_XX.mp4", "1015_TIE_NEU_XX", "1015", {"sentence": "tie", "emotion": "neutral", "level": "unspecified"}),
-    ("crema-d", "1002_IEO_FEA_LO.flv", "1002_IEO_FEA_LO", "1002", {"sentence": "ieo", "emotion": "fear", "level": "low"}),
+    (
+        "crema-d",
+        "VideoFlash/1001_DFA_ANG_XX.flv",
+        "1001_DFA_ANG_XX",
+        "1001",
+        {"sentence": "dfa", "emotion": "anger", "level": "unspecified"},
+    ),
+    (
+        "crema-d",
+        "1091_IEO_SAD_HI.flv",
+        "1091_IEO_SAD_HI",
+        "1091",
+        {"sentence": "ieo", "emotion": "sad", "level": "high"},
+    ),
+    (
+        "crema-d",
+        "1015_TIE_NEU_XX.mp4",
+        "1015_TIE_NEU_XX",
+        "1015",
+        {"sentence": "tie", "emotion": "neutral", "level": "unspecified"},
+    ),
+    (
+        "crema-d",
+        "1002_IEO_FEA_LO.flv",
+        "1002_IEO_FEA_LO",
+        "1002",
+        {"sentence": "ieo", "emotion": "fear", "level": "low"},
+    ),
     # BU-4DFE: <F|M###>/<Expression>/ folders
     ("bu4dfe", "F001/Angry", "F001_Angry", "F001", {"sex": "female", "emotion": "angry"}),
     ("bu4dfe", "M043/Surprise", "M043_Surprise", "M043", {"sex": "male", "emotion": "surprise"}),
@@ -64,14 +150,20 @@ ACCEPTED = [
 
 
 @pytest.mark.parametrize(("preset", "rel", "video_id", "subject", "labels"), ACCEPTED)
-def test_presets_name_real_file_names(preset, rel, video_id, subject, labels, tmp_path: Path) -> None:
+def test_presets_name_real_file_names(
+    preset, rel, video_id, subject, labels, tmp_path: Path
+) -> None:
     got = name_video(rule(preset), rel, tmp_path, is_dir=preset == "bu4dfe")
     assert got == Named(video_id, subject, labels)
     assert VIDEO_ID_RE.match(got.video_id)
 
 
 REJECTED = [
-    ("ravdess", "Actor_01/03-01-01-01-01-01-01.mp4", "modality '03' is not in labels.maps.modality"),
+    (
+        "ravdess",
+        "Actor_01/03-01-01-01-01-01-01.mp4",
+        "modality '03' is not in labels.maps.modality",
+    ),
     ("ravdess", "Actor_01/02-01-09-01-01-01-01.mp4", "emotion '09' is not in labels.maps.emotion"),
     ("ravdess", "Actor_01/02-01-01-01.mp4", "does not match labels.pattern"),
     ("sase-fe", "12/N2X.MP4", "clip 'N2X' is not in labels.maps.clip"),
@@ -101,7 +193,9 @@ def test_every_preset_accepts_its_documented_example(preset: Preset, tmp_path: P
         rel = rel.rsplit("/", 1)[0]
     if preset is Preset.CK_PLUS:  # its label comes from a file next to the frames
         (tmp_path / "Emotion/S005/001").mkdir(parents=True)
-        (tmp_path / "Emotion/S005/001/S005_001_00000011_emotion.txt").write_text("   3.0000000e+00\n")
+        (tmp_path / "Emotion/S005/001/S005_001_00000011_emotion.txt").write_text(
+            "   3.0000000e+00\n"
+        )
     assert isinstance(name_video(labels, rel, tmp_path, spec.kind is VideoKind.FRAMES), Named)
 
 
@@ -129,22 +223,43 @@ def test_ck_plus_missing_or_bad_label_file(tmp_path: Path) -> None:
     _ck_tree(tmp_path, {"S010/002": None, "S011/001": "   9.0000000e+00", "S012/001": " \n"})
     ck = rule("ck+")
     missing = name_video(ck, "cohn-kanade-images/S010/002", tmp_path, is_dir=True)
-    assert missing == "0 label files match labels.label_file.path 'Emotion/S010/002/*_emotion.txt' (expected 1)"
+    assert (
+        missing
+        == "0 label files match labels.label_file.path 'Emotion/S010/002/*_emotion.txt' (expected "
+           "1)"
+    )
     bad = name_video(ck, "cohn-kanade-images/S011/001", tmp_path, is_dir=True)
     assert isinstance(bad, str) and "holds '9', not in labels.label_file.map" in bad
     assert name_video(ck, "cohn-kanade-images/S012/001", tmp_path, is_dir=True) == (
         "label file S012_001_00000011_emotion.txt is empty")
     keep = rule("ck+", label_file={**ck.label_file.model_dump(), "missing": "keep"})
-    assert name_video(keep, "cohn-kanade-images/S010/002", tmp_path, is_dir=True) == Named("S010_002", "S010", {})
+    assert name_video(keep, "cohn-kanade-images/S010/002", tmp_path, is_dir=True) == Named(
+        "S010_002", "S010", {}
+    )
 
 
 def test_user_keys_override_the_preset_and_maps_merge_per_group(tmp_path: Path) -> None:
-    labels = rule("crema-d", maps={"emotion": {"ANG": "angry", "DIS": "disgusted", "FEA": "afraid", "HAP": "happy",
-                                               "NEU": "neutral", "SAD": "sad"}}, video_id="a{actor}", pattern=None)
+    labels = rule(
+        "crema-d",
+        maps={
+            "emotion": {
+                "ANG": "angry",
+                "DIS": "disgusted",
+                "FEA": "afraid",
+                "HAP": "happy",
+                "NEU": "neutral",
+                "SAD": "sad",
+            }
+        },
+        video_id="a{actor}",
+        pattern=None,
+    )
     assert labels.pattern == PRESETS[Preset.CREMA_D].labels["pattern"]  # null keeps the preset's
     assert labels.maps["level"]["xx"] == "unspecified"  # other groups keep the preset's map
     got = name_video(labels, "1001_DFA_ANG_XX.flv", tmp_path)
-    assert got == Named("a1001", "1001", {"sentence": "dfa", "emotion": "angry", "level": "unspecified"})
+    assert got == Named(
+        "a1001", "1001", {"sentence": "dfa", "emotion": "angry", "level": "unspecified"}
+    )
     assert rule("sase-fe", ignore_case=False).ignore_case is False
     assert isinstance(name_video(rule("sase-fe", ignore_case=False), "3/N2SUR.MP4", tmp_path), str)
 
@@ -153,23 +268,37 @@ def test_custom_pattern_maps_groups_and_safe_ids(tmp_path: Path) -> None:
     labels = rule("generic", pattern=r"(?P<subject>[^/]+)/(?P<take>\d+)_(?P<emo>[a-z]+)\.avi",
                   maps={"emo": {"hap": "Happy ", "sad": {"emotion": "sad", "valence": "negative"}}},
                   groups=["emo"], subject="subject", video_id="{subject}_{take}")
-    assert name_video(labels, "Anna Maria/03_hap.avi", tmp_path) == Named("Anna_Maria_03", "Anna Maria", {"emo": "happy"})
-    assert name_video(labels, "bo/1_sad.avi", tmp_path) == Named("bo_1", "bo", {"emotion": "sad", "valence": "negative"})
-    assert "emo 'ang' is not in labels.maps.emo (known: hap, sad)" in name_video(labels, "bo/1_ang.avi", tmp_path)
+    assert name_video(labels, "Anna Maria/03_hap.avi", tmp_path) == Named(
+        "Anna_Maria_03", "Anna Maria", {"emo": "happy"}
+    )
+    assert name_video(labels, "bo/1_sad.avi", tmp_path) == Named(
+        "bo_1", "bo", {"emotion": "sad", "valence": "negative"}
+    )
+    assert "emo 'ang' is not in labels.maps.emo (known: hap, sad)" in name_video(
+        labels, "bo/1_ang.avi", tmp_path
+    )
     no_map = rule("generic", pattern=r"(?P<who>\w+)_(?P<emotion>\w+)\.mp4", subject="who")
-    assert name_video(no_map, "p1_Happy.mp4", tmp_path) == Named("p1_Happy", "p1", {"emotion": "happy"})
+    assert name_video(no_map, "p1_Happy.mp4", tmp_path) == Named(
+        "p1_Happy", "p1", {"emotion": "happy"}
+    )
 
 
 @pytest.mark.parametrize(("keys", "message"), [
     ({"pattern": "(?P<x"}, "labels.pattern: expected a valid regular expression, got '(?P<x'"),
-    ({"pattern": r"(?P<a>\w+)\.mp4", "subject": "b"}, "labels.subject: expected a named group of labels.pattern (a), got 'b'"),
-    ({"pattern": r"(?P<a>\w+)\.mp4", "maps": {"c": {"x": "y"}}}, "labels.maps.c: expected a named group"),
-    ({"pattern": r"(?P<a>\w+)\.mp4", "groups": ["a", "z"]}, "labels.groups: 'z': expected a named group"),
-    ({"pattern": r"(?P<a>\w+)\.mp4", "video_id": "{a}_{b}"}, "labels.video_id: template field {b} is not a group"),
+    ({"pattern": r"(?P<a>\w+)\.mp4", "subject": "b"}, "labels.subject: expected a named group of "
+                                                      "labels.pattern (a), got 'b'"),
+    ({"pattern": r"(?P<a>\w+)\.mp4", "maps": {"c": {"x": "y"}}}, "labels.maps.c: expected a named "
+                                                                 "group"),
+    ({"pattern": r"(?P<a>\w+)\.mp4", "groups": ["a", "z"]}, "labels.groups: 'z': expected a named "
+                                                            "group"),
+    ({"pattern": r"(?P<a>\w+)\.mp4", "video_id": "{a}_{b}"}, "labels.video_id: template field {b} "
+                                                             "is not a group"),
     ({"video_id": "{stem"}, "labels.video_id: expected a template like"),
     ({"video_id": "{stem:d}"}, "labels.video_id: expected plain {name} fields, got '{stem:d}'"),
-    ({"label_file": {"path": "/etc/{stem}.txt"}}, "labels.label_file.path: expected a glob relative to videos.root"),
-    ({"subject": "who"}, "labels.subject: expected a named group of labels.pattern (none (labels.pattern is not set))"),
+    ({"label_file": {"path": "/etc/{stem}.txt"}}, "labels.label_file.path: expected a glob "
+                                                  "relative to videos.root"),
+    ({"subject": "who"}, "labels.subject: expected a named group of labels.pattern (none "
+                         "(labels.pattern is not set))"),
 ])
 def test_rule_problems_name_the_key(keys: dict, message: str) -> None:
     problems = rule_problems(rule("generic", **keys))
@@ -210,9 +339,13 @@ def test_presets_declare_full_class_lists_whatever_videos_are_present(preset: st
 
 
 def test_other_label_keys_take_their_map_order() -> None:
-    got = vocabularies(rule("ravdess"), [{"emotion": "sad", "channel": "song", "intensity": "normal"}])
+    got = vocabularies(
+        rule("ravdess"), [{"emotion": "sad", "channel": "song", "intensity": "normal"}]
+    )
     assert got["channel"] == ["speech", "song"] and got["intensity"] == ["normal", "strong"]
-    assert vocabularies(rule("sase-fe"), [{"authenticity": "posed"}]) == {"authenticity": ["genuine", "posed"]}
+    assert vocabularies(rule("sase-fe"), [{"authenticity": "posed"}]) == {
+        "authenticity": ["genuine", "posed"]
+    }
     assert vocabularies(rule("generic"), [{"emotion": "sad"}, {"emotion": "happy"}]) == {
         "emotion": ["happy", "sad"]}  # no declaration: the values found, sorted
 

@@ -43,7 +43,9 @@ def check_partition(split: dict, videos: list[VideoEntry]) -> None:
     for k, f in enumerate(split["folds"]):
         tr = {subj[v] for v in f["train"]}
         assert not tr & vals[k] and not (tr | vals[k]) & (test | excluded)
-        assert sorted(f["train"] + f["val"]) == sorted(v for v in subj if subj[v] not in test | excluded)
+        assert sorted(f["train"] + f["val"]) == sorted(
+            v for v in subj if subj[v] not in test | excluded
+        )
         assert all(not vals[k] & vals[j] for j in range(k))
 
 
@@ -60,10 +62,17 @@ def _table(rows: list[tuple[int, str]]) -> list[VideoEntry]:
 @settings(max_examples=60, deadline=None)
 @given(rows=TABLES, folds=st.integers(2, 4), frac=st.sampled_from([0.0, 0.2, 0.34]),
        seed=st.integers(0, 3), stratify=st.booleans(), loso=st.booleans())
-def test_generated_tables_split_into_disjoint_parts(rows, folds, frac, seed, stratify, loso) -> None:
+def test_generated_tables_split_into_disjoint_parts(
+    rows, folds, frac, seed, stratify, loso
+) -> None:
     videos = _table(rows)
-    cfg = SplitConfig(folds=folds, test_fraction=frac, seed=seed, method="loso" if loso else "kfold",
-                      stratify="emotion" if stratify else None)
+    cfg = SplitConfig(
+        folds=folds,
+        test_fraction=frac,
+        seed=seed,
+        method="loso" if loso else "kfold",
+        stratify="emotion" if stratify else None,
+    )
     try:
         split = make_split(videos, cfg)
     except ConfigError as exc:  # too few subjects is the only refusal
@@ -83,7 +92,11 @@ def test_explicit_subject_lists_and_exclusions(rows, data) -> None:
     subjects = sorted({v.subject for v in videos})
     excluded = data.draw(st.lists(st.sampled_from(subjects), max_size=2, unique=True))
     rest = [s for s in subjects if s not in excluded]
-    test = data.draw(st.lists(st.sampled_from(rest), max_size=len(rest) // 3, unique=True)) if rest else []
+    test = (
+        data.draw(st.lists(st.sampled_from(rest), max_size=len(rest) // 3, unique=True))
+        if rest
+        else []
+    )
     others = [s for s in rest if s not in test]
     if len(others) < 2:
         return
@@ -109,10 +122,17 @@ def test_manifest_lists_subjects_videos_and_label_counts() -> None:
 def test_explicit_lists_are_checked() -> None:
     v = _videos(5)
     with pytest.raises(ConfigError, match=r"subjects \['s04'\] are in no fold"):
-        make_split(v, SplitConfig(test_subjects=["s00"], fold_subjects={"a": ["s01"], "b": ["s02", "s03"]}))
+        make_split(
+            v, SplitConfig(test_subjects=["s00"], fold_subjects={"a": ["s01"], "b": ["s02", "s03"]})
+        )
     with pytest.raises(ConfigError, match="subject 's00' is also in the test part"):
-        make_split(v, SplitConfig(test_subjects=["s00"], fold_subjects={"a": ["s00", "s01"],
-                                                                        "b": ["s02", "s03", "s04"]}))
+        make_split(
+            v,
+            SplitConfig(
+                test_subjects=["s00"],
+                fold_subjects={"a": ["s00", "s01"], "b": ["s02", "s03", "s04"]},
+            ),
+        )
     with pytest.raises(ConfigError, match="fewer than folds=5"):
         make_split(v, SplitConfig(folds=5))
 
@@ -131,11 +151,15 @@ def test_bu4dfe_thesis_split() -> None:
     raw = bu4dfe_thesis_split()
     assert raw == PRESETS[Preset.BU4DFE].splits["thesis"]
     folds = raw["fold_subjects"]
-    assert sorted(folds) == ["f1", "f2", "f3", "f4", "f5"] and {len(f) for f in folds.values()} == {16}
+    assert sorted(folds) == ["f1", "f2", "f3", "f4", "f5"] and {len(f) for f in folds.values()} == {
+        16
+    }
     everyone = [f"F{i:03d}" for i in range(1, 59)] + [f"M{i:03d}" for i in range(1, 44)]
     split = make_split(_bu4dfe(everyone), SplitConfig.model_validate(raw))
     assert split["excluded_subjects"] == ["F016"]
-    assert split["test_subjects"] == [f"F{i:03d}" for i in range(1, 11)] + [f"M{i:03d}" for i in range(1, 11)]
+    assert split["test_subjects"] == [f"F{i:03d}" for i in range(1, 11)] + [
+        f"M{i:03d}" for i in range(1, 11)
+    ]
     assert [len(f["val_subjects"]) for f in split["folds"]] == [16] * 5
     assert split["folds"][0]["val_subjects"][:3] == ["F011", "F017", "F022"]  # sorted, dealt by 5
     check_partition(split, _bu4dfe(everyone))
@@ -144,20 +168,36 @@ def test_bu4dfe_thesis_split() -> None:
 def test_ready_split_is_written_beside_the_configured_one(tmp_path: Path) -> None:
     m = manifest_from_dict({"videos": {"fps": 25}, "labels": {"preset": "bu4dfe"},
                             "stages": {"split": {"folds": 2, "test_fraction": 0.0}}})
-    subset = ["F001", "F011", "F012", "F013", "F014", "F015", "F017"]  # F011.. in f1..f5, F017 in f1
+    subset = [
+        "F001",
+        "F011",
+        "F012",
+        "F013",
+        "F014",
+        "F015",
+        "F017",
+    ]  # F011.. in f1..f5, F017 in f1
     plan = plan_splits(_bu4dfe(subset), m, Layout(tmp_path))
     assert [p.name for p in plan.extra] == ["thesis"] and plan.extra[0].state == "missing"
     written = write_split(plan)
-    assert written["extra"][0]["state"] == "written" and (tmp_path / "splits" / "thesis.json").is_file()
+    assert (
+        written["extra"][0]["state"] == "written"
+        and (tmp_path / "splits" / "thesis.json").is_file()
+    )
     again = plan_splits(_bu4dfe(subset), m, Layout(tmp_path))
     assert again.state == "up-to-date" and again.extra[0].state == "up-to-date"
     few = plan_splits(_bu4dfe(["F001", "F011"]), m, Layout(tmp_path / "few"))
-    assert few.extra[0].state == "unavailable" and "empty training or validation" in few.extra[0].reason
+    assert (
+        few.extra[0].state == "unavailable"
+        and "empty training or validation" in few.extra[0].reason
+    )
 
 
 EXAMPLES = {  # a few real file names per preset, three subjects each
     "sase-fe": [f"{s}/{c}.MP4" for s in ("1", "7", "Kaisa") for c in ("N2H", "S2N2H", "N2A")],
-    "ravdess": [f"Actor_{a:02d}/02-01-0{e}-01-01-01-{a:02d}.mp4" for a in (1, 2, 12) for e in (3, 4, 5)],
+    "ravdess": [
+        f"Actor_{a:02d}/02-01-0{e}-01-01-01-{a:02d}.mp4" for a in (1, 2, 12) for e in (3, 4, 5)
+    ],
     "crema-d": [f"{a}_DFA_{e}_XX.flv" for a in (1001, 1002, 1091) for e in ("ANG", "HAP", "SAD")],
     "bu4dfe": [f"{s}/{e}" for s in ("F001", "M002", "F058") for e in ("Angry", "Happy", "Sad")],
     "generic": [f"clips/take_{i}.mp4" for i in range(9)],
@@ -182,4 +222,6 @@ def test_fingerprint_ignores_order_but_not_labels() -> None:
     assert split_fingerprint(v, cfg) == split_fingerprint(list(reversed(v)), cfg)
     changed = [VideoEntry(x.video_id, x.path, x.subject, {"emotion": "fear"}) for x in v]
     assert split_fingerprint(changed, cfg) != split_fingerprint(v, cfg)
-    assert split_fingerprint(v, cfg) != split_fingerprint(v, SplitConfig(folds=2, exclude_subjects=["s00"]))
+    assert split_fingerprint(v, cfg) != split_fingerprint(
+        v, SplitConfig(folds=2, exclude_subjects=["s00"])
+    )

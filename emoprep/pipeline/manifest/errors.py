@@ -84,7 +84,8 @@ _WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a s
 _BOUNDS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
 _FALLBACK = {"string_type": "a string", "int_parsing": "an integer", "int_type": "an integer",
              "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false",
-             "dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list"}  # fmt: skip
+             "dict_type": "a mapping", "model_type": "a mapping",
+             "list_type": "a list"}  # fmt: skip
 
 
 def _type_words(tp: Any) -> str:
@@ -101,7 +102,8 @@ def _type_words(tp: Any) -> str:
 
 
 def _tags(tp: Any) -> tuple[str, list[str]]:
-    """(tag key, tag values) of a backend family (``type`` of embedders, ``backend`` of detectors)."""
+    """(tag key, tag values) of a backend family (``type`` of embedders, ``backend`` of
+    detectors)."""
     members = [m for m in map(_unwrap, get_args(_unwrap(tp))) if _is_model(m)]
     key = next((getattr(m, "_tag_key", "") for m in members if getattr(m, "_tag_key", "")), "type")
     return key, [str(m.tag_value()) for m in members if hasattr(m, "tag_value")]
@@ -144,7 +146,9 @@ class Where:
         return ""
 
 
-def _walk_nodes(node: yaml.Node, path: Loc, where: Where, problems: list[str], depth: int = 0) -> None:
+def _walk_nodes(
+    node: yaml.Node, path: Loc, where: Where, problems: list[str], depth: int = 0
+) -> None:
     """Record the line of every key; report duplicate keys (YAML keeps the last one silently)."""
     if depth > 32:
         return
@@ -152,8 +156,11 @@ def _walk_nodes(node: yaml.Node, path: Loc, where: Where, problems: list[str], d
         for key_node, value in node.value:
             key = path + (str(key_node.value),)
             if key in where.lines and key_node.value != "<<":
-                problems.append(f"{'.'.join(key)} (line {key_node.start_mark.line + 1}): duplicate key, "
-                                f"first on line {where.lines[key]} (fix: keep one; YAML keeps the last silently)")
+                problems.append(
+                    f"{'.'.join(key)} (line {key_node.start_mark.line + 1}): duplicate key, "
+                    f"first on line {where.lines[key]} (fix: keep one; YAML keeps the last "
+                    "silently)"
+                )
             where.lines.setdefault(key, key_node.start_mark.line + 1)
             _walk_nodes(value, key, where, problems, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
@@ -197,7 +204,11 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
 def _syntax_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-    what = " ".join(str(x) for x in (getattr(exc, "problem", None) or exc, getattr(exc, "context", None) or "") if x)
+    what = " ".join(
+        str(x)
+        for x in (getattr(exc, "problem", None) or exc, getattr(exc, "context", None) or "")
+        if x
+    )
     return (f"{at}: expected valid YAML, got a syntax error: {what} (fix: check indentation "
             f"and quoting there; quote values that contain ': ' or start with [ {{ * & %)")
 
@@ -227,7 +238,9 @@ def read_yaml(text: str) -> tuple[Where, list[str]]:
     return where, problems
 
 
-def _override_target(schema: type[BaseModel], parts: list[str], text: str) -> tuple[Any, str | None]:
+def _override_target(
+    schema: type[BaseModel], parts: list[str], text: str
+) -> tuple[Any, str | None]:
     """(type hint of the key, problem): unknown keys get a difflib "did you mean"."""
     tp: Any = schema
     for i, part in enumerate(parts):
@@ -235,9 +248,15 @@ def _override_target(schema: type[BaseModel], parts: list[str], text: str) -> tu
         if got is None:
             options = _keys(tp)
             close = difflib.get_close_matches(part, options, n=1)
-            hint = f"did you mean {'.'.join([*parts[:i], close[0]])!r}?" if close else "check the spelling;"
-            return Any, (f"--set {text!r}: unknown key {part!r} in {'.'.join(parts[:i]) or 'the manifest'}, "
-                         f"expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)")
+            hint = (
+                f"did you mean {'.'.join([*parts[:i], close[0]])!r}?"
+                if close
+                else "check the spelling;"
+            )
+            return Any, (
+                f"--set {text!r}: unknown key {part!r} in {'.'.join(parts[:i]) or 'the manifest'}, "
+                f"expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)"
+            )
         tp = got[0]
     return tp, None
 
@@ -249,7 +268,11 @@ def _parse_value(value: str, tp: Any) -> tuple[Any, str | None]:
     except yaml.YAMLError as exc:
         if _unwrap(tp) is str:
             return value, None
-        return None, f"expected a YAML value, got {value!r} ({getattr(exc, 'problem', exc)}) (fix: quote it)"
+        return (
+            None,
+            f"expected a YAML value, got {value!r} ({getattr(exc, 'problem', exc)}) (fix: quote "
+            "it)",
+        )
     if _unwrap(tp) is str and parsed is not None and not isinstance(parsed, str):
         return value, None
     return parsed, None
@@ -262,7 +285,8 @@ def _put(raw: dict[str, Any], parts: list[str], value: Any) -> str | None:
         if nxt is None:
             nxt = cur[part] = {}
         if not isinstance(nxt, dict):
-            return f"{'.'.join(parts[: i + 1])} is {nxt!r}, not a mapping (fix: fix it in the file first)"
+            return (f"{'.'.join(parts[: i + 1])} is {nxt!r}, not a mapping (fix: fix it in the "
+                    "file first)")
         cur = nxt
     cur[parts[-1]] = value
     return None
@@ -273,8 +297,11 @@ def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> st
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
-        return (f"--set {text!r}: expected KEY=VALUE with a dotted key, got no '=' or an empty key part "
-                f"(fix: e.g. --set stages.detect.min_size=80)")
+        return (
+            f"--set {text!r}: expected KEY=VALUE with a dotted key, got no '=' or an empty key "
+            "part "
+            f"(fix: e.g. --set stages.detect.min_size=80)"
+        )
     tp, problem = _override_target(schema, parts, text)
     if problem:
         return problem
@@ -291,7 +318,8 @@ def apply_overrides(
     Keys are checked against ``schema`` (the root model).
 
     VALUE is parsed with ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None);
-    for string keys (patterns, paths) the text is kept as written when YAML would make it something else.
+    for string keys (patterns, paths) the text is kept as written when YAML would make it something
+    else.
     """
     out: dict[str, Any] = copy.deepcopy(raw)
     changed: set[Loc] = set()
@@ -327,23 +355,31 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def problem_line(schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[str, Any]], where: Where) -> str:
+def problem_line(
+    schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[str, Any]], where: Where
+) -> str:
     """One line for every pydantic error at one key of ``schema`` (the root model)."""
     key = ".".join(str(p) for p in loc) or "manifest"
     head, err, last = f"{key}{where.of(loc)}", errs[0], str(loc[-1]) if loc else ""
     tp, info = _field_at(schema, loc)
     if err["type"] == "missing":
         parent = ".".join(str(p) for p in loc[:-1]) or "the top level"
-        return f"{head}: expected {_type_words(tp) or 'a value'}, got nothing (fix: add {last}: under {parent})"
+        return (f"{head}: expected {_type_words(tp) or 'a value'}, got nothing (fix: add {last}: "
+                f"under {parent})")
     if err["type"] == "extra_forbidden":
         options = _keys(_field_at(schema, loc[:-1])[0])
         close = difflib.get_close_matches(last, options, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it;"
-        return f"{head}: unknown key, expected one of {', '.join(options)} (fix: {hint} see docs/MANIFEST.md)"
+        return (f"{head}: unknown key, expected one of {', '.join(options)} (fix: {hint} see "
+                "docs/MANIFEST.md)")
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         key, values = _tags(tp)
         tags = ", ".join(values) or "see docs"
-        got = f"{key} {err['ctx']['tag']!r}" if err["type"] == "union_tag_invalid" else f"no {key} key"
+        got = (
+            f"{key} {err['ctx']['tag']!r}"
+            if err["type"] == "union_tag_invalid"
+            else f"no {key} key"
+        )
         return (f"{head}: expected a mapping with {key}: one of {tags}, got {got} "
                 f"(fix: set {key}: to one of those)")
     if err["type"] in ("value_error", "assertion_error"):

@@ -41,9 +41,14 @@ class LabelFileRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="glob template relative to videos.root; fields: pattern groups, stem, parent, path")
+    path: str = Field(
+        description="glob template relative to videos.root; fields: pattern groups, stem, parent, "
+                    "path"
+    )
     key: str = Field("emotion", description="label name the file's value is stored under")
-    map: dict[str, str] = Field(default_factory=dict, description="file value -> label; empty: the text itself")
+    map: dict[str, str] = Field(
+        default_factory=dict, description="file value -> label; empty: the text itself"
+    )
     missing: MissingLabel = MissingLabel.UNMATCHED
 
 
@@ -61,14 +66,22 @@ class LabelsSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset: Preset = Preset.GENERIC
-    pattern: str | None = Field(None, description="regex with named groups; must match the whole relative path")
-    ignore_case: bool | None = Field(None, description="case-insensitive pattern and map look-ups (default false)")
+    pattern: str | None = Field(
+        None, description="regex with named groups; must match the whole relative path"
+    )
+    ignore_case: bool | None = Field(
+        None, description="case-insensitive pattern and map look-ups (default false)"
+    )
     maps: dict[str, dict[str, MapValue]] = Field(
         default_factory=dict, description="group -> {raw text: label value, or {label: value, ...}}"
     )
-    groups: list[str] | None = Field(None, description="groups that become labels; default: all but subject")
+    groups: list[str] | None = Field(
+        None, description="groups that become labels; default: all but subject"
+    )
     subject: str | None = Field(None, description="group naming the subject; default: the video id")
-    video_id: str | None = Field(None, description="template over groups, e.g. '{subject}_{clip}'; default '{path}'")
+    video_id: str | None = Field(
+        None, description="template over groups, e.g. '{subject}_{clip}'; default '{path}'"
+    )
     label_file: LabelFileRule | None = None
     classes: dict[str, list[str]] = Field(
         default_factory=dict, description="label -> full class list in index order; default: the "
@@ -200,7 +213,10 @@ def _check_template(key: str, template: str, allowed: list[str]) -> list[str]:
     try:
         template.format_map(dict.fromkeys(names, "x"))
     except (ValueError, TypeError) as exc:
-        return [f"{key}: expected plain {{name}} fields, got {template!r} ({exc}) (fix: drop the format spec)"]
+        return [
+            f"{key}: expected plain {{name}} fields, got {template!r} ({exc}) (fix: drop the "
+            "format spec)"
+        ]
     return []
 
 
@@ -216,8 +232,10 @@ def rule_problems(labels: LabelsSection) -> list[str]:
         named["labels.subject"] = labels.subject
     for key, group in named.items():
         if group not in groups:
-            problems.append(f"{key}: expected a named group of labels.pattern ({known}), got {group!r} "
-                            f"(fix: add (?P<{group}>...) to the pattern or remove the key)")
+            problems.append(
+                f"{key}: expected a named group of labels.pattern ({known}), got {group!r} "
+                f"(fix: add (?P<{group}>...) to the pattern or remove the key)"
+            )
     allowed = [*groups, *BUILTIN_FIELDS]
     if labels.video_id is not None:
         problems += _check_template("labels.video_id", labels.video_id, allowed)
@@ -243,11 +261,16 @@ class Named:
 def _builtins(rel: str, is_dir: bool) -> dict[str, str]:
     p = PurePosixPath(rel)
     stemmed = p if is_dir else p.with_suffix("")
-    return {"stem": stemmed.name, "parent": p.parent.name, "path": stemmed.as_posix().replace("/", "_")}
+    return {
+        "stem": stemmed.name,
+        "parent": p.parent.name,
+        "path": stemmed.as_posix().replace("/", "_"),
+    }
 
 
 def _lookup(labels: LabelsSection, group: str, raw: str | None) -> MapValue | None:
-    """The map value for ``raw`` (None: not in the map); ``raw`` itself when the group has no map."""
+    """The map value for ``raw`` (None: not in the map); ``raw`` itself when the group has no
+    map."""
     table = labels.maps.get(group)
     if table is None:
         return raw
@@ -259,7 +282,9 @@ def _lookup(labels: LabelsSection, group: str, raw: str | None) -> MapValue | No
 
 def _group_labels(labels: LabelsSection, groups: dict[str, str | None]) -> dict[str, str] | str:
     """Labels from the pattern's groups, or the reason the path is left out."""
-    wanted = labels.groups if labels.groups is not None else [g for g in groups if g != labels.subject]
+    wanted = (
+        labels.groups if labels.groups is not None else [g for g in groups if g != labels.subject]
+    )
     out: dict[str, str] = {}
     for g in wanted:
         value = _lookup(labels, g, groups.get(g))
@@ -274,7 +299,8 @@ def _group_labels(labels: LabelsSection, groups: dict[str, str | None]) -> dict[
 
 
 def _as_code(text: str) -> str:
-    """``'   3.0000000e+00'`` -> ``'3'``; text that is not an integral number is returned stripped."""
+    """``'   3.0000000e+00'`` -> ``'3'``; text that is not an integral number is returned
+    stripped."""
     text = text.strip()
     try:
         number = float(text)
@@ -283,7 +309,9 @@ def _as_code(text: str) -> str:
     return str(int(number)) if number.is_integer() else text
 
 
-def _file_label(rule: LabelFileRule, root: Path, fields: dict[str, str]) -> tuple[str | None, str | None]:
+def _file_label(
+    rule: LabelFileRule, root: Path, fields: dict[str, str]
+) -> tuple[str | None, str | None]:
     """(label value or None, reason to leave the video out or None) from the rule's label file."""
     pattern = rule.path.format_map({k: glob.escape(v) for k, v in fields.items()})
     try:
@@ -293,7 +321,10 @@ def _file_label(rule: LabelFileRule, root: Path, fields: dict[str, str]) -> tupl
     if not hits and rule.missing is MissingLabel.KEEP:
         return None, None
     if len(hits) != 1:
-        return None, f"{len(hits)} label files match labels.label_file.path {pattern!r} (expected 1)"
+        return (
+            None,
+            f"{len(hits)} label files match labels.label_file.path {pattern!r} (expected 1)",
+        )
     text = _as_code(hits[0].read_text(errors="replace"))
     if not text:
         return None, f"label file {hits[0].name} is empty"
@@ -301,7 +332,11 @@ def _file_label(rule: LabelFileRule, root: Path, fields: dict[str, str]) -> tupl
         return text.lower(), None
     if text not in rule.map:
         known = ", ".join(rule.map)
-        return None, f"label file {hits[0].name} holds {text!r}, not in labels.label_file.map (known: {known})"
+        return (
+            None,
+            f"label file {hits[0].name} holds {text!r}, not in labels.label_file.map (known: "
+            f"{known})",
+        )
     return rule.map[text].strip().lower(), None
 
 
@@ -316,7 +351,11 @@ def name_video(labels: LabelsSection, rel: str, root: Path, is_dir: bool = False
         match = re.fullmatch(labels.pattern, rel, re.IGNORECASE if labels.ignore_case else 0)
         if match is None:
             spec = PRESETS[labels.preset]
-            hint = f" (preset {labels.preset.value}: {spec.layout})" if spec.labels.get("pattern") == labels.pattern else ""
+            hint = (
+                f" (preset {labels.preset.value}: {spec.layout})"
+                if spec.labels.get("pattern") == labels.pattern
+                else ""
+            )
             return f"does not match labels.pattern {labels.pattern!r}{hint}"
         groups = match.groupdict()
     got = _group_labels(labels, groups)

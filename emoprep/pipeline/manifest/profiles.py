@@ -86,78 +86,216 @@ class ProfileSpec:
 S, V, VC, A = "S", "V", "V code", "A"
 _NO_CONFIRM = "emoprep: confirmation (track.confirm) is emoprep's addition, off"
 
-_SASE_FE = ProfileSpec(1, "SASE-FE thesis: naive per-frame Haar, 40-90 % window, 160 px box crops, "
-                          "InceptionResnetV1, 80/20 subjects", (
-    Rule("frames 40-90 % of each video", f"{S}, preprocessing: frame selection",
-         "stages.window.mode", "fraction"),
-    Rule("window start 40 %", f"{S}, preprocessing: frame selection", "stages.window.start", 0.4),
-    Rule("window end 90 %", f"{S}, preprocessing: frame selection", "stages.window.end", 0.9),
-    Rule("Haar frontal-face cascade", f"{S}, preprocessing: face detection",
-         "stages.detect.backend", "haar"),
-    Rule("the largest face of the frame", f"{S}, preprocessing: face detection",
-         "stages.detect.select", "largest"),
-    Rule("detector on every frame, no tracker", f"{S}, preprocessing: face detection",
-         "stages.track.backend", "none"),
-    Rule("every detection accepted", _NO_CONFIRM, "stages.track.confirm", 0),
-    Rule("the detected box cropped (no rotation)", f"{S}, preprocessing: face cropping",
-         "stages.align.method", "box"),
-    Rule("no extension of the box (the 10 px are V's)", f"{S}, preprocessing: face cropping",
-         "stages.align.box_pad_y", 0),
-    Rule("crop resized to 160 x 160", f"{S}, preprocessing: face cropping", "stages.align.size", 160),
-    Rule("InceptionResnetV1 input 160 x 160", f"{S}, feature extraction (InceptionResnetV1)",
-         "input_size", 160, "inception_resnet_v1"),
-    Rule("InceptionResnetV1 embeddings L2-normalised", f"{S}, feature extraction (InceptionResnetV1)",
-         "l2_normalize", True, "inception_resnet_v1"),
-    Rule("80/20 split of the subjects, no test part", f"{S}, experimental setup: data split",
-         "stages.split.test_fraction", 0.0),
-    Rule("validation part 20 % of the subjects (fold 1 of 5 is the thesis's one split)",
-         f"{S}, experimental setup: data split", "stages.split.folds", 5),
-), ("Embedder weights are yours to bring: stages.embed.<name>: {type: inception_resnet_v1, "
-    "weights: /path/20180402-114759-vggface2.pt} (facenet-pytorch's VGGFace2 state dict).",
-    "Labels: the sase-fe preset (labels.preset: sase-fe)."))
+_SASE_FE = ProfileSpec(
+    1,
+    "SASE-FE thesis: naive per-frame Haar, 40-90 % window, 160 px box crops, "
+    "InceptionResnetV1, 80/20 subjects",
+    (
+        Rule(
+            "frames 40-90 % of each video",
+            f"{S}, preprocessing: frame selection",
+            "stages.window.mode",
+            "fraction",
+        ),
+        Rule(
+            "window start 40 %", f"{S}, preprocessing: frame selection", "stages.window.start", 0.4
+        ),
+        Rule("window end 90 %", f"{S}, preprocessing: frame selection", "stages.window.end", 0.9),
+        Rule(
+            "Haar frontal-face cascade",
+            f"{S}, preprocessing: face detection",
+            "stages.detect.backend",
+            "haar",
+        ),
+        Rule(
+            "the largest face of the frame",
+            f"{S}, preprocessing: face detection",
+            "stages.detect.select",
+            "largest",
+        ),
+        Rule(
+            "detector on every frame, no tracker",
+            f"{S}, preprocessing: face detection",
+            "stages.track.backend",
+            "none",
+        ),
+        Rule("every detection accepted", _NO_CONFIRM, "stages.track.confirm", 0),
+        Rule(
+            "the detected box cropped (no rotation)",
+            f"{S}, preprocessing: face cropping",
+            "stages.align.method",
+            "box",
+        ),
+        Rule(
+            "no extension of the box (the 10 px are V's)",
+            f"{S}, preprocessing: face cropping",
+            "stages.align.box_pad_y",
+            0,
+        ),
+        Rule(
+            "crop resized to 160 x 160",
+            f"{S}, preprocessing: face cropping",
+            "stages.align.size",
+            160,
+        ),
+        Rule(
+            "InceptionResnetV1 input 160 x 160",
+            f"{S}, feature extraction (InceptionResnetV1)",
+            "input_size",
+            160,
+            "inception_resnet_v1",
+        ),
+        Rule(
+            "InceptionResnetV1 embeddings L2-normalised",
+            f"{S}, feature extraction (InceptionResnetV1)",
+            "l2_normalize",
+            True,
+            "inception_resnet_v1",
+        ),
+        Rule(
+            "80/20 split of the subjects, no test part",
+            f"{S}, experimental setup: data split",
+            "stages.split.test_fraction",
+            0.0,
+        ),
+        Rule(
+            "validation part 20 % of the subjects (fold 1 of 5 is the thesis's one split)",
+            f"{S}, experimental setup: data split",
+            "stages.split.folds",
+            5,
+        ),
+    ),
+    (
+        "Embedder weights are yours to bring: stages.embed.<name>: {type: inception_resnet_v1, "
+        "weights: /path/20180402-114759-vggface2.pt} (facenet-pytorch's VGGFace2 state dict).",
+        "Labels: the sase-fe preset (labels.preset: sase-fe).",
+    ),
+)
 
-_BU4DFE = ProfileSpec(1, "video-FER thesis: Haar then MedianFlow, 10 px box extension, 160 px box "
-                         "crops, OpenFace Algorithm 1, thesis augmentations, VGGFace pool5", (
-    Rule("Haar frontal-face cascade on the first frame", f"{V}, preprocessing: face detection",
-         "stages.detect.backend", "haar"),
-    Rule("box extended by 10 px vertically (mouth movement)", f"{V}, preprocessing: face tracking",
-         "stages.detect.pad_y", 10),
-    Rule("MedianFlow tracks the extended box", f"{V}, preprocessing: face tracking",
-         "stages.track.backend", "medianflow"),
-    Rule("no periodic re-detection", f"{VC}, tracking loop", "stages.track.redetect_every", 0),
-    Rule("the first detection accepted", _NO_CONFIRM, "stages.track.confirm", 0),
-    Rule("the tracked (extended) box cropped, no rotation", f"{V}, preprocessing: face tracking",
-         "stages.align.method", "box"),
-    Rule("crop = tracked box + 10 px above and below", f"{VC}, cropping", "stages.align.box_pad_y", 10),
-    Rule("faces resized to 160 x 160", f"{V}, preprocessing: face tracking", "stages.align.size", 160),
-    Rule("faces stored losslessly (gzip HDF5)", f"{V}, preprocessing: storage",
-         "stages.store.compression", "gzip"),
-    Rule("neutral frames trimmed by AU scores", f"{V}, Algorithm 1", "stages.window.mode", "au_trim"),
-    Rule("AU intensities from OpenFace", f"{V}, Algorithm 1 (OpenFace AU intensities)",
-         "stages.au.source", "openface_csv"),
-    Rule("threshold 0.5 x the video's max score", f"{V}, Algorithm 1", "stages.trim.threshold", 0.5),
-    Rule("always cut the last 10 frames", f"{V}, Algorithm 1", "stages.trim.min_end_cut", 10),
-    Rule("max in the last 20 frames: anomaly", f"{V}, Algorithm 1", "stages.trim.anomaly_last", 20),
-    Rule("never cut more than half the video", f"{V}, Algorithm 1", "stages.trim.max_cut", 0.5),
-    Rule("cap tested after both cuts (as printed)", f"{V}, Algorithm 1 (listing)",
-         "stages.trim.cap", "pseudocode"),
-    Rule("frame counts are video frames", f"{V}, Algorithm 1", "stages.trim.count_in", "source"),
-    Rule("the nine augmentations as the code does them", f"{VC}, augmentation",
-         "stages.augment.names", [a.value for a in THESIS_AUGMENTATIONS]),
-    Rule("test F001-F010 + M001-M010, five folds of 16, F016 out", f"{V}, experimental setup",
-         "stages.split", "bu4dfe_thesis_split()"),
-    Rule("VGGFace features after pool5 (25088)", f"{V}, feature extraction (VGGFace)",
-         "layer", "pool5", "vggface"),
-    Rule("VGGFace input 224 x 224 (7 x 7 pool5)", f"{V}, feature extraction (VGGFace)",
-         "input_size", 224, "vggface"),
-), ("Head truncation to 100 steps is an export option: emoprep export --max-len 100 --pad head.",
-    "Embedder weights are yours to bring: stages.embed.<name>: {type: vggface, weights: "
-    "/path/vgg_face_dag.pth} (Oxford VGG-Face, vgg_face_dag key names).",
-    "OpenFace CSVs are yours to bring: stages.au.openface_csv (default {stem}.csv next to the "
-    "videos).",
-    "Labels and the thesis split's subject ids: the bu4dfe preset (labels.preset: bu4dfe).",
-    "After a tracker failure emoprep runs the detector on the same frame (the thesis does not say "
-    "what its code does then)."))
+_BU4DFE = ProfileSpec(
+    1,
+    "video-FER thesis: Haar then MedianFlow, 10 px box extension, 160 px box "
+    "crops, OpenFace Algorithm 1, thesis augmentations, VGGFace pool5",
+    (
+        Rule(
+            "Haar frontal-face cascade on the first frame",
+            f"{V}, preprocessing: face detection",
+            "stages.detect.backend",
+            "haar",
+        ),
+        Rule(
+            "box extended by 10 px vertically (mouth movement)",
+            f"{V}, preprocessing: face tracking",
+            "stages.detect.pad_y",
+            10,
+        ),
+        Rule(
+            "MedianFlow tracks the extended box",
+            f"{V}, preprocessing: face tracking",
+            "stages.track.backend",
+            "medianflow",
+        ),
+        Rule("no periodic re-detection", f"{VC}, tracking loop", "stages.track.redetect_every", 0),
+        Rule("the first detection accepted", _NO_CONFIRM, "stages.track.confirm", 0),
+        Rule(
+            "the tracked (extended) box cropped, no rotation",
+            f"{V}, preprocessing: face tracking",
+            "stages.align.method",
+            "box",
+        ),
+        Rule(
+            "crop = tracked box + 10 px above and below",
+            f"{VC}, cropping",
+            "stages.align.box_pad_y",
+            10,
+        ),
+        Rule(
+            "faces resized to 160 x 160",
+            f"{V}, preprocessing: face tracking",
+            "stages.align.size",
+            160,
+        ),
+        Rule(
+            "faces stored losslessly (gzip HDF5)",
+            f"{V}, preprocessing: storage",
+            "stages.store.compression",
+            "gzip",
+        ),
+        Rule(
+            "neutral frames trimmed by AU scores",
+            f"{V}, Algorithm 1",
+            "stages.window.mode",
+            "au_trim",
+        ),
+        Rule(
+            "AU intensities from OpenFace",
+            f"{V}, Algorithm 1 (OpenFace AU intensities)",
+            "stages.au.source",
+            "openface_csv",
+        ),
+        Rule(
+            "threshold 0.5 x the video's max score",
+            f"{V}, Algorithm 1",
+            "stages.trim.threshold",
+            0.5,
+        ),
+        Rule("always cut the last 10 frames", f"{V}, Algorithm 1", "stages.trim.min_end_cut", 10),
+        Rule(
+            "max in the last 20 frames: anomaly",
+            f"{V}, Algorithm 1",
+            "stages.trim.anomaly_last",
+            20,
+        ),
+        Rule("never cut more than half the video", f"{V}, Algorithm 1", "stages.trim.max_cut", 0.5),
+        Rule(
+            "cap tested after both cuts (as printed)",
+            f"{V}, Algorithm 1 (listing)",
+            "stages.trim.cap",
+            "pseudocode",
+        ),
+        Rule(
+            "frame counts are video frames", f"{V}, Algorithm 1", "stages.trim.count_in", "source"
+        ),
+        Rule(
+            "the nine augmentations as the code does them",
+            f"{VC}, augmentation",
+            "stages.augment.names",
+            [a.value for a in THESIS_AUGMENTATIONS],
+        ),
+        Rule(
+            "test F001-F010 + M001-M010, five folds of 16, F016 out",
+            f"{V}, experimental setup",
+            "stages.split",
+            "bu4dfe_thesis_split()",
+        ),
+        Rule(
+            "VGGFace features after pool5 (25088)",
+            f"{V}, feature extraction (VGGFace)",
+            "layer",
+            "pool5",
+            "vggface",
+        ),
+        Rule(
+            "VGGFace input 224 x 224 (7 x 7 pool5)",
+            f"{V}, feature extraction (VGGFace)",
+            "input_size",
+            224,
+            "vggface",
+        ),
+    ),
+    (
+        "Head truncation to 100 steps is an export option: emoprep export --max-len 100 --pad "
+        "head.",
+        "Embedder weights are yours to bring: stages.embed.<name>: {type: vggface, weights: "
+        "/path/vgg_face_dag.pth} (Oxford VGG-Face, vgg_face_dag key names).",
+        "OpenFace CSVs are yours to bring: stages.au.openface_csv (default {stem}.csv next to the "
+        "videos).",
+        "Labels and the thesis split's subject ids: the bu4dfe preset (labels.preset: bu4dfe).",
+        "After a tracker failure emoprep runs the detector on the same frame (the thesis does not "
+        "say "
+        "what its code does then).",
+    ),
+)
 
 _AFFECTNET = ProfileSpec(1, "AffectNet thesis: eye-based alignment (emoprep 0.1's crop)", (
     Rule("eye centroids of points 37-42 / 43-48, one rotation + scale", f"{A}, face alignment",
@@ -267,12 +405,16 @@ def render_table(profile: Profile) -> list[str]:
     """The METHODS.md table of a profile: rule | source | key | value (JSON, or a named value)."""
     lines = ["| rule | source | key | value |", "|---|---|---|---|"]
     for r in PROFILES[profile].rules:
-        value = r.value if isinstance(r.value, str) and r.value in NAMED_VALUES else json.dumps(r.value)
+        value = (
+            r.value if isinstance(r.value, str) and r.value in NAMED_VALUES else json.dumps(r.value)
+        )
         lines.append(f"| {r.rule} | {r.source} | `{r.label}` | `{value}` |")
     return lines
 
 
-def _targets(raw: Mapping[str, Any], rule: Rule, spec: ProfileSpec) -> tuple[list[tuple[str, ...]], str]:
+def _targets(
+    raw: Mapping[str, Any], rule: Rule, spec: ProfileSpec
+) -> tuple[list[tuple[str, ...]], str]:
     """The full paths ``rule`` fills in ``raw`` (none when it does not apply) and, if none, why."""
     if rule.embed_type is not None:
         embed = _get(raw, tuple(EMBED.split(".")))
