@@ -121,6 +121,8 @@ def run_text(report: Any, width: int | None = None) -> str:
     lines.append(f"{plural(len(report.ran), 'unit')} ran, {report.skipped} up to date, "
                  f"{report.blocked} not run (upstream failed or --skip-failed), "
                  f"{report.seconds:.1f} s on {report.executor}")
+    if report.error:  # why the run stopped early (a signal, a full disk)
+        lines.append(f"stopped early: {report.error}")
     lines.append("")
     lines.append(f"{'video':<32} {'status':<8} {'kept':>6} {'face':>6}  reason")
     for v in report.videos:
