@@ -135,7 +135,8 @@ def rotation_matrix(aug: Augmentation, size: int) -> np.ndarray:
 def augment_frame(crop: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
     """Augment one crop: (S, S, 3) uint8 -> (S, S, 3) uint8 (a new array).
 
-    ``rng`` is only drawn from by the salt-and-pepper augmentations; pass the same generator for every frame of a
+    ``rng`` is only drawn from by the salt-and-pepper augmentations; pass the same generator for
+    every frame of a
     video, in frame order (see :func:`augment_rng`), to reproduce :func:`augment_frames`.
     """
     _check_crop(crop)
@@ -164,7 +165,9 @@ def augment_frames(crops: np.ndarray, aug: Augmentation, seed: int, video_id: st
     """
     crops = np.asarray(crops)
     if crops.ndim != 4:
-        raise ValueError(f"augment_frames: crops must be (B, S, S, 3) uint8, got shape {crops.shape}")
+        raise ValueError(
+            f"augment_frames: crops must be (B, S, S, 3) uint8, got shape {crops.shape}"
+        )
     rng = augment_rng(seed, video_id, aug)
     out = np.empty_like(crops)
     for i, crop in enumerate(crops):

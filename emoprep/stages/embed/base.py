@@ -25,8 +25,15 @@ def make_embedder(cfg: EmbedderBase) -> Embedder:
 def check_crops(crops: np.ndarray, who: str) -> np.ndarray:
     """Validate a batch of crops: (B, S, S, 3) uint8. Returns it as a numpy array."""
     crops = np.asarray(crops)
-    if crops.ndim != 4 or crops.shape[3] != 3 or crops.shape[1] != crops.shape[2] or crops.dtype != np.uint8:
-        raise ValueError(f"{who}: crops must be (B, S, S, 3) uint8 RGB, got {crops.shape} {crops.dtype}")
+    if (
+        crops.ndim != 4
+        or crops.shape[3] != 3
+        or crops.shape[1] != crops.shape[2]
+        or crops.dtype != np.uint8
+    ):
+        raise ValueError(
+            f"{who}: crops must be (B, S, S, 3) uint8 RGB, got {crops.shape} {crops.dtype}"
+        )
     return crops
 
 
@@ -48,14 +55,18 @@ def embed_frames(
     mask = np.asarray(mask, dtype=bool)
     t = mask.shape[0]
     if landmarks is not None and len(landmarks) != t:
-        raise StageError(f"embed_frames: landmarks has {len(landmarks)} rows, expected {t} (one per mask entry)")
+        raise StageError(
+            f"embed_frames: landmarks has {len(landmarks)} rows, expected {t} (one per mask entry)"
+        )
     out = np.zeros((t, embedder.dim), dtype=np.float32)
     rows: list[int] = []
     batch: list[np.ndarray] = []
     n_seen = 0
     for i, crop in enumerate(crops):
         if i >= t:
-            raise StageError(f"embed_frames: more crops than the {t} mask entries; pass one crop per frame")
+            raise StageError(
+                f"embed_frames: more crops than the {t} mask entries; pass one crop per frame"
+            )
         n_seen = i + 1
         if mask[i]:
             rows.append(i)
@@ -64,7 +75,9 @@ def embed_frames(
             _flush(embedder, batch, rows, landmarks, out)
             rows, batch = [], []
     if n_seen != t:
-        raise StageError(f"embed_frames: got {n_seen} crops for {t} mask entries; pass one crop per frame")
+        raise StageError(
+            f"embed_frames: got {n_seen} crops for {t} mask entries; pass one crop per frame"
+        )
     if batch:
         _flush(embedder, batch, rows, landmarks, out)
     return out
@@ -81,6 +94,7 @@ def _flush(
     feats = embedder.embed(np.stack(batch), lms)
     if feats.shape != (len(rows), embedder.dim):
         raise StageError(
-            f"embedder {type(embedder).__name__}: returned {feats.shape}, expected {(len(rows), embedder.dim)}"
+            f"embedder {type(embedder).__name__}: returned {feats.shape}, expected "
+            f"{(len(rows), embedder.dim)}"
         )
     out[rows] = feats

@@ -35,7 +35,11 @@ RUNTIME_FIELDS: frozenset[str] = frozenset({"batch_size", "device", "threads"})
 DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 #: VGG-Face mean pixel (RGB, 0-255) of the Oxford VGG-Face release (vgg_face_dag)
-VGGFACE_MEAN_RGB: tuple[float, float, float] = (129.186279296875, 104.76238250732422, 93.59396362304688)
+VGGFACE_MEAN_RGB: tuple[float, float, float] = (
+    129.186279296875,
+    104.76238250732422,
+    93.59396362304688,
+)
 
 
 class ChannelOrder(str, Enum):
@@ -49,7 +53,8 @@ class DlibChip(str, Enum):
     """How an aligned crop becomes dlib's 150 x 150 chip."""
 
     RESIZE = "resize"  #: resize the whole crop (its alignment is kept as it is)
-    EYES = "eyes"  #: warp so the eye centroids land where dlib's get_face_chip puts them (needs landmarks)
+    # : warp so the eye centroids land where dlib's get_face_chip puts them (needs landmarks)
+    EYES = ("eyes")
 
 
 class VggLayer(str, Enum):
@@ -58,7 +63,9 @@ class VggLayer(str, Enum):
     POOL5 = "pool5"  #: conv trunk after pool5, flattened (C, H, W) order: 512 * 7 * 7 = 25088
     FC6 = "fc6"  #: relu(fc6), 4096
     FC7 = "fc7"  #: relu(fc7), 4096
-    DENSE1024 = "dense1024"  #: relu(dense(flattened pool5)), 1024; ``dense.*`` from a fine-tuned checkpoint
+    DENSE1024 = (
+        "dense1024"  #: relu(dense(flattened pool5)), 1024; ``dense.*`` from a fine-tuned checkpoint
+    )
 
 
 class _Base(BaseModel):
@@ -153,18 +160,23 @@ class HogConfig(EmbedderBase):
         if self.size % self.cell != 0:
             raise ValueError(f"hog: size {self.size} must be a multiple of cell {self.cell}")
         if self.cell * self.block > self.size:
-            raise ValueError(f"hog: block of {self.block}x{self.cell} px does not fit in size {self.size}")
+            raise ValueError(
+                f"hog: block of {self.block}x{self.cell} px does not fit in size {self.size}"
+            )
         return self
 
 
 class LandmarksEmbedConfig(EmbedderBase):
-    """Normalised 68-point geometry: aligned landmark coordinates / S, optional pairwise distances."""
+    """Normalised 68-point geometry: aligned landmark coordinates / S, optional pairwise
+    distances."""
 
     factory = "emoprep.stages.embed.geometry:LandmarkEmbedder"
 
     type: Literal["landmarks"] = "landmarks"
     coords: bool = Field(True, description="include the 136 coordinates x/S, y/S")
-    distances: bool = Field(False, description="include the 190 distances / S between the 20 SUBSET20 points")
+    distances: bool = Field(
+        False, description="include the 190 distances / S between the 20 SUBSET20 points"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> LandmarksEmbedConfig:
@@ -185,10 +197,13 @@ class DlibResnetConfig(EmbedderBase):
 
     type: Literal["dlib_resnet"] = "dlib_resnet"
     model: Path | None = Field(
-        None, description="dlib_face_recognition_resnet_model_v1.dat; None: from face-recognition-models"
+        None,
+        description="dlib_face_recognition_resnet_model_v1.dat; None: from face-recognition-models",
     )
     chip: DlibChip = DlibChip.RESIZE
-    jitters: int = Field(0, ge=0, description="dlib num_jitters (random, > 1 makes features non-deterministic)")
+    jitters: int = Field(
+        0, ge=0, description="dlib num_jitters (random, > 1 makes features non-deterministic)"
+    )
     batch_size: int = Field(32, ge=1, description="chips per dlib call (runtime only)")
 
     @property
@@ -209,19 +224,23 @@ class DlibResnetConfig(EmbedderBase):
 
 
 class InceptionResnetV1Config(_TorchBase):
-    """FaceNet InceptionResnetV1 (512-d), facenet-pytorch state-dict layout (e.g. the VGGFace2 one)."""
+    """FaceNet InceptionResnetV1 (512-d), facenet-pytorch state-dict layout (e.g. the VGGFace2
+    one)."""
 
     factory = "emoprep.stages.embed.irv1:make_irv1_embedder"
     model_keys = ("weights",)
 
     type: Literal["inception_resnet_v1"] = "inception_resnet_v1"
     weights: Path = Field(description="state dict .pt, e.g. 20180402-114759-vggface2.pt")
-    input_size: int = Field(160, ge=75, description="crops resized to this side; 160 is what it was trained on")
+    input_size: int = Field(
+        160, ge=75, description="crops resized to this side; 160 is what it was trained on"
+    )
     l2_normalize: bool = Field(True, description="unit-length output, as facenet-pytorch does")
 
 
 class VggFaceConfig(_TorchBase):
-    """VGG-16 face network (Oxford VGG-Face layout, vgg_face_dag key names) with a chosen output layer."""
+    """VGG-16 face network (Oxford VGG-Face layout, vgg_face_dag key names) with a chosen output
+    layer."""
 
     version = 2  # 2: dense1024 on the flattened pool5 (25088 -> 1024), not on fc7
     factory = "emoprep.stages.embed.vggface:make_vggface_embedder"
@@ -229,9 +248,13 @@ class VggFaceConfig(_TorchBase):
 
     type: Literal["vggface"] = "vggface"
     weights: Path = Field(description="state dict with conv1_1.* .. fc7.* (fc8.* ignored)")
-    head_weights: Path | None = Field(None, description="state dict with dense.weight (1024, 25088), dense.bias")
+    head_weights: Path | None = Field(
+        None, description="state dict with dense.weight (1024, 25088), dense.bias"
+    )
     layer: VggLayer = VggLayer.FC7
-    input_size: int = Field(224, ge=32, description="224 is the original; other sizes adaptive-pool to 7x7")
+    input_size: int = Field(
+        224, ge=32, description="224 is the original; other sizes adaptive-pool to 7x7"
+    )
     mean: tuple[float, float, float] = Field(VGGFACE_MEAN_RGB, description="RGB mean, 0-255 scale")
     std: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB std, 0-255 scale")
 
@@ -249,7 +272,9 @@ class TorchScriptConfig(_TorchBase):
     mean: tuple[float, float, float] = Field(
         (0.0, 0.0, 0.0), description="per channel (in channel_order), 0-255 scale"
     )
-    std: tuple[float, float, float] = Field((255.0, 255.0, 255.0), description="per channel, 0-255 scale")
+    std: tuple[float, float, float] = Field(
+        (255.0, 255.0, 255.0), description="per channel, 0-255 scale"
+    )
 
     @field_validator("std")
     @classmethod

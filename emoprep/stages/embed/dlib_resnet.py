@@ -33,17 +33,21 @@ def load_dlib_model(path: Path):
     try:
         import dlib
     except ImportError as exc:
-        raise MissingDependencyError("embedder dlib_resnet: dlib is not installed; pip install dlib-bin") from exc
+        raise MissingDependencyError(
+            "embedder dlib_resnet: dlib is not installed; pip install dlib-bin"
+        ) from exc
     if not path.is_file():
         raise ModelFileError(
             f"embedder dlib_resnet: model file {path} not found; expected {DLIB_RESNET_FILE} "
-            "(from face-recognition-models); fix stages.embed.<name>.model or remove it to use the default"
+            "(from face-recognition-models); fix stages.embed.<name>.model or remove it to use "
+            "the default"
         )
     try:
         return dlib.face_recognition_model_v1(str(path))
     except RuntimeError as exc:
         raise ModelFileError(
-            f"embedder dlib_resnet: {path} is not a dlib ResNet model ({exc}); expected {DLIB_RESNET_FILE}"
+            f"embedder dlib_resnet: {path} is not a dlib ResNet model ({exc}); expected "
+            f"{DLIB_RESNET_FILE}"
         ) from exc
 
 
@@ -67,8 +71,11 @@ def eye_chip(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
     if not np.isfinite(dist) or dist < 1e-3:
         raise ValueError(f"dlib_resnet chip eyes: eye centroids {left} and {right} are not usable")
     centre = (left + right) / 2.0
-    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(np.degrees(np.arctan2(dy, dx))),
-                                CHIP_EYE_DISTANCE * CHIP_SIZE / dist)
+    m = cv2.getRotationMatrix2D(
+        (float(centre[0]), float(centre[1])),
+        float(np.degrees(np.arctan2(dy, dx))),
+        CHIP_EYE_DISTANCE * CHIP_SIZE / dist,
+    )
     m[:, 2] += np.array([CHIP_SIZE / 2.0, CHIP_EYE_Y * CHIP_SIZE]) - centre
     return cv2.warpAffine(crop, m, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -96,11 +103,15 @@ class DlibResnetEmbedder(RebuildOnUnpickle):
         for start in range(0, len(crops), bs):
             part = crops[start : start + bs]
             if eyes:
-                chips = [eye_chip(c, p) for c, p in zip(part, landmarks[start : start + bs], strict=True)]
+                chips = [
+                    eye_chip(c, p) for c, p in zip(part, landmarks[start : start + bs], strict=True)
+                ]
             else:
                 chips = [to_chip(c) for c in part]
             vecs = self._model.compute_face_descriptor(chips, num_jitters=self.cfg.jitters)
-            out[start : start + len(chips)] = np.asarray([np.asarray(v) for v in vecs], dtype=np.float32)
+            out[start : start + len(chips)] = np.asarray(
+                [np.asarray(v) for v in vecs], dtype=np.float32
+            )
         return out
 
     def attrs(self) -> dict[str, str | int | float]:
@@ -109,7 +120,8 @@ class DlibResnetEmbedder(RebuildOnUnpickle):
             "version": self.cfg.version,
             "dim": DIM,
             "input_size": CHIP_SIZE,
-            "normalisation": f"rgb uint8 chip 150x150 ({self.cfg.chip.value}), dlib-internal scaling",
+            "normalisation": f"rgb uint8 chip 150x150 ({self.cfg.chip.value}), dlib-internal "
+                             "scaling",
             "weights_sha256": self._sha,
             "model_file": self.path.name,
             "jitters": self.cfg.jitters,

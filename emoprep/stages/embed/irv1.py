@@ -19,7 +19,9 @@ DIM = 512
 EXPECTED = ("a facenet-pytorch InceptionResnetV1 state dict such as 20180402-114759-vggface2.pt "
             "(keys conv2d_1a.conv.weight ... last_linear.weight, last_bn.*)")
 
-Spec = tuple[int, int, int | tuple[int, int], int, int | tuple[int, int]]  # in, out, kernel, stride, pad
+Spec = tuple[
+    int, int, int | tuple[int, int], int, int | tuple[int, int]
+]  # in, out, kernel, stride, pad
 
 
 class BasicConv2d(nn.Module):
@@ -28,7 +30,9 @@ class BasicConv2d(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int | tuple[int, int], stride: int,
                  padding: int | tuple[int, int] = 0) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel_size=kernel, stride=stride, padding=padding, bias=False)
+        self.conv = nn.Conv2d(
+            cin, cout, kernel_size=kernel, stride=stride, padding=padding, bias=False
+        )
         self.bn = nn.BatchNorm2d(cout, eps=0.001, momentum=0.1, affine=True)
         self.relu = nn.ReLU(inplace=False)
 
@@ -37,7 +41,8 @@ class BasicConv2d(nn.Module):
 
 
 def _branch(specs: list[Spec]) -> nn.Module:
-    """One conv as itself (keys ``branchN.conv.*``), several as a Sequential (``branchN.0.conv.*``)."""
+    """One conv as itself (keys ``branchN.conv.*``), several as a Sequential
+    (``branchN.0.conv.*``)."""
     convs = [BasicConv2d(*s) for s in specs]
     return convs[0] if len(convs) == 1 else nn.Sequential(*convs)
 
@@ -45,7 +50,9 @@ def _branch(specs: list[Spec]) -> nn.Module:
 class _Residual(nn.Module):
     """Inception-ResNet block: concat(branches) -> 1x1 conv (bias) -> x + scale * that -> ReLU."""
 
-    def __init__(self, channels: int, branches: list[list[Spec]], scale: float, relu: bool = True) -> None:
+    def __init__(
+        self, channels: int, branches: list[list[Spec]], scale: float, relu: bool = True
+    ) -> None:
         super().__init__()
         self.scale = scale
         for i, specs in enumerate(branches):
@@ -81,19 +88,31 @@ def block35(scale: float = 0.17) -> _Residual:
 
 
 def block17(scale: float = 0.10) -> _Residual:
-    return _Residual(896, [[(896, 128, 1, 1, 0)],
-                           [(896, 128, 1, 1, 0), (128, 128, (1, 7), 1, (0, 3)), (128, 128, (7, 1), 1, (3, 0))]],
-                     scale)
+    return _Residual(
+        896,
+        [
+            [(896, 128, 1, 1, 0)],
+            [(896, 128, 1, 1, 0), (128, 128, (1, 7), 1, (0, 3)), (128, 128, (7, 1), 1, (3, 0))],
+        ],
+        scale,
+    )
 
 
 def block8(scale: float = 0.20, relu: bool = True) -> _Residual:
-    return _Residual(1792, [[(1792, 192, 1, 1, 0)],
-                            [(1792, 192, 1, 1, 0), (192, 192, (1, 3), 1, (0, 1)), (192, 192, (3, 1), 1, (1, 0))]],
-                     scale, relu)
+    return _Residual(
+        1792,
+        [
+            [(1792, 192, 1, 1, 0)],
+            [(1792, 192, 1, 1, 0), (192, 192, (1, 3), 1, (0, 1)), (192, 192, (3, 1), 1, (1, 0))],
+        ],
+        scale,
+        relu,
+    )
 
 
 class InceptionResnetV1(nn.Module):
-    """(B, 3, H, W) float32 standardised RGB -> (B, 512) embeddings (unit length if l2_normalize)."""
+    """(B, 3, H, W) float32 standardised RGB -> (B, 512) embeddings (unit length if
+    l2_normalize)."""
 
     def __init__(self, l2_normalize: bool = True) -> None:
         super().__init__()
@@ -120,9 +139,23 @@ class InceptionResnetV1(nn.Module):
         self.last_bn = nn.BatchNorm1d(DIM, eps=0.001, momentum=0.1, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for name in ("conv2d_1a", "conv2d_2a", "conv2d_2b", "maxpool_3a", "conv2d_3b", "conv2d_4a",
-                     "conv2d_4b", "repeat_1", "mixed_6a", "repeat_2", "mixed_7a", "repeat_3", "block8",
-                     "avgpool_1a", "dropout"):
+        for name in (
+            "conv2d_1a",
+            "conv2d_2a",
+            "conv2d_2b",
+            "maxpool_3a",
+            "conv2d_3b",
+            "conv2d_4a",
+            "conv2d_4b",
+            "repeat_1",
+            "mixed_6a",
+            "repeat_2",
+            "mixed_7a",
+            "repeat_3",
+            "block8",
+            "avgpool_1a",
+            "dropout",
+        ):
             x = getattr(self, name)(x)
         x = self.last_bn(self.last_linear(x.flatten(1)))
         return F.normalize(x, p=2, dim=1) if self.l2_normalize else x
@@ -134,7 +167,13 @@ def make_irv1_embedder(cfg: InceptionResnetV1Config) -> TorchEmbedder:
     net = build_and_load(lambda: InceptionResnetV1(l2_normalize=cfg.l2_normalize), sd, cfg.type,
                          cfg.weights, ignore_prefixes=("logits.",))
     return TorchEmbedder(
-        cfg, net, DIM, input_size=cfg.input_size, order=ChannelOrder.RGB, mean=(127.5,) * 3,
-        std=(128.0,) * 3, normalisation="rgb, (x - 127.5) / 128" + (", l2-normalised" if cfg.l2_normalize else ""),
+        cfg,
+        net,
+        DIM,
+        input_size=cfg.input_size,
+        order=ChannelOrder.RGB,
+        mean=(127.5,) * 3,
+        std=(128.0,) * 3,
+        normalisation="rgb, (x - 127.5) / 128" + (", l2-normalised" if cfg.l2_normalize else ""),
         sha256=sha256_file(cfg.weights),
     )

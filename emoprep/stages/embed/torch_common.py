@@ -32,7 +32,8 @@ def resolve_device(device: Device) -> torch.device:
 
 
 def load_state_dict(path: Path, who: str, expected: str) -> dict[str, torch.Tensor]:
-    """Read a state dict with ``weights_only=True``; unwrap ``{"state_dict": ...}`` / ``{"model": ...}``
+    """Read a state dict with ``weights_only=True``; unwrap ``{"state_dict": ...}`` / ``{"model":
+    ...}``
     checkpoints and a DataParallel ``module.`` prefix. ModelFileError when missing or unreadable."""
     path = Path(path)
     if not path.is_file():
@@ -57,7 +58,8 @@ def _as_state_dict(obj: Any, path: Path, who: str, expected: str) -> dict[str, t
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelFileError(
-            f"embedder {who}: {path} holds a {type(obj).__name__}, not a dict of tensors; expected {expected}"
+            f"embedder {who}: {path} holds a {type(obj).__name__}, not a dict of tensors; "
+            f"expected {expected}"
         )
     if obj and all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
@@ -93,7 +95,9 @@ def build_and_load(
             f"{unexpected[:_SHOW]}, {len(shapes)} wrong shapes {shapes[:_SHOW]}; "
             "check that the file is the state dict of this embedder type (see docs/EMBEDDERS.md)"
         )
-    full = {k: _as_float32(sd[k]) if k in sd else torch.zeros((), dtype=v.dtype) for k, v in own.items()}
+    full = {
+        k: _as_float32(sd[k]) if k in sd else torch.zeros((), dtype=v.dtype) for k, v in own.items()
+    }
     net.load_state_dict(full, strict=True, assign=True)
     return net
 
@@ -105,8 +109,10 @@ def _as_float32(t: torch.Tensor) -> torch.Tensor:
 def preprocess(
     crops: np.ndarray, size: int, order: ChannelOrder, mean: np.ndarray, std: np.ndarray
 ) -> np.ndarray:
-    """(B, S, S, 3) uint8 RGB -> (B, 3, size, size) float32, ``(x - mean) / std`` on the 0-255 scale,
-    channels in ``order`` (mean/std given in that order). Area resize when shrinking, else linear."""
+    """(B, S, S, 3) uint8 RGB -> (B, 3, size, size) float32, ``(x - mean) / std`` on the 0-255
+    scale,
+    channels in ``order`` (mean/std given in that order). Area resize when shrinking, else
+    linear."""
     out = np.empty((len(crops), 3, size, size), dtype=np.float32)
     for i, crop in enumerate(crops):
         if crop.shape[0] != size:
@@ -144,7 +150,9 @@ class TorchEmbedder(RebuildOnUnpickle):
         bs = self.cfg.batch_size
         with torch.inference_mode():
             for s in range(0, len(crops), bs):
-                x = preprocess(crops[s : s + bs], self.input_size, self.order, self._mean, self._std)
+                x = preprocess(
+                    crops[s : s + bs], self.input_size, self.order, self._mean, self._std
+                )
                 y = self.net(torch.from_numpy(x).to(self.device))
                 out[s : s + len(x)] = y.reshape(len(x), -1).float().cpu().numpy()
         return out

@@ -4,8 +4,10 @@ output layer.
 Module names follow the Oxford VGG-Face PyTorch release (``vgg_face_dag.pth``, S. Albanie's
 MatConvNet conversion): ``conv1_1`` .. ``conv5_3`` (3x3, padding 1, bias), 2x2/2 max-pool after
 each group, ``fc6`` (25088 -> 4096), ``fc7`` (4096 -> 4096); ``fc8.*`` (2622 identities) is ignored.
-The optional ``dense`` layer (25088 -> 1024, ReLU) is the fine-tuned head of the video-FER thesis: it
-sits on the flattened pool5 output, not on fc7 (the thesis's parameter counts show this: 25088 x 1024
+The optional ``dense`` layer (25088 -> 1024, ReLU) is the fine-tuned head of the video-FER thesis:
+it
+sits on the flattened pool5 output, not on fc7 (the thesis's parameter counts show this: 25088 x
+1024
 + 1024 = 25,691,136), so layer ``dense1024`` never runs fc6 / fc7. Read from ``weights`` or
 ``head_weights``. Input: (B, 3, H, W) RGB on the 0-255 scale minus the
 VGG-Face mean; 224 x 224 is the original, other sizes are adaptive-average-pooled to 7 x 7 after
@@ -22,20 +24,33 @@ from emoprep.stages.embed.config import ChannelOrder, VggFaceConfig, VggLayer
 from emoprep.stages.embed.torch_common import TorchEmbedder, build_and_load, load_state_dict
 
 #: (group, convs in the group, output channels) of VGG-16
-GROUPS: tuple[tuple[int, int, int], ...] = ((1, 2, 64), (2, 2, 128), (3, 3, 256), (4, 3, 512), (5, 3, 512))
+GROUPS: tuple[tuple[int, int, int], ...] = (
+    (1, 2, 64),
+    (2, 2, 128),
+    (3, 3, 256),
+    (4, 3, 512),
+    (5, 3, 512),
+)
 DIMS: dict[VggLayer, int] = {VggLayer.POOL5: 512 * 7 * 7, VggLayer.FC6: 4096, VggLayer.FC7: 4096,
                              VggLayer.DENSE1024: 1024}
 #: fully connected layers applied after pool5 (each followed by ReLU), per output layer
-HEADS: dict[VggLayer, tuple[str, ...]] = {VggLayer.POOL5: (), VggLayer.FC6: ("fc6",),
-                                          VggLayer.FC7: ("fc6", "fc7"), VggLayer.DENSE1024: ("dense",)}
+HEADS: dict[VggLayer, tuple[str, ...]] = {
+    VggLayer.POOL5: (),
+    VggLayer.FC6: ("fc6",),
+    VggLayer.FC7: ("fc6", "fc7"),
+    VggLayer.DENSE1024: ("dense",),
+}
 _LINEAR = {"fc6": (512 * 7 * 7, 4096), "fc7": (4096, 4096), "dense": (512 * 7 * 7, 1024)}
-EXPECTED = ("a VGG-Face state dict with vgg_face_dag key names (conv1_1.weight .. conv5_3.bias, "
-            "fc6.weight (4096, 25088), fc7.weight (4096, 4096); dense.weight (1024, 25088) for layer "
-            "dense1024)")
+EXPECTED = (
+    "a VGG-Face state dict with vgg_face_dag key names (conv1_1.weight .. conv5_3.bias, "
+    "fc6.weight (4096, 25088), fc7.weight (4096, 4096); dense.weight (1024, 25088) for layer "
+    "dense1024)"
+)
 
 
 class VggFace(nn.Module):
-    """(B, 3, H, W) float32 mean-subtracted RGB -> (B, DIMS[layer]) activations (after ReLU for fc)."""
+    """(B, 3, H, W) float32 mean-subtracted RGB -> (B, DIMS[layer]) activations (after ReLU for
+    fc)."""
 
     def __init__(self, layer: VggLayer = VggLayer.FC7) -> None:
         super().__init__()
@@ -44,7 +59,9 @@ class VggFace(nn.Module):
         cin = 3
         for g, n, cout in GROUPS:
             for i in range(1, n + 1):
-                self.add_module(f"conv{g}_{i}", nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=1))
+                self.add_module(
+                    f"conv{g}_{i}", nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=1)
+                )
                 self._convs.append((f"conv{g}_{i}", i == n))
                 cin = cout
         self.heads = HEADS[layer]

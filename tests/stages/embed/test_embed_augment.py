@@ -55,7 +55,9 @@ def test_intensity_maps_are_exact() -> None:
         Augmentation.CONTRAST_X1_7_P50: [50, 220, 255, 255],
     }
     for aug, values in expect.items():
-        np.testing.assert_array_equal(augment_frame(crop, aug, rng)[0, :, 0], values, err_msg=aug.value)
+        np.testing.assert_array_equal(
+            augment_frame(crop, aug, rng)[0, :, 0], values, err_msg=aug.value
+        )
     blurred = augment_frame(_faces(1)[0], Augmentation.BLUR3, rng)
     assert blurred.astype(float).std() < _faces(1)[0].astype(float).std()
 
@@ -76,7 +78,9 @@ def test_streaming_matches_batch() -> None:
     crops = _faces(4)
     rng = augment_rng(9, "vid", Augmentation.SALT_PEPPER_1)
     streamed = np.stack([augment_frame(c, Augmentation.SALT_PEPPER_1, rng) for c in crops])
-    np.testing.assert_array_equal(streamed, augment_frames(crops, Augmentation.SALT_PEPPER_1, 9, "vid"))
+    np.testing.assert_array_equal(
+        streamed, augment_frames(crops, Augmentation.SALT_PEPPER_1, 9, "vid")
+    )
 
 
 def test_same_bytes_in_another_process() -> None:
@@ -84,12 +88,15 @@ def test_same_bytes_in_another_process() -> None:
         "import hashlib, numpy as np\n"
         "from emoprep.stages.embed import Augmentation, augment_frames\n"
         "c = np.full((2, 64, 64, 3), 128, np.uint8)\n"
-        "print(hashlib.sha256(augment_frames(c, Augmentation.SALT_PEPPER_1, 4, 'S02/x').tobytes()).hexdigest())\n"
+        "print(hashlib.sha256(augment_frames(c, Augmentation.SALT_PEPPER_1, 4, "
+        "'S02/x').tobytes()).hexdigest())\n"
     )
     env = {"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"}
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                            check=True, timeout=60)
-    here = augment_frames(np.full((2, S, S, 3), 128, np.uint8), Augmentation.SALT_PEPPER_1, 4, "S02/x")
+    here = augment_frames(
+        np.full((2, S, S, 3), 128, np.uint8), Augmentation.SALT_PEPPER_1, 4, "S02/x"
+    )
     assert other.stdout.strip() == hashlib.sha256(here.tobytes()).hexdigest()
 
 
@@ -126,9 +133,13 @@ def test_geometric_augs_move_landmarks_with_pixels(aug: Augmentation) -> None:
     new = augment_landmarks(pts, aug, S)
     assert new.shape == (68, 2) and new.dtype == np.float32
     for i in (36, 45, 8):
-        np.testing.assert_allclose(_centroid(moved, new[i]), new[i], atol=0.35, err_msg=f"point {i}")
+        np.testing.assert_allclose(
+            _centroid(moved, new[i]), new[i], atol=0.35, err_msg=f"point {i}"
+        )
     if aug is Augmentation.FLIP:
-        np.testing.assert_allclose(new[45], (S - 1 - pts[36][0], pts[36][1]))  # swapped and mirrored
+        np.testing.assert_allclose(
+            new[45], (S - 1 - pts[36][0], pts[36][1])
+        )  # swapped and mirrored
     else:  # +8 is counter-clockwise on screen: with y pointing down the eye-line angle drops by 8
         def angle(p: np.ndarray) -> float:
             d = p[45] - p[36]
@@ -140,7 +151,9 @@ def test_geometric_augs_move_landmarks_with_pixels(aug: Augmentation) -> None:
 
 def test_rotations_are_opposite_and_intensity_augs_keep_points() -> None:
     pts = np.random.default_rng(0).uniform(10, 50, (2, 68, 2)).astype(np.float32)
-    p = augment_landmarks(augment_landmarks(pts, Augmentation.ROTATE_P8, S), Augmentation.ROTATE_M8, S)
+    p = augment_landmarks(
+        augment_landmarks(pts, Augmentation.ROTATE_P8, S), Augmentation.ROTATE_M8, S
+    )
     np.testing.assert_allclose(p, pts, atol=1e-4)
     np.testing.assert_array_equal(augment_landmarks(pts, Augmentation.BLUR3, S), pts)
     flip2 = augment_landmarks(augment_landmarks(pts, Augmentation.FLIP, S), Augmentation.FLIP, S)
@@ -228,16 +241,17 @@ def test_thesis_salt_pepper_counts_specks_and_bounds() -> None:
         salt, pepper = (out[..., c] == 255).sum(), (out[..., c] == 0).sum()
         assert 0 < salt <= n and 0 < pepper <= n  # with replacement: repeats possible
         assert salt + pepper >= 2 * n - 6  # ... but rare (row indexing would set whole rows)
-    assert (out[-1] == 128).all() and (out[:, -1] == 128).all()  # randint(0, i - 1) never hits i - 1
+    assert (out[-1] == 128).all() and (
+        out[:, -1] == 128
+    ).all()  # randint(0, i - 1) never hits i - 1
     changed = out != 128
     assert (changed.any(-1) & ~changed.all(-1)).sum() > n  # coloured specks: one channel at a time
 
 
 def test_thesis_nine_are_the_thesis_list() -> None:
     assert len(THESIS_AUGMENTATIONS) == 9 == len(set(THESIS_AUGMENTATIONS))
-    assert {a.value for a in THESIS_AUGMENTATIONS} - {a.value for a in Augmentation if "thesis" not in
-                                                      a.value} == {"rotate_p8_thesis",
-                                                                   "rotate_m8_thesis",
-                                                                   "salt_pepper_1_thesis"}
+    assert {a.value for a in THESIS_AUGMENTATIONS} - {
+        a.value for a in Augmentation if "thesis" not in a.value
+    } == {"rotate_p8_thesis", "rotate_m8_thesis", "salt_pepper_1_thesis"}
     assert all(a.geometric for a in THESIS_ROT)
     assert not Augmentation.SALT_PEPPER_1_THESIS.geometric

@@ -26,7 +26,8 @@ def _crops(n: int, size: int = 96, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "cfg", [HogConfig(), HogConfig(size=32, cell=4, block=2, bins=6), HogConfig(block=1, signed=True)]
+    "cfg",
+    [HogConfig(), HogConfig(size=32, cell=4, block=2, bins=6), HogConfig(block=1, signed=True)],
 )
 def test_hog_shape_dim_and_determinism(cfg: HogConfig) -> None:
     emb = make_embedder(cfg)
@@ -62,7 +63,9 @@ def test_landmark_features_exact() -> None:
     assert f.shape == (2, 136 + 190) and both.dim == 326
     np.testing.assert_allclose(f[:, :136], (pts / 160).reshape(2, 136), rtol=1e-6)
     i, j = SUBSET20[0], SUBSET20[1]  # first pair: points 18 and 20 (1-based)
-    np.testing.assert_allclose(f[:, 136], np.linalg.norm(pts[:, i] - pts[:, j], axis=1) / 160, rtol=1e-5)
+    np.testing.assert_allclose(
+        f[:, 136], np.linalg.norm(pts[:, i] - pts[:, j], axis=1) / 160, rtol=1e-5
+    )
     only = make_embedder(LandmarksEmbedConfig(coords=False, distances=True)).embed(crops, pts)
     np.testing.assert_array_equal(only, f[:, 136:])
     np.testing.assert_array_equal(both.embed(crops, pts), f)

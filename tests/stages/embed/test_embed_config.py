@@ -75,7 +75,9 @@ def test_fingerprint_slice_leaves_out_runtime_fields() -> None:
     b = InceptionResnetV1Config(weights="/m/a.pt", batch_size=64, device="auto")
     assert a.fingerprint_slice() == b.fingerprint_slice()
     assert a.fingerprint_slice() != a.model_copy(update={"input_size": 128}).fingerprint_slice()
-    assert DlibResnetConfig(batch_size=1).fingerprint_slice() == DlibResnetConfig().fingerprint_slice()
+    assert (
+        DlibResnetConfig(batch_size=1).fingerprint_slice() == DlibResnetConfig().fingerprint_slice()
+    )
 
 
 def test_model_files_versions_and_landmark_needs(tmp_path: Path) -> None:
@@ -96,7 +98,8 @@ def test_model_files_versions_and_landmark_needs(tmp_path: Path) -> None:
 def test_classic_embedders_do_not_import_torch() -> None:
     code = (
         "import sys, numpy as np\n"
-        "from emoprep.stages.embed import make_embedder, HogConfig, LandmarksEmbedConfig, DlibResnetConfig\n"
+        "from emoprep.stages.embed import make_embedder, HogConfig, LandmarksEmbedConfig, "
+        "DlibResnetConfig\n"
         "c = np.zeros((1, 64, 64, 3), np.uint8)\n"
         "make_embedder(HogConfig()).embed(c, None)\n"
         "make_embedder(LandmarksEmbedConfig()).embed(c, np.zeros((1, 68, 2), np.float32))\n"

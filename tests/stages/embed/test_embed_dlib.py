@@ -26,8 +26,11 @@ def _align(frame: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     left, right = pts[36:42].mean(0), pts[42:48].mean(0)
     d = right - left
     centre = (left + right) / 2
-    m = cv2.getRotationMatrix2D(tuple(map(float, centre)), float(np.degrees(np.arctan2(d[1], d[0]))),
-                                0.30 * S / float(np.hypot(*d)))
+    m = cv2.getRotationMatrix2D(
+        tuple(map(float, centre)),
+        float(np.degrees(np.arctan2(d[1], d[0]))),
+        0.30 * S / float(np.hypot(*d)),
+    )
     m[:, 2] += np.array([S / 2, 0.40 * S]) - centre
     crop = cv2.warpAffine(frame, m, (S, S), flags=cv2.INTER_LINEAR)
     return crop, (pts @ m[:, :2].T + m[:, 2]).astype(np.float32)
@@ -35,11 +38,14 @@ def _align(frame: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def faces(sample_entry) -> dict[str, np.ndarray]:
-    """crops (3, 160, 160, 3) RGB, landmarks (3, 68, 2) crop px, reference (3, 128): dlib's own chips."""
+    """crops (3, 160, 160, 3) RGB, landmarks (3, 68, 2) crop px, reference (3, 128): dlib's own
+    chips."""
     detector = dlib.get_frontal_face_detector()
     sp68 = dlib.shape_predictor(str(find_model_file("shape_predictor_68_face_landmarks.dat")))
     sp5 = dlib.shape_predictor(str(find_model_file("shape_predictor_5_face_landmarks.dat")))
-    rec = dlib.face_recognition_model_v1(str(find_model_file("dlib_face_recognition_resnet_model_v1.dat")))
+    rec = dlib.face_recognition_model_v1(
+        str(find_model_file("dlib_face_recognition_resnet_model_v1.dat"))
+    )
     crops, lms, ref = [], [], []
     for _, bgr in iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), FRAMES):
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -65,7 +71,9 @@ def test_descriptor_of_real_faces(faces, embedder) -> None:
     assert np.all((norms > 1.0) & (norms < 2.0))  # dlib descriptors are ~1.5 long, not unit
     noise = np.random.default_rng(0).integers(0, 256, (1, S, S, 3), dtype=np.uint8)
     others = embedder.embed(np.concatenate([noise, noise[:, :, ::-1]]), None)
-    same = max(np.linalg.norm(v[0] - v[1]), np.linalg.norm(v[0] - v[2]), np.linalg.norm(v[1] - v[2]))
+    same = max(
+        np.linalg.norm(v[0] - v[1]), np.linalg.norm(v[0] - v[2]), np.linalg.norm(v[1] - v[2])
+    )
     far = min(np.linalg.norm(v[:, None] - others[None], axis=2).ravel())
     assert same < 0.6 < far  # dlib's same-person threshold separates them
 

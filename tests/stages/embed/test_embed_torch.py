@@ -42,7 +42,9 @@ def _random_state(net: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     out = {}
     for k, v in net.state_dict().items():
-        if k.endswith("running_var") or (k.endswith("weight") and v.ndim == 1):  # BN variance, gamma
+        if k.endswith("running_var") or (
+            k.endswith("weight") and v.ndim == 1
+        ):  # BN variance, gamma
             out[k] = torch.rand(v.shape, generator=g) * 0.5 + 0.75
         elif k.endswith("num_batches_tracked"):
             continue  # facenet-pytorch files may lack them; the loader must cope
@@ -67,7 +69,9 @@ def irv1_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def irv1(irv1_file):
-    return make_embedder(InceptionResnetV1Config(weights=irv1_file, input_size=80, batch_size=7, device="cpu"))
+    return make_embedder(
+        InceptionResnetV1Config(weights=irv1_file, input_size=80, batch_size=7, device="cpu")
+    )
 
 
 def test_irv1_shapes_unit_norm_and_attrs(irv1, irv1_file) -> None:
@@ -93,7 +97,9 @@ def test_irv1_batch_size_and_reload_do_not_change_results(irv1, irv1_file) -> No
 def test_irv1_wrapped_and_prefixed_checkpoints_load(irv1, irv1_file, tmp_path: Path) -> None:
     sd = torch.load(irv1_file, weights_only=True)
     wrapped = tmp_path / "ckpt.pt"
-    torch.save({"epoch": 3, "state_dict": {f"module.{k}": v.half() for k, v in sd.items()}}, wrapped)
+    torch.save(
+        {"epoch": 3, "state_dict": {f"module.{k}": v.half() for k, v in sd.items()}}, wrapped
+    )
     other = make_embedder(InceptionResnetV1Config(weights=wrapped, input_size=80, device="cpu"))
     crops = _crops(2, seed=2)
     np.testing.assert_allclose(other.embed(crops, None), irv1.embed(crops, None), atol=5e-3)
@@ -101,7 +107,9 @@ def test_irv1_wrapped_and_prefixed_checkpoints_load(irv1, irv1_file, tmp_path: P
 
 def test_irv1_bad_files(irv1_file, tmp_path: Path) -> None:
     cfg = InceptionResnetV1Config(weights=tmp_path / "20180402-114759-vggface2.pt", input_size=80)
-    with pytest.raises(ModelFileError, match="20180402-114759-vggface2.pt not found.*never downloaded"):
+    with pytest.raises(
+        ModelFileError, match="20180402-114759-vggface2.pt not found.*never downloaded"
+    ):
         make_embedder(cfg)
     half = tmp_path / "truncated.pt"
     half.write_bytes(irv1_file.read_bytes()[: 1 << 20])
@@ -140,7 +148,9 @@ def vgg_files(tmp_path_factory) -> tuple[Path, Path]:
     return folder / "vgg_face_dag.pth", folder / "head.pt"
 
 
-@pytest.mark.parametrize("layer, dim", [("pool5", 25088), ("fc6", 4096), ("fc7", 4096), ("dense1024", 1024)])
+@pytest.mark.parametrize(
+    "layer, dim", [("pool5", 25088), ("fc6", 4096), ("fc7", 4096), ("dense1024", 1024)]
+)
 def test_vggface_layers(vgg_files, layer: str, dim: int) -> None:
     weights, head = vgg_files
     cfg = VggFaceConfig(weights=weights, head_weights=head if layer == "dense1024" else None,
@@ -149,7 +159,9 @@ def test_vggface_layers(vgg_files, layer: str, dim: int) -> None:
     crops = _crops(7, seed=3)
     out = emb.embed(crops, None)
     assert out.shape == (7, dim) == (7, emb.dim) and np.isfinite(out).all() and out.std() > 0
-    assert emb.attrs()["layer"] == layer and emb.attrs()["weights_sha256"].count(",") == (layer == "dense1024")
+    assert emb.attrs()["layer"] == layer and emb.attrs()["weights_sha256"].count(",") == (
+        layer == "dense1024"
+    )
     one = np.concatenate([emb.embed(c[None], None) for c in crops])
     # unnormalised activations (up to ~100 here): float tolerance relative to their scale
     np.testing.assert_allclose(one, out, atol=1e-5 * np.abs(out).max())
@@ -163,12 +175,16 @@ def test_vggface_original_geometry_and_errors(vgg_files, irv1_file, tmp_path: Pa
     assert emb.embed(_crops(1, size=160), None).shape == (1, 25088)  # 224 input: 7x7 after pool5
     with pytest.raises(ModelFileError, match=r"missing keys \['dense.bias', 'dense.weight'\]"):
         make_embedder(VggFaceConfig(weights=weights, layer="dense1024"))
-    with pytest.raises(ModelFileError, match=r"missing keys \['conv1_1.bias'.*unexpected keys \['block8"):
+    with pytest.raises(
+        ModelFileError, match=r"missing keys \['conv1_1.bias'.*unexpected keys \['block8"
+    ):
         make_embedder(VggFaceConfig(weights=irv1_file, layer="pool5"))  # wrong architecture
     bad_head = tmp_path / "head512.pt"
     # a head on fc7 (the layout before the fix) is rejected with the expected shape
     torch.save({"dense.weight": torch.zeros(1024, 4096), "dense.bias": torch.zeros(1024)}, bad_head)
-    with pytest.raises(ModelFileError, match=r"dense.weight \(1024, 4096\) \(expected \(1024, 25088\)\)"):
+    with pytest.raises(
+        ModelFileError, match=r"dense.weight \(1024, 4096\) \(expected \(1024, 25088\)\)"
+    ):
         make_embedder(VggFaceConfig(weights=weights, head_weights=bad_head, layer="dense1024"))
 
 
@@ -178,7 +194,9 @@ def test_vggface_dense1024_sits_on_pool5(vgg_files) -> None:
     crops = _crops(3, size=32, seed=5)
     common = {"weights": weights, "input_size": 32, "device": "cpu"}
     pool5 = make_embedder(VggFaceConfig(layer="pool5", **common)).embed(crops, None)
-    dense = make_embedder(VggFaceConfig(layer="dense1024", head_weights=head, **common)).embed(crops, None)
+    dense = make_embedder(VggFaceConfig(layer="dense1024", head_weights=head, **common)).embed(
+        crops, None
+    )
     sd = torch.load(head, weights_only=True)
     expected = np.maximum(pool5 @ sd["dense.weight"].numpy().T + sd["dense.bias"].numpy(), 0.0)
     np.testing.assert_allclose(dense, expected, atol=1e-4 * np.abs(expected).max())
@@ -209,12 +227,16 @@ def tiny_ts(tmp_path_factory) -> tuple[Path, nn.Module]:
 def test_torchscript_preprocessing_and_batching(tiny_ts) -> None:
     path, net = tiny_ts
     mean, std = (10.0, 20.0, 30.0), (50.0, 60.0, 70.0)
-    cfg = TorchScriptConfig(model=path, input_size=24, channel_order="bgr", mean=mean, std=std, device="cpu")
+    cfg = TorchScriptConfig(
+        model=path, input_size=24, channel_order="bgr", mean=mean, std=std, device="cpu"
+    )
     emb = make_embedder(cfg)
     crops = _crops(5, size=24, seed=4)
     out = emb.embed(crops, None)
     assert emb.dim == 16 and out.shape == (5, 16)
-    x = (crops[..., ::-1].astype(np.float32) - np.array(mean, np.float32)) / np.array(std, np.float32)
+    x = (crops[..., ::-1].astype(np.float32) - np.array(mean, np.float32)) / np.array(
+        std, np.float32
+    )
     with torch.no_grad():
         want = net(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).flatten(1).numpy()
     np.testing.assert_allclose(out, want, atol=1e-6)
@@ -229,7 +251,9 @@ def test_torchscript_errors(irv1_file, tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="not a TorchScript archive"):
         make_embedder(TorchScriptConfig(model=irv1_file))  # a state dict, not TorchScript
     fixed = tmp_path / "fixed.ts"
-    torch.jit.save(torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))), str(fixed))
+    torch.jit.save(
+        torch.jit.script(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 4))), str(fixed)
+    )
     with pytest.raises(ModelFileError, match="set input_size"):
         make_embedder(TorchScriptConfig(model=fixed, input_size=16))
     assert make_embedder(TorchScriptConfig(model=fixed, input_size=8)).dim == 4

@@ -37,7 +37,9 @@ def keras() -> dict[str, np.ndarray]:
     return dict(np.load(FIXTURE))
 
 
-def test_port_equals_keras_outputs(embedder: FerXceptionEmbedder, keras: dict[str, np.ndarray]) -> None:
+def test_port_equals_keras_outputs(
+    embedder: FerXceptionEmbedder, keras: dict[str, np.ndarray]
+) -> None:
     assert str(keras["model_sha256"]) == embedder.sha256
     x = keras["images"].astype(np.float32)[:, None] / 255.0 * 2.0 - 1.0
     out = embedder.forward_grey(x)
@@ -45,7 +47,9 @@ def test_port_equals_keras_outputs(embedder: FerXceptionEmbedder, keras: dict[st
     np.testing.assert_allclose(out[:, 7:], keras["pooled"], atol=1e-4, rtol=0)
 
 
-def test_embed_of_rgb_crops_equals_keras(embedder: FerXceptionEmbedder, keras: dict[str, np.ndarray]) -> None:
+def test_embed_of_rgb_crops_equals_keras(
+    embedder: FerXceptionEmbedder, keras: dict[str, np.ndarray]
+) -> None:
     rgb = np.repeat(keras["images"][..., None], 3, axis=3)  # grey -> RGB -> grey is exact in cv2
     out = embedder.embed(rgb, None)
     assert out.shape == (len(rgb), fx.DIM) and out.dtype == np.float32
@@ -80,12 +84,17 @@ def test_single_face_neutral_then_happy(embedder: FerXceptionEmbedder, samples_d
            for i in first + smiling}
     assert all(top[i] == "neutral" for i in first), top
     assert all(top[i] == "happy" for i in smiling), top
-    scores = fx.expression_scores(embedder.embed(np.stack([cv2.resize(crops[i], (96, 96))
-                                                           for i in (first[0], smiling[-1])]), None))
+    scores = fx.expression_scores(
+        embedder.embed(
+            np.stack([cv2.resize(crops[i], (96, 96)) for i in (first[0], smiling[-1])]), None
+        )
+    )
     assert scores[0] < 0.1 < 0.5 < scores[1] <= 1.0
 
 
-def test_batching_and_pickle_give_same_features(weights: Path, keras: dict[str, np.ndarray]) -> None:
+def test_batching_and_pickle_give_same_features(
+    weights: Path, keras: dict[str, np.ndarray]
+) -> None:
     rgb = np.repeat(keras["images"][..., None], 3, axis=3)
     one = FerXceptionEmbedder(FerXceptionConfig(weights=weights, batch_size=1, device="cpu"))
     many = FerXceptionEmbedder(FerXceptionConfig(weights=weights, batch_size=32, device="cpu"))
@@ -144,8 +153,9 @@ def test_registered_in_the_embed_family(weights: Path) -> None:
     from emoprep.stages.embed import EMBEDDERS, EmbedderConfig
 
     assert FerXceptionConfig in EMBEDDERS
-    cfg = TypeAdapter(EmbedderConfig).validate_python({"type": "fer_xception", "weights": str(weights),
-                                                       "batch_size": 4, "device": "cpu"})
+    cfg = TypeAdapter(EmbedderConfig).validate_python(
+        {"type": "fer_xception", "weights": str(weights), "batch_size": 4, "device": "cpu"}
+    )
     assert isinstance(cfg, FerXceptionConfig) and cfg.fingerprint_slice() == {
         "type": "fer_xception", "weights": str(weights)}
     assert set(cfg.library_versions()) == {"numpy", "opencv", "torch", "h5py"}
