@@ -22,10 +22,23 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from emoprep.errors import EmoprepError
 from emoprep.io.atomic import read_token
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import UnitResult, UnitTask
 from emoprep.pipeline.worker import ProgressChannel, execute, init_worker
+
+#: dask's own setting for the time to connect to a ``--scheduler``
+CONNECT_KEY = "distributed.comm.timeouts.connect"
+#: seconds to connect when ``CONNECT_KEY`` is at dask's shipped default (30 s): an unreachable
+#: scheduler fails in seconds, not after 30 s of retries
+CONNECT_TIMEOUT_S = 5.0
+
+
+class SchedulerUnreachableError(EmoprepError):
+    """``--scheduler ADDRESS`` cannot be reached (nothing listens there, a bad address)."""
+
+    exit_code = 2  #: a configuration error (the CLI's exit status)
 
 
 class ExecutorKind(str, Enum):
@@ -193,7 +206,7 @@ class DaskExecutor(Executor):
                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 128 * 2**20})
         self._cluster = None
         if scheduler:
-            self.client = Client(scheduler)
+            self.client = connect(scheduler)
             self.description = f"dask scheduler {scheduler}"
         else:
             self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
@@ -228,6 +241,41 @@ class DaskExecutor(Executor):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def connect_timeout() -> float:
+    """Seconds to connect to a scheduler: dask's ``distributed.comm.timeouts.connect`` when it is
+    configured (``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s``, a dask YAML file, or
+    ``dask.config.set`` to another value than the shipped 30 s), else :data:`CONNECT_TIMEOUT_S`."""
+    import dask
+    from dask.utils import parse_timedelta
+
+    configured = dask.config.get(CONNECT_KEY, None, config=dask.config.collect())  # env, YAML
+    shipped = dask.config.get(CONNECT_KEY, None, config=dask.config.merge(*dask.config.defaults))
+    value = dask.config.get(CONNECT_KEY, None)
+    if configured is None and (value is None or value == shipped):
+        return CONNECT_TIMEOUT_S
+    return float(parse_timedelta(value, default="seconds"))
+
+
+def connect(address: str) -> Any:
+    """A ``distributed.Client`` of the scheduler at ``address`` within :func:`connect_timeout`.
+
+    Raises :class:`SchedulerUnreachableError` (one line: the address, the time waited, the fix)
+    instead of distributed's retry traceback.
+    """
+    from distributed import Client
+
+    timeout = connect_timeout()
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SchedulerUnreachableError(
+            f"dask scheduler {address}: not reachable within {timeout:g} s ({why}); start it "
+            f"(`dask scheduler`) and pass the address it prints (tcp://HOST:8786), leave out "
+            f"--scheduler to start a local cluster, or allow longer with "
+            f"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s") from None
 
 
 def make_executor(kind: ExecutorKind, workers: int, scheduler: str | None = None) -> Executor:
