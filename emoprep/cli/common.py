@@ -7,6 +7,7 @@ invalid manifest, missing model file); 130 interrupted (Ctrl-C); 143 terminated 
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -17,6 +18,14 @@ from emoprep.errors import ConfigError, EmoprepError, ModelFileError
 from emoprep.pipeline.manifest.profiles import Profile
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+class ExportFormat(str, Enum):
+    """What ``emoprep export`` writes."""
+
+    H5 = "h5"  #: padded sequences of one store, one HDF5 file per part (docs/STORE.md)
+    CSV = "csv"  #: one OpenFace-like CSV per video, one row per frame (emoprep.io.csv_export)
+
 
 ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="data manifest (YAML)")]
 OutOpt = Annotated[Path | None, typer.Option(
@@ -71,7 +80,9 @@ def colour() -> bool:
 
 
 def fail(exc: EmoprepError) -> NoReturn:
-    """Print a domain error without a traceback and exit: 2 for configuration, 1 otherwise."""
+    """Print a domain error without a traceback and exit: the error's ``exit_code`` when it has
+    one (an unreachable dask scheduler: 2), 2 for configuration, 1 otherwise."""
     code = EXIT_USAGE if isinstance(exc, ConfigError | ModelFileError) else EXIT_FAILED
+    code = int(getattr(exc, "exit_code", code))
     typer.secho(f"error: {exc}", fg=typer.colors.RED if colour() else None, err=True)
     raise typer.Exit(code)

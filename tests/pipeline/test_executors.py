@@ -1,0 +1,87 @@
+"""Executors: an unreachable dask scheduler fails fast with one line (no retry traceback), and the
+connect timeout follows dask's own ``distributed.comm.timeouts.connect`` when it is configured.
+Only loopback addresses, on a port nothing listens on."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+
+import dask  # noqa: E402
+
+from emoprep.pipeline.executors import (  # noqa: E402
+    CONNECT_KEY,
+    CONNECT_TIMEOUT_S,
+    DaskExecutor,
+    SchedulerUnreachableError,
+    connect_timeout,
+)
+from tests.helpers import write_manifest  # noqa: E402
+
+
+@pytest.fixture
+def dead_address() -> str:
+    """``tcp://127.0.0.1:PORT`` where nothing listens (a port just released by this process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_connect_timeout_defaults_to_5_s_and_follows_dask_config(monkeypatch) -> None:
+    monkeypatch.delenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", raising=False)
+    assert connect_timeout() == CONNECT_TIMEOUT_S == 5.0
+    with dask.config.set({CONNECT_KEY: "2s"}):
+        assert connect_timeout() == 2.0
+    with dask.config.set({CONNECT_KEY: "1 minute"}):
+        assert connect_timeout() == 60.0
+    # set in the environment, even to dask's shipped 30 s, it is the user's choice
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "30s")
+    assert connect_timeout() == 30.0
+
+
+def test_unreachable_scheduler_fails_within_the_timeout(dead_address: str) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(SchedulerUnreachableError) as err:
+        DaskExecutor(1, dead_address)
+    took = time.perf_counter() - t0
+    assert took < CONNECT_TIMEOUT_S + 5, took  # 30 s of retries before
+    msg = str(err.value)
+    assert "\n" not in msg and dead_address in msg and "within 5 s" in msg
+    assert "--scheduler" in msg and "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT" in msg
+    assert err.value.exit_code == 2
+
+
+def test_configured_timeout_is_used(dead_address: str) -> None:
+    t0 = time.perf_counter()
+    with dask.config.set({CONNECT_KEY: "1s"}), pytest.raises(SchedulerUnreachableError) as err:
+        DaskExecutor(1, dead_address)
+    assert time.perf_counter() - t0 < 4.5 and "within 1 s" in str(err.value)
+
+
+def test_cli_prints_one_error_line_and_exits_2(clip_bank: Path, tmp_path: Path,
+                                               dead_address: str) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "s01_happy_1.mp4").write_bytes((clip_bank / "s01_happy_1.mp4").read_bytes())
+    manifest = write_manifest(tmp_path / "m.yaml", videos, {"split": {"folds": 2,
+                                                                     "required": False}})
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(manifest),
+                          "-o", str(tmp_path / "out"), "--executor", "dask", "--scheduler",
+                          dead_address], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})
+    took = time.perf_counter() - t0
+    assert res.returncode == 2, res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and dead_address in errors[0] and "within 2 s" in errors[0]
+    assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) <= 3, res.stderr
+    assert took < 60, took
