@@ -38,7 +38,8 @@ CROP_UNIT = 200.0  #: crop side = CROP_UNIT * s source pixels
 
 
 class FanLandmarksConfig(BackendConfig):
-    """``landmarks.backend: fan``: 2D-FAN TorchScript, (B, 3, 256, 256) RGB [0, 1] -> (B, 68, 64, 64).
+    """``landmarks.backend: fan``: 2D-FAN TorchScript, (B, 3, 256, 256) RGB [0, 1] -> (B, 68, 64,
+    64).
 
     A member of a landmarks backend family (``family("backend", "dlib68", ...)``); unknown keys
     are errors."""
@@ -47,7 +48,9 @@ class FanLandmarksConfig(BackendConfig):
 
     backend: Literal["fan"] = "fan"
     model: Path | None = Field(
-        None, description="TorchScript 2D-FAN file; None: <model dir>/fan/2DFAN4.pt (emoprep models list)"
+        None,
+        description="TorchScript 2D-FAN file; None: <model dir>/fan/2DFAN4.pt (emoprep models "
+                    "list)",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when available")
     batch: int = Field(16, ge=1, description="faces per forward pass (runtime only)")
@@ -158,11 +161,15 @@ class FanLandmarker:
         """One box per frame: frames (H, W[, 3]) uint8, boxes (B, 4) x, y, w, h -> (B, 68, 2)."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if len(frames) != len(boxes):
-            raise ValueError(f"landmarks: {len(frames)} frames but {len(boxes)} boxes; pass one box per frame")
+            raise ValueError(
+                f"landmarks: {len(frames)} frames but {len(boxes)} boxes; pass one box per frame"
+            )
         out = np.empty((len(boxes), N_POINTS, 2), np.float32)
         for s in range(0, len(boxes), self.cfg.batch):
             part = [_check_box(b) for b in boxes[s : s + self.cfg.batch]]
-            crops = np.stack([crop_face(f, b) for f, b in zip(frames[s : s + len(part)], part, strict=True)])
+            crops = np.stack(
+                [crop_face(f, b) for f, b in zip(frames[s : s + len(part)], part, strict=True)]
+            )
             cells = decode_heatmaps(self.heatmaps(crops))
             for i, b in enumerate(part):
                 out[s + i] = to_source(cells[i], b)
@@ -173,7 +180,8 @@ class FanLandmarker:
 
 
 def _last(out: Any) -> torch.Tensor:
-    """The heatmaps of a module output: a tensor, or the last of a list / tuple (stacked hourglasses)."""
+    """The heatmaps of a module output: a tensor, or the last of a list / tuple (stacked
+    hourglasses)."""
     return out[-1] if isinstance(out, (list, tuple)) else out
 
 
@@ -190,7 +198,8 @@ def _device(name: str) -> torch.device:
 
 
 def _load(path: Path, device: torch.device) -> Any:
-    """``torch.jit.load`` in eval mode; ModelFileError naming the file when it is not TorchScript."""
+    """``torch.jit.load`` in eval mode; ModelFileError naming the file when it is not
+    TorchScript."""
     import torch
 
     try:

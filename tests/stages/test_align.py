@@ -41,7 +41,9 @@ def level_face() -> np.ndarray:
     return lm
 
 
-def similarity(points: np.ndarray, deg: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+def similarity(
+    points: np.ndarray, deg: float, scale: float, shift: tuple[float, float]
+) -> np.ndarray:
     """Rotate by ``deg`` (image coordinates, y down) and scale about the origin, then shift."""
     t = math.radians(deg)
     rot = scale * np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])
@@ -92,8 +94,12 @@ def test_box_method_and_fallback() -> None:
     m = alignment_matrix(None, box, AlignConfig(method=AlignMethod.BOX, size=100))
     np.testing.assert_allclose(transform_points(np.array([[99.5, 39.5], [299.5, 159.5]]), m),
                                [[-0.5, -0.5], [99.5, 99.5]], atol=1e-12)
-    np.testing.assert_allclose(alignment_matrix(np.full((68, 2), np.nan), box, AlignConfig(size=100)), m)
-    unpadded = alignment_matrix(None, box, AlignConfig(method=AlignMethod.BOX, size=100, box_pad_y=0))
+    np.testing.assert_allclose(
+        alignment_matrix(np.full((68, 2), np.nan), box, AlignConfig(size=100)), m
+    )
+    unpadded = alignment_matrix(
+        None, box, AlignConfig(method=AlignMethod.BOX, size=100, box_pad_y=0)
+    )
     np.testing.assert_allclose(transform_points(np.array([[99.5, 49.5]]), unpadded), [[-0.5, -0.5]])
     with pytest.raises(StageError, match="no usable landmarks"):
         alignment_matrix(None, None, CFG)
@@ -153,7 +159,9 @@ def test_wolfgang_crops_are_level_with_the_set_eye_distance(sample_entry) -> Non
     the source landmarks the matrices came from."""
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     idx = select_frames(472, 23.976, WindowConfig())
-    geom = track_faces(iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), LandmarksConfig())
+    geom = track_faces(
+        iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), LandmarksConfig()
+    )
     mats = align_geometry(geom, CFG)
     src_tilt = [math.degrees(math.atan2(r[1] - le[1], r[0] - le[0]))
                 for le, r in map(eye_centers, geom.landmarks[FrameStatus.has_face(geom.status)])]
@@ -168,7 +176,9 @@ def test_wolfgang_crops_are_level_with_the_set_eye_distance(sample_entry) -> Non
         if not rects:
             continue
         r = max(rects, key=lambda r: r.area())
-        left, right = eye_centers(predictor(grey, np.array([r.left(), r.top(), r.width(), r.height()])))
+        left, right = eye_centers(
+            predictor(grey, np.array([r.left(), r.top(), r.width(), r.height()]))
+        )
         tilt = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
         dist = math.hypot(*(right - left)) / (CFG.eye_distance * CFG.size)
         good += abs(tilt) <= 2.0 and abs(dist - 1.0) <= 0.05
@@ -201,8 +211,11 @@ def test_box_crop_of_a_ramp_by_hand() -> None:
     u = np.arange(160)
     np.testing.assert_allclose(crop[:, :, 2], np.broadcast_to(50 + (u + 0.5) / 2 - 0.5, (160, 160)),
                                atol=1.0)
-    np.testing.assert_allclose(crop[:, :, 1], np.broadcast_to(2 * (10 + (u[:, None] + 0.5) / 2 - 0.5),
-                                                              (160, 160)), atol=1.0)
+    np.testing.assert_allclose(
+        crop[:, :, 1],
+        np.broadcast_to(2 * (10 + (u[:, None] + 0.5) / 2 - 0.5), (160, 160)),
+        atol=1.0,
+    )
     np.testing.assert_array_equal(crop[:, :, 0], 7)
 
 
@@ -225,14 +238,18 @@ def test_box_crop_equals_the_seeds_slice_and_resize() -> None:
     frame = cv2.GaussianBlur(rng.integers(0, 256, (360, 640, 3), dtype=np.uint8), (7, 7), 2)
     x, y, w, h = 200, 80, 190, 200
     seed = cv2.resize(frame[y - 10:y + h + 10, x:x + w], (160, 160), interpolation=cv2.INTER_LINEAR)
-    ours = align_face(frame, alignment_matrix(None, np.array([x, y, w, h], float), BOX_CFG), BOX_CFG)
+    ours = align_face(
+        frame, alignment_matrix(None, np.array([x, y, w, h], float), BOX_CFG), BOX_CFG
+    )
     assert np.abs(ours.astype(int) - seed[:, :, ::-1].astype(int)).max() <= 1
 
 
 # -- the default crop keeps the whole face (benchmarks/crop.py has the full measurement) -----------
 
-@pytest.mark.parametrize("name,first,frames", [("WolfgangLanger_Pexels.mp4", 175, [180, 200, 215, 228]),
-                                               ("single_face.mp4", 0, [5, 40, 70])])
+@pytest.mark.parametrize(
+    "name,first,frames",
+    [("WolfgangLanger_Pexels.mp4", 175, [180, 200, 215, 228]), ("single_face.mp4", 0, [5, 40, 70])],
+)
 def test_default_crop_contains_all_landmarks_redetected_on_the_crop(sample_entry, name, first,
                                                                     frames) -> None:
     """Landmarks of the source frame transformed into the crop, and landmarks found again on the

@@ -2,8 +2,10 @@
 
 OpenFace writes a header whose names after the first carry a leading space (``frame, face_id,
 timestamp, confidence, success, ...``); both forms are accepted. ``frame`` is 1-based (the first
-source frame is 1; ``OpenFaceAUConfig.openface_frame_base``). Rows with ``success == 0`` or ``confidence``
-below ``OpenFaceAUConfig.min_confidence`` become NaN. When several rows share a frame (multi-face output,
+source frame is 1; ``OpenFaceAUConfig.openface_frame_base``). Rows with ``success == 0`` or
+``confidence``
+below ``OpenFaceAUConfig.min_confidence`` become NaN. When several rows share a frame (multi-face
+output,
 ``face_id``), the successful row with the highest confidence is kept.
 """
 
@@ -168,7 +170,8 @@ def openface_aus(
     if not hit.any():
         raise OpenFaceCSVError(
             f"video {video}: OpenFace CSV {path} covers source frames {int(src[0])}-{int(src[-1])} "
-            f"(frame - {cfg.openface_frame_base}), the tracked frames are {int(fi[0])}-{int(fi[-1])}: "
+            f"(frame - {cfg.openface_frame_base}), the tracked frames are "
+            f"{int(fi[0])}-{int(fi[-1])}: "
             "no frame in common; fix: check au.openface_csv points at this video's CSV and "
             "au.openface_frame_base"
         )

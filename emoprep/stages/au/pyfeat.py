@@ -124,7 +124,9 @@ def au_columns(fex: FexLike) -> list[str]:
     if not cols:
         cols = [c for c in fex.columns if str(c).upper().startswith("AU") and str(c)[2:].isdigit()]
     if not cols:
-        raise StageError(f"pyfeat: the detector result has no AU column (columns: {list(fex.columns)})")
+        raise StageError(
+            f"pyfeat: the detector result has no AU column (columns: {list(fex.columns)})"
+        )
     return [str(c) for c in cols]
 
 
@@ -135,14 +137,18 @@ def fex_to_frames(fex: FexLike, n: int, names: list[str]) -> np.ndarray:
     higher ``FaceScore``, then the earlier row.
     """
     if "frame" not in fex.columns:
-        raise StageError(f"pyfeat: the detector result has no 'frame' column (columns: {list(fex.columns)})")
+        raise StageError(
+            f"pyfeat: the detector result has no 'frame' column (columns: {list(fex.columns)})"
+        )
     frames = np.asarray(fex["frame"], dtype=np.int64)
     vals = np.asarray(fex[names], dtype=np.float32).reshape(frames.size, len(names))
     score = (np.asarray(fex["FaceScore"], dtype=np.float64) if "FaceScore" in fex.columns
              else np.zeros(frames.size))
     score = np.where(np.isfinite(score), score, -np.inf)
     if frames.size and (frames.min() < 0 or frames.max() >= n):
-        raise StageError(f"pyfeat: result frame numbers {frames.min()}-{frames.max()} outside 0-{n - 1}")
+        raise StageError(
+            f"pyfeat: result frame numbers {frames.min()}-{frames.max()} outside 0-{n - 1}"
+        )
     has = np.isfinite(vals).any(axis=1)
     order = np.lexsort((np.arange(frames.size), -score, ~has, frames))
     first = np.ones(order.size, dtype=bool)
@@ -182,8 +188,13 @@ def pyfeat_aus(
     return np.concatenate(parts).astype(np.float32), [canonical_au_name(n) for n in names]
 
 
-def compute(geometry: Geometry, entry: VideoEntry, cfg: PyFeatAUConfig, root: Path,
-            crops: Callable[[], Iterator[np.ndarray]] | None = None) -> tuple[np.ndarray, list[str]]:
+def compute(
+    geometry: Geometry,
+    entry: VideoEntry,
+    cfg: PyFeatAUConfig,
+    root: Path,
+    crops: Callable[[], Iterator[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """The ``pyfeat`` source: py-feat's AU model on the aligned crops of the tracked frames."""
     if crops is None:
         raise StageError(

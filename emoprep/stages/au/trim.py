@@ -59,22 +59,37 @@ class TrimCount(str, Enum):
 
 
 class TrimConfig(BaseModel):
-    """Parameters of Algorithm 1; defaults are the thesis values. ``threshold`` None: per AU source."""
+    """Parameters of Algorithm 1; defaults are the thesis values. ``threshold`` None: per AU
+    source."""
 
     model_config = ConfigDict(extra="forbid")
     #: keys added after 0.1 and their defaults (which reproduce 0.1): left out of the fingerprint
     #: while at the default, so outputs made before them stay up to date
     _ADDED: ClassVar[dict[str, str]] = {"cap": "prose", "count_in": "kept"}
 
-    threshold: float | None = Field(None, gt=0.0, lt=1.0, description="fraction of the video's max score")
-    min_end_cut: int = Field(10, ge=0, description="always cut at least this many frames at the end")
+    threshold: float | None = Field(
+        None, gt=0.0, lt=1.0, description="fraction of the video's max score"
+    )
+    min_end_cut: int = Field(
+        10, ge=0, description="always cut at least this many frames at the end"
+    )
     anomaly_last: int = Field(20, ge=0, description="max score within the last N frames -> anomaly")
-    max_cut: float = Field(0.5, gt=0.0, le=1.0, description="never cut more than this fraction of the video")
-    overrides: str | None = Field(None, description="YAML or CSV file: video_id -> start/end kept frames")
-    cap: TrimCap = Field(TrimCap.PROSE, description="prose: never cut more than max_cut; pseudocode: "
-                         "the thesis's listing (checked after both cuts, up to 2 frames more)")
-    count_in: TrimCount = Field(TrimCount.KEPT, description="kept: min_end_cut and anomaly_last count "
-                                "tracked frames; source: source frames (the thesis's meaning)")
+    max_cut: float = Field(
+        0.5, gt=0.0, le=1.0, description="never cut more than this fraction of the video"
+    )
+    overrides: str | None = Field(
+        None, description="YAML or CSV file: video_id -> start/end kept frames"
+    )
+    cap: TrimCap = Field(
+        TrimCap.PROSE,
+        description="prose: never cut more than max_cut; pseudocode: "
+        "the thesis's listing (checked after both cuts, up to 2 frames more)",
+    )
+    count_in: TrimCount = Field(
+        TrimCount.KEPT,
+        description="kept: min_end_cut and anomaly_last count "
+        "tracked frames; source: source frames (the thesis's meaning)",
+    )
 
     def fingerprint_slice(self) -> dict[str, Any]:
         """The config as it goes into the au fingerprint; ``cap`` and ``count_in`` only when not
@@ -228,7 +243,8 @@ def _cut_pseudocode(below: np.ndarray, near_end: np.ndarray, max_frames: float) 
 
 
 def load_overrides(path: Path) -> dict[str, tuple[int, int]]:
-    """Manual kept ranges: video_id -> (start_frame, end_frame), SOURCE frame numbers, end exclusive.
+    """Manual kept ranges: video_id -> (start_frame, end_frame), SOURCE frame numbers, end
+    exclusive.
 
     YAML (``.yaml``/``.yml``): a mapping ``video_id: [start, end]`` or
     ``video_id: {start: s, end: e}``. CSV (``.csv``): header ``video_id,start,end``. Every problem
@@ -243,7 +259,9 @@ def load_overrides(path: Path) -> dict[str, tuple[int, int]]:
     elif suffix == ".csv":
         raw, problems = _read_csv_overrides(p)
     else:
-        raise ConfigError(str(p), [f"unknown overrides format {suffix!r}; expected .yaml, .yml or .csv"])
+        raise ConfigError(
+            str(p), [f"unknown overrides format {suffix!r}; expected .yaml, .yml or .csv"]
+        )
     out: dict[str, tuple[int, int]] = {}
     for key, (a, b) in raw.items():
         err = _check_range(a, b)
@@ -262,7 +280,9 @@ def _read_yaml_overrides(p: Path) -> tuple[dict[str, tuple[object, object]], lis
     except yaml.YAMLError as exc:
         raise ConfigError(str(p), [f"not valid YAML: {exc}"]) from exc
     if not isinstance(data, dict):
-        raise ConfigError(str(p), [f"expected a mapping video_id -> [start, end], got {type(data).__name__}"])
+        raise ConfigError(
+            str(p), [f"expected a mapping video_id -> [start, end], got {type(data).__name__}"]
+        )
     raw: dict[str, tuple[object, object]] = {}
     problems: list[str] = []
     for key, val in data.items():
@@ -280,7 +300,9 @@ def _read_csv_overrides(p: Path) -> tuple[dict[str, tuple[object, object]], list
         reader = csv.DictReader(fh)
         fields = [f.strip() for f in (reader.fieldnames or [])]
         if not {"video_id", "start", "end"} <= set(fields):
-            raise ConfigError(str(p), [f"CSV header must have video_id,start,end; got {','.join(fields)}"])
+            raise ConfigError(
+                str(p), [f"CSV header must have video_id,start,end; got {','.join(fields)}"]
+            )
         reader.fieldnames = fields
         raw: dict[str, tuple[object, object]] = {}
         problems: list[str] = []

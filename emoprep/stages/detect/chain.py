@@ -1,4 +1,5 @@
-"""A detector with its fallbacks: ``detect.fallback`` tried in order where the primary finds nothing.
+"""A detector with its fallbacks: ``detect.fallback`` tried in order where the primary finds
+nothing.
 
 ::
 
@@ -42,7 +43,9 @@ class Detections:
 
     def shifted(self, dx: float, dy: float) -> Detections:
         """The same detections with boxes moved by (dx, dy) px (from a region to the frame)."""
-        return Detections(self.boxes + np.array([dx, dy, 0, 0], np.float32), self.scores, self.source)
+        return Detections(
+            self.boxes + np.array([dx, dy, 0, 0], np.float32), self.scores, self.source
+        )
 
     def pick(self, policy: SelectPolicy, frame_shape: tuple[int, ...],
              previous: np.ndarray | None = None) -> np.ndarray:
@@ -50,7 +53,9 @@ class Detections:
         return self.boxes[select_face(self.boxes, policy, frame_shape, previous, self.scores)]
 
 
-def detect_scored(detector: FaceDetector, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def detect_scored(
+    detector: FaceDetector, frame: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Boxes (K, 4) float32 and scores (K,) float32 from ``detector`` (scores None when it has
     no ``detect_scored`` method)."""
     scored = getattr(detector, "detect_scored", None)

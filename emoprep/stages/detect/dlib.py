@@ -1,4 +1,5 @@
-"""dlib face detectors: ``detect.backend: dlib_hog`` (HOG + linear SVM, ``get_frontal_face_detector``)
+"""dlib face detectors: ``detect.backend: dlib_hog`` (HOG + linear SVM,
+``get_frontal_face_detector``)
 and ``dlib_mmod`` (the MMOD CNN, ``cnn_face_detection_model_v1`` with
 ``mmod_human_face_detector.dat`` from face-recognition-models). Both give a confidence per box.
 
@@ -38,8 +39,10 @@ class DlibHogConfig(DetectorConfig):
         return WINDOW >> self.upsample
 
     def no_face_hint(self) -> str:
-        return (f"try stages.detect.upsample: {self.upsample + 1} (faces under {self.min_face()} px) "
-                "or stages.detect.backend: mtcnn (profile faces)")
+        return (
+            f"try stages.detect.upsample: {self.upsample + 1} (faces under {self.min_face()} px) "
+            "or stages.detect.backend: mtcnn (profile faces)"
+        )
 
 
 class DlibMmodConfig(DetectorConfig):
@@ -67,7 +70,8 @@ class DlibMmodConfig(DetectorConfig):
 
 
 def mmod_path(cfg: DlibMmodConfig) -> Path:
-    """``cfg.model`` when set (must exist), else the file of the installed face-recognition-models."""
+    """``cfg.model`` when set (must exist), else the file of the installed
+    face-recognition-models."""
     if cfg.model is None:
         from emoprep.io.models import require
 

@@ -55,7 +55,9 @@ class Faces(NamedTuple):
 
     @classmethod
     def empty(cls) -> Faces:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32))
+        return cls(
+            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
+        )
 
 
 class MtcnnConfig(DetectorConfig):
@@ -92,7 +94,8 @@ class MtcnnConfig(DetectorConfig):
 
 
 def weight_path(cfg: MtcnnConfig, name: str) -> Path:
-    """Path of weight file ``name``: in ``cfg.weights_dir`` when set, else from the model registry."""
+    """Path of weight file ``name``: in ``cfg.weights_dir`` when set, else from the model
+    registry."""
     if cfg.weights_dir is not None:
         path = Path(cfg.weights_dir).expanduser() / name
         if not path.is_file():
@@ -186,7 +189,9 @@ class MtcnnDetector:
             for idx in groups.values():
                 for s in range(0, len(idx), self.cfg.batch_size):
                     part = idx[s:s + self.cfg.batch_size]
-                    for i, faces in zip(part, self._detect_same_shape([rgb[i] for i in part]), strict=True):
+                    for i, faces in zip(
+                        part, self._detect_same_shape([rgb[i] for i in part]), strict=True
+                    ):
                         out[i] = faces
         return out  # type: ignore[return-value]
 
@@ -232,7 +237,9 @@ class MtcnnDetector:
         """Stage 2: R-Net on 24x24 crops; squared boxes (N, 4) per frame."""
         if sum(len(c) for c in cands) == 0:
             return [np.zeros((0, 4)) for _ in rgb]
-        crops = np.concatenate([crop_resized(img, c, 24) for img, c in zip(rgb, cands, strict=True)])
+        crops = np.concatenate(
+            [crop_resized(img, c, 24) for img, c in zip(rgb, cands, strict=True)]
+        )
         prob, reg = (t.cpu().numpy() for t in self.rnet(self._tensor(crops)))
         out, start = [], 0
         for c in cands:
@@ -247,7 +254,9 @@ class MtcnnDetector:
         """Stage 3: O-Net on 48x48 crops; final boxes, scores and landmarks per frame."""
         if sum(len(c) for c in cands) == 0:
             return [Faces.empty() for _ in rgb]
-        crops = np.concatenate([crop_resized(img, c, 48) for img, c in zip(rgb, cands, strict=True)])
+        crops = np.concatenate(
+            [crop_resized(img, c, 48) for img, c in zip(rgb, cands, strict=True)]
+        )
         prob, reg, pts = (t.cpu().numpy() for t in self.onet(self._tensor(crops)))
         out, start = [], 0
         for c in cands:
@@ -259,5 +268,7 @@ class MtcnnDetector:
             lm = box[:, None, :2] + pt * size
             box = regress(box, reg[sl][ok])
             keep = nms(box, p, ONET_NMS, Overlap.MIN)
-            out.append(Faces(to_xywh(box[keep]), p[keep].astype(np.float32), lm[keep].astype(np.float32)))
+            out.append(
+                Faces(to_xywh(box[keep]), p[keep].astype(np.float32), lm[keep].astype(np.float32))
+            )
         return out

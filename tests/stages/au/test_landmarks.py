@@ -14,11 +14,11 @@ import face_recognition_models
 import numpy as np
 import pytest
 
+from emoprep.io.video import iter_frames
 from emoprep.stages.au import LandmarksAUConfig, compute_au
 from emoprep.stages.au.landmarks import AU_NAMES, face_frame, landmark_aus
 from emoprep.stages.au.trim import TrimConfig, au_trim, trim_score
 from emoprep.types import FrameStatus, Geometry, VideoEntry
-from emoprep.io.video import iter_frames
 
 NEUTRAL = slice(0, 15)  # still, neutral frames of single_face.mp4
 SMILE = slice(28, 72)  # full smile, lips parted
@@ -110,7 +110,10 @@ def test_synthetic_jaw_drop_raises_au25_au26_by_the_displacement(single_face):
     steps = [0.05, 0.1, 0.2, 0.3]
     lm = np.concatenate([base] + [lower_face_moved(base, jaw_and_lower_lip, d) for d in steps])
     vals, _ = landmark_aus(lm)
-    au = {n: vals[:, k].reshape(len(steps) + 1, len(base)).mean(axis=1) for k, n in enumerate(AU_NAMES)}
+    au = {
+        n: vals[:, k].reshape(len(steps) + 1, len(base)).mean(axis=1)
+        for k, n in enumerate(AU_NAMES)
+    }
     assert au["AU25"][0] < 0.01 and au["AU26"][0] < 0.02
     np.testing.assert_allclose(au["AU25"][1:], steps, atol=0.02)
     np.testing.assert_allclose(au["AU26"][1:], steps, atol=0.02)

@@ -36,9 +36,13 @@ def geometry(frame_index: np.ndarray) -> Geometry:
     )
 
 
-def small_csv(tmp_path: Path, rows: list[str], header: str | None = None, name: str = "v.csv") -> Path:
+def small_csv(
+    tmp_path: Path, rows: list[str], header: str | None = None, name: str = "v.csv"
+) -> Path:
     p = tmp_path / name
-    head = header or "frame, face_id, timestamp, confidence, success, AU01_r, AU12_r, AU45_r, AU12_c"
+    head = (
+        header or "frame, face_id, timestamp, confidence, success, AU01_r, AU12_r, AU45_r, AU12_c"
+    )
     p.write_text("\n".join([head, *rows]) + "\n")
     return p
 
@@ -61,7 +65,8 @@ def test_real_csv_names_shape_and_values(real_csv: Path):
     assert t.values[34, :3] == pytest.approx([0.4408, 0.7255, 0.7853])  # frame 35
     assert t.values[34, 11] == pytest.approx(0.03166)  # frame 35 AU17
     assert t.values[50, 2] == pytest.approx(0.7945)  # frame 51 AU04
-    assert t.confidence[34] == pytest.approx(0.983333) and t.confidence[0] == pytest.approx(0.883333)
+    assert t.confidence[34] == pytest.approx(0.983333)
+    assert t.confidence[0] == pytest.approx(0.883333)
 
 
 def test_frames_map_one_based_to_zero_based(real_csv: Path):
@@ -137,13 +142,22 @@ def test_no_frame_in_common_is_an_error(real_csv: Path):
     [
         ("", "empty file"),
         ("frame, success, AU01_r\n", "header only"),
-        ("frame, success, confidence, AU01_c\n1, 1, 0.9, 1\n", "line 1: no AUxx_r intensity column"),
+        (
+            "frame, success, confidence, AU01_c\n1, 1, 0.9, 1\n",
+            "line 1: no AUxx_r intensity column",
+        ),
         ("timestamp, AU01_r\n0, 1.0\n", "line 1: no 'frame' column"),
         ("frame, AU01_r, AU01_r\n1, 1, 1\n", "line 1: column 'AU01_r' appears twice"),
         ("frame, success, AU01_r\n1, 1, 0.5\n2, 1\n", "line 3: 2 fields, expected 3"),
-        ("frame, success, AU01_r\n1, 1, 0.5\n2, 1, abc\n", "line 3, column 'AU01_r': 'abc' is not a number"),
+        (
+            "frame, success, AU01_r\n1, 1, 0.5\n2, 1, abc\n",
+            "line 3, column 'AU01_r': 'abc' is not a number",
+        ),
         ("frame, success, AU01_r\n1, yes, 0.5\n", "line 2, column 'success': 'yes'"),
-        ("frame, success, AU01_r\n1.5, 1, 0.5\n", "line 2, column 'frame': expected a whole number"),
+        (
+            "frame, success, AU01_r\n1.5, 1, 0.5\n",
+            "line 2, column 'frame': expected a whole number",
+        ),
     ],
 )
 def test_malformed_csv_names_file_line_and_column(tmp_path: Path, content: str, pattern: str):

@@ -1,5 +1,6 @@
 """py-feat source: the missing-dependency error, and the crop -> tensor -> Fex -> (T, K) mapping
-with a fake detector (py-feat itself cannot run here: it needs torchvision and downloads weights)."""
+with a fake detector (py-feat itself cannot run here: it needs torchvision and downloads
+weights)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,17 @@ class FakeDetector:
         x = inputs.numpy().astype(np.float64)
         rows: dict[str, list[float]] = {k: [] for k in ["frame", "FaceScore", *AUS]}
         for i in range(x.shape[0]):
-            faces = [] if x[i, 2].mean() == 255 else [(0.99, x[i, 0].mean() / 255, x[i, 1].mean() / 255)]
+            faces = (
+                []
+                if x[i, 2].mean() == 255
+                else [(0.99, x[i, 0].mean() / 255, x[i, 1].mean() / 255)]
+            )
             if i == 1 and faces:
                 faces.append((0.40, 0.0, 0.0))  # weaker second face, must lose
             for score, a1, a2 in faces or [(np.nan, np.nan, np.nan)]:
-                for k, v in zip(["frame", "FaceScore", *AUS], [i, score, a1, a2, i / 10], strict=True):
+                for k, v in zip(
+                    ["frame", "FaceScore", *AUS], [i, score, a1, a2, i / 10], strict=True
+                ):
                     rows[k].append(v if faces else (i if k == "frame" else np.nan))
         return FakeFex(rows, au_columns=list(AUS))
 
