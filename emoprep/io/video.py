@@ -6,10 +6,16 @@ wanted are skipped with ``grab()`` (no colour conversion, no copy).
 A frame folder keeps its source numbering: the number in each image's name (the last run of
 digits) minus the first image's is its frame number, so a missing image leaves a gap and every
 later timestamp stays right (:func:`folder_frames`). Names without numbers are read in name order.
+
+A ``frames`` entry is one of three things (see :func:`list_frame_files`): a folder and a glob
+(``S005/001/`` + ``*.png``), a folder and the exact names of one image sequence in it (a flat
+folder of many sequences, ``videos.kind: images``: the names glob-escaped and joined by
+:data:`NAME_SEP`), or a single image file (a one-frame item).
 """
 
 from __future__ import annotations
 
+import glob
 import logging
 import re
 from collections.abc import Iterable, Iterator
@@ -23,14 +29,42 @@ from emoprep.types import SourceKind, VideoEntry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+#: separates the globs of a ``frames_glob`` that lists several (no file name holds a NUL)
+NAME_SEP = "\0"
 
 log = logging.getLogger(__name__)
 
 
 def list_frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
-    """Sorted image files of a frame folder (by name, so zero-padded numbers sort right)."""
-    files = sorted(p for p in Path(folder).glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
-    return files
+    """Sorted image files of a frame source (by name, so zero-padded numbers sort right).
+
+    ``folder`` is a folder, whose images matching ``pattern`` are listed (``pattern`` may hold
+    several globs joined by :data:`NAME_SEP`: the union), or one image file, listed alone.
+    """
+    root = Path(folder)
+    if root.is_file():
+        return [root] if is_image(root) else []
+    found = {p for g in pattern.split(NAME_SEP) if g for p in root.glob(g)}
+    return sorted(p for p in found if is_image(p))
+
+
+def is_image(path: str | Path) -> bool:
+    """True when ``path`` has an image suffix (:data:`IMAGE_SUFFIXES`, any case)."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def names_glob(names: Iterable[str]) -> str:
+    """A ``frames_glob`` that selects exactly the files ``names`` of one folder: each name
+    glob-escaped, sorted, joined by :data:`NAME_SEP` (see :func:`list_frame_files`)."""
+    return NAME_SEP.join(sorted(glob.escape(n) for n in names))
+
+
+def describe_glob(pattern: str) -> str:
+    """``pattern`` for messages: a name list as ``'a.png' ... 'z.png' (N names)``."""
+    parts = pattern.split(NAME_SEP)
+    if len(parts) == 1:
+        return repr(pattern)
+    return f"{parts[0]!r} ... {parts[-1]!r} ({len(parts)} names)"
 
 
 def folder_frames(folder: str | Path, pattern: str = "*.png") -> tuple[list[Path], np.ndarray]:
@@ -40,23 +74,34 @@ def folder_frames(folder: str | Path, pattern: str = "*.png") -> tuple[list[Path
     after ``img_0005.png`` is frame 2: the gap is kept). When no name has a number, name order.
     Raises :class:`VideoError` when only some names have numbers or two share a number.
     """
-    files = list_frame_files(folder, pattern)
+    return order_frames(list_frame_files(folder, pattern), source_label(folder))
+
+
+def order_frames(files: list[Path], where: str) -> tuple[list[Path], np.ndarray]:
+    """``files`` (sorted by name) in frame order and their frame numbers (T,) int64, by the rule
+    of :func:`folder_frames`; ``where`` names the source in the :class:`VideoError`."""
     found = [_LAST_NUMBER.search(p.stem) for p in files]
     if not any(found):
         return files, np.arange(len(files), dtype=np.int64)
     if not all(found):
         odd = next(p.name for p, m in zip(files, found, strict=True) if m is None)
-        raise VideoError(f"frame folder {folder}: expected a frame number in every image name, got "
-                         f"{odd!r} without one (fix: rename it, or narrow videos.frames_glob)")
+        raise VideoError(f"{where}: expected a frame number in every image name, got {odd!r} "
+                         "without one (fix: rename it, or narrow videos.frames_glob or "
+                         "videos.include)")
     numbers = np.array([int(m.group(1)) for m in found if m], dtype=np.int64)
     order = np.argsort(numbers, kind="stable")  # unpadded names: frame_10 after frame_9
     files, numbers = [files[i] for i in order], numbers[order]
     if np.any(np.diff(numbers) == 0):
         i = int(np.flatnonzero(np.diff(numbers) == 0)[0])
         a, b = files[i].name, files[i + 1].name
-        raise VideoError(f"frame folder {folder}: images {a!r} and {b!r} carry the same frame "
-                         f"number {numbers[i]} (fix: remove one)")
+        raise VideoError(f"{where}: images {a!r} and {b!r} carry the same frame number "
+                         f"{numbers[i]} (fix: remove one)")
     return files, numbers - numbers[0]
+
+
+def source_label(path: str | Path) -> str:
+    """``'image <path>'`` for a single image file, else ``'frame folder <path>'`` (messages)."""
+    return f"image {path}" if Path(path).is_file() else f"frame folder {path}"
 
 
 def frame_gaps(numbers: np.ndarray) -> list[tuple[int, int]]:
@@ -132,7 +177,7 @@ def _iter_folder(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple
     for i in np.flatnonzero(keep):
         frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
         if frame is None:
-            raise VideoError(f"frame folder {entry.path}: cannot read image {files[i].name} "
+            raise VideoError(f"{source_label(entry.path)}: cannot read image {files[i].name} "
                              "(corrupt or not an image) (fix: replace or delete it)")
         yield int(numbers[i]), frame
 

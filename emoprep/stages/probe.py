@@ -6,6 +6,10 @@ frames: up front with ``exact_count`` when the probe runs on its own, or as a by
 single-decode pass (:mod:`emoprep.pipeline.fused`). A header that disagrees with the decoded count
 (a truncated file, a broken index) is recorded (:class:`CountCheck`) and, per
 ``on_count_mismatch``, warned about or failed; the decoded count is the one used.
+
+A frame source (``SourceKind.FRAMES``: an image folder, one image sequence of a flat folder, or a
+single image) is counted from its file names and read at ``videos.fps``; a single image probes as
+kind ``image`` (one frame), the others as kind ``frames``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,13 @@ import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import FrameCountError, VideoError
-from emoprep.io.video import count_frames, list_frame_files, open_capture
+from emoprep.io.video import (
+    count_frames,
+    describe_glob,
+    folder_frames,
+    open_capture,
+    source_label,
+)
 from emoprep.types import ProbeInfo, SourceKind, VideoEntry
 
 #: containers whose header holds the number of frames (not an estimate from duration x fps)
@@ -88,16 +98,25 @@ def header_trusted(entry: VideoEntry) -> bool:
 
 
 def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
-    files = list_frame_files(entry.path, entry.frames_glob)
+    """A frame source: a folder or named images (kind ``frames``) or one image (kind ``image``).
+
+    ``n_frames`` spans the frame numbers (last + 1, a missing image is a gap: see
+    :func:`emoprep.io.video.folder_frames`); ``fps`` is the entry's (``videos.fps``).
+    """
+    files, numbers = folder_frames(entry.path, entry.frames_glob)
+    what = source_label(entry.path)
     if not files:
-        raise VideoError(f"frame folder {entry.path}: no images matching {entry.frames_glob!r}")
+        raise VideoError(f"{what}: expected images matching {describe_glob(entry.frames_glob)}, "
+                         "got none (fix: check videos.frames_glob)")
     first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
     if first is None:
-        raise VideoError(f"frame folder {entry.path}: cannot read {files[0].name}")
+        raise VideoError(f"{what}: cannot read {files[0].name} (corrupt or not an image) "
+                         "(fix: replace or delete it)")
     if not entry.fps:
-        raise VideoError(f"frame folder {entry.path}: no fps; set videos.fps in the manifest")
+        raise VideoError(f"{what}: no fps (fix: set videos.fps in the manifest)")
     h, w = first.shape[:2]
-    return ProbeInfo(float(entry.fps), len(files), w, h, "images", content_hash, "frames")
+    kind = "image" if Path(entry.path).is_file() else "frames"
+    return ProbeInfo(float(entry.fps), int(numbers[-1]) + 1, w, h, "images", content_hash, kind)
 
 
 def probe_header(entry: VideoEntry, content_hash: str) -> ProbeInfo:
