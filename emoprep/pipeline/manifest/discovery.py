@@ -1,7 +1,9 @@
 """Discovery: the manifest's videos found on disk (globs or a CSV list) and named by its rule.
 
 Every problem (missing root, zero videos, duplicate ids, unsafe ids given in the CSV list, image
-folders without ``videos.fps``) is collected and raised once as :class:`ConfigError`. One odd file
+folders or sequences without ``videos.fps``) is collected and raised once as :class:`ConfigError`.
+With ``videos.kind: images`` the matched image files that the rule gives one video id form one
+image sequence (:func:`_sequences`); a single image is a one-frame item. One odd file
 never blocks a dataset: a file name outside ASCII gets a transliterated id (``Ärger 1.mp4`` ->
 ``Arger_1``), and a path that cannot be read (a broken link, a link loop) is listed as unmatched.
 """
@@ -9,15 +11,16 @@ never blocks a dataset: a file name outside ASCII gets a transliterated id (``Ä
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from emoprep.errors import ConfigError
+from emoprep.errors import ConfigError, VideoError
 from emoprep.io.atomic import expand_path
-from emoprep.io.video import IMAGE_SUFFIXES
+from emoprep.io.video import IMAGE_SUFFIXES, is_image, names_glob, order_frames
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
@@ -45,6 +48,10 @@ class _Candidate:
 
 def _kind_problem(v: VideosSection, path: Path) -> str | None:
     """Why ``path`` cannot be a video under ``videos.kind``; None when it can."""
+    if v.kind is VideoKind.IMAGES:
+        if path.is_dir():
+            return "a folder, but videos.kind is 'images' (fix: include its images, e.g. '*/*.png')"
+        return None if is_image(path) else f"not an image ({' '.join(IMAGE_SUFFIXES)})"
     if path.is_dir():
         if v.kind is VideoKind.FILE:
             return "a folder, but videos.kind is 'file'"
@@ -213,6 +220,91 @@ def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
             f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)")
 
 
+#: frames per second of a single image when ``videos.fps`` is not set (one frame: timestamp 0)
+SINGLE_IMAGE_FPS = 1.0
+
+
+def _entry(m: Manifest, c: _Candidate, got: Named) -> VideoEntry:
+    """The entry of one matched path: a frame folder, a single image (a one-frame frame source
+    whose ``path`` is the image) or a video file."""
+    v = m.videos
+    if c.is_dir:
+        return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FRAMES,
+                          v.fps, v.frames_glob or "*.png")
+    if is_image(c.path):
+        return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FRAMES,
+                          v.fps or SINGLE_IMAGE_FPS, glob.escape(c.path.name))
+    return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FILE, v.fps,
+                      v.frames_glob or "*.png")
+
+
+def _disagreement(vid: str, members: list[tuple[_Candidate, Named]]) -> str | None:
+    """Why the images that got id ``vid`` cannot be one sequence (other folders, other subject
+    or labels), or None."""
+    (c0, n0), fix = members[0], "(fix: set labels.video_id to a template that tells them apart)"
+    for c, n in members[1:]:
+        if c.path.parent != c0.path.parent:
+            return (f"video id {vid!r}: images {c0.rel} and {c.rel} are in different folders, "
+                    f"expected one folder per image sequence {fix}, e.g. '{{parent}}_...'")
+        what = "subject" if n.subject != n0.subject else next(
+            (f"label {k!r}" for k in sorted(n0.labels.keys() | n.labels.keys())
+             if n0.labels.get(k) != n.labels.get(k)), None)
+        if what is not None:
+            return (f"video id {vid!r}: its images {c0.rel} and {c.rel} differ in {what}, expected "
+                    "one value per image sequence (fix: leave the frame number out of the label "
+                    "groups (labels.groups, or an unnamed group such as _\\d+) or put what "
+                    "differs into labels.video_id)")
+    return None
+
+
+def _sequence(m: Manifest, vid: str, members: list[tuple[_Candidate, Named]]
+              ) -> tuple[VideoEntry, str] | str:
+    """One image sequence (``videos.kind: images``): the folder, and a ``frames_glob`` that
+    lists exactly its images; a single image stays a one-frame item. A problem as a string."""
+    c0, n0 = members[0]
+    if len(members) == 1:
+        return _entry(m, c0, n0), c0.rel
+    why = _disagreement(vid, members)
+    if why is not None:
+        return why
+    folder = c0.path.parent
+    rel = f"{c0.rel} ... ({len(members)} images)"
+    try:
+        order_frames(sorted(c.path for c, _ in members), f"image sequence {vid!r} in {folder}")
+    except VideoError as exc:
+        return str(exc)
+    entry = VideoEntry(vid, str(folder), n0.subject, n0.labels, SourceKind.FRAMES, m.videos.fps,
+                       names_glob(c.path.name for c, _ in members))
+    return entry, rel
+
+
+def _sequences(m: Manifest, found: list[tuple[_Candidate, Named]]
+               ) -> tuple[list[tuple[VideoEntry, str]], list[str]]:
+    """``videos.kind: images``: the named image files grouped by video id, one entry each."""
+    groups: dict[str, list[tuple[_Candidate, Named]]] = {}
+    for c, got in found:
+        groups.setdefault(got.video_id, []).append((c, got))
+    entries, problems = [], []
+    for vid, members in groups.items():
+        got = _sequence(m, vid, sorted(members, key=lambda cn: cn[0].rel))
+        if isinstance(got, str):
+            problems.append(got)
+        else:
+            entries.append(got)
+    return entries, problems
+
+
+def _fps_problem(m: Manifest, named: list[tuple[VideoEntry, str]]) -> str | None:
+    """Frame folders and image sequences need ``videos.fps`` (single images do not)."""
+    folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES and Path(e.path).is_dir()]
+    if not folders or m.videos.fps is not None:
+        return None
+    hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
+    what = "sequences" if m.videos.kind is VideoKind.IMAGES else "folders"
+    return (f"videos.fps: expected frames per second (a number > 0) for {len(folders)} image "
+            f"{what} (e.g. {folders[0]}), got nothing (fix: {hint})")
+
+
 def discover_videos(m: Manifest) -> Discovery:
     """Find the manifest's videos and name them. Raises :class:`ConfigError` with every problem:
     missing root, zero videos, unsafe or duplicate ids, image folders without ``videos.fps``."""
@@ -225,21 +317,21 @@ def discover_videos(m: Manifest) -> Discovery:
     found, unmatched = _csv_candidates(m, root) if m.videos.csv else _glob_candidates(m, root)
     problems, unmatched = (unmatched, []) if m.videos.csv else ([], unmatched)
     named: list[tuple[VideoEntry, str]] = []
+    images: list[tuple[_Candidate, Named]] = []
     for c in found:
         got = _named(m, root, c)
         if isinstance(got, str):
             unmatched.append(f"{c.rel}: {got}")
-            continue
-        kind = SourceKind.FRAMES if c.is_dir else SourceKind.FILE
-        entry = VideoEntry(got.video_id, str(c.path), got.subject, got.labels, kind, m.videos.fps,
-                           m.videos.frames_glob or "*.png")
-        named.append((entry, c.rel))
+        elif m.videos.kind is VideoKind.IMAGES:
+            images.append((c, got))
+        else:
+            named.append((_entry(m, c, got), c.rel))
+    if images:
+        sequences, more = _sequences(m, images)
+        named, problems = named + sequences, problems + more
     problems += _id_problems(named, bool(m.videos.csv))
-    folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES]
-    if folders and m.videos.fps is None:
-        hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
-        problems.append(f"videos.fps: expected frames per second (a number > 0) for {len(folders)} image "
-                        f"folders (e.g. {folders[0]}), got nothing (fix: {hint})")
+    if fps := _fps_problem(m, named):
+        problems.append(fps)
     if not named and not problems:
         problems.append(_nothing_found(m, root, unmatched))
     if problems:

@@ -30,9 +30,12 @@ class Preset(str, Enum):
 class VideoKind(str, Enum):
     """What a matched path is."""
 
-    AUTO = "auto"  #: a file is a video file, a folder is an image sequence
-    FILE = "file"  #: video files only (matched folders are listed as unmatched)
+    AUTO = "auto"  #: a file is a video (an image: a one-frame item), a folder an image sequence
+    FILE = "file"  #: files only (matched folders are listed as unmatched); an image: one frame
     FRAMES = "frames"  #: image-sequence folders only, read in name order at ``videos.fps``
+    #: image files; those the naming rule gives one video id form one image sequence (in the
+    #: order of the last number in their names, at ``videos.fps``), a lone image a one-frame item
+    IMAGES = "images"
 
 
 @dataclass(frozen=True)

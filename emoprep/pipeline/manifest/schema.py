@@ -44,8 +44,12 @@ class VideosSection(BaseModel):
     include: list[str] | None = Field(None, description="globs relative to root; null: the preset's")
     exclude: list[str] = Field(default_factory=list, description="globs relative to root; a match drops the path")
     csv: str | None = Field(None, description="CSV list (path[,video_id][,subject][,<label>...]) instead of globs")
-    kind: VideoKind | None = Field(None, description="null: the preset's (auto, or frames for bu4dfe / ck+)")
-    fps: float | None = Field(None, gt=0, le=1000, description="frames per second of image folders (required)")
+    kind: VideoKind | None = Field(None, description="auto | file | frames | images (image files "
+                                   "grouped into sequences by video id); null: the preset's "
+                                   "(auto, or frames for bu4dfe / ck+)")
+    fps: float | None = Field(None, gt=0, le=1000,
+                              description="frames per second of image folders and image sequences "
+                              "(required for them); single images: 1.0 when unset")
     frames_glob: str | None = Field(None, description="images of a frame folder, in name order; null: the preset's")
 
 
