@@ -1,5 +1,6 @@
-"""Which source frames go through the pipeline: the 40-90 % window, or all frames for AU trimming,
-then optional sub-sampling.
+"""Which source frames go through the pipeline: the 40-90 % window, all frames for AU trimming,
+or all frames with no window (``mode: all``: single images, short clips), then optional
+sub-sampling. An item the window keeps no frame of fails with :func:`too_short`'s reason.
 
 The fraction window keeps frames whose index i satisfies ``start * N <= i < end * N`` (N = number
 of decodable frames; thesis on multi-task real/fake emotion recognition, SASE-FE).
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class WindowMode(str, Enum):
     FRACTION = "fraction"  #: keep [start*N, end*N) (default 0.4-0.9)
     AU_TRIM = "au_trim"  #: track every frame, then cut neutral onset/offset by AU scores (Algorithm 1)
-    ALL = "all"  #: keep every frame
+    ALL = "all"  #: keep every frame, no window (short items, single images, pre-cut sequences)
 
 
 class SampleConfig(BaseModel):
@@ -96,3 +97,16 @@ def select_frames(n_frames: int, fps: float, cfg: WindowConfig) -> np.ndarray:
     else:
         lo, hi = 0, n_frames
     return subsample(np.arange(lo, hi, dtype=np.int64), fps, cfg.sample)
+
+
+def too_short(n_frames: int, cfg: WindowConfig) -> str:
+    """Why the window keeps no frame of an ``n_frames`` item, and the fix (``mode: all``).
+
+    >>> too_short(1, WindowConfig())[:32]
+    'the window keeps 0 of 1 frames ('
+    """
+    rule = (f"mode fraction: frames i with {cfg.start} * {n_frames} <= i < {cfg.end} * {n_frames}"
+            if cfg.mode is WindowMode.FRACTION else f"mode {cfg.mode.value}")
+    return (f"the window keeps 0 of {n_frames} frames ({rule}), expected at least 1: the item is "
+            "shorter than the window can serve (fix: stages.window.mode: all keeps every frame, "
+            "no window, for single images and short clips; or widen stages.window.start/end)")

@@ -13,6 +13,7 @@ from emoprep.stages.window import (
     fraction_window,
     select_frames,
     subsample,
+    too_short,
 )
 
 
@@ -59,3 +60,19 @@ def test_sample_rules_exclusive_and_window_ordered() -> None:
         SampleConfig(every=2, max_frames=3)
     with pytest.raises(ValidationError, match="greater than start"):
         WindowConfig(start=0.9, end=0.4)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_items_shorter_than_the_window_keep_every_frame_in_mode_all(n: int) -> None:
+    assert select_frames(n, 25.0, WindowConfig()).tolist() == []
+    assert select_frames(n, 25.0, WindowConfig(mode=WindowMode.ALL)).tolist() == list(range(n))
+    assert select_frames(2, 25.0, WindowConfig()).tolist() == [1]  # 0.8 -> 1, 1.8 -> 2
+
+
+def test_too_short_names_the_rule_and_mode_all() -> None:
+    why = too_short(1, WindowConfig(start=0.5, end=0.75))
+    assert why.startswith("the window keeps 0 of 1 frames (mode fraction: frames i with "
+                          "0.5 * 1 <= i < 0.75 * 1), expected at least 1")
+    assert "(fix: stages.window.mode: all keeps every frame" in why
+    assert too_short(0, WindowConfig(mode=WindowMode.ALL)).startswith(
+        "the window keeps 0 of 0 frames (mode all), expected at least 1")

@@ -20,13 +20,14 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
 
 
 def frame_index(task: UnitTask, info: ProbeInfo) -> np.ndarray:
-    """(K,) int64 source frame numbers the window keeps; VideoError when it keeps none."""
-    from emoprep.stages.window import select_frames
+    """(K,) int64 source frame numbers the window keeps; VideoError when it keeps none (an item
+    shorter than the window can serve: a single image, a 1-frame clip)."""
+    from emoprep.stages.window import select_frames, too_short
 
     idx = select_frames(info.n_frames, info.fps, task.stages.window)
     if idx.size == 0:
-        raise VideoError(f"video {task.entry.video_id}: the window keeps 0 of {info.n_frames} "
-                         "frames; widen stages.window.start/end")
+        why = too_short(info.n_frames, task.stages.window)
+        raise VideoError(f"video {task.entry.video_id}: {why}")
     return idx
 
 
