@@ -7,8 +7,9 @@ branches on the backend name; :data:`LandmarksConfig` is the family as a pydanti
 
 dlib's 68-point predictor was trained on boxes from dlib's HOG face detector, which sit tighter and
 lower on the face than OpenCV Haar boxes. Given a Haar box, the predictor still converges but the
-points are biased (mouth and chin pulled towards the box). ``refine`` therefore re-runs the predictor
-in the box the previous landmarks span, mapped to where dlib's HOG box would be (:data:`LM_TO_HOG`).
+points are biased (mouth and chin pulled towards the box). ``refine`` therefore re-runs the
+predictor in the box the previous landmarks span, mapped to where dlib's HOG box would be
+(:data:`LM_TO_HOG`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from emoprep.stages.landmarks_fan import FanLandmarker, FanLandmarksConfig, make
 DEFAULT_MODEL = "shape_predictor_68_face_landmarks.dat"
 MODELS_PACKAGE = "face_recognition_models"
 
-#: dlib HOG box relative to the extent of its own 68 landmarks (xmin, ymin, xmax, ymax; W, H = extent
-#: width and height): left = xmin - 0.056 W, top = ymin - 0.105 H, right = xmax + 0.032 W,
-#: bottom = ymax - 0.066 H. Means over 102 frames of the sample clips (dlib.get_frontal_face_detector
-#: box, predictor run in it); see docs/METHODS.md.
+#: dlib HOG box relative to the extent of its own 68 landmarks (xmin, ymin, xmax, ymax; W, H =
+#: extent width and height): left = xmin - 0.056 W, top = ymin - 0.105 H, right = xmax + 0.032 W,
+#: bottom = ymax - 0.066 H. Means over 102 frames of the sample clips
+#: (dlib.get_frontal_face_detector box, predictor run in it); see docs/METHODS.md.
 LM_TO_HOG = (-0.056, -0.105, 0.032, -0.066)
 
 
@@ -63,7 +64,8 @@ def find_model_file(name: str) -> Path:
 
 
 def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """Box (x, y, w, h) float32 where dlib's HOG detector would put the face of ``landmarks`` (68, 2)."""
+    """Box (x, y, w, h) float32 where dlib's HOG detector would put the face of ``landmarks``
+    (68, 2)."""
     lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
     ext = hi - lo
     dl, dt, dr, db = LM_TO_HOG
@@ -84,7 +86,8 @@ def follow_box(hog: np.ndarray, prev_box: np.ndarray, box: np.ndarray) -> np.nda
 
 @lru_cache(maxsize=4)
 def _load_predictor(path: str, mtime_ns: int):  # noqa: ANN202 (dlib type)
-    """dlib predictor, loaded once per process and file version (~0.5 s per load saved per video)."""
+    """dlib predictor, loaded once per process and file version (~0.5 s per load saved per
+    video)."""
     import dlib
 
     return dlib.shape_predictor(path)
@@ -159,8 +162,10 @@ class Dlib68Config(BackendConfig):
     libraries: ClassVar[dict[str, str]] = {}
 
     backend: Literal["dlib68"] = "dlib68"
-    model: str | None = Field(None, description="path to the .dat file; default: the one in face-recognition-models")
-    refine: int = Field(1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
+    model: str | None = Field(
+        None, description="path to the .dat file; default: the one in face-recognition-models")
+    refine: int = Field(
+        1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
     temporal: bool = Field(
         True,
         description="on tracked frames run the predictor once, in the box the previous frame's "
@@ -216,8 +221,8 @@ class FanConfig(FanLandmarksConfig):
 #: every landmarks backend's config class; the first is the default
 BACKENDS: tuple[type[BackendConfig], ...] = (Dlib68Config, FanConfig)
 
-LandmarksBackend = Enum("LandmarksBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS},
-                        type=str)
+LandmarksBackend = Enum("LandmarksBackend",
+                        {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str)
 LandmarksBackend.__doc__ = "Names of the landmarks backends (``landmarks.backend``)."
 
 _FAMILY = family("backend", "dlib68", *BACKENDS)

@@ -59,7 +59,10 @@ def test_one_pass_writes_what_the_stages_write_one_by_one(corpus: Path, tmp_path
     recs = {p: RecordStore(Layout(tmp_path / p)) for p in ("fused", "staged")}
     for name, *_ in CORPUS:
         vid = Path(name).stem
-        _assert_same(_outputs(tmp_path / "fused", vid), _outputs(tmp_path / "staged", vid))
+        found = _outputs(tmp_path / "fused", vid)
+        assert {"track/detector", "frames/detector", "frames/head_pose"} <= set(found)
+        _assert_same(found, _outputs(tmp_path / "staged", vid))
+        assert recs["fused"].get("track", vid).summary["detectors"] == ["haar"]
         for stage in PER_VIDEO:  # own record, own fingerprint, same summary
             a, b = recs["fused"].get(stage, vid), recs["staged"].get(stage, vid)
             assert a.fingerprint == b.fingerprint and a.outputs == b.outputs

@@ -8,12 +8,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from emoprep.errors import ModelFileError
 from emoprep.io.video import iter_frames
 from emoprep.stages.detect import HaarConfig, NoDetectConfig, SelectPolicy, make_detector
 from emoprep.stages.landmarks import (
+    Dlib68Config,
+    FanConfig,
     Landmarker,
+    LandmarksBackend,
     LandmarksConfig,
     find_model_file,
     follow_box,
@@ -78,7 +82,8 @@ def test_geometry_arrays_nan_exactly_without_face(face_patch: np.ndarray) -> Non
     g = track_faces(synthetic_clip(face_patch, PLAN), 10.0, DET, TrackConfig(), LMK)
     face = S.has_face(g.status)
     assert g.boxes.shape == (19, 4) and g.landmarks.shape == (19, 68, 2)
-    assert g.boxes.dtype == np.float32 and g.status.dtype == np.uint8 and g.n_faces.dtype == np.int16
+    assert g.boxes.dtype == np.float32 and g.status.dtype == np.uint8
+    assert g.n_faces.dtype == np.int16
     assert np.isfinite(g.boxes[face]).all() and np.isnan(g.boxes[~face]).all()
     assert np.isfinite(g.landmarks[face]).all() and np.isnan(g.landmarks[~face]).all()
     # the tracked box follows the face (moving +2, +1 px per frame) and the landmarks lie in it
@@ -103,6 +108,10 @@ def test_detector_record_follows_the_face(face_patch: np.ndarray) -> None:
     face = S.has_face(res.geometry.status)
     assert res.detectors == ("haar",) and res.detector.dtype == np.uint8
     assert (res.detector[face] == 1).all() and (res.detector[~face] == 0).all()  # rejected too
+    np.testing.assert_array_equal(res.geometry.detector, res.detector)  # stored with the geometry
+    sub = res.geometry.subset(slice(2, 9))
+    assert sub.detector.tolist() == res.detector[2:9].tolist()
+    assert list(res.geometry.as_arrays())[-1] == "detector"
 
 
 def test_whole_frame_backend_with_periodic_redetection(face_patch: np.ndarray) -> None:
@@ -115,7 +124,8 @@ def test_whole_frame_backend_with_periodic_redetection(face_patch: np.ndarray) -
 
 
 def test_retry_every_skips_the_detector_while_searching(face_patch: np.ndarray) -> None:
-    g = track_faces(synthetic_clip(face_patch, "------FFFFF"), 10.0, DET, TrackConfig(retry_every=3), LMK)
+    clip = synthetic_clip(face_patch, "------FFFFF")
+    g = track_faces(clip, 10.0, DET, TrackConfig(retry_every=3), LMK)
     assert g.n_faces.tolist()[:7] == [0, -1, -1, 0, -1, -1, 1]
     assert statuses(g)[5:8] == [N, D, T]
 
@@ -139,13 +149,15 @@ def test_multi_face_keeps_the_selected_face(face_patch: np.ndarray) -> None:
 
 def test_unconfirmed_candidate_at_the_end(face_patch: np.ndarray) -> None:
     # too short to confirm: accepted; could have been confirmed but the clip ended: dropped
-    assert statuses(track_faces(synthetic_clip(face_patch, "F"), 10.0, DET, TrackConfig(), LMK)) == [D]
-    assert statuses(track_faces(synthetic_clip(face_patch, "-F"), 10.0, DET, TrackConfig(), LMK)) == [N, N]
+    for plan, want in (("F", [D]), ("-F", [N, N])):
+        g = track_faces(synthetic_clip(face_patch, plan), 10.0, DET, TrackConfig(), LMK)
+        assert statuses(g) == want
 
 
 def test_progress_and_empty_input(face_patch: np.ndarray) -> None:
     calls: list[int] = []
-    track_faces(synthetic_clip(face_patch, "-FF"), 10.0, DET, TrackConfig(), LMK, progress=calls.append)
+    track_faces(synthetic_clip(face_patch, "-FF"), 10.0, DET, TrackConfig(), LMK,
+                progress=calls.append)
     assert calls == [1, 1, 1]
     g = track_faces([], 10.0, DET, TrackConfig(), LMK)
     assert len(g) == 0 and g.landmarks.shape == (0, 68, 2)
@@ -200,7 +212,8 @@ def test_landmarker_on_a_real_face(sample_entry) -> None:
 def test_wolfgang_window_has_a_face_in_95_percent(sample_entry) -> None:
     idx = select_frames(472, 23.976, WindowConfig())
     assert (idx[0], idx[-1], idx.size) == (189, 424, 236)
-    g = track_faces(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), idx), 23.976, DET, TrackConfig(), LMK)
+    frames = iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), idx)
+    g = track_faces(frames, 23.976, DET, TrackConfig(), LMK)
     assert len(g) == 236
     assert S.has_face(g.status).mean() >= 0.95
     assert g.status[0] == D
@@ -209,7 +222,8 @@ def test_wolfgang_window_has_a_face_in_95_percent(sample_entry) -> None:
 
 
 def test_no_face_clip_is_no_face_throughout(sample_entry) -> None:
-    # Haar alone fires on the title text in frames 59 and 80 (one frame each); confirmation drops them
+    # Haar alone fires on the title text in frames 59 and 80 (one frame each); confirmation drops
+    # them
     entry = sample_entry("no_face.mp4")
     det = make_detector(DET)
     hits = [i for i, f in iter_frames(entry, [58, 59, 60, 80]) if len(det.detect(f))]
@@ -224,7 +238,8 @@ def test_face_leaves(sample_entry) -> None:
     # frame at 72, then a title card without a face; spot-check the cut with the detector
     entry = sample_entry("face_noface.mov")
     det = make_detector(DET)
-    assert [len(det.detect(f)) for _, f in iter_frames(entry, [0, 70, 71, 72, 73, 90])] == [1, 1, 1, 0, 0, 0]
+    found = [len(det.detect(f)) for _, f in iter_frames(entry, [0, 70, 71, 72, 73, 90])]
+    assert found == [1, 1, 1, 0, 0, 0]
     g = track_faces(iter_frames(entry), 26.4, DET, TrackConfig(), LMK)
     face = S.has_face(g.status)
     assert face[:72].all()
@@ -236,7 +251,8 @@ def test_face_appears(sample_entry) -> None:
     # ground truth: title card without a face in frames 0-95, a face in 96-167, a black frame 168
     entry = sample_entry("noface_face.mov")
     det = make_detector(DET)
-    assert [len(det.detect(f)) for _, f in iter_frames(entry, [90, 95, 96, 97, 167, 168])] == [0, 0, 1, 1, 1, 0]
+    found = [len(det.detect(f)) for _, f in iter_frames(entry, [90, 95, 96, 97, 167, 168])]
+    assert found == [0, 0, 1, 1, 1, 0]
     g = track_faces(iter_frames(entry), 26.5, DET, TrackConfig(), LMK)
     face = S.has_face(g.status)
     assert not face[:96].any()
@@ -246,7 +262,8 @@ def test_face_appears(sample_entry) -> None:
 
 
 def test_region_redetection_matches_whole_frame_search(sample_entry) -> None:
-    """Periodic re-detection near the tracked box gives the same statuses as a whole-frame search."""
+    """Periodic re-detection near the tracked box gives the same statuses as a whole-frame
+    search."""
     from emoprep.io.video import iter_frames as _frames
 
     frames = list(_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(0, 150)))
@@ -321,3 +338,29 @@ def test_temporal_landmarks_one_pass_per_tracked_frame_same_statuses(sample_entr
 def test_temporal_false_keeps_the_fingerprint_of_before() -> None:
     assert "temporal" not in LandmarksConfig(temporal=False).fingerprint_slice()
     assert LandmarksConfig().fingerprint_slice()["temporal"] is True
+
+
+# -- the landmarks backend family ------------------------------------------------------------------
+
+def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> None:
+    cfg = LandmarksConfig()
+    assert type(cfg) is Dlib68Config and type(LandmarksConfig(refine=0)) is Dlib68Config
+    assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": 1,
+                                           "temporal": True}
+    assert cfg.fingerprint_slice() == cfg.model_dump(mode="json") and cfg.libraries == {}
+    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan"]
+    assert isinstance(make_landmarker(cfg), Landmarker)
+
+
+def test_landmarks_family_picks_the_backend_and_names_foreign_keys(tmp_path: Path) -> None:
+    fan = LandmarksConfig(backend="fan", model=str(tmp_path / "fan.pt"), device="cpu", batch=4)
+    assert type(fan) is FanConfig and fan.temporal is False and fan.libraries == {"torch": "torch"}
+    assert fan.fingerprint_slice() == {"backend": "fan", "model": str(tmp_path / "fan.pt")}
+    with pytest.raises(ValidationError, match="key 'refine' belongs to backend dlib68, not 'fan'"):
+        LandmarksConfig(backend="fan", refine=2)
+    with pytest.raises(ValidationError, match="key 'batch' belongs to backend fan"):
+        LandmarksConfig(batch=2)
+    with pytest.raises(ValidationError, match="'dlib68', 'fan'"):
+        LandmarksConfig(backend="dlib5")
+    with pytest.raises(ModelFileError, match="fan.pt: FAN TorchScript file not found"):
+        model_files(fan)  # dispatched through the config, named before any work

@@ -35,7 +35,8 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
 
 
 def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
-    """(T,) bool face mask of ``geom``; VideoError when nothing decoded, NoFaceError without a face."""
+    """(T,) bool face mask of ``geom``; VideoError when nothing decoded, NoFaceError without a
+    face."""
     vid = task.entry.video_id
     if len(geom) == 0:
         raise VideoError(f"video {vid}: no frame could be decoded in the window {idx[0]}-{idx[-1]}")
