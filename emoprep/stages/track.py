@@ -17,6 +17,9 @@ The rules (docs/METHODS.md has them with their sources):
   (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the face
   left is dropped after at most ``redetect_every`` frames.
 - ``track.backend: none`` runs the detector on every frame (the naive per-frame path).
+- ``detect.backend: none`` (pre-cropped faces) means no tracking at all: every frame's box is the
+  whole frame, status DETECTED, whatever ``track`` says (:func:`whole_frame_only`); a tracker
+  started on the whole frame could only drift (MedianFlow moved it by up to 3 px).
 - The detector is a chain: ``detect`` and its ``detect.fallback`` list, tried in order on a frame
   where the previous one finds nothing (:mod:`emoprep.stages.detect.chain`). Detectors get the
   colour frame, the tracker and landmarks the grey one. Per frame, :class:`TrackResult` records
@@ -34,7 +37,15 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from emoprep.stages.detect import DetectConfig, Detections, DetectorChain, box_iou, pad_box, to_grey
+from emoprep.stages.detect import (
+    DetectConfig,
+    Detections,
+    DetectorChain,
+    NoDetectConfig,
+    box_iou,
+    pad_box,
+    to_grey,
+)
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
 from emoprep.types import FrameStatus, Geometry
 
@@ -111,6 +122,12 @@ class _Out:
         )
 
 
+def whole_frame_only(detect: DetectConfig) -> bool:
+    """True for ``detect.backend: none``: each frame is the face, so nothing is detected,
+    confirmed or tracked; :class:`_Session` stores the whole frame, status DETECTED."""
+    return isinstance(detect, NoDetectConfig)
+
+
 def tracked_failed(box: np.ndarray, frame_shape: tuple[int, int], min_box: int) -> bool:
     """True when tracked ``box`` (x, y, w, h) has left the (H, W) frame or degenerated."""
     x, y, w, h = (float(v) for v in box)
@@ -150,6 +167,7 @@ class _Session:
         self.temporal = temporal  # tracked frames: one predictor pass from the last landmarks
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (landmarks, box) of the last row
         self.naive = tcfg.backend is TrackBackend.NONE
+        self.whole = whole_frame_only(dcfg)
         self.out = _Out()
         self.active = False  # a face (confirmed or candidate) is being followed
         self.tracker: _Tracker | None = None
@@ -164,6 +182,9 @@ class _Session:
 
     def step(self, idx: int, frame: np.ndarray) -> None:
         self.frame, grey = frame, to_grey(frame)
+        if self.whole:
+            self._whole_frame(idx, grey)
+            return
         if not self.active:
             self._search(idx, grey, loss=False)
             return
@@ -188,6 +209,13 @@ class _Session:
         if self.pending and len(self.out.index) > self.tcfg.confirm:
             self._reject()  # it could have been confirmed and was not: drop it
         return self.out.geometry(fps)
+
+    def _whole_frame(self, idx: int, grey: np.ndarray) -> None:
+        """``detect.backend: none``: the box is the whole (H, W) frame, [0, 0, W, H] px, found by
+        the chain's first detector; landmarks from that box; no tracker, no confirmation."""
+        h, w = grey.shape[:2]
+        self.source, self.found = 1, True
+        self._face_row(idx, grey, np.array([0.0, 0.0, w, h], np.float32), FrameStatus.DETECTED, 1)
 
     # -- transitions -------------------------------------------------------------------------
     def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int) -> int:
