@@ -13,7 +13,12 @@ Datasets (N sequences, L = ``max_len`` steps, D features):
 
 Attributes: ``features``, ``max_len``, ``pad_rule``, ``split``, ``split_fingerprint``, ``fold``
 (-1: none), ``fold_name``, ``part``, ``task``, ``augmentations``, ``drop_no_face``,
-``include_anomalies``, ``n_anomalies_held_back``, ``anomalies_held_back`` (JSON list).
+``include_anomalies``, ``n_anomalies_held_back``, ``anomalies_held_back`` (JSON list),
+``max_yaw``, ``max_pitch``, ``max_roll`` (degrees; -1: no limit).
+
+Head-pose limits (``max_yaw`` ...) keep every frame (frame alignment is unchanged) but set
+``face_mask`` to 0 where |yaw|, |pitch| or |roll| exceeds its limit or the pose is unknown (no
+face): the pose is the frame store's ``head_pose`` (:func:`emoprep.io.csv_export.frame_pose`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from emoprep.data import (
+    AU,
     FRAMES,
+    Item,
+    Padded,
     PadRule,
     Part,
     Selection,
@@ -33,8 +41,9 @@ from emoprep.data import (
     pad_to,
     select,
 )
-from emoprep.errors import ConfigError
+from emoprep.errors import ConfigError, StoreError
 from emoprep.io.hdf5 import write_arrays
+from emoprep.io.reader import FrameStore
 from emoprep.pipeline.manifest.labels import resolve_task
 
 #: file name endings an export may have
@@ -54,9 +63,21 @@ class ExportOptions:
     task: str | None = None
     include_anomalies: bool = False
     drop_no_face: bool = False
+    max_yaw: float | None = None  #: degrees; frames beyond get face_mask 0 (None: no limit)
+    max_pitch: float | None = None
+    max_roll: float | None = None
+
+    @property
+    def pose_limits(self) -> tuple[float | None, float | None, float | None]:
+        """(max_yaw, max_pitch, max_roll) degrees, None where not limited."""
+        return self.max_yaw, self.max_pitch, self.max_roll
 
     def problems(self, dest: Path) -> list[str]:
         out = []
+        for name, limit in zip(("yaw", "pitch", "roll"), self.pose_limits, strict=True):
+            if limit is not None and not 0 <= limit <= 180:
+                out.append(f"--max-{name}: expected degrees in [0, 180], got {limit} "
+                           f"(fix: e.g. --max-{name} 30)")
         if self.max_len < 1:
             out.append(f"--max-len: expected an integer >= 1, got {self.max_len} (fix: e.g. 100)")
         if dest.suffix.lower() not in SUFFIXES:
@@ -78,19 +99,58 @@ def _labels(sel: Selection, task: str) -> dict[str, np.ndarray]:
     return arrays
 
 
+def pose_mask(frames: FrameStore, video_id: str, frame_index: np.ndarray | None,
+              limits: tuple[float | None, float | None, float | None]) -> np.ndarray:
+    """(T,) bool: the frames of ``frame_index`` (source frame numbers; None: every frame of the
+    frame store) whose head pose is within ``limits`` (max |yaw|, |pitch|, |roll| in degrees)."""
+    from emoprep.io.csv_export import frame_pose
+    from emoprep.stages.headpose import within_pose
+
+    meta = frames.meta(video_id)
+    keep = within_pose(frame_pose(meta), *limits)
+    if frame_index is None:
+        return keep
+    row = {int(f): i for i, f in enumerate(meta["frame_index"])}
+    missing = [int(f) for f in frame_index if int(f) not in row]
+    if missing:
+        raise StoreError(f"export {video_id!r}: frames {missing[:5]} of the feature store are not "
+                         f"in the frame store, so their head pose is unknown; re-run `emoprep run`")
+    return keep[[row[int(f)] for f in frame_index]]
+
+
+def _pose_keep(reader: StoreReader, frames: FrameStore | None, video_id: str,
+               o: ExportOptions) -> np.ndarray | None:
+    """(T,) bool of the pose limits for one video's stored frames, or None without limits."""
+    if frames is None:
+        return None
+    own = reader.features in (FRAMES, AU)
+    return pose_mask(frames, video_id, None if own else reader.store.frame_index(video_id),
+                     o.pose_limits)
+
+
 def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[str, np.ndarray]:
-    feats, lengths, masks, faces = [], [], [], []
-    for it in sel.items:
-        x, face = reader.read(it.video_id, it.augmentation)
-        if o.drop_no_face:
-            x, face = x[face], face[face]
-        p = pad_to(x, face, o.max_len, o.pad)
-        feats.append(p.x)
-        lengths.append(p.length)
-        masks.append(p.mask)
-        faces.append(p.face_mask)
-    return {"features": np.stack(feats), "lengths": np.array(lengths, np.int64),
-            "mask": np.stack(masks).astype(np.uint8), "face_mask": np.stack(faces).astype(np.uint8)}
+    limited = any(v is not None for v in o.pose_limits)
+    frames = FrameStore(reader.out) if limited else None
+    try:
+        padded = [_padded(reader, frames, it, o) for it in sel.items]
+    finally:
+        if frames is not None:
+            frames.close()
+    return {"features": np.stack([p.x for p in padded]),
+            "lengths": np.array([p.length for p in padded], np.int64),
+            "mask": np.stack([p.mask for p in padded]).astype(np.uint8),
+            "face_mask": np.stack([p.face_mask for p in padded]).astype(np.uint8)}
+
+
+def _padded(reader: StoreReader, frames: FrameStore | None, it: Item, o: ExportOptions) -> Padded:
+    """One sequence padded to ``o.max_len``; pose limits clear ``face`` (then --drop-no-face)."""
+    x, face = reader.read(it.video_id, it.augmentation)
+    keep = _pose_keep(reader, frames, it.video_id, o)
+    if keep is not None:
+        face = face & keep
+    if o.drop_no_face:
+        x, face = x[face], face[face]
+    return pad_to(x, face, o.max_len, o.pad)
 
 
 class EmptyPartError(ConfigError):
@@ -125,7 +185,9 @@ def export(out: Path, features: str, dest: Path, opts: ExportOptions | None = No
              "fold": -1 if sel.fold is None else sel.fold, "fold_name": sel.fold_name,
              "part": o.part.value, "task": task, "augmentations": list(o.augmentations),
              "drop_no_face": o.drop_no_face, "include_anomalies": o.include_anomalies,
-             "n_anomalies_held_back": len(sel.held_back), "anomalies_held_back": sel.held_back}
+             "n_anomalies_held_back": len(sel.held_back), "anomalies_held_back": sel.held_back,
+             **{f"max_{k}": -1.0 if v is None else float(v)
+                for k, v in zip(("yaw", "pitch", "roll"), o.pose_limits, strict=True)}}
     write_arrays(Path(dest), arrays, attrs)
     return {"n": len(sel.items), "max_len": o.max_len, "dim": int(arrays["features"].shape[2]),
             "split": split, "fold": sel.fold_name, "part": o.part.value, "task": task,
