@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from enum import Enum
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,8 +60,9 @@ class AlignConfig(BaseModel):
 
 LEFT_EYE = slice(36, 42)  #: landmarks 37-42 (1-based): the eye on the image's left
 RIGHT_EYE = slice(42, 48)  #: landmarks 43-48 (1-based): the eye on the image's right
-_FLAGS = {Interpolation.LINEAR: cv2.INTER_LINEAR, Interpolation.CUBIC: cv2.INTER_CUBIC,
-          Interpolation.AREA: cv2.INTER_LINEAR}
+#: OpenCV's flag names per interpolation (area: linear after the area shrink of align_face)
+_FLAGS = {Interpolation.LINEAR: "INTER_LINEAR", Interpolation.CUBIC: "INTER_CUBIC",
+          Interpolation.AREA: "INTER_LINEAR"}
 
 
 def eye_centers(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +141,8 @@ def align_face(frame_bgr: np.ndarray, matrix: np.ndarray, cfg: AlignConfig) -> n
     ``cv2.resize`` of a slice does, so no black is blended into the crop's edges). With ``interpolation: area`` and a scale below 1
     the frame is first shrunk by area averaging (the matrix is adjusted), which avoids aliasing.
     """
+    import cv2  # here, not at the top: `emoprep status` and the CLI never load OpenCV
+
     m = np.asarray(matrix, np.float64)
     if m.shape != (2, 3) or not np.isfinite(m).all():
         raise StageError(f"align_face: expected a finite (2, 3) matrix, got {m.shape} {m.tolist()}")
@@ -152,7 +154,7 @@ def align_face(frame_bgr: np.ndarray, matrix: np.ndarray, cfg: AlignConfig) -> n
         img = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([w / size[0], h / size[1], 1.0])  # crop <- source <- shrunk
     border = cv2.BORDER_REPLICATE if cfg.method is AlignMethod.BOX else cv2.BORDER_CONSTANT
-    crop = cv2.warpAffine(img, m, (cfg.size, cfg.size), flags=_FLAGS[cfg.interpolation],
+    crop = cv2.warpAffine(img, m, (cfg.size, cfg.size), flags=getattr(cv2, _FLAGS[cfg.interpolation]),
                           borderMode=border, borderValue=(0, 0, 0))
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 

@@ -11,7 +11,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-import cv2
 import numpy as np
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
@@ -140,6 +139,8 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return frame
     if frame.ndim == 3 and frame.shape[2] == 3:
+        import cv2  # here, not at the top: importing the detector configs loads no OpenCV
+
         return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     raise ValueError(f"frame: expected (H, W, 3) BGR or (H, W) grey, got shape {frame.shape}")
 

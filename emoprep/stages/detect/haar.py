@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 from pydantic import Field
 
@@ -48,6 +47,8 @@ class HaarConfig(DetectorConfig):
 
 def cascade_path(cfg: HaarConfig) -> Path:
     """Resolve ``cfg.cascade``: an existing path, else a file name inside ``cv2.data.haarcascades``."""
+    import cv2  # here, not at the top: importing HaarConfig loads no OpenCV
+
     given = Path(cfg.cascade).expanduser()
     if given.is_file():
         return given.resolve()
@@ -64,6 +65,8 @@ class HaarDetector:
     """``cv2.CascadeClassifier.detectMultiScale`` on the histogram-equalised grey frame."""
 
     def __init__(self, cfg: HaarConfig) -> None:
+        import cv2
+
         self.cfg = cfg
         self.path = cascade_path(cfg)
         self._cascade = cv2.CascadeClassifier()
@@ -87,6 +90,8 @@ class HaarDetector:
         self.__init__(state["cfg"])
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
+        import cv2
+
         grey = to_grey(frame_bgr)
         scale = 1.0
         if self.cfg.max_width is not None and grey.shape[1] > self.cfg.max_width:
