@@ -114,13 +114,12 @@ def test_detector_record_follows_the_face(face_patch: np.ndarray) -> None:
     assert list(res.geometry.as_arrays())[-1] == "detector"
 
 
-def test_whole_frame_backend_with_periodic_redetection(face_patch: np.ndarray) -> None:
-    """backend none with MedianFlow and periodic re-detection (no region search: the box stays
-    the whole frame)."""
+def test_whole_frame_backend_tracks_nothing(face_patch: np.ndarray) -> None:
+    """backend none: the whole frame, status DETECTED, whatever the track settings."""
     cfg = TrackConfig(redetect_every=2, confirm=0)
     g = track_faces(synthetic_clip(face_patch, "FFFFFF"), 10.0, NoDetectConfig(), cfg, LMK)
-    assert R in statuses(g)
-    np.testing.assert_allclose(g.boxes[statuses(g).index(R)], [0, 0, 320, 240], atol=1)
+    assert statuses(g) == [D] * 6
+    np.testing.assert_array_equal(g.boxes, np.tile(np.float32([0, 0, 320, 240]), (6, 1)))
 
 
 def test_retry_every_skips_the_detector_while_searching(face_patch: np.ndarray) -> None:
