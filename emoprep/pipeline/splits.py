@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import atomic_write_text
-from emoprep.pipeline.config import SplitConfig, SplitMethod
 from emoprep.pipeline.fingerprint import digest
-from emoprep.types import VideoEntry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy, the stage configs and sklearn are imported where a split is made
+    import numpy as np
+
     from emoprep.io.layout import Layout
+    from emoprep.pipeline.config import SplitConfig
     from emoprep.pipeline.manifest import Manifest
+    from emoprep.types import VideoEntry
 
 #: 2: parts list subjects and label counts, named folds, excluded subjects
 SPLIT_VERSION = 2
@@ -41,6 +41,8 @@ def _strata(videos: list[VideoEntry], key: str | None) -> np.ndarray | None:
     if missing:
         raise ConfigError(_KEY, [f"stratify: label {key!r} missing for {len(missing)} videos "
                                  f"(e.g. {missing[0]}); choose a label every video has"])
+    import numpy as np
+
     return np.array([v.labels[key] for v in videos])
 
 
@@ -61,6 +63,7 @@ def _test_subjects(pool: list[VideoEntry], cfg: SplitConfig) -> set[str]:
     n_test = int(round(cfg.test_fraction * len(present)))
     if n_test == 0:
         return set()
+    import numpy as np
     from sklearn.model_selection import GroupShuffleSplit
 
     groups = np.array([v.subject for v in pool])
@@ -95,6 +98,8 @@ def _fold_subjects(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
     """(fold name, its validation subjects) per fold."""
     if cfg.fold_subjects is not None:
         return _explicit_folds(rest, cfg, test)
+    from emoprep.pipeline.config import SplitMethod
+
     subjects = sorted({v.subject for v in rest})
     if cfg.method is SplitMethod.LOSO:
         return [(s, {s}) for s in subjects]
@@ -102,6 +107,7 @@ def _fold_subjects(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
         raise ConfigError(_KEY, [f"{len(subjects) + len(test)} subjects: {len(test)} held out for "
                                  f"test leaves {len(subjects)}, fewer than folds={cfg.folds}; "
                                  f"lower stages.split.folds or stages.split.test_fraction"])
+    import numpy as np
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
     groups, y = np.array([v.subject for v in rest]), _strata(rest, cfg.stratify)
@@ -215,6 +221,7 @@ def plan_split(videos: list[VideoEntry], cfg: SplitConfig, path: Path, force: bo
 def split_configs(manifest: Manifest) -> tuple[list[SplitConfig], list[SplitConfig]]:
     """(configured splits: ``stages.split`` then ``stages.splits``, the preset's ready splits
     whose names are not configured)."""
+    from emoprep.pipeline.config import SplitConfig
     from emoprep.pipeline.manifest.presets import PRESETS
 
     stages = manifest.stages
