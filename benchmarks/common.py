@@ -41,8 +41,15 @@ def write_result(name: str, data: dict[str, Any], lines: list[str]) -> Path:
     payload = {"machine": machine(), **data}
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=1, default=str))
     m = payload["machine"]
-    md = [f"# {name}", "", f"machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, Python {m['python']}, "
-          f"OpenCV {m['opencv']} ({m['date']})", "", *lines, ""]
+    md = [
+        f"# {name}",
+        "",
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, Python {m['python']}, "
+        f"OpenCV {m['opencv']} ({m['date']})",
+        "",
+        *lines,
+        "",
+    ]
     (RESULTS / f"{name}.md").write_text("\n".join(md))
     print("\n".join(md))
     return RESULTS / f"{name}.md"

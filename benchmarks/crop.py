@@ -92,7 +92,9 @@ def inside(uv: np.ndarray, eye_y: float, eye_distance: float, size: int = SIZE) 
     return ok.all(axis=1)
 
 
-def margins(uv: np.ndarray, eye_y: float, eye_distance: float, size: int = SIZE) -> dict[str, float]:
+def margins(
+    uv: np.ndarray, eye_y: float, eye_distance: float, size: int = SIZE
+) -> dict[str, float]:
     """Median free rows above the highest and below the lowest landmark, columns left/right (px)."""
     x = 0.5 * size + uv[..., 0] * eye_distance * size
     y = eye_y * size + uv[..., 1] * eye_distance * size
@@ -104,11 +106,16 @@ def grid(uv: np.ndarray, per_clip: dict[str, np.ndarray]) -> list[dict[str, Any]
     rows = []
     for ey in EYE_Y:
         for ed in EYE_DISTANCE:
-            rows.append({"eye_y": float(ey), "eye_distance": float(ed),
-                         "inside": float(inside(uv, ey, ed).mean()),
-                         "per_clip": {k: float(inside(v, ey, ed).mean()) for k, v in per_clip.items()},
-                         "jaw_room_iod": (SIZE - 1 - ey * SIZE) / (ed * SIZE),
-                         **margins(uv, ey, ed)})
+            rows.append(
+                {
+                    "eye_y": float(ey),
+                    "eye_distance": float(ed),
+                    "inside": float(inside(uv, ey, ed).mean()),
+                    "per_clip": {k: float(inside(v, ey, ed).mean()) for k, v in per_clip.items()},
+                    "jaw_room_iod": (SIZE - 1 - ey * SIZE) / (ed * SIZE),
+                    **margins(uv, ey, ed),
+                }
+            )
     return rows
 
 
@@ -146,8 +153,15 @@ def recheck(clips: dict[str, np.ndarray], settings: list[tuple[float, float]]) -
             entry = VideoEntry(Path(name).stem, str(root / name), "s")
             for (_, frame), lm in zip(iter_frames(entry, idx), lms, strict=True):
                 crop = align_face(frame, eyes_matrix(*eye_centers(lm), cfg), cfg)
-                grey = cv2.copyMakeBorder(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), pad, pad, pad, pad,
-                                          cv2.BORDER_CONSTANT, value=0)
+                grey = cv2.copyMakeBorder(
+                    cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY),
+                    pad,
+                    pad,
+                    pad,
+                    pad,
+                    cv2.BORDER_CONSTANT,
+                    value=0,
+                )
                 rects = hog(grey, 0)
                 n += 1
                 if not rects:
@@ -163,34 +177,53 @@ def recheck(clips: dict[str, np.ndarray], settings: list[tuple[float, float]]) -
 def report(rows: list[dict[str, Any]], pick: dict[str, Any], n: dict[str, int],
            checked: dict[str, Any] | None) -> list[str]:
     old = next(r for r in rows if (r["eye_y"], r["eye_distance"]) == OLD)
-    lines = ["Face frames: " + ", ".join(f"{k} {v}" for k, v in n.items()) + f" ({sum(n.values())})",
-             "", "Landmarks transformed by the alignment matrix (source landmarks, dlib 68, default "
-             "tracking); inside = all 68 on a pixel of the 160 px crop.", "",
-             "| eye_y | eye_distance | inside (all clips) | worst clip | jaw room (IOD) | top | "
-             "bottom | left | right |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "Face frames: " + ", ".join(f"{k} {v}" for k, v in n.items()) + f" ({sum(n.values())})",
+        "",
+        "Landmarks transformed by the alignment matrix (source landmarks, dlib 68, default "
+        "tracking); inside = all 68 on a pixel of the 160 px crop.",
+        "",
+        "| eye_y | eye_distance | inside (all clips) | worst clip | jaw room (IOD) | top | "
+        "bottom | left | right |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     shown = [r for r in rows if (r["eye_distance"] in (0.26, 0.28, 0.30, 0.32, 0.34)
                                  and r["eye_y"] in (0.22, 0.24, 0.26, 0.28, 0.30, 0.34, 0.40))
              or r is pick]
     for r in shown:
         mark = " **(chosen)**" if r is pick else (" (old)" if r is old else "")
         mark += "" if acceptable(r) else " ✗"
-        lines.append(f"| {r['eye_y']:.2f} | {r['eye_distance']:.2f}{mark} | {r['inside']:.4f} | "
-                     f"{min(r['per_clip'].values()):.4f} | {r['jaw_room_iod']:.2f} | {r['top']:.1f} | "
-                     f"{r['bottom']:.1f} | {r['left']:.1f} | {r['right']:.1f} |")
-    lines += ["", f"top/bottom/left/right: median free pixels between the crop edge and the outermost "
-              f"landmark. jaw room: how far below the eye line (in IOD) the crop reaches; the "
-              f"issue's open-mouth RAVDESS jaw is {OPEN_MOUTH_JAW:.2f} IOD below it. ✗: not "
-              f"acceptable (below {TARGET:.0%} on a clip, less than {SLACK_PX} px under that jaw, "
-              f"or less than {BROW_ROOM} IOD above the eye line).", "",
-              f"chosen: eye_y {pick['eye_y']:.2f}, eye_distance {pick['eye_distance']:.2f}: the "
-              f"largest face among the acceptable settings, then the most even top/bottom "
-              f"margins; old {OLD[0]:.2f}/{OLD[1]:.2f}: {old['inside']:.4f} inside "
-              f"(worst clip {min(old['per_clip'].values()):.4f})."]
+        lines.append(
+            f"| {r['eye_y']:.2f} | {r['eye_distance']:.2f}{mark} | {r['inside']:.4f} | "
+            f"{min(r['per_clip'].values()):.4f} | {r['jaw_room_iod']:.2f} | {r['top']:.1f} | "
+            f"{r['bottom']:.1f} | {r['left']:.1f} | {r['right']:.1f} |"
+        )
+    lines += [
+        "",
+        f"top/bottom/left/right: median free pixels between the crop edge and the outermost "
+        f"landmark. jaw room: how far below the eye line (in IOD) the crop reaches; the "
+        f"issue's open-mouth RAVDESS jaw is {OPEN_MOUTH_JAW:.2f} IOD below it. ✗: not "
+        f"acceptable (below {TARGET:.0%} on a clip, less than {SLACK_PX} px under that jaw, "
+        f"or less than {BROW_ROOM} IOD above the eye line).",
+        "",
+        f"chosen: eye_y {pick['eye_y']:.2f}, eye_distance {pick['eye_distance']:.2f}: the "
+        f"largest face among the acceptable settings, then the most even top/bottom "
+        f"margins; old {OLD[0]:.2f}/{OLD[1]:.2f}: {old['inside']:.4f} inside "
+        f"(worst clip {min(old['per_clip'].values()):.4f}).",
+    ]
     if checked:
-        lines += ["", "Re-detected on the crops (dlib HOG on the crop padded by 80 px, predictor with "
-                  "one refinement):", "", "| eye_y/eye_distance | frames | face found | inside |",
-                  "|---|---|---|---|"]
-        lines += [f"| {k} | {v['frames']} | {v['found']} | {v['inside']:.4f} |" for k, v in checked.items()]
+        lines += [
+            "",
+            "Re-detected on the crops (dlib HOG on the crop padded by 80 px, predictor with "
+            "one refinement):",
+            "",
+            "| eye_y/eye_distance | frames | face found | inside |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {k} | {v['frames']} | {v['found']} | {v['inside']:.4f} |"
+            for k, v in checked.items()
+        ]
     return lines
 
 
@@ -200,16 +233,27 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="npz with the tracked landmarks")
     args = ap.parse_args()
     clips = track_clips(args.cache)
-    per_clip = {k: eye_coordinates(v) for k, v in clips.items() if not k.endswith(":index") and len(v)}
+    per_clip = {
+        k: eye_coordinates(v) for k, v in clips.items() if not k.endswith(":index") and len(v)
+    }
     uv = np.concatenate(list(per_clip.values()))
     rows = grid(uv, per_clip)
     pick = choose(rows)
     checked = recheck(clips, [OLD, (pick["eye_y"], pick["eye_distance"])]) if args.recheck else None
     n = {k: len(v) for k, v in per_clip.items()}
     cmd = "python benchmarks/crop.py" + (" --recheck" if args.recheck else "")
-    write_result("crop", {"frames": n, "old": list(OLD), "chosen": [pick["eye_y"], pick["eye_distance"]],
-                          "grid": rows, "recheck": checked, "command": cmd},
-                 report(rows, pick, n, checked) + ["", f"command: {cmd}"])
+    write_result(
+        "crop",
+        {
+            "frames": n,
+            "old": list(OLD),
+            "chosen": [pick["eye_y"], pick["eye_distance"]],
+            "grid": rows,
+            "recheck": checked,
+            "command": cmd,
+        },
+        report(rows, pick, n, checked) + ["", f"command: {cmd}"],
+    )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def sample_frames(stride: int) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def run_single(cfg: DetectorConfig, clips: dict[str, list[np.ndarray]], every: int) -> dict[str, Any]:
+def run_single(
+    cfg: DetectorConfig, clips: dict[str, list[np.ndarray]], every: int
+) -> dict[str, Any]:
     """Time ``detect`` frame by frame (after one warm-up call); found rate per clip."""
     det = cfg.make()
     det.detect(next(iter(clips.values()))[0])
@@ -103,20 +105,31 @@ def main() -> None:
         "dlib_mmod": run_single(DlibMmodConfig(), clips, args.mmod_stride),
     }
     sizes = {name: f"{frames[0].shape[1]}x{frames[0].shape[0]}" for name, frames in clips.items()}
-    head = "| detector | frames | CPU ms/frame | wall ms/frame | " + " | ".join(c.rsplit(".", 1)[0] for c in CLIPS) + " |"
+    head = (
+        "| detector | frames | CPU ms/frame | wall ms/frame | "
+        + " | ".join(c.rsplit(".", 1)[0] for c in CLIPS)
+        + " |"
+    )
     lines = [f"clips (every {args.stride}th frame): "
              + ", ".join(f"{c} {sizes[c]} ({len(clips[c])} frames)" for c in CLIPS), "",
              "found = share of frames with at least one box (no_face: false detections)", "",
              head, "|" + "---|" * (4 + len(CLIPS))]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['frames']} | {r['cpu_ms_per_frame']} | {r['wall_ms_per_frame']} | "
-                     + " | ".join(f"{r['found'][c]:.2f}" for c in CLIPS) + " |")
-    lines += ["", "defaults: haar min_size 60; mtcnn min_size 40, thresholds 0.6/0.7/0.7, factor "
-              "0.709, CPU; dlib_hog / dlib_mmod upsample 0. One thread (cv2, torch; dlib is "
-              "single-threaded). CPU ms is this process's CPU time, which a shared machine does not "
-              "inflate; wall ms is what a user waits on this machine at the time of the run.", "",
-              f"command: python benchmarks/detectors.py --stride {args.stride} "
-              f"--mmod-stride {args.mmod_stride}"]
+        lines.append(
+            f"| {name} | {r['frames']} | {r['cpu_ms_per_frame']} | {r['wall_ms_per_frame']} | "
+            + " | ".join(f"{r['found'][c]:.2f}" for c in CLIPS)
+            + " |"
+        )
+    lines += [
+        "",
+        "defaults: haar min_size 60; mtcnn min_size 40, thresholds 0.6/0.7/0.7, factor "
+        "0.709, CPU; dlib_hog / dlib_mmod upsample 0. One thread (cv2, torch; dlib is "
+        "single-threaded). CPU ms is this process's CPU time, which a shared machine does not "
+        "inflate; wall ms is what a user waits on this machine at the time of the run.",
+        "",
+        f"command: python benchmarks/detectors.py --stride {args.stride} "
+        f"--mmod-stride {args.mmod_stride}",
+    ]
     write_result("detectors", {"stride": args.stride, "mmod_stride": args.mmod_stride,
                                "sizes": sizes, "rows": rows}, lines)
 

@@ -47,11 +47,21 @@ def build(tmp: Path) -> tuple[Path, Path]:
     weights = tmp / "irv1_random.pt"
     torch.manual_seed(0)
     torch.save(InceptionResnetV1().state_dict(), weights)
-    raw = {"videos": {"root": str(fetch_samples()), "include": ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]},
-           "labels": {"pattern": r"(?P<video>[^/]+)\.mp4"},
-           "stages": {"window": {"mode": "all"}, "split": {"folds": 2, "test_fraction": 0.0},
-                      "embed": {"hog": {"type": "hog"},
-                                "irv1": {"type": "inception_resnet_v1", "weights": str(weights), "batch_size": 32}}}}
+    raw = {
+        "videos": {
+            "root": str(fetch_samples()),
+            "include": ["WolfgangLanger_Pexels.mp4", "single_face.mp4"],
+        },
+        "labels": {"pattern": r"(?P<video>[^/]+)\.mp4"},
+        "stages": {
+            "window": {"mode": "all"},
+            "split": {"folds": 2, "test_fraction": 0.0},
+            "embed": {
+                "hog": {"type": "hog"},
+                "irv1": {"type": "inception_resnet_v1", "weights": str(weights), "batch_size": 32},
+            },
+        },
+    }
     (tmp / "m.yaml").write_text(yaml.safe_dump(raw))
     run(tmp / "m.yaml", tmp / "out", opts=RunOptions(workers=2))
     return tmp / "out", weights
@@ -63,8 +73,12 @@ def per_frame_costs(out: Path, weights: Path) -> dict[str, float]:
     meta = store.meta(vid)
     face = np.flatnonzero(FrameStatus.has_face(meta["status"]))[:64]
     crops = store.frames(vid, face)
-    lms = np.stack([transform_points(p, m) for p, m in zip(meta["landmarks"][face], meta["align_matrix"][face],
-                                                            strict=True)])
+    lms = np.stack(
+        [
+            transform_points(p, m)
+            for p, m in zip(meta["landmarks"][face], meta["align_matrix"][face], strict=True)
+        ]
+    )
     configs = {"hog": (HogConfig(), 64), "landmarks": (LandmarksEmbedConfig(), 64),
                "dlib_resnet": (DlibResnetConfig(), 16),
                "inception_resnet_v1 (random weights, batch 32)": (
@@ -74,7 +88,9 @@ def per_frame_costs(out: Path, weights: Path) -> dict[str, float]:
         emb = make_embedder(cfg)
         emb.embed(crops[:2], lms[:2])  # warm-up (model load, first-call allocations)
         t0 = time.perf_counter()
-        embed_frames(emb, iter(crops[:n]), lms[:n], np.ones(n, bool), getattr(cfg, "batch_size", 64))
+        embed_frames(
+            emb, iter(crops[:n]), lms[:n], np.ones(n, bool), getattr(cfg, "batch_size", 64)
+        )
         costs[name] = round(1000 * (time.perf_counter() - t0) / n, 3)
     return costs
 
@@ -118,7 +134,8 @@ def epoch_cached(out: Path) -> float:
 
 
 def epoch_recompute(out: Path, weights: Path) -> float:
-    """The same epoch, extracting features from the stored crops on the fly (what caching avoids)."""
+    """The same epoch, extracting features from the stored crops on the fly (what caching
+    avoids)."""
     from emoprep.data import pad_sequence
 
     store = open_store(out)
@@ -130,7 +147,11 @@ def epoch_recompute(out: Path, weights: Path) -> float:
         mask = FrameStatus.has_face(store.meta(vid)["status"])
         feats = embed_frames(emb, iter(store.frames(vid)), None, mask, 32)
         x, m = pad_sequence(feats, mask, MAX_LEN)
-        loss = head(torch.from_numpy(x)[None], torch.from_numpy(m.astype(np.float32))[None]).logsumexp(1).mean()
+        loss = (
+            head(torch.from_numpy(x)[None], torch.from_numpy(m.astype(np.float32))[None])
+            .logsumexp(1)
+            .mean()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -154,16 +175,38 @@ def main() -> None:
         n_frames = sum(len(open_store(out).meta(v)["status"]) for v in open_store(out).videos())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lines = [f"torch threads: {args.threads}; crops 160x160 from the frame store of WolfgangLanger_Pexels.mp4 + "
-             f"single_face.mp4 (window: all, {n_frames} frames)", "", "| embedder | ms per frame |", "|---|---|"]
+    lines = [
+        f"torch threads: {args.threads}; crops 160x160 from the frame store of "
+        "WolfgangLanger_Pexels.mp4 + "
+        f"single_face.mp4 (window: all, {n_frames} frames)",
+        "",
+        "| embedder | ms per frame |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in costs.items()]
-    lines += ["", f"HDF5 read throughput (SequenceDataset, irv1 512-d, L={MAX_LEN}, random order): {seq_s} sequences/s",
-              "", f"one training epoch (LSTM(128) head, {n_frames} frames in 2 sequences): cached features "
-              f"{cached:.3f} s vs recomputing InceptionResnetV1 features {recomputed:.2f} s "
-              f"({recomputed / cached:.0f}x)", "", f"command: python benchmarks/features.py --threads {args.threads}"]
-    write_result("features", {"ms_per_frame": costs, "sequences_per_s": seq_s, "epoch_cached_s": round(cached, 4),
-                              "epoch_recompute_s": round(recomputed, 3), "threads": args.threads,
-                              "n_frames": n_frames}, lines)
+    lines += [
+        "",
+        f"HDF5 read throughput (SequenceDataset, irv1 512-d, L={MAX_LEN}, random order): {seq_s} "
+        "sequences/s",
+        "",
+        f"one training epoch (LSTM(128) head, {n_frames} frames in 2 sequences): cached features "
+        f"{cached:.3f} s vs recomputing InceptionResnetV1 features {recomputed:.2f} s "
+        f"({recomputed / cached:.0f}x)",
+        "",
+        f"command: python benchmarks/features.py --threads {args.threads}",
+    ]
+    write_result(
+        "features",
+        {
+            "ms_per_frame": costs,
+            "sequences_per_s": seq_s,
+            "epoch_cached_s": round(cached, 4),
+            "epoch_recompute_s": round(recomputed, 3),
+            "threads": args.threads,
+            "n_frames": n_frames,
+        },
+        lines,
+    )
 
 
 if __name__ == "__main__":

@@ -44,16 +44,23 @@ def build_corpus(root: Path, n_videos: int, n_frames: int) -> None:
 
 
 def manifest(tmp: Path, root: Path) -> Path:
-    raw = {"videos": {"root": str(root), "include": ["*.mp4"]},
-           "labels": {"pattern": r"(?P<subject>s\d+)_(?P<emotion>[a-z]+)_(?P<k>\d+)\.mp4", "subject": "subject",
-                      "groups": ["emotion"]},
-           "stages": STAGES}
+    raw = {
+        "videos": {"root": str(root), "include": ["*.mp4"]},
+        "labels": {
+            "pattern": r"(?P<subject>s\d+)_(?P<emotion>[a-z]+)_(?P<k>\d+)\.mp4",
+            "subject": "subject",
+            "groups": ["emotion"],
+        },
+        "stages": STAGES,
+    }
     path = tmp / "manifest.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-def timed(m: Path, out: Path, sets: tuple[str, ...] = (), opts: RunOptions | None = None) -> tuple[float, Counter]:
+def timed(
+    m: Path, out: Path, sets: tuple[str, ...] = (), opts: RunOptions | None = None
+) -> tuple[float, Counter]:
     sec, c, _ = timed_report(m, out, sets, opts)
     return sec, c
 
@@ -82,29 +89,60 @@ def main() -> None:
         rows["full run (local, 2 workers)"] = (full, c)
         rows["unchanged re-run"] = timed(m, tmp / "out")
         rows["split-only change"] = timed(m, tmp / "out", ("stages.split.seed=1",))
-        rows["crop-size change (160 -> 128)"] = timed(m, tmp / "out", ("stages.split.seed=1", "stages.align.size=128"))
-        d1, _, r1 = timed_report(m, tmp / "dask1", opts=RunOptions(executor=ExecutorKind.DASK, workers=1))
-        d2, _, r2 = timed_report(m, tmp / "dask2", opts=RunOptions(executor=ExecutorKind.DASK, workers=2))
+        rows["crop-size change (160 -> 128)"] = timed(
+            m, tmp / "out", ("stages.split.seed=1", "stages.align.size=128")
+        )
+        d1, _, r1 = timed_report(
+            m, tmp / "dask1", opts=RunOptions(executor=ExecutorKind.DASK, workers=1)
+        )
+        d2, _, r2 = timed_report(
+            m, tmp / "dask2", opts=RunOptions(executor=ExecutorKind.DASK, workers=2)
+        )
         rows["full run, dask 1 worker"] = (d1, Counter())
         rows["full run, dask 2 workers"] = (d2, Counter())
         work = (r1.work_seconds, r2.work_seconds, r1.startup_seconds, r2.startup_seconds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    data = {k: {"seconds": round(s, 3), "fraction_of_full": round(s / full, 4), "units_ran": dict(c)}
-            for k, (s, c) in rows.items()}
+    data = {
+        k: {"seconds": round(s, 3), "fraction_of_full": round(s / full, 4), "units_ran": dict(c)}
+        for k, (s, c) in rows.items()
+    }
     speedup = round(d1 / d2, 2)
     work_speedup = round(work[0] / work[1], 2)
-    lines = [f"corpus: {args.videos} videos x {args.frames} frames cut from the sample clips; stages: probe, "
-             "window, track, au, frames, embed:hog", "",
-             "| step | seconds | of full run | units that ran |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v['seconds']} | {100 * v['fraction_of_full']:.2f} % | "
-              f"{', '.join(f'{s} {n}' for s, n in v['units_ran'].items()) or '-'} |" for k, v in data.items()]
-    lines += ["", f"dask speed-up 2 vs 1 workers: {speedup}x wall clock (target >= 1.7x); {work_speedup}x on the "
-              f"work alone (excluding LocalCluster start-up: {work[2]:.1f} s / {work[3]:.1f} s). "
-              "Unchanged re-run target <= 2 %, split-only <= 5 %; the crop-size change must run no track unit.", "",
-              f"command: python benchmarks/incremental.py --videos {args.videos} --frames {args.frames}"]
-    write_result("incremental", {"rows": data, "dask_speedup": speedup, "dask_work_speedup": work_speedup,
-                                 "dask_startup_seconds": work[2:], **vars(args)}, lines)
+    lines = [
+        f"corpus: {args.videos} videos x {args.frames} frames cut from the sample clips; stages: "
+        "probe, "
+        "window, track, au, frames, embed:hog",
+        "",
+        "| step | seconds | of full run | units that ran |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {v['seconds']} | {100 * v['fraction_of_full']:.2f} % | "
+        f"{', '.join(f'{s} {n}' for s, n in v['units_ran'].items()) or '-'} |"
+        for k, v in data.items()
+    ]
+    lines += [
+        "",
+        f"dask speed-up 2 vs 1 workers: {speedup}x wall clock (target >= 1.7x); {work_speedup}x "
+        "on the "
+        f"work alone (excluding LocalCluster start-up: {work[2]:.1f} s / {work[3]:.1f} s). "
+        "Unchanged re-run target <= 2 %, split-only <= 5 %; the crop-size change must run no "
+        "track unit.",
+        "",
+        f"command: python benchmarks/incremental.py --videos {args.videos} --frames {args.frames}",
+    ]
+    write_result(
+        "incremental",
+        {
+            "rows": data,
+            "dask_speedup": speedup,
+            "dask_work_speedup": work_speedup,
+            "dask_startup_seconds": work[2:],
+            **vars(args),
+        },
+        lines,
+    )
 
 
 if __name__ == "__main__":

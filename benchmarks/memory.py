@@ -218,19 +218,25 @@ def main() -> None:
             "worker_ratio": ratio, "plan": plan}
     lines = [
         "worker (one process, `emoprep run --workers 1`, probe -> embed:hog), 640x360 at 24 fps:",
-        "", "| video | frames | worker peak RSS | coordinator peak RSS | seconds |",
+        "",
+        "| video | frames | worker peak RSS | coordinator peak RSS | seconds |",
         "|---|---|---|---|---|",
         f"| {args.short_seconds:g} s | {n_short} | {s['worker_peak_mib']} MiB | "
         f"{s['coordinator_peak_mib']} MiB | {s['seconds']} |",
         f"| {args.minutes:g} min | {n_long} | {lo['worker_peak_mib']} MiB | "
-        f"{lo['coordinator_peak_mib']} MiB | {lo['seconds']} |", "",
-        f"worker peak ratio long / short: {ratio} (target <= 1.2)", "",
+        f"{lo['coordinator_peak_mib']} MiB | {lo['seconds']} |",
+        "",
+        f"worker peak ratio long / short: {ratio} (target <= 1.2)",
+        "",
         f"coordinator planning {plan['videos']} videos ({plan['units']} units, "
-        f"{plan['up_to_date']} up to date, records read and outputs checked): peak {plan['peak_mib']} MiB, "
+        f"{plan['up_to_date']} up to date, records read and outputs checked): peak "
+        f"{plan['peak_mib']} MiB, "
         f"{plan['planning_mib']} MiB above the {plan['rss_after_imports_mib']} MiB after imports, "
-        f"{plan['seconds']} s", "",
+        f"{plan['seconds']} s",
+        "",
         f"command: python benchmarks/memory.py --minutes {args.minutes:g} --short-seconds "
-        f"{args.short_seconds:g} --plan-videos {args.plan_videos}"]
+        f"{args.short_seconds:g} --plan-videos {args.plan_videos}",
+    ]
     write_result("memory", data, lines)
 
 

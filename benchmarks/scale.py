@@ -164,14 +164,18 @@ def main() -> None:
              "|---|---|---|---|---|"]
     lines += [f"| {r['videos']} | {r['units']} | {r['status']['wall_s']} | {r['status']['cpu_s']} "
               f"| {r['status']['peak_rss_mib']} |" for r in rows]
-    lines += ["", f"no-op `emoprep run -j 1` over {big['videos']} up-to-date videos: "
-              f"{big['noop_run']['wall_s']} s wall, {big['noop_run']['cpu_s']} s CPU, "
-              f"{big['noop_run']['peak_rss_mib']} MiB (the run before it wrote the index: "
-              f"{big['first_run_writes_index']['wall_s']} s); status after it: "
-              f"{big['status_after_run']['wall_s']} s wall, {big['status_after_run']['cpu_s']} s CPU",
-              f"status memory slope: {slope:.1f} KiB per video ({small['videos']} -> "
-              f"{big['videos']} videos)", "",
-              f"command: python -m benchmarks.scale --videos {args.videos} --store {args.store}"]
+    lines += [
+        "",
+        f"no-op `emoprep run -j 1` over {big['videos']} up-to-date videos: "
+        f"{big['noop_run']['wall_s']} s wall, {big['noop_run']['cpu_s']} s CPU, "
+        f"{big['noop_run']['peak_rss_mib']} MiB (the run before it wrote the index: "
+        f"{big['first_run_writes_index']['wall_s']} s); status after it: "
+        f"{big['status_after_run']['wall_s']} s wall, {big['status_after_run']['cpu_s']} s CPU",
+        f"status memory slope: {slope:.1f} KiB per video ({small['videos']} -> "
+        f"{big['videos']} videos)",
+        "",
+        f"command: python -m benchmarks.scale --videos {args.videos} --store {args.store}",
+    ]
     name = "scale" if args.store == "json" else f"scale_{args.store}"
     write_result(name, {"store": args.store, "rows": rows, "kib_per_video": round(slope, 2)}, lines)
 

@@ -131,7 +131,8 @@ def timed(fn, videos) -> tuple[int, float]:
 
 def components(n: int = 120) -> dict[str, float]:
     """Milliseconds per frame of each step on WolfgangLanger_Pexels.mp4 (640x360, face in every
-    frame): decode, one landmark predictor pass, MedianFlow update, warp + RGB, Haar (full frame)."""
+    frame): decode, one landmark predictor pass, MedianFlow update, warp + RGB, Haar (full
+    frame)."""
     from emoprep.stages.landmarks import make_landmarker
     from emoprep.stages.track import _Tracker
 
@@ -185,9 +186,12 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     ms = components()
     bound = ms["decode"] / (ms["decode"] + ms["landmark_pass"])
     rows["components_ms_per_frame"] = ms
-    lines += [f"Milliseconds per frame (WolfgangLanger_Pexels.mp4 640x360): {ms}. One landmark pass "
-              f"per frame alone bounds (a)/(c) at decode / (decode + landmark pass) = {bound:.2f}, "
-              "with nothing else done.", ""]
+    lines += [
+        f"Milliseconds per frame (WolfgangLanger_Pexels.mp4 640x360): {ms}. One landmark pass "
+        f"per frame alone bounds (a)/(c) at decode / (decode + landmark pass) = {bound:.2f}, "
+        "with nothing else done.",
+        "",
+    ]
     return rows, ratios, lines
 
 
@@ -299,9 +303,12 @@ def end_to_end(frames: int, with_dask: bool = True) -> tuple[dict, list[str]]:
     me = [sys.executable, "-m", "benchmarks.throughput"]
     emoprep = str(Path(sys.executable).with_name("emoprep"))
     rows = {
-        "emoprep_run_workers_1": _process([emoprep, "run", "-m", str(manifest), "-o",
-                                           str(work / "out"), "-j", "1", "--json"]),
-        "haar_crop_script": _process([*me, "--baseline", str(work / "videos"), str(work / "crops")]),
+        "emoprep_run_workers_1": _process(
+            [emoprep, "run", "-m", str(manifest), "-o", str(work / "out"), "-j", "1", "--json"]
+        ),
+        "haar_crop_script": _process(
+            [*me, "--baseline", str(work / "videos"), str(work / "crops")]
+        ),
         "decode_only": _process([*me, "--decode-only", str(work / "videos")]),
     }
     summary = json.loads((work / "out" / "summary.json").read_text())

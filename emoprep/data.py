@@ -67,7 +67,8 @@ def keep_index(n: int, max_len: int | None, rule: PadRule = PadRule.SUBSAMPLE) -
 
 @dataclass
 class Padded:
-    """One sequence cut and padded: x (L, ...) float32, length, mask (L,) and face_mask (L,) bool."""
+    """One sequence cut and padded: x (L, ...) float32, length, mask (L,) and face_mask (L,)
+    bool."""
 
     x: np.ndarray
     length: int
@@ -193,9 +194,14 @@ def resolve_split(reader: StoreReader, split: str | None) -> SplitFile:
         have = available_splits(reader.out)
         split = reader.attrs().get("default_split") or (have[0] if len(have) == 1 else None)
         if not split:
-            raise ConfigError("split", [f"split: expected a split name for a fold or part, got "
-                                        f"nothing; splits in {reader.out}: {', '.join(have) or 'none'}"
-                                        f" (fix: pass --split / split=)"])
+            raise ConfigError(
+                "split",
+                [
+                    f"split: expected a split name for a fold or part, got "
+                    f"nothing; splits in {reader.out}: {', '.join(have) or 'none'}"
+                    f" (fix: pass --split / split=)"
+                ],
+            )
     return read_split(reader.out, split)
 
 
@@ -282,13 +288,17 @@ class SequenceDataset:
 
 def collate_padded(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Batch :class:`SequenceDataset` items of any lengths: ``x`` (B, L, ...) zero-padded to the
-    longest, ``lengths`` (B,), ``mask`` / ``face_mask`` (B, L) bool, ``y`` {task: (B,)}, ``names``."""
+    longest, ``lengths`` (B,), ``mask`` / ``face_mask`` (B, L) bool, ``y`` {task: (B,)},
+    ``names``."""
     import torch
 
     lengths = torch.stack([it["length"] for it in items])
     n = int(lengths.max()) if len(items) else 0
     x = torch.zeros((len(items), n, *items[0]["x"].shape[1:]), dtype=torch.float32)
-    mask, face = torch.zeros((len(items), n), dtype=torch.bool), torch.zeros((len(items), n), dtype=torch.bool)
+    mask, face = (
+        torch.zeros((len(items), n), dtype=torch.bool),
+        torch.zeros((len(items), n), dtype=torch.bool),
+    )
     for j, it in enumerate(items):
         k = int(it["length"])
         x[j, :k], mask[j, :k], face[j, :k] = it["x"][:k], True, it["face_mask"][:k]
@@ -306,8 +316,13 @@ def _tasks(tasks: str | Sequence[str] | None, sel: Selection) -> list[str]:
     out = [t for w in wanted for t in (_PAIRS.get(w, [w]) if w else [None])]
     resolved = [resolve_task(t, sel.classes, sel.default_task) for t in out]
     if not all(resolved):
-        raise ConfigError("tasks", [f"tasks: expected label keys ({', '.join(sel.classes) or 'none'})"
-                                    f", got none and the store has no default task (fix: tasks=)"])
+        raise ConfigError(
+            "tasks",
+            [
+                f"tasks: expected label keys ({', '.join(sel.classes) or 'none'})"
+                f", got none and the store has no default task (fix: tasks=)"
+            ],
+        )
     return list(dict.fromkeys(resolved))
 
 
@@ -334,8 +349,12 @@ def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
         kept.append(it)
         for a in augmentations:
             xa, fa = reader.read(it.video_id, a)
-            augs[a].append(xa[keep] if len(xa) == len(keep) else xa[fa if drop_no_face else slice(None)])
-    labels = {t: np.array([sel.classes[t].index(it.labels[t]) for it in kept], np.int64) for t in names}
+            augs[a].append(
+                xa[keep] if len(xa) == len(keep) else xa[fa if drop_no_face else slice(None)]
+            )
+    labels = {
+        t: np.array([sel.classes[t].index(it.labels[t]) for it in kept], np.int64) for t in names
+    }
     seqs = Sequences(feats, faces, labels, {t: list(sel.classes[t]) for t in names},
                      np.array([it.subject for it in kept], dtype=str),
                      np.array([it.video_id for it in kept], dtype=str), augs)

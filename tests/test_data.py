@@ -46,7 +46,9 @@ def shared_run(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
         root.mkdir()
         for name, *_ in CORPUS + EXTRA[:2]:
             shutil.copy2(clip_bank / name, root / name)
-        (root / "trim.yaml").write_text("".join(f"{k}: [{a}, {b}]\n" for k, (a, b) in RANGES.items()))
+        (root / "trim.yaml").write_text(
+            "".join(f"{k}: [{a}, {b}]\n" for k, (a, b) in RANGES.items())
+        )
         report = run(write_manifest(tmp / "m.yaml", root, STAGES, LABELS), tmp / "out",
                      opts=RunOptions(workers=0))
         assert report.anomalies == [ANOMALY] and all(r["ok"] for r in report.ran)

@@ -83,7 +83,9 @@ def _encode_attr(value: Any) -> Any:
     return value
 
 
-def decode_attrs(attrs: Mapping[str, Any], json_keys: tuple[str, ...] = ("labels", "fingerprints")) -> dict[str, Any]:
+def decode_attrs(
+    attrs: Mapping[str, Any], json_keys: tuple[str, ...] = ("labels", "fingerprints")
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in attrs.items():
         if isinstance(v, bytes):
@@ -113,7 +115,9 @@ class ShardWriter:
             w.array("boxes", boxes)
     """
 
-    def __init__(self, path: Path, attrs: Mapping[str, Any], cfg: StoreConfig | None = None) -> None:
+    def __init__(
+        self, path: Path, attrs: Mapping[str, Any], cfg: StoreConfig | None = None
+    ) -> None:
         self.path = Path(path)
         self.attrs = dict(attrs)
         self.cfg = cfg or StoreConfig()
@@ -197,11 +201,17 @@ def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], attrs: Mapping[st
             w.array(k, v)
 
 
-def read_arrays(path: Path, names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def read_arrays(
+    path: Path, names: tuple[str, ...] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """All (or the named) datasets of a shard as arrays, and its decoded attributes."""
     try:
         with h5py.File(path, "r") as f:
-            keys = names if names is not None else tuple(k for k in f if isinstance(f[k], h5py.Dataset))
+            keys = (
+                names
+                if names is not None
+                else tuple(k for k in f if isinstance(f[k], h5py.Dataset))
+            )
             arrays = {k: f[k][()] for k in keys}
             return arrays, decode_attrs(f.attrs)
     except (OSError, KeyError) as exc:
@@ -217,7 +227,8 @@ class IndexRow:
     n_frames: int = 0
     n_face: int = 0
     error: str = ""
-    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (shard rel path, object)
+    # name -> (shard rel path, object)
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -268,8 +279,14 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         d = {name: row[name] for name in _TABLE_DTYPE.names}
-        d = {k: (v.decode() if isinstance(v, bytes) else (v.item() if isinstance(v, np.generic) else v))
-             for k, v in d.items()}
+        d = {
+            k: (
+                v.decode()
+                if isinstance(v, bytes)
+                else (v.item() if isinstance(v, np.generic) else v)
+            )
+            for k, v in d.items()
+        }
         d["labels"] = json.loads(d["labels"]) if d["labels"] else {}
         out.append(d)
     return out

@@ -59,7 +59,9 @@ class HashCache:
     def video(self, entry: VideoEntry) -> str:
         """Content hash of a video file, or of a frame folder (names and contents, in order)."""
         if entry.kind is SourceKind.FRAMES:
-            parts = [(f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)]
+            parts = [
+                (f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)
+            ]
             return digest(parts)
         return self.file(entry.path)
 
@@ -81,7 +83,8 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def explain_change(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Human-readable differences between two component dicts ("detect.min_size changed 60 -> 80")."""
+    """Human-readable differences between two component dicts ("detect.min_size changed 60 ->
+    80")."""
     reasons: list[str] = []
     if old.get("version") != new.get("version"):
         reasons.append(f"code version changed {old.get('version')} -> {new.get('version')}")

@@ -32,12 +32,23 @@ def _video_state(session: Session, plan: Plan, vid: str, final_stage: str) -> tu
             continue
         rec = session.records.get(d.name, vid)
         unit = plan.units[(d.name, vid)]
-        if rec is not None and rec.status is UnitStatus.FAILED and rec.fingerprint == unit.fingerprint:
-            return VideoState.FAILED, f"{d.name}: {rec.error.splitlines()[0] if rec.error else rec.error_type}"
+        if (
+            rec is not None
+            and rec.status is UnitStatus.FAILED
+            and rec.fingerprint == unit.fingerprint
+        ):
+            return (
+                VideoState.FAILED,
+                f"{d.name}: {rec.error.splitlines()[0] if rec.error else rec.error_type}",
+            )
         if d.name == final_stage:
             break
     rec = session.records.get(final_stage, vid)
-    ok = rec is not None and rec.status is UnitStatus.OK and rec.fingerprint == plan.units[(final_stage, vid)].fingerprint
+    ok = (
+        rec is not None
+        and rec.status is UnitStatus.OK
+        and rec.fingerprint == plan.units[(final_stage, vid)].fingerprint
+    )
     return (VideoState.OK, "") if ok else (VideoState.PENDING, "")
 
 
@@ -56,10 +67,12 @@ def _shard_attrs(path) -> dict[str, Any]:
 
 @dataclass
 class _Pending:
-    """An index row whose links and attributes are read from its shards only if the index changed."""
+    """An index row whose links and attributes are read from its shards only if the index
+    changed."""
 
     row: IndexRow
-    shards: list[tuple[str, Path]] = field(default_factory=list)  # (link prefix, shard); first gives attrs
+    # (link prefix, shard); first gives attrs
+    shards: list[tuple[str, Path]] = field(default_factory=list)
     key: list[Any] = field(default_factory=list)  # what identifies the row's content
     meta: dict[str, Any] = field(default_factory=dict)  # attributes from the manifest, on top
 
@@ -101,7 +114,12 @@ def _anomaly(session: Session, vid: str) -> bool:
     """AU trimming marked the video for manual review (only meaningful in window mode au_trim)."""
     au = session.records.get("au", vid)
     au_trim = session.manifest.stages.window.mode.value == "au_trim"
-    return au_trim and au is not None and au.status is UnitStatus.OK and bool(au.summary.get("anomaly"))
+    return (
+        au_trim
+        and au is not None
+        and au.status is UnitStatus.OK
+        and bool(au.summary.get("anomaly"))
+    )
 
 
 def _low_face(session: Session, vid: str) -> VideoWarning | None:
@@ -132,10 +150,18 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
         state, error = _video_state(session, plan, vid, "frames")
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
                      meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
-        info: dict[str, Any] = {"video_id": vid, "subject": v.subject, "status": state.value, "error": error}
+        info: dict[str, Any] = {
+            "video_id": vid,
+            "subject": v.subject,
+            "status": state.value,
+            "error": error,
+        }
         track, au = session.records.get("track", vid), session.records.get("au", vid)
         if track is not None and track.status is UnitStatus.OK:
-            info.update(n_tracked=track.summary.get("n_frames", 0), n_tracked_face=track.summary.get("n_face", 0))
+            info.update(
+                n_tracked=track.summary.get("n_frames", 0),
+                n_tracked_face=track.summary.get("n_face", 0),
+            )
         if au is not None and au.status is UnitStatus.OK:
             info["anomaly"] = vid in anomalies
         if state is VideoState.OK and (error := _quality_failure(session, vid)):
@@ -179,7 +205,11 @@ def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str
             for aug in augs:
                 stage = f"embed:{name}@{aug}"
                 rec = session.records.get(stage, vid)
-                if rec is not None and rec.status is UnitStatus.OK and rec.fingerprint == plan.units[(stage, vid)].fingerprint:
+                if (
+                    rec is not None
+                    and rec.status is UnitStatus.OK
+                    and rec.fingerprint == plan.units[(stage, vid)].fingerprint
+                ):
                     p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
                     p.key.append(_fp(session, stage, vid))
         pending.append(p)

@@ -278,7 +278,9 @@ class StatusReport:
     reasons: dict[str, list[tuple[str, int]]]
     failed: dict[str, list[tuple[str, str]]]
     unmatched: list[str]
-    units: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  #: stage -> (video, state, why)
+    units: dict[str, list[tuple[str, str, str]]] = field(
+        default_factory=dict
+    )  #: stage -> (video, state, why)
     split: dict[str, Any] = field(default_factory=dict)  #: name, state, reason, path
     train: list[dict[str, str]] = field(default_factory=list)  #: training units and their state
 

@@ -35,7 +35,9 @@ class RunOptions:
     on_frames: Callable[[int], None] | None = None  #: told frame counts as workers report them
 
 
-def _task(unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None) -> UnitTask:
+def _task(
+    unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None
+) -> UnitTask:
     """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video."""
     vid = unit.video.video_id
     ups = dict(video_fps)
@@ -85,7 +87,11 @@ class Execution:
 
 def runnable(plan: Plan, skip_failed: bool) -> dict[tuple[str, str], Unit]:
     """The units this run executes: stale, missing, and failed ones unless ``skip_failed``."""
-    return {k: u for k, u in plan.units.items() if u.todo and not (u.state is UnitState.FAILED and skip_failed)}
+    return {
+        k: u
+        for k, u in plan.units.items()
+        if u.todo and not (u.state is UnitState.FAILED and skip_failed)
+    }
 
 
 class _Scheduler:
@@ -96,7 +102,10 @@ class _Scheduler:
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
         for (stage, vid), u in plan.units.items():
             self.video_fps[vid][stage] = u.fingerprint
-        self.waiting = {k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo} for k, u in self.todo.items()}
+        self.waiting = {
+            k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo}
+            for k, u in self.todo.items()
+        }
         self.children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
         for k, deps in self.waiting.items():
             for d in deps:

@@ -49,7 +49,9 @@ def test_dry_run_and_status_explain_without_running(done) -> None:
 
 def test_config_error_is_printed_without_traceback(done) -> None:
     manifest, out = done
-    res = runner.invoke(app, ["run", "-m", str(manifest), "-o", str(out), "--set", "stages.window.end=2"])
+    res = runner.invoke(
+        app, ["run", "-m", str(manifest), "-o", str(out), "--set", "stages.window.end=2"]
+    )
     assert res.exit_code == 2  # a configuration error (1: some videos failed)
     assert "error:" in res.output and "stages.window.end" in res.output
     assert "Traceback" not in res.output
@@ -66,14 +68,34 @@ def test_failed_video_makes_exit_code_nonzero_and_is_named(done, corpus: Path) -
 def test_export_padded_folds(done, tmp_path: Path) -> None:
     _, out = done
     dest = tmp_path / "fold.h5"
-    res = runner.invoke(app, ["export", "-o", str(out), "--features", "hog", "--max-len", "16", "--dest", str(dest),
-                              "--split", "default", "--fold", "0", "--augment", "flip"])
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            "-o",
+            str(out),
+            "--features",
+            "hog",
+            "--max-len",
+            "16",
+            "--dest",
+            str(dest),
+            "--split",
+            "default",
+            "--fold",
+            "0",
+            "--augment",
+            "flip",
+        ],
+    )
     assert res.exit_code == 0, res.output
     split = json.loads((out / "splits" / "default.json").read_text())
     with h5py.File(tmp_path / "fold_train.h5") as f:
         names = [n.decode() for n in f["names"][()]]
         assert sorted(n for n in names if "@" not in n) == split["folds"][0]["train"]
-        assert sorted(n for n in names if "@" in n) == [f"{v}@flip" for v in split["folds"][0]["train"]]
+        assert sorted(n for n in names if "@" in n) == [
+            f"{v}@flip" for v in split["folds"][0]["train"]
+        ]
         assert f["features"].shape[:2] == (len(names), 16) and f["mask"].shape == (len(names), 16)
         assert f["labels"].shape == (len(names), 2) and np.all(f["labels"][()].sum(1) == 1)
     with h5py.File(tmp_path / "fold_val.h5") as f:
@@ -84,7 +106,9 @@ def test_export_padded_folds(done, tmp_path: Path) -> None:
 
 def test_plots_flag_and_report_write_trim_pngs(done) -> None:
     manifest, out = done
-    res = runner.invoke(app, ["run", "-m", str(manifest), "-o", str(out), "--workers", "0", "--plots"])
+    res = runner.invoke(
+        app, ["run", "-m", str(manifest), "-o", str(out), "--workers", "0", "--plots"]
+    )
     assert res.exit_code == 0, res.output
     pngs = sorted(p.name for p in (out / "plots").glob("*.png"))
     assert pngs == sorted(f"{Path(n).stem}_trim.png" for n, *_ in CORPUS)
@@ -93,7 +117,9 @@ def test_plots_flag_and_report_write_trim_pngs(done) -> None:
     assert res.exit_code == 0 and res.output.strip() == f"report: {out / 'report' / 'index.html'}"
     html = (out / "report" / "index.html").read_text()
     assert all(Path(n).stem in html for n, *_ in CORPUS)
-    res = runner.invoke(app, ["inspect", "s01_happy_1", "-m", str(manifest), "-o", str(out), "--json"])
+    res = runner.invoke(
+        app, ["inspect", "s01_happy_1", "-m", str(manifest), "-o", str(out), "--json"]
+    )
     assert res.exit_code == 0 and json.loads(res.output)["video_id"] == "s01_happy_1"
     res = runner.invoke(app, ["inspect", "nope", "-m", str(manifest), "-o", str(out)])
     assert res.exit_code == 1 and "nope" in res.output

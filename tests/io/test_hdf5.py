@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from emoprep.errors import StoreError
-from emoprep.pipeline.config import StoreConfig
 from emoprep.io.hdf5 import (
     IndexRow,
     ShardWriter,
@@ -18,6 +17,7 @@ from emoprep.io.hdf5 import (
     read_table,
     shard_links,
 )
+from emoprep.pipeline.config import StoreConfig
 
 
 def test_shard_is_invisible_until_complete(tmp_path: Path) -> None:
@@ -55,8 +55,16 @@ def test_index_links_shards_and_lists_failed(tmp_path: Path) -> None:
     with ShardWriter(shard, {"video_id": "a"}) as w:
         w.array("frame_index", np.arange(3))
     rows = [
-        IndexRow("a", "s1", {"emotion": "anger"}, "ok", 3, 3, links=shard_links(shard, "frames/a.h5"),
-                 attrs={"video_id": "a"}),
+        IndexRow(
+            "a",
+            "s1",
+            {"emotion": "anger"},
+            "ok",
+            3,
+            3,
+            links=shard_links(shard, "frames/a.h5"),
+            attrs={"video_id": "a"},
+        ),
         IndexRow("b", "s2", {"emotion": "fear"}, "failed", error="track: no face"),
     ]
     build_index(tmp_path / "frames.h5", rows, {"schema_version": 1})

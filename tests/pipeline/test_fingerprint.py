@@ -7,8 +7,8 @@ from pathlib import Path
 
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag as all_stages
-from emoprep.pipeline.stagedef import PlanContext
 from emoprep.pipeline.fingerprint import HashCache, canonical_json, digest, explain_change
+from emoprep.pipeline.stagedef import PlanContext
 from emoprep.stages.embed.config import HogConfig
 
 
@@ -50,7 +50,9 @@ def test_explain_change_names_the_key() -> None:
     old = {"version": 1, "config": {"track": {"redetect_every": 50}}, "upstream": {}}
     new = {"version": 1, "config": {"track": {"redetect_every": 25}}, "upstream": {}}
     assert explain_change(old, new) == ["track.redetect_every changed 50 -> 25"]
-    assert explain_change({**old, "version": 1}, {**old, "version": 2}) == ["code version changed 1 -> 2"]
+    assert explain_change({**old, "version": 1}, {**old, "version": 2}) == [
+        "code version changed 1 -> 2"
+    ]
     up = explain_change({**old, "upstream": {"window": "a"}}, {**old, "upstream": {"window": "b"}})
     assert up == ["upstream window changed"]
 

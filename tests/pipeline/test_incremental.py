@@ -33,7 +33,9 @@ def test_unchanged_run_does_nothing_then_one_key_reruns_its_stage_and_downstream
     manifest, out, _ = setup
     first = run(manifest, out, opts=INLINE)
     n = len(CORPUS)
-    assert ran(first) == {s: n for s in ("probe", "window", "track", "au", "frames", "embed:geo", "embed:hog")}
+    assert ran(first) == {
+        s: n for s in ("probe", "window", "track", "au", "frames", "embed:geo", "embed:hog")
+    }
     assert all(r["ok"] for r in first.ran)
 
     again = run(manifest, out, opts=INLINE)
@@ -69,7 +71,9 @@ def test_split_change_touches_no_video(setup) -> None:
     assert changed.ran == [] and changed.split["state"] == "written"
 
 
-def test_added_videos_are_the_only_work_and_deleted_ones_leave_the_index(setup, clip_bank: Path) -> None:
+def test_added_videos_are_the_only_work_and_deleted_ones_leave_the_index(
+    setup, clip_bank: Path
+) -> None:
     manifest, out, root = setup
     run(manifest, out, opts=INLINE)
     for name, *_ in EXTRA:
@@ -103,7 +107,9 @@ def test_force_reruns_stage_and_downstream_and_lost_output_is_rebuilt(setup) -> 
     assert victim in emoprep.open_store(out).videos()
 
 
-def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, tmp_path: Path) -> None:
+def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(
+    corpus: Path, tmp_path: Path
+) -> None:
     stages = {**STAGES, "window": {"mode": "au_trim"}}
     manifest = write_manifest(tmp_path / "m.yaml", corpus, stages)
     out = tmp_path / "out"
@@ -113,7 +119,11 @@ def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, t
     store = emoprep.open_store(out)
     for vid in store.videos():
         m = store.meta(vid)
-        kept = m["au_frame_index"][m["trim_start"]:m["trim_end"]] if not m["anomaly"] else m["au_frame_index"]
+        kept = (
+            m["au_frame_index"][m["trim_start"] : m["trim_end"]]
+            if not m["anomaly"]
+            else m["au_frame_index"]
+        )
         assert m["frame_index"].tolist() == kept.tolist()  # the frame store holds the kept range
     changed = run(manifest, out, ("stages.trim.min_end_cut=5",), INLINE)
     assert ran(changed) == {"au": n, "frames": n, "embed:hog": n, "embed:geo": n}
@@ -121,7 +131,9 @@ def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, t
     vid = Path(CORPUS[0][0]).stem
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text(f"{vid}: {{start: 5, end: 30}}\n")
-    fixed = run(manifest, out, ("stages.trim.min_end_cut=5", f"stages.trim.overrides={overrides}"), INLINE)
+    fixed = run(
+        manifest, out, ("stages.trim.min_end_cut=5", f"stages.trim.overrides={overrides}"), INLINE
+    )
     assert {(r["stage"], r["video_id"]) for r in fixed.ran} == {
         ("au", vid), ("frames", vid), ("embed:hog", vid), ("embed:geo", vid)}
     m = emoprep.open_store(out).meta(vid)
@@ -129,7 +141,8 @@ def test_au_trim_mode_trim_change_reruns_au_and_frames_not_track(corpus: Path, t
 
 
 def test_au_trim_anomalies_are_listed_and_left_untrimmed(corpus: Path, tmp_path: Path) -> None:
-    stages = {**STAGES, "window": {"mode": "au_trim"}, "trim": {"anomaly_last": 40}}  # 40 >= T: always
+    # anomaly_last 40 >= T: always
+    stages = {**STAGES, "window": {"mode": "au_trim"}, "trim": {"anomaly_last": 40}}
     rep = run(write_manifest(tmp_path / "m.yaml", corpus, stages), tmp_path / "out", opts=INLINE)
     assert sorted(rep.anomalies) == sorted(Path(n).stem for n, *_ in CORPUS)
     store = emoprep.open_store(tmp_path / "out")

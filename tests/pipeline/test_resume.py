@@ -38,11 +38,14 @@ def _n_records(out: Path) -> int:
 def _run_cli(manifest: Path, out: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(manifest), "-o", str(out),
            "--workers", "2", "--json"]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def _kill_when(proc: subprocess.Popen, out: Path, records: int, timeout: float = 120) -> bool:
-    """SIGKILL the run (and its workers) once ``records`` unit records exist; False if it ended first."""
+    """SIGKILL the run (and its workers) once ``records`` unit records exist; False if it ended
+    first."""
     t0 = time.time()
     while time.time() - t0 < timeout:
         if proc.poll() is not None:
@@ -57,7 +60,9 @@ def _kill_when(proc: subprocess.Popen, out: Path, records: int, timeout: float =
 
 
 @pytest.mark.slow
-def test_sigkill_at_several_points_then_resume_equals_clean_run(corpus: Path, tmp_path: Path) -> None:
+def test_sigkill_at_several_points_then_resume_equals_clean_run(
+    corpus: Path, tmp_path: Path
+) -> None:
     manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
     clean = tmp_path / "clean"
     run(manifest, clean, opts=RunOptions(workers=0))
@@ -74,8 +79,24 @@ def test_sigkill_at_several_points_then_resume_equals_clean_run(corpus: Path, tm
                 with h5py.File(shard, "r") as f:
                     f.visititems(lambda _, obj: obj[()] if isinstance(obj, h5py.Dataset) else None)
     assert kills >= 3
-    final = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(manifest), "-o", str(out),
-                            "--workers", "2", "--json"], capture_output=True, text=True, timeout=300)
+    final = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emoprep.cli.app",
+            "run",
+            "-m",
+            str(manifest),
+            "-o",
+            str(out),
+            "--workers",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert final.returncode == 0, final.stderr[-2000:]
     assert not list(out.rglob(".*.tmp*"))  # the resumed run swept the killed run's temporaries
     _assert_same_store(clean, out)
