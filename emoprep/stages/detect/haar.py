@@ -45,19 +45,29 @@ class HaarConfig(DetectorConfig):
                 f"{max(1, self.min_neighbors - 2)} (or stages.detect.backend: none for pre-cropped faces)")
 
 
+def bundled_cascades() -> Path:
+    """OpenCV's folder of bundled cascades (``cv2.data.haarcascades``), found without importing
+    OpenCV (a no-op ``emoprep run`` hashes the cascade for the fingerprint and loads no cv2)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("cv2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelFileError("detect.backend haar: OpenCV (cv2) is not installed; "
+                             "pip install opencv-contrib-python-headless")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
 def cascade_path(cfg: HaarConfig) -> Path:
     """Resolve ``cfg.cascade``: an existing path, else a file name inside ``cv2.data.haarcascades``."""
-    import cv2  # here, not at the top: importing HaarConfig loads no OpenCV
-
     given = Path(cfg.cascade).expanduser()
     if given.is_file():
         return given.resolve()
-    bundled = Path(cv2.data.haarcascades) / cfg.cascade
+    bundled = bundled_cascades() / cfg.cascade
     if bundled.is_file():
         return bundled
     raise ModelFileError(
         f"detect.cascade {cfg.cascade!r}: no such file, expected a path or a name inside "
-        f"{cv2.data.haarcascades}; use e.g. 'haarcascade_frontalface_default.xml'"
+        f"{bundled.parent}; use e.g. 'haarcascade_frontalface_default.xml'"
     )
 
 
