@@ -122,6 +122,11 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
 def _check_model_files(manifest: Manifest) -> None:
     """Resolve relative model paths against the manifest's folder; every missing file, at once."""
     problems: list[str] = []
+    lm = manifest.stages.landmarks
+    if getattr(lm, "model", None) is not None:  # a landmarks model path: relative to the manifest
+        path = expand_path(lm.model, manifest.base_dir)
+        manifest.stages.landmarks = lm.model_copy(
+            update={"model": str(path) if isinstance(lm.model, str) else path})
     for name, cfg in manifest.stages.embed.items():
         update = {}
         for key in cfg.model_keys:

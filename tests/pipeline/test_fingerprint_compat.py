@@ -50,7 +50,9 @@ LEDGER: dict[str, set[str]] = {
     "track": {"landmarks.temporal added (true)"}
     # issue 13: detectors get colour frames; the per-frame detector of the chain is stored
     | {"code version changed 1 -> 2"}
-    # detect.backend none: its slice no longer holds the Haar settings it never used
+    # detect.backend none: its slice no longer holds the Haar settings it never used, and it
+    # tracks nothing (issue 15: the whole frame on every frame)
+    | {"tracking added (whole_frame)"}
     | {f"detect.{k} removed" for k in ("max_size", "max_width", "min_neighbors", "min_size",
                                        "scale_factor")},
     # AU sources became a discriminated union: the slice holds the chosen source's keys only

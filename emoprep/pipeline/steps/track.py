@@ -75,7 +75,16 @@ def models(c: Any) -> list[Path]:
 
 
 #: version 2: detectors get colour frames; the per-frame ``detector`` array is stored
+def _tracking(c: Any) -> str | None:
+    """``whole_frame`` under detect.backend none (no tracker since 0.2); None (left out of the
+    fingerprint) for every other backend."""
+    from emoprep.stages.detect.none import NoDetectConfig
+
+    return "whole_frame" if isinstance(c.detect, NoDetectConfig) else None
+
+
 STAGE = StageDef(name="track", run=run, version=2,
-                 reads={"detect": "detect", "track": "track", "landmarks": "landmarks"},
+                 reads={"detect": "detect", "track": "track", "landmarks": "landmarks",
+                        "tracking": _tracking},
                  upstream=("window",), outputs=(WORK / "track",), libraries=libraries,
                  models=models)
