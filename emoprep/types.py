@@ -60,7 +60,8 @@ class VideoEntry:
     """One video (or image-sequence folder) of the manifest, with its labels.
 
     ``path`` is absolute. ``kind`` is :attr:`SourceKind.FILE` for a video file or
-    :attr:`SourceKind.FRAMES` for a folder of images read in sorted order at ``fps`` frames per second.
+    :attr:`SourceKind.FRAMES` for a folder of images read in sorted order at ``fps`` frames per
+    second.
     """
 
     video_id: str

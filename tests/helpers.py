@@ -26,7 +26,9 @@ CORPUS_LABELS = {
 }
 
 
-def write_manifest(path: Path, root: Path, stages: dict | None = None, labels: dict | None = None) -> Path:
+def write_manifest(
+    path: Path, root: Path, stages: dict | None = None, labels: dict | None = None
+) -> Path:
     """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule.
 
     The split defaults to 2 folds and no test part (the corpora have 4-7 subjects; the split is

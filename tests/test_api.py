@@ -30,9 +30,24 @@ def test_run_and_status_from_a_dict(clip_bank: Path, tmp_path: Path) -> None:
     state = emoprep.status(raw, out, overrides=["stages.align.size=96"])
     assert all(s["up-to-date"] == 2 for s in state["stages"].values())
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(raw))
-    cli = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "status", "--json", "-m",
-                          str(tmp_path / "m.yaml"), "-o", str(out), "--set", "stages.align.size=96"],
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emoprep.cli.app",
+            "status",
+            "--json",
+            "-m",
+            str(tmp_path / "m.yaml"),
+            "-o",
+            str(out),
+            "--set",
+            "stages.align.size=96",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert json.loads(cli.stdout) == state
     stale = emoprep.status(raw, out)  # align.size back to its default: frames stale, why is said
     assert stale["stages"]["frames"]["stale"] == 2

@@ -25,11 +25,15 @@ def check_png(path: Path) -> np.ndarray:
 
 
 def test_plot_trim_writes_png(tmp_path: Path):
-    score = np.concatenate([np.full(10, 0.1), np.linspace(0.2, 1, 10), np.full(20, 0.7), np.full(20, 0.1)])
+    score = np.concatenate(
+        [np.full(10, 0.1), np.linspace(0.2, 1, 10), np.full(20, 0.7), np.full(20, 0.1)]
+    )
     score[3] = np.nan
     result = au_trim(score, TrimConfig(), 0.5)
     assert not result.anomaly
-    out = plot_trim(score, result, tmp_path / "sub" / "v1_trim.png", "v1", frame_index=np.arange(60) + 100)
+    out = plot_trim(
+        score, result, tmp_path / "sub" / "v1_trim.png", "v1", frame_index=np.arange(60) + 100
+    )
     assert out == tmp_path / "sub" / "v1_trim.png"
     check_png(out)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from emoprep.pipeline.manifest import discover_videos, load_manifest
 from emoprep.io.atomic import sha256_file
+from emoprep.pipeline.manifest import discover_videos, load_manifest
 from emoprep.samples import SAMPLE_FILES, fetch_samples
 
 
@@ -19,7 +19,9 @@ def test_samples_present_verified_and_manifest_ready(samples_dir: Path) -> None:
     assert found.unmatched == []
 
 
-def test_fetch_repairs_a_corrupted_file_and_is_idempotent(samples_dir: Path, tmp_path: Path) -> None:
+def test_fetch_repairs_a_corrupted_file_and_is_idempotent(
+    samples_dir: Path, tmp_path: Path
+) -> None:
     dest = tmp_path / "samples"
     shutil.copytree(samples_dir, dest)
     before = {p.name: p.stat().st_mtime_ns for p in dest.iterdir()}

@@ -99,13 +99,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="emoprep-keras-") as tmp:
         inp, out = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
         np.savez(inp, images=images)
-        subprocess.run([str(python), __file__, "--child", str(model), str(inp), str(out)], check=True)
+        subprocess.run(
+            [str(python), __file__, "--child", str(model), str(inp), str(out)], check=True
+        )
         res = dict(np.load(out))
-    np.savez_compressed(OUT, images=images, frames=frames, probs=res["probs"], pooled=res["pooled"],
-                        keras_version=res["keras_version"], tensorflow_version=res["tensorflow_version"],
-                        model_sha256=models.BUNDLES["fer"].files[0].sha256)
-    summary = {"file": str(OUT), "bytes": OUT.stat().st_size, "top": res["probs"].argmax(1).tolist(),
-               "tensorflow": str(res["tensorflow_version"])}
+    np.savez_compressed(
+        OUT,
+        images=images,
+        frames=frames,
+        probs=res["probs"],
+        pooled=res["pooled"],
+        keras_version=res["keras_version"],
+        tensorflow_version=res["tensorflow_version"],
+        model_sha256=models.BUNDLES["fer"].files[0].sha256,
+    )
+    summary = {
+        "file": str(OUT),
+        "bytes": OUT.stat().st_size,
+        "top": res["probs"].argmax(1).tolist(),
+        "tensorflow": str(res["tensorflow_version"]),
+    }
     print(json.dumps(summary))
 
 

@@ -43,7 +43,9 @@ def _bundle_text(d: dict) -> str:
     for f in d["files"]:
         lines.append(f"  [{f['state']}] {f['file']}  -> {f['path'] or '(package not installed)'}")
         if f["sha256"]:
-            lines.append(f"      sha256 {f['sha256']}" + (f"  ({f['member']})" if f["member"] else ""))
+            lines.append(
+                f"      sha256 {f['sha256']}" + (f"  ({f['member']})" if f["member"] else "")
+            )
         if f["detail"]:
             lines.append(f"      {f['detail']}")
     if any(f["state"] not in ("ok", "unchecked") for f in d["files"]):

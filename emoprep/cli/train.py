@@ -56,7 +56,9 @@ def train(
         metrics = fit(seqs, fl, cfg, train_root(root, features),
                       features_fingerprint(root, features), only_folds=only)
     except ValueError as exc:
-        typer.echo(f"error: --folds: expected 'all' or fold numbers, got {folds!r} ({exc})", err=True)
+        typer.echo(
+            f"error: --folds: expected 'all' or fold numbers, got {folds!r} ({exc})", err=True
+        )
         raise typer.Exit(EXIT_USAGE) from None
     except EmoprepError as exc:
         fail(exc)

@@ -208,6 +208,7 @@ def check_stamp(path: str | Path, stamp: dict[str, Any], full: bool = False) -> 
 
 
 def expand_path(text: str | Path, base_dir: Path) -> Path:
-    """``~`` and ``$VARS`` expanded; a relative path taken against ``base_dir``; absolute, normalised."""
+    """``~`` and ``$VARS`` expanded; a relative path taken against ``base_dir``; absolute,
+    normalised."""
     p = Path(os.path.expandvars(os.path.expanduser(str(text))))
     return Path(os.path.abspath(p if p.is_absolute() else base_dir / p))

@@ -47,8 +47,10 @@ class _LazyFile:
         try:
             yield
         except (KeyError, OSError) as exc:
-            raise StoreError(f"store {self.path}: cannot read {what} ({type(exc).__name__}: {exc}); "
-                             "`emoprep status --verify` checks every shard") from exc
+            raise StoreError(
+                f"store {self.path}: cannot read {what} ({type(exc).__name__}: {exc}); "
+                "`emoprep status --verify` checks every shard"
+            ) from exc
 
     def close(self) -> None:
         if self._file is not None and self._pid == os.getpid():
@@ -72,7 +74,9 @@ class FrameStore(_LazyFile):
         self.layout = Layout(Path(out))
         self.path = self.layout.frames_index
         if not self.path.is_file():
-            raise StoreError(f"frame store {self.path}: not found; run `emoprep run --out {out}` first")
+            raise StoreError(
+                f"frame store {self.path}: not found; run `emoprep run --out {out}` first"
+            )
 
     # -- queries ---------------------------------------------------------------------------------
     def table(self) -> list[dict[str, Any]]:
@@ -113,8 +117,13 @@ class FrameStore(_LazyFile):
                 out["au_names"] = [n.decode() if isinstance(n, bytes) else str(n)
                                    for n in au["names"][()]]
                 a = decode_attrs(au.attrs)
-                out.update({k: a[k] for k in ("au_source", "trim_start", "trim_end", "trim_threshold")
-                            if k in a})
+                out.update(
+                    {
+                        k: a[k]
+                        for k in ("au_source", "trim_start", "trim_end", "trim_threshold")
+                        if k in a
+                    }
+                )
                 out["anomaly"] = bool(a.get("anomaly", False))
         return out
 
@@ -133,8 +142,10 @@ class FeatureStore(_LazyFile):
         self.path = self.layout.features_index(name)
         if not self.path.is_file():
             have = sorted(p.stem for p in (self.layout.root / "features").glob("*.h5"))
-            raise StoreError(f"feature store {name!r} not found in {self.layout.root} (have: {have or 'none'}); "
-                             f"add it under stages.embed and run `emoprep run`")
+            raise StoreError(
+                f"feature store {name!r} not found in {self.layout.root} (have: {have or 'none'}); "
+                f"add it under stages.embed and run `emoprep run`"
+            )
 
     def table(self) -> list[dict[str, Any]]:
         return read_table(self.path)

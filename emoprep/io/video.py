@@ -128,7 +128,9 @@ def open_capture(path: str | Path) -> cv2.VideoCapture:
         raise VideoError(f"video {p}: file not found")
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
-        raise VideoError(f"video {p}: OpenCV cannot open it (corrupt file or unsupported container)")
+        raise VideoError(
+            f"video {p}: OpenCV cannot open it (corrupt file or unsupported container)"
+        )
     return cap
 
 

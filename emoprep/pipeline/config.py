@@ -38,12 +38,18 @@ class SplitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    test_fraction: float = Field(0.2, ge=0.0, lt=1.0, description="fraction of subjects held out for test")
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="fraction of subjects held out for test"
+    )
     folds: int = Field(5, ge=2)
-    stratify: str | None = Field(None, description="label key to stratify subjects by (majority label)")
+    stratify: str | None = Field(
+        None, description="label key to stratify subjects by (majority label)"
+    )
     seed: int = 0
     method: SplitMethod = SplitMethod.KFOLD
-    test_subjects: list[str] | None = Field(None, description="explicit test subjects (test_fraction unused)")
+    test_subjects: list[str] | None = Field(
+        None, description="explicit test subjects (test_fraction unused)"
+    )
     fold_subjects: dict[str, list[str]] | None = Field(
         None, description="fold name -> its validation subjects (folds and method unused)")
     exclude_subjects: list[str] = Field(default_factory=list, description="subjects in no part")

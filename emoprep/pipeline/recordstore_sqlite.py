@@ -85,7 +85,9 @@ class SqliteRecordStore(RecordStore):
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.db_path, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: consistent after a crash, no fsync per put
+            db.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL: consistent after a crash, no fsync per put
             db.execute(_SCHEMA)
             self._db = db
         if not self._migrated:
@@ -140,7 +142,9 @@ class SqliteRecordStore(RecordStore):
         self._cache[key] = rec
         self._problems.pop(key, None)
         if rec.error_type == DiskFullError.__name__:
-            raise DiskFullError(f"{unit}: {rec.error.splitlines()[0] if rec.error else 'disk full'}")
+            raise DiskFullError(
+                f"{unit}: {rec.error.splitlines()[0] if rec.error else 'disk full'}"
+            )
 
     def delete(self, stage: str, video_id: str) -> None:
         db = self._connect()

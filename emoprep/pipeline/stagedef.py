@@ -83,7 +83,9 @@ class StageDef:
     def config_slice(self, c: StagesConfig) -> dict[str, Any]:
         """The canonical config values this stage reads (JSON-able, model paths left out); a
         callable read that returns None (the key does not apply to this config) is left out."""
-        values = {key: src(c) if callable(src) else lookup(c, src) for key, src in self.reads.items()}
+        values = {
+            key: src(c) if callable(src) else lookup(c, src) for key, src in self.reads.items()
+        }
         return {key: canonical_value(v) for key, v in values.items()
                 if v is not None or not callable(self.reads[key])}
 

@@ -20,12 +20,20 @@ def write_trim_plots(session: Session) -> list[Path]:
         if not path.is_file():
             continue
         arrays, a = read_arrays(path, ("trim_score", "frame_index"))
-        res = TrimResult(int(a["trim_start"]), int(a["trim_end"]), bool(a["anomaly"]), float(a["trim_threshold"]),
-                         int(a.get("trim_peak", 0)), str(a.get("trim_reason", "")))
+        res = TrimResult(
+            int(a["trim_start"]),
+            int(a["trim_end"]),
+            bool(a["anomaly"]),
+            float(a["trim_threshold"]),
+            int(a.get("trim_peak", 0)),
+            str(a.get("trim_reason", "")),
+        )
         out = session.layout.plot(v.video_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         title = f"{v.video_id} ({a.get('au_source', '')})"
         if not applied:
             title += " - not applied: window.mode is " + session.manifest.stages.window.mode.value
-        written.append(plot_trim(arrays["trim_score"], res, out, title, frame_index=arrays["frame_index"]))
+        written.append(
+            plot_trim(arrays["trim_score"], res, out, title, frame_index=arrays["frame_index"])
+        )
     return written

@@ -64,7 +64,11 @@ def family(tag_key: str, default: str | None, *classes: type[BackendConfig]) -> 
         cls._siblings = tuple(c for c in classes if c is not cls)
 
     def pick(value: Any) -> str | None:
-        raw = value.get(tag_key, default) if isinstance(value, dict) else getattr(value, tag_key, default)
+        raw = (
+            value.get(tag_key, default)
+            if isinstance(value, dict)
+            else getattr(value, tag_key, default)
+        )
         raw = getattr(raw, "value", raw)
         return None if raw is None else str(raw)
 

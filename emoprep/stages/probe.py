@@ -37,7 +37,9 @@ TRUSTED_HEADERS = frozenset({".mp4", ".m4v", ".mov", ".avi"})
 
 
 class CountMismatch(str, Enum):
-    WARN = "warn"  #: record the mismatch in the probe output and summary, go on with the decoded count
+    WARN = (
+        "warn"  #: record the mismatch in the probe output and summary, go on with the decoded count
+    )
     FAIL = "fail"  #: the probe unit fails (FrameCountError); the video's other stages do not run
 
 
@@ -45,11 +47,13 @@ class ProbeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     exact_count: bool = Field(
-        True, description="count frames by decoding (exact) instead of trusting the container header"
+        True,
+        description="count frames by decoding (exact) instead of trusting the container header",
     )
     on_count_mismatch: CountMismatch = Field(
         CountMismatch.WARN,
-        description="header frame count != decoded count: warn (recorded, decoded count used) or fail",
+        description="header frame count != decoded count: warn (recorded, decoded count used) or "
+                    "fail",
     )
 
     def fingerprint_slice(self) -> dict[str, Any]:
@@ -134,7 +138,9 @@ def probe_header(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     if entry.fps:
         fps = float(entry.fps)
     if fps <= 0 or fps > 1000:
-        raise VideoError(f"video {entry.path}: implausible fps {fps}; set videos.fps in the manifest")
+        raise VideoError(
+            f"video {entry.path}: implausible fps {fps}; set videos.fps in the manifest"
+        )
     return ProbeInfo(fps, header, w, h, codec, content_hash, "file")
 
 

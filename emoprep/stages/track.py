@@ -3,18 +3,24 @@
 The rules (docs/METHODS.md has them with their sources):
 
 - While no face is known the detector runs every ``track.retry_every`` frames. A face it finds is a
-  *candidate*: the tracker starts on it, and it counts only once the detector finds a box overlapping
-  the tracked box (IoU >= :data:`CONFIRM_IOU`) on each of the next ``track.confirm`` frames. Until then
+  *candidate*: the tracker starts on it, and it counts only once the detector finds a box
+overlapping
+  the tracked box (IoU >= :data:`CONFIRM_IOU`) on each of the next ``track.confirm`` frames. Until
+then
   its frames are held back; a rejected candidate leaves them NO_FACE (LOST for a loss frame). This
   removes the one-frame Haar false positives on textured backgrounds and text.
-- MedianFlow is given the detected box extended by ``detect.pad_y`` px above AND below, clipped to the
+- MedianFlow is given the detected box extended by ``detect.pad_y`` px above AND below, clipped to
+the
   frame. The stored box is the tracked box with that padding taken off again (scaled with the box).
-- Tracker failure: ``update()`` returns False, less than half the box lies inside the frame, a side is
+- Tracker failure: ``update()`` returns False, less than half the box lies inside the frame, a side
+is
   below ``track.min_box`` px, or the aspect ratio leaves [1/:data:`MAX_ASPECT`, :data:`MAX_ASPECT`].
-  On failure the detector runs on the same frame: a face -> new candidate (REDETECTED once confirmed),
+  On failure the detector runs on the same frame: a face -> new candidate (REDETECTED once
+confirmed),
   none -> LOST, then NO_FACE until a face is confirmed again.
 - Every ``track.redetect_every`` tracked frames the detector runs: a face re-initialises the tracker
-  (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the face
+  (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the
+face
   left is dropped after at most ``redetect_every`` frames.
 - ``track.backend: none`` runs the detector on every frame (the naive per-frame path).
 - ``detect.backend: none`` (pre-cropped faces) means no tracking at all: every frame's box is the
@@ -59,23 +65,35 @@ class TrackConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: TrackBackend = TrackBackend.MEDIANFLOW
-    redetect_every: int = Field(50, ge=0, description="run the detector every N tracked frames (0: only on failure)")
-    retry_every: int = Field(1, ge=1, description="while no face is known, run the detector every N frames")
-    min_box: int = Field(20, ge=2, description="a tracked box smaller than this (pixels) counts as a failure")
+    redetect_every: int = Field(
+        50, ge=0, description="run the detector every N tracked frames (0: only on failure)"
+    )
+    retry_every: int = Field(
+        1, ge=1, description="while no face is known, run the detector every N frames"
+    )
+    min_box: int = Field(
+        20, ge=2, description="a tracked box smaller than this (pixels) counts as a failure"
+    )
     confirm: int = Field(
-        1, ge=0,
-        description="a face found while none is known counts only if the detector finds it again on "
+        1,
+        ge=0,
+        description="a face found while none is known counts only if the detector finds it again "
+                    "on "
         "the next N frames (0: accept at once); removes one-frame false detections",
     )
     redetect_roi: float | None = Field(
-        2.0, ge=1.0,
-        description="periodic re-detection searches a region this many times the tracked box (side), "
+        2.0,
+        ge=1.0,
+        description="periodic re-detection searches a region this many times the tracked box "
+                    "(side), "
         "then the whole frame if nothing is found there; null: always the whole frame",
     )
 
 
 MAX_ASPECT = 3.0  #: a tracked box with w/h or h/w above this is degenerate
-MIN_INSIDE = 0.5  #: a tracked box with less than this fraction of its area inside the frame has left
+MIN_INSIDE = (
+    0.5  #: a tracked box with less than this fraction of its area inside the frame has left
+)
 CONFIRM_IOU = 0.3  #: detector box vs tracked box overlap that confirms a candidate face
 
 
@@ -155,7 +173,9 @@ class _Tracker:
         ok, b = self._t.update(grey)
         x, y, w, h = (float(v) for v in b)
         s = h / self.h0 if self.h0 > 0 else 1.0
-        return bool(ok), np.array([x, y + self.top * s, w, h - (self.top + self.bottom) * s], np.float32)
+        return bool(ok), np.array(
+            [x, y + self.top * s, w, h - (self.top + self.bottom) * s], np.float32
+        )
 
 
 class _Session:
@@ -198,7 +218,8 @@ class _Session:
         elif not ok:
             self._drop()
             self._search(idx, grey, loss=True)
-        elif self.naive or (self.tcfg.redetect_every and self.since_det + 1 >= self.tcfg.redetect_every):
+        elif self.naive or (self.tcfg.redetect_every
+                            and self.since_det + 1 >= self.tcfg.redetect_every):
             self._redetect(idx, grey, box)
         else:
             self.since_det += 1
@@ -218,7 +239,9 @@ class _Session:
         self._face_row(idx, grey, np.array([0.0, 0.0, w, h], np.float32), FrameStatus.DETECTED, 1)
 
     # -- transitions -------------------------------------------------------------------------
-    def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int) -> int:
+    def _face_row(
+        self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int
+    ) -> int:
         self.box = np.asarray(box, np.float32)
         if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
             lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
@@ -247,7 +270,9 @@ class _Session:
     def _start(self, idx: int, grey: np.ndarray, dets: Detections, miss: FrameStatus) -> None:
         box = self._init(grey, dets)
         status = FrameStatus.REDETECTED if self.found else FrameStatus.DETECTED
-        row = self._face_row(idx, grey, box, FrameStatus.MULTI_FACE if len(dets) > 1 else status, len(dets))
+        row = self._face_row(
+            idx, grey, box, FrameStatus.MULTI_FACE if len(dets) > 1 else status, len(dets)
+        )
         if self.tcfg.confirm == 0:
             self.found = True
         else:
@@ -261,13 +286,17 @@ class _Session:
         return box
 
     def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> Detections:
-        """Detections in a region ``redetect_roi`` times the box around it (cheap), else in the frame."""
+        """Detections in a region ``redetect_roi`` times the box around it (cheap), else in the
+        frame."""
         k = self.tcfg.redetect_roi
         if k is not None and not self.naive and self.dcfg.region_search:
             x, y, w, h = (float(v) for v in box)
             cx, cy = x + w / 2, y + h / 2
             x0, y0 = max(0, int(cx - k * w / 2)), max(0, int(cy - k * h / 2))
-            x1, y1 = min(grey.shape[1], int(cx + k * w / 2)), min(grey.shape[0], int(cy + k * h / 2))
+            x1, y1 = (
+                min(grey.shape[1], int(cx + k * w / 2)),
+                min(grey.shape[0], int(cy + k * h / 2)),
+            )
             if min(x1 - x0, y1 - y0) >= self.dcfg.min_face():
                 dets = self.chain.find(np.ascontiguousarray(self.frame[y0:y1, x0:x1]))
                 if len(dets):
@@ -336,7 +365,9 @@ class FaceTracker:
     gives (status, box (4,), landmarks (68, 2)) of row k; ``finish(fps)`` settles the rest.
     """
 
-    def __init__(self, detect: DetectConfig, track: TrackConfig, landmarks: LandmarksConfig) -> None:
+    def __init__(
+        self, detect: DetectConfig, track: TrackConfig, landmarks: LandmarksConfig
+    ) -> None:
         self.chain = DetectorChain(detect)
         self._s = _Session(self.chain, make_landmarker(landmarks), detect, track,
                            temporal=landmarks.temporal)
@@ -347,7 +378,8 @@ class FaceTracker:
 
     @property
     def settled(self) -> int:
-        """Number of leading rows that are final (a pending candidate's rows may still be cleared)."""
+        """Number of leading rows that are final (a pending candidate's rows may still be
+        cleared)."""
         return self._s.pending[0][0] if self._s.pending else len(self._s.out.index)
 
     def __len__(self) -> int:

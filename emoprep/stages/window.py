@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 class WindowMode(str, Enum):
     FRACTION = "fraction"  #: keep [start*N, end*N) (default 0.4-0.9)
-    AU_TRIM = "au_trim"  #: track every frame, then cut neutral onset/offset by AU scores (Algorithm 1)
+    AU_TRIM = (
+        "au_trim"  #: track every frame, then cut neutral onset/offset by AU scores (Algorithm 1)
+    )
     ALL = "all"  #: keep every frame, no window (short items, single images, pre-cut sequences)
 
 
@@ -43,7 +45,9 @@ class WindowConfig(BaseModel):
 
     mode: WindowMode = WindowMode.FRACTION
     start: float = Field(0.4, ge=0.0, le=1.0, description="window start, fraction of the frames")
-    end: float = Field(0.9, ge=0.0, le=1.0, description="window end (exclusive), fraction of the frames")
+    end: float = Field(
+        0.9, ge=0.0, le=1.0, description="window end (exclusive), fraction of the frames"
+    )
     sample: SampleConfig = Field(default_factory=SampleConfig)
 
     @model_validator(mode="after")
@@ -54,7 +58,8 @@ class WindowConfig(BaseModel):
 
 
 def fraction_window(n_frames: int, start: float, end: float) -> tuple[int, int]:
-    """First and one-past-last frame index of ``[start*N, end*N)``: ``(ceil(start*N), ceil(end*N))``.
+    """First and one-past-last frame index of ``[start*N, end*N)``: ``(ceil(start*N),
+    ceil(end*N))``.
 
     >>> fraction_window(100, 0.4, 0.9)
     (40, 90)

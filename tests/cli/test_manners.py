@@ -48,7 +48,9 @@ def test_exit_codes_and_plain_output_when_piped(two) -> None:
     quiet = emoprep("run", "-m", str(manifest), "-o", str(out), "--workers", "0", "-q")
     assert quiet.returncode == 1 and quiet.stderr == ""
     bad = emoprep("run", "-m", str(manifest), "-o", str(out), "--set", "stages.window.end=2")
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    )
     usage = emoprep("run", "--executor", "nope")
     assert usage.returncode == 2 and "local" in usage.stderr and "dask" in usage.stderr
 

@@ -1,4 +1,5 @@
-"""docs/STORE.md examples run as written, against a real small run (``out`` in the working folder)."""
+"""docs/STORE.md examples run as written, against a real small run (``out`` in the working
+folder)."""
 
 from __future__ import annotations
 

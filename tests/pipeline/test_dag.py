@@ -88,4 +88,6 @@ def test_lookup_and_canonical_value() -> None:
     assert lookup(c, "window.mode").value == "fraction"
     assert lookup({"a": {"b": 3}}, "a.b") == 3
     assert canonical_value(c.window.mode) == "fraction"
-    assert "cascade" not in canonical_value(c.detect) and canonical_value(c.detect)["min_size"] == 60
+    assert (
+        "cascade" not in canonical_value(c.detect) and canonical_value(c.detect)["min_size"] == 60
+    )

@@ -62,7 +62,9 @@ def test_fold_without_split_writes_the_manifest_splits_parts(out: Path, tmp_path
 
 @pytest.mark.parametrize(("part", "fold"), [("train", 0), ("val", 0), ("train", 1), ("val", 1),
                                             ("test", None), ("all", None)])
-def test_round_trip_equals_the_store(out: Path, tmp_path: Path, part: str, fold: int | None) -> None:
+def test_round_trip_equals_the_store(
+    out: Path, tmp_path: Path, part: str, fold: int | None
+) -> None:
     dest = tmp_path / f"{part}.h5"
     info = export(out, "hog", dest, ExportOptions(max_len=60, fold=fold, part=Part(part),
                                                   include_anomalies=True))

@@ -18,7 +18,9 @@ INLINE = RunOptions(workers=0)
 
 @pytest.fixture
 def broken(corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
-    (corpus / "s09_happy_1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)  # corrupt
+    (corpus / "s09_happy_1.mp4").write_bytes(
+        b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
+    )  # corrupt
     (corpus / "s10_sad_1.mp4").write_bytes(b"")  # empty
     data = (corpus / CORPUS[0][0]).read_bytes()
     (corpus / "s11_sad_1.mp4").write_bytes(data[: len(data) // 3])  # truncated: decodes partly
@@ -36,7 +38,9 @@ def test_corrupt_and_empty_videos_fail_with_reason_others_finish(broken) -> None
         assert by[Path(name).stem]["status"] == "ok"
     # the first third of an mp4 written by OpenCV lacks its index (moov atom): it cannot be opened
     assert by["s11_sad_1"]["status"] == "failed"
-    assert by["s11_sad_1"]["error"].startswith("probe:") and "cannot open" in by["s11_sad_1"]["error"]
+    assert (
+        by["s11_sad_1"]["error"].startswith("probe:") and "cannot open" in by["s11_sad_1"]["error"]
+    )
     assert not any(r["error"].startswith("Traceback") for r in rep.ran)
 
 
@@ -68,7 +72,9 @@ def test_environment_failures_are_retried_unless_skip_failed(broken) -> None:
     assert dict(st.failed["window"])["s01_happy_1"].startswith("failed last run (environment)")
     assert run(manifest, out, opts=RunOptions(workers=0, skip_failed=True)).ran == []
     rep = run(manifest, out, opts=INLINE)
-    assert [(r["stage"], r["video_id"], r["ok"]) for r in rep.ran] == [("window", "s01_happy_1", True)]
+    assert [(r["stage"], r["video_id"], r["ok"]) for r in rep.ran] == [
+        ("window", "s01_happy_1", True)
+    ]
 
 
 def test_fail_fast_stops_at_first_failure(broken) -> None:
@@ -97,7 +103,9 @@ def test_bad_override_reports_every_problem_before_any_work(broken) -> None:
 def test_missing_weight_file_is_reported_before_any_work(corpus: Path, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path / "m.yaml", corpus, {
         "embed": {"face": {"type": "inception_resnet_v1", "weights": "models/vggface2.pt"}}})
-    with pytest.raises(ConfigError, match=r"stages.embed.face: model file .*models/vggface2.pt not found"):
+    with pytest.raises(
+        ConfigError, match=r"stages.embed.face: model file .*models/vggface2.pt not found"
+    ):
         run(manifest, tmp_path / "out", opts=INLINE)
     assert not (tmp_path / "out" / ".emoprep" / "records").exists()
 

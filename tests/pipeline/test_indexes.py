@@ -36,11 +36,19 @@ def test_rows_name_every_video_with_its_state_and_links(out_dir) -> None:
     manifest, out = out_dir
     rows = {r["video_id"]: r for r in read_table(out / "frames.h5")}
     assert sorted(rows) == ["s01_happy_1", "s02_sad_1", "s04_sad_1", "s09_happy_1"]
-    assert rows["s09_happy_1"]["status"] == "failed" and rows["s09_happy_1"]["error"].startswith("probe:")
-    assert all(rows[v]["status"] == "ok" and rows[v]["n_frames"] > 0 for v in ("s01_happy_1", "s02_sad_1"))
+    assert rows["s09_happy_1"]["status"] == "failed" and rows["s09_happy_1"]["error"].startswith(
+        "probe:"
+    )
+    assert all(
+        rows[v]["status"] == "ok" and rows[v]["n_frames"] > 0 for v in ("s01_happy_1", "s02_sad_1")
+    )
     assert emoprep.open_store(out).videos() == ["s01_happy_1", "s02_sad_1", "s04_sad_1"]
     feats = read_table(out / "features" / "hog.h5")
-    assert [r["video_id"] for r in feats if r["status"] == "ok"] == ["s01_happy_1", "s02_sad_1", "s04_sad_1"]
+    assert [r["video_id"] for r in feats if r["status"] == "ok"] == [
+        "s01_happy_1",
+        "s02_sad_1",
+        "s04_sad_1",
+    ]
 
 
 def test_unchanged_inputs_leave_the_index_files_alone(out_dir) -> None:

@@ -145,7 +145,9 @@ def test_explicit_user_keys_win_affectnet_and_input_is_untouched() -> None:
 def test_unknown_profile_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="thesis-bu4dfe") as err:
         apply_profile({"profile": "thesis-bu4"})
-    assert "expected one of emoprep, thesis-sase-fe, thesis-bu4dfe, thesis-affectnet" in str(err.value)
+    assert "expected one of emoprep, thesis-sase-fe, thesis-bu4dfe, thesis-affectnet" in str(
+        err.value
+    )
 
 
 def test_config_show_says_where_each_value_comes_from() -> None:
@@ -161,7 +163,9 @@ def test_config_show_says_where_each_value_comes_from() -> None:
     lines = describe(raw)
     assert lines[0].startswith("profile thesis-bu4dfe (version 1)")
     assert any("--pad head" in line for line in lines)
-    _, other = profile_settings({"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}})
+    _, other = profile_settings(
+        {"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}}
+    )
     assert {s.origin for s in other if s.key.startswith("stages.detect")} == {
         "not applied: your stages.detect.backend is 'mtcnn'"}
 
@@ -189,5 +193,7 @@ def test_thesis_bu4dfe_crop_on_a_real_clip_is_the_codes_crop(sample_entry) -> No
     assert diff.max() <= 2 and (diff > 1).mean() < 0.001
     for t in range(1, 8):  # tracked frames: the stored box + 10 px, resized
         bx, by, bw, bh = geom.boxes[t]
-        corners = mats[t] @ np.array([[bx - 0.5, bx + bw - 0.5], [by - 10.5, by + bh + 9.5], [1, 1]])
+        corners = mats[t] @ np.array(
+            [[bx - 0.5, bx + bw - 0.5], [by - 10.5, by + bh + 9.5], [1, 1]]
+        )
         np.testing.assert_allclose(corners, [[-0.5, 159.5], [-0.5, 159.5]], atol=1e-3)

@@ -12,7 +12,9 @@ from tests.helpers import CORPUS, write_manifest
 
 
 @pytest.mark.parametrize(("executor", "workers"), [("local", 0), ("local", 2), ("dask", 2)])
-def test_frame_counts_reach_the_coordinator(corpus: Path, tmp_path: Path, executor: str, workers: int) -> None:
+def test_frame_counts_reach_the_coordinator(
+    corpus: Path, tmp_path: Path, executor: str, workers: int
+) -> None:
     frames: list[int] = []
     told: list[tuple[str, str | None]] = []
     opts = RunOptions(ExecutorKind(executor), workers=workers, on_frames=frames.append,

@@ -49,8 +49,12 @@ finally:
 def test_read_only_commands_write_nothing_and_stay_light(done, args: list[str]) -> None:
     manifest, out = done
     before = _snapshot(out)
-    proc = subprocess.run([sys.executable, "-c", _PROBE, *args, "-m", str(manifest), "-o", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args, "-m", str(manifest), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
     assert _snapshot(out) == before

@@ -28,7 +28,13 @@ def sample_run(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_summary_ok_and_failed_videos(sample_run) -> None:
     report, _ = sample_run
     status = {v["video_id"]: v for v in report.videos}
-    assert set(status) == {"WolfgangLanger_Pexels", "single_face", "no_face", "face_noface", "noface_face"}
+    assert set(status) == {
+        "WolfgangLanger_Pexels",
+        "single_face",
+        "no_face",
+        "face_noface",
+        "noface_face",
+    }
     assert status["no_face"]["status"] == "failed"
     assert "no face" in status["no_face"]["error"]
     for vid in ("WolfgangLanger_Pexels", "single_face", "face_noface", "noface_face"):
@@ -88,8 +94,12 @@ def test_feature_store_aligned_with_frame_store(sample_run) -> None:
     with h5py.File(out / "features" / "hog.h5", "r") as f, h5py.File(out / "frames.h5", "r") as fr:
         for vid in ("WolfgangLanger_Pexels", "single_face"):
             g = f["videos"][vid]
-            np.testing.assert_array_equal(g["frame_index"][()], fr["videos"][vid]["frame_index"][()])
+            np.testing.assert_array_equal(
+                g["frame_index"][()], fr["videos"][vid]["frame_index"][()]
+            )
             mask = g["mask"][()].astype(bool)
-            np.testing.assert_array_equal(mask, FrameStatus.has_face(fr["videos"][vid]["status"][()]))
+            np.testing.assert_array_equal(
+                mask, FrameStatus.has_face(fr["videos"][vid]["status"][()])
+            )
             x = g["features"][()]
             assert x.shape[0] == mask.size and np.all(x[~mask] == 0) and np.abs(x[mask]).sum() > 0

@@ -53,7 +53,9 @@ def _peaks() -> tuple[torch.Tensor, np.ndarray]:
 
 def test_decode_and_map_back_exactly(tmp_path: Path) -> None:
     hm, refined = _peaks()
-    lm = FanLandmarker(FanLandmarksConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu"))
+    lm = FanLandmarker(
+        FanLandmarksConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu")
+    )
     box = np.array([100, 50, 80, 100], np.float32)
     # FAN convention by hand: centre (140, 100 - 0.12 * 100), side 200 * 180 / 195
     side = 200 * 180 / 195
@@ -77,7 +79,9 @@ def test_decode_heatmaps_border_and_ties_are_not_shifted() -> None:
 
 @pytest.mark.parametrize("grey", [False, True])
 def test_crop_and_mapping_find_a_bright_dot(tmp_path: Path, grey: bool) -> None:
-    lm = FanLandmarker(FanLandmarksConfig(model=_script(BrightestCell(), tmp_path / "dot.pt"), batch=2))
+    lm = FanLandmarker(
+        FanLandmarksConfig(model=_script(BrightestCell(), tmp_path / "dot.pt"), batch=2)
+    )
     box = np.array([90, 40, 110, 130], np.float32)
     dots = [(150, 120), (120, 60), (180, 150)]
     frames = []
@@ -108,7 +112,9 @@ def test_missing_model_files_are_named(tmp_path: Path, monkeypatch: pytest.Monke
 def test_wrong_output_shape_is_a_model_error(tmp_path: Path) -> None:
     path = _script(FixedHeatmaps(torch.zeros(5, 64, 64)), tmp_path / "small.pt")
     lm = FanLandmarker(FanLandmarksConfig(model=path))
-    with pytest.raises(ModelFileError, match=r"output \(1, 5, 64, 64\), expected \(B, 68, 64, 64\)"):
+    with pytest.raises(
+        ModelFileError, match=r"output \(1, 5, 64, 64\), expected \(B, 68, 64, 64\)"
+    ):
         lm(np.zeros((100, 100), np.uint8), np.array([10, 10, 50, 50]))
     with pytest.raises(ValueError, match="finite"):
         lm(np.zeros((100, 100), np.uint8), np.array([10, 10, 0, 50]))
@@ -132,4 +138,6 @@ def test_cuda_matches_cpu(tmp_path: Path) -> None:
     frame, box = np.zeros((240, 320), np.uint8), np.array([100, 50, 80, 100])
     gpu = FanLandmarker(FanLandmarksConfig(model=path, device="cuda"))
     assert gpu.device.type == "cuda"
-    np.testing.assert_allclose(gpu(frame, box), FanLandmarker(FanLandmarksConfig(model=path))(frame, box))
+    np.testing.assert_allclose(
+        gpu(frame, box), FanLandmarker(FanLandmarksConfig(model=path))(frame, box)
+    )

@@ -41,7 +41,9 @@ def test_select_frames_modes() -> None:
     cfg = WindowConfig()
     assert select_frames(100, 25.0, cfg).tolist() == list(range(40, 90))
     assert select_frames(100, 25.0, WindowConfig(mode=WindowMode.ALL)).tolist() == list(range(100))
-    assert select_frames(100, 25.0, WindowConfig(mode=WindowMode.AU_TRIM)).tolist() == list(range(100))
+    assert select_frames(100, 25.0, WindowConfig(mode=WindowMode.AU_TRIM)).tolist() == list(
+        range(100)
+    )
 
 
 def test_subsample_every_fps_max() -> None:

@@ -56,8 +56,16 @@ def _kind_problem(v: VideosSection, path: Path) -> str | None:
         if v.kind is VideoKind.FILE:
             return "a folder, but videos.kind is 'file'"
         images = (q for q in path.glob(v.frames_glob or "*") if q.suffix.lower() in IMAGE_SUFFIXES)
-        return None if next(images, None) else f"a folder without images matching videos.frames_glob {v.frames_glob!r}"
-    return "a file, but videos.kind is 'frames' (folders of images)" if v.kind is VideoKind.FRAMES else None
+        return (
+            None
+            if next(images, None)
+            else f"a folder without images matching videos.frames_glob {v.frames_glob!r}"
+        )
+    return (
+        "a file, but videos.kind is 'frames' (folders of images)"
+        if v.kind is VideoKind.FRAMES
+        else None
+    )
 
 
 def _unreadable(path: Path) -> str | None:
@@ -74,8 +82,13 @@ def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
     try:
         return sorted(root.glob(pattern))
     except (ValueError, NotImplementedError) as exc:
-        raise ConfigError(source, [f"videos.{key}: expected a glob relative to videos.root, got {pattern!r} "
-                                   f"({exc}) (fix: e.g. '**/*.mp4'; '**' must be a whole path part)"]) from exc
+        raise ConfigError(
+            source,
+            [
+                f"videos.{key}: expected a glob relative to videos.root, got {pattern!r} "
+                f"({exc}) (fix: e.g. '**/*.mp4'; '**' must be a whole path part)"
+            ],
+        ) from exc
 
 
 def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
@@ -90,7 +103,11 @@ def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[st
                 continue  # seen, excluded on purpose, or our own output
             seen.add(p)
             rel = p.relative_to(root).as_posix()
-            why = "hidden (a name starts with '.')" if any(s.startswith(".") for s in rel.split("/")) else None
+            why = (
+                "hidden (a name starts with '.')"
+                if any(s.startswith(".") for s in rel.split("/"))
+                else None
+            )
             why = why or _unreadable(p) or _kind_problem(v, p)
             if why:
                 unmatched.append(f"{rel}: {why}")
@@ -104,8 +121,11 @@ def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str
 
     path = expand_path(m.videos.csv or "", m.base_dir)
     if not path.is_file():
-        return [], [f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which does not exist "
-                    f"(fix: relative paths are taken against the manifest's folder {m.base_dir})"]
+        return [], [
+            f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which does not "
+            "exist "
+            f"(fix: relative paths are taken against the manifest's folder {m.base_dir})"
+        ]
     found, problems = [], []
     try:
         text = read_utf8(path, "videos.csv")
@@ -119,16 +139,24 @@ def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str
         for raw in reader:
             at = f"videos.csv {path.name} line {reader.line_num}"
             if None in raw:
-                problems.append(f"{at}: expected {len(reader.fieldnames or [])} cells, got more (fix: quote cells with commas)")
+                problems.append(
+                    f"{at}: expected {len(reader.fieldnames or [])} cells, got more (fix: quote "
+                    "cells with commas)"
+                )
                 continue
             row = {k.strip(): (c or "").strip() for k, c in raw.items()}
             if not any(row.values()):
                 continue
             p = expand_path(row["path"], root)
             why = "path is empty" if not row["path"] else None
-            why = why or (None if p.exists() else f"{p} does not exist") or _kind_problem(m.videos, p)
+            why = (
+                why or (None if p.exists() else f"{p} does not exist") or _kind_problem(m.videos, p)
+            )
             if why:
-                problems.append(f"{at}: expected a video under {root}, got {row['path']!r}: {why} (fix: correct the path)")
+                problems.append(
+                    f"{at}: expected a video under {root}, got {row['path']!r}: {why} (fix: "
+                    "correct the path)"
+                )
                 continue
             rel = p.relative_to(root).as_posix() if p.is_relative_to(root) else row["path"]
             found.append(_Candidate(rel, p, p.is_dir(), row))
@@ -199,9 +227,11 @@ def _id_problems(found: list[tuple[VideoEntry, str]], csv_ids: bool = False) -> 
         elif vid.lower() in first:
             other_id, other = first[vid.lower()]
             case = "" if other_id == vid else f" (as {other_id!r}; ids may not differ only in case)"
-            problems.append(f"video id {vid!r}: produced by both {other}{case} and {rel}, expected unique ids "
-                            f"(fix: set labels.video_id to a template that tells them apart, e.g. '{{path}}', "
-                            f"or leave one out with videos.exclude)")
+            problems.append(
+                f"video id {vid!r}: produced by both {other}{case} and {rel}, expected unique ids "
+                f"(fix: set labels.video_id to a template that tells them apart, e.g. '{{path}}', "
+                f"or leave one out with videos.exclude)"
+            )
         else:
             first[vid.lower()] = (vid, rel)
     return problems
@@ -209,15 +239,20 @@ def _id_problems(found: list[tuple[VideoEntry, str]], csv_ids: bool = False) -> 
 
 def _root_problem(m: Manifest, root: Path) -> str:
     unset = " (an environment variable in it is not set)" if "$" in str(root) else ""
-    return (f"videos.root: expected an existing folder, got {m.videos.root!r} -> {root}{unset} (fix: point "
-            f"videos.root at the dataset folder; a relative root is taken against {m.base_dir})")
+    return (
+        f"videos.root: expected an existing folder, got {m.videos.root!r} -> {root}{unset} (fix: "
+        "point "
+        f"videos.root at the dataset folder; a relative root is taken against {m.base_dir})"
+    )
 
 
 def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
     what = f"the rows of {m.videos.csv}" if m.videos.csv else f"include {m.videos.include}"
     some = f"; {len(unmatched)} paths matched no rule, e.g. {unmatched[0]}" if unmatched else ""
-    return (f"videos: expected at least one video under {root} from {what}, got none{some} (fix: check "
-            f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)")
+    return (
+        f"videos: expected at least one video under {root} from {what}, got none{some} (fix: check "
+        f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)"
+    )
 
 
 #: frames per second of a single image when ``videos.fps`` is not set (one frame: timestamp 0)

@@ -99,7 +99,20 @@ def bu4dfe_thesis_split() -> dict[str, Any]:
             "exclude_subjects": ["F016"]}
 
 
-_CREMA_SENTENCES = ("ieo", "tie", "iom", "iww", "tai", "mti", "iwl", "ith", "dfa", "its", "tsi", "wsi")
+_CREMA_SENTENCES = (
+    "ieo",
+    "tie",
+    "iom",
+    "iww",
+    "tai",
+    "mti",
+    "iwl",
+    "ith",
+    "dfa",
+    "its",
+    "tsi",
+    "wsi",
+)
 
 PRESETS: dict[Preset, PresetSpec] = {
     Preset.GENERIC: PresetSpec(
@@ -118,13 +131,15 @@ PRESETS: dict[Preset, PresetSpec] = {
     Preset.RAVDESS: PresetSpec(
         "[...]/MM-CC-EE-II-SS-RR-AA.mp4 (modality 01 or 02, channel, emotion, intensity, "
         "statement, repetition, actor)", "Actor_12/02-01-06-01-02-01-12.mp4", ("**/*.mp4",),
-        {"pattern": r"(?:.*/)?(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
-                    r"-(?P<statement>\d\d)-(?P<repetition>\d\d)-(?P<actor>\d\d)\.mp4",
+        {"pattern": r"(?:.*/)?(?P<modality>\d\d)-(?P<channel>\d\d)-(?P<emotion>\d\d)"
+                    r"-(?P<intensity>\d\d)-(?P<statement>\d\d)-(?P<repetition>\d\d)"
+                    r"-(?P<actor>\d\d)\.mp4",
          "ignore_case": True, "subject": "actor", "video_id": "{stem}",
          "maps": {"modality": _pairs("01", "audio-video", "02", "video-only"),
                   "channel": _pairs("01", "speech", "02", "song"),
                   "emotion": _pairs("01", "neutral", "02", "calm", "03", "happy", "04", "sad",
-                                    "05", "angry", "06", "fearful", "07", "disgust", "08", "surprised"),
+                                    "05", "angry", "06", "fearful", "07", "disgust",
+                                    "08", "surprised"),
                   "intensity": _pairs("01", "normal", "02", "strong"),
                   "statement": _pairs("01", "kids", "02", "dogs"),
                   "repetition": _pairs("01", "first", "02", "second")},
@@ -132,7 +147,8 @@ PRESETS: dict[Preset, PresetSpec] = {
                                  "surprised"]}},
     ),
     Preset.CREMA_D: PresetSpec(
-        "[...]/<actor>_<sentence>_<emotion>_<level>.flv (or .mp4)", "VideoFlash/1001_DFA_ANG_XX.flv",
+        "[...]/<actor>_<sentence>_<emotion>_<level>.flv (or .mp4)",
+        "VideoFlash/1001_DFA_ANG_XX.flv",
         ("**/*.flv", "**/*.mp4"),
         {"pattern": r"(?:.*/)?(?P<actor>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})"
                     r"_(?P<level>[a-z]{2})\.(?:flv|mp4)",
@@ -158,7 +174,8 @@ PRESETS: dict[Preset, PresetSpec] = {
     ),
     Preset.CK_PLUS: PresetSpec(
         "cohn-kanade-images/S<3 digits>/<3 digits>/ folders of PNG frames, labels from "
-        "Emotion/<subject>/<sequence>/*_emotion.txt", "cohn-kanade-images/S005/001/S005_001_00000001.png",
+        "Emotion/<subject>/<sequence>/*_emotion.txt",
+        "cohn-kanade-images/S005/001/S005_001_00000001.png",
         ("cohn-kanade-images/*/*",),
         {"pattern": r"cohn-kanade-images/(?P<subject>S\d{3})/(?P<sequence>\d{3})", "groups": [],
          "subject": "subject", "video_id": "{subject}_{sequence}",

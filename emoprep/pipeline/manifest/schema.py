@@ -3,7 +3,8 @@
 Every problem in a manifest is collected and raised once as :class:`ConfigError`, one line per
 problem: ``<key> (line N): expected <what>, got <value> (fix: <how>)``. docs/MANIFEST.md documents
 every key, each preset, the CSV list format and the override syntax. The problem lines are built in
-:mod:`emoprep.pipeline.manifest.errors`; :func:`discover_videos` lives in :mod:`emoprep.pipeline.manifest.discovery`
+:mod:`emoprep.pipeline.manifest.errors`; :func:`discover_videos` lives in
+:mod:`emoprep.pipeline.manifest.discovery`
 and is re-exported here.
 """
 
@@ -36,21 +37,32 @@ from emoprep.train.config import TrainConfig
 
 class VideosSection(BaseModel):
     """The ``videos:`` section: where the videos are. Null keys take the labels preset's values
-    (filled in by :class:`Manifest`, so a validated manifest has no nulls in include/kind/frames_glob)."""
+    (filled in by :class:`Manifest`, so a validated manifest has no nulls in
+    include/kind/frames_glob)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    root: str = Field(".", description="dataset folder; relative to the manifest's folder; ~ and $VARS expanded")
-    include: list[str] | None = Field(None, description="globs relative to root; null: the preset's")
-    exclude: list[str] = Field(default_factory=list, description="globs relative to root; a match drops the path")
-    csv: str | None = Field(None, description="CSV list (path[,video_id][,subject][,<label>...]) instead of globs")
+    root: str = Field(
+        ".", description="dataset folder; relative to the manifest's folder; ~ and $VARS expanded"
+    )
+    include: list[str] | None = Field(
+        None, description="globs relative to root; null: the preset's"
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="globs relative to root; a match drops the path"
+    )
+    csv: str | None = Field(
+        None, description="CSV list (path[,video_id][,subject][,<label>...]) instead of globs"
+    )
     kind: VideoKind | None = Field(None, description="auto | file | frames | images (image files "
                                    "grouped into sequences by video id); null: the preset's "
                                    "(auto, or frames for bu4dfe / ck+)")
     fps: float | None = Field(None, gt=0, le=1000,
                               description="frames per second of image folders and image sequences "
                               "(required for them); single images: 1.0 when unset")
-    frames_glob: str | None = Field(None, description="images of a frame folder, in name order; null: the preset's")
+    frames_glob: str | None = Field(
+        None, description="images of a frame folder, in name order; null: the preset's"
+    )
 
 
 class Manifest(BaseModel):
@@ -74,7 +86,9 @@ class Manifest(BaseModel):
         spec, v = PRESETS[self.labels.preset], self.videos
         update = {"include": [] if v.csv is not None else list(spec.include), "kind": spec.kind,
                   "frames_glob": spec.frames_glob}
-        self.videos = v.model_copy(update={k: d for k, d in update.items() if getattr(v, k) is None})
+        self.videos = v.model_copy(
+            update={k: d for k, d in update.items() if getattr(v, k) is None}
+        )
         self.labels = with_preset(self.labels)
         return self
 
@@ -95,8 +109,11 @@ class Manifest(BaseModel):
         return expand_path(self.output, self._base_dir)
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """:func:`emoprep.pipeline.manifest.errors.apply_overrides` against the :class:`Manifest` schema:
+def apply_overrides(
+    raw: dict[str, Any], overrides: Sequence[str]
+) -> tuple[dict[str, Any], set[Loc], list[str]]:
+    """:func:`emoprep.pipeline.manifest.errors.apply_overrides` against the :class:`Manifest`
+    schema:
     (new raw, keys changed, problems); ``raw`` is left alone."""
     return config_errors.apply_overrides(Manifest, raw, overrides)
 
@@ -104,12 +121,16 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> tuple[dict
 def manifest_problems(m: Manifest) -> list[str]:
     """Checks that span keys (pydantic checks each key alone): globs, fps, the naming rule."""
     v, problems = m.videos, []
-    if v.csv is not None and v.include:  # include was set by hand: the preset's is only filled without csv
+    if (
+        v.csv is not None and v.include
+    ):  # include was set by hand: the preset's is only filled without csv
         problems.append("videos: expected either include (globs) or csv (a list), got both "
                         "(fix: remove one of videos.include / videos.csv)")
     if v.csv is None and not v.include:
-        problems.append("videos.include: expected at least one glob, got [] (fix: e.g. include: ['**/*.mp4'], "
-                        "or list the videos in videos.csv)")
+        problems.append(
+            "videos.include: expected at least one glob, got [] (fix: e.g. include: ['**/*.mp4'], "
+            "or list the videos in videos.csv)"
+        )
     for key in ("include", "exclude", "frames_glob"):
         value = getattr(v, key)
         for g in [value] if isinstance(value, str) else value or []:
@@ -118,8 +139,10 @@ def manifest_problems(m: Manifest) -> list[str]:
                                 f"(fix: move the folder part into videos.root)")
     if v.kind is VideoKind.FRAMES and v.fps is None:
         hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
-        problems.append(f"videos.fps: expected frames per second (a number > 0) for image-sequence folders, "
-                        f"got nothing (fix: {hint})")
+        problems.append(
+            f"videos.fps: expected frames per second (a number > 0) for image-sequence folders, "
+            f"got nothing (fix: {hint})"
+        )
     return problems + rule_problems(m.labels)
 
 
@@ -166,8 +189,10 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     raw = where.raw
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
-        problems.append(f"manifest: expected a mapping with videos:, labels:, stages:, output:, got {got} "
-                        f"(fix: start from data_manifest.yaml in the repository)")
+        problems.append(
+            f"manifest: expected a mapping with videos:, labels:, stages:, output:, got {got} "
+            f"(fix: start from data_manifest.yaml in the repository)"
+        )
         raise ConfigError(source, problems)
     try:
         raw = apply_profile(raw)
@@ -185,7 +210,9 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         m = _partial(raw, exc.errors())
     if m is not None:
         bad = _keys_of(problems)
-        problems += [with_where(p, where) for p in manifest_problems(m) if p.split(":", 1)[0] not in bad]
+        problems += [
+            with_where(p, where) for p in manifest_problems(m) if p.split(":", 1)[0] not in bad
+        ]
     if problems:
         raise ConfigError(source, problems)
     assert m is not None
@@ -193,8 +220,11 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     return m
 
 
-def manifest_from_dict(raw: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None) -> Manifest:
-    """Validate a parsed manifest; relative paths in it resolve against ``base_dir`` (default: cwd)."""
+def manifest_from_dict(
+    raw: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None
+) -> Manifest:
+    """Validate a parsed manifest; relative paths in it resolve against ``base_dir`` (default:
+    cwd)."""
     return _validate(Where(raw=raw), source, Path(base_dir or Path.cwd()).absolute(), [])
 
 
@@ -221,8 +251,13 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ConfigError(str(path), [f"manifest: expected a YAML file at {path.absolute()}, got nothing there "
-                                      f"(fix: pass the right path, or copy data_manifest.yaml from the repository)"])
+        raise ConfigError(
+            str(path),
+            [
+                f"manifest: expected a YAML file at {path.absolute()}, got nothing there "
+                f"(fix: pass the right path, or copy data_manifest.yaml from the repository)"
+            ],
+        )
     where, problems = read_yaml(read_utf8(path, "manifest"))
     if isinstance(where.raw, dict) and overrides:
         where.raw, where.overridden, more = apply_overrides(where.raw, overrides)

@@ -35,11 +35,19 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
         start, end = override_range(geom.frame_index, *task.override)
         anomaly = False
     path = layout.au_shard(vid)
-    attrs = {"video_id": vid, "au_source": res.source, "trim_start": int(start),
-             "trim_end": int(end), "anomaly": bool(anomaly), "trim_threshold": float(trim.threshold),
-             "trim_peak": int(trim.peak), "trim_reason": trim.reason,
-             "override": task.override is not None, "auto_anomaly": bool(trim.anomaly),
-             "fingerprint": task.fingerprint}
+    attrs = {
+        "video_id": vid,
+        "au_source": res.source,
+        "trim_start": int(start),
+        "trim_end": int(end),
+        "anomaly": bool(anomaly),
+        "trim_threshold": float(trim.threshold),
+        "trim_peak": int(trim.peak),
+        "trim_reason": trim.reason,
+        "override": task.override is not None,
+        "auto_anomaly": bool(trim.anomaly),
+        "fingerprint": task.fingerprint,
+    }
     names = np.array(res.names, dtype=object).astype(str)
     write_arrays(path, {"au": res.values.astype(np.float32), "names": names,
                         "frame_index": geom.frame_index, "trim_score": score.astype(np.float32)},

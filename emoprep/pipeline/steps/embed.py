@@ -24,7 +24,8 @@ def stage_name(name: str, aug: str | None = None) -> str:
 
 
 def _landmarks(geo: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, 68, 2) float32 landmarks in crop pixels (the stored ones warped by each frame's matrix)."""
+    """(T, 68, 2) float32 landmarks in crop pixels (the stored ones warped by each frame's
+    matrix)."""
     from emoprep.stages.align import transform_points
 
     if not len(geo["status"]):
@@ -35,7 +36,8 @@ def _landmarks(geo: dict[str, np.ndarray]) -> np.ndarray:
 
 def _augmented(crops: Iterator[np.ndarray], aug: Any, seed: int, video_id: str
                ) -> Iterator[np.ndarray]:
-    """Augment frame by frame; the random stream of frame i depends only on (seed, video, aug, i)."""
+    """Augment frame by frame; the random stream of frame i depends only on (seed, video, aug,
+    i)."""
     from emoprep.stages.embed.augment import augment_frames
 
     for i, crop in enumerate(crops):

@@ -74,12 +74,17 @@ class OpenFaceAUConfig(AUSourceConfig):
     source: Literal["openface_csv"] = "openface_csv"
     openface_csv: str = Field(
         "{stem}.csv",
-        description="path template of the OpenFace CSV per video; fields {video_id} {stem} {subject} "
+        description="path template of the OpenFace CSV per video; fields {video_id} {stem} "
+                    "{subject} "
         "{dir}; relative paths are resolved against the manifest's videos.root",
     )
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="OpenFace rows below this are NaN")
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="OpenFace rows below this are NaN"
+    )
     openface_frame_base: int = Field(
-        1, ge=0, description="number OpenFace gives the first source frame (1: FeatureExtraction's 'frame')"
+        1,
+        ge=0,
+        description="number OpenFace gives the first source frame (1: FeatureExtraction's 'frame')",
     )
 
     def source_files(self, entry: VideoEntry, root: Path) -> list[Path]:

@@ -19,8 +19,13 @@ from emoprep.types import FrameStatus, Geometry, VideoEntry
 NAMES = ["expression"]
 
 
-def compute(geometry: Geometry, entry: VideoEntry, cfg: ExpressionAUConfig, root: Path,
-            crops: Callable[[], Iterator[np.ndarray]] | None = None) -> tuple[np.ndarray, list[str]]:
+def compute(
+    geometry: Geometry,
+    entry: VideoEntry,
+    cfg: ExpressionAUConfig,
+    root: Path,
+    crops: Callable[[], Iterator[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """(T, 1) float32 1 - p(neutral) per tracked frame (NaN where there is no face), names."""
     from emoprep.stages.embed.base import embed_frames
     from emoprep.stages.embed.config import FerXceptionConfig

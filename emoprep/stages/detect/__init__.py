@@ -31,14 +31,17 @@ from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 BACKENDS: tuple[type[DetectorConfig], ...] = (
     HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
 
-DetectBackend = Enum("DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str)
+DetectBackend = Enum(
+    "DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str
+)
 DetectBackend.__doc__ = "Names of the detector backends (``detect.backend``)."
 
 DetectConfig = family("backend", "haar", *BACKENDS)
 
 
 def make_detector(cfg: DetectorConfig) -> FaceDetector:
-    """The detector of ``cfg`` (raises :class:`~emoprep.errors.ModelFileError` for a bad model file)."""
+    """The detector of ``cfg`` (raises :class:`~emoprep.errors.ModelFileError` for a bad model
+    file)."""
     return cfg.make()
 
 
@@ -49,8 +52,26 @@ def model_files(cfg: DetectorConfig) -> list[Path]:
 
 
 __all__ = [
-    "BACKENDS", "DetectBackend", "DetectConfig", "Detections", "DetectorChain", "DetectorConfig",
-    "DlibHogConfig", "DlibMmodConfig", "FaceDetector", "HaarConfig", "MtcnnConfig",
-    "HaarDetector", "NoDetectConfig", "SelectPolicy", "WholeFrameDetector", "box_iou", "cascade_path",
-    "make_detector", "model_files", "pad_box", "select_face", "to_grey",
+    "BACKENDS",
+    "DetectBackend",
+    "DetectConfig",
+    "Detections",
+    "DetectorChain",
+    "DetectorConfig",
+    "DlibHogConfig",
+    "DlibMmodConfig",
+    "FaceDetector",
+    "HaarConfig",
+    "MtcnnConfig",
+    "HaarDetector",
+    "NoDetectConfig",
+    "SelectPolicy",
+    "WholeFrameDetector",
+    "box_iou",
+    "cascade_path",
+    "make_detector",
+    "model_files",
+    "pad_box",
+    "select_face",
+    "to_grey",
 ]

@@ -1,4 +1,5 @@
-"""Any TorchScript module as an embedder: (B, 3, H, W) float32 in, (B, ...) out, flattened to (B, D).
+"""Any TorchScript module as an embedder: (B, 3, H, W) float32 in, (B, ...) out, flattened to (B,
+D).
 
 Preprocessing comes from the config: resize to ``input_size``, ``channel_order``, then
 ``(x - mean) / std`` on the 0-255 scale (defaults give x / 255). D is found by one forward pass of a
@@ -26,7 +27,8 @@ def load_torchscript(cfg: TorchScriptConfig) -> torch.jit.ScriptModule:
         return torch.jit.load(str(cfg.model), map_location="cpu")
     except (RuntimeError, ValueError) as exc:
         raise ModelFileError(
-            f"embedder torchscript: {cfg.model} is not a TorchScript archive ({str(exc).splitlines()[0][:200]}); "
+            f"embedder torchscript: {cfg.model} is not a TorchScript archive "
+            f"({str(exc).splitlines()[0][:200]}); "
             "save it with torch.jit.save(torch.jit.script(model), path), not torch.save"
         ) from exc
 
@@ -57,7 +59,14 @@ def make_torchscript_embedder(cfg: TorchScriptConfig) -> TorchEmbedder:
     mean = ", ".join(f"{m:g}" for m in cfg.mean)
     std = ", ".join(f"{s:g}" for s in cfg.std)
     return TorchEmbedder(
-        cfg, net, dim, input_size=cfg.input_size, order=cfg.channel_order, mean=cfg.mean, std=cfg.std,
+        cfg,
+        net,
+        dim,
+        input_size=cfg.input_size,
+        order=cfg.channel_order,
+        mean=cfg.mean,
+        std=cfg.std,
         normalisation=f"{cfg.channel_order.value} 0-255, (x - [{mean}]) / [{std}]",
-        sha256=sha256_file(cfg.model), extra={"model_file": cfg.model.name},
+        sha256=sha256_file(cfg.model),
+        extra={"model_file": cfg.model.name},
     )

@@ -37,7 +37,9 @@ def test_scores_rise_with_the_smile_and_trim_keeps_it(smile) -> None:
     face = FrameStatus.has_face(geom.status)
 
     def crops():
-        for (_, frame), m, has in zip(iter_frames(entry, geom.frame_index), mats, face, strict=True):
+        for (_, frame), m, has in zip(
+            iter_frames(entry, geom.frame_index), mats, face, strict=True
+        ):
             yield align_face(frame, m, cfg) if has else np.zeros((cfg.size, cfg.size, 3), np.uint8)
 
     res = compute_au(geom, entry, ExpressionAUConfig(), Path(entry.path).parent, crops=crops)

