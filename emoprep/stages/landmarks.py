@@ -160,6 +160,8 @@ class Dlib68Config(BackendConfig):
     _tag_key: ClassVar[str] = "backend"
     #: fingerprint key -> distribution added to the track fingerprint (dlib is always there)
     libraries: ClassVar[dict[str, str]] = {}
+    #: whether the landmarker gets the colour frame (else the grey frame the tracker works on)
+    colour: ClassVar[bool] = False
 
     backend: Literal["dlib68"] = "dlib68"
     model: str | None = Field(
@@ -203,11 +205,12 @@ class Dlib68Config(BackendConfig):
 
 class FanConfig(FanLandmarksConfig):
     """``landmarks.backend: fan``: :class:`FanLandmarksConfig` (2D-FAN TorchScript) with what the
-    track stage asks of every landmarks backend. FAN runs in every frame's box (no temporal pass);
-    it gets the frame the tracker works on (grey, copied to 3 channels)."""
+    track stage asks of every landmarks backend. FAN runs in every frame's box (no temporal pass)
+    on the colour frame (it was trained on RGB faces)."""
 
     libraries: ClassVar[dict[str, str]] = {"torch": "torch"}
     temporal: ClassVar[bool] = False
+    colour: ClassVar[bool] = True
 
     def fingerprint_slice(self) -> dict[str, Any]:
         """The config as it goes into the track fingerprint: runtime keys (device, batch) out."""

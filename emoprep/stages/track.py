@@ -182,9 +182,10 @@ class _Session:
     """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
 
     def __init__(self, chain: DetectorChain, landmarker: Landmarker, dcfg: DetectConfig,
-                 tcfg: TrackConfig, temporal: bool = False) -> None:
+                 tcfg: TrackConfig, temporal: bool = False, colour: bool = False) -> None:
         self.chain, self.lmk, self.dcfg, self.tcfg = chain, landmarker, dcfg, tcfg
         self.temporal = temporal  # tracked frames: one predictor pass from the last landmarks
+        self.colour = colour  # the landmarker gets the colour frame (FAN), not the grey one
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (landmarks, box) of the last row
         self.naive = tcfg.backend is TrackBackend.NONE
         self.whole = whole_frame_only(dcfg)
@@ -246,7 +247,7 @@ class _Session:
         if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
             lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
         else:
-            lm = self.lmk(grey, self.box)
+            lm = self.lmk(self.frame if self.colour else grey, self.box)
         self.last = (lm, self.box)
         return self.out.add(idx, status, n, self.box, lm, self.source)
 
@@ -370,7 +371,7 @@ class FaceTracker:
     ) -> None:
         self.chain = DetectorChain(detect)
         self._s = _Session(self.chain, make_landmarker(landmarks), detect, track,
-                           temporal=landmarks.temporal)
+                           temporal=landmarks.temporal, colour=landmarks.colour)
 
     def step(self, idx: int, frame: np.ndarray) -> None:
         """Track ``frame`` (H, W, 3) BGR uint8, source frame number ``idx``."""
