@@ -312,8 +312,7 @@ class _Warp:
         self.T, self.held, self.next = T, deque(), 0
         self.matrices = np.full((T, 2, 3), np.nan, np.float32)
         self.blank = np.zeros((s.align.size, s.align.size, 3), np.uint8)
-        self.progress = FrameCounter(task.progress)
-        self.seconds = 0.0  #: spent warping and writing
+        self.seconds = 0.0  #: spent warping and writing (frames are counted once, when decoded)
         self.error: Exception | None = None
 
     def push(self, frame: np.ndarray, tracker: Any) -> None:
@@ -338,7 +337,6 @@ class _Warp:
                 if np.isfinite(m).all():
                     crop = align_face(frame, m, self.cfg)
             self.rows.add(crop)
-            self.progress()
             self.next += 1
         self.seconds += time.perf_counter() - t0
         self.chain.spent["frames"] = self.seconds
@@ -356,7 +354,6 @@ class _Warp:
         if len(tracker) != self.T:
             raise _Short()
         self.rows.flush()
-        self.progress.flush()
         return [self.path], frames_step.write_tables(self.w, geom, self.matrices, self.info)
 
 
