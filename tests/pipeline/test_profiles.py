@@ -197,3 +197,41 @@ def test_thesis_bu4dfe_crop_on_a_real_clip_is_the_codes_crop(sample_entry) -> No
             [[bx - 0.5, bx + bw - 0.5], [by - 10.5, by + bh + 9.5], [1, 1]]
         )
         np.testing.assert_allclose(corners, [[-0.5, 159.5], [-0.5, 159.5]], atol=1e-3)
+
+
+def test_thesis_bu4dfe_end_to_end_stores_the_extended_box_crop(clip_bank, tmp_path) -> None:
+    """The pipeline with ``profile: thesis-bu4dfe`` (AU source switched to landmarks: no OpenFace
+    CSVs here) stores, for the first frame, the code's crop of the Haar box + 10 px, 160 x 160."""
+    import shutil
+
+    import emoprep
+    from emoprep.pipeline.runner import RunOptions, run
+    from tests.helpers import write_manifest
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy2(clip_bank / "s04_sad_1.mp4", videos / "s04_sad_1.mp4")
+    shutil.copy2(clip_bank / "s07_happy_1.mp4", videos / "s07_happy_1.mp4")
+    manifest = write_manifest(tmp_path / "m.yaml", videos)
+    overrides = ("profile=thesis-bu4dfe", "stages.au.source=landmarks",
+                 "stages.split.test_fraction=0.0", "stages.split.folds=2")
+    report = run(manifest, tmp_path / "out", overrides, RunOptions(workers=0))
+    assert [v["status"] for v in report.videos] == ["ok", "ok"], report.videos
+    store = emoprep.open_store(tmp_path / "out")
+    meta = store.meta("s04_sad_1")
+    first = int(np.flatnonzero(meta["status"] == FrameStatus.DETECTED)[0])
+    x, y, w, h = (int(v) for v in meta["boxes"][first])
+    frame = dict(iter_frames(sample_like(videos / "s04_sad_1.mp4"), [meta["frame_index"][first]]))
+    by_hand = cv2.resize(frame[meta["frame_index"][first]][y - 10:y + h + 10, x:x + w], (160, 160),
+                         interpolation=cv2.INTER_LINEAR)[:, :, ::-1]
+    ours = store.frames("s04_sad_1", slice(first, first + 1))[0]
+    diff = np.abs(ours.astype(int) - by_hand.astype(int))
+    # OpenCV's fixed-point coordinates move a few values by 2 (see the test above)
+    assert ours.shape == (160, 160, 3) and diff.max() <= 2 and (diff > 1).mean() < 0.005
+
+
+def sample_like(path):
+    """A VideoEntry for a clip file (id = its stem)."""
+    from emoprep.types import VideoEntry
+
+    return VideoEntry(path.stem, str(path), path.stem)
