@@ -20,8 +20,8 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from emoprep.errors import VideoError
@@ -33,6 +33,9 @@ _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 NAME_SEP = "\0"
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    import cv2
 
 
 def list_frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
@@ -122,6 +125,8 @@ def describe_gaps(folder: str | Path, numbers: np.ndarray) -> str:
 
 
 def open_capture(path: str | Path) -> cv2.VideoCapture:
+    import cv2  # here: listing and hashing frame files must not pay for OpenCV
+
     """Open a video file; raise :class:`VideoError` naming the file when OpenCV cannot."""
     p = Path(path)
     if not p.is_file():
@@ -172,6 +177,8 @@ def _iter_file(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple[i
 
 
 def _iter_folder(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple[int, np.ndarray]]:
+    import cv2
+
     files, numbers = folder_frames(entry.path, entry.frames_glob)
     if gaps := describe_gaps(entry.path, numbers):
         log.warning(gaps)

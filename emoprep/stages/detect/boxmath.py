@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from enum import Enum
 
-import cv2
 import numpy as np
 
 
@@ -91,6 +90,8 @@ def crop_resized(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     Box corners are rounded to whole pixels; each crop is resized with area interpolation when
     it shrinks and linear when it grows. Boxes without area give zero crops.
     """
+    import cv2
+
     h, w = image.shape[:2]
     out = np.zeros((len(boxes), size, size, image.shape[2]), image.dtype)
     for k, (x1, y1, x2, y2) in enumerate(np.rint(np.asarray(boxes)).astype(np.int64)):

@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import cv2
 import numpy as np
 from pydantic import Field
 
@@ -125,6 +124,8 @@ def pyramid_scales(height: int, width: int, min_size: int, factor: float) -> lis
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
+    import cv2
+
     if frame.ndim == 2:
         return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
     if frame.ndim == 3 and frame.shape[2] == 3:
