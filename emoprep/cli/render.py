@@ -49,7 +49,10 @@ class Progress:
 
     def executor(self, description: str, dashboard: str | None) -> None:
         if self.enabled:
-            self._line(f"executor: {description}" + (f"   dask dashboard: {dashboard}" if dashboard else ""))
+            self._line(
+                f"executor: {description}"
+                + (f"   dask dashboard: {dashboard}" if dashboard else "")
+            )
 
     def frames(self, n: int) -> None:
         """Frames decoded so far (reported by the workers; long videos move this counter)."""
@@ -73,7 +76,9 @@ class Progress:
         self._line(f"{plural(len(session.videos), 'video')}, {plural(len(plan.units), 'unit')}, "
                    f"{n_todo} to run -> {session.layout.root}")
         if session.unmatched:
-            self._line(f"{plural(len(session.unmatched), 'file')} matched no label rule (see summary)")
+            self._line(
+                f"{plural(len(session.unmatched), 'file')} matched no label rule (see summary)"
+            )
         if self.bars:
             from tqdm import tqdm
 
@@ -169,5 +174,7 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
         lines.append(f"split {split['name']}: {split['state']}"
                      + (f" ({split['reason']})" if split.get("reason") else ""))
     for u in getattr(rep, "train", []):
-        lines.append(f"{u['unit']}: {u['state']}" + (f" ({u['reason']})" if u.get("reason") else ""))
+        lines.append(
+            f"{u['unit']}: {u['state']}" + (f" ({u['reason']})" if u.get("reason") else "")
+        )
     return "\n".join(lines)

@@ -171,7 +171,9 @@ class LocalExecutor(Executor):
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            return _crashed(task, "the worker process died while running this unit (crash or out of memory)")
+            return _crashed(
+                task, "the worker process died while running this unit (crash or out of memory)"
+            )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -193,7 +195,8 @@ class LocalExecutor(Executor):
 
 
 class DaskExecutor(Executor):
-    """dask.distributed: connect to ``scheduler`` or start a LocalCluster of ``workers`` processes."""
+    """dask.distributed: connect to ``scheduler`` or start a LocalCluster of ``workers``
+    processes."""
 
     def __init__(self, workers: int, scheduler: str | None = None) -> None:
         import dask
@@ -209,13 +212,19 @@ class DaskExecutor(Executor):
             self.client = connect(scheduler)
             self.description = f"dask scheduler {scheduler}"
         else:
-            self._cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
-                                         dashboard_address="127.0.0.1:0")
+            self._cluster = LocalCluster(
+                n_workers=max(1, workers),
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address="127.0.0.1:0",
+            )
             self.client = Client(self._cluster)
             self.description = f"dask LocalCluster, {max(1, workers)} workers"
         self.client.run(init_worker)
         self.dashboard = self.client.dashboard_link
-        self.capacity = max(8, 4 * sum(self.client.nthreads().values()))  # hide scheduler round trips
+        self.capacity = max(
+            8, 4 * sum(self.client.nthreads().values())
+        )  # hide scheduler round trips
 
     def progress_queue(self) -> Any:
         from distributed import Queue

@@ -188,7 +188,12 @@ class SplitPlan:
     extra: list[SplitPlan] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"name": self.name, "state": self.state, "reason": self.reason, "path": str(self.path)}
+        out = {
+            "name": self.name,
+            "state": self.state,
+            "reason": self.reason,
+            "path": str(self.path),
+        }
         if self.extra:
             out["extra"] = [p.as_dict() for p in self.extra]
         return out
@@ -215,7 +220,9 @@ def plan_split(videos: list[VideoEntry], cfg: SplitConfig, path: Path, force: bo
               else "file unreadable" if old is None else "videos, labels or split settings changed")
     split = make_split(videos, cfg)
     split["fingerprint"] = fp
-    return SplitPlan(cfg.name, path, fp, "missing" if not path.is_file() else "stale", reason, split)
+    return SplitPlan(
+        cfg.name, path, fp, "missing" if not path.is_file() else "stale", reason, split
+    )
 
 
 def split_configs(manifest: Manifest) -> tuple[list[SplitConfig], list[SplitConfig]]:

@@ -1,4 +1,5 @@
-"""Eye-based alignment: rotate the eye line horizontal, scale to a fixed inter-ocular distance, crop.
+"""Eye-based alignment: rotate the eye line horizontal, scale to a fixed inter-ocular distance,
+crop.
 
 EYES (thesis on categorical/continuous FER, AffectNet): eye centres are the centroids of landmarks
 37-42 and 43-48 (1-based, 68-point scheme); angle = atan((r_y - l_y) / (r_x - l_x)); scale =
@@ -34,7 +35,8 @@ class AlignMethod(str, Enum):
 class Interpolation(str, Enum):
     LINEAR = "linear"  #: bilinear warp (default)
     CUBIC = "cubic"  #: bicubic warp
-    AREA = "area"  #: area-average shrink of the frame first (when the scale is < 1), then bilinear warp
+    # : area-average shrink of the frame first (when the scale is < 1), then bilinear warp
+    AREA = ("area")
 
 
 class AlignConfig(BaseModel):
@@ -83,7 +85,9 @@ def eyes_matrix(left: np.ndarray, right: np.ndarray, cfg: AlignConfig) -> np.nda
     dx, dy = float(right[0] - left[0]), float(right[1] - left[1])
     dist = math.hypot(dx, dy)
     if not dist > 1e-6:
-        raise StageError(f"alignment: eye centres coincide ({left} vs {right}); landmarks are degenerate")
+        raise StageError(
+            f"alignment: eye centres coincide ({left} vs {right}); landmarks are degenerate"
+        )
     theta = math.atan2(dy, dx)
     s = cfg.eye_distance * cfg.size / dist
     a, b = s * math.cos(theta), s * math.sin(theta)
@@ -108,7 +112,9 @@ def box_matrix(box: np.ndarray, size: int, pad_y: float = 0.0) -> np.ndarray:
     return np.array([[sx, 0.0, (0.5 - x) * sx - 0.5], [0.0, sy, (0.5 - y) * sy - 0.5]])
 
 
-def alignment_matrix(landmarks: np.ndarray | None, box: np.ndarray | None, cfg: AlignConfig) -> np.ndarray:
+def alignment_matrix(
+    landmarks: np.ndarray | None, box: np.ndarray | None, cfg: AlignConfig
+) -> np.ndarray:
     """(2, 3) float64 affine, source px -> crop px, for one frame.
 
     EYES needs finite landmarks (68, 2); when they are missing it falls back to the BOX rule
@@ -138,7 +144,8 @@ def align_face(frame_bgr: np.ndarray, matrix: np.ndarray, cfg: AlignConfig) -> n
 
     Pixels that fall outside the frame are black for ``method: eyes`` (the box fallback
     included) and repeat the frame's edge pixels for ``method: box`` (``BORDER_REPLICATE``, as
-    ``cv2.resize`` of a slice does, so no black is blended into the crop's edges). With ``interpolation: area`` and a scale below 1
+    ``cv2.resize`` of a slice does, so no black is blended into the crop's edges). With
+    ``interpolation: area`` and a scale below 1
     the frame is first shrunk by area averaging (the matrix is adjusted), which avoids aliasing.
     """
     import cv2  # here, not at the top: `emoprep status` and the CLI never load OpenCV
@@ -154,13 +161,20 @@ def align_face(frame_bgr: np.ndarray, matrix: np.ndarray, cfg: AlignConfig) -> n
         img = cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA)
         m = m @ np.diag([w / size[0], h / size[1], 1.0])  # crop <- source <- shrunk
     border = cv2.BORDER_REPLICATE if cfg.method is AlignMethod.BOX else cv2.BORDER_CONSTANT
-    crop = cv2.warpAffine(img, m, (cfg.size, cfg.size), flags=getattr(cv2, _FLAGS[cfg.interpolation]),
-                          borderMode=border, borderValue=(0, 0, 0))
+    crop = cv2.warpAffine(
+        img,
+        m,
+        (cfg.size, cfg.size),
+        flags=getattr(cv2, _FLAGS[cfg.interpolation]),
+        borderMode=border,
+        borderValue=(0, 0, 0),
+    )
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 
 
 def align_geometry(geom: Geometry, cfg: AlignConfig) -> np.ndarray:
-    """(T, 2, 3) float32 source->crop matrices for every frame of ``geom``; NaN where there is no face."""
+    """(T, 2, 3) float32 source->crop matrices for every frame of ``geom``; NaN where there is no
+    face."""
     out = np.full((len(geom), 2, 3), np.nan, np.float32)
     face = FrameStatus.has_face(geom.status)
     for t in np.flatnonzero(face):

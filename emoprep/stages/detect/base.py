@@ -18,7 +18,8 @@ from emoprep.stages.backends import BackendConfig
 
 
 class SelectPolicy(str, Enum):
-    """Which face to keep when the detector returns several (the frame is flagged ``multi_face``)."""
+    """Which face to keep when the detector returns several (the frame is flagged
+    ``multi_face``)."""
 
     LARGEST = "largest"  #: largest box area (default)
     CENTER = "center"  #: box centre closest to the frame centre
@@ -32,7 +33,8 @@ class FaceDetector(Protocol):
     """Anything that finds faces in one frame."""
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """All faces in ``frame_bgr`` ((H, W, 3) BGR or (H, W) grey uint8): (K, 4) float32 x, y, w, h."""
+        """All faces in ``frame_bgr`` ((H, W, 3) BGR or (H, W) grey uint8): (K, 4) float32 x, y, w,
+        h."""
         ...
 
 
@@ -112,13 +114,16 @@ class DetectorConfig(BackendConfig):
         """The config as it goes into the track fingerprint: JSON types, runtime and model-path
         keys left out, the fallbacks likewise (``fallback`` only when not empty, so a config
         without fallbacks keeps the fingerprint it had before fallbacks existed)."""
-        data = self.model_dump(mode="json", exclude={"fallback", *self.runtime_fields, *self.path_fields})
+        data = self.model_dump(
+            mode="json", exclude={"fallback", *self.runtime_fields, *self.path_fields}
+        )
         if self.fallback:
             data["fallback"] = [fb.fingerprint_slice() for fb in self.fallback]
         return data
 
     def min_face(self) -> int:
-        """Smallest face side it can find, source pixels (0: any); a smaller region is not searched."""
+        """Smallest face side it can find, source pixels (0: any); a smaller region is not
+        searched."""
         return 0
 
     def make(self) -> FaceDetector:
@@ -135,7 +140,8 @@ class DetectorConfig(BackendConfig):
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
-    """(H, W) uint8 grey view of a BGR (H, W, 3) or grey (H, W) frame (no copy when already grey)."""
+    """(H, W) uint8 grey view of a BGR (H, W, 3) or grey (H, W) frame (no copy when already
+    grey)."""
     if frame.ndim == 2:
         return frame
     if frame.ndim == 3 and frame.shape[2] == 3:
@@ -146,7 +152,8 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of boxes ``a`` (..., 4) and ``b`` (..., 4) (x, y, w, h), broadcast."""
+    """Intersection over union of boxes ``a`` (..., 4) and ``b`` (..., 4) (x, y, w, h),
+    broadcast."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ix = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2]) - np.maximum(a[..., 0], b[..., 0])
     iy = np.minimum(a[..., 1] + a[..., 3], b[..., 1] + b[..., 3]) - np.maximum(a[..., 1], b[..., 1])
@@ -186,8 +193,10 @@ def select_face(
     if policy is SelectPolicy.HIGHEST_CONFIDENCE:
         if scores is None or len(scores) != b.shape[0]:
             got = "none" if scores is None else f"{len(scores)} scores"
-            raise ValueError(f"select_face: highest_confidence needs one score per box, expected "
-                             f"{b.shape[0]}, got {got}; use a detector with scores or select: largest")
+            raise ValueError(
+                f"select_face: highest_confidence needs one score per box, expected "
+                f"{b.shape[0]}, got {got}; use a detector with scores or select: largest"
+            )
         return int(np.argmax(np.asarray(scores, np.float64)))
     raise ValueError(f"detect.select: unknown policy {policy!r}")
 

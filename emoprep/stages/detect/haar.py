@@ -27,7 +27,8 @@ class HaarConfig(DetectorConfig):
     max_width: int | None = Field(
         None,
         ge=64,
-        description="run the detector on a copy shrunk to at most this width (boxes are mapped back "
+        description="run the detector on a copy shrunk to at most this width (boxes are mapped "
+                    "back "
         "to source pixels; min/max_size stay in source pixels); None: full resolution",
     )
 
@@ -41,8 +42,12 @@ class HaarConfig(DetectorConfig):
         return self.min_size
 
     def no_face_hint(self) -> str:
-        return (f"try stages.detect.min_size: {max(8, self.min_size // 2)} or stages.detect.min_neighbors: "
-                f"{max(1, self.min_neighbors - 2)} (or stages.detect.backend: none for pre-cropped faces)")
+        return (
+            f"try stages.detect.min_size: {max(8, self.min_size // 2)} or "
+            "stages.detect.min_neighbors: "
+            f"{max(1, self.min_neighbors - 2)} (or stages.detect.backend: none for pre-cropped "
+            "faces)"
+        )
 
 
 def bundled_cascades() -> Path:
@@ -58,7 +63,8 @@ def bundled_cascades() -> Path:
 
 
 def cascade_path(cfg: HaarConfig) -> Path:
-    """Resolve ``cfg.cascade``: an existing path, else a file name inside ``cv2.data.haarcascades``."""
+    """Resolve ``cfg.cascade``: an existing path, else a file name inside
+    ``cv2.data.haarcascades``."""
     given = Path(cfg.cascade).expanduser()
     if given.is_file():
         return given.resolve()
