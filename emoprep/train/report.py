@@ -26,6 +26,7 @@ import emoprep
 from emoprep.train.config import TrainConfig
 from emoprep.train.metrics import headline, mean_std
 from emoprep.train.units import digest
+from emoprep.train.units import write_log as write_csv
 
 
 def run_name(cfg: TrainConfig, split: str, done: dict[str, Any]) -> str:
@@ -76,11 +77,11 @@ def _write_files(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any],
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (run_dir / "table.txt").write_text(metrics["table"] + "\n")
     entries = [*metrics["folds"], *([metrics["final"]] if metrics["final"] else [])]
-    _csv(run_dir / "folds.csv", [{"fold": f["name"], "best_epoch": f["best_epoch"],
+    write_csv(run_dir / "folds.csv", [{"fold": f["name"], "best_epoch": f["best_epoch"],
                                   **{f"val/{k}": v for k, v in f["val_headline"].items()},
                                   **{f"test/{k}": v for k, v in f["test_headline"].items()}}
                                  for f in entries])
-    _csv(run_dir / "summary.csv", [{"part": part, "metric": k, **v}
+    write_csv(run_dir / "summary.csv", [{"part": part, "metric": k, **v}
                                    for part, s in metrics["summary"].items() for k, v in s.items()])
     for (name, unit, _rec, _), entry in zip(units, entries, strict=True):
         sub = run_dir / name
@@ -104,16 +105,6 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def _csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _confusion(stem: Path, scores: dict[str, Any], plots: bool) -> None:
