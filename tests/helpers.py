@@ -61,3 +61,16 @@ def store_arrays(out: Path) -> dict[tuple[str, str], object]:
         with h5py.File(index, "r") as f:
             walk(f, "", index)
     return found
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Every dataset of two output folders is equal (index tables compared as lists)."""
+    import numpy as np
+
+    x, y = store_arrays(a), store_arrays(b)
+    assert sorted(x) == sorted(y)
+    for key in x:
+        if key[1] == "table":
+            assert x[key].tolist() == y[key].tolist(), key
+        else:
+            np.testing.assert_array_equal(x[key], y[key], err_msg=str(key))

@@ -11,24 +11,13 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
 from emoprep.pipeline.executors import ExecutorKind
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import store_arrays, write_manifest
+from tests.helpers import assert_same_store, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}}}
-
-
-def _assert_same_store(a: Path, b: Path) -> None:
-    x, y = store_arrays(a), store_arrays(b)
-    assert sorted(x) == sorted(y)
-    for key in x:
-        if key[1] == "table":
-            assert x[key].tolist() == y[key].tolist(), key
-        else:
-            np.testing.assert_array_equal(x[key], y[key], err_msg=str(key))
 
 
 def _n_records(out: Path) -> int:
@@ -99,7 +88,7 @@ def test_sigkill_at_several_points_then_resume_equals_clean_run(
     )
     assert final.returncode == 0, final.stderr[-2000:]
     assert not list(out.rglob(".*.tmp*"))  # the resumed run swept the killed run's temporaries
-    _assert_same_store(clean, out)
+    assert_same_store(clean, out)
     again = run(manifest, out, opts=RunOptions(workers=0))
     assert again.ran == []
 
@@ -112,7 +101,7 @@ def test_dask_local_cluster_matches_local_executor(corpus: Path, tmp_path: Path)
     assert dask.executor.startswith("dask LocalCluster, 2 workers")
     assert dask.dashboard and dask.dashboard.startswith("http://127.0.0.1:")
     assert len(dask.ran) == len(local.ran) and all(r["ok"] for r in dask.ran)
-    _assert_same_store(tmp_path / "local", tmp_path / "dask")
+    assert_same_store(tmp_path / "local", tmp_path / "dask")
 
 
 @pytest.mark.slow
@@ -129,4 +118,4 @@ def test_dask_existing_scheduler_address(corpus: Path, tmp_path: Path) -> None:
         assert rep.ran and all(r["ok"] for r in rep.ran)
     local = tmp_path / "local"
     run(manifest, local, opts=RunOptions(workers=0))
-    _assert_same_store(local, tmp_path / "remote")
+    assert_same_store(local, tmp_path / "remote")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import store_arrays, write_manifest
+from tests.helpers import write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 #: the two clips of the suite's dataset (a subset of the conftest corpus)
@@ -90,16 +90,6 @@ def assert_nothing_partial(out: Path) -> None:
         elif p.suffix == ".npz":
             with np.load(p) as z:
                 [z[k] for k in z.files]
-
-
-def assert_same_store(a: Path, b: Path) -> None:
-    x, y = store_arrays(a), store_arrays(b)
-    assert sorted(x) == sorted(y)
-    for key in x:
-        if key[1] == "table":
-            assert x[key].tolist() == y[key].tolist(), key
-        else:
-            np.testing.assert_array_equal(x[key], y[key], err_msg=str(key))
 
 
 @pytest.fixture(scope="session")

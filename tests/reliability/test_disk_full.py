@@ -14,10 +14,10 @@ import pytest
 
 from emoprep.errors import DiskFullError
 from emoprep.pipeline.runner import run
+from tests.helpers import assert_same_store
 from tests.reliability.conftest import (
     INLINE,
     assert_nothing_partial,
-    assert_same_store,
     group_pids,
     start_cli,
     wait_for,

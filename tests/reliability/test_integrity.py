@@ -16,7 +16,8 @@ import yaml
 
 from emoprep.io.layout import Layout
 from emoprep.pipeline.runner import RunOptions, run, run_lock, status
-from tests.reliability.conftest import INLINE, assert_same_store, cli
+from tests.helpers import assert_same_store
+from tests.reliability.conftest import INLINE, cli
 
 VID = "s01_happy_1"
 

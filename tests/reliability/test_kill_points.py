@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from emoprep.pipeline.runner import run
-from tests.reliability.conftest import INLINE, REPO, assert_nothing_partial, assert_same_store, cli
+from tests.helpers import assert_same_store
+from tests.reliability.conftest import INLINE, REPO, assert_nothing_partial, cli
 
 #: (glob of the file being renamed into place, which occurrence) relative to the output folder
 POINTS = [

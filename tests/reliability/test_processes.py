@@ -18,10 +18,10 @@ from emoprep.pipeline.runner import run, run_lock
 from emoprep.pipeline.session import open_session
 from emoprep.pipeline.stagedef import UnitTask
 from emoprep.pipeline.worker import execute
+from tests.helpers import assert_same_store
 from tests.reliability.conftest import (
     INLINE,
     assert_nothing_partial,
-    assert_same_store,
     group_pids,
     n_records,
     start_cli,
