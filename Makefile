@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: 2.13.0 resolves to the local CPU wheel (an unpinned torch pulls GBs of CUDA)
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[test]"
+	@# bytecode now, as a wheel install does: start-up reads it even where PYTHONDONTWRITEBYTECODE is set
+	$(BIN)/python -m compileall -q emoprep > /dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

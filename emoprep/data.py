@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +38,9 @@ from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
 from emoprep.pipeline.splits import SplitFile, available_splits, read_split
 from emoprep.train.data import Folds, Sequences
-from emoprep.types import FrameStatus
+from emoprep.types import FrameStatus, PadRule, Part
 
 FRAMES, AU = "frames", "au"  #: the two stores besides the embedders' features
-
-
-class PadRule(str, Enum):
-    SUBSAMPLE = "subsample"  #: evenly spaced frames when too long (default)
-    HEAD = "head"  #: the first L frames when too long
-
-
-class Part(str, Enum):
-    TRAIN = "train"
-    VAL = "val"
-    TEST = "test"
-    ALL = "all"
 
 
 def keep_index(n: int, max_len: int | None, rule: PadRule = PadRule.SUBSAMPLE) -> np.ndarray:

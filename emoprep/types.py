@@ -55,6 +55,18 @@ class VideoState(str, Enum):
     PENDING = "pending"  #: not (yet) built with the current settings
 
 
+class PadRule(str, Enum):
+    SUBSAMPLE = "subsample"  #: evenly spaced frames when too long (default)
+    HEAD = "head"  #: the first L frames when too long
+
+
+class Part(str, Enum):
+    TRAIN = "train"
+    VAL = "val"
+    TEST = "test"
+    ALL = "all"
+
+
 @dataclass(frozen=True)
 class VideoEntry:
     """One video (or image-sequence folder) of the manifest, with its labels.

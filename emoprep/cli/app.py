@@ -25,9 +25,9 @@ from emoprep.cli.common import (
 from emoprep.cli.common import fail as _fail
 from emoprep.cli.models import models_app
 from emoprep.cli.train import train_app
-from emoprep.data import PadRule, Part
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
+from emoprep.types import PadRule, Part
 
 if TYPE_CHECKING:
     from emoprep.pipeline.export import ExportOptions

@@ -12,16 +12,15 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import check_run_token, disk_full, fsync_path, is_disk_full, temp_sibling
+from emoprep.io.store_config import Compression, StoreConfig
 
 SCHEMA_VERSION = 1
 #: free bytes kept besides each write: room for the metadata HDF5 flushes when it closes a file
@@ -60,19 +59,6 @@ class _SpaceCheckedDataset:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ds, name)
-
-
-class Compression(str, Enum):
-    GZIP = "gzip"  #: readable everywhere (default)
-    LZF = "lzf"  #: faster, h5py-only filter
-    NONE = "none"
-
-
-class StoreConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    compression: Compression = Compression.GZIP
-    level: int = Field(1, ge=0, le=9, description="gzip level")
 
 
 def _encode_attr(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from emoprep.io.hdf5 import StoreConfig
+from emoprep.io.store_config import StoreConfig
 from emoprep.pipeline.quality import QualityConfig
 from emoprep.stages.align import AlignConfig
 from emoprep.stages.au import AUConfig, LandmarksAUConfig

@@ -30,7 +30,6 @@ import numpy as np
 
 from emoprep.errors import EmoprepError
 from emoprep.io.atomic import stamp_file
-from emoprep.io.hdf5 import ShardWriter
 from emoprep.io.layout import Layout
 from emoprep.io.video import count_frames, iter_frames, open_capture
 from emoprep.io.workfiles import load_npz
@@ -303,6 +302,8 @@ class _Warp:
 
     def __init__(self, stack: ExitStack, task: UnitTask, info: ProbeInfo, T: int, chain: _Chain
                  ) -> None:
+        from emoprep.io.hdf5 import ShardWriter
+
         s = task.stages
         self.task, self.cfg, self.chain, self.info = task, s.align, chain, info
         self.path = chain.layout.frames_shard(task.entry.video_id)

@@ -19,7 +19,6 @@ from typing import Any
 
 from emoprep.errors import DiskFullError
 from emoprep.io.atomic import atomic_write_text, check_stamp, is_disk_full, stamp_file
-from emoprep.io.hdf5 import verify_shard
 from emoprep.io.layout import Layout
 from emoprep.types import UnitStatus
 
@@ -157,6 +156,8 @@ class RecordStore:
             stamp = rec.checksums.get(rel)
             why = check_stamp(path, stamp, full) if stamp else ""
             if not why and full and path.suffix == ".h5":
+                from emoprep.io.hdf5 import verify_shard  # h5py only for --verify
+
                 why = verify_shard(path)
             if why:
                 return f"{CORRUPT}: {rel}: {why}"

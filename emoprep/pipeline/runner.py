@@ -28,7 +28,6 @@ from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
 from emoprep.pipeline import scheduler
 from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
-from emoprep.pipeline.indexes import rebuild_indexes
 from emoprep.pipeline.scheduler import execute_plan, runnable
 from emoprep.pipeline.session import Session, open_session
 from emoprep.pipeline.splits import write_split
@@ -242,6 +241,8 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     if on_start:
         on_start(session, plan, n_todo)
     ex = execute_plan(plan, session, opts, on_done)
+    from emoprep.pipeline.indexes import rebuild_indexes  # h5py: not for status
+
     videos = rebuild_indexes(session, plan)
     split = write_split(session.split)
     if opts.plots:

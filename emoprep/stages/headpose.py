@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 #: 0-based indices (iBUG 68 scheme) of the landmarks matched to :data:`MODEL_POINTS`.
@@ -94,6 +93,8 @@ def head_pose_frame(landmarks: np.ndarray, width: int, height: int) -> np.ndarra
     landmarks: (68, 2) x, y in source pixels (NaN where no face). width, height: source frame
     size in pixels (they set the camera).
     """
+    import cv2
+
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
         raise ValueError(f"head_pose_frame: landmarks must be (68, 2), got {lm.shape}")

@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import cv2
 import numpy as np
 from pydantic import Field
 
@@ -84,6 +83,8 @@ def crop_transform(box_xywh: np.ndarray) -> tuple[float, float, float]:
 
 def crop_face(frame: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
     """(H, W, 3) BGR or (H, W) grey uint8 frame -> (3, 256, 256) float32 RGB in [0, 1]."""
+    import cv2
+
     x0, y0, side = crop_transform(box_xywh)
     s = INPUT / side
     # pixel centres: u + 0.5 = (x - x0 + 0.5) * s

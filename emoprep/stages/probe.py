@@ -19,7 +19,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import cv2
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import FrameCountError, VideoError
@@ -107,6 +106,8 @@ def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     ``n_frames`` spans the frame numbers (last + 1, a missing image is a gap: see
     :func:`emoprep.io.video.folder_frames`); ``fps`` is the entry's (``videos.fps``).
     """
+    import cv2
+
     files, numbers = folder_frames(entry.path, entry.frames_glob)
     what = source_label(entry.path)
     if not files:
@@ -125,6 +126,8 @@ def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
 
 def probe_header(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     """Stream properties without decoding; ``n_frames`` is the header's count (0 if it has none)."""
+    import cv2
+
     if entry.kind is SourceKind.FRAMES:
         return _probe_folder(entry, content_hash)
     cap = open_capture(entry.path)

@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,6 +165,8 @@ class _Tracker:
         self.top = float(box[1] - padded[1])  # padding actually added (clipping may cut it)
         self.bottom = float(padded[1] + padded[3] - box[1] - box[3])
         self.h0 = float(padded[3])
+        import cv2  # lazy: the config classes are imported by status and planning
+
         self._t = cv2.legacy.TrackerMedianFlow_create()
         self._t.init(grey, tuple(float(v) for v in padded))
 

@@ -201,6 +201,10 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
     return size(root, frozenset())
 
 
+#: libyaml's parser when the wheel has it (several times faster), else the pure-Python one
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _syntax_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
     at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -217,7 +221,7 @@ def read_yaml(text: str) -> tuple[Where, list[str]]:
     """Parse a manifest: (the values with their lines, problems). Parsed once; aliases that
     expand past :data:`MAX_YAML_VALUES` values (or into themselves) are refused before any
     value is built."""
-    loader = yaml.SafeLoader(text)
+    loader = _SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
         if node is not None and _expanded_size(node, MAX_YAML_VALUES) > MAX_YAML_VALUES:

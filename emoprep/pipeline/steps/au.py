@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from emoprep.io.hdf5 import write_arrays
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask
 from emoprep.pipeline.steps.shared import aligned_crops, load_geometry
@@ -17,6 +16,7 @@ from emoprep.versions import library_version
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.io.hdf5 import write_arrays
     from emoprep.stages.align import align_geometry
     from emoprep.stages.au import compute_au
     from emoprep.stages.au.trim import au_trim, override_range, resolve_threshold, trim_score

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from emoprep.io.hdf5 import ShardWriter, iter_shard_dataset, read_arrays
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import StageDef, UnitTask
 from emoprep.types import FrameStatus
@@ -45,6 +44,7 @@ def _augmented(crops: Iterator[np.ndarray], aug: Any, seed: int, video_id: str
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.io.hdf5 import ShardWriter, iter_shard_dataset, read_arrays
     from emoprep.stages.embed import augment as aug_mod
     from emoprep.stages.embed.base import embed_frames
 

@@ -8,12 +8,11 @@ The shard holds no subject or labels: those are metadata, written by the index r
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from emoprep.errors import StoreError
-from emoprep.io.hdf5 import ShardWriter, read_arrays
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask, distributions
 from emoprep.pipeline.steps.shared import (
@@ -26,11 +25,16 @@ from emoprep.pipeline.steps.shared import (
 from emoprep.stages.window import WindowMode
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
 
+if TYPE_CHECKING:
+    from emoprep.io.hdf5 import ShardWriter
+
 
 def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dict[str, Any]]:
     """The tracked frames that go into the store: all, or the AU-trimmed range."""
     if task.stages.window.mode is not WindowMode.AU_TRIM:
         return geom, {}
+    from emoprep.io.hdf5 import read_arrays
+
     path = layout.au_shard(task.entry.video_id)
     _, attrs = read_arrays(path, ())
     try:
@@ -43,6 +47,7 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
+    from emoprep.io.hdf5 import ShardWriter
     from emoprep.stages.align import align_geometry
 
     vid, s, e = task.entry.video_id, task.stages, task.entry

@@ -46,7 +46,6 @@ import math
 from enum import Enum
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 #: 0-based index of the mirror partner of each of the 68 points (iBUG 300-W scheme) under a flip
@@ -128,6 +127,8 @@ def rotation_matrix(aug: Augmentation, size: int) -> np.ndarray:
     About the pixel-grid centre ``((S - 1) / 2, (S - 1) / 2)``; the ``_thesis`` rotations about
     ``(S // 2, S // 2)`` as ``imutils.rotate`` (80, 80 for S = 160; one half pixel off centre).
     """
+    import cv2
+
     c = float(size // 2) if aug in _THESIS_ROTATIONS else (size - 1) / 2.0
     return cv2.getRotationMatrix2D((c, c), _ANGLE[aug], 1.0)
 
@@ -139,6 +140,8 @@ def augment_frame(crop: np.ndarray, aug: Augmentation, rng: np.random.Generator)
     every frame of a
     video, in frame order (see :func:`augment_rng`), to reproduce :func:`augment_frames`.
     """
+    import cv2
+
     _check_crop(crop)
     aug = Augmentation(aug)
     if aug is Augmentation.FLIP:
