@@ -21,17 +21,11 @@ from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest import errors as config_errors
-from emoprep.pipeline.manifest.errors import (
-    Loc,
-    Where,
-    problem_line,
-    read_yaml,
-    trim_loc,
-    with_where,
-)
+from emoprep.pipeline.manifest.errors import problem_line, trim_loc, with_where
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.profiles import Profile, apply_profile
+from emoprep.pipeline.manifest.yaml_lines import Loc, Where, read_yaml
 from emoprep.train.config import TrainConfig
 
 
