@@ -56,17 +56,12 @@ class FanLandmarksConfig(BackendConfig):
 
     def model_path(self) -> Path:
         """The TorchScript file; ModelFileError naming it and the fix when it is not there."""
-        if self.model is None:
-            from emoprep.io.models import require
+        from emoprep.io.models import given_or_required
 
-            return require("fan", "2DFAN4.pt")
-        path = Path(self.model).expanduser()
-        if not path.is_file():
-            raise ModelFileError(
-                f"landmarks.model {path}: FAN TorchScript file not found; save the 2D-FAN "
-                "TorchScript model there (see docs/MODELS.md, 'fan'), or fix the path"
-            )
-        return path
+        return given_or_required(
+            self.model, "fan", "2DFAN4.pt",
+            "landmarks.model {path}: FAN TorchScript file not found; save the 2D-FAN TorchScript "
+            "model there (see docs/MODELS.md, 'fan'), or fix the path")
 
     def model_files(self) -> list[Path]:
         """Files the landmarks depend on (their sha256 goes in the track fingerprint)."""

