@@ -8,6 +8,7 @@ date and, if not, why.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from graphlib import CycleError, TopologicalSorter
@@ -16,7 +17,7 @@ from typing import Any
 from emoprep.errors import ConfigError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.fingerprint import digest, explain_change
+from emoprep.pipeline.fingerprint import canonical_json, explain_change
 from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
 from emoprep.pipeline.stagedef import PlanContext, StageDef
 from emoprep.types import UnitStatus, VideoEntry
@@ -130,18 +131,33 @@ def make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, record
     static = {d.name: (d.config_slice(c), d.libraries(c),
                        {p.name: ctx.hashes.file(p) for p in d.models(c)}, d.upstream_of(c))
               for d in defs}
+    frames = {d.name: _json_frame(d, *static[d.name][:3]) for d in defs}
+    retry = RetryPolicy.of(retry_failed)
     units: dict[tuple[str, str], Unit] = {}
     for v in videos:
         for d in defs:
             config, libs, models, upstream = static[d.name]
             ups = [units[(u, v.video_id)] for u in upstream]
+            inputs, up_fps = d.inputs(v, ctx), {u.stage: u.fingerprint for u in ups}
             comp = {"stage": d.name, "version": d.version, "config": config, "libraries": libs,
-                    "models": models, "inputs": d.inputs(v, ctx),
-                    "upstream": {u.stage: u.fingerprint for u in ups}}
-            unit = Unit(d, v, digest(comp), comp, UnitState.FRESH, upstream=upstream)
-            _decide(unit, records, layout, ups, d.name in forced, RetryPolicy.of(retry_failed))
+                    "models": models, "inputs": inputs, "upstream": up_fps}
+            head, middle, tail = frames[d.name]
+            text = head + canonical_json(inputs) + middle + canonical_json(up_fps) + tail
+            fp = hashlib.sha256(text.encode("ascii")).hexdigest()  # == digest(comp)
+            unit = Unit(d, v, fp, comp, UnitState.FRESH, upstream=upstream)
+            _decide(unit, records, layout, ups, d.name in forced, retry)
             units[unit.key] = unit
     return Plan(defs, units, videos)
+
+
+def _json_frame(d: StageDef, config: Any, libs: Any, models: Any) -> tuple[str, str, str]:
+    """:func:`canonical_json` of a unit's components around its two per-video parts (inputs,
+    upstream), built once per stage: joined with those, it is the canonical JSON of the whole
+    (keys in sorted order: config, inputs, libraries, models, stage, upstream, version)."""
+    return ('{"config":' + canonical_json(config) + ',"inputs":',
+            ',"libraries":' + canonical_json(libs) + ',"models":' + canonical_json(models)
+            + ',"stage":' + canonical_json(d.name) + ',"upstream":',
+            ',"version":' + canonical_json(d.version) + "}")
 
 
 def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], forced: bool,

@@ -12,6 +12,7 @@ found cheaply (:meth:`RecordStore.verify`). A failure is remembered with its kin
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -101,7 +102,8 @@ class RecordStore:
 
     def _read(self, key: tuple[str, str], p: Path) -> Record | None:
         try:
-            return Record(**json.loads(p.read_text(encoding="utf-8")))
+            with open(p, "rb") as fh:
+                return Record(**json.loads(fh.read()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -149,16 +151,25 @@ class RecordStore:
         dataset read in full.
         """
         full = self.full if full is None else full
+        root = self.layout.root
         for rel in rec.outputs:
-            path = self.layout.root / rel
-            if not path.exists():
-                return f"output missing: {rel}"
+            path = os.path.join(root, rel)
             stamp = rec.checksums.get(rel)
-            why = check_stamp(path, stamp, full) if stamp else ""
-            if not why and full and path.suffix == ".h5":
+            try:  # one stat per output: exists, size and mtime in one call
+                st = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                return f"output missing: {rel}"
+            except OSError:
+                st = None
+            if stamp and (full or st is None or st.st_size != stamp.get("size")
+                          or st.st_mtime_ns != stamp.get("mtime_ns")):
+                why = check_stamp(path, stamp, full)
+            else:
+                why = ""
+            if not why and full and rel.endswith(".h5"):
                 from emoprep.io.hdf5 import verify_shard  # h5py only for --verify
 
-                why = verify_shard(path)
+                why = verify_shard(Path(path))
             if why:
                 return f"{CORRUPT}: {rel}: {why}"
         return ""

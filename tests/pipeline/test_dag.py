@@ -91,3 +91,37 @@ def test_lookup_and_canonical_value() -> None:
     assert (
         "cascade" not in canonical_value(c.detect) and canonical_value(c.detect)["min_size"] == 60
     )
+
+
+class _Hashes:
+    def file(self, p: Path) -> str:
+        return "sha-" + Path(p).name
+
+
+class _NoRecords:
+    def get(self, stage: str, video: str) -> None:
+        return None
+
+    def problem(self, stage: str, video: str) -> str:
+        return ""
+
+
+def test_plan_fingerprint_is_the_digest_of_the_components() -> None:
+    """make_plan joins the per-stage JSON with the per-video parts; the result must stay
+    exactly ``digest(components)`` (labels with non-ASCII text and nested values included)."""
+    from emoprep.pipeline.dag import make_plan
+    from emoprep.pipeline.fingerprint import digest
+    from emoprep.pipeline.stagedef import PlanContext
+    from emoprep.types import VideoEntry
+
+    stages = StagesConfig.model_validate({"embed": {"hog": {"type": "hog"}},
+                                          "window": {"mode": "au_trim"}})
+    videos = [VideoEntry("s01_happy_1", "/data/s01_happy_1.mp4", "s01", {"emotion": "happé"}),
+              VideoEntry("s02_sad_1", "/data/s02", "s02", {"emotion": "sad"}, kind="frames",
+                         fps=25.0)]
+    ctx = PlanContext(stages, Path("/data"), _Hashes(),
+                      content={v.video_id: "c-" + v.video_id for v in videos})
+    plan = make_plan(videos, ctx, None, _NoRecords())
+    assert len(plan.units) >= 12
+    for unit in plan.units.values():
+        assert unit.fingerprint == digest(unit.components), unit.key
