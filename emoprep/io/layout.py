@@ -13,6 +13,7 @@ out/
   summary.json                   summary of the last run
   .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
   .emoprep/work/<stage>/<video_id>.*         small intermediate results (probe, window, track)
+  .emoprep/indexes/<index>.json  digest, size and mtime of each index file as last written
   .emoprep/hashes.json           content-hash cache of raw videos
   .emoprep/lock                  held while a run writes here
 ```
@@ -20,7 +21,9 @@ out/
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 
@@ -33,9 +36,13 @@ def stage_dirname(stage: str) -> str:
 class Layout:
     root: Path
 
-    @property
+    @cached_property
     def meta_dir(self) -> Path:
         return self.root / ".emoprep"
+
+    @cached_property
+    def _records(self) -> str:
+        return os.path.join(self.meta_dir, "records")
 
     @property
     def lock(self) -> Path:
@@ -50,7 +57,8 @@ class Layout:
         return self.root / "summary.json"
 
     def record(self, stage: str, video_id: str) -> Path:
-        return self.meta_dir / "records" / stage_dirname(stage) / f"{video_id}.json"
+        # one Path from a joined string: called once per (stage, video) unit by every plan
+        return Path(f"{self._records}/{stage_dirname(stage)}/{video_id}.json")
 
     def work(self, stage: str, video_id: str, suffix: str) -> Path:
         return self.meta_dir / "work" / stage_dirname(stage) / f"{video_id}{suffix}"
@@ -58,6 +66,11 @@ class Layout:
     @property
     def frames_index(self) -> Path:
         return self.root / "frames.h5"
+
+    def index_stamp(self, index: Path) -> Path:
+        """Digest, size and mtime of an index file as last written (pipeline/indexes.py)."""
+        name = self.rel(index).replace("/", "-")
+        return self.meta_dir / "indexes" / f"{name}.json"
 
     def frames_shard(self, video_id: str) -> Path:
         return self.root / "frames" / f"{video_id}.h5"

@@ -4,19 +4,25 @@ Labels are metadata: each row's subject, labels and AU-trim ``anomaly`` flag com
 current manifest and records (never from the shards), and the file attributes carry the label
 class lists (``classes``, JSON), ``default_task``, ``default_split`` and ``anomalies`` (JSON list
 of video ids), so changing a label rewrites the index files and runs no video stage.
+
+Whether an index must be rewritten is decided without opening it (nor importing h5py): the digest
+of its rows and attributes is kept, with the index file's size and mtime, in a small stamp under
+``.emoprep/indexes/`` (:meth:`Layout.index_stamp`), written after the index is renamed into place.
+A missing or unreadable stamp, another digest, or an index file of another size or mtime means the
+index is rebuilt (an index of an older emoprep without a stamp is opened once, and stamped when
+its ``inputs_digest`` attribute matches).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
-
 from emoprep.errors import StoreError
-from emoprep.io.hdf5 import SCHEMA_VERSION, IndexRow, build_index, decode_attrs, shard_links
+from emoprep.io.atomic import atomic_write_text
 from emoprep.pipeline.dag import Plan
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
@@ -57,7 +63,31 @@ def _rel(shard: Path, index: Path) -> str:
     return os.path.relpath(shard, index.parent)
 
 
+#: emoprep.io.hdf5.SCHEMA_VERSION, here so that a no-op run need not import h5py to know it
+#: (tests/pipeline/test_indexes.py checks that they agree)
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class IndexRow:
+    """The fields of :class:`emoprep.io.hdf5.IndexRow`, without importing h5py."""
+
+    video_id: str
+    subject: str
+    labels: dict[str, str]
+    status: str  # "ok" | "failed" | "pending"
+    n_frames: int = 0
+    n_face: int = 0
+    error: str = ""
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
 def _shard_attrs(path) -> dict[str, Any]:
+    import h5py
+
+    from emoprep.io.hdf5 import decode_attrs
+
     try:
         with h5py.File(path, "r") as f:
             return decode_attrs(f.attrs, json_keys=())
@@ -82,23 +112,56 @@ def _fp(session: Session, stage: str, vid: str) -> str:
     return f"{rec.status}:{rec.fingerprint}" if rec is not None else ""
 
 
-def _write_index(path: Path, pending: list[_Pending], attrs: dict[str, Any]) -> bool:
-    """Rewrite ``path`` unless an index with exactly these rows exists already. True if written."""
+def _stamp_of(path: Path) -> dict[str, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _up_to_date(path: Path, stamp: Path, key: str) -> bool:
+    """True when the index at ``path`` holds exactly the rows of ``key`` (see the module doc)."""
+    now = _stamp_of(path)
+    if now is None:
+        return False
+    try:
+        kept = json.loads(stamp.read_text(encoding="utf-8"))
+        return kept == {"inputs_digest": key, **now}
+    except FileNotFoundError:
+        pass  # an index of an older emoprep: compare its attribute once
+    except (OSError, ValueError):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            same = f.attrs.get("inputs_digest") == key
+    except OSError:
+        return False  # unreadable index: rewrite it
+    if same:
+        atomic_write_text(stamp, json.dumps({"inputs_digest": key, **now}))
+    return same
+
+
+def _write_index(path: Path, stamp: Path, pending: list[_Pending], attrs: dict[str, Any]) -> bool:
+    """Rewrite ``path`` unless an index with exactly these rows exists already. True if written.
+    ``stamp``: where the digest, size and mtime of the index written are kept."""
     key = digest([attrs, [[p.row.video_id, p.row.subject, p.row.labels, p.row.status, p.row.error,
                            p.row.n_frames, p.row.n_face, p.key, p.meta] for p in pending]])
-    if path.is_file():
-        try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("inputs_digest") == key:
-                    return False
-        except OSError:
-            pass  # unreadable index: rewrite it
+    if _up_to_date(path, stamp, key):
+        return False
+    from emoprep.io import hdf5
+
     for p in pending:
         for prefix, shard in p.shards:
-            p.row.links.update(shard_links(shard, _rel(shard, path), prefix=prefix))
+            p.row.links.update(hdf5.shard_links(shard, _rel(shard, path), prefix=prefix))
         if p.shards:
             p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
-    build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
+    stamp.unlink(missing_ok=True)  # a run killed between the two writes leaves no stale stamp
+    hdf5.build_index(path, [hdf5.IndexRow(**vars(p.row)) for p in pending],
+                     {**attrs, "inputs_digest": key})
+    atomic_write_text(stamp, json.dumps({"inputs_digest": key, **(_stamp_of(path) or {})}))
     return True
 
 
@@ -180,7 +243,8 @@ def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
         pending.append(p)
         summary.append(info)
-    _write_index(lay.frames_index, pending, index_attrs(session, "frames", anomalies))
+    _write_index(lay.frames_index, lay.index_stamp(lay.frames_index), pending,
+                 index_attrs(session, "frames", anomalies))
     for name in sorted(session.manifest.stages.embed):
         _features_index(session, plan, name, anomalies)
     return summary
@@ -213,5 +277,6 @@ def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str
                     p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
                     p.key.append(_fp(session, stage, vid))
         pending.append(p)
-    _write_index(lay.features_index(name), pending,
+    index = lay.features_index(name)
+    _write_index(index, lay.index_stamp(index), pending,
                  index_attrs(session, f"features/{name}", anomalies))

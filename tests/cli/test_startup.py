@@ -49,4 +49,4 @@ def test_status_and_noop_run_load_no_heavy_library(command: str, clip_bank: Path
     code = ("from emoprep.cli.app import app\n"
             f"try:\n    app({args!r})\nexcept SystemExit as exc:\n"
             "    assert not exc.code, exc.code")
-    assert loaded_after(code, READ_ONLY if command == "status" else NEVER) == []
+    assert loaded_after(code, READ_ONLY) == []

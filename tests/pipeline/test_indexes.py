@@ -71,3 +71,37 @@ def test_broken_shard_reads_as_store_error_naming_the_file(out_dir) -> None:
         open_features(out, "hog").read("s02_sad_1")
     with pytest.raises(StoreError, match="no video 'nope'"):
         store.frames("nope")
+
+
+def test_schema_version_agrees_with_the_hdf5_module() -> None:
+    from emoprep.io import hdf5
+    from emoprep.pipeline import indexes
+
+    assert indexes.SCHEMA_VERSION == hdf5.SCHEMA_VERSION
+    assert [f for f in hdf5.IndexRow.__dataclass_fields__] == [
+        f for f in indexes.IndexRow.__dataclass_fields__]
+
+
+def test_index_stamps_decide_without_opening_the_index(out_dir) -> None:
+    """A stamp per index: a missing stamp (an older output folder) is made from the index's
+    attribute without a rewrite; a replaced index file or a damaged stamp means a rewrite."""
+    from emoprep.io.layout import Layout
+
+    manifest, out = out_dir
+    lay = Layout(out)
+    frames, hog = lay.frames_index, lay.features_index("hog")
+    stamps = [lay.index_stamp(frames), lay.index_stamp(hog)]
+    assert all(s.is_file() for s in stamps)
+    for s in stamps:
+        s.unlink()
+    before = {p: p.stat().st_mtime_ns for p in (frames, hog)}
+    run(manifest, out, opts=INLINE)
+    assert {p: p.stat().st_mtime_ns for p in before} == before and all(
+        s.is_file() for s in stamps)
+    stamps[0].write_text("{broken")
+    copy = out / "copy.h5"
+    shutil.copy(hog, copy)
+    copy.replace(hog)  # same content, another file: rebuilt, since it is not known to be ours
+    run(manifest, out, opts=INLINE)
+    assert frames.stat().st_mtime_ns != before[frames] and hog.stat().st_mtime_ns != before[hog]
+    assert read_table(frames) and read_table(hog)
