@@ -15,6 +15,7 @@ predictor in the box the previous landmarks span, mapped to where dlib's HOG box
 from __future__ import annotations
 
 import importlib.util
+import math
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
@@ -65,23 +66,26 @@ def find_model_file(name: str) -> Path:
 
 def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """Box (x, y, w, h) float32 where dlib's HOG detector would put the face of ``landmarks``
-    (68, 2)."""
-    lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+    (68, 2). Array arithmetic in the landmarks' own float type (float32 from the predictor)."""
+    lm = np.asarray(landmarks)
+    lo, hi = lm.min(axis=0), lm.max(axis=0)
     ext = hi - lo
-    dl, dt, dr, db = LM_TO_HOG
-    x0, y0 = lo[0] + dl * ext[0], lo[1] + dt * ext[1]
-    x1, y1 = hi[0] + dr * ext[0], hi[1] + db * ext[1]
-    return np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+    d = np.asarray(LM_TO_HOG, ext.dtype if ext.dtype.kind == "f" else np.float64)
+    p0, p1 = lo + d[:2] * ext, hi + d[2:] * ext
+    return np.concatenate([p0, p1 - p0]).astype(np.float32)
 
 
 def follow_box(hog: np.ndarray, prev_box: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """``hog`` (x, y, w, h) moved and scaled as ``prev_box`` became ``box``: float32 (4,)."""
-    p, b = np.asarray(prev_box, np.float64), np.asarray(box, np.float64)
-    s = np.sqrt((b[2] * b[3]) / (p[2] * p[3])) if p[2] > 0 and p[3] > 0 else 1.0
-    pc, bc = p[:2] + p[2:] / 2, b[:2] + b[2:] / 2
-    hc = np.asarray(hog[:2], np.float64) + np.asarray(hog[2:], np.float64) / 2
-    centre, size = bc + (hc - pc) * s, np.asarray(hog[2:], np.float64) * s
-    return np.array([*(centre - size / 2), *size], np.float32)
+    """``hog`` (x, y, w, h) moved and scaled as ``prev_box`` became ``box``: float32 (4,).
+    Float64 arithmetic on Python floats (once per tracked frame)."""
+    px, py, pw, ph = (float(v) for v in np.asarray(prev_box).tolist())
+    bx, by, bw, bh = (float(v) for v in np.asarray(box).tolist())
+    hx, hy, hw, hh = (float(v) for v in np.asarray(hog).tolist())
+    s = math.sqrt((bw * bh) / (pw * ph)) if pw > 0 and ph > 0 else 1.0
+    cx, cy = (bx + bw / 2) + ((hx + hw / 2) - (px + pw / 2)) * s, \
+        (by + bh / 2) + ((hy + hh / 2) - (py + ph / 2)) * s
+    w, h = hw * s, hh * s
+    return np.array([cx - w / 2, cy - h / 2, w, h], np.float32)
 
 
 @lru_cache(maxsize=4)

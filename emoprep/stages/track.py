@@ -36,7 +36,7 @@ face
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -48,11 +48,22 @@ from emoprep.stages.detect import (
     DetectorChain,
     NoDetectConfig,
     box_iou,
-    pad_box,
     to_grey,
 )
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
+from emoprep.stages.tracker import (
+    MAX_ASPECT,
+    MIN_INSIDE,
+    NO_DETECTOR,
+    MedianFlow,
+    Rows,
+    tracked_failed,
+)
 from emoprep.types import FrameStatus, Geometry
+
+__all__ = ["MAX_ASPECT", "MIN_INSIDE", "NO_DETECTOR", "CONFIRM_IOU", "FaceTracker", "TrackBackend",
+           "TrackConfig", "TrackResult", "track_faces", "track_video", "tracked_failed",
+           "whole_frame_only"]
 
 
 class TrackBackend(str, Enum):
@@ -89,94 +100,13 @@ class TrackConfig(BaseModel):
     )
 
 
-MAX_ASPECT = 3.0  #: a tracked box with w/h or h/w above this is degenerate
-MIN_INSIDE = (
-    0.5  #: a tracked box with less than this fraction of its area inside the frame has left
-)
 CONFIRM_IOU = 0.3  #: detector box vs tracked box overlap that confirms a candidate face
-
-
-_NAN_BOX = np.full(4, np.nan, np.float32)
-NO_DETECTOR = 0  #: ``TrackResult.detector`` where the frame has no face
-_NAN_LM = np.full((68, 2), np.nan, np.float32)
-
-
-@dataclass
-class _Out:
-    """Per-frame results, appended frame by frame (small arrays only, never pixels)."""
-
-    index: list[int] = field(default_factory=list)
-    boxes: list[np.ndarray] = field(default_factory=list)
-    landmarks: list[np.ndarray] = field(default_factory=list)
-    status: list[int] = field(default_factory=list)
-    n_faces: list[int] = field(default_factory=list)
-    detector: list[int] = field(default_factory=list)
-
-    def add(self, idx: int, status: FrameStatus, n: int, box: np.ndarray | None = None,
-            lm: np.ndarray | None = None, source: int = NO_DETECTOR) -> int:
-        self.detector.append(source if box is not None else NO_DETECTOR)
-        self.index.append(idx)
-        self.status.append(int(status))
-        self.n_faces.append(n)
-        self.boxes.append(_NAN_BOX if box is None else np.asarray(box, np.float32))
-        self.landmarks.append(_NAN_LM if lm is None else lm)
-        return len(self.index) - 1
-
-    def clear_face(self, k: int, status: FrameStatus) -> None:
-        self.status[k], self.boxes[k], self.landmarks[k] = int(status), _NAN_BOX, _NAN_LM
-        self.detector[k] = NO_DETECTOR
-
-    def geometry(self, fps: float) -> Geometry:
-        idx = np.asarray(self.index, np.int64)
-        return Geometry(
-            frame_index=idx,
-            timestamps=idx / float(fps),
-            boxes=np.asarray(self.boxes, np.float32).reshape(-1, 4),
-            landmarks=np.asarray(self.landmarks, np.float32).reshape(-1, 68, 2),
-            status=np.asarray(self.status, np.uint8),
-            n_faces=np.asarray(self.n_faces, np.int16),
-            detector=np.asarray(self.detector, np.uint8),
-        )
 
 
 def whole_frame_only(detect: DetectConfig) -> bool:
     """True for ``detect.backend: none``: each frame is the face, so nothing is detected,
     confirmed or tracked; :class:`_Session` stores the whole frame, status DETECTED."""
     return isinstance(detect, NoDetectConfig)
-
-
-def tracked_failed(box: np.ndarray, frame_shape: tuple[int, int], min_box: int) -> bool:
-    """True when tracked ``box`` (x, y, w, h) has left the (H, W) frame or degenerated."""
-    x, y, w, h = (float(v) for v in box)
-    if not np.isfinite([x, y, w, h]).all() or min(w, h) < min_box:
-        return True
-    if max(w / h, h / w) > MAX_ASPECT:
-        return True
-    fh, fw = frame_shape[:2]
-    inside = max(0.0, min(x + w, fw) - max(x, 0.0)) * max(0.0, min(y + h, fh) - max(y, 0.0))
-    return inside < MIN_INSIDE * w * h
-
-
-class _Tracker:
-    """MedianFlow on the padded box; reports the unpadded box (padding scaled with the box)."""
-
-    def __init__(self, grey: np.ndarray, box: np.ndarray, pad_y: int) -> None:
-        padded = pad_box(box, pad_y, grey.shape)
-        self.top = float(box[1] - padded[1])  # padding actually added (clipping may cut it)
-        self.bottom = float(padded[1] + padded[3] - box[1] - box[3])
-        self.h0 = float(padded[3])
-        import cv2  # lazy: the config classes are imported by status and planning
-
-        self._t = cv2.legacy.TrackerMedianFlow_create()
-        self._t.init(grey, tuple(float(v) for v in padded))
-
-    def update(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:
-        ok, b = self._t.update(grey)
-        x, y, w, h = (float(v) for v in b)
-        s = h / self.h0 if self.h0 > 0 else 1.0
-        return bool(ok), np.array(
-            [x, y + self.top * s, w, h - (self.top + self.bottom) * s], np.float32
-        )
 
 
 class _Session:
@@ -190,9 +120,9 @@ class _Session:
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (landmarks, box) of the last row
         self.naive = tcfg.backend is TrackBackend.NONE
         self.whole = whole_frame_only(dcfg)
-        self.out = _Out()
+        self.out = Rows()
         self.active = False  # a face (confirmed or candidate) is being followed
-        self.tracker: _Tracker | None = None
+        self.tracker: MedianFlow | None = None
         self.box: np.ndarray | None = None  # last stored box, source px
         self.source = NO_DETECTOR  # 1 + chain position of the detector the current face came from
         self.frame: np.ndarray = np.zeros((0, 0), np.uint8)  # the current frame, for the detectors
@@ -284,7 +214,7 @@ class _Session:
         box = dets.pick(self.dcfg.select, grey.shape, self.box)
         self.active, self.since_det, self.source = True, 0, dets.source + 1
         if not self.naive:
-            self.tracker = _Tracker(grey, box, self.dcfg.pad_y)
+            self.tracker = MedianFlow(grey, box, self.dcfg.pad_y)
         return box
 
     def _detect_near(self, grey: np.ndarray, box: np.ndarray) -> Detections:
