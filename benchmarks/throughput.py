@@ -2,9 +2,10 @@
 
     python -m benchmarks.throughput [--frames 3000] [--naive]
 
-In-process section: every frame of the sample clips, clips repeated until --frames frames, one
-thread (cv2.setNumThreads(1)): the vision path as the pipeline runs it now (one decode: track with
-landmarks, align) vs decode only; ``--naive`` adds the in-process per-frame Haar crop (slow).
+In-process section (benchmarks/throughput_vision.py): every frame of the sample clips, clips
+repeated until --frames frames, one thread: the vision path as the pipeline runs it (default and
+fast settings) vs decode only, in CPU and wall seconds, with where its time goes per frame;
+``--naive`` adds the in-process per-frame Haar crop (slow).
 End-to-end section: the same corpus as files, three whole processes: ``emoprep run --workers 1``,
 the per-frame Haar crop script (:func:`haar_crop_script`: frame count, 40-90 % window, Haar with
 emoprep's default settings on every kept frame, largest face, crop, resize 160x160, lossless PNG)
@@ -25,175 +26,16 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 if __package__ in (None, ""):  # run as a file (python benchmarks/x.py): make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result  # noqa: E402
-from emoprep.io.video import iter_frames
-from emoprep.samples import fetch_samples
-from emoprep.stages.align import AlignConfig, align_face, align_geometry
-from emoprep.stages.detect import DetectConfig, HaarConfig, make_detector, select_face
-from emoprep.stages.landmarks import LandmarksConfig
-from emoprep.stages.track import TrackConfig, track_faces
-from emoprep.types import FrameStatus, VideoEntry
-
-CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]
-
-
-def corpus(n_frames: int) -> list[VideoEntry]:
-    """The sample clips, repeated until at least ``n_frames`` frames."""
-    root = fetch_samples()
-    clips = [VideoEntry(name, str(root / name), "s") for name in CLIPS]
-    sizes = [sum(1 for _ in iter_frames(c)) for c in clips]
-    out, total, k = [], 0, 0
-    while total < n_frames:
-        out.append(clips[k % len(clips)])
-        total += sizes[k % len(clips)]
-        k += 1
-    return out
-
-
-def decode_only(videos: list[VideoEntry]) -> int:
-    n = 0
-    for v in videos:
-        for _ in iter_frames(v):
-            n += 1
-    return n
-
-
-def naive_haar(videos: list[VideoEntry], size: int = 160) -> int:
-    """Per frame: Haar detection, largest box, crop and resize (no tracking, no landmarks)."""
-    cfg = HaarConfig()
-    det = make_detector(cfg)
-    n = 0
-    for v in videos:
-        for _, frame in iter_frames(v):
-            boxes = det.detect(frame)
-            if len(boxes):
-                x, y, w, h = boxes[select_face(boxes, cfg.select, frame.shape[:2])].astype(int)
-                cv2.resize(frame[y : y + h, x : x + w], (size, size))
-                n += 1
-    return n
-
-
-def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
-                 track: TrackConfig | None = None, landmarks: LandmarksConfig | None = None) -> int:
-    """The vision path as the single-decode pass runs it: each frame decoded once, tracked
-    (detect once, MedianFlow, one landmark pass per tracked frame), aligned once its row is
-    settled (here: after the video, from a buffer of the frames)."""
-    acfg = AlignConfig()
-    n = 0
-    for v in videos:
-        buf: list = []
-
-        def frames(v: VideoEntry = v, buf: list = buf):
-            for i, f in iter_frames(v):
-                buf.append(f)
-                yield i, f
-
-        geom = track_faces(frames(), 25.0, detect or HaarConfig(), track or TrackConfig(),
-                           landmarks or LandmarksConfig())
-        face = FrameStatus.has_face(geom.status)
-        for frame, m, ok in zip(buf, align_geometry(geom, acfg), face, strict=True):
-            if ok:
-                align_face(frame, m, acfg)
-                n += 1
-    return n
-
-
-def staged_path(videos: list[VideoEntry]) -> int:
-    """Before the single-decode pass: 1 + refine landmark passes per frame, and the frames stage
-    decoding the video a second time."""
-    acfg = AlignConfig()
-    n = 0
-    for v in videos:
-        geom = track_faces(iter_frames(v), 25.0, HaarConfig(), TrackConfig(),
-                           LandmarksConfig(temporal=False))
-        face = FrameStatus.has_face(geom.status)
-        mats = align_geometry(geom, acfg)
-        for (_, frame), m, ok in zip(iter_frames(v, geom.frame_index), mats, face, strict=True):
-            if ok:
-                align_face(frame, m, acfg)
-                n += 1
-    return n
-
-
-FAST = {"detect": HaarConfig(max_width=320), "track": TrackConfig(redetect_every=100)}
-
-
-def timed(fn, videos) -> tuple[int, float]:
-    t0 = time.perf_counter()
-    n = fn(videos)
-    return n, time.perf_counter() - t0
-
-
-def components(n: int = 120) -> dict[str, float]:
-    """Milliseconds per frame of each step on WolfgangLanger_Pexels.mp4 (640x360, face in every
-    frame): decode, one landmark predictor pass, MedianFlow update, warp + RGB, Haar (full
-    frame)."""
-    from emoprep.stages.landmarks import make_landmarker
-    from emoprep.stages.track import _Tracker
-
-    v = VideoEntry("w", str(fetch_samples() / CLIPS[0]), "s")
-    t0 = time.perf_counter()
-    frames = [f for _, f in iter_frames(v, range(n))]
-    ms = {"decode": (time.perf_counter() - t0) * 1000 / n}
-    greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-    box = np.array([291, 5, 330, 320], np.float32)
-    lmk, acfg = make_landmarker(LandmarksConfig()), AlignConfig()
-    tracker = _Tracker(greys[0], box, 10)
-    steps = {"landmark_pass": lambda g, f: lmk.predict(g, box),
-             "medianflow_update": lambda g, f: tracker.update(g),
-             "warp_rgb": lambda g, f: align_face(f, np.array([[0.5, 0, 0], [0, 0.5, 0]]), acfg)}
-    for name, fn in steps.items():
-        t0 = time.perf_counter()
-        for g, f in zip(greys, frames, strict=True):
-            fn(g, f)
-        ms[name] = (time.perf_counter() - t0) * 1000 / n
-    det = make_detector(HaarConfig())
-    t0 = time.perf_counter()
-    for f in frames[:10]:
-        det.detect(f)
-    ms["haar_full_frame"] = (time.perf_counter() - t0) * 1000 / 10
-    return {k: round(v, 2) for k, v in ms.items()}
-
-
-def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
-    videos = corpus(frames)
-    total = decode_only(videos)
-    rows = {}
-    paths = [("c_decode_only", decode_only), ("a_emoprep_single_decode", emoprep_path),
-             ("a0_before_staged", staged_path),
-             ("a2_single_decode_fast_settings", lambda v: emoprep_path(v, **FAST))]
-    if naive:
-        paths.append(("b_naive_haar_per_frame", naive_haar))
-    for label, fn in paths:
-        n, sec = timed(fn, videos)
-        rows[label] = {"frames_out": n, "frames_in": total, "seconds": round(sec, 3),
-                       "fps_per_core": round(total / sec, 1)}
-    c = rows["c_decode_only"]["fps_per_core"]
-    ratios = {f"{k}_over_c": round(v["fps_per_core"] / c, 3) for k, v in rows.items()}
-    lines = [f"### In process: {len(videos)} clips, {total} frames (sample clips repeated), one "
-             "thread", "", "| path | input frames/s per core | frames out | seconds | / decode |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {k} | {v['fps_per_core']} | {v['frames_out']} | {v['seconds']} | "
-              f"{ratios[k + '_over_c']} |" for k, v in rows.items()]
-    lines += ["", "(a) the pipeline's vision path now (one decode, one landmark pass per tracked "
-              "frame); (a0) as before (two landmark passes, frames decoded again); (a2) (a) with "
-              "detect.max_width 320, track.redetect_every 100. Target (a)/(c) >= 0.3.", ""]
-    ms = components()
-    bound = ms["decode"] / (ms["decode"] + ms["landmark_pass"])
-    rows["components_ms_per_frame"] = ms
-    lines += [
-        f"Milliseconds per frame (WolfgangLanger_Pexels.mp4 640x360): {ms}. One landmark pass "
-        f"per frame alone bounds (a)/(c) at decode / (decode + landmark pass) = {bound:.2f}, "
-        "with nothing else done.",
-        "",
-    ]
-    return rows, ratios, lines
-
+from benchmarks.throughput_vision import CLIPS, in_process  # noqa: E402
+from emoprep.io.video import iter_frames  # noqa: E402
+from emoprep.samples import fetch_samples  # noqa: E402
+from emoprep.stages.detect import HaarConfig, make_detector, select_face  # noqa: E402
+from emoprep.types import VideoEntry  # noqa: E402
 
 # -- end to end: whole processes -----------------------------------------------------------------
 
@@ -371,7 +213,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     lines += part + [f"load average at the end: {load:.1f} on {os.cpu_count()} cores "
                      "(other engineers' jobs were running: wall clocks are inflated)", "",
-                     f"command: python -m benchmarks.throughput --frames {args.frames}"]
+                     "command: python -m benchmarks.throughput " + " ".join(sys.argv[1:])]
     write_result("throughput", data, lines)
 
 
