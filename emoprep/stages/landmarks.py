@@ -66,13 +66,13 @@ def find_model_file(name: str) -> Path:
 
 def hog_box_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """Box (x, y, w, h) float32 where dlib's HOG detector would put the face of ``landmarks``
-    (68, 2). Array arithmetic in the landmarks' own float type (float32 from the predictor)."""
-    lm = np.asarray(landmarks)
-    lo, hi = lm.min(axis=0), lm.max(axis=0)
+    (68, 2)."""
+    lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
     ext = hi - lo
-    d = np.asarray(LM_TO_HOG, ext.dtype if ext.dtype.kind == "f" else np.float64)
-    p0, p1 = lo + d[:2] * ext, hi + d[2:] * ext
-    return np.concatenate([p0, p1 - p0]).astype(np.float32)
+    dl, dt, dr, db = LM_TO_HOG
+    x0, y0 = lo[0] + dl * ext[0], lo[1] + dt * ext[1]
+    x1, y1 = hi[0] + dr * ext[0], hi[1] + db * ext[1]
+    return np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
 
 
 def follow_box(hog: np.ndarray, prev_box: np.ndarray, box: np.ndarray) -> np.ndarray:
