@@ -23,7 +23,7 @@ from typing import Any
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
-from emoprep.pipeline.dag import Plan
+from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
 from emoprep.pipeline.quality import LowFacePolicy, VideoWarning, face_coverage_warning
@@ -205,6 +205,11 @@ def _quality_failure(session: Session, vid: str) -> str:
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     """Rewrite ``frames.h5`` and every ``features/<name>.h5`` where anything changed; return one
     summary row per video."""
+    with gc_paused():
+        return _rebuild_indexes(session, plan)
+
+
+def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     lay = session.layout
     pending, summary = [], []
     anomalies = [v.video_id for v in session.videos if _anomaly(session, v.video_id)]

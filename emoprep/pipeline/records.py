@@ -20,7 +20,7 @@ from typing import Any
 
 from emoprep.errors import DiskFullError
 from emoprep.io.atomic import atomic_write_text, check_stamp, is_disk_full, stamp_file
-from emoprep.io.layout import Layout
+from emoprep.io.layout import Layout, stage_dirname
 from emoprep.types import UnitStatus
 
 #: key of a worker's summary that carries the outputs' checksums to the record
@@ -84,6 +84,11 @@ class RecordStore:
         self._problems: dict[tuple[str, str], str] = {}
         #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
         self.full = False
+        self._dir = os.path.join(layout.meta_dir, "records")  # a plan reads one file per unit
+
+    def _file(self, stage: str, video_id: str) -> str:
+        """:meth:`path` as a string (no Path made per unit)."""
+        return f"{self._dir}/{stage_dirname(stage)}/{video_id}.json"
 
     def path(self, stage: str, video_id: str) -> Path:
         return self.layout.record(stage, video_id)
@@ -92,7 +97,7 @@ class RecordStore:
         """The record, or None when there is none or it cannot be read (see :meth:`problem`)."""
         key = (stage, video_id)
         if key not in self._cache:
-            self._cache[key] = self._read(key, self.path(stage, video_id))
+            self._cache[key] = self._read(key, self._file(stage, video_id))
         return self._cache[key]
 
     def problem(self, stage: str, video_id: str) -> str:
@@ -100,14 +105,15 @@ class RecordStore:
         self.get(stage, video_id)
         return self._problems.get((stage, video_id), "")
 
-    def _read(self, key: tuple[str, str], p: Path) -> Record | None:
+    def _read(self, key: tuple[str, str], p: str | Path) -> Record | None:
         try:
             with open(p, "rb") as fh:
                 return Record(**json.loads(fh.read()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            self._problems[key] = f"{p.name}: {type(exc).__name__}: {str(exc)[:80]}"
+            name = os.path.basename(p)
+            self._problems[key] = f"{name}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
 
     def put(self, rec: Record) -> None:
