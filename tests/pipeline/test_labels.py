@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emoprep.pipeline.manifest.labels import (
     VIDEO_ID_RE,
@@ -385,3 +387,22 @@ def test_class_lists_are_checked_and_follow_replaced_maps() -> None:
     mine = rule("crema-d", maps={"emotion": {"ANG": "angry", "HAP": "happy"}})
     assert "emotion" not in mine.classes and rule_problems(mine) == []
     assert vocabularies(mine, [{"emotion": "happy"}])["emotion"] == ["angry", "happy"]
+
+
+@given(st.lists(st.text(alphabet="ab._ -é", min_size=1, max_size=6), min_size=1, max_size=4),
+       st.booleans())
+def test_builtins_fast_path_equals_purepath(parts: list[str], is_dir: bool) -> None:
+    """The string-only ``{stem}``/``{parent}``/``{path}`` equal PurePosixPath's."""
+    from pathlib import PurePosixPath
+
+    from emoprep.pipeline.manifest.labels import _builtins
+
+    rel = "/".join(parts)
+    p = PurePosixPath(rel)
+    try:
+        stemmed = p if is_dir else p.with_suffix("")
+    except ValueError:  # PurePosixPath refuses the name ('..' and the like): no reference value
+        return
+    want = {"stem": stemmed.name, "parent": p.parent.name,
+            "path": stemmed.as_posix().replace("/", "_")}
+    assert _builtins(rel, is_dir) == want

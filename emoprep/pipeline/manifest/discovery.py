@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import os
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +48,15 @@ class _Candidate:
     row: dict[str, str] | None = None  #: the CSV row, in CSV mode
 
 
-def _kind_problem(v: VideosSection, path: Path) -> str | None:
-    """Why ``path`` cannot be a video under ``videos.kind``; None when it can."""
+def _kind_problem(v: VideosSection, path: Path, is_dir: bool | None = None) -> str | None:
+    """Why ``path`` cannot be a video under ``videos.kind``; None when it can. ``is_dir``: known
+    already (one stat per path), else asked."""
+    is_dir = path.is_dir() if is_dir is None else is_dir
     if v.kind is VideoKind.IMAGES:
-        if path.is_dir():
+        if is_dir:
             return "a folder, but videos.kind is 'images' (fix: include its images, e.g. '*/*.png')"
         return None if is_image(path) else f"not an image ({' '.join(IMAGE_SUFFIXES)})"
-    if path.is_dir():
+    if is_dir:
         if v.kind is VideoKind.FILE:
             return "a folder, but videos.kind is 'file'"
         images = (q for q in path.glob(v.frames_glob or "*") if q.suffix.lower() in IMAGE_SUFFIXES)
@@ -68,10 +72,10 @@ def _kind_problem(v: VideosSection, path: Path) -> str | None:
     )
 
 
-def _unreadable(path: Path) -> str | None:
+def _unreadable(path: Path | str) -> str | None:
     """Why ``path`` cannot be opened (a broken link, a link loop, no permission), or None."""
     try:
-        path.stat()
+        os.stat(path)
     except OSError as exc:
         return (f"cannot be read ({exc.strerror or exc}: a broken symbolic link or a link loop?) "
                 "(fix: repair or delete it, or leave it out with videos.exclude)")
@@ -94,26 +98,42 @@ def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
 def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
     """Paths matched by ``include`` and not by ``exclude`` (nor inside the output folder)."""
     v = m.videos
-    skip = {p for g in v.exclude for p in _glob(root, "exclude", g, m.source)} | {m.output_dir()}
+    skip = {str(p) for g in v.exclude for p in _glob(root, "exclude", g, m.source)}
+    skip.add(str(m.output_dir()))
     seen: set[Path] = set()
     found, unmatched = [], []
     for g in v.include or []:
         for p in _glob(root, "include", g, m.source):
-            if p in seen or not skip.isdisjoint((p, *p.parents)):
+            if p in seen or _skipped(str(p), skip):
                 continue  # seen, excluded on purpose, or our own output
             seen.add(p)
             rel = p.relative_to(root).as_posix()
-            why = (
-                "hidden (a name starts with '.')"
-                if any(s.startswith(".") for s in rel.split("/"))
-                else None
-            )
-            why = why or _unreadable(p) or _kind_problem(v, p)
+            if any(s.startswith(".") for s in rel.split("/")):
+                unmatched.append(f"{rel}: hidden (a name starts with '.')")
+                continue
+            try:  # one stat per path: readable, and folder or file
+                is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+            except OSError:
+                unmatched.append(f"{rel}: {_unreadable(p) or 'cannot be read'}")
+                continue
+            why = _kind_problem(v, p, is_dir)
             if why:
                 unmatched.append(f"{rel}: {why}")
             else:
-                found.append(_Candidate(rel, p, p.is_dir()))
+                found.append(_Candidate(rel, p, is_dir))
     return found, unmatched
+
+
+def _skipped(path: str, skip: set[str]) -> bool:
+    """``path`` or a folder above it is in ``skip`` (absolute paths as strings)."""
+    if path in skip:
+        return True
+    cut = path.rfind(os.sep)
+    while cut > 0:
+        if path[:cut] in skip:
+            return True
+        cut = path.rfind(os.sep, 0, cut)
+    return False
 
 
 def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:

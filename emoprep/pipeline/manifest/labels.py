@@ -259,6 +259,16 @@ class Named:
 
 
 def _builtins(rel: str, is_dir: bool) -> dict[str, str]:
+    """``{stem}``, ``{parent}`` and ``{path}`` of a relative POSIX path (as :class:`PurePosixPath`
+    gives them; plain string work for the usual normalised path, ~10x faster per video)."""
+    if rel and "//" not in rel and "/./" not in rel and not rel.startswith(("./", "/")) \
+            and not rel.endswith(("/", "/.")) and rel != ".":
+        head, _, name = rel.rpartition("/")
+        dot = name.rfind(".")
+        stem = name[:dot] if not is_dir and 0 < dot < len(name) - 1 else name
+        stemmed = f"{head}/{stem}" if head else stem
+        return {"stem": stem, "parent": head.rpartition("/")[2],
+                "path": stemmed.replace("/", "_")}
     p = PurePosixPath(rel)
     stemmed = p if is_dir else p.with_suffix("")
     return {
