@@ -180,9 +180,9 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=3000)
     ap.add_argument("--naive", action="store_true", help="also the in-process per-frame Haar crop")
     ap.add_argument("--skip-in-process", action="store_true")
-    ap.add_argument("--no-dask", action="store_true", help="skip the dask 1 vs 2 workers runs")
-    ap.add_argument("--dask-only", action="store_true",
-                    help="only the dask runs (results/throughput_dask.{json,md})")
+    ap.add_argument("--no-dask", action="store_true",
+                    help="skip the dask 1 vs 2 workers runs (see also "
+                    "benchmarks/dask_scaling.py: what bounds them)")
     ap.add_argument("--baseline", nargs=2, metavar=("VIDEOS", "OUT"), help=argparse.SUPPRESS)
     ap.add_argument("--decode-only", metavar="VIDEOS", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -193,16 +193,6 @@ def main() -> None:
         print(haar_crop_script(Path(args.decode_only), Path(), decode_only_=True))
         return
     cv2.setNumThreads(1)
-    if args.dask_only:
-        work = Path(tempfile.mkdtemp(prefix="emoprep-dask-"))
-        manifest, total = e2e_corpus(work, args.frames)
-        dask_data, part = dask_scaling(manifest, work)
-        shutil.rmtree(work)
-        write_result("throughput_dask", {"frames": total, **dask_data}, [
-            f"corpus: {total} frames of real clips (sample clips repeated)", "", *part,
-            f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", "",
-            f"command: python -m benchmarks.throughput --dask-only --frames {args.frames}"])
-        return
     data: dict = {"frames": args.frames}
     lines: list[str] = []
     if not args.skip_in_process:
