@@ -11,7 +11,6 @@ import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ import numpy as np
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import check_run_token, disk_full, fsync_path, is_disk_full, temp_sibling
-from emoprep.io.store_config import Compression, StoreConfig
+from emoprep.io.store_config import SCHEMA_VERSION, Compression, IndexRow, StoreConfig
 
-SCHEMA_VERSION = 1
 #: free bytes kept besides each write: room for the metadata HDF5 flushes when it closes a file
 FREE_MARGIN = 1 << 20
 
@@ -202,20 +200,6 @@ def read_arrays(
             return arrays, decode_attrs(f.attrs)
     except (OSError, KeyError) as exc:
         raise StoreError(f"shard {path}: cannot read ({exc})") from exc
-
-
-@dataclass
-class IndexRow:
-    video_id: str
-    subject: str
-    labels: dict[str, str]
-    status: str  # "ok" | "failed" | "pending"
-    n_frames: int = 0
-    n_face: int = 0
-    error: str = ""
-    # name -> (shard rel path, object)
-    links: dict[str, tuple[str, str]] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 _TABLE_DTYPE = np.dtype([

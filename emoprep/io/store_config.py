@@ -1,11 +1,15 @@
-"""The ``store:`` section of the manifest (compression of every shard).
+"""The ``store:`` section of the manifest (compression of every shard), the schema version and
+the row of an index file.
 
-Apart from :mod:`emoprep.io.hdf5` so that reading a manifest does not import h5py.
+Apart from :mod:`emoprep.io.hdf5` so that reading a manifest, planning and a no-op run (which
+decides from a stamp whether an index changed) do not import h5py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,4 +27,21 @@ class StoreConfig(BaseModel):
     level: int = Field(1, ge=0, le=9, description="gzip level")
 
 
-__all__ = ["Compression", "StoreConfig"]
+#: ``schema_version`` attribute of every shard and index file
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class IndexRow:
+    """One video of an index file's ``table``, with the links to its shard datasets."""
+
+    video_id: str
+    subject: str
+    labels: dict[str, str]
+    status: str  # "ok" | "failed" | "pending"
+    n_frames: int = 0
+    n_face: int = 0
+    error: str = ""
+    # name -> (shard rel path, object)
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)

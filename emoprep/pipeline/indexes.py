@@ -23,6 +23,7 @@ from typing import Any
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
+from emoprep.io.store_config import SCHEMA_VERSION, IndexRow
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
@@ -61,26 +62,6 @@ def _video_state(session: Session, plan: Plan, vid: str, final_stage: str) -> tu
 def _rel(shard: Path, index: Path) -> str:
     """Shard path as HDF5 resolves external links: relative to the index file's folder."""
     return os.path.relpath(shard, index.parent)
-
-
-#: emoprep.io.hdf5.SCHEMA_VERSION, here so that a no-op run need not import h5py to know it
-#: (tests/pipeline/test_indexes.py checks that they agree)
-SCHEMA_VERSION = 1
-
-
-@dataclass
-class IndexRow:
-    """The fields of :class:`emoprep.io.hdf5.IndexRow`, without importing h5py."""
-
-    video_id: str
-    subject: str
-    labels: dict[str, str]
-    status: str  # "ok" | "failed" | "pending"
-    n_frames: int = 0
-    n_face: int = 0
-    error: str = ""
-    links: dict[str, tuple[str, str]] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 def _shard_attrs(path) -> dict[str, Any]:
@@ -159,7 +140,7 @@ def _write_index(path: Path, stamp: Path, pending: list[_Pending], attrs: dict[s
         if p.shards:
             p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
     stamp.unlink(missing_ok=True)  # a run killed between the two writes leaves no stale stamp
-    hdf5.build_index(path, [hdf5.IndexRow(**vars(p.row)) for p in pending],
+    hdf5.build_index(path, [p.row for p in pending],
                      {**attrs, "inputs_digest": key})
     atomic_write_text(stamp, json.dumps({"inputs_digest": key, **(_stamp_of(path) or {})}))
     return True

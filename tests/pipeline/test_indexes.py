@@ -73,15 +73,6 @@ def test_broken_shard_reads_as_store_error_naming_the_file(out_dir) -> None:
         store.frames("nope")
 
 
-def test_schema_version_agrees_with_the_hdf5_module() -> None:
-    from emoprep.io import hdf5
-    from emoprep.pipeline import indexes
-
-    assert indexes.SCHEMA_VERSION == hdf5.SCHEMA_VERSION
-    assert [f for f in hdf5.IndexRow.__dataclass_fields__] == [
-        f for f in indexes.IndexRow.__dataclass_fields__]
-
-
 def test_index_stamps_decide_without_opening_the_index(out_dir) -> None:
     """A stamp per index: a missing stamp (an older output folder) is made from the index's
     attribute without a rewrite; a replaced index file or a damaged stamp means a rewrite."""
