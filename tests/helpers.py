@@ -74,3 +74,20 @@ def assert_same_store(a: Path, b: Path) -> None:
             assert x[key].tolist() == y[key].tolist(), key
         else:
             np.testing.assert_array_equal(x[key], y[key], err_msg=str(key))
+
+
+class NameHashes:
+    """A hash cache for planning without files: the "hash" of a file is its name."""
+
+    def file(self, p: Path) -> str:
+        return "sha-" + Path(p).name
+
+
+class NoRecords:
+    """A record store for planning from scratch: no unit has run."""
+
+    def get(self, stage: str, video: str) -> None:
+        return None
+
+    def problem(self, stage: str, video: str) -> str:
+        return ""

@@ -12,6 +12,7 @@ from emoprep.pipeline.dag import build_dag, downstream_of, order_stages
 from emoprep.pipeline.stagedef import StageDef, UnitTask, canonical_value, lookup
 from emoprep.pipeline.steps import DECLARED, declared
 from emoprep.stages.embed import HogConfig
+from tests.helpers import NameHashes, NoRecords
 
 
 def _run(task: UnitTask, layout: object) -> tuple[list[Path], dict]:
@@ -93,19 +94,6 @@ def test_lookup_and_canonical_value() -> None:
     )
 
 
-class _Hashes:
-    def file(self, p: Path) -> str:
-        return "sha-" + Path(p).name
-
-
-class _NoRecords:
-    def get(self, stage: str, video: str) -> None:
-        return None
-
-    def problem(self, stage: str, video: str) -> str:
-        return ""
-
-
 def test_plan_fingerprint_is_the_digest_of_the_components() -> None:
     """make_plan joins the per-stage JSON with the per-video parts; the result must stay
     exactly ``digest(components)`` (labels with non-ASCII text and nested values included)."""
@@ -119,9 +107,9 @@ def test_plan_fingerprint_is_the_digest_of_the_components() -> None:
     videos = [VideoEntry("s01_happy_1", "/data/s01_happy_1.mp4", "s01", {"emotion": "happé"}),
               VideoEntry("s02_sad_1", "/data/s02", "s02", {"emotion": "sad"}, kind="frames",
                          fps=25.0)]
-    ctx = PlanContext(stages, Path("/data"), _Hashes(),
+    ctx = PlanContext(stages, Path("/data"), NameHashes(),
                       content={v.video_id: "c-" + v.video_id for v in videos})
-    plan = make_plan(videos, ctx, None, _NoRecords())
+    plan = make_plan(videos, ctx, None, NoRecords())
     assert len(plan.units) >= 12
     for unit in plan.units.values():
         assert unit.fingerprint == digest(unit.components), unit.key

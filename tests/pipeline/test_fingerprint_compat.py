@@ -23,25 +23,13 @@ from emoprep.pipeline.dag import make_plan
 from emoprep.pipeline.fingerprint import explain_change
 from emoprep.pipeline.stagedef import PlanContext
 from emoprep.types import VideoEntry
+from tests.helpers import NameHashes, NoRecords
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "fingerprints_v0.1.json"
 MODULES = {"numpy": "v-numpy", "opencv-contrib-python-headless": "v-opencv", "torch": "v-torch",
            "dlib-bin": "v-dlib", "h5py": "v-h5py"}
 VIDEOS = [VideoEntry("s01_happy_1", "/data/s01_happy_1.mp4", "s01", {"emotion": "happy"}),
           VideoEntry("s02_sad_1", "/data/s02", "s02", {"emotion": "sad"}, kind="frames", fps=25.0)]
-
-
-class _FixedHashes:
-    def file(self, p: Path) -> str:
-        return "sha-" + Path(p).name
-
-
-class _NoRecords:
-    def get(self, stage: str, video: str) -> None:
-        return None
-
-    def problem(self, stage: str, video: str) -> str:
-        return ""
 
 
 #: stage -> the explained differences (pipeline.fingerprint.explain_change) allowed, and why
@@ -81,9 +69,9 @@ def test_fingerprints_equal_those_of_v0_1(config: str, monkeypatch: pytest.Monke
     assert embed_config  # module_version is looked up in emoprep.versions at call time
     recorded = json.loads(FIXTURE.read_text())[config]
     stages = StagesConfig.model_validate(recorded["stages"])
-    ctx = PlanContext(stages, Path("/data"), _FixedHashes(),
+    ctx = PlanContext(stages, Path("/data"), NameHashes(),
                       content={v.video_id: "c-" + v.video_id for v in VIDEOS})
-    plan = make_plan(VIDEOS, ctx, None, _NoRecords())
+    plan = make_plan(VIDEOS, ctx, None, NoRecords())
     assert {f"{s}|{v}" for s, v in plan.units} == set(recorded["fingerprints"])
     for (stage, video), unit in plan.units.items():
         key = f"{stage}|{video}"
