@@ -199,9 +199,12 @@ def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], f
         problem = records.problem(*unit.key)
         unit.state = UnitState.STALE if problem else UnitState.MISSING
         unit.reasons = [f"record unreadable: {problem}" if problem else "never run"]
-    elif rec.fingerprint != unit.fingerprint:
+        return
+    if rec.fingerprint != unit.fingerprint:
         unit.state, unit.reasons = UnitState.STALE, explain_change(rec.components, unit.components)
-    elif rec.status is not UnitStatus.OK:
+        return
+    rec.components = unit.components  # equal (same digest): keep one copy in memory, not two
+    if rec.status is not UnitStatus.OK:
         _failed(unit, rec, retry)
     elif why := records.verify(rec):
         unit.state, unit.reasons = UnitState.STALE, [why]
