@@ -72,11 +72,16 @@ class Layout:
         name = self.rel(index).replace("/", "-")
         return self.meta_dir / "indexes" / f"{name}.json"
 
+    @cached_property
+    def _root(self) -> str:
+        return str(self.root)
+
+    # one Path from a joined string (per-video paths are made for every video by each run)
     def frames_shard(self, video_id: str) -> Path:
-        return self.root / "frames" / f"{video_id}.h5"
+        return Path(f"{self._root}/frames/{video_id}.h5")
 
     def au_shard(self, video_id: str) -> Path:
-        return self.root / "au" / f"{video_id}.h5"
+        return Path(f"{self._root}/au/{video_id}.h5")
 
     def features_index(self, name: str) -> Path:
         return self.root / "features" / f"{name}.h5"

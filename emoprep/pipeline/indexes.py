@@ -194,6 +194,8 @@ def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     lay = session.layout
     pending, summary = [], []
     anomalies = [v.video_id for v in session.videos if _anomaly(session, v.video_id)]
+    # the au shards' folder relative to the index's, once (video ids hold no "/")
+    au_rel = _rel(lay.au_shard("_").parent, lay.frames_index)
     for v in session.videos:
         vid = v.video_id
         state, error = _video_state(session, plan, vid, "frames")
@@ -224,8 +226,9 @@ def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
             p.shards.append(("", lay.frames_shard(vid)))
             p.key = [_fp(session, "frames", vid), _fp(session, "au", vid)]
-            if au is not None and au.status is UnitStatus.OK and lay.au_shard(vid).is_file():
-                p.row.links["au"] = (_rel(lay.au_shard(vid), lay.frames_index), "/")
+            if au is not None and au.status is UnitStatus.OK \
+                    and os.path.isfile(lay.au_shard(vid)):
+                p.row.links["au"] = (f"{au_rel}/{vid}.h5", "/")
             info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
         pending.append(p)
         summary.append(info)

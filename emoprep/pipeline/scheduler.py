@@ -99,9 +99,11 @@ class _Scheduler:
 
     def __init__(self, plan: Plan, skip_failed: bool) -> None:
         self.todo = runnable(plan, skip_failed)
+        todo_videos = {vid for _, vid in self.todo}  # a no-op run: none, nothing to build
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
         for (stage, vid), u in plan.units.items():
-            self.video_fps[vid][stage] = u.fingerprint
+            if vid in todo_videos:
+                self.video_fps[vid][stage] = u.fingerprint
         self.waiting = {
             k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo}
             for k, u in self.todo.items()
