@@ -185,16 +185,18 @@ def stamp_file(path: str | Path) -> dict[str, Any]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(path)}
 
 
-def check_stamp(path: str | Path, stamp: dict[str, Any], full: bool = False) -> str:
+def check_stamp(path: str | Path, stamp: dict[str, Any], full: bool = False,
+                st: os.stat_result | None = None) -> str:
     """Why ``path`` no longer matches its ``stamp`` ("" when it does).
 
     Cheap: size and mtime equal -> trusted without reading. Otherwise (or with ``full``) the
-    sha256 is compared.
+    sha256 is compared. ``st``: the file's stat when the caller has it already.
     """
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        return f"cannot stat ({exc.strerror or exc})"
+    if st is None:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            return f"cannot stat ({exc.strerror or exc})"
     if st.st_size != stamp.get("size"):
         return f"size {st.st_size} bytes, recorded {stamp.get('size')}"
     if not full and st.st_mtime_ns == stamp.get("mtime_ns"):

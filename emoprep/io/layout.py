@@ -57,8 +57,11 @@ class Layout:
         return self.root / "summary.json"
 
     def record(self, stage: str, video_id: str) -> Path:
-        # one Path from a joined string: called once per (stage, video) unit by every plan
-        return Path(f"{self._records}/{stage_dirname(stage)}/{video_id}.json")
+        return Path(self.record_file(stage, video_id))
+
+    def record_file(self, stage: str, video_id: str) -> str:
+        """:meth:`record` as a string: a plan reads one record per (stage, video) unit."""
+        return f"{self._records}/{stage_dirname(stage)}/{video_id}.json"
 
     def work(self, stage: str, video_id: str, suffix: str) -> Path:
         return self.meta_dir / "work" / stage_dirname(stage) / f"{video_id}{suffix}"

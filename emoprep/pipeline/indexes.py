@@ -140,8 +140,7 @@ def _write_index(path: Path, stamp: Path, pending: list[_Pending], attrs: dict[s
         if p.shards:
             p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
     stamp.unlink(missing_ok=True)  # a run killed between the two writes leaves no stale stamp
-    hdf5.build_index(path, [p.row for p in pending],
-                     {**attrs, "inputs_digest": key})
+    hdf5.build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
     atomic_write_text(stamp, json.dumps({"inputs_digest": key, **(_stamp_of(path) or {})}))
     return True
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from emoprep.errors import DiskFullError
 from emoprep.io.atomic import atomic_write_text, check_stamp, is_disk_full, stamp_file
-from emoprep.io.layout import Layout, stage_dirname
+from emoprep.io.layout import Layout
 from emoprep.types import UnitStatus
 
 #: key of a worker's summary that carries the outputs' checksums to the record
@@ -84,12 +84,6 @@ class RecordStore:
         self._problems: dict[tuple[str, str], str] = {}
         #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
         self.full = False
-        self._dir = os.path.join(layout.meta_dir, "records")  # a plan reads one file per unit
-
-    def _file(self, stage: str, video_id: str) -> str:
-        """:meth:`path` as a string (no Path made per unit)."""
-        return f"{self._dir}/{stage_dirname(stage)}/{video_id}.json"
-
     def path(self, stage: str, video_id: str) -> Path:
         return self.layout.record(stage, video_id)
 
@@ -97,7 +91,7 @@ class RecordStore:
         """The record, or None when there is none or it cannot be read (see :meth:`problem`)."""
         key = (stage, video_id)
         if key not in self._cache:
-            self._cache[key] = self._read(key, self._file(stage, video_id))
+            self._cache[key] = self._read(key, self.layout.record_file(stage, video_id))
         return self._cache[key]
 
     def problem(self, stage: str, video_id: str) -> str:
@@ -166,12 +160,8 @@ class RecordStore:
             except (FileNotFoundError, NotADirectoryError):
                 return f"output missing: {rel}"
             except OSError:
-                st = None
-            if stamp and (full or st is None or st.st_size != stamp.get("size")
-                          or st.st_mtime_ns != stamp.get("mtime_ns")):
-                why = check_stamp(path, stamp, full)
-            else:
-                why = ""
+                st = None  # check_stamp says why
+            why = check_stamp(path, stamp, full, st) if stamp else ""
             if not why and full and rel.endswith(".h5"):
                 from emoprep.io.hdf5 import verify_shard  # h5py only for --verify
 
