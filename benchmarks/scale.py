@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,20 +112,29 @@ def fake_up_to_date(manifest: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def timed_process(args: list[str]) -> dict[str, float]:
-    """Wall clock, user + system CPU and peak RSS of one command (GNU time)."""
-    fmt = "%e %U %S %M"
-    t0 = time.perf_counter()
-    res = subprocess.run(["/usr/bin/time", "-f", fmt, *args], capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    last = res.stderr.strip().splitlines()[-1].split()
-    if res.returncode not in (0, 1):
-        raise RuntimeError(f"{args}: exit {res.returncode}\n{res.stderr[-2000:]}")
-    return {"wall_s": round(wall, 2), "cpu_s": round(float(last[1]) + float(last[2]), 2),
-            "peak_rss_mib": round(int(last[3]) / 1024, 1)}
+def timed_process(args: list[str], repeat: int = 1) -> dict[str, Any]:
+    """Wall clock, user + system CPU and peak RSS of a command (GNU time); with ``repeat``, the
+    median of that many runs (and every wall time)."""
+    rows = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = subprocess.run(["/usr/bin/time", "-f", "%e %U %S %M", *args], capture_output=True,
+                             text=True)
+        wall = time.perf_counter() - t0
+        last = res.stderr.strip().splitlines()[-1].split()
+        if res.returncode not in (0, 1):
+            raise RuntimeError(f"{args}: exit {res.returncode}\n{res.stderr[-2000:]}")
+        rows.append((wall, float(last[1]) + float(last[2]), int(last[3]) / 1024))
+    out: dict[str, Any] = {
+        "wall_s": round(statistics.median(r[0] for r in rows), 2),
+        "cpu_s": round(statistics.median(r[1] for r in rows), 2),
+        "peak_rss_mib": round(max(r[2] for r in rows), 1)}
+    if repeat > 1:
+        out["walls_s"] = [round(r[0], 2) for r in rows]
+    return out
 
 
-def measure(n: int, work: Path, full: bool, cli: list[str]) -> dict[str, Any]:
+def measure(n: int, work: Path, full: bool, cli: list[str], repeat: int) -> dict[str, Any]:
     root = work / f"n{n}"
     manifest = make_dataset(root, n)
     out = root / "out"
@@ -134,8 +144,8 @@ def measure(n: int, work: Path, full: bool, cli: list[str]) -> dict[str, Any]:
     row["status"] = timed_process([*cli, "status", *common, "--json"])
     if full:
         row["first_run_writes_index"] = timed_process([*cli, "run", *common, "-j", "1"])
-        row["noop_run"] = timed_process([*cli, "run", *common, "-j", "1"])
-        row["status_after_run"] = timed_process([*cli, "status", *common, "--json"])
+        row["noop_run"] = timed_process([*cli, "run", *common, "-j", "1"], repeat)
+        row["status_after_run"] = timed_process([*cli, "status", *common, "--json"], repeat)
     shutil.rmtree(root)
     return row
 
@@ -146,18 +156,22 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,3000", help="smaller sizes for the memory slope")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--store", choices=("json", "sqlite"), default="json", help="record store")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the no-op run and of status after it (medians reported)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="emoprep-scale-"))
     cli = use_store(args.store)
-    rows = [measure(int(n), work, False, cli) for n in args.sizes.split(",") if n]
-    rows.append(measure(args.videos, work, True, cli))
+    rows = [measure(int(n), work, False, cli, 1) for n in args.sizes.split(",") if n]
+    rows.append(measure(args.videos, work, True, cli, args.repeat))
     big, small = rows[-1], rows[0]
     slope = ((big["status"]["peak_rss_mib"] - small["status"]["peak_rss_mib"]) * 1024
              / (big["videos"] - small["videos"]))
     load = os.getloadavg()
     lines = [f"record store: {args.store}", "",
              "status: the first `emoprep status` (the split not yet written: planning it imports "
-             "scikit-learn); status after run: the split written.", "",
+             "scikit-learn; the records read from their files: no run has left a snapshot yet); "
+             "status after run: the split and the record snapshot written "
+             f"(median of {args.repeat}, as is the no-op run).", "",
              f"load average at the end: {load[0]:.1f} (2-core machine shared with other work)"
              if (os.cpu_count() or 1) <= 2 else f"load average at the end: {load[0]:.1f}", "",
              "| videos | units | status wall s | status CPU s | status peak RSS MiB |",
@@ -174,7 +188,8 @@ def main() -> None:
         f"status memory slope: {slope:.1f} KiB per video ({small['videos']} -> "
         f"{big['videos']} videos)",
         "",
-        f"command: python -m benchmarks.scale --videos {args.videos} --store {args.store}",
+        f"command: python -m benchmarks.scale --videos {args.videos} --store {args.store} "
+        f"--repeat {args.repeat}",
     ]
     name = "scale" if args.store == "json" else f"scale_{args.store}"
     write_result(name, {"store": args.store, "rows": rows, "kib_per_video": round(slope, 2)}, lines)

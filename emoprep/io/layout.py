@@ -12,6 +12,7 @@ out/
   plots/<video_id>_trim.png      AU-trim plots (--plots / emoprep report)
   summary.json                   summary of the last run
   .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
+  .emoprep/records.snapshot.json the records as the last run left them (a cache, checked by stat)
   .emoprep/work/<stage>/<video_id>.*         small intermediate results (probe, window, track)
   .emoprep/indexes/<index>.json  digest, size and mtime of each index file as last written
   .emoprep/hashes.json           content-hash cache of raw videos
@@ -56,6 +57,10 @@ class Layout:
     def summary(self) -> Path:
         return self.root / "summary.json"
 
+    @property
+    def record_snapshot(self) -> Path:
+        return self.meta_dir / "records.snapshot.json"
+
     def record(self, stage: str, video_id: str) -> Path:
         return Path(self.record_file(stage, video_id))
 
@@ -76,15 +81,15 @@ class Layout:
         return self.meta_dir / "indexes" / f"{name}.json"
 
     @cached_property
-    def _root(self) -> str:
+    def root_str(self) -> str:
         return str(self.root)
 
     # one Path from a joined string (per-video paths are made for every video by each run)
     def frames_shard(self, video_id: str) -> Path:
-        return Path(f"{self._root}/frames/{video_id}.h5")
+        return Path(f"{self.root_str}/frames/{video_id}.h5")
 
     def au_shard(self, video_id: str) -> Path:
-        return Path(f"{self._root}/au/{video_id}.h5")
+        return Path(f"{self.root_str}/au/{video_id}.h5")
 
     def features_index(self, name: str) -> Path:
         return self.root / "features" / f"{name}.h5"

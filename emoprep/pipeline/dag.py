@@ -201,7 +201,8 @@ def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], f
         unit.reasons = [f"record unreadable: {problem}" if problem else "never run"]
         return
     if rec.fingerprint != unit.fingerprint:
-        unit.state, unit.reasons = UnitState.STALE, explain_change(rec.components, unit.components)
+        unit.state = UnitState.STALE
+        unit.reasons = explain_change(records.components(rec), unit.components)
         return
     rec.components = unit.components  # equal (same digest): keep one copy in memory, not two
     if rec.status is not UnitStatus.OK:

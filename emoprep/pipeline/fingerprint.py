@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,35 @@ from emoprep.types import SourceKind, VideoEntry
 
 def canonical_json(obj: Any) -> str:
     """Deterministic JSON: sorted keys, no whitespace, ASCII only."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    text = _plain_json(obj)  # the per-unit parts of a plan: 2-3x faster than json.dumps
+    if text is None:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text
+
+
+#: a string json writes as is: printable ASCII without quote or backslash
+_PLAIN = re.compile(r'[ !#-\[\]-~]*').fullmatch
+
+
+def _plain_json(obj: Any) -> str | None:
+    """:func:`canonical_json` of dicts of plain strings, None, bools and ints (exact types), as
+    json.dumps writes them; None for anything else (floats, lists, escapes), which json writes."""
+    t = type(obj)
+    if t is str:
+        return f'"{obj}"' if _PLAIN(obj) else None
+    if obj is None:
+        return "null"
+    if t is dict:
+        parts = []
+        for k in sorted(obj) if all(type(k) is str for k in obj) else ():
+            v = _plain_json(obj[k]) if _PLAIN(k) else None
+            if v is None:
+                return None
+            parts.append(f'"{k}":{v}')
+        return "{" + ",".join(parts) + "}" if len(parts) == len(obj) else None
+    if t is bool:
+        return "true" if obj else "false"
+    return str(obj) if t is int else None
 
 
 def digest(obj: Any) -> str:

@@ -5,8 +5,17 @@ in place, so an output without a record is never taken as done. A record that ca
 remembered with its reason (``status`` shows "record unreadable"), and its unit runs again.
 
 Each output's size, mtime and sha256 are kept (:attr:`Record.checksums`), so a corrupt output is
-found cheaply (:meth:`RecordStore.verify`). A failure is remembered with its kind
-(:class:`FailureKind`): one caused by the data is not retried until an input or setting changes.
+found cheaply (:meth:`RecordStore.verify`).
+
+The files are the truth; a run also leaves a snapshot of them (``.emoprep/records.snapshot.json``:
+every record but its components, with the file's inode, size, mtime and ctime), so a plan over
+10,000 videos stats 50,000 record files instead of opening and parsing them. A record whose file
+does not match its snapshot entry exactly, or has none, is read from its file; components are read
+from the file only when a fingerprint differs (to say what changed). A damaged or foreign snapshot
+only costs reading the files. Only ``run`` writes it (``status`` stays read-only).
+
+A failure is remembered with its kind (:class:`FailureKind`): one caused by the data is not retried
+until an input or setting changes.
 """
 
 from __future__ import annotations
@@ -51,7 +60,8 @@ class Record:
     stage: str
     video_id: str
     fingerprint: str
-    components: dict[str, Any]
+    #: None for a record served from the snapshot: :meth:`RecordStore.components` reads them
+    components: dict[str, Any] | None
     status: UnitStatus
     error: str = ""
     error_type: str = ""
@@ -73,8 +83,38 @@ class Record:
         return None if self.status is UnitStatus.OK else failure_kind(self.error_type)
 
 
+#: format of the record snapshot; another value is ignored (the files are read)
+SNAPSHOT_VERSION = 2
+#: a snapshot entry: the record file's stamp (:func:`_stamp`), then these fields of its record
+_SNAP_FIELDS = ("fingerprint", "status", "error", "error_type", "outputs", "summary", "seconds",
+                "checksums")
+_ENTRY_LEN = 4 + len(_SNAP_FIELDS)
+
+Stamp = list[int]
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    """What identifies a record file's content: inode (an atomic write makes a new one), size,
+    mtime and ctime (which no tool can set back)."""
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _from_entry(stage: str, video_id: str, e: list[Any]) -> Record | None:
+    """The record of a snapshot entry whose stamp matched (components left to be read); None for
+    an entry of the wrong shape."""
+    if len(e) != _ENTRY_LEN or type(e[8]) is not list or type(e[11]) is not dict:
+        return None
+    try:  # Record's field order: components (None) between fingerprint and status
+        return Record(stage, video_id, e[4], None, e[5], e[6], e[7], e[8], e[9], e[10], e[11])
+    except (TypeError, ValueError):
+        return None
+
+
 class RecordStore:
     """Reads and writes records under ``<out>/.emoprep/records/<stage>/<video_id>.json``."""
+
+    #: :meth:`save_snapshot` writes one (a store keeping records elsewhere turns it off)
+    snapshots = True
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
@@ -82,8 +122,13 @@ class RecordStore:
         # coordinator writes records, and it holds the run lock)
         self._cache: dict[tuple[str, str], Record | None] = {}
         self._problems: dict[tuple[str, str], str] = {}
+        #: the stamp of the file each cached record was read from or written to
+        self._stamps: dict[tuple[str, str], Stamp] = {}
+        self._snapshot: dict[str, dict[str, list[Any]]] | None = None  # loaded by the first get
+        self._dirty = False  # a record was read from its file, written or deleted
         #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
         self.full = False
+
     def path(self, stage: str, video_id: str) -> Path:
         return self.layout.record(stage, video_id)
 
@@ -91,24 +136,90 @@ class RecordStore:
         """The record, or None when there is none or it cannot be read (see :meth:`problem`)."""
         key = (stage, video_id)
         if key not in self._cache:
-            self._cache[key] = self._read(key, self.layout.record_file(stage, video_id))
+            self._cache[key] = self._lookup(key, self.layout.record_file(stage, video_id))
         return self._cache[key]
+
+    def components(self, rec: Record) -> dict[str, Any]:
+        """A record's components, read from its file if it came from the snapshot (``{}`` if that
+        file can no longer be read)."""
+        if rec.components is None:
+            fresh = self._read((rec.stage, rec.video_id),
+                               self.layout.record_file(rec.stage, rec.video_id), quiet=True)
+            rec.components = fresh.components if fresh is not None else {}
+        return rec.components or {}
+
+    def _lookup(self, key: tuple[str, str], p: str) -> Record | None:
+        """From the snapshot when the file's stamp matches its entry, else from the file."""
+        if self.snapshots:
+            try:
+                st = os.stat(p)
+            except FileNotFoundError:
+                return None
+            except OSError:
+                return self._read(key, p)  # says why
+            stage = self._snapshot_entries().get(key[0])
+            e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
+            if (e and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
+                    and e[3] == st.st_ctime_ns and (rec := _from_entry(*key, e))):
+                self._stamps[key] = e[:4]
+                return rec
+        return self._read(key, p)
+
+    def _snapshot_entries(self) -> dict[str, dict[str, list[Any]]]:
+        """stage -> video id -> entry ({} without a readable snapshot of this version)."""
+        if self._snapshot is None:
+            self._snapshot = {}
+            try:
+                with open(self.layout.record_snapshot, "rb") as fh:
+                    data = json.loads(fh.read())
+                if isinstance(data, dict) and data.get("version") == SNAPSHOT_VERSION:
+                    stages = data.get("stages")
+                    if isinstance(stages, dict):
+                        self._snapshot = {k: v for k, v in stages.items() if isinstance(v, dict)}
+            except (OSError, ValueError):
+                pass  # none yet, or damaged: the files are read
+        return self._snapshot
+
+    def save_snapshot(self) -> None:
+        """Write the snapshot of every record this session read or wrote (the run calls it at its
+        end; a failure to write it costs the next plan only time)."""
+        if not (self.snapshots and self._dirty):
+            return
+        stages: dict[str, dict[str, list[Any]]] = {}
+        for (stage, vid), rec in self._cache.items():
+            stamp = self._stamps.get((stage, vid))
+            if rec is not None and stamp is not None:
+                stages.setdefault(stage, {})[vid] = [*stamp,
+                                                     *(getattr(rec, f) for f in _SNAP_FIELDS)]
+        text = json.dumps({"version": SNAPSHOT_VERSION, "stages": stages},
+                          separators=(",", ":"), default=str)
+        try:
+            atomic_write_text(self.layout.record_snapshot, text)
+        except OSError:
+            return  # kept out of date: every stamp that moved sends its record to the file
+        self._dirty = False
 
     def problem(self, stage: str, video_id: str) -> str:
         """Why the record of a unit could not be read ("" when it was read or does not exist)."""
         self.get(stage, video_id)
         return self._problems.get((stage, video_id), "")
 
-    def _read(self, key: tuple[str, str], p: str | Path) -> Record | None:
+    def _read(self, key: tuple[str, str], p: str | Path, quiet: bool = False) -> Record | None:
         try:
             with open(p, "rb") as fh:
-                return Record(**json.loads(fh.read()))
+                stamp = _stamp(os.fstat(fh.fileno()))  # of exactly the bytes read
+                rec = Record(**json.loads(fh.read()))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            name = os.path.basename(p)
-            self._problems[key] = f"{name}: {type(exc).__name__}: {str(exc)[:80]}"
+            if not quiet:
+                name = os.path.basename(p)
+                self._problems[key] = f"{name}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
+        if not quiet:
+            self._stamps[key] = stamp
+            self._dirty = True
+        return rec
 
     def put(self, rec: Record) -> None:
         """Write a record. A disk-full failure of the unit, or of this write, stops the run:
@@ -116,14 +227,21 @@ class RecordStore:
         when there is room, so ``status`` shows it; it is retried)."""
         if rec.status is UnitStatus.OK:
             self._fill_checksums(rec)
+        self.components(rec)  # a record from the snapshot is written whole
         text = json.dumps(asdict(rec), indent=1, sort_keys=True, default=str)
         unit = f"unit {rec.stage} of video {rec.video_id}"
+        path, key = self.path(rec.stage, rec.video_id), (rec.stage, rec.video_id)
         try:
-            atomic_write_text(self.path(rec.stage, rec.video_id), text)
+            atomic_write_text(path, text)
         except DiskFullError as exc:
             raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
-        self._cache[(rec.stage, rec.video_id)] = rec
-        self._problems.pop((rec.stage, rec.video_id), None)
+        self._cache[key] = rec
+        self._problems.pop(key, None)
+        self._dirty = True
+        try:
+            self._stamps[key] = _stamp(os.stat(path))
+        except OSError:
+            self._stamps.pop(key, None)
         if rec.error_type == DiskFullError.__name__:
             first = rec.error.splitlines()[0] if rec.error else "disk full"
             raise DiskFullError(f"{unit}: {first}")
@@ -142,6 +260,8 @@ class RecordStore:
     def delete(self, stage: str, video_id: str) -> None:
         self.path(stage, video_id).unlink(missing_ok=True)
         self._cache[(stage, video_id)] = None
+        self._stamps.pop((stage, video_id), None)
+        self._dirty = True
 
     def verify(self, rec: Record, full: bool | None = None) -> str:
         """Why an ok record's outputs cannot be trusted ("" when they can).
@@ -151,7 +271,7 @@ class RecordStore:
         dataset read in full.
         """
         full = self.full if full is None else full
-        root = self.layout.root
+        root = self.layout.root_str
         for rel in rec.outputs:
             path = os.path.join(root, rel)
             stamp = rec.checksums.get(rel)

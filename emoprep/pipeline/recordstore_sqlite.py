@@ -36,6 +36,8 @@ _SCHEMA = ("CREATE TABLE IF NOT EXISTS records (stage TEXT NOT NULL, video_id TE
 class SqliteRecordStore(RecordStore):
     """:class:`RecordStore` backed by ``<out>/.emoprep/records.sqlite``."""
 
+    snapshots = False  # one query reads them all already
+
     def __init__(self, layout: Layout) -> None:
         super().__init__(layout)
         self.db_path = layout.meta_dir / FILE_NAME

@@ -250,6 +250,7 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     from emoprep.pipeline.indexes import rebuild_indexes  # h5py: not for status
 
     videos = rebuild_indexes(session, plan)
+    session.records.save_snapshot()
     split = write_split(session.split)
     if opts.plots:
         from emoprep.pipeline.trim_plots import write_trim_plots

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag as all_stages
@@ -69,3 +73,20 @@ def test_hash_cache_keyed_by_size_and_mtime(tmp_path: Path) -> None:
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
     assert again.file(f) != h1
+
+
+_ascii = st.text(st.characters(min_codepoint=32, max_codepoint=127), max_size=8)  # mostly plain
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _ascii
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ascii | st.text(max_size=6),
+                                                                 inner, max_size=4),
+    max_leaves=12)
+
+
+@given(_json_values)
+def test_canonical_json_equals_json_dumps(value: object) -> None:
+    """The plain-dict fast path writes exactly what json.dumps writes (escapes, non-ASCII, floats
+    and lists go to json.dumps), so no fingerprint changes."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert canonical_json(value) == expected

@@ -1,5 +1,5 @@
-"""SIGKILL at 13 exact points of a run (work files, records, every kind of shard, both index
-files, the split, the summary, the hash cache); each time nothing partial is visible, and the
+"""SIGKILL at 14 exact points of a run (work files, records, every kind of shard, both index
+files, the record snapshot, the split, the summary, the hash cache); each time nothing partial is visible, and the
 resumed run's stores equal a clean run's, dataset by dataset."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ POINTS = [
     (".emoprep/hashes.json", 1), (".emoprep/work/probe/*", 1), (".emoprep/records/probe/*", 2),
     (".emoprep/work/window/*", 1), (".emoprep/work/track/*", 1), ("au/*.h5", 1),
     ("frames/*.h5", 1), (".emoprep/records/frames/*", 1), ("features/hog/*.h5", 1),
-    ("frames.h5", 1), ("features/hog.h5", 1), ("splits/*.json", 1), ("summary.json", 1),
+    ("frames.h5", 1), ("features/hog.h5", 1), (".emoprep/records.snapshot.json", 1),
+    ("splits/*.json", 1), ("summary.json", 1),
 ]
 
 
