@@ -1,6 +1,6 @@
 """SIGKILL at 14 exact points of a run (work files, records, every kind of shard, both index
-files, the record snapshot, the split, the summary, the hash cache); each time nothing partial is visible, and the
-resumed run's stores equal a clean run's, dataset by dataset."""
+files, the record snapshot, the split, the summary, the hash cache); each time nothing partial is
+visible, and the resumed run's stores equal a clean run's, dataset by dataset."""
 
 from __future__ import annotations
 
