@@ -53,7 +53,9 @@ def list_frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
 
 def is_image(path: str | Path) -> bool:
     """True when ``path`` has an image suffix (:data:`IMAGE_SUFFIXES`, any case)."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+    name = path.name if isinstance(path, Path) else Path(path).name
+    i = name.rfind(".")  # Path.suffix, without making another Path (a check per found video)
+    return 0 < i < len(name) - 1 and name[i:].lower() in IMAGE_SUFFIXES
 
 
 def names_glob(names: Iterable[str]) -> str:

@@ -406,3 +406,21 @@ def test_builtins_fast_path_equals_purepath(parts: list[str], is_dir: bool) -> N
     want = {"stem": stemmed.name, "parent": p.parent.name,
             "path": stemmed.as_posix().replace("/", "_")}
     assert _builtins(rel, is_dir) == want
+
+
+@given(st.lists(st.lists(st.text(alphabet="ab.-_ /é", min_size=1, max_size=4).filter(
+    lambda s: "/" not in s and s not in (".", "..")), min_size=1, max_size=3), max_size=8))
+def test_discovery_orders_paths_as_path_does(parts: list[list[str]]) -> None:
+    """Discovery sorts globbed paths by their parts as strings: the order ``Path`` itself has."""
+    from emoprep.pipeline.manifest.discovery import _path_order
+
+    paths = [Path("/data", *p) for p in parts]
+    assert sorted(paths, key=_path_order) == sorted(paths)
+
+
+@given(st.text(alphabet="ab.-_éJPG", max_size=8))
+def test_is_image_is_the_suffix_rule(name: str) -> None:
+    from emoprep.io.video import IMAGE_SUFFIXES, is_image
+
+    p = Path("/data", name) if name not in ("", ".", "..") else Path("/data/x")
+    assert is_image(p) == is_image(str(p)) == (p.suffix.lower() in IMAGE_SUFFIXES)

@@ -82,9 +82,14 @@ def _unreadable(path: Path | str) -> str | None:
     return None
 
 
+def _path_order(p: Path) -> list[str]:
+    """Path's own order (its parts compared in turn), cheaper than ``Path.__lt__``."""
+    return str(p).split("/")
+
+
 def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
     try:
-        return sorted(root.glob(pattern))
+        return sorted(root.glob(pattern), key=_path_order)
     except (ValueError, NotImplementedError) as exc:
         raise ConfigError(
             source,
@@ -100,19 +105,22 @@ def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[st
     v = m.videos
     skip = {str(p) for g in v.exclude for p in _glob(root, "exclude", g, m.source)}
     skip.add(str(m.output_dir()))
-    seen: set[Path] = set()
+    seen: set[str] = set()
     found, unmatched = [], []
+    root_s = str(root)
+    cut = len(root_s) + (not root_s.endswith("/"))  # a glob's paths are root's string + "/" + ...
     for g in v.include or []:
         for p in _glob(root, "include", g, m.source):
-            if p in seen or _skipped(str(p), skip):
+            ps = str(p)
+            if ps in seen or _skipped(ps, skip):
                 continue  # seen, excluded on purpose, or our own output
-            seen.add(p)
-            rel = p.relative_to(root).as_posix()
+            seen.add(ps)
+            rel = ps[cut:]  # == p.relative_to(root).as_posix()
             if any(s.startswith(".") for s in rel.split("/")):
                 unmatched.append(f"{rel}: hidden (a name starts with '.')")
                 continue
             try:  # one stat per path: readable, and folder or file
-                is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+                is_dir = stat.S_ISDIR(os.stat(ps).st_mode)
             except OSError:
                 unmatched.append(f"{rel}: {_unreadable(p) or 'cannot be read'}")
                 continue
