@@ -5,9 +5,9 @@
 Builds a dataset of N tiny files (discovery and content hashing see real files; nothing is
 decoded), plans it once and writes, for every (stage, video) unit, the record and output files
 an up-to-date run would have left (work files empty, frame shards a copy of one small valid
-shard), then the index with one run. Measured as whole processes (wall clock, CPU, peak RSS):
-``emoprep status``, ``emoprep run --workers 1`` with nothing to do, and ``status`` at the smaller
-sizes too, for the memory slope. Writes benchmarks/results/scale.{json,md}.
+shard), then the index and the record snapshot with one run. Measured as whole processes (wall
+clock, CPU, peak RSS): ``emoprep status``, ``emoprep run --workers 1`` with nothing to do, and
+``status`` at the smaller sizes too, for the memory slope. Writes benchmarks/results/scale.{json,md}.
 Targets: status <= 5 s and no-op run <= 10 s at 10,000 videos; memory flat beyond the plan.
 """
 
@@ -32,25 +32,6 @@ from benchmarks.common import write_result  # noqa: E402
 STAGES = ("probe", "window", "track", "au", "frames")
 EMOTIONS = ("happy", "sad", "angry", "surprise")
 EMOPREP = str(Path(sys.executable).with_name("emoprep"))
-#: ``emoprep`` with the SQLite record store swapped in (until session.py wires it)
-SQLITE_CLI = ("import emoprep.pipeline.session as s\n"
-              "from emoprep.pipeline.recordstore_sqlite import SqliteRecordStore\n"
-              "s.RecordStore = SqliteRecordStore\n"
-              "from emoprep.cli.app import main\nmain()\n")
-
-
-def use_store(kind: str) -> list[str]:
-    """The command prefix that runs ``emoprep`` with record store ``kind`` (json | sqlite); for
-    sqlite, this process's sessions use it too."""
-    if kind == "json":
-        return [EMOPREP]
-    import emoprep.pipeline.session as session
-    from emoprep.pipeline.recordstore_sqlite import SqliteRecordStore
-
-    session.RecordStore = SqliteRecordStore  # type: ignore[misc]
-    return [sys.executable, "-c", SQLITE_CLI]
-
-
 def make_dataset(root: Path, n: int) -> Path:
     """N tiny files ``sNNNNN_<emotion>_1.mp4`` (100 subjects) and a manifest; returns it."""
     import yaml
@@ -155,20 +136,18 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=10000)
     ap.add_argument("--sizes", default="1000,3000", help="smaller sizes for the memory slope")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one)")
-    ap.add_argument("--store", choices=("json", "sqlite"), default="json", help="record store")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of the no-op run and of status after it (medians reported)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="emoprep-scale-"))
-    cli = use_store(args.store)
+    cli = [EMOPREP]
     rows = [measure(int(n), work, False, cli, 1) for n in args.sizes.split(",") if n]
     rows.append(measure(args.videos, work, True, cli, args.repeat))
     big, small = rows[-1], rows[0]
     slope = ((big["status"]["peak_rss_mib"] - small["status"]["peak_rss_mib"]) * 1024
              / (big["videos"] - small["videos"]))
     load = os.getloadavg()
-    lines = [f"record store: {args.store}", "",
-             "status: the first `emoprep status` (the split not yet written: planning it imports "
+    lines = ["status: the first `emoprep status` (the split not yet written: planning it imports "
              "scikit-learn; the records read from their files: no run has left a snapshot yet); "
              "status after run: the split and the record snapshot written "
              f"(median of {args.repeat}, as is the no-op run).", "",
@@ -188,11 +167,9 @@ def main() -> None:
         f"status memory slope: {slope:.1f} KiB per video ({small['videos']} -> "
         f"{big['videos']} videos)",
         "",
-        f"command: python -m benchmarks.scale --videos {args.videos} --store {args.store} "
-        f"--repeat {args.repeat}",
+        f"command: python -m benchmarks.scale --videos {args.videos} --repeat {args.repeat}",
     ]
-    name = "scale" if args.store == "json" else f"scale_{args.store}"
-    write_result(name, {"store": args.store, "rows": rows, "kib_per_video": round(slope, 2)}, lines)
+    write_result("scale", {"rows": rows, "kib_per_video": round(slope, 2)}, lines)
 
 
 if __name__ == "__main__":

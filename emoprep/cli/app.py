@@ -183,8 +183,12 @@ def status(
 ) -> None:
     """What is up to date, stale (and why), failed or missing, per stage; runs and writes
     nothing."""
+    import gc
+
     from emoprep.cli import render
     from emoprep.pipeline import runner
+
+    gc.disable()  # a short process that keeps what it makes: nothing for the collector to find
 
     try:
         rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify)

@@ -27,7 +27,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from emoprep.errors import DiskFullError
+from emoprep.errors import DiskFullError, EmoprepError
 from emoprep.io.atomic import atomic_write_text, check_stamp, is_disk_full, stamp_file
 from emoprep.io.layout import Layout
 from emoprep.types import UnitStatus
@@ -113,9 +113,6 @@ def _from_entry(stage: str, video_id: str, e: list[Any]) -> Record | None:
 class RecordStore:
     """Reads and writes records under ``<out>/.emoprep/records/<stage>/<video_id>.json``."""
 
-    #: :meth:`save_snapshot` writes one (a store keeping records elsewhere turns it off)
-    snapshots = True
-
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         # each record file is read once per session; put/delete keep this in step (only the
@@ -150,19 +147,18 @@ class RecordStore:
 
     def _lookup(self, key: tuple[str, str], p: str) -> Record | None:
         """From the snapshot when the file's stamp matches its entry, else from the file."""
-        if self.snapshots:
-            try:
-                st = os.stat(p)
-            except FileNotFoundError:
-                return None
-            except OSError:
-                return self._read(key, p)  # says why
-            stage = self._snapshot_entries().get(key[0])
-            e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
-            if (e and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
-                    and e[3] == st.st_ctime_ns and (rec := _from_entry(*key, e))):
-                self._stamps[key] = e[:4]
-                return rec
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return self._read(key, p)  # says why
+        stage = self._snapshot_entries().get(key[0])
+        e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
+        if (e and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
+                and e[3] == st.st_ctime_ns and (rec := _from_entry(*key, e))):
+            self._stamps[key] = e[:4]
+            return rec
         return self._read(key, p)
 
     def _snapshot_entries(self) -> dict[str, dict[str, list[Any]]]:
@@ -183,7 +179,7 @@ class RecordStore:
     def save_snapshot(self) -> None:
         """Write the snapshot of every record this session read or wrote (the run calls it at its
         end; a failure to write it costs the next plan only time)."""
-        if not (self.snapshots and self._dirty):
+        if not self._dirty:
             return
         stages: dict[str, dict[str, list[Any]]] = {}
         for (stage, vid), rec in self._cache.items():
@@ -195,7 +191,7 @@ class RecordStore:
                           separators=(",", ":"), default=str)
         try:
             atomic_write_text(self.layout.record_snapshot, text)
-        except OSError:
+        except (OSError, EmoprepError):  # a full disk, say: the summary's write will tell
             return  # kept out of date: every stamp that moved sends its record to the file
         self._dirty = False
 
@@ -273,7 +269,7 @@ class RecordStore:
         full = self.full if full is None else full
         root = self.layout.root_str
         for rel in rec.outputs:
-            path = os.path.join(root, rel)
+            path = f"{root}/{rel}" if rel[:1] != "/" else rel  # os.path.join, for a plain root
             stamp = rec.checksums.get(rel)
             try:  # one stat per output: exists, size and mtime in one call
                 st = os.stat(path)

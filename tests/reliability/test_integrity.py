@@ -12,10 +12,12 @@ import shutil
 from pathlib import Path
 
 import h5py
+import pytest
 import yaml
 
 from emoprep.io.layout import Layout
-from emoprep.pipeline.runner import RunOptions, run, run_lock, status
+from emoprep.pipeline.records import RecordStore
+from emoprep.pipeline.runner import RunInterrupted, RunOptions, run, run_lock, status
 from tests.helpers import assert_same_store
 from tests.reliability.conftest import INLINE, cli
 
@@ -131,3 +133,27 @@ def test_plain_h5py_reader_sees_a_whole_index_while_shards_are_rewritten(two_cli
         assert f["table"][()].shape == (2,)
     with h5py.File(done_out / "frames.h5", "r") as f:
         assert (f[f"videos/{VID}/frames"][()] == before).all()
+
+
+def test_an_interrupted_run_leaves_a_snapshot_of_what_finished(two_clips, tmp_path: Path
+                                                               ) -> None:
+    """Ctrl-C after the first unit: its record is in the snapshot (the next plan stats its file
+    instead of reading it), and the record files still decide."""
+    out = tmp_path / "out"
+
+    def stop(*_a: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        run(two_clips[1], out, opts=INLINE, on_done=stop)
+    lay = Layout(out)
+    snap = json.loads(lay.record_snapshot.read_text())
+    done = [(s, v) for s, vids in snap["stages"].items() for v in vids]
+    assert done and all(lay.record(s, v).is_file() for s, v in done)
+
+    def no_reads(*_a: object, **_k: object) -> None:
+        raise AssertionError("a record file was read")
+
+    store = RecordStore(lay)
+    store._read = no_reads  # type: ignore[method-assign]
+    assert all(store.get(s, v) is not None for s, v in done)
