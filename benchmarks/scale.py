@@ -8,7 +8,8 @@ an up-to-date run would have left (work files empty, frame shards a copy of one 
 shard), then the index and the record snapshot with one run. Measured as whole processes (wall
 clock, CPU, peak RSS): ``emoprep status``, ``emoprep run --workers 1`` with nothing to do, and
 ``status`` at the smaller sizes too, for the memory slope. Writes
-benchmarks/results/scale.{json,md}. Targets: status <= 5 s and no-op run <= 10 s at 10,000 videos; memory flat beyond the plan.
+benchmarks/results/scale.{json,md}. Targets: status <= 5 s and no-op run <= 10 s at 10,000
+videos; memory flat beyond the plan.
 """
 
 from __future__ import annotations
