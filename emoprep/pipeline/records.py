@@ -100,9 +100,9 @@ def _stamp(st: os.stat_result) -> Stamp:
 
 
 def _from_entry(stage: str, video_id: str, e: list[Any]) -> Record | None:
-    """The record of a snapshot entry whose stamp matched (components left to be read); None for
-    an entry of the wrong shape."""
-    if len(e) != _ENTRY_LEN or type(e[8]) is not list or type(e[11]) is not dict:
+    """The record of a snapshot entry (a list of :data:`_ENTRY_LEN`) whose stamp matched,
+    components left to be read; None for fields of the wrong types."""
+    if type(e[8]) is not list or type(e[11]) is not dict:
         return None
     try:  # Record's field order: components (None) between fingerprint and status
         return Record(stage, video_id, e[4], None, e[5], e[6], e[7], e[8], e[9], e[10], e[11])
@@ -155,8 +155,9 @@ class RecordStore:
             return self._read(key, p)  # says why
         stage = self._snapshot_entries().get(key[0])
         e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
-        if (e and e[0] == st.st_ino and e[1] == st.st_size and e[2] == st.st_mtime_ns
-                and e[3] == st.st_ctime_ns and (rec := _from_entry(*key, e))):
+        if (type(e) is list and len(e) == _ENTRY_LEN and e[0] == st.st_ino
+                and e[1] == st.st_size and e[2] == st.st_mtime_ns and e[3] == st.st_ctime_ns
+                and (rec := _from_entry(*key, e))):
             self._stamps[key] = e[:4]
             return rec
         return self._read(key, p)

@@ -89,7 +89,8 @@ def test_replaced_deleted_and_unreadable_records_are_seen(tmp_path: Path) -> Non
     assert store.get("track", "a") is None and "JSONDecodeError" in store.problem("track", "a")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "other version", "wrong shapes"])
+@pytest.mark.parametrize("damage", ["truncated", "other version", "wrong shapes", "not a list",
+                                    "wrong types"])
 def test_a_damaged_or_foreign_snapshot_costs_only_reading_the_files(
         tmp_path: Path, damage: str) -> None:
     rec = _rec("probe", "a", "1" * 64)
@@ -102,7 +103,8 @@ def test_a_damaged_or_foreign_snapshot_costs_only_reading_the_files(
         snap.write_text(json.dumps({**data, "version": data["version"] + 1}))
     else:
         entry = data["stages"]["probe"]["a"]
-        data["stages"]["probe"]["a"] = entry[:4] + ["x"]
+        data["stages"]["probe"]["a"] = {"wrong shapes": entry[:4] + ["x"], "not a list": 7,
+                                        "wrong types": entry[:8] + ["x"] + entry[9:]}[damage]
         snap.write_text(json.dumps(data))
     got = RecordStore(lay).get("probe", "a")
     assert got is not None and got.fingerprint == rec.fingerprint
