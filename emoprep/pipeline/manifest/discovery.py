@@ -60,16 +60,11 @@ def _kind_problem(v: VideosSection, path: Path, is_dir: bool | None = None) -> s
         if v.kind is VideoKind.FILE:
             return "a folder, but videos.kind is 'file'"
         images = (q for q in path.glob(v.frames_glob or "*") if q.suffix.lower() in IMAGE_SUFFIXES)
-        return (
-            None
-            if next(images, None)
-            else f"a folder without images matching videos.frames_glob {v.frames_glob!r}"
-        )
-    return (
-        "a file, but videos.kind is 'frames' (folders of images)"
-        if v.kind is VideoKind.FRAMES
-        else None
-    )
+        return (None if next(images, None)
+                else f"a folder without images matching videos.frames_glob {v.frames_glob!r}")
+    if v.kind is VideoKind.FRAMES:
+        return "a file, but videos.kind is 'frames' (folders of images)"
+    return None
 
 
 def _unreadable(path: Path | str) -> str | None:
