@@ -157,7 +157,7 @@ def _make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, recor
     frames = {d.name: _json_frame(d, *static[d.name][:3]) for d in defs}
     # upstream names as canonical_json sorts them; fingerprints are hex, so a plain name's
     # "name":"fp" pairs joined are canonical_json of the upstream dict
-    plain_ups = {name: sorted(s[3]) if all(PLAIN_STRING(u) for u in s[3]) else None
+    plain_ups = {name: sorted(set(s[3])) if all(PLAIN_STRING(u) for u in s[3]) else None
                  for name, s in static.items()}
     retry = RetryPolicy.of(retry_failed)
     units: dict[tuple[str, str], Unit] = {}
