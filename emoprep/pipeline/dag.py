@@ -20,7 +20,7 @@ from typing import Any
 from emoprep.errors import ConfigError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.fingerprint import PLAIN_STRING, canonical_json, explain_change
+from emoprep.pipeline.fingerprint import canonical_json, explain_change
 from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
 from emoprep.pipeline.stagedef import PlanContext, StageDef
 from emoprep.types import UnitStatus, VideoEntry
@@ -155,10 +155,6 @@ def _make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, recor
                        {p.name: ctx.hashes.file(p) for p in d.models(c)}, d.upstream_of(c))
               for d in defs}
     frames = {d.name: _json_frame(d, *static[d.name][:3]) for d in defs}
-    # upstream names as canonical_json sorts them; fingerprints are hex, so a plain name's
-    # "name":"fp" pairs joined are canonical_json of the upstream dict
-    plain_ups = {name: sorted(set(s[3])) if all(PLAIN_STRING(u) for u in s[3]) else None
-                 for name, s in static.items()}
     retry = RetryPolicy.of(retry_failed)
     units: dict[tuple[str, str], Unit] = {}
     for v in videos:
@@ -169,11 +165,8 @@ def _make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, recor
             inputs, up_fps = d.inputs(v, ctx), {u.stage: u.fingerprint for u in ups}
             comp = {"stage": d.name, "version": d.version, "config": config, "libraries": libs,
                     "models": models, "inputs": inputs, "upstream": up_fps}
-            names = plain_ups[d.name]
-            up_text = (canonical_json(up_fps) if names is None else
-                       "{" + ",".join([f'"{n}":"{up_fps[n]}"' for n in names]) + "}")
             head, middle, tail = frames[d.name]
-            text = head + canonical_json(inputs) + middle + up_text + tail
+            text = head + canonical_json(inputs) + middle + canonical_json(up_fps) + tail
             fp = hashlib.sha256(text.encode("ascii")).hexdigest()  # == digest(comp)
             unit = Unit(d, v, fp, comp, UnitState.FRESH, upstream=upstream)
             _decide(unit, records, layout, ups, d.name in forced, retry)

@@ -29,7 +29,7 @@ def canonical_json(obj: Any) -> str:
 
 
 #: a string json writes as is: printable ASCII without quote or backslash
-PLAIN_STRING = re.compile(r'[ !#-\[\]-~]*').fullmatch
+_PLAIN = re.compile(r'[ !#-\[\]-~]*').fullmatch
 
 
 def _plain_json(obj: Any) -> str | None:
@@ -37,13 +37,13 @@ def _plain_json(obj: Any) -> str | None:
     json.dumps writes them; None for anything else (floats, lists, escapes), which json writes."""
     t = type(obj)
     if t is str:
-        return f'"{obj}"' if PLAIN_STRING(obj) else None
+        return f'"{obj}"' if _PLAIN(obj) else None
     if obj is None:
         return "null"
     if t is dict:
         parts = []
         for k in sorted(obj) if all(type(k) is str for k in obj) else ():
-            v = _plain_json(obj[k]) if PLAIN_STRING(k) else None
+            v = _plain_json(obj[k]) if _PLAIN(k) else None
             if v is None:
                 return None
             parts.append(f'"{k}":{v}')

@@ -155,10 +155,10 @@ class RecordStore:
             return self._read(key, p)  # says why
         stage = self._snapshot_entries().get(key[0])
         e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
-        if (type(e) is list and len(e) == _ENTRY_LEN and e[0] == st.st_ino
-                and e[1] == st.st_size and e[2] == st.st_mtime_ns and e[3] == st.st_ctime_ns
+        stamp = _stamp(st)
+        if (type(e) is list and len(e) == _ENTRY_LEN and e[:4] == stamp
                 and (rec := _from_entry(*key, e))):
-            self._stamps[key] = e[:4]
+            self._stamps[key] = stamp
             return rec
         return self._read(key, p)
 
