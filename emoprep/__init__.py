@@ -52,8 +52,10 @@ def status(manifest: ManifestSource, out: str | Path | None = None,
     import json
 
     from emoprep.pipeline.runner import status as _status
+    from emoprep.train.cache import training_status
 
-    rep = _status(manifest, None if out is None else Path(out), tuple(overrides))
+    rep = _status(manifest, None if out is None else Path(out), tuple(overrides),
+                  training=training_status)
     return json.loads(rep.to_json())
 
 
