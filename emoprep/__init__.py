@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from emoprep.versions import __version__
 
 if TYPE_CHECKING:
     from emoprep.io.reader import FrameStore
