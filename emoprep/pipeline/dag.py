@@ -22,7 +22,7 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.fingerprint import StageFingerprint, explain_change
 from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
 from emoprep.pipeline.stagedef import PlanContext, StageDef
-from emoprep.types import UnitStatus, VideoEntry
+from emoprep.types import UnitState, UnitStatus, VideoEntry
 
 
 def order_stages(defs: list[StageDef], c: StagesConfig) -> list[StageDef]:
@@ -62,15 +62,6 @@ def downstream_of(defs: list[StageDef], roots: set[str], c: StagesConfig) -> set
         if any(u in out for u in d.upstream_of(c)):
             out.add(d.name)
     return out
-
-
-class UnitState(str, Enum):
-    FRESH = "up-to-date"
-    STALE = "stale"
-    MISSING = "missing"
-    FAILED = "failed"  #: failed last time with the same fingerprint; retried (unless --skip-failed)
-    DATA_FAILED = "failed-data"  #: failed because of its input; not retried until that changes
-    BLOCKED = "blocked"  #: an upstream unit failed in this plan
 
 
 class RetryPolicy(str, Enum):

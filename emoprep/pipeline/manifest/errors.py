@@ -7,7 +7,6 @@ does not import the manifest.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import types
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from emoprep.pipeline.manifest.yaml_lines import Loc, Where
+from emoprep.pipeline.manifest.yaml_lines import Where
 
 # --- schema walking (for messages and --set) -------------------------------------------------
 
@@ -179,8 +178,9 @@ def _put(raw: dict[str, Any], parts: list[str], value: Any) -> str | None:
     return None
 
 
-def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> str | None:
-    """Apply one ``a.b.c=VALUE`` to ``raw`` in place; the problem, or None."""
+def apply_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> str | None:
+    """Apply one ``a.b.c=VALUE`` to ``raw`` in place, its key checked against ``schema``; the
+    problem, or None (:func:`emoprep.pipeline.manifest.schema.apply_overrides` applies a list)."""
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
@@ -195,29 +195,6 @@ def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> st
     parsed, problem = _parse_value(value, tp)
     problem = problem or _put(raw, parts, parsed)
     return f"--set {text!r}: {problem}" if problem else None
-
-
-def apply_overrides(
-    schema: type[BaseModel], raw: dict[str, Any], overrides: Sequence[str]
-) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """Apply ``a.b.c=VALUE`` overrides to a copy of ``raw``: (new raw, keys changed, problems).
-
-    Keys are checked against ``schema`` (the root model).
-
-    VALUE is parsed with ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None);
-    for string keys (patterns, paths) the text is kept as written when YAML would make it something
-    else.
-    """
-    out: dict[str, Any] = copy.deepcopy(raw)
-    changed: set[Loc] = set()
-    problems: list[str] = []
-    for text in overrides:
-        problem = _one_override(schema, out, text)
-        if problem:
-            problems.append(problem)
-        else:
-            changed.add(tuple(text.partition("=")[0].strip().split(".")))
-    return out, changed, problems
 
 
 def trim_loc(err: dict[str, Any], raw: Any) -> tuple[Any, ...]:

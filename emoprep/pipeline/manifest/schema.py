@@ -104,12 +104,26 @@ class Manifest(BaseModel):
 
 
 def apply_overrides(
-    raw: dict[str, Any], overrides: Sequence[str]
+    raw: dict[str, Any], overrides: Sequence[str], schema: type[BaseModel] | None = None
 ) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """:func:`emoprep.pipeline.manifest.errors.apply_overrides` against the :class:`Manifest`
-    schema:
-    (new raw, keys changed, problems); ``raw`` is left alone."""
-    return config_errors.apply_overrides(Manifest, raw, overrides)
+    """Apply ``--set a.b.c=VALUE`` overrides to a copy of ``raw``: (new raw, keys changed,
+    problems); ``raw`` is left alone. The one override parser: the manifest's ``--set`` and the
+    ``train`` command's ``--head`` / ``--task`` (as ``train.head=...``) go through it.
+
+    Keys are checked against ``schema`` (default: the :class:`Manifest`). VALUE is parsed with
+    ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None); for string keys
+    (patterns, paths) the text is kept as written when YAML would make it something else.
+    """
+    out: dict[str, Any] = copy.deepcopy(raw)
+    changed: set[Loc] = set()
+    problems: list[str] = []
+    for text in overrides:
+        problem = config_errors.apply_override(schema or Manifest, out, text)
+        if problem:
+            problems.append(problem)
+        else:
+            changed.add(tuple(text.partition("=")[0].strip().split(".")))
+    return out, changed, problems
 
 
 def manifest_problems(m: Manifest) -> list[str]:
