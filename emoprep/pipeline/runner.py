@@ -28,7 +28,7 @@ from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
 from emoprep.pipeline.dag import Plan, Unit, UnitState
 from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
-from emoprep.pipeline.session import Session, open_session
+from emoprep.pipeline.session import ManifestSource, Session, open_session
 from emoprep.pipeline.splits import write_split
 from emoprep.pipeline.stagedef import StageDef, UnitResult
 
@@ -183,7 +183,7 @@ def _plain(value: Any) -> Any:
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
-def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
+def run(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
         opts: RunOptions | None = None,
         on_start: Callable[[Session, Plan, int], None] | None = None,
         on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
@@ -282,7 +282,7 @@ class StatusReport:
         return json.dumps(asdict(self), indent=1)
 
 
-def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
+def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
            force: set[str] | None = None, skip_failed: bool = False, verify: bool = False,
            retry_failed: bool = False,
            training: Callable[[Session], list[dict[str, str]]] | None = None) -> StatusReport:

@@ -139,7 +139,7 @@ class FanLandmarker:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """(B, 3, 256, 256) float32 -> (B, 68, 64, 64) float32 heatmaps."""

@@ -170,7 +170,7 @@ def unit_states(out_dir: str | Path, cfg: TrainConfig, split_name: str, split_di
                          "reason": "waits for its folds", "fingerprint": ""})
         else:
             unit = make_unit(cfg, split_name, split_digest, features_fingerprint, FINAL,
-                             final_epochs(recs))
+                             final_epochs([r for r in recs if r is not None]))
             state, reason = state_of(unit, root)
             rows.append({"unit": unit.name, "state": state.value, "reason": reason,
                          "fingerprint": unit.fingerprint})

@@ -47,7 +47,9 @@ def selection_score(ys: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> 
 def _loader(data: SequenceData, batch: int, shuffle: bool,
             seed: int) -> torch.utils.data.DataLoader:
     g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=shuffle, generator=g,
+    # a map-style dataset by protocol (__len__, __getitem__); torch's stubs want a Dataset
+    return torch.utils.data.DataLoader(data,  # type: ignore[arg-type]
+                                       batch_size=batch, shuffle=shuffle, generator=g,
                                        collate_fn=collate, num_workers=0)
 
 
@@ -79,7 +81,9 @@ class Trainer:
     def train_epoch(self, data: SequenceData, epoch: int) -> dict[str, float]:
         """One pass; returns mean loss and accuracy per target on the training batches."""
         self.model.train()
-        total, ys, preds = 0.0, {t: [] for t in self.targets}, {t: [] for t in self.targets}
+        total = 0.0
+        ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        preds: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         for batch in _loader(data, self.cfg.optim.batch_size, True, self.seed * 1000 + epoch):
             out = self.model(batch["x"].to(self.device), batch["lengths"])
             loss = self._loss(out, batch["y"])
@@ -141,6 +145,7 @@ class Trainer:
             elif cfg.optim.early_stopping and \
                     epoch - res.best_epoch >= cfg.optim.early_stopping_patience:
                 break
+        assert best_state is not None  # the first epoch always sets it
         self.model.load_state_dict(best_state)
         return res
 

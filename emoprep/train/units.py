@@ -130,7 +130,7 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def save_outputs(path: Path, parts: dict[str, dict[str, Any]]) -> None:
     """``{"val": outputs_for(..), "test": ..}`` -> one .npz (written then renamed)."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez's keywords: (..) arrays
     for part, out in parts.items():
         if not out:
             continue

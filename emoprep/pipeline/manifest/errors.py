@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -197,7 +197,7 @@ def apply_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> s
     return f"--set {text!r}: {problem}" if problem else None
 
 
-def trim_loc(err: dict[str, Any], raw: Any) -> tuple[Any, ...]:
+def trim_loc(err: Mapping[str, Any], raw: Any) -> tuple[Any, ...]:
     """The part of an error's location that exists in the input (drops union tags like 'str')."""
     loc = err["loc"][:-1] if err["type"] == "missing" else err["loc"]
     kept, cur = [], raw
@@ -220,7 +220,7 @@ def _short(value: Any) -> str:
 
 
 def problem_line(
-    schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[str, Any]], where: Where
+    schema: type[BaseModel], loc: tuple[Any, ...], errs: Sequence[Mapping[str, Any]], where: Where
 ) -> str:
     """One line for every pydantic error at one key of ``schema`` (the root model)."""
     key = ".".join(str(p) for p in loc) or "manifest"
@@ -239,12 +239,12 @@ def problem_line(
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         key, values = _tags(tp)
         tags = ", ".join(values) or "see docs"
-        got = (
+        found = (
             f"{key} {err['ctx']['tag']!r}"
             if err["type"] == "union_tag_invalid"
             else f"no {key} key"
         )
-        return (f"{head}: expected a mapping with {key}: one of {tags}, got {got} "
+        return (f"{head}: expected a mapping with {key}: one of {tags}, got {found} "
                 f"(fix: set {key}: to one of those)")
     if err["type"] in ("value_error", "assertion_error"):
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
@@ -170,7 +171,7 @@ def _drop(raw: Any, loc: tuple[Any, ...]) -> bool:
     return False
 
 
-def _partial(raw: dict[str, Any], errors: list[dict[str, Any]]) -> Manifest | None:
+def _partial(raw: dict[str, Any], errors: list[ErrorDetails]) -> Manifest | None:
     """The manifest without the keys that failed, for the cross-key checks (the naming rule is
     checked even when other keys of ``videos:`` or ``labels:`` are wrong)."""
     raw = copy.deepcopy(raw)
@@ -211,7 +212,7 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     try:
         m = Manifest.model_validate(raw)
     except ValidationError as exc:
-        grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        grouped: dict[tuple[Any, ...], list[ErrorDetails]] = {}
         for err in exc.errors():
             grouped.setdefault(trim_loc(err, raw), []).append(err)
         problems += [problem_line(Manifest, loc, errs, where) for loc, errs in grouped.items()]

@@ -116,7 +116,7 @@ def pyramid_scales(height: int, width: int, min_size: int, factor: float) -> lis
     """Scales of the image pyramid: ``12 / min_size * factor**k`` while the short side >= 12 px."""
     m = 12.0 / min_size
     short = min(height, width) * m
-    scales = []
+    scales: list[float] = []
     while short >= 12:
         scales.append(m * factor ** len(scales))
         short *= factor
@@ -152,7 +152,7 @@ class MtcnnDetector:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
         return self.detect_full(frame_bgr).boxes
