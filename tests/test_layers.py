@@ -136,3 +136,33 @@ def test_checker_finds_lazy_and_type_checking_inversions(tmp_path: Path) -> None
         "pkg/low/base.py (bottom) imports pkg.high (top); bottom may import: nothing",
         "pkg/low/lazy.py (bottom) imports pkg.high (top); bottom may import: nothing",
     ]
+
+
+#: concepts that once had several definitions (issue 20 item 5); each must have exactly one
+ONE_DEFINITION = ("Unit", "UnitState", "UnitResult", "Device", "RunOptions", "resolve_device",
+                  "apply_overrides", "canonical_json", "digest", "sha256_file", "flatten",
+                  "Sequences", "Folds")
+
+
+def _module_level(tree: ast.Module) -> list[ast.stmt]:
+    """The statements of a module's top level, those under a top-level ``if`` included."""
+    out: list[ast.stmt] = []
+    for node in tree.body:
+        out += [node, *(node.body + node.orelse if isinstance(node, ast.If) else [])]
+    return out
+
+
+def test_one_definition_per_concept() -> None:
+    """Each name of :data:`ONE_DEFINITION` is defined (class, function or assignment at a
+    module's top level) in exactly one module of emoprep: the others import it."""
+    where: dict[str, list[str]] = {name: [] for name in ONE_DEFINITION}
+    for name, path in module_files(REPO, "emoprep").items():
+        for node in _module_level(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name in where:
+                where[node.name].append(name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                where_hit = [t.id for t in targets if isinstance(t, ast.Name) and t.id in where]
+                for t in where_hit:
+                    where[t].append(name)
+    assert {k: v for k, v in where.items() if len(v) != 1} == {}
