@@ -14,7 +14,7 @@ from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
 from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig
 from emoprep.stages.window import WindowConfig
@@ -71,7 +71,7 @@ class StagesConfig(BaseModel):
     window: WindowConfig = Field(default_factory=WindowConfig)
     detect: DetectConfig = Field(default_factory=HaarConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
-    landmarks: LandmarksConfig = Field(default_factory=LandmarksConfig)
+    landmarks: LandmarksConfig = Field(default_factory=Dlib68Config)
     au: AUConfig = Field(default_factory=LandmarksAUConfig)
     trim: TrimConfig = Field(default_factory=TrimConfig)
     align: AlignConfig = Field(default_factory=AlignConfig)

@@ -8,22 +8,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from emoprep.errors import ModelFileError
 from emoprep.io.video import iter_frames
 from emoprep.stages.detect import HaarConfig, NoDetectConfig, SelectPolicy, make_detector
 from emoprep.stages.landmarks import (
     Dlib68Config,
+    Dlib68Landmarker,
     FanConfig,
-    Landmarker,
     LandmarksBackend,
     LandmarksConfig,
     find_model_file,
-    follow_box,
     make_landmarker,
     model_files,
 )
+from emoprep.stages.landmarks.dlib68 import follow_box
 from emoprep.stages.track import (
     FaceTracker,
     TrackBackend,
@@ -37,7 +37,8 @@ from emoprep.types import FrameStatus
 
 S = FrameStatus
 N, D, T, R, L, M = S.NO_FACE, S.DETECTED, S.TRACKED, S.REDETECTED, S.LOST, S.MULTI_FACE
-DET, LMK = HaarConfig(), LandmarksConfig()
+DET, LMK = HaarConfig(), Dlib68Config()
+LANDMARKS = TypeAdapter(LandmarksConfig)
 
 
 @pytest.fixture(scope="module")
@@ -184,11 +185,11 @@ def test_missing_model_files_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match="pip install face-recognition-models"):
         find_model_file("no_such_model.dat")
     with pytest.raises(ModelFileError, match="landmarks.model"):
-        model_files(LandmarksConfig(model=str(tmp_path / "missing.dat")))
+        model_files(Dlib68Config(model=str(tmp_path / "missing.dat")))
     junk = tmp_path / "junk.dat"
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelFileError, match="junk.dat"):
-        make_landmarker(LandmarksConfig(model=str(junk)))
+        make_landmarker(Dlib68Config(model=str(junk)))
 
 
 def test_landmarker_on_a_real_face(sample_entry) -> None:
@@ -267,7 +268,7 @@ def test_region_redetection_matches_whole_frame_search(sample_entry) -> None:
 
     frames = list(_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(0, 150)))
     cfgs = [TrackConfig(redetect_every=10, redetect_roi=r) for r in (None, 2.0)]
-    whole, near = (track_faces(frames, 23.976, HaarConfig(), c, LandmarksConfig()) for c in cfgs)
+    whole, near = (track_faces(frames, 23.976, HaarConfig(), c, Dlib68Config()) for c in cfgs)
     np.testing.assert_array_equal(whole.status, near.status)
     assert (near.status == FrameStatus.REDETECTED).sum() >= 10  # the region path really ran
     face = FrameStatus.has_face(near.status)
@@ -313,16 +314,16 @@ def test_temporal_landmarks_one_pass_per_tracked_frame_same_statuses(sample_entr
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     frames = list(iter_frames(entry, range(150, 230)))
     passes: list[int] = []
-    original = Landmarker.predict
+    original = Dlib68Landmarker.predict
 
     def counted(self, grey, box):  # noqa: ANN001, ANN202
         passes.append(1)
         return original(self, grey, box)
 
-    monkeypatch.setattr(Landmarker, "predict", counted)
-    two = track_faces(frames, 25.0, DET, TrackConfig(), LandmarksConfig(temporal=False))
+    monkeypatch.setattr(Dlib68Landmarker, "predict", counted)
+    two = track_faces(frames, 25.0, DET, TrackConfig(), Dlib68Config(temporal=False))
     n_two, passes[:] = len(passes), []
-    one = track_faces(frames, 25.0, DET, TrackConfig(), LandmarksConfig())
+    one = track_faces(frames, 25.0, DET, TrackConfig(), Dlib68Config())
     np.testing.assert_array_equal(one.status, two.status)
     tracked = int((one.status == S.TRACKED).sum())
     assert tracked > 60 and n_two == 2 * len(one)
@@ -335,31 +336,33 @@ def test_temporal_landmarks_one_pass_per_tracked_frame_same_statuses(sample_entr
 
 
 def test_temporal_false_keeps_the_fingerprint_of_before() -> None:
-    assert "temporal" not in LandmarksConfig(temporal=False).fingerprint_slice()
-    assert LandmarksConfig().fingerprint_slice()["temporal"] is True
+    assert "temporal" not in Dlib68Config(temporal=False).fingerprint_slice()
+    assert Dlib68Config().fingerprint_slice()["temporal"] is True
 
 
 # -- the landmarks backend family ------------------------------------------------------------------
 
 def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> None:
-    cfg = LandmarksConfig()
-    assert type(cfg) is Dlib68Config and type(LandmarksConfig(refine=0)) is Dlib68Config
+    cfg = LANDMARKS.validate_python({})
+    assert type(cfg) is Dlib68Config
+    assert type(LANDMARKS.validate_python({"refine": 0})) is Dlib68Config
     assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": 1,
                                            "temporal": True}
     assert cfg.fingerprint_slice() == cfg.model_dump(mode="json") and cfg.libraries == {}
     assert [b.value for b in LandmarksBackend] == ["dlib68", "fan"]
-    assert isinstance(make_landmarker(cfg), Landmarker)
+    assert isinstance(make_landmarker(cfg), Dlib68Landmarker)
 
 
 def test_landmarks_family_picks_the_backend_and_names_foreign_keys(tmp_path: Path) -> None:
-    fan = LandmarksConfig(backend="fan", model=str(tmp_path / "fan.pt"), device="cpu", batch=4)
+    fan = LANDMARKS.validate_python({"backend": "fan", "model": str(tmp_path / "fan.pt"),
+                                     "device": "cpu", "batch": 4})
     assert type(fan) is FanConfig and fan.temporal is False and fan.libraries == {"torch": "torch"}
     assert fan.fingerprint_slice() == {"backend": "fan", "model": str(tmp_path / "fan.pt")}
     with pytest.raises(ValidationError, match="key 'refine' belongs to backend dlib68, not 'fan'"):
-        LandmarksConfig(backend="fan", refine=2)
+        LANDMARKS.validate_python({"backend": "fan", "refine": 2})
     with pytest.raises(ValidationError, match="key 'batch' belongs to backend fan"):
-        LandmarksConfig(batch=2)
+        LANDMARKS.validate_python({"batch": 2})
     with pytest.raises(ValidationError, match="'dlib68', 'fan'"):
-        LandmarksConfig(backend="dlib5")
+        LANDMARKS.validate_python({"backend": "dlib5"})
     with pytest.raises(ModelFileError, match="fan.pt: FAN TorchScript file not found"):
         model_files(fan)  # dispatched through the config, named before any work
