@@ -13,7 +13,7 @@ from emoprep.stages.align import AlignConfig
 from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
-from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
+from emoprep.stages.embed import AugmentConfig, EmbedderConfig
 from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig

@@ -129,7 +129,7 @@ def _check_model_files(manifest: Manifest) -> None:
             update={"model": str(path) if isinstance(lm.model, str) else path})
     for name, cfg in manifest.stages.embed.items():
         update = {}
-        for key in cfg.model_keys:
+        for key in cfg.path_keys:
             value = getattr(cfg, key, None)
             if isinstance(value, Path):
                 path = expand_path(value, manifest.base_dir)

@@ -37,7 +37,7 @@ class BackendConfig(BaseModel):
     libraries: ClassVar[dict[str, str]] = {}
     #: keys naming model files or folders; a relative value is taken against the manifest's
     #: folder (:meth:`resolve_paths`), the same way in every family
-    path_keys: ClassVar[frozenset[str]] = frozenset()
+    path_keys: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -76,7 +76,7 @@ class BackendConfig(BaseModel):
         """A copy whose :attr:`path_keys` values are absolute: ``~`` and ``$VARS`` expanded, a
         relative path taken against ``base_dir`` (the manifest's folder); a str stays a str."""
         update = {}
-        for key in sorted(self.path_keys):
+        for key in self.path_keys:
             value = getattr(self, key)
             if value is None:
                 continue

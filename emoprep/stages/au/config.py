@@ -122,7 +122,7 @@ class ExpressionAUConfig(AUSourceConfig):
     batch_size: int = Field(64, ge=1, description="crops per forward pass (runtime only)")
 
     def model_files(self) -> list[Path]:
-        from emoprep.stages.embed.config import FerXceptionConfig
+        from emoprep.stages.embed.fer_xception import FerXceptionConfig
 
         return FerXceptionConfig(weights=self.weights).model_files()
 

@@ -28,8 +28,7 @@ def compute(
 ) -> tuple[np.ndarray, list[str]]:
     """(T, 1) float32 1 - p(neutral) per tracked frame (NaN where there is no face), names."""
     from emoprep.stages.embed.base import embed_frames
-    from emoprep.stages.embed.config import FerXceptionConfig
-    from emoprep.stages.embed.fer_xception import expression_scores
+    from emoprep.stages.embed.fer_xception import FerXceptionConfig, expression_scores
 
     if crops is None:
         raise StageError(f"video {entry.video_id}: au.source 'expression' needs the aligned crops, "

@@ -153,7 +153,7 @@ class Dlib68Landmarker:
 class Dlib68Config(LandmarksBackendConfig):
     """``landmarks.backend: dlib68`` (default): dlib's 68-point shape predictor."""
 
-    path_keys = frozenset({"model"})
+    path_keys = ("model",)
 
     backend: Literal["dlib68"] = "dlib68"
     model: str | None = Field(

@@ -43,7 +43,7 @@ class FanConfig(LandmarksBackendConfig):
     RGB faces)."""
 
     libraries: ClassVar[dict[str, str]] = {"torch": "torch"}
-    path_keys = frozenset({"model"})
+    path_keys = ("model",)
     temporal: ClassVar[bool] = False
     colour: ClassVar[bool] = True
 
