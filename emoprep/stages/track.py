@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,7 @@ from emoprep.stages.detect import (
     to_grey,
 )
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
+from emoprep.stages.landmarks.base import TemporalLandmarker
 from emoprep.stages.tracker import (
     MAX_ASPECT,
     MIN_INSIDE,
@@ -61,9 +62,6 @@ from emoprep.stages.tracker import (
     tracked_failed,
 )
 from emoprep.types import FrameStatus, Geometry
-
-if TYPE_CHECKING:
-    from emoprep.stages.landmarks_fan import FanLandmarker
 
 __all__ = ["MAX_ASPECT", "MIN_INSIDE", "NO_DETECTOR", "CONFIRM_IOU", "FaceTracker", "TrackBackend",
            "TrackConfig", "TrackResult", "track_faces", "track_video", "tracked_failed",
@@ -116,9 +114,8 @@ def whole_frame_only(detect: DetectConfig) -> bool:
 class _Session:
     """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
 
-    def __init__(self, chain: DetectorChain, landmarker: Landmarker | FanLandmarker,
-                 dcfg: DetectConfig, tcfg: TrackConfig, temporal: bool = False,
-                 colour: bool = False) -> None:
+    def __init__(self, chain: DetectorChain, landmarker: Landmarker, dcfg: DetectConfig,
+                 tcfg: TrackConfig, temporal: bool = False, colour: bool = False) -> None:
         self.chain, self.lmk, self.dcfg, self.tcfg = chain, landmarker, dcfg, tcfg
         self.temporal = temporal  # tracked frames: one predictor pass from the last landmarks
         self.colour = colour  # the landmarker gets the colour frame (FAN), not the grey one
@@ -182,9 +179,9 @@ class _Session:
         self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int
     ) -> int:
         self.box = np.asarray(box, np.float32)
-        if (status is FrameStatus.TRACKED and self.temporal and self.last is not None
-                and isinstance(self.lmk, Landmarker)):  # temporal: dlib's landmarks only
-            lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
+        if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
+            lmk = cast(TemporalLandmarker, self.lmk)  # a temporal backend's landmarker follows
+            lm = lmk.follow(grey, self.last[0], self.last[1], self.box)
         else:
             lm = self.lmk(self.frame if self.colour else grey, self.box)
         self.last = (lm, self.box)

@@ -20,7 +20,7 @@ from emoprep.pipeline.fingerprint import (
     explain_change,
 )
 from emoprep.pipeline.stagedef import PlanContext
-from emoprep.stages.embed.config import HogConfig
+from emoprep.stages.embed import HogConfig
 
 
 def test_key_order_does_not_matter() -> None:
