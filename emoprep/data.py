@@ -3,9 +3,9 @@ sequence lengths, padding and face masks kept apart.
 
 - :class:`SequenceDataset` is a torch Dataset over one store: an embedder's features (``features=
   "<name>"``), the AU intensities (``"au"``) or the aligned crops themselves (``"frames"``).
-- :func:`load_sequences` builds the trainers' :class:`~emoprep.train.data.Sequences` and
-  :class:`~emoprep.train.data.Folds` from a store and a split manifest.
-- ``emoprep export`` (:mod:`emoprep.pipeline.export`) writes what the Dataset gives, padded.
+- :func:`load_sequences` builds the trainers' inputs, a :class:`Sequences` and a :class:`Folds`,
+  from a store and a split manifest (defined here: the trainers use the readers).
+- ``emoprep export`` (:mod:`emoprep.export.padded`) writes what the Dataset gives, padded.
 
 Parts come from a split manifest (``splits/<name>.json``): ``train``/``val`` of one fold, ``test``,
 or ``all`` (test plus every fold's validation part; excluded subjects are in none). Asking for a
@@ -28,19 +28,55 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from emoprep.errors import ConfigError, StoreError
-from emoprep.io.reader import FeatureStore, FrameStore
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
 from emoprep.pipeline.splits import SplitFile, available_splits, read_split
-from emoprep.train.data import Folds, Sequences
 from emoprep.types import FrameStatus, PadRule, Part
 
+if TYPE_CHECKING:
+    from emoprep.io.reader import FeatureStore, FrameStore
+
 FRAMES, AU = "frames", "au"  #: the two stores besides the embedders' features
+
+
+@dataclass
+class Sequences:
+    """N videos: features (T_i, D) float32 in frame order, face masks (T_i,) bool, labels per task.
+
+    ``labels[task]`` is (N,) int64 indexing ``classes[task]`` (the full, fixed class list);
+    ``augmented[name]`` holds N arrays aligned with ``features`` (same T_i not required).
+    """
+
+    features: list[np.ndarray]
+    face_mask: list[np.ndarray]
+    labels: dict[str, np.ndarray]
+    classes: dict[str, list[str]]
+    subjects: np.ndarray
+    video_ids: np.ndarray
+    augmented: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def dim(self) -> int:
+        """Feature width D."""
+        return int(self.features[0].shape[1])
+
+
+@dataclass
+class Folds:
+    """Subject folds of one split: (train, val) index arrays into a Sequences, and a test part."""
+
+    name: str
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    test: np.ndarray
+    digest: str
 
 
 def keep_index(n: int, max_len: int | None, rule: PadRule = PadRule.SUBSAMPLE) -> np.ndarray:
@@ -89,6 +125,8 @@ class StoreReader:
     """One store of an output folder: its table, index attributes and per-video arrays."""
 
     def __init__(self, out: str | Path, features: str) -> None:
+        from emoprep.io.reader import FeatureStore, FrameStore  # h5py: not when importing Sequences
+
         self.out, self.features = Path(out), features
         self.store = FrameStore(out) if features in (FRAMES, AU) else FeatureStore(out, features)
 
@@ -110,18 +148,20 @@ class StoreReader:
         return out
 
     def augmentations(self, video_id: str) -> list[str]:
-        return [] if self.features in (FRAMES, AU) else self.store.augmentations(video_id)
+        own = self.features in (FRAMES, AU)
+        return [] if own else cast("FeatureStore", self.store).augmentations(video_id)
 
     def read(self, video_id: str, augmentation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(x, face (T,) bool): features (T, D) float32, AU (T, K) float32 of the stored frames
         (NaN rows zeroed, not a face), or crops (T, 3, S, S) float32 in [0, 1] RGB."""
         if self.features not in (FRAMES, AU):
-            x, face = self.store.read(video_id, augmentation)
+            x, face = cast("FeatureStore", self.store).read(video_id, augmentation)
             return x.astype(np.float32, copy=False), face
-        meta = self.store.meta(video_id)
+        frames = cast("FrameStore", self.store)  # frames or AU: the frame store
+        meta = frames.meta(video_id)
         face = FrameStatus.has_face(meta["status"])
         if self.features == FRAMES:
-            crops = self.store.frames(video_id)
+            crops = frames.frames(video_id)
             return np.moveaxis(crops, -1, 1).astype(np.float32) / 255.0, face
         if "au" not in meta:
             raise StoreError(f"frame store {self.out}: no AU data for {video_id!r}; the au stage "
@@ -181,14 +221,10 @@ def resolve_split(reader: StoreReader, split: str | None) -> SplitFile:
         have = available_splits(reader.out)
         split = reader.attrs().get("default_split") or (have[0] if len(have) == 1 else None)
         if not split:
-            raise ConfigError(
-                "split",
-                [
-                    f"split: expected a split name for a fold or part, got "
-                    f"nothing; splits in {reader.out}: {', '.join(have) or 'none'}"
-                    f" (fix: pass --split / split=)"
-                ],
-            )
+            names = ", ".join(have) or "none"
+            raise ConfigError("split", [f"split: expected a split name for a fold or part, got "
+                                        f"nothing; splits in {reader.out}: {names} (fix: pass "
+                                        "--split / split=)"])
     return read_split(reader.out, split)
 
 
@@ -299,17 +335,13 @@ _PAIRS = {"joint": ["emotion", "authenticity"], "multitask": ["emotion", "authen
 
 
 def _tasks(tasks: str | Sequence[str] | None, sel: Selection) -> list[str]:
-    wanted = [tasks] if isinstance(tasks, str) else list(tasks or [None])
+    wanted: list[str | None] = [tasks] if isinstance(tasks, str) else [*tasks] if tasks else [None]
     out = [t for w in wanted for t in (_PAIRS.get(w, [w]) if w else [None])]
     resolved = [resolve_task(t, sel.classes, sel.default_task) for t in out]
     if not all(resolved):
-        raise ConfigError(
-            "tasks",
-            [
-                f"tasks: expected label keys ({', '.join(sel.classes) or 'none'})"
-                f", got none and the store has no default task (fix: tasks=)"
-            ],
-        )
+        keys = ", ".join(sel.classes) or "none"
+        raise ConfigError("tasks", [f"tasks: expected label keys ({keys}), got none and the "
+                                    "store has no default task (fix: tasks=)"])
     return list(dict.fromkeys(resolved))
 
 
@@ -325,7 +357,8 @@ def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
     sf = resolve_split(reader, split)
     sel = select(reader, sf.name, None, Part.ALL, (), include_anomalies)
     names = _tasks(tasks, sel)
-    feats, faces, kept, augs = [], [], [], {a: [] for a in augmentations}
+    feats, faces, kept = [], [], []
+    augs: dict[str, list[np.ndarray]] = {a: [] for a in augmentations}
     for it in (i for i in sel.items if all(t in i.labels for t in names)):
         x, face = reader.read(it.video_id)
         keep = face if drop_no_face else np.ones(len(face), bool)

@@ -30,7 +30,7 @@ from emoprep.pipeline.executors import ExecutorKind
 from emoprep.types import PadRule, Part
 
 if TYPE_CHECKING:
-    from emoprep.pipeline.export import ExportOptions
+    from emoprep.export.padded import ExportOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -140,9 +140,10 @@ def run(
     source = quick_manifest(videos, out) if videos else manifest
     try:
         if dry_run:
-            rep = runner.status(
-                source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify, retry_failed
-            )
+            from emoprep.train.cache import training_status
+
+            rep = runner.status(source, out, tuple(set_ or ()), set(force or ()), skip_failed,
+                                verify, retry_failed, training=training_status)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             return
         progress = render.Progress(enabled=not json_, verbosity=verbosity(quiet, verbose))
@@ -187,11 +188,13 @@ def status(
 
     from emoprep.cli import render
     from emoprep.pipeline import runner
+    from emoprep.train.cache import training_status
 
     gc.disable()  # a short process that keeps what it makes: nothing for the collector to find
 
     try:
-        rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify)
+        rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify,
+                            training=training_status)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))
@@ -302,7 +305,7 @@ def export(
                                    if v is None)
             raise typer.BadParameter(f"--format h5 needs {missing} (e.g. --features hog "
                                      f"--dest seq.h5), or use --format csv")
-        from emoprep.pipeline.export import ExportOptions
+        from emoprep.export.padded import ExportOptions
 
         opts = ExportOptions(max_len, split, fold, part or Part.ALL, tuple(augment or ()), pad,
                              task, include_anomalies, drop_no_face, max_yaw, max_pitch, max_roll)
@@ -314,7 +317,7 @@ def export(
 def _export_csv(run_dir: Path, dest: Path | None, h5_only: list[str]) -> None:
     """``--format csv``: ``<dest>/<video_id>.csv`` for every video of the frame store."""
     from emoprep.cli.render import plural
-    from emoprep.io.csv_export import write_frame_csvs
+    from emoprep.export.frame_csv import write_frame_csvs
 
     if h5_only:
         raise typer.BadParameter(f"{', '.join(h5_only)}: apply to --format h5 only; --format "
@@ -330,8 +333,8 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
     """``--format h5``: one file per part (train, val and test with --fold and no --part)."""
     from dataclasses import replace
 
-    from emoprep.pipeline.export import EmptyPartError
-    from emoprep.pipeline.export import export as do_export
+    from emoprep.export.padded import EmptyPartError
+    from emoprep.export.padded import export as do_export
 
     with_fold = base.fold is not None and not explicit_part
     parts = [Part.TRAIN, Part.VAL, Part.TEST] if with_fold else [base.part]

@@ -60,7 +60,7 @@ class SplitConfig(BaseModel):
     def fingerprint_slice(self) -> dict[str, Any]:
         """The keys that decide the split; keys added after 0.1 are left out at their defaults."""
         data = self.model_dump(mode="json", exclude={"required"})
-        added = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
+        added: dict[str, Any] = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
                  "exclude_subjects": []}
         return {k: v for k, v in data.items() if not (k in added and v == added[k])}
 

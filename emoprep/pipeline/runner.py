@@ -26,10 +26,9 @@ from typing import Any
 from emoprep.errors import DiskFullError, EmoprepError
 from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
-from emoprep.pipeline import scheduler
-from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
-from emoprep.pipeline.scheduler import execute_plan, runnable
-from emoprep.pipeline.session import Session, open_session
+from emoprep.pipeline.dag import Plan, Unit, UnitState
+from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
+from emoprep.pipeline.session import ManifestSource, Session, open_session
 from emoprep.pipeline.splits import write_split
 from emoprep.pipeline.stagedef import StageDef, UnitResult
 
@@ -44,20 +43,6 @@ class RunInterrupted(EmoprepError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-@dataclass
-class RunOptions(scheduler.RunOptions):
-    """:class:`scheduler.RunOptions` plus what only the coordinator decides."""
-
-    retry_failed: bool = False  #: also retry failures caused by the data (--retry-failed)
-    verify: bool = False  #: read every output in full before trusting it (slow)
-
-    @property
-    def retry(self) -> RetryPolicy:
-        if self.retry_failed:
-            return RetryPolicy.ALL
-        return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
 
 
 #: folders of the output that hold no stage's outputs but are emoprep's own
@@ -198,8 +183,8 @@ def _plain(value: Any) -> Any:
     return asdict(value) if is_dataclass(value) and not isinstance(value, type) else str(value)
 
 
-def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
-        opts: scheduler.RunOptions | None = None,
+def run(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
+        opts: RunOptions | None = None,
         on_start: Callable[[Session, Plan, int], None] | None = None,
         on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
     """Validate, plan, run what is stale, rebuild indexes and splits; return the report.
@@ -207,7 +192,7 @@ def run(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...]
     Raises :class:`RunInterrupted` on SIGTERM / SIGINT and :class:`DiskFullError` on a full disk,
     after writing the summary of what ran (when there is room for it).
     """
-    opts = opts if isinstance(opts, RunOptions) else RunOptions(**vars(opts or RunOptions()))
+    opts = opts or RunOptions()
     t0 = time.perf_counter()
     session = open_session(manifest_path, out, overrides)
     ran: list[dict[str, Any]] = []
@@ -297,39 +282,21 @@ class StatusReport:
         return json.dumps(asdict(self), indent=1)
 
 
-def status(manifest_path: Path, out: Path | None = None, overrides: tuple[str, ...] = (),
+def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
            force: set[str] | None = None, skip_failed: bool = False, verify: bool = False,
-           retry_failed: bool = False) -> StatusReport:
+           retry_failed: bool = False,
+           training: Callable[[Session], list[dict[str, str]]] | None = None) -> StatusReport:
     """What is up to date, stale (and why), failed, missing — per stage. Runs nothing, writes
     nothing. ``verify``: read every output in full (sha256, every HDF5 dataset) before
-    trusting it."""
+    trusting it. ``training``: the states of the training units for ``StatusReport.train``
+    (:func:`emoprep.train.cache.training_status`; the engine does not import the trainers)."""
     session = open_session(manifest_path, out, overrides)
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
     plan = session.plan(force, retry_failed=retry)
     report = summarize_plan(session, plan)
-    report.train = training_status(session)
+    report.train = training(session) if training else []
     return report
-
-
-def training_status(session: Session) -> list[dict[str, str]]:
-    """The units of ``emoprep train`` (the manifest's train: settings) for every feature store
-    that has been trained on, with their state; [] when nothing was trained."""
-    from emoprep.pipeline.training import train_units
-
-    root = session.layout.root / "train"
-    if not root.is_dir():
-        return []
-    rows = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            units = train_units(session.layout.root, folder.name, session.manifest.train,
-                                session.manifest.stages.split.name)
-        except EmoprepError as exc:
-            units = [{"unit": f"train:{folder.name}", "state": "unavailable", "reason": str(exc)}]
-        rows += [{"features": folder.name, **u} for u in units]
-    return rows
-
 
 
 def summarize_plan(session: Session, plan: Plan) -> StatusReport:

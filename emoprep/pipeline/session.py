@@ -14,7 +14,7 @@ from pathlib import Path
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.io.layout import Layout
-from emoprep.pipeline.dag import Plan, build_dag, make_plan
+from emoprep.pipeline.dag import Plan, RetryPolicy, build_dag, make_plan
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.manifest import (
     Manifest,
@@ -49,8 +49,7 @@ class Session:
         """What a run's outputs were made with: emoprep's and the libraries' versions, the
         manifest file, the --set overrides and the resolved manifest (presets and profile filled
         in, every default)."""
-        from emoprep import __version__
-        from emoprep.versions import library_version
+        from emoprep.versions import __version__, library_version
 
         libs = ("numpy", "opencv-contrib-python-headless", "dlib-bin", "h5py", "torch",
                 "pydantic", "scikit-learn", "dask", "face-recognition-models")
@@ -59,7 +58,8 @@ class Session:
                 "resolved_manifest": self.manifest.model_dump(mode="json"),
                 "versions": {d: library_version(d) for d in libs}}
 
-    def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
+    def plan(self, force: set[str] | None = None,
+             retry_failed: RetryPolicy | bool = True) -> Plan:
         """Every (stage, video) unit with its state; ``force`` names stages (and ``split``)."""
         force = set(force or ())
         names = [d.name for d in build_dag(self.manifest.stages)]

@@ -93,7 +93,9 @@ class BackendConfig(BaseModel):
 
 def tag_enum(name: str, classes: tuple[type[BackendConfig], ...], doc: str) -> Any:
     """A str Enum of the tags of ``classes`` (``HAAR = "haar"``, ...) with docstring ``doc``."""
-    names = Enum(name, {c.tag_value().upper(): c.tag_value() for c in classes}, type=str)
+    # a name and members known only here: a type checker cannot follow this Enum
+    names = Enum(name, {c.tag_value().upper(): c.tag_value() for c in classes},  # type: ignore[misc]
+                 type=str)
     names.__doc__ = doc
     return names
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,6 +52,7 @@ from emoprep.stages.detect import (
     to_grey,
 )
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
+from emoprep.stages.landmarks.base import TemporalLandmarker
 from emoprep.stages.tracker import (
     MAX_ASPECT,
     MIN_INSIDE,
@@ -141,8 +143,10 @@ class _Session:
             self._search(idx, grey, loss=False)
             return
         if self.naive:
+            assert self.box is not None  # active: a face was found
             ok, box = True, self.box
         else:
+            assert self.tracker is not None  # active and not naive: a tracker follows the face
             ok, box = self.tracker.update(grey)
             ok = ok and not tracked_failed(box, grey.shape, self.tcfg.min_box)
         if self.pending:
@@ -176,7 +180,8 @@ class _Session:
     ) -> int:
         self.box = np.asarray(box, np.float32)
         if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
-            lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
+            lmk = cast(TemporalLandmarker, self.lmk)  # a temporal backend's landmarker follows
+            lm = lmk.follow(grey, self.last[0], self.last[1], self.box)
         else:
             lm = self.lmk(self.frame if self.colour else grey, self.box)
         self.last = (lm, self.box)

@@ -23,6 +23,15 @@ class Landmarker(Protocol):
         ...
 
 
+class TemporalLandmarker(Landmarker, Protocol):
+    """The landmarker of a ``temporal`` backend: it also follows a tracked face."""
+
+    def follow(self, frame: np.ndarray, previous: np.ndarray, prev_box: np.ndarray,
+               box: np.ndarray) -> np.ndarray:
+        """One pass from the previous frame's (68, 2) landmarks and box -> (68, 2) float32."""
+        ...
+
+
 class LandmarksBackendConfig(BackendConfig):
     """Base of the landmarks backends (``landmarks.backend``). Subclasses add their keys, a
     ``temporal`` fact (a field or a ClassVar: whether tracked frames use ``follow``), and

@@ -119,7 +119,7 @@ class Dlib68Landmarker:
         return {"path": self.path, "refine": self.refine}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], state["refine"])
+        type(self).__init__(self, state["path"], state["refine"])
 
     def predict(self, grey: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
         """One predictor pass in ``box_xywh`` on a grey (H, W) uint8 frame: (68, 2) float32."""

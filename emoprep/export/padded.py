@@ -18,13 +18,14 @@ Attributes: ``features``, ``max_len``, ``pad_rule``, ``split``, ``split_fingerpr
 
 Head-pose limits (``max_yaw`` ...) keep every frame (frame alignment is unchanged) but set
 ``face_mask`` to 0 where |yaw|, |pitch| or |roll| exceeds its limit or the pose is unknown (no
-face): the pose is the frame store's ``head_pose`` (:func:`emoprep.io.csv_export.frame_pose`).
+face): the pose is the frame store's ``head_pose`` (:func:`emoprep.export.frame_csv.frame_pose`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -43,7 +44,7 @@ from emoprep.data import (
 )
 from emoprep.errors import ConfigError, StoreError
 from emoprep.io.hdf5 import write_arrays
-from emoprep.io.reader import FrameStore
+from emoprep.io.reader import FeatureStore, FrameStore
 from emoprep.pipeline.manifest.labels import resolve_task
 
 #: file name endings an export may have
@@ -103,7 +104,7 @@ def pose_mask(frames: FrameStore, video_id: str, frame_index: np.ndarray | None,
               limits: tuple[float | None, float | None, float | None]) -> np.ndarray:
     """(T,) bool: the frames of ``frame_index`` (source frame numbers; None: every frame of the
     frame store) whose head pose is within ``limits`` (max |yaw|, |pitch|, |roll| in degrees)."""
-    from emoprep.io.csv_export import frame_pose
+    from emoprep.export.frame_csv import frame_pose
     from emoprep.stages.headpose import within_pose
 
     meta = frames.meta(video_id)
@@ -124,8 +125,8 @@ def _pose_keep(reader: StoreReader, frames: FrameStore | None, video_id: str,
     if frames is None:
         return None
     own = reader.features in (FRAMES, AU)
-    return pose_mask(frames, video_id, None if own else reader.store.frame_index(video_id),
-                     o.pose_limits)
+    index = None if own else cast(FeatureStore, reader.store).frame_index(video_id)
+    return pose_mask(frames, video_id, index, o.pose_limits)
 
 
 def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[str, np.ndarray]:
