@@ -17,6 +17,7 @@ from emoprep.cli.common import (
     QuietOpt,
     SetOpt,
     VerboseOpt,
+    manifest_or_saved,
     quick_manifest,
     terminal_width,
     verbosity,
@@ -137,8 +138,8 @@ def run(
 
     kind = executor
     set_ = with_profile(set_, profile)
-    source = quick_manifest(videos, out) if videos else manifest
     try:
+        source = quick_manifest(videos, out) if videos else manifest_or_saved(manifest, out)
         if dry_run:
             rep = runner.status(
                 source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify, retry_failed
@@ -191,7 +192,8 @@ def status(
     gc.disable()  # a short process that keeps what it makes: nothing for the collector to find
 
     try:
-        rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify)
+        rep = runner.status(manifest_or_saved(manifest, out), out,
+                            tuple(with_profile(set_, profile)), verify=verify)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))

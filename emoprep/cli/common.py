@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from emoprep.cli.render import Verbosity
 from emoprep.errors import ConfigError, EmoprepError, ModelFileError
 from emoprep.pipeline.manifest.profiles import Profile
+
+if TYPE_CHECKING:
+    from emoprep.pipeline.manifest import Manifest
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -56,22 +59,57 @@ def terminal_width() -> int | None:
     return shutil.get_terminal_size().columns - 60 if sys.stdout.isatty() else None
 
 
-def quick_manifest(videos: list[Path], out: Path | None) -> dict:
-    """A manifest for video files given on the command line: every default, each file its own
-    subject (ids from the file names), output ``out`` (default ./out); a 2-fold split when there
-    are enough videos for one, none otherwise."""
+def quick_manifest(videos: list[Path], out: Path | None) -> Manifest:
+    """The manifest of the quick start: video files and folders of videos given on the command
+    line, every default except that the window keeps every frame (``stages.window.mode: all``, as
+    OpenFace and py-feat do), each file its own subject (ids from the relative paths), output
+    ``out`` (default ./out), a 2-fold split when there are videos enough for one (reported as
+    unavailable otherwise). Folders are searched for the generic preset's video suffixes, in any
+    case."""
     import glob
-    import os
+
+    from emoprep.pipeline.manifest import manifest_from_dict
+    from emoprep.pipeline.manifest.presets import PRESETS
 
     paths = [p.expanduser().absolute() for p in videos]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise typer.BadParameter(f"no such file: {', '.join(missing)}", param_hint="VIDEOS")
-    root = Path(os.path.commonpath([str(p.parent) for p in paths]))
-    include = [glob.escape(p.relative_to(root).as_posix()) for p in paths]
+        raise typer.BadParameter(f"no such file or folder: {', '.join(missing)}",
+                                 param_hint="VIDEOS")
+    root = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in paths]))
+    include: list[str] = []
+    for p in paths:
+        rel = glob.escape(p.relative_to(root).as_posix())
+        if p.is_dir():
+            include += [g if rel == "." else f"{rel}/{g}" for g in PRESETS["generic"].include]
+        else:
+            include.append(rel)
     split = {"folds": 2, "test_fraction": 0.0, "required": False}
-    return {"videos": {"root": str(root), "include": include}, "stages": {"split": split},
-            "output": str((out or Path("out")).absolute())}
+    raw = {"videos": {"root": str(root), "include": include},
+           "stages": {"split": split, "window": {"mode": "all"}},
+           "output": str((out or Path("out")).absolute())}
+    shown = " ".join(str(v) for v in videos)
+    return manifest_from_dict(raw, f"the quick start's settings (emoprep run {shown})")
+
+
+def manifest_or_saved(manifest: Path, out: Path | None) -> Path | Manifest:
+    """``manifest`` when it exists; else, with ``--out``, the manifest the last run of that
+    folder saved (a quick start has no manifest file); else ``manifest`` (its error says so)."""
+    if out is None or manifest.expanduser().is_file():
+        return manifest
+    import json
+
+    from emoprep.pipeline.manifest import manifest_from_dict
+    from emoprep.pipeline.runner import USED_MANIFEST
+
+    saved = out.expanduser() / ".emoprep" / USED_MANIFEST
+    try:
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        raw, source = data["manifest"], str(data["source"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return manifest
+    return manifest_from_dict(raw, f"{source}, as saved by the last run in {saved}",
+                              saved.parent.parent.absolute())
 
 
 def colour() -> bool:

@@ -88,11 +88,14 @@ def read_source_frame(source: str, index: int) -> np.ndarray | None:
 def _trim_figure(meta: dict[str, Any], path: Path, video_id: str) -> Path:
     score = np.asarray(meta["trim_score"], np.float64)
     peak = int(np.nanargmax(score)) if np.isfinite(score).any() else -1
-    res = TrimResult(int(meta["trim_start"]), int(meta["trim_end"]), bool(meta["anomaly"]),
+    applied = meta.get("window_mode") == "au_trim"
+    # an anomaly only counts (run summary, exports) where the trim applies: say so only there
+    anomaly = bool(meta["anomaly"]) and applied
+    res = TrimResult(int(meta["trim_start"]), int(meta["trim_end"]), anomaly,
                      float(meta.get("trim_threshold", np.nan)), peak,
-                     "marked for manual review" if meta["anomaly"] else "")
+                     "marked for manual review" if anomaly else "")
     title = f"{video_id}: AU trim ({meta.get('au_source', '')})"
-    if meta.get("window_mode") != "au_trim":
+    if not applied:
         title += f" - not applied: window mode is {meta.get('window_mode', '?')}"
     return plot_trim(score, res, path, title, frame_index=meta["au_frame_index"])
 

@@ -82,9 +82,19 @@ def _path_order(p: Path) -> list[str]:
     return str(p).split("/")
 
 
+def any_case_suffix(pattern: str) -> str:
+    """``pattern`` with the letters of its file suffix matching either case (``*.mp4`` ->
+    ``*.[mM][pP]4``): cameras write ``.MP4``; the rest of the glob stays case-sensitive."""
+    head, dot, suffix = pattern.rpartition(".")
+    if not dot or not suffix.isalnum() or "/" in suffix:
+        return pattern
+    return head + "." + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c
+                                for c in suffix)
+
+
 def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
     try:
-        return sorted(root.glob(pattern), key=_path_order)
+        return sorted(root.glob(any_case_suffix(pattern)), key=_path_order)
     except (ValueError, NotImplementedError) as exc:
         raise ConfigError(
             source,
@@ -274,7 +284,8 @@ def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
     some = f"; {len(unmatched)} paths matched no rule, e.g. {unmatched[0]}" if unmatched else ""
     return (
         f"videos: expected at least one video under {root} from {what}, got none{some} (fix: check "
-        f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)"
+        f"videos.root, videos.include (globs are case-sensitive except for the file suffix) "
+        f"and labels)"
     )
 
 
