@@ -25,8 +25,8 @@ from emoprep.pipeline.manifest.errors import problem_line, trim_loc, with_where
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.profiles import Profile, apply_profile
+from emoprep.pipeline.manifest.train_section import TrainConfig
 from emoprep.pipeline.manifest.yaml_lines import Loc, Where, read_yaml
-from emoprep.train.config import TrainConfig
 
 
 class VideosSection(BaseModel):

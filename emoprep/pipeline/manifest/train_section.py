@@ -1,0 +1,138 @@
+"""The manifest's ``train:`` section: the pydantic training-settings model (data only).
+
+It lives in the manifest package because :class:`~emoprep.pipeline.manifest.schema.Manifest`
+validates it; the trainers (:mod:`emoprep.train`) import it from here (re-exported by
+:mod:`emoprep.train.config`), never the reverse. Every policy is an Enum; docs/TRAIN.md documents
+every key and its default.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Head(str, Enum):
+    LSTM = "lstm"  #: one LSTM layer, last hidden state of the real steps
+    BILSTM = "bilstm"  #: one bidirectional LSTM layer, both final states concatenated
+    CNN1D = "cnn1d"  #: 4 Conv1d, 2 max-pool, masked pooling into time bins, 1 dense layer
+
+
+class Task(str, Enum):
+    EMOTION = "emotion"  #: labels["emotion"]
+    AUTHENTICITY = "authenticity"  #: labels["authenticity"] (genuine / posed)
+    JOINT = "joint"  #: one head over emotion x authenticity classes (12 on SASE-FE)
+    MULTITASK = "multitask"  #: shared trunk, an emotion head and an authenticity head
+
+
+class LossKind(str, Enum):
+    CE = "ce"  #: cross-entropy on softmax
+    FOCAL = "focal"  #: softmax focal loss -(1 - p_t)^gamma log p_t
+    MULTILABEL_FOCAL = "multilabel_focal"  #: SASE-FE thesis eq. 3.2 on sigmoid outputs
+
+
+class Combine(str, Enum):
+    SUM = "sum"  #: L_emo + L_rf
+    PRECISION = "precision"  #: P_emo L_emo + P_rf L_rf, P = last epoch's macro train precision
+
+
+class FusionMethod(str, Enum):
+    AVERAGE = "average"
+    WEIGHTED = "weighted"
+    MAX = "max"
+
+
+class Device(str, Enum):
+    AUTO = "auto"  #: CUDA when available, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LSTMConfig(_Strict):
+    hidden: int = Field(128, ge=1)
+    input_dropout: float = Field(0.4, ge=0, lt=1)
+    output_dropout: float = Field(0.0, ge=0, lt=1)
+
+
+class BiLSTMConfig(_Strict):
+    hidden: int = Field(128, ge=1, description="units per direction")
+    input_dropout: float = Field(0.0, ge=0, lt=1)
+    output_dropout: float = Field(0.7, ge=0, lt=1)
+
+
+class CNN1DConfig(_Strict):
+    filters: tuple[int, int, int, int] = (32, 32, 64, 64)
+    kernels: tuple[int, int, int, int] = (3, 3, 3, 3)
+    pool: int = Field(2, ge=1, description="max-pool size and stride, after conv 2 and conv 4")
+    bins: int = Field(4, ge=1, description="masked max pooling into this many time segments")
+    dropout: float = Field(0.5, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _odd_kernels(self) -> CNN1DConfig:
+        if any(k < 1 or k % 2 == 0 for k in self.kernels):
+            raise ValueError(f"cnn1d.kernels: expected odd sizes >= 1 (same-length convolution), "
+                             f"got {list(self.kernels)}")
+        return self
+
+
+class LossConfig(_Strict):
+    kind: LossKind = LossKind.CE
+    class_weighted: bool = False
+    alpha: float = Field(0.25, ge=0, le=1, description="multilabel_focal only")
+    gamma: float = Field(2.0, ge=0, description="focal and multilabel_focal")
+    combine: Combine = Combine.SUM
+
+
+class OptimConfig(_Strict):
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    batch_size: int = Field(32, ge=1)
+    epochs: int = Field(40, ge=1)
+    plateau: bool = False
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(5, ge=0)
+    early_stopping: bool = False
+    early_stopping_patience: int = Field(10, ge=1)
+
+
+#: fields that never change a trained model (left out of fingerprints)
+RUNTIME_FIELDS = ("device", "num_threads", "final_model")
+
+
+class TrainConfig(_Strict):
+    head: Head = Head.LSTM
+    task: Task = Task.EMOTION
+    projection: int | None = Field(None, ge=1, description="Linear D -> this width per frame")
+    task_hidden: int = Field(64, ge=1, description="hidden width of each multitask head")
+    lstm: LSTMConfig = LSTMConfig()
+    bilstm: BiLSTMConfig = BiLSTMConfig()
+    cnn1d: CNN1DConfig = CNN1DConfig()
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    max_len: int | None = Field(None, ge=1, description="evenly subsample longer sequences")
+    final_model: bool = False
+    use_augmented: bool = False
+    seed: int = 0
+    device: Device = Device.AUTO
+    num_threads: int | None = Field(None, ge=1)
+
+    def model_slice(self) -> dict[str, Any]:
+        """What changes a fold's model: everything but runtime fields and inactive heads."""
+        data = self.model_dump(mode="json", exclude=set(RUNTIME_FIELDS))
+        for head in Head:
+            if head is not self.head:
+                data.pop(head.value)
+        return data
+
+    @property
+    def targets(self) -> list[str]:
+        """Label keys the model predicts, one output head each."""
+        if self.task is Task.MULTITASK:
+            return [Task.EMOTION.value, Task.AUTHENTICITY.value]
+        return [self.task.value]
