@@ -153,8 +153,8 @@ def make_split(videos: list[VideoEntry], cfg: SplitConfig) -> dict[str, Any]:
                       "label_counts": {"train": tr["label_counts"], "val": va["label_counts"]}})
     if empty:
         raise ConfigError(_KEY, [f"split {cfg.name!r}: folds {empty} have an empty training or "
-                                 f"validation part (fix: fewer folds, or list their subjects, or set "
-                                 f"stages.split.required: false)"])
+                                 f"validation part (fix: fewer folds, or list their subjects, or "
+                                 f"set stages.split.required: false)"])
     listed = set(cfg.test_subjects or ()) | set(cfg.exclude_subjects)
     listed |= {s for subj in (cfg.fold_subjects or {}).values() for s in subj}
     t, x = _part(test), _part(excluded)
