@@ -143,8 +143,9 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
 
 def _unmatched_line(unmatched: list[str]) -> str:
     shown = "; ".join(unmatched[:5]) + ("; ..." if len(unmatched) > 5 else "")
-    return (f"videos: {len(unmatched)} file{'s' if len(unmatched) != 1 else ''} matched no "
-            f"label rule and are left out: {shown}")
+    many = len(unmatched) != 1
+    return (f"videos: {len(unmatched)} file{'s' if many else ''} matched no label rule and "
+            f"{'are' if many else 'is'} left out: {shown}")
 
 
 def _check_model_files(manifest: Manifest) -> None:
