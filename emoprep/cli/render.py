@@ -151,6 +151,9 @@ def run_text(report: Any, width: int | None = None) -> str:
     lines += _window_lines(getattr(report, "window", {}))
     lines += [f"warning: {w['video_id']}: {w['message']}" for w in getattr(report, "warnings", [])]
     lines += gone_lines(getattr(report, "gone", []), ran=True)
+    if getattr(report, "index_changes", None):
+        lines.append(f"indexes rewritten: {', '.join(report.index_changes)} (labels are metadata: "
+                     f"no stage re-ran)")
     if report.unmatched:
         lines.append(f"{plural(len(report.unmatched), 'file')} matched no label rule: "
                      + "; ".join(report.unmatched[:5]))
@@ -220,6 +223,11 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
                      + "; ".join(rep.unmatched[:5]))
     lines += split_lines(getattr(rep, "split", None))
     lines += gone_lines(getattr(rep, "gone", []), ran=False)
+    for vid, why in getattr(rep, "bad_files", []):
+        lines.append(f"not a video: {vid}: {why}; the run would fail it")
+    if getattr(rep, "index_changes", None):
+        lines.append(f"indexes: the next run rewrites frames.h5 and features/: "
+                     f"{', '.join(rep.index_changes)} (labels are metadata: no stage re-runs)")
     if getattr(rep, "overrides", None):
         lines.append(f"with --set {' '.join(rep.overrides)}: these values hold for this command "
                      f"only; a run without them uses the manifest's (and re-runs what they "

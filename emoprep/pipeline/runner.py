@@ -28,6 +28,14 @@ from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
 from emoprep.pipeline import scheduler
 from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
+from emoprep.pipeline.outcome import (
+    bad_files,
+    explain_failures,
+    gone_videos,
+    label_changes,
+    save_used_manifest,
+    window_note,
+)
 from emoprep.pipeline.scheduler import execute_plan, runnable
 from emoprep.pipeline.session import ManifestSource, Session, open_session
 from emoprep.pipeline.splits import write_split
@@ -185,6 +193,7 @@ class RunReport:
     provenance: dict[str, Any] = field(default_factory=dict)  #: Session.provenance()
     window: dict[str, Any] = field(default_factory=dict)  #: what stages.window kept (window_note)
     gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
+    index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -251,8 +260,10 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     ex = execute_plan(plan, session, opts, on_done)
     from emoprep.pipeline.indexes import rebuild_indexes  # h5py: not for status
 
+    changes = label_changes(session)
     videos = rebuild_indexes(session, plan)
     session.records.save_snapshot()
+    explain_failures(session, videos)
     session.plan_split_over({v["video_id"] for v in videos if v["status"] == "failed"})
     split = write_split(session.split)
     if opts.plots:
@@ -267,56 +278,10 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
                        warnings=[w for v in videos for w in v.get("warnings", [])],
                        min_face_fraction=session.manifest.stages.quality.min_face_fraction,
                        provenance=session.provenance(), window=window_note(session, videos),
-                       gone=gone_videos(session))
+                       gone=gone_videos(session), index_changes=changes)
     atomic_write_text(session.layout.summary, report.to_json())
     save_used_manifest(session)
     return report
-
-
-#: where a run keeps the manifest it was made with (for ``status -o OUT`` without a manifest file)
-USED_MANIFEST = "manifest.json"
-
-
-def save_used_manifest(session: Session) -> None:
-    """Keep the resolved manifest (absolute root and output) in ``OUT/.emoprep/manifest.json``,
-    so that ``status -o OUT`` (and ``run -o OUT``) work on a quick-start folder, which has no
-    manifest file."""
-    data = session.manifest.model_dump(mode="json")
-    data["videos"]["root"] = str(session.manifest.root_dir())
-    data["output"] = str(session.layout.root)
-    text = json.dumps({"source": session.manifest.source, "manifest": data}, indent=1)
-    atomic_write_text(session.layout.meta_dir / USED_MANIFEST, text)
-
-
-def window_note(session: Session, videos: list[dict[str, Any]]) -> dict[str, Any]:
-    """What ``stages.window`` did to the ok videos: mode, bounds, frames kept of the source's
-    (``kept`` of ``source`` decodable frames; the probe's counts)."""
-    w = session.manifest.stages.window
-    source = kept = 0
-    for v in videos:
-        rec = session.records.get("probe", v["video_id"])
-        if v["status"] == "ok" and rec is not None and "n_frames" in rec.summary:
-            source += int(rec.summary["n_frames"])
-            kept += int(v.get("n_frames", 0))
-    return {"mode": w.mode.value, "start": w.start, "end": w.end, "source": source, "kept": kept,
-            "sampled": any(x is not None for x in w.sample.model_dump().values())}
-
-
-def gone_videos(session: Session) -> list[dict[str, Any]]:
-    """Videos processed before (they have a ``probe`` record) that the manifest no longer
-    finds: their ids and the files of theirs still in the output folder (kept, and left out of
-    every index; a video that comes back is up to date again)."""
-    folder = session.layout.record("probe", "_").parent
-    try:
-        had = {p[:-5] for p in os.listdir(folder) if p.endswith(".json")}
-    except OSError:
-        return []
-    lay, out = session.layout, []
-    for vid in sorted(had - {v.video_id for v in session.videos}):
-        paths = [lay.frames_shard(vid), lay.au_shard(vid),
-                 *(lay.features_shard(n, vid) for n in session.manifest.stages.embed)]
-        out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
-    return out
 
 
 def _stopped_summary(session: Session, ran: list[dict[str, Any]], why: str, t0: float) -> str:
@@ -344,7 +309,10 @@ class StatusReport:
     split: dict[str, Any] = field(default_factory=dict)  #: name, state, reason, path
     train: list[dict[str, str]] = field(default_factory=list)  #: training units and their state
     gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
+    index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
     overrides: list[str] = field(default_factory=list)  #: the --set values of this status
+    #: videos to probe that cannot be videos (0 bytes, text): (video id, why)
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -365,6 +333,9 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
     report = summarize_plan(session, plan)
     report.train = training_status(session)
     report.gone, report.overrides = gone_videos(session), list(overrides)
+    report.index_changes = label_changes(session)
+    report.bad_files = bad_files(session, [u.video.video_id for u in plan.by_stage("probe")
+                                           if u.state is not UnitState.FRESH])
     return report
 
 

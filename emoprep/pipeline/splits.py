@@ -104,7 +104,8 @@ def _fold_subjects(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
     if cfg.method is SplitMethod.LOSO:
         return [(s, {s}) for s in subjects]
     if len(subjects) < cfg.folds:
-        raise ConfigError(_KEY, [f"{len(subjects) + len(test)} subjects: {len(test)} held out for "
+        n = len(subjects) + len(test)
+        raise ConfigError(_KEY, [f"{n} subject{'s' * (n != 1)}: {len(test)} held out for "
                                  f"test leaves {len(subjects)}, fewer than folds={cfg.folds} "
                                  f"(fix: lower stages.split.folds or stages.split.test_fraction, "
                                  f"or set stages.split.required: false to run without this "

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from emoprep.errors import ConfigError, VideoError
 from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES, is_image, names_glob, order_frames
+from emoprep.pipeline.manifest.files import any_case_suffix
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
@@ -80,16 +81,6 @@ def _unreadable(path: Path | str) -> str | None:
 def _path_order(p: Path) -> list[str]:
     """Path's own order (its parts compared in turn), cheaper than ``Path.__lt__``."""
     return str(p).split("/")
-
-
-def any_case_suffix(pattern: str) -> str:
-    """``pattern`` with the letters of its file suffix matching either case (``*.mp4`` ->
-    ``*.[mM][pP]4``): cameras write ``.MP4``; the rest of the glob stays case-sensitive."""
-    head, dot, suffix = pattern.rpartition(".")
-    if not dot or not suffix.isalnum() or "/" in suffix:
-        return pattern
-    return head + "." + "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c
-                                for c in suffix)
 
 
 def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
