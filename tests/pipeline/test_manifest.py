@@ -515,3 +515,13 @@ def test_manifest_model_needs_videos() -> None:
     with pytest.raises(ConfigError, match="videos: expected a mapping, got nothing"):
         manifest_from_dict({})
     assert isinstance(Manifest(videos={}), Manifest)
+
+
+def test_a_typo_in_a_backend_section_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """Issue 25, finding 13: ``min_sise`` in the file gets the same hint as in ``--set``."""
+    path = tmp_path / "m.yaml"
+    path.write_text("videos:\n  root: .\nstages:\n  detect:\n    min_sise: 40\n")
+    with pytest.raises(ConfigError) as exc:
+        load_manifest(path)
+    assert problems_of(exc)[0].startswith("stages.detect (line 4): unknown key 'min_sise'")
+    assert problems_of(exc)[0].endswith("(fix: did you mean 'min_size'? see docs/MANIFEST.md)")
