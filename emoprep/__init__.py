@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from emoprep.versions import __version__
 
 if TYPE_CHECKING:
     from emoprep.io.reader import FrameStore
@@ -52,8 +52,10 @@ def status(manifest: ManifestSource, out: str | Path | None = None,
     import json
 
     from emoprep.pipeline.runner import status as _status
+    from emoprep.train.cache import training_status
 
-    rep = _status(manifest, None if out is None else Path(out), tuple(overrides))
+    rep = _status(manifest, None if out is None else Path(out), tuple(overrides),
+                  training=training_status)
     return json.loads(rep.to_json())
 
 

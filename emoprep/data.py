@@ -3,9 +3,9 @@ sequence lengths, padding and face masks kept apart.
 
 - :class:`SequenceDataset` is a torch Dataset over one store: an embedder's features (``features=
   "<name>"``), the AU intensities (``"au"``) or the aligned crops themselves (``"frames"``).
-- :func:`load_sequences` builds the trainers' :class:`~emoprep.train.data.Sequences` and
-  :class:`~emoprep.train.data.Folds` from a store and a split manifest.
-- ``emoprep export`` (:mod:`emoprep.pipeline.export`) writes what the Dataset gives, padded.
+- :func:`load_sequences` builds the trainers' inputs, a :class:`Sequences` and a :class:`Folds`,
+  from a store and a split manifest (defined here: the trainers use the readers).
+- ``emoprep export`` (:mod:`emoprep.export.padded`) writes what the Dataset gives, padded.
 
 Parts come from a split manifest (``splits/<name>.json``): ``train``/``val`` of one fold, ``test``,
 or ``all`` (test plus every fold's validation part; excluded subjects are in none). Asking for a
@@ -33,14 +33,47 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import ConfigError, StoreError
-from emoprep.io.reader import FeatureStore, FrameStore
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
 from emoprep.pipeline.splits import SplitFile, available_splits, read_split
-from emoprep.train.data import Folds, Sequences
 from emoprep.types import FrameStatus, PadRule, Part
 
 FRAMES, AU = "frames", "au"  #: the two stores besides the embedders' features
+
+
+@dataclass
+class Sequences:
+    """N videos: features (T_i, D) float32 in frame order, face masks (T_i,) bool, labels per task.
+
+    ``labels[task]`` is (N,) int64 indexing ``classes[task]`` (the full, fixed class list);
+    ``augmented[name]`` holds N arrays aligned with ``features`` (same T_i not required).
+    """
+
+    features: list[np.ndarray]
+    face_mask: list[np.ndarray]
+    labels: dict[str, np.ndarray]
+    classes: dict[str, list[str]]
+    subjects: np.ndarray
+    video_ids: np.ndarray
+    augmented: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def dim(self) -> int:
+        """Feature width D."""
+        return int(self.features[0].shape[1])
+
+
+@dataclass
+class Folds:
+    """Subject folds of one split: (train, val) index arrays into a Sequences, and a test part."""
+
+    name: str
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    test: np.ndarray
+    digest: str
 
 
 def keep_index(n: int, max_len: int | None, rule: PadRule = PadRule.SUBSAMPLE) -> np.ndarray:
@@ -89,6 +122,8 @@ class StoreReader:
     """One store of an output folder: its table, index attributes and per-video arrays."""
 
     def __init__(self, out: str | Path, features: str) -> None:
+        from emoprep.io.reader import FeatureStore, FrameStore  # h5py: not when importing Sequences
+
         self.out, self.features = Path(out), features
         self.store = FrameStore(out) if features in (FRAMES, AU) else FeatureStore(out, features)
 

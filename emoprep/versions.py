@@ -1,4 +1,5 @@
-"""Installed library versions, read from package metadata (nothing is imported).
+"""emoprep's version, and installed library versions read from package metadata (nothing is
+imported).
 
 Fingerprints hold the versions of the libraries a stage computes with; ``status`` and
 ``--dry-run`` must not import torch to learn them.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import metadata
+
+__version__ = "0.2.0"  #: emoprep's own (pyproject.toml's); ``emoprep.__version__`` re-exports it
 
 
 @cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -28,9 +28,6 @@ from emoprep.cli.models import models_app
 from emoprep.cli.train import train_app
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
                   context_settings={"help_option_names": ["-h", "--help"]},
@@ -147,9 +144,10 @@ def run(
     try:
         source = quick_manifest(videos, out) if videos else manifest_or_saved(manifest, out)
         if dry_run:
-            rep = runner.status(
-                source, out, tuple(set_ or ()), set(force or ()), skip_failed, verify, retry_failed
-            )
+            from emoprep.train.cache import training_status
+
+            rep = runner.status(source, out, tuple(set_ or ()), set(force or ()), skip_failed,
+                                verify, retry_failed, training=training_status)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
             if rep.bad_files:  # validated: these videos would fail
                 raise typer.Exit(1)
@@ -197,12 +195,14 @@ def status(
 
     from emoprep.cli import render
     from emoprep.pipeline import runner
+    from emoprep.train.cache import training_status
 
     gc.disable()  # a short process that keeps what it makes: nothing for the collector to find
 
     try:
         rep = runner.status(manifest_or_saved(manifest, out), out,
-                            tuple(with_profile(set_, profile)), verify=verify)
+                            tuple(with_profile(set_, profile)), verify=verify,
+                            training=training_status)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))

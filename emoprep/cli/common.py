@@ -27,7 +27,7 @@ class ExportFormat(str, Enum):
     """What ``emoprep export`` writes."""
 
     H5 = "h5"  #: padded sequences of one store, one HDF5 file per part (docs/STORE.md)
-    CSV = "csv"  #: one OpenFace-like CSV per video, one row per frame (emoprep.io.csv_export)
+    CSV = "csv"  #: one OpenFace-like CSV per video, one row per frame (emoprep.export.frame_csv)
 
 
 ManifestOpt = Annotated[Path, typer.Option("--manifest", "-m", help="data manifest (YAML)")]

@@ -13,7 +13,7 @@ from emoprep.errors import EmoprepError
 from emoprep.types import PadRule, Part
 
 if TYPE_CHECKING:
-    from emoprep.pipeline.export import ExportOptions
+    from emoprep.export.padded import ExportOptions
 
 
 def export(
@@ -123,7 +123,7 @@ def export(
             raise typer.BadParameter(f"--format h5 needs {missing} (e.g. --features hog "
                                      f"--dest seq.h5), or use --format csv")
         _check_features(run_dir, features)
-        from emoprep.pipeline.export import ExportOptions
+        from emoprep.export.padded import ExportOptions
 
         opts = ExportOptions(max_len, split, fold, part or Part.ALL, tuple(augment or ()), pad,
                              task, include_anomalies, drop_no_face, max_yaw, max_pitch, max_roll)
@@ -153,7 +153,7 @@ def _check_features(run_dir: Path, name: str) -> None:
 def _export_csv(run_dir: Path, dest: Path | None, h5_only: list[str]) -> None:
     """``--format csv``: ``<dest>/<video_id>.csv`` for every video of the frame store."""
     from emoprep.cli.render import plural
-    from emoprep.io.csv_export import write_frame_csvs
+    from emoprep.export.frame_csv import write_frame_csvs
 
     if h5_only:
         raise typer.BadParameter(f"{', '.join(h5_only)}: apply to --format h5 only; --format "
@@ -169,8 +169,8 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
     """``--format h5``: one file per part (train, val and test with --fold and no --part)."""
     from dataclasses import replace
 
-    from emoprep.pipeline.export import EmptyPartError
-    from emoprep.pipeline.export import export as do_export
+    from emoprep.export.padded import EmptyPartError
+    from emoprep.export.padded import export as do_export
 
     with_fold = base.fold is not None and not explicit_part
     parts = [Part.TRAIN, Part.VAL, Part.TEST] if with_fold else [base.part]

@@ -40,8 +40,8 @@ def train(
 
     from emoprep.data import load_sequences
     from emoprep.pipeline.session import resolve_manifest
-    from emoprep.pipeline.training import features_fingerprint, train_root
     from emoprep.train import fit
+    from emoprep.train.cache import features_fingerprint, train_root
     from emoprep.train.config import apply_overrides
 
     try:

@@ -320,10 +320,12 @@ class StatusReport:
 
 def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
            force: set[str] | None = None, skip_failed: bool = False, verify: bool = False,
-           retry_failed: bool = False) -> StatusReport:
+           retry_failed: bool = False,
+           training: Callable[[Session], list[dict[str, str]]] | None = None) -> StatusReport:
     """What is up to date, stale (and why), failed, missing — per stage. Runs nothing, writes
     nothing. ``verify``: read every output in full (sha256, every HDF5 dataset) before
-    trusting it."""
+    trusting it. ``training``: the states of the training units for ``StatusReport.train``
+    (:func:`emoprep.train.cache.training_status`; the engine does not import the trainers)."""
     session = open_session(manifest_path, out, overrides)
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
@@ -331,32 +333,12 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
     session.plan_split_over({u.video.video_id for u in plan.units.values()
                              if u.state in (UnitState.FAILED, UnitState.DATA_FAILED)})
     report = summarize_plan(session, plan)
-    report.train = training_status(session)
+    report.train = training(session) if training else []
     report.gone, report.overrides = gone_videos(session), list(overrides)
     report.index_changes = label_changes(session)
     report.bad_files = bad_files(session, [u.video.video_id for u in plan.by_stage("probe")
                                            if u.state is not UnitState.FRESH])
     return report
-
-
-def training_status(session: Session) -> list[dict[str, str]]:
-    """The units of ``emoprep train`` (the manifest's train: settings) for every feature store
-    that has been trained on, with their state; [] when nothing was trained."""
-    from emoprep.pipeline.training import train_units
-
-    root = session.layout.root / "train"
-    if not root.is_dir():
-        return []
-    rows = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            units = train_units(session.layout.root, folder.name, session.manifest.train,
-                                session.manifest.stages.split.name)
-        except EmoprepError as exc:
-            units = [{"unit": f"train:{folder.name}", "state": "unavailable", "reason": str(exc)}]
-        rows += [{"features": folder.name, **u} for u in units]
-    return rows
-
 
 
 def summarize_plan(session: Session, plan: Plan) -> StatusReport:

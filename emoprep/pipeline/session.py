@@ -50,8 +50,7 @@ class Session:
         """What a run's outputs were made with: emoprep's and the libraries' versions, the
         manifest file, the --set overrides and the resolved manifest (presets and profile filled
         in, every default)."""
-        from emoprep import __version__
-        from emoprep.versions import library_version
+        from emoprep.versions import __version__, library_version
 
         libs = ("numpy", "opencv-contrib-python-headless", "dlib-bin", "h5py", "torch",
                 "pydantic", "scikit-learn", "dask", "face-recognition-models")

@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import emoprep
 from emoprep.io.reader import open_store
 from emoprep.pipeline.quality import video_warnings
 from emoprep.report import html as H
@@ -22,6 +21,7 @@ from emoprep.report.plots import split_chart
 from emoprep.report.rundata import RunData, load_run
 from emoprep.report.splitview import chart_key, chart_series, split_parts, subject_overlap
 from emoprep.report.videoview import Problem, VideoView, make_figures, safe_name, video_section
+from emoprep.versions import __version__
 
 #: summary.json keys that describe how the run was configured (shown when a run recorded them)
 PROVENANCE_KEYS = ("manifest", "overrides", "versions", "provenance", "resolved_manifest")
@@ -65,7 +65,7 @@ def _summary_section(run: RunData, views: list[VideoView], status_total: Counter
         ("output folder", str(run.root)),
         ("emoprep version", s.get("provenance", {}).get("emoprep_version")
          or s.get("emoprep_version") or "not recorded by the run (report "
-                                                       f"built with {emoprep.__version__})"),
+                                                       f"built with {__version__})"),
         ("executor", s.get("executor", "")),
         ("run time, s", s.get("seconds", "")),
         ("videos", f"{n.get('ok', 0)} ok, {n.get('failed', 0)} failed, "

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from emoprep.data import Folds, Sequences
 from emoprep.train.config import Combine, Device, Head, LossKind, Task, TrainConfig
-from emoprep.train.data import Folds, SequenceData, Sequences, collate
+from emoprep.train.data import SequenceData, collate
 
 
 def fit(*args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The training-input contract: variable-length feature sequences, their labels and subject folds.
 
-The loader (HDF5 feature store + split manifest) builds a :class:`Sequences` and a :class:`Folds`;
-everything in :mod:`emoprep.train` reads only these two. :class:`SequenceData` is a map-style
-torch Dataset over them and :func:`collate` pads a batch:
+The loader (:func:`emoprep.data.load_sequences`: HDF5 feature store + split manifest) builds a
+:class:`~emoprep.data.Sequences` and a :class:`~emoprep.data.Folds` (the readers define them;
+the trainers use them); everything in :mod:`emoprep.train` reads only these two.
+:class:`SequenceData` is a map-style torch Dataset over them and :func:`collate` pads a batch:
 
 - ``x`` (B, L, D) float32, zero rows after each sequence's end (L = longest in the batch);
 - ``lengths`` (B,) int64, steps before padding: use these for ``pack_padded_sequence``;
@@ -18,47 +19,12 @@ torch is imported inside :func:`collate` only.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from emoprep.data import Folds, Sequences
 from emoprep.errors import ConfigError
-
-
-@dataclass
-class Sequences:
-    """N videos: features (T_i, D) float32 in frame order, face masks (T_i,) bool, labels per task.
-
-    ``labels[task]`` is (N,) int64 indexing ``classes[task]`` (the full, fixed class list);
-    ``augmented[name]`` holds N arrays aligned with ``features`` (same T_i not required).
-    """
-
-    features: list[np.ndarray]
-    face_mask: list[np.ndarray]
-    labels: dict[str, np.ndarray]
-    classes: dict[str, list[str]]
-    subjects: np.ndarray
-    video_ids: np.ndarray
-    augmented: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.features)
-
-    @property
-    def dim(self) -> int:
-        """Feature width D."""
-        return int(self.features[0].shape[1])
-
-
-@dataclass
-class Folds:
-    """Subject folds of one split: (train, val) index arrays into a Sequences, and a test part."""
-
-    name: str
-    folds: list[tuple[np.ndarray, np.ndarray]]
-    test: np.ndarray
-    digest: str
 
 
 def validate(seqs: Sequences, folds: Folds | None = None) -> None:

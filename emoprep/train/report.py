@@ -22,11 +22,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import emoprep
 from emoprep.train.config import TrainConfig
 from emoprep.train.metrics import headline, mean_std
 from emoprep.train.units import digest
 from emoprep.train.units import write_log as write_csv
+from emoprep.versions import __version__
 
 
 def run_name(cfg: TrainConfig, split: str, done: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def write_run(root: Path, cfg: TrainConfig, split: str, split_digest: str, featu
     folds = [fold_entry(name, u, r, t, run_dir) for name, u, r, t in units]
     cv = [f for f in folds if f["name"] != "final"]
     metrics = {
-        "run": run_dir.name, "run_dir": str(run_dir), "emoprep_version": emoprep.__version__,
+        "run": run_dir.name, "run_dir": str(run_dir), "emoprep_version": __version__,
         "split": split, "split_digest": split_digest, "features_fingerprint": features,
         "config": cfg.model_dump(mode="json"), "classes": units[0][2]["classes"],
         "folds": cv, "final": next((f for f in folds if f["name"] == "final"), None),

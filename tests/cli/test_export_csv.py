@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emoprep.cli.app import app
-from emoprep.io.csv_export import frame_pose
+from emoprep.export.frame_csv import frame_pose
 from emoprep.io.reader import open_store
 from emoprep.stages.headpose import within_pose
 from emoprep.types import FrameStatus

@@ -13,7 +13,7 @@ import pytest
 
 import emoprep
 from emoprep.errors import StoreError
-from emoprep.io.csv_export import POSE_COLUMNS, frame_columns, write_frame_csv, write_frame_csvs
+from emoprep.export.frame_csv import POSE_COLUMNS, frame_columns, write_frame_csv, write_frame_csvs
 from emoprep.stages.headpose import head_pose
 from emoprep.types import FrameStatus
 from tests.helpers import write_manifest

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from emoprep.cli.app import app
 from emoprep.data import Part
 from emoprep.errors import ConfigError
+from emoprep.export.padded import ExportOptions, export
 from emoprep.io.reader import open_features
-from emoprep.pipeline.export import ExportOptions, export
 from tests.test_data import ANOMALY, shared_run
 
 cli = CliRunner()

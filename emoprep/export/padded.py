@@ -18,7 +18,7 @@ Attributes: ``features``, ``max_len``, ``pad_rule``, ``split``, ``split_fingerpr
 
 Head-pose limits (``max_yaw`` ...) keep every frame (frame alignment is unchanged) but set
 ``face_mask`` to 0 where |yaw|, |pitch| or |roll| exceeds its limit or the pose is unknown (no
-face): the pose is the frame store's ``head_pose`` (:func:`emoprep.io.csv_export.frame_pose`).
+face): the pose is the frame store's ``head_pose`` (:func:`emoprep.export.frame_csv.frame_pose`).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def pose_mask(frames: FrameStore, video_id: str, frame_index: np.ndarray | None,
               limits: tuple[float | None, float | None, float | None]) -> np.ndarray:
     """(T,) bool: the frames of ``frame_index`` (source frame numbers; None: every frame of the
     frame store) whose head pose is within ``limits`` (max |yaw|, |pitch|, |roll| in degrees)."""
-    from emoprep.io.csv_export import frame_pose
+    from emoprep.export.frame_csv import frame_pose
     from emoprep.stages.headpose import within_pose
 
     meta = frames.meta(video_id)

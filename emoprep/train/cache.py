@@ -1,5 +1,9 @@
 """Glue between the cache and the trainers: the inputs of ``emoprep train`` and its units' states.
 
+This module sits in the trainers' layer (docs/ARCHITECTURE.md, "Layers"): it reads a finished
+run through the readers (:mod:`emoprep.data`) and the records; the engine never imports it (the
+runner's ``status`` takes :func:`training_status` as an argument).
+
 The trainer (:mod:`emoprep.train`) works on :class:`~emoprep.train.data.Sequences` and
 :class:`~emoprep.train.data.Folds`; here they are read from a run's feature store and split
 manifest (:func:`emoprep.data.load_sequences`), and the feature store's fingerprint is made from
@@ -12,8 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from emoprep.errors import EmoprepError
 from emoprep.io.layout import Layout, stage_dirname
 from emoprep.pipeline.fingerprint import digest
+from emoprep.pipeline.session import Session
 
 
 def features_fingerprint(out: Path, features: str) -> str:
@@ -50,3 +56,20 @@ def train_units(out: Path, features: str, cfg: Any, split: str | None = None
     _, folds = load_sequences(out, features, split, cfg.task.value)
     return unit_states(train_root(out, features), cfg, folds.name, folds.digest, len(folds.folds),
                        fp)
+
+
+def training_status(session: Session) -> list[dict[str, str]]:
+    """The units of ``emoprep train`` (the manifest's train: settings) for every feature store
+    that has been trained on, with their state; [] when nothing was trained."""
+    root = session.layout.root / "train"
+    if not root.is_dir():
+        return []
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        try:
+            units = train_units(session.layout.root, folder.name, session.manifest.train,
+                                session.manifest.stages.split.name)
+        except EmoprepError as exc:
+            units = [{"unit": f"train:{folder.name}", "state": "unavailable", "reason": str(exc)}]
+        rows += [{"features": folder.name, **u} for u in units]
+    return rows
