@@ -50,8 +50,10 @@ def export(
         ),
     ] = ExportFormat.H5,
     max_len: Annotated[
-        int, typer.Option("--max-len", min=1, help="steps L per sequence (>= 1)")
-    ] = 100,
+        int | None, typer.Option("--max-len", min=1, help="steps L per sequence; longer ones are "
+                                 "cut by --pad (default: the longest sequence of the part, nothing "
+                                 "cut; the theses used 100)")
+    ] = None,
     split: Annotated[
         str | None, typer.Option(help="split name (default: the manifest's stages.split.name)")
     ] = None,
@@ -107,8 +109,10 @@ def export(
     Each HDF5 file holds features (N, L, D), lengths (N,), mask (N, L: 1 = real step), face_mask
     (N, L: 1 = face found, and within --max-yaw/--max-pitch/--max-roll), labels (N, C one-hot of
     --task), labels_KEY, onehot_KEY, classes_KEY, names, subjects; docs/STORE.md describes
-    them. Each CSV (RUN_DIR/csv/VIDEO_ID.csv by default) has one row per stored frame: frame,
-    timestamp, success, status, box, x_0..x_67, y_0..y_67, AUxx_r, pose_yaw/pitch/roll (degrees).
+    them. Each CSV (RUN_DIR/csv/VIDEO_ID.csv by default) has one row per stored frame (the frames
+    stages.window kept: every frame with window.mode all): frame, face_id, timestamp, confidence,
+    success, status, box, x_0..x_67, y_0..y_67, AU scores named by their source (AUxx_geom:
+    landmark proxies; AUxx_r: OpenFace's own), pose_yaw/pitch/roll (degrees).
     """
     try:
         if format_ is ExportFormat.CSV:
@@ -153,15 +157,19 @@ def _check_features(run_dir: Path, name: str) -> None:
 def _export_csv(run_dir: Path, dest: Path | None, h5_only: list[str]) -> None:
     """``--format csv``: ``<dest>/<video_id>.csv`` for every video of the frame store."""
     from emoprep.cli.render import plural
-    from emoprep.export.frame_csv import write_frame_csvs
+    from emoprep.export.frame_csv import export_frame_csvs
 
     if h5_only:
         raise typer.BadParameter(f"{', '.join(h5_only)}: apply to --format h5 only; --format "
                                  f"csv writes every frame of every video (filter on the pose_* "
                                  f"columns), so leave them out")
     folder = dest if dest is not None else run_dir / "csv"
-    paths = write_frame_csvs(run_dir, folder)
-    typer.echo(f"{folder}: {plural(len(paths), 'CSV file')} (one per video, one row per frame)")
+    done = export_frame_csvs(run_dir, folder)
+    rows = (f"one row per frame ({done.rows} rows)" if done.rows == done.source_frames else
+            f"one row per frame the window kept: {done.rows} of the videos' {done.source_frames} "
+            f"frames (stages.window.mode {', '.join(done.window_modes)}; mode all keeps every "
+            f"frame)")
+    typer.echo(f"{folder}: {plural(len(done.paths), 'CSV file')} (one per video, {rows})")
 
 
 def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
@@ -169,6 +177,7 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
     """``--format h5``: one file per part (train, val and test with --fold and no --part)."""
     from dataclasses import replace
 
+    from emoprep.cli.render import plural
     from emoprep.export.padded import EmptyPartError
     from emoprep.export.padded import export as do_export
 
@@ -188,9 +197,11 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
             continue
         where = f"split {info['split']}, " if info["split"] else ""
         where += f"fold {info['fold']}, " if info["fold"] else ""
-        typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} steps x {info['dim']} "
-                   f"features ({where}part {info['part']}, task {info['task'] or '-'}); "
-                   f"{info['held_back']} AU-trim anomalies held back")
+        steps = ("" if info["cut"] else " (the longest sequence: nothing cut; --max-len L cuts "
+                 "longer ones)")
+        typer.echo(f"{target}: {plural(info['n'], 'sequence')} x {info['max_len']} steps{steps} x "
+                   f"{info['dim']} features ({where}part {info['part']}, task "
+                   f"{info['task'] or '-'}); {info['held_back']} AU-trim anomalies held back")
 
 
 def register(app: typer.Typer) -> None:
