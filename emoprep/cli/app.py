@@ -73,6 +73,30 @@ def samples(
 
 
 @app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="the folder of your videos")],
+    manifest: Annotated[Path, typer.Option(
+        "--manifest", "-m", help="the manifest to write")] = Path("data_manifest.yaml"),
+    force: Annotated[bool, typer.Option("--force", metavar="", help="replace an existing "
+                                        "manifest")] = False,
+) -> None:
+    """Write a commented manifest for a folder of videos: the naming rule detected (a preset
+    such as ravdess or crema-d, or subject_emotion names such as S01_happy.mp4), every frame,
+    hog and geometry features, a split that does not stop the run."""
+    from emoprep.pipeline.manifest.init import write_draft
+
+    try:
+        draft = write_draft(folder, manifest, force)
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {manifest}: {draft.n_videos} videos of {draft.n_subjects} subjects; "
+               f"naming rule: {draft.rule}")
+    if draft.unmatched:
+        typer.echo(f"left out: {'; '.join(draft.unmatched[:5])}")
+    typer.echo(f"next: emoprep run -m {manifest} --dry-run   (then without --dry-run)")
+
+
+@app.command()
 def run(
     videos: Annotated[
         list[Path] | None,
