@@ -89,3 +89,15 @@ def test_a_video_that_disappears_is_named_with_what_became_of_its_files(first_ru
             "frames.h5 and features/; its files are kept") in run_text(again)
     with h5py.File(out / "frames.h5", "r") as f:
         assert "s02_sad" not in f["videos"]
+
+
+def test_the_report_calls_a_late_peak_an_anomaly_only_where_the_trim_applies() -> None:
+    """Finding 8: the report's trim figure says "ANOMALY" only when the run counts one."""
+    import numpy as np
+
+    from emoprep.report.videoview import trim_result
+
+    meta = {"trim_score": np.array([0.1, 0.2, 0.9]), "trim_start": 0, "trim_end": 3,
+            "anomaly": True, "trim_threshold": 0.45, "window_mode": "fraction"}
+    assert not trim_result(meta).anomaly and trim_result(meta).reason == ""
+    assert trim_result({**meta, "window_mode": "au_trim"}).anomaly
