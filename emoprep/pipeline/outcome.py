@@ -102,8 +102,8 @@ def bad_files(session: Session, videos: list[str]) -> list[tuple[str, str]]:
 
 
 def explain_failures(session: Session, videos: list[dict[str, Any]]) -> None:
-    """Put the file's own problem (0 bytes, text) first in the reason of each failed video
+    """Add the file's own problem (0 bytes, text) to the reason of each failed video
     (``videos``: the summary rows, changed in place)."""
     failed = {v["video_id"]: v for v in videos if v["status"] == "failed"}
     for vid, why in bad_files(session, list(failed)):
-        failed[vid]["error"] = f"{why}; {failed[vid]['error']}"
+        failed[vid]["error"] = f"{failed[vid]['error']}; the file: {why}"

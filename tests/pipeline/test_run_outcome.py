@@ -45,6 +45,7 @@ def first_run(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory):
         assert cut_clip(samples_dir / "single_face.mp4", data / f"{name}.mp4", start, 12) == 12, i
     assert cut_clip(samples_dir / "no_face.mp4", data / "nf_sad.mp4", 0, 12) == 12
     _low_face_clip(samples_dir, data / "lf_happy.mp4")
+    (data / "zz_sad.mp4").write_bytes(b"")  # a copy that did not finish
     manifest = root / "m.yaml"
     manifest.write_text(yaml.safe_dump({
         "videos": {"root": "data", "include": ["*.mp4"]},
@@ -57,10 +58,10 @@ def first_run(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_split_is_made_of_usable_videos(first_run) -> None:
     manifest, out, rep = first_run
-    assert [v["video_id"] for v in rep.failed_videos] == ["nf_sad"]
+    assert [v["video_id"] for v in rep.failed_videos] == ["nf_sad", "zz_sad"]
     split = json.loads((out / "splits" / "default.json").read_text())
     parts = [split["test"], *(f[k] for f in split["folds"] for k in ("train", "val"))]
-    assert all("nf_sad" not in p for p in parts), parts
+    assert all("nf_sad" not in p and "zz_sad" not in p for p in parts), parts
     assert sorted({v for p in parts for v in p}) == ["lf_happy", "s01_happy", "s02_sad",
                                                      "s03_angry"]
     assert len(split["test"]) == 1  # round(0.25 * 4 usable subjects)
@@ -101,3 +102,27 @@ def test_the_report_calls_a_late_peak_an_anomaly_only_where_the_trim_applies() -
             "anomaly": True, "trim_threshold": 0.45, "window_mode": "fraction"}
     assert not trim_result(meta).anomaly and trim_result(meta).reason == ""
     assert trim_result({**meta, "window_mode": "au_trim"}).anomaly
+
+
+def test_a_zero_byte_video_fails_saying_so(first_run) -> None:
+    """Finding 13: the run's reason for an empty .mp4 says "0 bytes"."""
+    _, _, rep = first_run
+    why = next(v["error"] for v in rep.videos if v["video_id"] == "zz_sad")
+    assert why.startswith("probe: ") and why.endswith(
+        "; the file: 0 bytes: an empty file, not a video (fix: copy it again, or delete it)"), why
+
+
+def test_the_first_lines_of_a_run_with_set_say_it_is_not_saved(first_run) -> None:
+    """Finding 9: ``--set`` holds for one run; its first lines say so."""
+    import io
+
+    from emoprep.cli.render import Progress
+    from emoprep.pipeline.session import open_session
+
+    manifest, out, _ = first_run
+    session = open_session(manifest, out, ("stages.quality.min_face_fraction=0.4",))
+    buf = io.StringIO()
+    Progress(stream=buf).start(session, session.plan(), 0)
+    assert ("--set stages.quality.min_face_fraction=0.4: for this run only (not saved); a run "
+            "without them goes back to the manifest's values and re-runs what they changed (to "
+            "keep them, write them into the manifest)") in buf.getvalue().splitlines()

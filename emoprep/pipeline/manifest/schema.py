@@ -206,7 +206,7 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
         problems.append(
             f"manifest: expected a mapping with videos:, labels:, stages:, output:, got {got} "
-            f"(fix: start from data_manifest.yaml in the repository)"
+            f"(fix: `emoprep init FOLDER` writes one for a folder of videos)"
         )
         raise ConfigError(source, problems)
     try:
@@ -274,7 +274,8 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
             str(path),
             [
                 f"manifest: expected a YAML file at {path.absolute()}, got nothing there "
-                f"(fix: pass the right path, or copy data_manifest.yaml from the repository)"
+                f"(fix: pass the right path with -m; `emoprep init FOLDER` writes one for a folder "
+                f"of videos; `emoprep run FOLDER -o out` runs one without a manifest)"
             ],
         )
     where, problems = read_yaml(read_utf8(path, "manifest"))
