@@ -334,7 +334,8 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
                              if u.state in (UnitState.FAILED, UnitState.DATA_FAILED)})
     report = summarize_plan(session, plan)
     report.train = training(session) if training else []
-    report.gone, report.overrides = gone_videos(session), list(overrides)
+    report.gone = gone_videos(session)
+    report.overrides = [o for o in overrides if not o.startswith("profile=")]  # not --profile
     report.index_changes = label_changes(session)
     report.bad_files = bad_files(session, [u.video.video_id for u in plan.by_stage("probe")
                                            if u.state is not UnitState.FRESH])
