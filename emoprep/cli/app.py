@@ -101,7 +101,7 @@ def run(
     videos: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[VIDEOS]...",
+            metavar="VIDEOS",
             help="video files or folders of videos to process without a manifest (quick start: "
             "every frame, hog and geometry features)"),
     ] = None,
