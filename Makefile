@@ -35,7 +35,8 @@ test: samples
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check emoprep tests benchmarks
+	$(BIN)/ruff check emoprep tests benchmarks tools
+	$(BIN)/python -m mypy
 
 bench: samples
 	$(BIN)/python -m benchmarks.throughput

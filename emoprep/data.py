@@ -28,7 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
 from emoprep.pipeline.splits import SplitFile, available_splits, read_split
 from emoprep.types import FrameStatus, PadRule, Part
+
+if TYPE_CHECKING:
+    from emoprep.io.reader import FeatureStore, FrameStore
 
 FRAMES, AU = "frames", "au"  #: the two stores besides the embedders' features
 
@@ -145,18 +148,20 @@ class StoreReader:
         return out
 
     def augmentations(self, video_id: str) -> list[str]:
-        return [] if self.features in (FRAMES, AU) else self.store.augmentations(video_id)
+        own = self.features in (FRAMES, AU)
+        return [] if own else cast("FeatureStore", self.store).augmentations(video_id)
 
     def read(self, video_id: str, augmentation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(x, face (T,) bool): features (T, D) float32, AU (T, K) float32 of the stored frames
         (NaN rows zeroed, not a face), or crops (T, 3, S, S) float32 in [0, 1] RGB."""
         if self.features not in (FRAMES, AU):
-            x, face = self.store.read(video_id, augmentation)
+            x, face = cast("FeatureStore", self.store).read(video_id, augmentation)
             return x.astype(np.float32, copy=False), face
-        meta = self.store.meta(video_id)
+        frames = cast("FrameStore", self.store)  # frames or AU: the frame store
+        meta = frames.meta(video_id)
         face = FrameStatus.has_face(meta["status"])
         if self.features == FRAMES:
-            crops = self.store.frames(video_id)
+            crops = frames.frames(video_id)
             return np.moveaxis(crops, -1, 1).astype(np.float32) / 255.0, face
         if "au" not in meta:
             raise StoreError(f"frame store {self.out}: no AU data for {video_id!r}; the au stage "
@@ -216,14 +221,10 @@ def resolve_split(reader: StoreReader, split: str | None) -> SplitFile:
         have = available_splits(reader.out)
         split = reader.attrs().get("default_split") or (have[0] if len(have) == 1 else None)
         if not split:
-            raise ConfigError(
-                "split",
-                [
-                    f"split: expected a split name for a fold or part, got "
-                    f"nothing; splits in {reader.out}: {', '.join(have) or 'none'}"
-                    f" (fix: pass --split / split=)"
-                ],
-            )
+            names = ", ".join(have) or "none"
+            raise ConfigError("split", [f"split: expected a split name for a fold or part, got "
+                                        f"nothing; splits in {reader.out}: {names} (fix: pass "
+                                        "--split / split=)"])
     return read_split(reader.out, split)
 
 
@@ -334,17 +335,13 @@ _PAIRS = {"joint": ["emotion", "authenticity"], "multitask": ["emotion", "authen
 
 
 def _tasks(tasks: str | Sequence[str] | None, sel: Selection) -> list[str]:
-    wanted = [tasks] if isinstance(tasks, str) else list(tasks or [None])
+    wanted: list[str | None] = [tasks] if isinstance(tasks, str) else [*tasks] if tasks else [None]
     out = [t for w in wanted for t in (_PAIRS.get(w, [w]) if w else [None])]
     resolved = [resolve_task(t, sel.classes, sel.default_task) for t in out]
     if not all(resolved):
-        raise ConfigError(
-            "tasks",
-            [
-                f"tasks: expected label keys ({', '.join(sel.classes) or 'none'})"
-                f", got none and the store has no default task (fix: tasks=)"
-            ],
-        )
+        keys = ", ".join(sel.classes) or "none"
+        raise ConfigError("tasks", [f"tasks: expected label keys ({keys}), got none and the "
+                                    "store has no default task (fix: tasks=)"])
     return list(dict.fromkeys(resolved))
 
 
@@ -360,7 +357,8 @@ def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
     sf = resolve_split(reader, split)
     sel = select(reader, sf.name, None, Part.ALL, (), include_anomalies)
     names = _tasks(tasks, sel)
-    feats, faces, kept, augs = [], [], [], {a: [] for a in augmentations}
+    feats, faces, kept = [], [], []
+    augs: dict[str, list[np.ndarray]] = {a: [] for a in augmentations}
     for it in (i for i in sel.items if all(t in i.labels for t in names)):
         x, face = reader.read(it.video_id)
         keep = face if drop_no_face else np.ones(len(face), bool)

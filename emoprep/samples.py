@@ -116,7 +116,7 @@ def cut_clip(src: Path, dst: Path, start: int, count: int, fourcc: str = "mp4v")
             if writer is None:
                 h, w = frame.shape[:2]
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter.fourcc(*fourcc), fps, (w, h))
             writer.write(frame)
             n += 1
     finally:

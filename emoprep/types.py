@@ -1,11 +1,18 @@
-"""Plain data types shared by stages. Arrays are numpy; shapes and units are in the docstrings."""
+"""Plain data types shared by stages, the engine and the trainers. Arrays are numpy; shapes and
+units are in the docstrings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from emoprep.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class FrameStatus(IntEnum):
@@ -26,11 +33,38 @@ class FrameStatus(IntEnum):
 
 
 class Device(str, Enum):
-    """Where a torch model runs (embedders, MTCNN, FAN)."""
+    """Where a torch model runs (embedders, MTCNN, FAN, the trainers); see
+    :func:`resolve_device`."""
 
     AUTO = "auto"  #: CUDA when ``torch.cuda.is_available()``, else CPU
     CPU = "cpu"
     CUDA = "cuda"  #: fails with a clear error when no CUDA device is present
+
+
+def resolve_device(device: Device | str, section: str) -> torch.device:
+    """The one rule for every torch model: ``auto`` -> CUDA when ``torch.cuda.is_available()``,
+    else CPU; ``cpu`` -> CPU; ``cuda`` without a CUDA device -> :class:`ConfigError` naming
+    ``section`` (the settings it came from, e.g. ``stages.embed``). torch is imported here."""
+    import torch
+
+    device = Device(device)
+    cuda = torch.cuda.is_available()
+    if device is Device.CUDA and not cuda:
+        raise ConfigError(section, [
+            "device: cuda, but torch.cuda.is_available() is False; use device: auto or cpu"])
+    return torch.device("cuda" if cuda and device is not Device.CPU else "cpu")
+
+
+class UnitState(str, Enum):
+    """Where a unit stands before a run: a (stage, video) unit of the plan, or a training unit
+    (which is only ever FRESH, STALE or MISSING). ``status`` prints the values."""
+
+    FRESH = "up-to-date"  #: its record (and outputs) match its fingerprint
+    STALE = "stale"  #: it ran with another fingerprint, or its output is missing or corrupt
+    MISSING = "missing"  #: never run
+    FAILED = "failed"  #: failed last time with the same fingerprint; retried (unless --skip-failed)
+    DATA_FAILED = "failed-data"  #: failed because of its input; not retried until that changes
+    BLOCKED = "blocked"  #: an upstream unit failed in this plan
 
 
 class SourceKind(str, Enum):

@@ -1,5 +1,6 @@
-"""The tree is ruff clean with the 100-column limit (pyproject.toml [tool.ruff]) and has no
-import cycle (the steering repository's checker, ``shared/tools/import_cycles.py``)."""
+"""The tree is ruff clean with the 100-column limit (pyproject.toml [tool.ruff]), mypy clean on
+``emoprep/`` (pyproject.toml [tool.mypy]) and has no import cycle (the steering repository's
+checker, ``shared/tools/import_cycles.py``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ def test_ruff_clean() -> None:
     res = subprocess.run([sys.executable, "-m", "ruff", "check", "emoprep", "tests", "benchmarks",
                           "tools"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-4000:]
+
+
+def test_mypy_clean() -> None:
+    """``python -m mypy`` with the settings of pyproject.toml (files: emoprep) reports nothing.
+    mypy comes with the ``test`` extra, so this never skips: without it the test fails."""
+    res = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1].startswith("Success: no issues found"), res.stdout
 
 
 def test_no_import_cycles() -> None:

@@ -85,7 +85,7 @@ def quick_manifest(videos: list[Path], out: Path | None) -> Manifest:
     import glob
 
     from emoprep.pipeline.manifest import manifest_from_dict
-    from emoprep.pipeline.manifest.presets import PRESETS
+    from emoprep.pipeline.manifest.presets import PRESETS, Preset
 
     paths = [p.expanduser().absolute() for p in videos]
     missing = [p for p in paths if not p.exists()]
@@ -100,7 +100,7 @@ def quick_manifest(videos: list[Path], out: Path | None) -> Manifest:
     for p in paths:
         rel = glob.escape(p.relative_to(root).as_posix())
         if p.is_dir():
-            include += [g if rel == "." else f"{rel}/{g}" for g in PRESETS["generic"].include]
+            include += [g if rel == "." else f"{rel}/{g}" for g in PRESETS[Preset.GENERIC].include]
         else:
             include.append(rel)
     split = {"folds": 2, "test_fraction": 0.0, "required": False}

@@ -199,7 +199,9 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
         where += f"fold {info['fold']}, " if info["fold"] else ""
         steps = ("" if info["cut"] else " (the longest sequence: nothing cut; --max-len L cuts "
                  "longer ones)")
-        typer.echo(f"{target}: {plural(info['n'], 'sequence')} x {info['max_len']} steps{steps} x "
+        n = info["n"]
+        assert isinstance(n, int)
+        typer.echo(f"{target}: {plural(n, 'sequence')} x {info['max_len']} steps{steps} x "
                    f"{info['dim']} features ({where}part {info['part']}, task "
                    f"{info['task'] or '-'}); {info['held_back']} AU-trim anomalies held back")
 

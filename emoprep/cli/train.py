@@ -42,13 +42,13 @@ def train(
     from emoprep.pipeline.session import resolve_manifest
     from emoprep.train import fit
     from emoprep.train.cache import features_fingerprint, train_root
-    from emoprep.train.config import apply_overrides
 
     try:
-        m = resolve_manifest(manifest, tuple(set_ or ()))
+        chosen = [f"train.{k}={v.value}" for k, v in (("head", head), ("task", task))
+                  if v is not None]
+        m = resolve_manifest(manifest, (*(set_ or ()), *chosen))  # --head wins over --set
         root = out or m.output_dir()
-        chosen = {k: v.value for k, v in (("head", head), ("task", task)) if v is not None}
-        cfg = apply_overrides(m.train, chosen) if chosen else m.train
+        cfg = m.train
         only = None if folds == "all" else [int(k) for k in folds.split(",")]
         augs = [a.value for a in m.stages.augment.names] if cfg.use_augmented else []
         seqs, fl = load_sequences(root, features, split or m.stages.split.name, cfg.task.value,

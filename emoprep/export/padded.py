@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from emoprep.data import (
 )
 from emoprep.errors import ConfigError, StoreError
 from emoprep.io.hdf5 import write_arrays
-from emoprep.io.reader import FrameStore
+from emoprep.io.reader import FeatureStore, FrameStore
 from emoprep.pipeline.manifest.labels import resolve_task
 
 #: file name endings an export may have
@@ -125,8 +126,8 @@ def _pose_keep(reader: StoreReader, frames: FrameStore | None, video_id: str,
     if frames is None:
         return None
     own = reader.features in (FRAMES, AU)
-    return pose_mask(frames, video_id, None if own else reader.store.frame_index(video_id),
-                     o.pose_limits)
+    index = None if own else cast(FeatureStore, reader.store).frame_index(video_id)
+    return pose_mask(frames, video_id, index, o.pose_limits)
 
 
 def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[str, np.ndarray]:

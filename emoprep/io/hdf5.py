@@ -255,7 +255,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         raise StoreError(f"index {path}: cannot read its table ({exc})") from exc
     out = []
     for row in rows:
-        d = {name: row[name] for name in _TABLE_DTYPE.names}
+        d = {name: row[name] for name in _TABLE_DTYPE.names or ()}
         d = {
             k: (
                 v.decode()

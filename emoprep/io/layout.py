@@ -46,6 +46,11 @@ class Layout:
         return os.path.join(self.meta_dir, "records")
 
     @property
+    def records_dir(self) -> Path:
+        """One folder per stage (:func:`stage_dirname`), one record file per video in it."""
+        return Path(self._records)
+
+    @property
     def lock(self) -> Path:
         return self.meta_dir / "lock"
 

@@ -17,7 +17,7 @@ from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_path, atomic_write_text
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
     """Write ``arrays`` to ``path`` (.npz, uncompressed) atomically."""
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)

@@ -14,7 +14,7 @@ from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
 from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig
 from emoprep.stages.window import WindowConfig
@@ -59,7 +59,7 @@ class SplitConfig(BaseModel):
     def fingerprint_slice(self) -> dict[str, Any]:
         """The keys that decide the split; keys added after 0.1 are left out at their defaults."""
         data = self.model_dump(mode="json", exclude={"required"})
-        added = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
+        added: dict[str, Any] = {"method": "kfold", "test_subjects": None, "fold_subjects": None,
                  "exclude_subjects": []}
         return {k: v for k, v in data.items() if not (k in added and v == added[k])}
 
@@ -71,7 +71,7 @@ class StagesConfig(BaseModel):
     window: WindowConfig = Field(default_factory=WindowConfig)
     detect: DetectConfig = Field(default_factory=HaarConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
-    landmarks: LandmarksConfig = Field(default_factory=LandmarksConfig)
+    landmarks: LandmarksConfig = Field(default_factory=Dlib68Config)
     au: AUConfig = Field(default_factory=LandmarksAUConfig)
     trim: TrimConfig = Field(default_factory=TrimConfig)
     align: AlignConfig = Field(default_factory=AlignConfig)

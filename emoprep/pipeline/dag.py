@@ -9,7 +9,6 @@ date and, if not, why.
 from __future__ import annotations
 
 import gc
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,10 +19,10 @@ from typing import Any
 from emoprep.errors import ConfigError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.config import StagesConfig
-from emoprep.pipeline.fingerprint import canonical_json, explain_change
+from emoprep.pipeline.fingerprint import StageFingerprint, explain_change
 from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
 from emoprep.pipeline.stagedef import PlanContext, StageDef
-from emoprep.types import UnitStatus, VideoEntry
+from emoprep.types import UnitState, UnitStatus, VideoEntry
 
 
 def order_stages(defs: list[StageDef], c: StagesConfig) -> list[StageDef]:
@@ -63,15 +62,6 @@ def downstream_of(defs: list[StageDef], roots: set[str], c: StagesConfig) -> set
         if any(u in out for u in d.upstream_of(c)):
             out.add(d.name)
     return out
-
-
-class UnitState(str, Enum):
-    FRESH = "up-to-date"
-    STALE = "stale"
-    MISSING = "missing"
-    FAILED = "failed"  #: failed last time with the same fingerprint; retried (unless --skip-failed)
-    DATA_FAILED = "failed-data"  #: failed because of its input; not retried until that changes
-    BLOCKED = "blocked"  #: an upstream unit failed in this plan
 
 
 class RetryPolicy(str, Enum):
@@ -154,34 +144,20 @@ def _make_plan(videos: list[VideoEntry], ctx: PlanContext, layout: Layout, recor
     static = {d.name: (d.config_slice(c), d.libraries(c),
                        {p.name: ctx.hashes.file(p) for p in d.models(c)}, d.upstream_of(c))
               for d in defs}
-    frames = {d.name: _json_frame(d, *static[d.name][:3]) for d in defs}
+    rules = {d.name: StageFingerprint(d.name, d.version, *static[d.name][:3]) for d in defs}
     retry = RetryPolicy.of(retry_failed)
     units: dict[tuple[str, str], Unit] = {}
     for v in videos:
         vid = v.video_id
         for d in defs:
-            config, libs, models, upstream = static[d.name]
+            upstream, rule = static[d.name][3], rules[d.name]
             ups = [units[(u, vid)] for u in upstream]
             inputs, up_fps = d.inputs(v, ctx), {u.stage: u.fingerprint for u in ups}
-            comp = {"stage": d.name, "version": d.version, "config": config, "libraries": libs,
-                    "models": models, "inputs": inputs, "upstream": up_fps}
-            head, middle, tail = frames[d.name]
-            text = head + canonical_json(inputs) + middle + canonical_json(up_fps) + tail
-            fp = hashlib.sha256(text.encode("ascii")).hexdigest()  # == digest(comp)
-            unit = Unit(d, v, fp, comp, UnitState.FRESH, upstream=upstream)
+            unit = Unit(d, v, rule.of(inputs, up_fps), rule.components(inputs, up_fps),
+                        UnitState.FRESH, upstream=upstream)
             _decide(unit, records, layout, ups, d.name in forced, retry)
             units[unit.key] = unit
     return Plan(defs, units, videos)
-
-
-def _json_frame(d: StageDef, config: Any, libs: Any, models: Any) -> tuple[str, str, str]:
-    """:func:`canonical_json` of a unit's components around its two per-video parts (inputs,
-    upstream), built once per stage: joined with those, it is the canonical JSON of the whole
-    (keys in sorted order: config, inputs, libraries, models, stage, upstream, version)."""
-    return ('{"config":' + canonical_json(config) + ',"inputs":',
-            ',"libraries":' + canonical_json(libs) + ',"models":' + canonical_json(models)
-            + ',"stage":' + canonical_json(d.name) + ',"upstream":',
-            ',"version":' + canonical_json(d.version) + "}")
 
 
 def _decide(unit: Unit, records: RecordStore, layout: Layout, ups: list[Unit], forced: bool,

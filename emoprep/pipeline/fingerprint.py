@@ -1,9 +1,13 @@
-"""Canonical hashing of what a stage reads, and the content-hash cache for raw videos.
+"""The fingerprint rule, whole: canonical JSON, its sha256, a unit's components, the content-hash
+cache for raw videos and the words that explain a changed fingerprint.
 
-A fingerprint is ``sha256(json.dumps(components, sort_keys=True))``. Components hold only what
-changes a stage's output: stage name and code version, its config slice with defaults filled in,
-library versions, model-file hashes and upstream fingerprints. Never output paths, worker counts,
-batch sizes or timestamps.
+A fingerprint is ``sha256(canonical_json(components))`` (:func:`digest`; canonical JSON is
+``json.dumps`` with sorted keys, no whitespace, ASCII only). A (stage, video) unit's components
+(:class:`StageFingerprint`) hold only what changes its output: stage name and code version, its
+config slice with defaults filled in, library versions, model-file hashes, its per-video inputs
+and upstream fingerprints. Never output paths, worker counts, batch sizes or timestamps. Every
+other hash of a setting (the training units, the trainers' split digest, the feature store's
+fingerprint for ``emoprep train``) is a :func:`digest` too.
 """
 
 from __future__ import annotations
@@ -56,6 +60,41 @@ def _plain_json(obj: Any) -> str | None:
 def digest(obj: Any) -> str:
     """sha256 hex digest of :func:`canonical_json` of ``obj``."""
     return hashlib.sha256(canonical_json(obj).encode("ascii")).hexdigest()
+
+
+#: the components of a (stage, video) unit, in canonical (sorted) order
+COMPONENTS = ("config", "inputs", "libraries", "models", "stage", "upstream", "version")
+
+
+class StageFingerprint:
+    """The fingerprint of a stage's units: the per-stage components fixed once, the per-video
+    ones (``inputs``, ``upstream``) given per unit.
+
+    :meth:`of` is exactly ``digest(self.components(inputs, upstream))``; it joins the canonical
+    JSON of the fixed components, built once, with that of the two per-video ones, so a plan over
+    50,000 units does not serialise each stage's config again for every video.
+    """
+
+    def __init__(self, stage: str, version: int, config: Any, libraries: Any,
+                 models: Any) -> None:
+        self.fixed = {"stage": stage, "version": version, "config": config,
+                      "libraries": libraries, "models": models}
+        self._head = '{"config":' + canonical_json(config) + ',"inputs":'
+        self._middle = (',"libraries":' + canonical_json(libraries) + ',"models":'
+                        + canonical_json(models) + ',"stage":' + canonical_json(stage)
+                        + ',"upstream":')
+        self._tail = ',"version":' + canonical_json(version) + "}"
+
+    def components(self, inputs: Any, upstream: dict[str, str]) -> dict[str, Any]:
+        """``{stage, version, config, libraries, models, inputs, upstream}`` of one unit."""
+        return {**self.fixed, "inputs": inputs, "upstream": upstream}
+
+    def of(self, inputs: Any, upstream: dict[str, str]) -> str:
+        """sha256 hex of the canonical JSON of :meth:`components` (keys in :data:`COMPONENTS`
+        order)."""
+        text = (self._head + canonical_json(inputs) + self._middle + canonical_json(upstream)
+                + self._tail)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 class HashCache:

@@ -310,7 +310,8 @@ class _Warp:
         self.w = stack.enter_context(ShardWriter(self.path, frames_step.shard_attrs(task, info, {}),
                                                  s.store))
         self.rows = RowBlocks(self.w.stream("frames", (T, s.align.size, s.align.size, 3), np.uint8))
-        self.T, self.held, self.next = T, deque(), 0
+        self.T, self.next = T, 0
+        self.held: deque[Any] = deque()
         self.matrices = np.full((T, 2, 3), np.nan, np.float32)
         self.blank = np.zeros((s.align.size, s.align.size, 3), np.uint8)
         self.seconds = 0.0  #: spent warping and writing (frames are counted once, when decoded)

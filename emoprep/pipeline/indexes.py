@@ -32,7 +32,8 @@ from emoprep.pipeline.session import Session
 from emoprep.types import UnitStatus, VideoState
 
 
-def _video_state(session: Session, plan: Plan, vid: str, final_stage: str) -> tuple[str, str]:
+def _video_state(session: Session, plan: Plan, vid: str, final_stage: str
+                 ) -> tuple[VideoState, str]:
     """("ok" | "failed" | "pending", first error) of one video for one output stage."""
     for d in plan.stages:
         if d.name != final_stage and d.embedder is not None:
@@ -168,6 +169,7 @@ def _anomaly(session: Session, vid: str) -> bool:
 def _low_face(session: Session, vid: str) -> VideoWarning | None:
     """The ``stages.quality`` warning of a finished video, or None."""
     rec = session.records.get("frames", vid)
+    assert rec is not None  # called for videos whose frames unit is up to date
     return face_coverage_warning(vid, int(rec.summary.get("n_frames", 0)),
                                  int(rec.summary.get("n_face", 0)),
                                  session.manifest.stages.quality.min_face_fraction)
@@ -222,6 +224,7 @@ def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
             info["warnings"] = [warning.as_dict()]
         if state is VideoState.OK:
             rec = session.records.get("frames", vid)
+            assert rec is not None  # state OK: the record exists
             p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
             p.shards.append(("", lay.frames_shard(vid)))
             p.key = [_fp(session, "frames", vid), _fp(session, "au", vid)]
@@ -251,6 +254,7 @@ def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str
                      meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
         if state is VideoState.OK:
             rec = session.records.get(f"embed:{name}", vid)
+            assert rec is not None  # state OK: the record exists
             p.row.n_frames = int(rec.summary.get("n_frames", 0))
             p.shards.append(("", lay.features_shard(name, vid)))
             p.key.append(_fp(session, f"embed:{name}", vid))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -195,6 +196,25 @@ class RecordStore:
         except (OSError, EmoprepError):  # a full disk, say: the summary's write will tell
             return  # kept out of date: every stamp that moved sends its record to the file
         self._dirty = False
+
+    def scan(self, folders: Callable[[str], bool] | None = None
+             ) -> tuple[list[Record], list[str]]:
+        """Every record file of the output folder, read whole (components included): (records,
+        problems). Folders (a stage's :func:`~emoprep.io.layout.stage_dirname`) in name order,
+        files in name order, only the folders ``folders`` accepts when it is given; a file that
+        is not a record gives ``"<stage folder>/<file>: why"`` in problems. For the readers of a
+        finished run (the report, the training glue); a plan uses :meth:`get`."""
+        root = self.layout.records_dir
+        dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        records, problems = [], []
+        for d in dirs if folders is None else [d for d in dirs if folders(d.name)]:
+            for path in sorted(d.glob("*.json")):
+                try:
+                    records.append(Record(**json.loads(path.read_bytes())))
+                except (OSError, ValueError, TypeError, KeyError) as exc:
+                    problems.append(f"{d.name}/{path.name}: {type(exc).__name__}: "
+                                    f"{str(exc)[:80]}")
+        return records, problems
 
     def problem(self, stage: str, video_id: str) -> str:
         """Why the record of a unit could not be read ("" when it was read or does not exist)."""

@@ -26,8 +26,7 @@ from typing import Any
 from emoprep.errors import DiskFullError, EmoprepError
 from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
-from emoprep.pipeline import scheduler
-from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
+from emoprep.pipeline.dag import Plan, Unit, UnitState
 from emoprep.pipeline.outcome import (
     bad_files,
     explain_failures,
@@ -36,7 +35,7 @@ from emoprep.pipeline.outcome import (
     save_used_manifest,
     window_note,
 )
-from emoprep.pipeline.scheduler import execute_plan, runnable
+from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
 from emoprep.pipeline.session import ManifestSource, Session, open_session
 from emoprep.pipeline.splits import write_split
 from emoprep.pipeline.stagedef import StageDef, UnitResult
@@ -52,20 +51,6 @@ class RunInterrupted(EmoprepError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-@dataclass
-class RunOptions(scheduler.RunOptions):
-    """:class:`scheduler.RunOptions` plus what only the coordinator decides."""
-
-    retry_failed: bool = False  #: also retry failures caused by the data (--retry-failed)
-    verify: bool = False  #: read every output in full before trusting it (slow)
-
-    @property
-    def retry(self) -> RetryPolicy:
-        if self.retry_failed:
-            return RetryPolicy.ALL
-        return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
 
 
 #: folders of the output that hold no stage's outputs but are emoprep's own
@@ -210,7 +195,7 @@ def _plain(value: Any) -> Any:
 
 
 def run(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple[str, ...] = (),
-        opts: scheduler.RunOptions | None = None,
+        opts: RunOptions | None = None,
         on_start: Callable[[Session, Plan, int], None] | None = None,
         on_done: Callable[[Unit, UnitResult], None] | None = None) -> RunReport:
     """Validate, plan, run what is stale, rebuild indexes and splits; return the report.
@@ -218,7 +203,7 @@ def run(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple
     Raises :class:`RunInterrupted` on SIGTERM / SIGINT and :class:`DiskFullError` on a full disk,
     after writing the summary of what ran (when there is room for it).
     """
-    opts = opts if isinstance(opts, RunOptions) else RunOptions(**vars(opts or RunOptions()))
+    opts = opts or RunOptions()
     t0 = time.perf_counter()
     session = open_session(manifest_path, out, overrides)
     ran: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from emoprep.pipeline.dag import Plan, Unit, UnitState
+from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
 from emoprep.pipeline.fused import FUSABLE, FusedTask, unpack, worth_fusing
 from emoprep.pipeline.records import Record
@@ -33,6 +33,16 @@ class RunOptions:
     plots: bool = False
     on_executor: Callable[[str, str | None], None] | None = None  #: told the executor and dashboard
     on_frames: Callable[[int], None] | None = None  #: told frame counts as workers report them
+    retry_failed: bool = False  #: also retry failures caused by the data (--retry-failed)
+    verify: bool = False  #: read every output in full before trusting it (slow)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """Which failed units run again: all (--retry-failed), none (--skip-failed), or those
+        the environment failed (the default)."""
+        if self.retry_failed:
+            return RetryPolicy.ALL
+        return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
 
 
 def _task(
@@ -174,10 +184,11 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
             if k in sched.claimed:
                 continue
             task = _make_task(sched, session, k, queue)
-            running[ex.submit(task)] = (k, task)
+            # a FusedTask runs as a UnitTask does (fused.py goes with issue 20 item 1)
+            running[ex.submit(task)] = (k, task)  # type: ignore[arg-type]
         for fut in ex.wait_any(list(running)):
             k, task = running.pop(fut)
-            res = ex.result(fut, task)
+            res = ex.result(fut, task)  # type: ignore[arg-type]
             batch = unpack(res, task) if isinstance(task, FusedTask) else [res]
             for r in batch:
                 unit = sched.todo[(r.stage, r.video_id)]

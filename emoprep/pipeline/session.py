@@ -14,7 +14,7 @@ from pathlib import Path
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.io.layout import Layout
-from emoprep.pipeline.dag import Plan, build_dag, make_plan
+from emoprep.pipeline.dag import Plan, RetryPolicy, build_dag, make_plan
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.manifest import (
     Manifest,
@@ -59,7 +59,8 @@ class Session:
                 "resolved_manifest": self.manifest.model_dump(mode="json"),
                 "versions": {d: library_version(d) for d in libs}}
 
-    def plan(self, force: set[str] | None = None, retry_failed: bool = True) -> Plan:
+    def plan(self, force: set[str] | None = None,
+             retry_failed: RetryPolicy | bool = True) -> Plan:
         """Every (stage, video) unit with its state; ``force`` names stages (and ``split``)."""
         force = set(force or ())
         names = [d.name for d in build_dag(self.manifest.stages)]
@@ -151,10 +152,11 @@ def _check_model_files(manifest: Manifest) -> None:
     """Resolve relative model paths against the manifest's folder; every missing file, at once."""
     problems: list[str] = []
     lm = manifest.stages.landmarks
-    if getattr(lm, "model", None) is not None:  # a landmarks model path: relative to the manifest
-        path = expand_path(lm.model, manifest.base_dir)
+    model = getattr(lm, "model", None)
+    if model is not None:  # a landmarks model path: relative to the manifest
+        path = expand_path(model, manifest.base_dir)
         manifest.stages.landmarks = lm.model_copy(
-            update={"model": str(path) if isinstance(lm.model, str) else path})
+            update={"model": str(path) if isinstance(model, str) else path})
     for name, cfg in manifest.stages.embed.items():
         update = {}
         for key in cfg.model_keys:

@@ -75,7 +75,8 @@ def _test_subjects(pool: list[VideoEntry], cfg: SplitConfig) -> set[str]:
 def _explicit_folds(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
                     ) -> list[tuple[str, set[str]]]:
     assert cfg.fold_subjects is not None
-    present, problems, owner = {v.subject for v in rest}, [], {}
+    present, problems = {v.subject for v in rest}, []
+    owner: dict[str, str] = {}
     for name, subjects in cfg.fold_subjects.items():
         for s in subjects:
             where = "the test part" if s in test else owner.get(s)
@@ -192,7 +193,7 @@ class SplitPlan:
     extra: list[SplitPlan] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "name": self.name,
             "state": self.state,
             "reason": self.reason,

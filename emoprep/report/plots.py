@@ -106,7 +106,8 @@ def status_timeline(frame_index: np.ndarray, status: np.ndarray, path: Path, tit
     ax.set_xlabel("source frame", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.set_title(title, fontsize=9)
-    handles = [Patch(color=np.array(STATUS_RGB[s]) / 255, label=f"{s.name.lower()} {int(n)}")
+    handles = [Patch(color="#" + "".join(f"{c:02x}" for c in STATUS_RGB[s]),
+                     label=f"{s.name.lower()} {int(n)}")
                for s in FrameStatus if (n := np.count_nonzero(st == s))]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.2), fontsize=7,
               frameon=False)

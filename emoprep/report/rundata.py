@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from emoprep.errors import StoreError
 from emoprep.io.hdf5 import read_table
 from emoprep.io.layout import Layout
 from emoprep.pipeline.quality import DEFAULT_MIN_FACE_FRACTION
+from emoprep.pipeline.records import RecordStore
 from emoprep.types import FrameStatus
 
 #: order of the per-video stages in tables (others follow in name order)
@@ -44,13 +45,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def read_records(layout: Layout) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every unit record: ``{video_id: {stage: record}}`` (stage as in the record, e.g.
-    ``embed:hog``)."""
+    """Every unit record as plain data: ``{video_id: {stage: record}}`` (stage as in the record,
+    e.g. ``embed:hog``). Raises :class:`StoreError` naming the first file that is not a record."""
+    records, problems = RecordStore(layout).scan()
+    if problems:
+        raise StoreError(f"{layout.records_dir}/{problems[0]}; re-run `emoprep run`")
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    root = layout.meta_dir / "records"
-    for path in sorted(root.glob("*/*.json")):
-        rec = _read_json(path)
-        out[str(rec.get("video_id", path.stem))][str(rec.get("stage", path.parent.name))] = rec
+    for rec in records:
+        out[rec.video_id][rec.stage] = {**asdict(rec), "status": rec.status.value}
     return dict(out)
 
 

@@ -122,7 +122,7 @@ def alignment_matrix(
     box is usable.
     """
     lm_ok = landmarks is not None and np.isfinite(landmarks).all()
-    if cfg.method is AlignMethod.EYES and lm_ok:
+    if cfg.method is AlignMethod.EYES and lm_ok and landmarks is not None:
         return eyes_matrix(*eye_centers(landmarks), cfg)
     if box is not None and np.isfinite(box).all():
         return box_matrix(box, cfg.size, cfg.box_pad_y)

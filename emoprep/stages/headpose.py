@@ -102,7 +102,7 @@ def head_pose_frame(landmarks: np.ndarray, width: int, height: int) -> np.ndarra
     if not np.isfinite(points).all():
         return np.full(3, np.nan, np.float32)
     cam = camera_matrix(width, height)
-    rvec = np.zeros((3, 1))
+    rvec: np.ndarray = np.zeros((3, 1))
     tvec = _initial_translation(points, cam)
     ok, rvec, tvec = cv2.solvePnP(MODEL_POINTS, points.reshape(-1, 1, 2), cam, None, rvec, tvec,
                                   useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)

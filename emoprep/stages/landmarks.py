@@ -19,7 +19,7 @@ import math
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 from pydantic import Field, GetCoreSchemaHandler, TypeAdapter
@@ -125,7 +125,7 @@ class Landmarker:
         return {"path": self.path, "refine": self.refine}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"], state["refine"])
+        type(self).__init__(self, state["path"], state["refine"])
 
     def predict(self, grey: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
         """One predictor pass in ``box_xywh`` on a grey (H, W) uint8 frame: (68, 2) float32."""
@@ -228,7 +228,8 @@ class FanConfig(FanLandmarksConfig):
 #: every landmarks backend's config class; the first is the default
 BACKENDS: tuple[type[BackendConfig], ...] = (Dlib68Config, FanConfig)
 
-LandmarksBackend = Enum("LandmarksBackend",
+# members from the registry: a type checker cannot list them
+LandmarksBackend = Enum("LandmarksBackend",  # type: ignore[misc]
                         {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str)
 LandmarksBackend.__doc__ = "Names of the landmarks backends (``landmarks.backend``)."
 
@@ -236,18 +237,23 @@ _FAMILY = family("backend", "dlib68", *BACKENDS)
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(_FAMILY)
 
 
-class LandmarksConfig:
-    """The landmarks family as a type: a field annotated with it takes a mapping whose
-    ``backend`` (default ``dlib68``) picks the config class. Calling it does the same for keyword
-    keys: ``LandmarksConfig(refine=0)`` is a :class:`Dlib68Config`, ``LandmarksConfig(backend="fan",
-    model=path)`` a :class:`FanConfig` (pydantic ValidationError for a bad key or value)."""
+if TYPE_CHECKING:  # what the class below stands for, as a type checker sees it
+    LandmarksConfig: TypeAlias = "Dlib68Config | FanConfig"
+else:
+    class LandmarksConfig:
+        """The landmarks family as a type: a field annotated with it takes a mapping whose
+        ``backend`` (default ``dlib68``) picks the config class. Calling it does the same for
+        keyword keys: ``LandmarksConfig(refine=0)`` is a :class:`Dlib68Config`,
+        ``LandmarksConfig(backend="fan", model=path)`` a :class:`FanConfig` (pydantic
+        ValidationError for a bad key or value)."""
 
-    def __new__(cls, **keys: Any) -> Dlib68Config | FanConfig:  # type: ignore[misc]
-        return _ADAPTER.validate_python(keys)
+        def __new__(cls, **keys: Any) -> Dlib68Config | FanConfig:
+            return _ADAPTER.validate_python(keys)
 
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return handler.generate_schema(_FAMILY)
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any,
+                                         handler: GetCoreSchemaHandler) -> CoreSchema:
+            return handler.generate_schema(_FAMILY)
 
 
 def make_landmarker(cfg: Dlib68Config | FanConfig) -> Landmarker | FanLandmarker:

@@ -24,6 +24,7 @@ from pydantic import Field
 
 from emoprep.errors import ModelFileError
 from emoprep.stages.backends import BackendConfig
+from emoprep.types import resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -131,14 +132,14 @@ class FanLandmarker:
     def __init__(self, cfg: FanLandmarksConfig) -> None:
         self.cfg = cfg
         self.path = cfg.model_path()
-        self.device = _device(cfg.device)
+        self.device = resolve_device(cfg.device, "landmarks")
         self.net = _load(self.path, self.device)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def heatmaps(self, batch: np.ndarray) -> np.ndarray:
         """(B, 3, 256, 256) float32 -> (B, 68, 64, 64) float32 heatmaps."""
@@ -179,18 +180,6 @@ def _last(out: Any) -> torch.Tensor:
     """The heatmaps of a module output: a tensor, or the last of a list / tuple (stacked
     hourglasses)."""
     return out[-1] if isinstance(out, (list, tuple)) else out
-
-
-def _device(name: str) -> torch.device:
-    import torch
-
-    from emoprep.errors import ConfigError
-
-    cuda = torch.cuda.is_available()
-    if name == "cuda" and not cuda:
-        raise ConfigError("landmarks", ["device: cuda, but torch.cuda.is_available() is False; "
-                                        "use device: auto or cpu"])
-    return torch.device("cuda" if cuda and name != "cpu" else "cpu")
 
 
 def _load(path: Path, device: torch.device) -> Any:

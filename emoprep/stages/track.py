@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,6 +61,9 @@ from emoprep.stages.tracker import (
     tracked_failed,
 )
 from emoprep.types import FrameStatus, Geometry
+
+if TYPE_CHECKING:
+    from emoprep.stages.landmarks_fan import FanLandmarker
 
 __all__ = ["MAX_ASPECT", "MIN_INSIDE", "NO_DETECTOR", "CONFIRM_IOU", "FaceTracker", "TrackBackend",
            "TrackConfig", "TrackResult", "track_faces", "track_video", "tracked_failed",
@@ -112,8 +116,9 @@ def whole_frame_only(detect: DetectConfig) -> bool:
 class _Session:
     """State machine of one video: search -> candidate -> confirmed face -> tracked / lost."""
 
-    def __init__(self, chain: DetectorChain, landmarker: Landmarker, dcfg: DetectConfig,
-                 tcfg: TrackConfig, temporal: bool = False, colour: bool = False) -> None:
+    def __init__(self, chain: DetectorChain, landmarker: Landmarker | FanLandmarker,
+                 dcfg: DetectConfig, tcfg: TrackConfig, temporal: bool = False,
+                 colour: bool = False) -> None:
         self.chain, self.lmk, self.dcfg, self.tcfg = chain, landmarker, dcfg, tcfg
         self.temporal = temporal  # tracked frames: one predictor pass from the last landmarks
         self.colour = colour  # the landmarker gets the colour frame (FAN), not the grey one
@@ -141,8 +146,10 @@ class _Session:
             self._search(idx, grey, loss=False)
             return
         if self.naive:
+            assert self.box is not None  # active: a face was found
             ok, box = True, self.box
         else:
+            assert self.tracker is not None  # active and not naive: a tracker follows the face
             ok, box = self.tracker.update(grey)
             ok = ok and not tracked_failed(box, grey.shape, self.tcfg.min_box)
         if self.pending:
@@ -175,7 +182,8 @@ class _Session:
         self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int
     ) -> int:
         self.box = np.asarray(box, np.float32)
-        if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
+        if (status is FrameStatus.TRACKED and self.temporal and self.last is not None
+                and isinstance(self.lmk, Landmarker)):  # temporal: dlib's landmarks only
             lm = self.lmk.follow(grey, self.last[0], self.last[1], self.box)
         else:
             lm = self.lmk(self.frame if self.colour else grey, self.box)

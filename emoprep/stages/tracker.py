@@ -92,7 +92,8 @@ class MedianFlow:
         self.h0 = float(padded[3])
         import cv2  # lazy: the config classes are imported by status and planning
 
-        self._t = cv2.legacy.TrackerMedianFlow_create()
+        # opencv's type stubs leave out the contrib legacy trackers
+        self._t = cv2.legacy.TrackerMedianFlow_create()  # type: ignore[attr-defined]
         self._t.init(grey, tuple(float(v) for v in padded))
 
     def update(self, grey: np.ndarray) -> tuple[bool, np.ndarray]:

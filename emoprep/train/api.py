@@ -26,8 +26,7 @@ from emoprep.train.data import Folds, Sequences, folds_digest, sequences_digest,
 from emoprep.train.metrics import evaluate, with_joint
 from emoprep.train.units import (
     FINAL,
-    Unit,
-    UnitState,
+    TrainUnit,
     make_unit,
     read_record,
     save_outputs,
@@ -35,6 +34,7 @@ from emoprep.train.units import (
     write_log,
     write_record,
 )
+from emoprep.types import UnitState
 
 
 @contextlib.contextmanager
@@ -69,8 +69,8 @@ def final_epochs(fold_records: list[dict[str, Any]]) -> int:
     return max(1, int(round(float(np.mean([r["best_epoch"] for r in fold_records])))))
 
 
-def train_unit(unit: Unit, root: Path, seqs: Sequences, cfg: TrainConfig, train_idx: np.ndarray,
-               val_idx: np.ndarray | None, test_idx: np.ndarray, epochs: int,
+def train_unit(unit: TrainUnit, root: Path, seqs: Sequences, cfg: TrainConfig,
+               train_idx: np.ndarray, val_idx: np.ndarray | None, test_idx: np.ndarray, epochs: int,
                seed: int) -> dict[str, Any]:
     """Train one unit into its folder and write its record; returns the record."""
     from emoprep.train.loop import Trainer, outputs_for
@@ -162,7 +162,7 @@ def unit_states(out_dir: str | Path, cfg: TrainConfig, split_name: str, split_di
         state, reason = state_of(unit, root)
         rows.append({"unit": unit.name, "state": state.value, "reason": reason,
                      "fingerprint": unit.fingerprint})
-        recs.append(read_record(unit, root) if state is UnitState.UP_TO_DATE else None)
+        recs.append(read_record(unit, root) if state is UnitState.FRESH else None)
     if cfg.final_model:
         name = f"train:{cfg.head.value}/{cfg.task.value}/{split_name}/{FINAL}"
         if any(r is None for r in recs):
@@ -170,7 +170,7 @@ def unit_states(out_dir: str | Path, cfg: TrainConfig, split_name: str, split_di
                          "reason": "waits for its folds", "fingerprint": ""})
         else:
             unit = make_unit(cfg, split_name, split_digest, features_fingerprint, FINAL,
-                             final_epochs(recs))
+                             final_epochs([r for r in recs if r is not None]))
             state, reason = state_of(unit, root)
             rows.append({"unit": unit.name, "state": state.value, "reason": reason,
                          "fingerprint": unit.fingerprint})

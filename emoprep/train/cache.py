@@ -12,30 +12,26 @@ the records of its ``embed:`` units, so a trained fold is stale exactly when its
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from emoprep.errors import EmoprepError
 from emoprep.io.layout import Layout, stage_dirname
 from emoprep.pipeline.fingerprint import digest
+from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.session import Session
+from emoprep.types import UnitStatus
 
 
 def features_fingerprint(out: Path, features: str) -> str:
     """Digest of the fingerprints of every ``embed:<features>[@aug]`` record of a run (the
-    features of every video and augmented variant); "" when there are none."""
-    records = Layout(Path(out)).meta_dir / "records"
+    features of every video and augmented variant); "" when there are none. Unreadable and
+    failed records are left out."""
     name = stage_dirname(f"embed:{features}")
-    parts = []
-    for folder in sorted([records / name, *records.glob(f"{name}@*")]):
-        for rec in sorted(folder.glob("*.json")):
-            try:
-                data = json.loads(rec.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if data.get("status") == "ok":
-                parts.append([folder.name, rec.stem, data.get("fingerprint", "")])
+    records, _ = RecordStore(Layout(Path(out))).scan(
+        lambda folder: folder == name or folder.startswith(f"{name}@"))
+    parts = [[stage_dirname(r.stage), r.video_id, r.fingerprint] for r in records
+             if r.status is UnitStatus.OK]
     return digest(parts) if parts else ""
 
 

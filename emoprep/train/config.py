@@ -1,4 +1,4 @@
-"""``train:`` settings: the model re-exported from the manifest package, loading and overrides.
+"""``train:`` settings: the model re-exported from the manifest package, and loading.
 
 The pydantic model (:class:`TrainConfig` and its sections, every policy an Enum) is data of the
 manifest and lives in :mod:`emoprep.pipeline.manifest.train_section`; it is re-exported here so
@@ -35,18 +35,7 @@ from emoprep.pipeline.manifest.train_section import (
 
 __all__ = ["RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device", "FusionMethod",
            "Head", "LSTMConfig", "LossConfig", "LossKind", "OptimConfig", "Task", "TrainConfig",
-           "apply_overrides", "flat_items", "load_config"]
-
-
-def flat_items(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (names the changed key in status reasons)."""
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if isinstance(v, dict):
-            out.update(flat_items(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+           "load_config"]
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:
@@ -57,17 +46,3 @@ def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConf
         problems = [f"{'.'.join(['train', *map(str, e['loc'])])}: {e['msg']} "
                     f"(got {e.get('input')!r})" for e in exc.errors()]
         raise ConfigError(source, problems) from None
-
-
-def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
-    """``{"loss.gamma": 1, "head": "cnn1d"}`` (keys below ``train.``) applied and re-validated."""
-    data = cfg.model_dump(mode="json")
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError("--set", [f"train.{dotted}: {key} is not a section"])
-        node[leaf] = value
-    return load_config(data, "--set")

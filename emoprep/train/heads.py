@@ -106,7 +106,7 @@ class SequenceModel(nn.Module):
         return {k: head(z) for k, head in self.heads.items()}
 
 
-def make_trunk(dim: int, cfg: TrainConfig) -> nn.Module:
+def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk:
     """The trunk named by ``cfg.head`` for inputs of width ``dim``."""
     if cfg.head is Head.LSTM:
         c = cfg.lstm

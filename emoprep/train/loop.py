@@ -21,27 +21,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from emoprep.train.config import Combine, Device, TrainConfig
+from emoprep.train.config import Combine, TrainConfig
 from emoprep.train.data import SequenceData, Sequences, collate
 from emoprep.train.heads import SequenceModel
 from emoprep.train.losses import balanced_weights, combine, head_loss
 from emoprep.train.metrics import combined_accuracy, macro_precision
+from emoprep.types import resolve_device
 
 
 @dataclass
-class UnitResult:
+class FitResult:
     """What training one unit produced: per-epoch log rows and the best epoch (1-based)."""
 
     log: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
     best_score: float = float("-inf")
     n_items: int = 0  #: training items per epoch (originals + augmented copies)
-
-
-def resolve_device(device: Device) -> torch.device:
-    if device is Device.AUTO:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device.value)
 
 
 def selection_score(ys: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> float:
@@ -52,7 +47,9 @@ def selection_score(ys: dict[str, np.ndarray], preds: dict[str, np.ndarray]) -> 
 def _loader(data: SequenceData, batch: int, shuffle: bool,
             seed: int) -> torch.utils.data.DataLoader:
     g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=shuffle, generator=g,
+    # a map-style dataset by protocol (__len__, __getitem__); torch's stubs want a Dataset
+    return torch.utils.data.DataLoader(data,  # type: ignore[arg-type]
+                                       batch_size=batch, shuffle=shuffle, generator=g,
                                        collate_fn=collate, num_workers=0)
 
 
@@ -61,7 +58,7 @@ class Trainer:
 
     def __init__(self, seqs: Sequences, cfg: TrainConfig, seed: int) -> None:
         self.seqs, self.cfg, self.targets = seqs, cfg, cfg.targets
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, "train")
         torch.manual_seed(seed)
         n_classes = {t: len(seqs.classes[t]) for t in self.targets}
         self.model = SequenceModel(seqs.dim, cfg, n_classes).to(self.device)
@@ -84,7 +81,9 @@ class Trainer:
     def train_epoch(self, data: SequenceData, epoch: int) -> dict[str, float]:
         """One pass; returns mean loss and accuracy per target on the training batches."""
         self.model.train()
-        total, ys, preds = 0.0, {t: [] for t in self.targets}, {t: [] for t in self.targets}
+        total = 0.0
+        ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        preds: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         for batch in _loader(data, self.cfg.optim.batch_size, True, self.seed * 1000 + epoch):
             out = self.model(batch["x"].to(self.device), batch["lengths"])
             loss = self._loss(out, batch["y"])
@@ -116,7 +115,7 @@ class Trainer:
                 probs[t].append(torch.softmax(out[t].float(), 1).cpu().numpy())
         return {t: np.concatenate(v) for t, v in probs.items()}, total / max(len(data), 1)
 
-    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray | None, epochs: int) -> UnitResult:
+    def fit(self, train_idx: np.ndarray, val_idx: np.ndarray | None, epochs: int) -> FitResult:
         """Train ``epochs`` epochs (fewer with early stopping); leaves the best state loaded."""
         cfg = self.cfg
         self.set_class_weights(train_idx)
@@ -128,7 +127,7 @@ class Trainer:
             self.opt, mode="min", factor=cfg.optim.plateau_factor,
             patience=cfg.optim.plateau_patience) \
             if cfg.optim.plateau and val is not None else None
-        res, best_state = UnitResult(n_items=len(train)), None
+        res, best_state = FitResult(n_items=len(train)), None
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
@@ -146,6 +145,7 @@ class Trainer:
             elif cfg.optim.early_stopping and \
                     epoch - res.best_epoch >= cfg.optim.early_stopping_patience:
                 break
+        assert best_state is not None  # the first epoch always sets it
         self.model.load_state_dict(best_state)
         return res
 

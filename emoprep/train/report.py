@@ -22,9 +22,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from emoprep.pipeline.fingerprint import digest
 from emoprep.train.config import TrainConfig
 from emoprep.train.metrics import headline, mean_std
-from emoprep.train.units import digest
 from emoprep.train.units import write_log as write_csv
 from emoprep.versions import __version__
 

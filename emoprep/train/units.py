@@ -12,48 +12,31 @@ checkpoint no longer matches, is not done and is trained again.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emoprep.train.config import TrainConfig, flat_items
+from emoprep.io.atomic import sha256_file
+from emoprep.pipeline.fingerprint import canonical_json, digest, flatten
+from emoprep.train.config import TrainConfig
+from emoprep.types import UnitState
 
 #: bump when a change in emoprep.train changes what a unit trains
 CODE_VERSION = 1
 FINAL = "final"
 
 
-def canonical_json(obj: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, ASCII only (as the pipeline's)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def digest(obj: Any) -> str:
-    return hashlib.sha256(canonical_json(obj).encode("ascii")).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-class UnitState(str, Enum):
-    UP_TO_DATE = "up to date"  #: record and checkpoint present for this fingerprint
-    STALE = "stale"  #: a unit of the same slot exists with another fingerprint (reason says why)
-    MISSING = "missing"  #: never trained (or killed before its record)
-
-
 @dataclass(frozen=True)
-class Unit:
-    """One trainable unit: its slot (what it is) and fingerprint (what it was trained from)."""
+class TrainUnit:
+    """One trainable unit: its slot (what it is) and fingerprint (what it was trained from).
+
+    Not a pipeline unit (:class:`emoprep.pipeline.dag.Unit`: one stage on one video, planned
+    with the DAG, with outputs in the stores): a training unit is one fold of a split, planned by
+    :func:`emoprep.train.api.fit`. Both use :class:`~emoprep.types.UnitState` and the one
+    fingerprint rule (:func:`~emoprep.pipeline.fingerprint.digest`)."""
 
     split: str
     fold: int | str
@@ -79,16 +62,16 @@ class Unit:
 
 
 def make_unit(cfg: TrainConfig, split: str, split_digest: str, features: str,
-              fold: int | str, epochs: int | None = None) -> Unit:
+              fold: int | str, epochs: int | None = None) -> TrainUnit:
     """The unit of ``fold`` (an index, or FINAL with its ``epochs``)."""
     comp: dict[str, Any] = {"kind": "train", "code_version": CODE_VERSION, "features": features,
                             "split": split_digest, "fold": fold, "model": cfg.model_slice()}
     if fold == FINAL:
         comp["epochs"] = epochs
-    return Unit(split, fold, comp)
+    return TrainUnit(split, fold, comp)
 
 
-def read_record(unit: Unit, root: Path) -> dict[str, Any] | None:
+def read_record(unit: TrainUnit, root: Path) -> dict[str, Any] | None:
     """The unit's record when the unit is complete and its checkpoint verifies; else None."""
     folder = unit.folder(root)
     try:
@@ -102,7 +85,7 @@ def read_record(unit: Unit, root: Path) -> dict[str, Any] | None:
     return rec
 
 
-def write_record(unit: Unit, root: Path, rec: dict[str, Any]) -> None:
+def write_record(unit: TrainUnit, root: Path, rec: dict[str, Any]) -> None:
     """Record (with fingerprint, components, checkpoint hash) written atomically, last."""
     folder = unit.folder(root)
     full = {**rec, "fingerprint": unit.fingerprint, "components": unit.components,
@@ -112,17 +95,17 @@ def write_record(unit: Unit, root: Path, rec: dict[str, Any]) -> None:
     tmp.replace(folder / "record.json")
 
 
-def state_of(unit: Unit, root: Path) -> tuple[UnitState, str]:
+def state_of(unit: TrainUnit, root: Path) -> tuple[UnitState, str]:
     """(state, reason) of one unit; the reason names the changed settings when stale."""
     if read_record(unit, root) is not None:
-        return UnitState.UP_TO_DATE, ""
+        return UnitState.FRESH, ""
     older = _latest_same_slot(unit, root)
     if older is None:
         return UnitState.MISSING, "never trained"
     return UnitState.STALE, changed_keys(older["components"], unit.components)
 
 
-def _latest_same_slot(unit: Unit, root: Path) -> dict[str, Any] | None:
+def _latest_same_slot(unit: TrainUnit, root: Path) -> dict[str, Any] | None:
     best, best_t = None, -1.0
     for path in (Path(root) / "units").glob("*/record.json"):
         try:
@@ -136,7 +119,7 @@ def _latest_same_slot(unit: Unit, root: Path) -> dict[str, Any] | None:
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
     """``"model.lstm.hidden changed 128 -> 64; features changed"`` (hashes not spelt out)."""
-    a, b = flat_items(old), flat_items(new)
+    a, b = flatten(old), flatten(new)
     parts = []
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
@@ -147,7 +130,7 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def save_outputs(path: Path, parts: dict[str, dict[str, Any]]) -> None:
     """``{"val": outputs_for(..), "test": ..}`` -> one .npz (written then renamed)."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, Any] = {}  # np.savez's keywords: (..) arrays
     for part, out in parts.items():
         if not out:
             continue

@@ -55,7 +55,7 @@ def test_train_three_acts(cached) -> None:
                                          "train.optim.epochs=2", "--set",
                                          "train.optim.batch_size=4", "--set",
                                          "train.cnn1d.filters=[4,4,8,8]"]).output)
-    assert [(u["features"], u["state"]) for u in status["train"]] == [("hog", "up to date")] * 2
+    assert [(u["features"], u["state"]) for u in status["train"]] == [("hog", "up-to-date")] * 2
     changed = _train(manifest, out, "--set", "train.seed=3")
     assert len(changed["trained"]) == 2
     runs = sorted((out / "train" / "hog" / "runs").iterdir())

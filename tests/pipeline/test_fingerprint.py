@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag as all_stages
-from emoprep.pipeline.fingerprint import HashCache, canonical_json, digest, explain_change
+from emoprep.pipeline.fingerprint import (
+    COMPONENTS,
+    HashCache,
+    StageFingerprint,
+    canonical_json,
+    digest,
+    explain_change,
+)
 from emoprep.pipeline.stagedef import PlanContext
 from emoprep.stages.embed.config import HogConfig
 
@@ -90,3 +97,17 @@ def test_canonical_json_equals_json_dumps(value: object) -> None:
     and lists go to json.dumps), so no fingerprint changes."""
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert canonical_json(value) == expected
+
+
+@given(_json_values, _json_values, _json_values, _json_values,
+       st.dictionaries(_ascii | st.text(max_size=6), _ascii, max_size=3), st.integers())
+def test_stage_fingerprint_is_the_digest_of_its_components(config: object, libs: object,
+                                                           models: object, inputs: object,
+                                                           upstream: dict[str, str],
+                                                           version: int) -> None:
+    """The per-stage frame joined with a unit's inputs and upstream is the canonical JSON of the
+    whole, so :meth:`StageFingerprint.of` is exactly :func:`digest` of the components."""
+    rule = StageFingerprint("embed:hög", version, config, libs, models)
+    comp = rule.components(inputs, upstream)
+    assert sorted(comp) == list(COMPONENTS)
+    assert rule.of(inputs, upstream) == digest(comp)

@@ -72,7 +72,7 @@ def test_incremental_three_acts(data, tmp_path: Path) -> None:
     assert [r["state"] for r in unit_states(tmp_path, cfg, *args)] == ["missing", "missing"]
     first = fit(seqs, folds, cfg, tmp_path, "feat:1", plots=False)
     assert len(first["trained"]) == 2
-    assert [r["state"] for r in unit_states(tmp_path, cfg, *args)] == ["up to date"] * 2
+    assert [r["state"] for r in unit_states(tmp_path, cfg, *args)] == ["up-to-date"] * 2
     # act 2: nothing changed (threads and device do not count) -> nothing trained, same numbers
     again = fit(seqs, folds, cfg.model_copy(update={"num_threads": 1}), tmp_path, "feat:1",
                 plots=False)

@@ -73,15 +73,18 @@ def test_validate_lists_every_problem() -> None:
 
 
 def test_config_errors_name_the_key_and_overrides_revalidate() -> None:
-    from emoprep.train.config import Head, apply_overrides, load_config
+    from emoprep.pipeline.manifest import apply_overrides
+    from emoprep.train.config import Head, load_config
 
     with pytest.raises(ConfigError) as err:
         load_config({"head": "gru", "loss": {"gamma": -1}, "lstm": {"units": 3}})
     text = str(err.value)
     assert "3 errors" in text and "train.head" in text and "train.loss.gamma" in text
     assert "train.lstm.units" in text
-    cfg = apply_overrides(load_config({}), {"head": "cnn1d", "cnn1d.kernels": [3, 3, 5, 5]})
-    assert cfg.head is Head.CNN1D and cfg.cnn1d.kernels == (3, 3, 5, 5)
+    raw, _, problems = apply_overrides({}, ["train.head=cnn1d", "train.cnn1d.kernels=[3,3,5,5]"])
+    cfg = load_config(raw["train"])
+    assert problems == [] and cfg.head is Head.CNN1D and cfg.cnn1d.kernels == (3, 3, 5, 5)
+    raw, _, problems = apply_overrides(raw, ["train.cnn1d.kernels=[2, 3, 3, 3]"])
     with pytest.raises(ConfigError, match="odd"):
-        apply_overrides(cfg, {"cnn1d.kernels": [2, 3, 3, 3]})
+        load_config(raw["train"])
     assert "lstm" not in cfg.model_slice() and "device" not in cfg.model_slice()

@@ -243,7 +243,8 @@ def _unsafe_problem(vid: str, rel: str, csv_ids: bool) -> str:
 
 def _id_problems(found: list[tuple[VideoEntry, str]], csv_ids: bool = False) -> list[str]:
     """Unsafe ids and duplicate ids (also ids that differ only in case: they collide on macOS)."""
-    problems, first = [], {}
+    problems: list[str] = []
+    first: dict[str, tuple[str, str]] = {}  # lower-case id -> (id, path)
     for entry, rel in found:
         vid = entry.video_id
         if not VIDEO_ID_RE.match(vid):
@@ -344,13 +345,14 @@ def _sequences(m: Manifest, found: list[tuple[_Candidate, Named]]
     groups: dict[str, list[tuple[_Candidate, Named]]] = {}
     for c, got in found:
         groups.setdefault(got.video_id, []).append((c, got))
-    entries, problems = [], []
+    entries: list[tuple[VideoEntry, str]] = []
+    problems: list[str] = []
     for vid, members in groups.items():
-        got = _sequence(m, vid, sorted(members, key=lambda cn: cn[0].rel))
-        if isinstance(got, str):
-            problems.append(got)
+        made = _sequence(m, vid, sorted(members, key=lambda cn: cn[0].rel))
+        if isinstance(made, str):
+            problems.append(made)
         else:
-            entries.append(got)
+            entries.append(made)
     return entries, problems
 
 

@@ -7,11 +7,10 @@ does not import the manifest.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -19,7 +18,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from emoprep.pipeline.manifest.yaml_lines import Loc, Where
+from emoprep.pipeline.manifest.yaml_lines import Where
 
 # --- schema walking (for messages and --set) -------------------------------------------------
 
@@ -180,8 +179,9 @@ def _put(raw: dict[str, Any], parts: list[str], value: Any) -> str | None:
     return None
 
 
-def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> str | None:
-    """Apply one ``a.b.c=VALUE`` to ``raw`` in place; the problem, or None."""
+def apply_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> str | None:
+    """Apply one ``a.b.c=VALUE`` to ``raw`` in place, its key checked against ``schema``; the
+    problem, or None (:func:`emoprep.pipeline.manifest.schema.apply_overrides` applies a list)."""
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
@@ -198,30 +198,7 @@ def _one_override(schema: type[BaseModel], raw: dict[str, Any], text: str) -> st
     return f"--set {text!r}: {problem}" if problem else None
 
 
-def apply_overrides(
-    schema: type[BaseModel], raw: dict[str, Any], overrides: Sequence[str]
-) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """Apply ``a.b.c=VALUE`` overrides to a copy of ``raw``: (new raw, keys changed, problems).
-
-    Keys are checked against ``schema`` (the root model).
-
-    VALUE is parsed with ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None);
-    for string keys (patterns, paths) the text is kept as written when YAML would make it something
-    else.
-    """
-    out: dict[str, Any] = copy.deepcopy(raw)
-    changed: set[Loc] = set()
-    problems: list[str] = []
-    for text in overrides:
-        problem = _one_override(schema, out, text)
-        if problem:
-            problems.append(problem)
-        else:
-            changed.add(tuple(text.partition("=")[0].strip().split(".")))
-    return out, changed, problems
-
-
-def trim_loc(err: dict[str, Any], raw: Any) -> tuple[Any, ...]:
+def trim_loc(err: Mapping[str, Any], raw: Any) -> tuple[Any, ...]:
     """The part of an error's location that exists in the input (drops union tags like 'str')."""
     loc = err["loc"][:-1] if err["type"] == "missing" else err["loc"]
     kept, cur = [], raw
@@ -244,7 +221,7 @@ def _short(value: Any) -> str:
 
 
 def problem_line(
-    schema: type[BaseModel], loc: tuple[Any, ...], errs: list[dict[str, Any]], where: Where
+    schema: type[BaseModel], loc: tuple[Any, ...], errs: Sequence[Mapping[str, Any]], where: Where
 ) -> str:
     """One line for every pydantic error at one key of ``schema`` (the root model)."""
     key = ".".join(str(p) for p in loc) or "manifest"
@@ -263,12 +240,12 @@ def problem_line(
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         key, values = _tags(tp)
         tags = ", ".join(values) or "see docs"
-        got = (
+        found = (
             f"{key} {err['ctx']['tag']!r}"
             if err["type"] == "union_tag_invalid"
             else f"no {key} key"
         )
-        return (f"{head}: expected a mapping with {key}: one of {tags}, got {got} "
+        return (f"{head}: expected a mapping with {key}: one of {tags}, got {found} "
                 f"(fix: set {key}: to one of those)")
     if err["type"] in ("value_error", "assertion_error"):
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -270,11 +270,11 @@ def _builtins(rel: str, is_dir: bool) -> dict[str, str]:
         return {"stem": stem, "parent": head.rpartition("/")[2],
                 "path": stemmed.replace("/", "_")}
     p = PurePosixPath(rel)
-    stemmed = p if is_dir else p.with_suffix("")
+    path = p if is_dir else p.with_suffix("")
     return {
-        "stem": stemmed.name,
+        "stem": path.name,
         "parent": p.parent.name,
-        "path": stemmed.as_posix().replace("/", "_"),
+        "path": path.as_posix().replace("/", "_"),
     }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
@@ -104,12 +105,26 @@ class Manifest(BaseModel):
 
 
 def apply_overrides(
-    raw: dict[str, Any], overrides: Sequence[str]
+    raw: dict[str, Any], overrides: Sequence[str], schema: type[BaseModel] | None = None
 ) -> tuple[dict[str, Any], set[Loc], list[str]]:
-    """:func:`emoprep.pipeline.manifest.errors.apply_overrides` against the :class:`Manifest`
-    schema:
-    (new raw, keys changed, problems); ``raw`` is left alone."""
-    return config_errors.apply_overrides(Manifest, raw, overrides)
+    """Apply ``--set a.b.c=VALUE`` overrides to a copy of ``raw``: (new raw, keys changed,
+    problems); ``raw`` is left alone. The one override parser: the manifest's ``--set`` and the
+    ``train`` command's ``--head`` / ``--task`` (as ``train.head=...``) go through it.
+
+    Keys are checked against ``schema`` (default: the :class:`Manifest`). VALUE is parsed with
+    ``yaml.safe_load`` (``80`` -> int, ``[a, b]`` -> list, ``null`` -> None); for string keys
+    (patterns, paths) the text is kept as written when YAML would make it something else.
+    """
+    out: dict[str, Any] = copy.deepcopy(raw)
+    changed: set[Loc] = set()
+    problems: list[str] = []
+    for text in overrides:
+        problem = config_errors.apply_override(schema or Manifest, out, text)
+        if problem:
+            problems.append(problem)
+        else:
+            changed.add(tuple(text.partition("=")[0].strip().split(".")))
+    return out, changed, problems
 
 
 #: the embedders a manifest gets when it names none under ``stages.embed`` (issue 25: a newcomer
@@ -177,7 +192,7 @@ def _drop(raw: Any, loc: tuple[Any, ...]) -> bool:
     return False
 
 
-def _partial(raw: dict[str, Any], errors: list[dict[str, Any]]) -> Manifest | None:
+def _partial(raw: dict[str, Any], errors: list[ErrorDetails]) -> Manifest | None:
     """The manifest without the keys that failed, for the cross-key checks (the naming rule is
     checked even when other keys of ``videos:`` or ``labels:`` are wrong)."""
     raw = copy.deepcopy(raw)
@@ -219,7 +234,7 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     try:
         m = Manifest.model_validate(raw)
     except ValidationError as exc:
-        grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        grouped: dict[tuple[Any, ...], list[ErrorDetails]] = {}
         for err in exc.errors():
             grouped.setdefault(trim_loc(err, raw), []).append(err)
         problems += [problem_line(Manifest, loc, errs, where) for loc, errs in grouped.items()]

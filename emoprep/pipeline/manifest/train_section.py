@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emoprep.types import Device
+
 
 class Head(str, Enum):
     LSTM = "lstm"  #: one LSTM layer, last hidden state of the real steps
@@ -42,12 +44,6 @@ class FusionMethod(str, Enum):
     AVERAGE = "average"
     WEIGHTED = "weighted"
     MAX = "max"
-
-
-class Device(str, Enum):
-    AUTO = "auto"  #: CUDA when available, else CPU
-    CPU = "cpu"
-    CUDA = "cuda"
 
 
 class _Strict(BaseModel):

@@ -43,7 +43,8 @@ class RowBlocks:
     call per block instead of per frame; the chunking of the dataset is unchanged)."""
 
     def __init__(self, ds: Any, block: int = 32) -> None:
-        self.ds, self.block, self.rows, self.start = ds, block, [], 0
+        self.ds, self.block, self.start = ds, block, 0
+        self.rows: list[np.ndarray] = []
 
     def add(self, row: np.ndarray) -> None:
         self.rows.append(row)

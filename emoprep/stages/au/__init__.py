@@ -43,8 +43,8 @@ def compute_au(
     geometry frame; only the ``pyfeat`` source calls it.
     """
     values, names = cfg.compute(geometry, entry, root, crops)
-    check_shape(values, names, len(geometry), entry.video_id, cfg.source)
-    return AUResult(values=values, names=names, source=cfg.source)
+    check_shape(values, names, len(geometry), entry.video_id, cfg.tag_value())
+    return AUResult(values=values, names=names, source=cfg.tag_value())
 
 
 def source_files(entry: VideoEntry, cfg: AUSourceConfig, root: Path) -> list[Path]:

@@ -134,7 +134,8 @@ class ExpressionAUConfig(AUSourceConfig):
 SOURCES: tuple[type[AUSourceConfig], ...] = (
     LandmarksAUConfig, OpenFaceAUConfig, PyFeatAUConfig, ExpressionAUConfig)
 
-AUSource = Enum("AUSource", {c.tag_value().upper(): c.tag_value() for c in SOURCES}, type=str)
+# members from the registry: a type checker cannot list them
+AUSource = Enum("AUSource", {c.tag_value().upper(): c.tag_value() for c in SOURCES}, type=str)  # type: ignore[misc]
 AUSource.__doc__ = "Names of the AU sources (``au.source``)."
 
 AUConfig = family("source", "landmarks", *SOURCES)

@@ -89,7 +89,7 @@ def load_detector(au_model: str = "xgb") -> DetectorLike:
     :class:`ModelFileError` when its model files are not in the local cache.
     """
     try:
-        from feat import Detector  # type: ignore[import-not-found]
+        from feat import Detector
     except ImportError as exc:
         raise MissingDependencyError(_missing_message(exc)) from exc
     try:

@@ -268,7 +268,7 @@ def load_overrides(path: Path) -> dict[str, tuple[int, int]]:
         if err:
             problems.append(f"{key}: {err}")
         else:
-            out[key] = (int(a), int(b))
+            out[key] = (_as_int(a), _as_int(b))
     if problems:
         raise ConfigError(str(p), problems)
     return out

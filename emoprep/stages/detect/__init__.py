@@ -31,7 +31,8 @@ from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 BACKENDS: tuple[type[DetectorConfig], ...] = (
     HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
 
-DetectBackend = Enum(
+# members from the registry: a type checker cannot list them
+DetectBackend = Enum(  # type: ignore[misc]
     "DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str
 )
 DetectBackend.__doc__ = "Names of the detector backends (``detect.backend``)."

@@ -165,7 +165,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def select_face(
     boxes: np.ndarray,
     policy: SelectPolicy,
-    frame_shape: tuple[int, int],
+    frame_shape: tuple[int, ...],
     previous: np.ndarray | None = None,
     scores: np.ndarray | None = None,
 ) -> int:

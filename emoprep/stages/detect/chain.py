@@ -77,7 +77,7 @@ class DetectorChain:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def find(self, frame: np.ndarray) -> Detections:
         """Detections of the first detector that finds a face on ``frame`` ((H, W, 3) BGR or

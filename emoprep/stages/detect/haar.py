@@ -103,7 +103,7 @@ class HaarDetector:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
         import cv2

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 from pydantic import Field
 
-from emoprep.errors import ConfigError, ModelFileError
+from emoprep.errors import ModelFileError
 from emoprep.stages.detect.base import DetectorConfig, FaceDetector
 from emoprep.stages.detect.boxmath import (
     Overlap,
@@ -34,7 +34,7 @@ from emoprep.stages.detect.boxmath import (
     square,
     to_xywh,
 )
-from emoprep.types import Device
+from emoprep.types import Device, resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -116,7 +116,7 @@ def pyramid_scales(height: int, width: int, min_size: int, factor: float) -> lis
     """Scales of the image pyramid: ``12 / min_size * factor**k`` while the short side >= 12 px."""
     m = 12.0 / min_size
     short = min(height, width) * m
-    scales = []
+    scales: list[float] = []
     while short >= 12:
         scales.append(m * factor ** len(scales))
         short *= factor
@@ -133,17 +133,6 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"frame: expected (H, W, 3) BGR or (H, W) grey uint8, got shape {frame.shape}")
 
 
-def resolve_device(device: Device) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    if device is Device.CUDA and not cuda:
-        raise ConfigError("stages.detect", [
-            "device: cuda, but torch.cuda.is_available() is False; use device: auto or cpu"])
-    return torch.device("cuda" if cuda and device is not Device.CPU else "cpu")
-
-
 class MtcnnDetector:
     """MTCNN on BGR (or grey) uint8 frames; see the module docstring for the stages."""
 
@@ -151,7 +140,7 @@ class MtcnnDetector:
         from emoprep.stages.detect.mtcnn_nets import load_net
 
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, "stages.detect")
         if cfg.threads is not None:
             import torch
 
@@ -163,7 +152,7 @@ class MtcnnDetector:
         return {"cfg": self.cfg}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["cfg"])
+        type(self).__init__(self, state["cfg"])
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
         return self.detect_full(frame_bgr).boxes

@@ -103,6 +103,7 @@ class DlibResnetEmbedder(RebuildOnUnpickle):
         for start in range(0, len(crops), bs):
             part = crops[start : start + bs]
             if eyes:
+                assert landmarks is not None  # checked above
                 chips = [
                     eye_chip(c, p) for c, p in zip(part, landmarks[start : start + bs], strict=True)
                 ]

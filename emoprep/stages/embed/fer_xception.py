@@ -217,11 +217,11 @@ class FerXceptionEmbedder(RebuildOnUnpickle):
         import torch
 
         from emoprep.io.models import file_hash
-        from emoprep.stages.embed.torch_common import resolve_device
+        from emoprep.types import resolve_device
 
         self.cfg = cfg
         self.path = fer_weights_path(cfg)
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, "stages.embed")
         self.params = {k: torch.from_numpy(v).to(self.device)
                        for k, v in read_keras_weights(self.path).items()}
         self.sha256 = file_hash(self.path)

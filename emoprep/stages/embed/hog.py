@@ -47,7 +47,7 @@ class HogEmbedder(RebuildOnUnpickle):
         crops = check_crops(crops, "hog")
         out = np.empty((len(crops), self.dim), dtype=np.float32)
         for i, crop in enumerate(crops):
-            out[i] = self._hog.compute(grey_resized(crop, self.cfg.size)).reshape(-1)
+            out[i] = np.ravel(self._hog.compute(grey_resized(crop, self.cfg.size)))
         return out
 
     def attrs(self) -> dict[str, str | int | float]:

@@ -12,23 +12,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from emoprep.errors import ConfigError, ModelFileError
+from emoprep.errors import ModelFileError
 from emoprep.stages.embed.base import check_crops
-from emoprep.stages.embed.config import ChannelOrder, Device
+from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.contract import RebuildOnUnpickle
+from emoprep.types import resolve_device
 
 _SHOW = 5  # how many missing / unexpected keys an error lists
-
-
-def resolve_device(device: Device) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
-    cuda = torch.cuda.is_available()
-    if device is Device.CUDA and not cuda:
-        raise ConfigError(
-            "stages.embed",
-            ["device: cuda, but torch.cuda.is_available() is False; use device: auto or cpu"],
-        )
-    return torch.device("cuda" if cuda and device is not Device.CPU else "cpu")
 
 
 def load_state_dict(path: Path, who: str, expected: str) -> dict[str, torch.Tensor]:
@@ -131,7 +121,7 @@ class TorchEmbedder(RebuildOnUnpickle):
                  mean: Iterable[float], std: Iterable[float], normalisation: str, sha256: str,
                  extra: dict[str, str | int | float] | None = None) -> None:
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device, "stages.embed")
         self.net = net.to(self.device).eval()
         for p in self.net.parameters():  # ScriptModules lack Module.requires_grad_
             p.requires_grad_(False)

@@ -13,7 +13,8 @@ import torch
 from emoprep.errors import ModelFileError
 from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.config import TorchScriptConfig
-from emoprep.stages.embed.torch_common import TorchEmbedder, resolve_device
+from emoprep.stages.embed.torch_common import TorchEmbedder
+from emoprep.types import resolve_device
 
 
 def load_torchscript(cfg: TorchScriptConfig) -> torch.jit.ScriptModule:
@@ -55,7 +56,7 @@ def probe_dim(net: torch.nn.Module, size: int, device: torch.device, path: objec
 def make_torchscript_embedder(cfg: TorchScriptConfig) -> TorchEmbedder:
     """Load the module, find D, wrap it with the configured preprocessing."""
     net = load_torchscript(cfg)
-    dim = probe_dim(net, cfg.input_size, resolve_device(cfg.device), cfg.model)
+    dim = probe_dim(net, cfg.input_size, resolve_device(cfg.device, "stages.embed"), cfg.model)
     mean = ", ".join(f"{m:g}" for m in cfg.mean)
     std = ", ".join(f"{s:g}" for s in cfg.std)
     return TorchEmbedder(

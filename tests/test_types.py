@@ -1,0 +1,29 @@
+"""The shared types: the one device rule for every torch model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emoprep.errors import ConfigError
+from emoprep.types import Device, resolve_device
+
+
+def test_cpu_is_cpu_and_auto_follows_cuda() -> None:
+    assert resolve_device(Device.CPU, "stages.embed") == torch.device("cpu")
+    assert resolve_device("cpu", "train") == torch.device("cpu")
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(Device.AUTO, "train").type == want
+
+
+def test_cuda_without_a_gpu_names_the_section() -> None:
+    if torch.cuda.is_available():
+        assert resolve_device(Device.CUDA, "train").type == "cuda"
+        return
+    with pytest.raises(ConfigError, match=r"(?s)in train:.*device: cuda, but torch.cuda"):
+        resolve_device(Device.CUDA, "train")
+
+
+def test_unknown_device_is_refused() -> None:
+    with pytest.raises(ValueError, match="'tpu' is not a valid Device"):
+        resolve_device("tpu", "stages.detect")
