@@ -32,10 +32,12 @@ def write_manifest(
     """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule.
 
     The split defaults to 2 folds and no test part (the corpora have 4-7 subjects; the split is
-    validated before any work, and 5 folds need more subjects)."""
+    validated before any work, and 5 folds need more subjects); ``embed`` to none (the tests
+    count per-video units; the default embedders, hog and geometry, are tested in
+    tests/cli/test_newcomer.py)."""
     import yaml
 
-    stages = {"split": {"folds": 2, "test_fraction": 0.0}, **(stages or {})}
+    stages = {"split": {"folds": 2, "test_fraction": 0.0}, "embed": {}, **(stages or {})}
     raw = {"videos": {"root": str(root), "include": ["*.mp4", "*.mov"]},
            "labels": labels if labels is not None else CORPUS_LABELS,
            "stages": stages}

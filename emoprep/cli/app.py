@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from emoprep.cli import views
+from emoprep.cli import exporting, views
 from emoprep.cli.common import (
-    ExportFormat,
     JsonOpt,
     ManifestOpt,
     OutOpt,
@@ -17,6 +16,8 @@ from emoprep.cli.common import (
     QuietOpt,
     SetOpt,
     VerboseOpt,
+    check_sets,
+    manifest_or_saved,
     quick_manifest,
     terminal_width,
     verbosity,
@@ -27,12 +28,8 @@ from emoprep.cli.models import models_app
 from emoprep.cli.train import train_app
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
-from emoprep.types import PadRule, Part
 
-if TYPE_CHECKING:
-    from emoprep.export.padded import ExportOptions
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Offline, incremental preprocessing of facial-expression video datasets."
                   "\n\nExit codes: 0 ok; 1 some videos or units failed; 2 usage or configuration "
@@ -41,6 +38,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
 views.register(app)
+exporting.register(app)
 
 
 def _version(value: bool) -> None:
@@ -54,7 +52,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+                                          metavar="", help="print the version and exit")] = False,
 ) -> None:
     """Options of every command."""
 
@@ -75,12 +73,37 @@ def samples(
 
 
 @app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="the folder of your videos")],
+    manifest: Annotated[Path, typer.Option(
+        "--manifest", "-m", help="the manifest to write")] = Path("data_manifest.yaml"),
+    force: Annotated[bool, typer.Option("--force", metavar="", help="replace an existing "
+                                        "manifest")] = False,
+) -> None:
+    """Write a commented manifest for a folder of videos: the naming rule detected (a preset
+    such as ravdess or crema-d, or subject_emotion names such as S01_happy.mp4), every frame,
+    hog and geometry features, a split that does not stop the run."""
+    from emoprep.pipeline.manifest.init import write_draft
+
+    try:
+        draft = write_draft(folder, manifest, force)
+    except EmoprepError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {manifest}: {draft.n_videos} videos of {draft.n_subjects} subjects; "
+               f"naming rule: {draft.rule}")
+    if draft.unmatched:
+        typer.echo(f"left out: {'; '.join(draft.unmatched[:5])}")
+    typer.echo(f"next: emoprep run -m {manifest} --dry-run   (then without --dry-run)")
+
+
+@app.command()
 def run(
     videos: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="video files to process with the defaults, without a manifest (quick start)"
-        ),
+            metavar="VIDEOS",
+            help="video files or folders of videos to process without a manifest (quick start: "
+            "every frame, hog and geometry features)"),
     ] = None,
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
@@ -94,35 +117,39 @@ def run(
     set_: SetOpt = None,
     profile: ProfileOpt = None,
     force: Annotated[
-        list[str] | None, typer.Option("--force", help="re-run STAGE and its downstream")
+        list[str] | None, typer.Option(
+            "--force", metavar="STAGE", help="re-run STAGE and its downstream (repeatable): "
+            "probe, window, track, au, frames, embed:NAME (a stages.embed key), or split")
     ] = None,
     skip_failed: Annotated[
         bool,
         typer.Option(
             "--skip-failed",
-            help="retry no failed unit (default: retry failures of the environment)",
+            metavar="", help="retry no failed unit (default: retry failures of the environment)",
         ),
     ] = False,
     retry_failed: Annotated[
         bool,
         typer.Option(
-            "--retry-failed", help="also retry failures caused by the data (no face, undecodable)"
+            "--retry-failed", metavar="",
+            help="also retry failures caused by the data (no face, undecodable)"
         ),
     ] = False,
     verify: Annotated[
         bool,
         typer.Option(
-            "--verify", help="read every output in full before trusting it; rebuild what is corrupt"
+            "--verify", metavar="",
+            help="read every output in full before trusting it; rebuild what is corrupt"
         ),
     ] = False,
     fail_fast: Annotated[
-        bool, typer.Option("--fail-fast", help="stop at the first failure")
+        bool, typer.Option("--fail-fast", metavar="", help="stop at the first failure")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="validate and print the plan; run nothing")
+        bool, typer.Option("--dry-run", metavar="", help="validate and print the plan; run nothing")
     ] = False,
     plots: Annotated[
-        bool, typer.Option("--plots", help="write AU-trim plots to out/plots")
+        bool, typer.Option("--plots", metavar="", help="write AU-trim plots to out/plots")
     ] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -130,21 +157,24 @@ def run(
 ) -> None:
     """Run every stale (stage, video) unit of the manifest and rebuild the stores.
 
-    Quick start without a manifest: ``emoprep run clip1.mp4 clip2.mp4 -o out``.
+    Quick start without a manifest: ``emoprep run FOLDER -o out`` (or video files).
     """
     from emoprep.cli import render
     from emoprep.pipeline import runner
 
     kind = executor
+    check_sets(set_)
     set_ = with_profile(set_, profile)
-    source = quick_manifest(videos, out) if videos else manifest
     try:
+        source = quick_manifest(videos, out) if videos else manifest_or_saved(manifest, out)
         if dry_run:
             from emoprep.train.cache import training_status
 
             rep = runner.status(source, out, tuple(set_ or ()), set(force or ()), skip_failed,
                                 verify, retry_failed, training=training_status)
             typer.echo(rep.to_json() if json_ else render.status_text(rep, plan_only=True))
+            if rep.bad_files:  # validated: these videos would fail
+                raise typer.Exit(1)
             return
         progress = render.Progress(enabled=not json_, verbosity=verbosity(quiet, verbose))
         opts = runner.RunOptions(
@@ -180,7 +210,8 @@ def status(
     profile: ProfileOpt = None,
     json_: JsonOpt = False,
     verify: Annotated[bool, typer.Option(
-        "--verify", help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
+        "--verify", metavar="",
+        help="read every output in full (sha256, every HDF5 dataset); slow")] = False,
 ) -> None:
     """What is up to date, stale (and why), failed or missing, per stage; runs and writes
     nothing."""
@@ -193,168 +224,12 @@ def status(
     gc.disable()  # a short process that keeps what it makes: nothing for the collector to find
 
     try:
-        rep = runner.status(manifest, out, tuple(with_profile(set_, profile)), verify=verify,
+        rep = runner.status(manifest_or_saved(manifest, out), out,
+                            tuple(with_profile(set_, profile)), verify=verify,
                             training=training_status)
     except EmoprepError as exc:
         _fail(exc)
     typer.echo(rep.to_json() if json_ else render.status_text(rep))
-
-
-@app.command()
-def export(
-    run_dir: Annotated[
-        Path,
-        typer.Option(
-            "--run-dir",
-            "-r",
-            "--out",
-            "-o",
-            metavar="RUN_DIR",
-            help="INPUT: the output folder of `emoprep run` to read (not the file written: see "
-                 "--dest)",
-        ),
-    ],
-    features: Annotated[
-        str | None,
-        typer.Option(help="h5: embedder name (a stages.embed key), or au (AU intensities)"),
-    ] = None,
-    dest: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="PATH",
-            help="OUTPUT: h5: a file (.h5/.hdf5), with --fold and no --part "
-            "FILE_train.h5, FILE_val.h5, FILE_test.h5; csv: a folder (default RUN_DIR/csv)",
-        ),
-    ] = None,
-    format_: Annotated[
-        ExportFormat,
-        typer.Option(
-            "--format",
-            help="h5: padded sequences of one store; csv: one per-frame CSV per video "
-            "(OpenFace-like columns)",
-        ),
-    ] = ExportFormat.H5,
-    max_len: Annotated[
-        int, typer.Option("--max-len", min=1, help="steps L per sequence (>= 1)")
-    ] = 100,
-    split: Annotated[
-        str | None, typer.Option(help="split name (default: the manifest's stages.split.name)")
-    ] = None,
-    fold: Annotated[str | None, typer.Option(help="fold number or name of the split")] = None,
-    part: Annotated[
-        Part | None,
-        typer.Option(help="one part (default: train, val and test with --fold, else all)"),
-    ] = None,
-    augment: Annotated[
-        list[str] | None, typer.Option(help="augmented variants to add (train part only)")
-    ] = None,
-    pad: Annotated[
-        PadRule, typer.Option(help="how sequences longer than L are cut")
-    ] = PadRule.SUBSAMPLE,
-    task: Annotated[
-        str | None,
-        typer.Option(help="label key of the one-hot `labels` dataset (default: emotion)"),
-    ] = None,
-    include_anomalies: Annotated[
-        bool,
-        typer.Option(
-            "--include-anomalies", help="add the videos AU trimming marked for manual review"
-        ),
-    ] = False,
-    drop_no_face: Annotated[
-        bool,
-        typer.Option(
-            "--drop-no-face", help="leave out frames without a face (default: zero features)"
-        ),
-    ] = False,
-    max_yaw: Annotated[
-        float | None,
-        typer.Option("--max-yaw", min=0.0, max=180.0, help="h5: face_mask 0 where |yaw| > DEGREES"),
-    ] = None,
-    max_pitch: Annotated[
-        float | None,
-        typer.Option(
-            "--max-pitch", min=0.0, max=180.0, help="h5: face_mask 0 where |pitch| > DEGREES"
-        ),
-    ] = None,
-    max_roll: Annotated[
-        float | None,
-        typer.Option(
-            "--max-roll", min=0.0, max=180.0, help="h5: face_mask 0 where |roll| > DEGREES"
-        ),
-    ] = None,
-) -> None:
-    """Write padded sequences of one store to HDF5 (FILE, or FILE_train/_val/_test), or
-    per-frame CSVs of every video (--format csv).
-
-    Each HDF5 file holds features (N, L, D), lengths (N,), mask (N, L: 1 = real step), face_mask
-    (N, L: 1 = face found, and within --max-yaw/--max-pitch/--max-roll), labels (N, C one-hot of
-    --task), labels_<key>, onehot_<key>, classes_<key>, names, subjects; docs/STORE.md describes
-    them. Each CSV (RUN_DIR/csv/<video_id>.csv by default) has one row per stored frame: frame,
-    timestamp, success, status, box, x_0..x_67, y_0..y_67, AUxx_r, pose_yaw/pitch/roll (degrees).
-    """
-    try:
-        if format_ is ExportFormat.CSV:
-            h5_only = {"--features": features, "--fold": fold, "--part": part, "--split": split,
-                       "--augment": augment, "--max-yaw": max_yaw, "--max-pitch": max_pitch,
-                       "--max-roll": max_roll, "--task": task}
-            _export_csv(run_dir, dest, [k for k, v in h5_only.items() if v is not None])
-            return
-        if features is None or dest is None:
-            missing = " and ".join(k for k, v in (("--features", features), ("--dest", dest))
-                                   if v is None)
-            raise typer.BadParameter(f"--format h5 needs {missing} (e.g. --features hog "
-                                     f"--dest seq.h5), or use --format csv")
-        from emoprep.export.padded import ExportOptions
-
-        opts = ExportOptions(max_len, split, fold, part or Part.ALL, tuple(augment or ()), pad,
-                             task, include_anomalies, drop_no_face, max_yaw, max_pitch, max_roll)
-        _export_h5(run_dir, features, dest, opts, explicit_part=part is not None)
-    except EmoprepError as exc:
-        _fail(exc)
-
-
-def _export_csv(run_dir: Path, dest: Path | None, h5_only: list[str]) -> None:
-    """``--format csv``: ``<dest>/<video_id>.csv`` for every video of the frame store."""
-    from emoprep.cli.render import plural
-    from emoprep.export.frame_csv import write_frame_csvs
-
-    if h5_only:
-        raise typer.BadParameter(f"{', '.join(h5_only)}: apply to --format h5 only; --format "
-                                 f"csv writes every frame of every video (filter on the pose_* "
-                                 f"columns), so leave them out")
-    folder = dest if dest is not None else run_dir / "csv"
-    paths = write_frame_csvs(run_dir, folder)
-    typer.echo(f"{folder}: {plural(len(paths), 'CSV file')} (one per video, one row per frame)")
-
-
-def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
-               explicit_part: bool) -> None:
-    """``--format h5``: one file per part (train, val and test with --fold and no --part)."""
-    from dataclasses import replace
-
-    from emoprep.export.padded import EmptyPartError
-    from emoprep.export.padded import export as do_export
-
-    with_fold = base.fold is not None and not explicit_part
-    parts = [Part.TRAIN, Part.VAL, Part.TEST] if with_fold else [base.part]
-    for p in parts:
-        target = (dest if len(parts) == 1
-                  else dest.with_name(f"{dest.stem}_{p.value}{dest.suffix}"))
-        opts = replace(base, part=p, fold=None if p in (Part.TEST, Part.ALL) and not explicit_part
-                       else base.fold, augmentations=base.augmentations if p is Part.TRAIN else ())
-        try:
-            info = do_export(run_dir, features, target, opts)
-        except EmptyPartError as exc:
-            if len(parts) == 1:
-                raise
-            typer.echo(f"{target}: not written, {exc.problems[0]}")
-            continue
-        where = f"split {info['split']}, " if info["split"] else ""
-        where += f"fold {info['fold']}, " if info["fold"] else ""
-        typer.echo(f"{target}: {info['n']} sequences x {info['max_len']} steps x {info['dim']} "
-                   f"features ({where}part {info['part']}, task {info['task'] or '-'}); "
-                   f"{info['held_back']} AU-trim anomalies held back")
 
 
 def main() -> None:

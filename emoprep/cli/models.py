@@ -15,7 +15,7 @@ from emoprep.errors import EmoprepError
 models_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Model files: where they come from, fetch them, verify them.")
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="machine-readable output")]
 
 
 def _fail(exc: EmoprepError) -> None:

@@ -79,6 +79,11 @@ class Progress:
             self._line(
                 f"{plural(len(session.unmatched), 'file')} matched no label rule (see summary)"
             )
+        sets = [o for o in getattr(session, "overrides", ()) if not o.startswith("profile=")]
+        if sets:
+            self._line(f"--set {' '.join(sets)}: for this run only (not saved); a run without "
+                       f"them goes back to the manifest's values and re-runs what they changed "
+                       f"(to keep them, write them into the manifest)")
         if self.bars:
             from tqdm import tqdm
 
@@ -106,7 +111,7 @@ class Progress:
             return
         self.last = now
         self._line(f"progress: {self.done_units}/{self.total} units, {self.failed} failed, "
-                   f"{self.n_frames} frames")
+                   f"{self.n_frames} frames decoded")
 
     def close(self) -> None:
         for bar in (self.frames_bar, self.bar):
@@ -123,9 +128,10 @@ def run_text(report: Any, width: int | None = None) -> str:
     ok = [v for v in report.videos if v["status"] == "ok"]
     failed = [v for v in report.videos if v["status"] == "failed"]
     pending = [v for v in report.videos if v["status"] == "pending"]
+    on = f" on {report.executor}" if report.ran else " (nothing to run)"
     lines.append(f"{plural(len(report.ran), 'unit')} ran, {report.skipped} up to date, "
                  f"{report.blocked} not run (upstream failed or --skip-failed), "
-                 f"{report.seconds:.1f} s on {report.executor}")
+                 f"{report.seconds:.1f} s{on}")
     if report.error:  # why the run stopped early (a signal, a full disk)
         lines.append(f"stopped early: {report.error}")
     lines.append("")
@@ -142,15 +148,61 @@ def run_text(report: Any, width: int | None = None) -> str:
         lines.append(f"AU-trim anomalies (not trimmed; held back from exports and datasets unless "
                      f"--include-anomalies; fix with stages.trim.overrides): "
                      f"{', '.join(report.anomalies)}")
+    lines += _window_lines(getattr(report, "window", {}))
+    lines += [f"warning: {w['video_id']}: {w['message']}" for w in getattr(report, "warnings", [])]
+    lines += gone_lines(getattr(report, "gone", []), ran=True)
+    if getattr(report, "index_changes", None):
+        lines.append(f"indexes rewritten: {', '.join(report.index_changes)} (labels are metadata: "
+                     f"no stage re-ran)")
     if report.unmatched:
         lines.append(f"{plural(len(report.unmatched), 'file')} matched no label rule: "
                      + "; ".join(report.unmatched[:5]))
-    split = report.split
-    if split:
-        why = split.get("error") or split.get("reason")
-        lines.append(f"split {split['name']}: {split['state']}" + (f" ({why})" if why else ""))
+    lines += split_lines(report.split)
     lines.append(f"output: {report.out}  (frame store: {report.out}/frames.h5)")
     return "\n".join(lines)
+
+
+def _window_lines(w: dict[str, Any]) -> list[str]:
+    """What ``stages.window`` kept, with the key that changes it."""
+    if not w or not w.get("source"):
+        return []
+    kept = f"frames kept by the window: {w['kept']} of {w['source']} decodable frames"
+    sampled = "; sampled (stages.window.sample)" if w.get("sampled") else ""
+    if w["mode"] == "fraction":
+        return [f"{kept} (stages.window.mode fraction: [{w['start']:g}, {w['end']:g}) of each "
+                f"video{sampled}; stages.window.mode: all keeps every frame)"]
+    if w["mode"] == "au_trim":
+        return [f"{kept} (stages.window.mode au_trim: neutral start and end cut{sampled})"]
+    return [f"{kept} (stages.window.mode all{sampled})"]
+
+
+def gone_lines(gone: list[dict[str, Any]], ran: bool) -> list[str]:
+    """Videos processed before that the manifest no longer finds, and what became of their
+    files."""
+    lines = []
+    for g in gone:
+        files = ", ".join(g["files"]) or "none left"
+        fate = ("left out of frames.h5 and features/; its files are kept" if ran
+                else "the next run leaves it out of frames.h5 and features/ and keeps its files")
+        lines.append(f"gone: {g['video_id']}: processed before, no longer found by the manifest; "
+                     f"{fate} ({files}) (fix: restore the video to use them again, or delete "
+                     f"them)")
+    return lines
+
+
+def split_lines(split: dict[str, Any] | None) -> list[str]:
+    """``split NAME: state (reason)``, with every further split; the reason in plain words."""
+    if not split:
+        return []
+    why = split.get("error") or split.get("reason")
+    if split.get("state") == "written":
+        why = {"never written": "new", "": None}.get(why or "", why)
+    elif split.get("state") == "unavailable":
+        why = f"not written: {why}"
+    out = [f"split {split['name']}: {split['state']}" + (f" ({why})" if why else "")]
+    for extra in split.get("extra", []):
+        out += split_lines(extra)
+    return out
 
 
 def _cut(text: str, width: int | None) -> str:
@@ -169,10 +221,17 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
     if rep.unmatched:
         lines.append(f"{plural(len(rep.unmatched), 'file')} matched no label rule: "
                      + "; ".join(rep.unmatched[:5]))
-    split = getattr(rep, "split", None)
-    if split:
-        lines.append(f"split {split['name']}: {split['state']}"
-                     + (f" ({split['reason']})" if split.get("reason") else ""))
+    lines += split_lines(getattr(rep, "split", None))
+    lines += gone_lines(getattr(rep, "gone", []), ran=False)
+    for vid, why in getattr(rep, "bad_files", []):
+        lines.append(f"not a video: {vid}: {why}; the run would fail it")
+    if getattr(rep, "index_changes", None):
+        lines.append(f"indexes: the next run rewrites frames.h5 and features/: "
+                     f"{', '.join(rep.index_changes)} (labels are metadata: no stage re-runs)")
+    if getattr(rep, "overrides", None):
+        lines.append(f"with --set {' '.join(rep.overrides)}: these values hold for this command "
+                     f"only; a run without them uses the manifest's (and re-runs what they "
+                     f"changed)")
     for u in getattr(rep, "train", []):
         lines.append(
             f"{u['unit']}: {u['state']}" + (f" ({u['reason']})" if u.get("reason") else "")

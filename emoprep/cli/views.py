@@ -47,7 +47,8 @@ def report(
 
 
 def inspect(
-    video_id: Annotated[str, typer.Argument(help="the video's id (see `emoprep status`)")],
+    video_id: Annotated[str, typer.Argument(
+        metavar="VIDEO_ID", help="the video's id (the first column of the run summary)")],
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
     set_: SetOpt = None,
@@ -72,7 +73,8 @@ def config_show(
     json_: JsonOpt = False,
 ) -> None:
     """Print the resolved manifest (preset and profile values filled in, every default, --set
-    applied), after the profile's settings and where each comes from."""
+    applied). Above it, as comments: the profile's settings, each with where its value comes from
+    (the profile or your manifest); the other keys are your manifest's or the defaults."""
     import yaml
 
     from emoprep.pipeline.manifest import apply_overrides

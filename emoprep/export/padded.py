@@ -1,6 +1,7 @@
 """``emoprep export``: one padded HDF5 file per part, in the layout the source theses trained from.
 
-Datasets (N sequences, L = ``max_len`` steps, D features):
+Datasets (N sequences, L = ``max_len`` steps, D features; ``max_len`` None, the default, is the
+longest sequence of the part, so nothing is cut; the theses cut to 100):
 
 - ``features`` (N, L, D) float32, zero after each sequence's end;
 - ``lengths`` (N,) int64, steps before padding (use these for ``pack_padded_sequence``);
@@ -55,7 +56,7 @@ SUFFIXES = (".h5", ".hdf5")
 class ExportOptions:
     """What goes into one export file (see the module docstring)."""
 
-    max_len: int = 100
+    max_len: int | None = None  #: steps L; None: the longest sequence of the part (no cut)
     split: str | None = None
     fold: int | str | None = None
     part: Part = Part.ALL
@@ -79,7 +80,7 @@ class ExportOptions:
             if limit is not None and not 0 <= limit <= 180:
                 out.append(f"--max-{name}: expected degrees in [0, 180], got {limit} "
                            f"(fix: e.g. --max-{name} 30)")
-        if self.max_len < 1:
+        if self.max_len is not None and self.max_len < 1:
             out.append(f"--max-len: expected an integer >= 1, got {self.max_len} (fix: e.g. 100)")
         if dest.suffix.lower() not in SUFFIXES:
             out.append(f"--dest: expected a file name ending in .h5 or .hdf5, got {str(dest)!r} "
@@ -137,6 +138,10 @@ def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[st
     finally:
         if frames is not None:
             frames.close()
+    if o.max_len is None:  # every sequence whole, padded to the longest
+        longest = max(p.length for p in padded)
+        padded = [pad_to(p.x[: p.length], p.face_mask[: p.length], longest, o.pad)
+                  for p in padded]
     return {"features": np.stack([p.x for p in padded]),
             "lengths": np.array([p.length for p in padded], np.int64),
             "mask": np.stack([p.mask for p in padded]).astype(np.uint8),
@@ -144,7 +149,8 @@ def _sequences(reader: StoreReader, sel: Selection, o: ExportOptions) -> dict[st
 
 
 def _padded(reader: StoreReader, frames: FrameStore | None, it: Item, o: ExportOptions) -> Padded:
-    """One sequence padded to ``o.max_len``; pose limits clear ``face`` (then --drop-no-face)."""
+    """One sequence padded to ``o.max_len`` (None: not cut, not padded); pose limits clear
+    ``face`` (then --drop-no-face)."""
     x, face = reader.read(it.video_id, it.augmentation)
     keep = _pose_keep(reader, frames, it.video_id, o)
     if keep is not None:
@@ -152,6 +158,25 @@ def _padded(reader: StoreReader, frames: FrameStore | None, it: Item, o: ExportO
     if o.drop_no_face:
         x, face = x[face], face[face]
     return pad_to(x, face, o.max_len, o.pad)
+
+
+def _why_empty(reader: StoreReader, sel: Selection, o: ExportOptions) -> str:
+    """Why a part holds no sequence: the videos it lists that are not in the store (failed or
+    not run), those held back as AU-trim anomalies, or a part that lists none."""
+    where = f"split {sel.split.name!r} " if sel.split else ""
+    head = f"no sequences in {where}part {o.part.value} (fold {sel.fold_name or '-'})"
+    listed = (sel.split.ids(o.part.value, sel.fold) if sel.split is not None else [])
+    held = set(sel.held_back)
+    absent = [v for v in listed if v not in held]
+    if held:
+        return (f"{head}: {len(held)} AU-trim anomalies held back ({', '.join(sorted(held)[:5])}) "
+                f"(fix: --include-anomalies, or another part)")
+    if absent:
+        shown = ", ".join(absent[:5])
+        return (f"{head}: its videos are not in the {reader.features} store ({shown}: failed or "
+                f"not run) (fix: see `emoprep status`; `emoprep run` plans the split "
+                f"over the videos that did not fail)")
+    return f"{head}: the part lists no video (fix: another part or fold)"
 
 
 class EmptyPartError(ConfigError):
@@ -172,16 +197,14 @@ def export(out: Path, features: str, dest: Path, opts: ExportOptions | None = No
     reader = StoreReader(out, features)
     sel = select(reader, o.split, o.fold, o.part, o.augmentations, o.include_anomalies)
     if not sel.items:
-        where = f"split {sel.split.name!r} " if sel.split else ""
-        raise EmptyPartError("export", [f"no sequences in {where}part {o.part.value} (fold "
-                                     f"{sel.fold_name or '-'}); {len(sel.held_back)} anomalies "
-                                     f"held back (fix: --include-anomalies, or another part)"])
+        raise EmptyPartError("export", [_why_empty(reader, sel, o)])
     task = resolve_task(o.task, sel.classes, sel.default_task)
     arrays = {**_sequences(reader, sel, o), **_labels(sel, task),
               "names": np.array([it.name for it in sel.items], dtype=str),
               "subjects": np.array([it.subject for it in sel.items], dtype=str)}
     split = sel.split.name if sel.split else ""
-    attrs = {"features": features, "max_len": o.max_len, "pad_rule": o.pad.value, "split": split,
+    max_len = int(arrays["features"].shape[1])
+    attrs = {"features": features, "max_len": max_len, "pad_rule": o.pad.value, "split": split,
              "split_fingerprint": sel.split.data.get("fingerprint", "") if sel.split else "",
              "fold": -1 if sel.fold is None else sel.fold, "fold_name": sel.fold_name,
              "part": o.part.value, "task": task, "augmentations": list(o.augmentations),
@@ -190,6 +213,7 @@ def export(out: Path, features: str, dest: Path, opts: ExportOptions | None = No
              **{f"max_{k}": -1.0 if v is None else float(v)
                 for k, v in zip(("yaw", "pitch", "roll"), o.pose_limits, strict=True)}}
     write_arrays(Path(dest), arrays, attrs)
-    return {"n": len(sel.items), "max_len": o.max_len, "dim": int(arrays["features"].shape[2]),
+    return {"n": len(sel.items), "max_len": max_len, "cut": o.max_len is not None,
+            "dim": int(arrays["features"].shape[2]),
             "split": split, "fold": sel.fold_name, "part": o.part.value, "task": task,
             "held_back": len(sel.held_back)}

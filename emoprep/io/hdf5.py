@@ -36,7 +36,14 @@ def ensure_space(path: Path, nbytes: int) -> None:
         return
     free = st.f_bavail * st.f_frsize
     if free < nbytes + FREE_MARGIN:
-        raise disk_full(path, OSError(errno.ENOSPC, f"{free} bytes free, {nbytes} needed"))
+        raise disk_full(path, OSError(errno.ENOSPC, f"No space left on device: {free} bytes "
+                                           f"free, {nbytes} needed"))
+
+
+def _disk_full(path: Path, exc: BaseException) -> Exception:
+    """:func:`disk_full` for ``path`` with the plain reason: HDF5's own text ("Write through page
+    buffer failed (file write failed: time = ...") buries the ENOSPC in its 300 characters."""
+    return disk_full(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 class _SpaceCheckedDataset:
@@ -120,7 +127,7 @@ class ShardWriter:
         except OSError as exc:
             self._cleanup()
             if is_disk_full(exc):
-                raise disk_full(self.path, exc) from exc
+                raise _disk_full(self.path, exc) from exc
             raise StoreError(f"shard {self.path}: cannot create ({exc})") from exc
         return self
 
@@ -158,7 +165,7 @@ class ShardWriter:
         if exc is not None:
             self._cleanup()
             if isinstance(exc, Exception) and is_disk_full(exc):
-                raise disk_full(self.path, exc) from exc
+                raise _disk_full(self.path, exc) from exc
             if exc_type is None:  # only closing failed
                 raise StoreError(f"shard {self.path}: cannot write ({exc})") from exc
             return

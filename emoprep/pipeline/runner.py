@@ -27,6 +27,14 @@ from emoprep.errors import DiskFullError, EmoprepError
 from emoprep.io.atomic import TEMP_GLOB, atomic_write_text, lock_text
 from emoprep.io.layout import Layout
 from emoprep.pipeline.dag import Plan, Unit, UnitState
+from emoprep.pipeline.outcome import (
+    bad_files,
+    explain_failures,
+    gone_videos,
+    label_changes,
+    save_used_manifest,
+    window_note,
+)
 from emoprep.pipeline.scheduler import RunOptions, execute_plan, runnable
 from emoprep.pipeline.session import ManifestSource, Session, open_session
 from emoprep.pipeline.splits import write_split
@@ -168,6 +176,9 @@ class RunReport:
     warnings: list[dict[str, Any]] = field(default_factory=list)  #: per video, e.g. low_face
     min_face_fraction: float | None = None  #: stages.quality's bar when the run was made
     provenance: dict[str, Any] = field(default_factory=dict)  #: Session.provenance()
+    window: dict[str, Any] = field(default_factory=dict)  #: what stages.window kept (window_note)
+    gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
+    index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -234,8 +245,11 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     ex = execute_plan(plan, session, opts, on_done)
     from emoprep.pipeline.indexes import rebuild_indexes  # h5py: not for status
 
+    changes = label_changes(session)
     videos = rebuild_indexes(session, plan)
     session.records.save_snapshot()
+    explain_failures(session, videos)
+    session.plan_split_over({v["video_id"] for v in videos if v["status"] == "failed"})
     split = write_split(session.split)
     if opts.plots:
         from emoprep.pipeline.trim_plots import write_trim_plots
@@ -248,8 +262,10 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
                        round(time.perf_counter() - t0, 3), ex.startup_seconds, ex.work_seconds,
                        warnings=[w for v in videos for w in v.get("warnings", [])],
                        min_face_fraction=session.manifest.stages.quality.min_face_fraction,
-                       provenance=session.provenance())
+                       provenance=session.provenance(), window=window_note(session, videos),
+                       gone=gone_videos(session), index_changes=changes)
     atomic_write_text(session.layout.summary, report.to_json())
+    save_used_manifest(session)
     return report
 
 
@@ -277,6 +293,11 @@ class StatusReport:
     )  #: stage -> (video, state, why)
     split: dict[str, Any] = field(default_factory=dict)  #: name, state, reason, path
     train: list[dict[str, str]] = field(default_factory=list)  #: training units and their state
+    gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
+    index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
+    overrides: list[str] = field(default_factory=list)  #: the --set values of this status
+    #: videos to probe that cannot be videos (0 bytes, text): (video id, why)
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -294,8 +315,15 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
     plan = session.plan(force, retry_failed=retry)
+    session.plan_split_over({u.video.video_id for u in plan.units.values()
+                             if u.state in (UnitState.FAILED, UnitState.DATA_FAILED)})
     report = summarize_plan(session, plan)
     report.train = training(session) if training else []
+    report.gone = gone_videos(session)
+    report.overrides = [o for o in overrides if not o.startswith("profile=")]  # not --profile
+    report.index_changes = label_changes(session)
+    report.bad_files = bad_files(session, [u.video.video_id for u in plan.by_stage("probe")
+                                           if u.state is not UnitState.FRESH])
     return report
 
 

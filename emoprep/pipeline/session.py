@@ -44,6 +44,7 @@ class Session:
     records: RecordStore
     split: SplitPlan
     overrides: tuple[str, ...] = ()  #: the --set strings the manifest was resolved with
+    split_forced: bool = False  #: ``--force split`` was given
 
     def provenance(self) -> dict[str, object]:
         """What a run's outputs were made with: emoprep's and the libraries' versions, the
@@ -68,9 +69,25 @@ class Session:
             raise ConfigError("--force", [f"no stage {u!r}; stages: {', '.join([*names, SPLIT])}"
                                           for u in unknown])
         if SPLIT in force:
+            self.split_forced = True
             self.split = plan_splits(self.videos, self.manifest, self.layout, True)
         return make_plan(self.videos, self.ctx, self.layout, self.records, force - {SPLIT},
                          retry_failed)
+
+    def plan_split_over(self, unusable: set[str]) -> None:
+        """Plan the splits again over the usable videos (those not in ``unusable``: failed ones),
+        so that no part is made of failed videos. Called once the outcome is known (after a run,
+        or from a status's plan); a configured split that cannot be made from the usable videos
+        is then reported as unavailable with the reason (the work is done, nothing is blocked)."""
+        if not unusable & {v.video_id for v in self.videos}:
+            return
+        usable = [v for v in self.videos if v.video_id not in unusable]
+        try:
+            self.split = plan_splits(usable, self.manifest, self.layout, self.split_forced)
+        except ConfigError as exc:
+            self.split = SplitPlan(self.split.name, self.split.path, "", "unavailable",
+                                   f"{'; '.join(exc.problems)} (over the {len(usable)} videos "
+                                   f"that did not fail)")
 
     def save_caches(self) -> None:
         """Keep the content and model-file hashes computed so far (``run`` only)."""
@@ -88,7 +105,7 @@ def resolve_manifest(source: ManifestSource, overrides: Sequence[str] = ()) -> M
     if isinstance(source, Manifest):
         raw, name, base = source.model_dump(mode="json"), source.source, source.base_dir
     else:
-        raw, name, base = source, "<dict>", None
+        raw, name, base = source, "the manifest given as a dict", None
     if overrides:
         raw, _, problems = apply_overrides(raw, overrides)
         if problems:
@@ -114,9 +131,21 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
     ctx = PlanContext(manifest.stages, manifest.root_dir(), hashes, overrides=overrides_map)
     for v in found.videos:
         ctx.content[v.video_id] = hashes.video(v)
-    split = plan_splits(found.videos, manifest, layout)
+    try:
+        split = plan_splits(found.videos, manifest, layout)
+    except ConfigError as exc:
+        if found.unmatched:  # the list of left-out paths is often why there are too few videos
+            exc = ConfigError(exc.source, [*exc.problems, _unmatched_line(found.unmatched)])
+        raise exc from None
     return Session(manifest, found.videos, found.unmatched, layout, ctx, RecordStore(layout), split,
                    tuple(overrides))
+
+
+def _unmatched_line(unmatched: list[str]) -> str:
+    shown = "; ".join(unmatched[:5]) + ("; ..." if len(unmatched) > 5 else "")
+    many = len(unmatched) != 1
+    return (f"videos: {len(unmatched)} file{'s' if many else ''} matched no label rule and "
+            f"{'are' if many else 'is'} left out: {shown}")
 
 
 def _check_model_files(manifest: Manifest) -> None:

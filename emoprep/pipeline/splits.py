@@ -105,9 +105,12 @@ def _fold_subjects(rest: list[VideoEntry], cfg: SplitConfig, test: set[str]
     if cfg.method is SplitMethod.LOSO:
         return [(s, {s}) for s in subjects]
     if len(subjects) < cfg.folds:
-        raise ConfigError(_KEY, [f"{len(subjects) + len(test)} subjects: {len(test)} held out for "
-                                 f"test leaves {len(subjects)}, fewer than folds={cfg.folds}; "
-                                 f"lower stages.split.folds or stages.split.test_fraction"])
+        n = len(subjects) + len(test)
+        raise ConfigError(_KEY, [f"{n} subject{'s' * (n != 1)}: {len(test)} held out for "
+                                 f"test leaves {len(subjects)}, fewer than folds={cfg.folds} "
+                                 f"(fix: lower stages.split.folds or stages.split.test_fraction, "
+                                 f"or set stages.split.required: false to run without this "
+                                 f"split)"])
     import numpy as np
     from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 
@@ -152,7 +155,8 @@ def make_split(videos: list[VideoEntry], cfg: SplitConfig) -> dict[str, Any]:
                       "label_counts": {"train": tr["label_counts"], "val": va["label_counts"]}})
     if empty:
         raise ConfigError(_KEY, [f"split {cfg.name!r}: folds {empty} have an empty training or "
-                                 f"validation part (fix: fewer folds, or list their subjects)"])
+                                 f"validation part (fix: fewer folds, or list their subjects, or "
+                                 f"set stages.split.required: false)"])
     listed = set(cfg.test_subjects or ()) | set(cfg.exclude_subjects)
     listed |= {s for subj in (cfg.fold_subjects or {}).values() for s in subj}
     t, x = _part(test), _part(excluded)
@@ -250,7 +254,8 @@ def _plan_or_unavailable(videos: list[VideoEntry], cfg: SplitConfig, layout: Lay
         if cfg.required:
             raise
         return SplitPlan(cfg.name, layout.split(cfg.name), "", "unavailable",
-                         "; ".join(exc.problems))
+                         "; ".join(exc.problems) + "; not an error: this split is not required "
+                         "(stages.split.required: false, or no stages.split in the manifest)")
 
 
 def plan_splits(videos: list[VideoEntry], manifest: Manifest, layout: Layout,

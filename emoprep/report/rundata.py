@@ -6,6 +6,7 @@ Only files are read (``summary.json``, ``frames.h5``'s table, ``.emoprep/records
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -55,6 +56,12 @@ def read_records(layout: Layout) -> dict[str, dict[str, dict[str, Any]]]:
     return dict(out)
 
 
+class UnknownVideoError(StoreError):
+    """A video id the output folder does not hold: a usage mistake (exit status 2)."""
+
+    exit_code = 2
+
+
 @dataclass
 class RunData:
     """The files of one output folder, decoded.
@@ -85,8 +92,11 @@ class RunData:
             if r["video_id"] == video_id:
                 return r
         have = ", ".join(sorted(r["video_id"] for r in self.table)[:8])
-        raise StoreError(f"output {self.root}: no video {video_id!r} in frames.h5 (have: {have}"
-                         f"{' ...' if len(self.table) > 8 else ''})")
+        close = difflib.get_close_matches(video_id, [r["video_id"] for r in self.table], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownVideoError(f"output {self.root}: no video {video_id!r} in frames.h5 (have: "
+                                f"{have}{' ...' if len(self.table) > 8 else ''}) (fix: {hint}"
+                                f"the run summary's first column lists every id)")
 
     def failed_stage(self, video_id: str) -> str:
         """Name of the first stage whose record says failed ('' if none)."""

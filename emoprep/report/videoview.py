@@ -85,16 +85,23 @@ def read_source_frame(source: str, index: int) -> np.ndarray | None:
         cap.release()
 
 
-def _trim_figure(meta: dict[str, Any], path: Path, video_id: str) -> Path:
+def trim_result(meta: dict[str, Any]) -> TrimResult:
+    """The trim decision the figure shows. A late peak is an anomaly only where the trim applies
+    (``window.mode: au_trim``), as the run summary and the exports count it."""
     score = np.asarray(meta["trim_score"], np.float64)
     peak = int(np.nanargmax(score)) if np.isfinite(score).any() else -1
-    res = TrimResult(int(meta["trim_start"]), int(meta["trim_end"]), bool(meta["anomaly"]),
-                     float(meta.get("trim_threshold", np.nan)), peak,
-                     "marked for manual review" if meta["anomaly"] else "")
+    anomaly = bool(meta["anomaly"]) and meta.get("window_mode") == "au_trim"
+    return TrimResult(int(meta["trim_start"]), int(meta["trim_end"]), anomaly,
+                      float(meta.get("trim_threshold", np.nan)), peak,
+                      "marked for manual review" if anomaly else "")
+
+
+def _trim_figure(meta: dict[str, Any], path: Path, video_id: str) -> Path:
     title = f"{video_id}: AU trim ({meta.get('au_source', '')})"
     if meta.get("window_mode") != "au_trim":
         title += f" - not applied: window mode is {meta.get('window_mode', '?')}"
-    return plot_trim(score, res, path, title, frame_index=meta["au_frame_index"])
+    score = np.asarray(meta["trim_score"], np.float64)
+    return plot_trim(score, trim_result(meta), path, title, frame_index=meta["au_frame_index"])
 
 
 def _first_face_figure(view: VideoView, meta: dict[str, Any], path: Path) -> Path | None:

@@ -122,4 +122,4 @@ def test_plots_flag_and_report_write_trim_pngs(done) -> None:
     )
     assert res.exit_code == 0 and json.loads(res.output)["video_id"] == "s01_happy_1"
     res = runner.invoke(app, ["inspect", "nope", "-m", str(manifest), "-o", str(out)])
-    assert res.exit_code == 1 and "nope" in res.output
+    assert res.exit_code == 2 and "nope" in res.output

@@ -43,7 +43,8 @@ def test_exit_codes_and_plain_output_when_piped(two) -> None:
     assert not ESCAPES.search(res.stdout + res.stderr)  # no bars or colours in a log file
     assert "failed probe s09_happy_1" in res.stderr and "progress: " in res.stderr
     row = next(ln for ln in res.stdout.splitlines() if ln.startswith("s09_happy_1"))
-    assert row.rstrip().endswith("(corrupt file or unsupported container)")  # not cut when piped
+    assert "(corrupt file or unsupported container); the file: a text file, not a video" in row
+    assert row.rstrip().endswith("or leave it out with videos.exclude)")  # not cut when piped
     assert "1 unit ran" not in res.stdout and "units ran" in res.stdout
     quiet = emoprep("run", "-m", str(manifest), "-o", str(out), "--workers", "0", "-q")
     assert quiet.returncode == 1 and quiet.stderr == ""

@@ -44,7 +44,8 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray, list[list[str]]]:
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
     header, body = rows[0], rows[1:]
-    numbers = [[float(v) if i != 4 else 0.0 for i, v in enumerate(r)] for r in body]  # 4: status
+    text = header.index("status")
+    numbers = [[float(v) if i != text else 0.0 for i, v in enumerate(r)] for r in body]
     return header, np.array(numbers), body
 
 
@@ -66,6 +67,8 @@ def test_landmarks_boxes_and_frames_round_trip(out: Path, tmp_path: Path) -> Non
     np.testing.assert_allclose(values[:, col["timestamp"]], m["timestamps"], rtol=1e-8)
     face = FrameStatus.has_face(m["status"])
     np.testing.assert_array_equal(values[:, col["success"]], face.astype(float))
+    np.testing.assert_array_equal(values[:, col["confidence"]], face.astype(float))
+    assert header[:2] == ["frame", "face_id"] and set(values[:, col["face_id"]]) == {0.0}
     assert [r[col["status"]] for r in body] == [FrameStatus(s).name.lower() for s in m["status"]]
 
 
@@ -76,7 +79,7 @@ def test_au_columns_follow_the_store_by_frame_number(out: Path, tmp_path: Path) 
         m = store.meta(vid)
         trimmed += len(m["frame_index"]) < len(m["au_frame_index"])
         header, values, _ = read_csv(write_frame_csv(out, vid, tmp_path / f"{vid}.csv"))
-        au_cols = [f"{n}_r" for n in m["au_names"]]
+        au_cols = [f"{n}_geom" for n in m["au_names"]]  # landmark proxies: not OpenFace's _r
         assert header == frame_columns(au_cols) and au_cols
         # au_trim: the frame store holds a sub-range of the AU shard's frames
         start = int(np.flatnonzero(m["au_frame_index"] == m["frame_index"][0])[0])

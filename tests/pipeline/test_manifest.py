@@ -264,7 +264,7 @@ def test_paths_resolve_against_the_manifest_folder_and_env(
     )
     assert m.root_dir() == tmp_path / "data/sub" and m.output_dir() == tmp_path / "o"
     rel = manifest_from_dict({"videos": {"root": "clips"}}, base_dir=tmp_path)
-    assert rel.root_dir() == tmp_path / "clips" and rel.source == "<dict>"
+    assert rel.root_dir() == tmp_path / "clips" and rel.source == "the manifest given as a dict"
 
 
 def test_presets_fill_videos_defaults_and_roundtrip(tmp_path: Path) -> None:
@@ -317,13 +317,14 @@ def test_discovery_lists_unmatched_paths_with_why(tmp_path: Path) -> None:
     no_rule = f"does not match labels.pattern {m.labels.pattern!r}"
     assert found.unmatched == [
         "._five.mp4: hidden (a name starts with '.')",
+        "a/two.MP4: " + no_rule,
         "a: a folder without images matching videos.frames_glob '*.png'",
         "b: a folder without images matching videos.frames_glob '*.png'",
         "c.txt: " + no_rule,
         "empty: a folder without images matching videos.frames_glob '*.png'",
         "seq1: " + no_rule,
     ]  # left out on purpose: b/skip/three.mp4 (exclude), out/six.mp4 (the output folder);
-    # a/two.MP4 is matched by no include glob (globs are case-sensitive), so it is no candidate
+    # a/two.MP4 is matched by '**/*.mp4' (the suffix matches in any case), not by the pattern
 
 
 def test_generic_discovery_of_files_and_frame_folders(tmp_path: Path) -> None:
@@ -384,13 +385,25 @@ def test_root_missing_and_nothing_found(monkeypatch: pytest.MonkeyPatch, tmp_pat
         match=r"videos.root: expected an existing folder, got '\$EMO_NOPE/data' .*not set",
     ):
         discover_videos(m)
-    write(tmp_path / "v.MP4")
+    write(tmp_path / "v.avi")
     with pytest.raises(ConfigError) as exc:
         discover_videos(manifest_from_dict({"videos": {"include": ["*.mp4"]}}, base_dir=tmp_path))
     assert problems_of(exc)[0].startswith(
         f"videos: expected at least one video under {tmp_path} from include ['*.mp4']"
     )
-    assert "'*.[mM][pP]4'" in problems_of(exc)[0]
+    assert "globs are case-sensitive except for the file suffix" in problems_of(exc)[0]
+
+
+def test_the_file_suffix_matches_in_any_case(tmp_path: Path) -> None:
+    """Issue 25, finding 13: cameras write .MP4; '*.mp4' finds them (the rest stays exact)."""
+    for name in ("a.MP4", "b.Mp4", "c.mp4", "C/d.mp4"):
+        write(tmp_path / name)
+    found = discover_videos(manifest_from_dict({"videos": {"include": ["*.mp4"]}},
+                                               base_dir=tmp_path))
+    assert [v.video_id for v in found.videos] == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="expected at least one video"):  # folder: exact case
+        discover_videos(manifest_from_dict({"videos": {"include": ["c/*.mp4"]}},
+                                           base_dir=tmp_path))
 
 
 def test_invalid_glob_is_a_config_error(tmp_path: Path) -> None:
@@ -502,3 +515,13 @@ def test_manifest_model_needs_videos() -> None:
     with pytest.raises(ConfigError, match="videos: expected a mapping, got nothing"):
         manifest_from_dict({})
     assert isinstance(Manifest(videos={}), Manifest)
+
+
+def test_a_typo_in_a_backend_section_gets_a_did_you_mean(tmp_path: Path) -> None:
+    """Issue 25, finding 13: ``min_sise`` in the file gets the same hint as in ``--set``."""
+    path = tmp_path / "m.yaml"
+    path.write_text("videos:\n  root: .\nstages:\n  detect:\n    min_sise: 40\n")
+    with pytest.raises(ConfigError) as exc:
+        load_manifest(path)
+    assert problems_of(exc)[0].startswith("stages.detect (line 4): unknown key 'min_sise'")
+    assert problems_of(exc)[0].endswith("(fix: did you mean 'min_size'? see docs/MANIFEST.md)")

@@ -225,3 +225,31 @@ def test_fingerprint_ignores_order_but_not_labels() -> None:
     assert split_fingerprint(v, cfg) != split_fingerprint(
         v, SplitConfig(folds=2, exclude_subjects=["s00"])
     )
+
+
+def test_a_split_nobody_asked_for_is_reported_one_asked_for_stays_an_error(tmp_path: Path) -> None:
+    """Issue 25, finding 1: three subjects make no 5 folds. Without ``stages.split`` in the
+    manifest the split is "unavailable" with the reason (the crops and features still run); with
+    it the session fails before any work, the hint names ``split.required: false`` and the files
+    the naming rule left out are still listed."""
+    from emoprep.pipeline.session import open_session
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("S01_happy.mp4", "S02_sad.mp4", "S03_angry.mp4", "notes.mp4"):
+        (data / name).write_bytes(name.encode())  # opening a session reads no frame
+    raw = {"videos": {"root": str(data)}, "output": str(tmp_path / "out"),
+           "labels": {"pattern": r"(?P<subject>S\d+)_(?P<emotion>[a-z]+)\.mp4",
+                      "subject": "subject"}}
+    s = open_session(manifest_from_dict(raw))
+    assert (s.split.state, s.split.reason.split(" (fix")[0]) == (
+        "unavailable", "3 subjects: 1 held out for test leaves 2, fewer than folds=5")
+    assert "not an error: this split is not required" in s.split.reason
+    with pytest.raises(ConfigError) as exc:
+        open_session(manifest_from_dict({**raw, "stages": {"split": {"folds": 5}}}))
+    assert exc.value.problems == [
+        "3 subjects: 1 held out for test leaves 2, fewer than folds=5 (fix: lower "
+        "stages.split.folds or stages.split.test_fraction, or set stages.split.required: false "
+        "to run without this split)",
+        "videos: 1 file matched no label rule and is left out: notes.mp4: does not match "
+        r"labels.pattern '(?P<subject>S\\d+)_(?P<emotion>[a-z]+)\\.mp4'"]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from emoprep.errors import ConfigError, VideoError
 from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES, is_image, names_glob, order_frames
+from emoprep.pipeline.manifest.files import any_case_suffix
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
@@ -84,7 +85,7 @@ def _path_order(p: Path) -> list[str]:
 
 def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
     try:
-        return sorted(root.glob(pattern), key=_path_order)
+        return sorted(root.glob(any_case_suffix(pattern)), key=_path_order)
     except (ValueError, NotImplementedError) as exc:
         raise ConfigError(
             source,
@@ -275,7 +276,8 @@ def _nothing_found(m: Manifest, root: Path, unmatched: list[str]) -> str:
     some = f"; {len(unmatched)} paths matched no rule, e.g. {unmatched[0]}" if unmatched else ""
     return (
         f"videos: expected at least one video under {root} from {what}, got none{some} (fix: check "
-        f"videos.root, videos.include (globs are case-sensitive: '*.[mM][pP]4') and labels)"
+        f"videos.root, videos.include (globs are case-sensitive except for the file suffix) "
+        f"and labels)"
     )
 
 

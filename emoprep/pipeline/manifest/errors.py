@@ -8,6 +8,7 @@ does not import the manifest.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -248,7 +249,7 @@ def problem_line(
                 f"(fix: set {key}: to one of those)")
     if err["type"] in ("value_error", "assertion_error"):
         msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        return f"{head}: {msg} (fix: change the values named here)"
+        return f"{head}: {msg} (fix: {_unknown_key_hint(msg) or 'change the values named here'})"
     words = {_FALLBACK.get(e["type"], e["msg"].removeprefix("Input should be ")) for e in errs}
     expected = (_expected(info) if info is not None else "") or " or ".join(sorted(words))
     got = err.get("input")
@@ -259,6 +260,18 @@ def problem_line(
     else:
         fix = f"set {expected}{_default_hint(info)}"
     return f"{head}: expected {expected}, got {_short(got)} (fix: {fix})"
+
+
+_UNKNOWN_KEY = re.compile(r"unknown key '([^']+)'.*valid keys: ([\w, ]+)")
+
+
+def _unknown_key_hint(msg: str) -> str:
+    """A backend family's "unknown key 'x' ...; valid keys: a, b" message: did you mean?"""
+    m = _UNKNOWN_KEY.search(msg)
+    if not m:
+        return ""
+    close = difflib.get_close_matches(m.group(1), [k.strip() for k in m.group(2).split(",")], n=1)
+    return f"did you mean {close[0]!r}? see docs/MANIFEST.md" if close else ""
 
 
 def with_where(line: str, where: Where) -> str:

@@ -73,7 +73,7 @@ class Manifest(BaseModel):
     stages: StagesConfig = Field(default_factory=StagesConfig)
     train: TrainConfig = Field(default_factory=TrainConfig, description="emoprep train settings")
     output: str = Field("out", description="output folder, relative to the manifest's folder")
-    _source: str = PrivateAttr("<dict>")
+    _source: str = PrivateAttr("the manifest given as a dict")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
     @model_validator(mode="after")
@@ -89,7 +89,7 @@ class Manifest(BaseModel):
 
     @property
     def source(self) -> str:
-        """The manifest file (or ``<dict>``) problems are reported against."""
+        """The manifest file (or what stands for it) problems are reported against."""
         return self._source
 
     @property
@@ -125,6 +125,27 @@ def apply_overrides(
         else:
             changed.add(tuple(text.partition("=")[0].strip().split(".")))
     return out, changed, problems
+
+
+#: the embedders a manifest gets when it names none under ``stages.embed`` (issue 25: a newcomer
+#: gets per-frame features; cheap, no model file). A manifest that writes ``embed: {}`` gets none.
+DEFAULT_EMBED: dict[str, dict[str, str]] = {"hog": {"type": "hog"},
+                                            "geometry": {"type": "landmarks"}}
+
+
+def with_defaults(raw: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(``raw`` with :data:`DEFAULT_EMBED` where ``stages.embed`` is not written, whether
+    ``stages.split`` is written). Called after the profile is applied: a profile's split counts
+    as asked for. A split nobody asked for is not required (it is reported, not an error)."""
+    stages = raw.get("stages")
+    if stages is None:
+        stages = {}
+    if not isinstance(stages, dict):
+        return raw, True  # validation names it
+    asked = "split" in stages
+    if "embed" not in stages:
+        raw = {**raw, "stages": {**stages, "embed": copy.deepcopy(DEFAULT_EMBED)}}
+    return raw, asked
 
 
 def manifest_problems(m: Manifest) -> list[str]:
@@ -200,7 +221,7 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
         problems.append(
             f"manifest: expected a mapping with videos:, labels:, stages:, output:, got {got} "
-            f"(fix: start from data_manifest.yaml in the repository)"
+            f"(fix: `emoprep init FOLDER` writes one for a folder of videos)"
         )
         raise ConfigError(source, problems)
     try:
@@ -208,6 +229,7 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     except ConfigError as exc:
         problems += exc.problems
         raw = {k: v for k, v in raw.items() if k != "profile"}
+    raw, split_asked = with_defaults(raw)
     m: Manifest | None
     try:
         m = Manifest.model_validate(raw)
@@ -225,12 +247,15 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
     if problems:
         raise ConfigError(source, problems)
     assert m is not None
+    if not split_asked:
+        m.stages.split = m.stages.split.model_copy(update={"required": False})
     m._source, m._base_dir = source, base_dir
     return m
 
 
 def manifest_from_dict(
-    raw: dict[str, Any], source: str = "<dict>", base_dir: Path | None = None
+    raw: dict[str, Any], source: str = "the manifest given as a dict",
+    base_dir: Path | None = None
 ) -> Manifest:
     """Validate a parsed manifest; relative paths in it resolve against ``base_dir`` (default:
     cwd)."""
@@ -264,7 +289,8 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
             str(path),
             [
                 f"manifest: expected a YAML file at {path.absolute()}, got nothing there "
-                f"(fix: pass the right path, or copy data_manifest.yaml from the repository)"
+                f"(fix: pass the right path with -m; `emoprep init FOLDER` writes one for a folder "
+                f"of videos; `emoprep run FOLDER -o out` runs one without a manifest)"
             ],
         )
     where, problems = read_yaml(read_utf8(path, "manifest"))
