@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from emoprep.errors import ConfigError
 from emoprep.pipeline.manifest.train_section import (
+    POOLED_HEADS,
     RUNTIME_FIELDS,
     BiLSTMConfig,
     CNN1DConfig,
@@ -28,14 +29,15 @@ from emoprep.pipeline.manifest.train_section import (
     LossConfig,
     LossKind,
     LSTMConfig,
+    MLPConfig,
     OptimConfig,
     Task,
     TrainConfig,
 )
 
-__all__ = ["RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device", "FusionMethod",
-           "Head", "LSTMConfig", "LossConfig", "LossKind", "OptimConfig", "Task", "TrainConfig",
-           "apply_overrides", "flat_items", "load_config"]
+__all__ = ["POOLED_HEADS", "RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device",
+           "FusionMethod", "Head", "LSTMConfig", "LossConfig", "LossKind", "MLPConfig",
+           "OptimConfig", "Task", "TrainConfig", "apply_overrides", "flat_items", "load_config"]
 
 
 def flat_items(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
