@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import ConfigError
-from emoprep.train.checks import PartCounts, check_folds
-from emoprep.train.config import Task, TrainConfig, load_config
+from emoprep.train.checks import PartCounts, check_folds, single_frame_note
+from emoprep.train.config import POOLED_HEADS, Task, TrainConfig, load_config
 from emoprep.train.data import Folds, Sequences, folds_digest, sequences_digest, validate
 from emoprep.train.metrics import evaluate, with_joint
 from emoprep.train.units import (
@@ -65,6 +65,7 @@ def prepare(sequences: Sequences, folds: Folds, cfg: TrainConfig, features_finge
                else f"the sequences have {sorted(seqs.labels)}; pick another task")
         raise ConfigError("train.task", [f"task {cfg.task.value!r} needs labels {missing} ({fix})"])
     warnings = check_folds(seqs, folds, cfg.targets, cfg.min_class_items, **(checks or {}))
+    warnings += single_frame_note(seqs, cfg.head.value, cfg.head in POOLED_HEADS)
     validate(sequences, folds)
     return (seqs, features_fingerprint or sequences_digest(sequences),
             folds.digest or folds_digest(folds), warnings)

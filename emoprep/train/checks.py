@@ -92,6 +92,14 @@ def part_problems(where: str, part: str, n: int, counts: PartCounts | None) -> l
     return [f"{where}, {part} part: empty ({FIX_SPLIT})"]
 
 
+def single_frame_note(seqs: Sequences, head: str, pooled: bool) -> list[str]:
+    """A note (never an error) when every item is one frame and the head is a sequence head."""
+    if pooled or any(len(f) != 1 for f in seqs.features):
+        return []
+    return [f"every item is a single frame (an image set): the {head} head sees sequences of "
+            f"length 1; --head mlp or --head linear is the head for still images"]
+
+
 def check_folds(seqs: Sequences, folds: Folds, targets: list[str], min_items: int,
                 only: list[int] | None = None,
                 counts: dict[tuple[int, str], PartCounts] | None = None,

@@ -65,6 +65,16 @@ def test_pooled_heads_learn_single_frame_items(head: str, tmp_path) -> None:
     assert probe_acc > 0.85 and head_acc >= probe_acc - 0.05
     assert m["versus"]["line"].startswith(f"{head} ")
     assert "linear probe" in m["table"] and "probe val" in m["table"]
+    assert m["warnings"] == []
+
+
+def test_sequence_head_on_single_frames_gets_a_note(tmp_path) -> None:
+    seqs = stills(n=60)
+    m = fit(seqs, subject_folds(seqs, test_subjects=3), fast_config(head="lstm",
+            optim={"epochs": 1}), tmp_path, plots=False)
+    assert m["warnings"] == ["every item is a single frame (an image set): the lstm head sees "
+                             "sequences of length 1; --head mlp or --head linear is the head for "
+                             "still images"]
 
 
 def test_same_seed_same_numbers_probe_included(tmp_path) -> None:
