@@ -25,8 +25,8 @@ import numpy as np
 from emoprep.errors import ConfigError
 from emoprep.train.data import Folds, Sequences
 
-FIX_SPLIT = ("fix: fewer folds (stages.split.folds) or more subjects per fold, or pass "
-             "--allow-degenerate to train anyway")
+FIX_SPLIT = ("fix: folds stratified by the label (stages.split.stratify: emotion), fewer folds "
+             "(stages.split.folds) or more subjects, or pass --allow-degenerate to train anyway")
 
 
 class DegenerateDataError(ConfigError):

@@ -59,7 +59,8 @@ def fast_config(**over) -> TrainConfig:
     base = {"lstm": {"hidden": 24, "input_dropout": 0.0},
             "bilstm": {"hidden": 16, "output_dropout": 0.2},
             "cnn1d": {"filters": [16, 16, 24, 24], "kernels": [3, 3, 3, 3], "dropout": 0.1},
-            "optim": {"lr": 0.01, "batch_size": 16, "epochs": 16}, "device": "cpu"}
+            "optim": {"lr": 0.01, "batch_size": 16, "epochs": 16, "weight_decay": 0.0,
+                      "early_stopping": False}, "device": "cpu"}
     for k, v in over.items():
         base[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
     return TrainConfig.model_validate(base)
