@@ -159,7 +159,6 @@ TUNE_GRID: dict[str, dict[str, Any]] = {
     "+ plateau schedule": {"optim": {**_ES, "plateau": True}},
     "+ weight decay 1e-3": {"optim": {**_ES, "weight_decay": 1e-3}},
     "+ weight decay 1e-2 (the defaults)": {},
-    "weight decay 3e-2 instead": {"optim": {"weight_decay": 3e-2}},
 }
 #: (set, seed) pairs reported (never tuned on)
 REPORT = [("ckplus", 1), ("ckplus", 2), ("temporal", 1), ("stills", 1)]
