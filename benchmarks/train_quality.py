@@ -164,6 +164,20 @@ TUNE_GRID: dict[str, dict[str, Any]] = {
 REPORT = [("ckplus", 1), ("ckplus", 2), ("temporal", 1), ("stills", 1)]
 
 
+#: what the tables cannot show (static text, appended to the .md)
+NOTES = [
+    "## Sets not in the tables",
+    "",
+    "- The sample clips' features (tests/helpers.py's 7-clip labelled corpus, HOG): its 2-fold "
+    "subject split puts every `happy` subject in one fold and every `sad` one in the other, so "
+    "each training part holds one class. `emoprep train` refuses it (exit code 2, naming both "
+    "folds); no head or probe figure on it can mean anything (tests/cli/test_train_cli.py).",
+    "- CK+ itself (issue 21: LSTM 0.806 +- 0.062 vs logistic regression on the mean HOG 0.917 +- "
+    "0.043) is licence-restricted and not available here; `ckplus` above is the stand-in. No "
+    "other real labelled image or video set could be obtained on this machine.",
+]
+
+
 def config(head: str, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults for ``head`` on CPU, one thread, plus ``overrides`` (one level deep)."""
     data: dict[str, Any] = {"head": head, "device": "cpu", "num_threads": 1}
@@ -235,7 +249,7 @@ def main() -> None:
              "on it). vs probe: ok when the head's val mean >= the probe's mean - its std; on "
              "`temporal` a sequence head must also beat the probe's mean + std.", ""]
     write_result("train_quality", {"command": command, "load_at_start": load, **results},
-                 intro + lines)
+                 intro + lines + ["", *NOTES])
 
 
 if __name__ == "__main__":
