@@ -11,7 +11,8 @@ from emoprep.cli.common import EXIT_USAGE, JsonOpt, ManifestOpt, OutOpt, SetOpt,
 from emoprep.errors import EmoprepError
 from emoprep.train.config import FusionMethod, Head, Task
 
-train_app = typer.Typer(help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN).")
+train_app = typer.Typer(help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN, linear, MLP) "
+                        "beside a linear probe.")
 
 
 @train_app.callback(invoke_without_command=True)
@@ -26,11 +27,16 @@ def train(
     split: Annotated[str | None, typer.Option(help="split name (default: the manifest's)")] = None,
     folds: Annotated[str, typer.Option(help="all, or fold numbers: 0 or 0,2")] = "all",
     set_: SetOpt = None,
+    allow_degenerate: Annotated[bool, typer.Option(
+        "--allow-degenerate", help="train even when a fold's data cannot give a meaningful score "
+        "(one class, a class missing from validation, too few items): warnings, not errors")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Cross-validate one head on the subject folds of a split; cached per fold (a fold whose
-    features, split and settings are unchanged is not trained again). Settings: the manifest's
-    ``train:`` section, --set train.KEY=VALUE, --head, --task."""
+    """Cross-validate one head on the subject folds of a split, beside a linear probe on the same
+    folds; cached per fold (a fold whose features, split and settings are unchanged is not trained
+    again). Settings: the manifest's ``train:`` section, --set train.KEY=VALUE, --head, --task.
+    Exit codes: 0 trained, 2 usage, settings or degenerate data (docs/TRAIN.md)."""
     if ctx.invoked_subcommand is not None:
         return
     if features is None:
@@ -38,10 +44,10 @@ def train(
         raise typer.Exit(EXIT_USAGE)
     import json
 
-    from emoprep.data import load_sequences
     from emoprep.pipeline.session import resolve_manifest
     from emoprep.train import fit
     from emoprep.train.cache import features_fingerprint, train_root
+    from emoprep.train.inputs import load_inputs
 
     try:
         chosen = [f"train.{k}={v.value}" for k, v in (("head", head), ("task", task))
@@ -51,10 +57,10 @@ def train(
         cfg = m.train
         only = None if folds == "all" else [int(k) for k in folds.split(",")]
         augs = [a.value for a in m.stages.augment.names] if cfg.use_augmented else []
-        seqs, fl = load_sequences(root, features, split or m.stages.split.name, cfg.task.value,
-                                  augmentations=augs)
+        seqs, fl, counts = load_inputs(root, features, split or m.stages.split.name, cfg, augs)
         metrics = fit(seqs, fl, cfg, train_root(root, features),
-                      features_fingerprint(root, features), only_folds=only)
+                      features_fingerprint(root, features), only_folds=only,
+                      allow_degenerate=allow_degenerate, part_counts=counts)
     except ValueError as exc:
         typer.echo(
             f"error: --folds: expected 'all' or fold numbers, got {folds!r} ({exc})", err=True
@@ -62,6 +68,8 @@ def train(
         raise typer.Exit(EXIT_USAGE) from None
     except EmoprepError as exc:
         fail(exc)
+    for line in metrics["warnings"] if json_ else ():  # the table lists them too
+        typer.echo(f"warning: {line}", err=True)
     typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else metrics["table"])
 
 

@@ -37,12 +37,14 @@ def report(
     """Write a self-contained HTML report of a run (summary, problems first, contact sheets,
     status timelines, AU/trim curves, the split) to OUT/report/index.html."""
     from emoprep.report import build_report
+    from emoprep.report.trainruns import runs_text, training_runs
 
     try:
-        index = build_report(_output_dir(manifest, out, set_), dest,
-                             min_face_fraction=min_face_fraction)
+        root = _output_dir(manifest, out, set_)
+        index = build_report(root, dest, min_face_fraction=min_face_fraction)
     except EmoprepError as exc:
         fail(exc)
+    typer.echo(runs_text(training_runs(root)))
     typer.echo(f"report: {index}")
 
 

@@ -20,6 +20,7 @@ from emoprep.report import html as H
 from emoprep.report.plots import split_chart
 from emoprep.report.rundata import RunData, load_run
 from emoprep.report.splitview import chart_key, chart_series, split_parts, subject_overlap
+from emoprep.report.trainruns import training_section
 from emoprep.report.videoview import Problem, VideoView, make_figures, safe_name, video_section
 from emoprep.versions import __version__
 
@@ -176,7 +177,7 @@ def build_report(out_dir: str | Path, dest: str | Path | None = None,
                 status_total.update(v.status_counts)
     body = [f"<h1>emoprep report</h1><p class=\"muted\">{H.esc(run.root)}</p>",
             _summary_section(run, views, status_total), _problems_section(views),
-            _split_section(run, img_dir),
+            _split_section(run, img_dir), training_section(run.root, dest),
             "<h2>Videos (problems first)</h2>", *(video_section(v, run) for v in views)]
     _clear_old_images(img_dir, {Path(s).name for v in views for s in v.images.values()}
                       | {f"split_{safe_name(n)}.png" for n in run.splits})

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from emoprep.errors import ConfigError
-from emoprep.train.config import Task, TrainConfig, load_config
+from emoprep.train.checks import PartCounts, check_folds, single_frame_note
+from emoprep.train.config import POOLED_HEADS, Task, TrainConfig, load_config
 from emoprep.train.data import Folds, Sequences, folds_digest, sequences_digest, validate
 from emoprep.train.metrics import evaluate, with_joint
 from emoprep.train.units import (
@@ -51,17 +52,23 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def prepare(sequences: Sequences, folds: Folds, cfg: TrainConfig,
-            features_fingerprint: str) -> tuple[Sequences, str, str]:
-    """Validated sequences (with ``joint`` labels if asked), features and split fingerprints."""
-    validate(sequences, folds)
+def prepare(sequences: Sequences, folds: Folds, cfg: TrainConfig, features_fingerprint: str,
+            checks: dict[str, Any] | None = None) -> tuple[Sequences, str, str, list[str]]:
+    """Validated sequences (with ``joint`` labels if asked), features and split fingerprints, and
+    the degenerate-data warnings (``checks``: ``only``, ``counts``, ``allow`` of
+    :func:`emoprep.train.checks.check_folds`; it raises unless allowed)."""
+    validate(sequences)
     seqs = with_joint(sequences) if cfg.task is Task.JOINT else sequences
     missing = [t for t in cfg.targets if t not in seqs.labels]
     if missing:
-        raise ConfigError("train.task", [f"task {cfg.task.value!r} needs labels {missing}; the "
-                                         f"sequences have {sorted(seqs.labels)}"])
+        fix = ("these videos have no labels: set labels.pattern or a preset" if not seqs.labels
+               else f"the sequences have {sorted(seqs.labels)}; pick another task")
+        raise ConfigError("train.task", [f"task {cfg.task.value!r} needs labels {missing} ({fix})"])
+    warnings = check_folds(seqs, folds, cfg.targets, cfg.min_class_items, **(checks or {}))
+    warnings += single_frame_note(seqs, cfg.head.value, cfg.head in POOLED_HEADS)
+    validate(sequences, folds)
     return (seqs, features_fingerprint or sequences_digest(sequences),
-            folds.digest or folds_digest(folds))
+            folds.digest or folds_digest(folds), warnings)
 
 
 def final_epochs(fold_records: list[dict[str, Any]]) -> int:
@@ -128,25 +135,34 @@ def run_units(seqs: Sequences, folds: Folds, cfg: TrainConfig, root: Path, featu
 
 def fit(sequences: Sequences, folds: Folds, cfg: TrainConfig | dict[str, Any], out_dir: str | Path,
         features_fingerprint: str = "", *, only_folds: list[int] | None = None,
-        plots: bool = True) -> dict[str, Any]:
+        plots: bool = True, allow_degenerate: bool = False,
+        part_counts: dict[tuple[int, str], PartCounts] | None = None) -> dict[str, Any]:
     """Cross-validate ``cfg.head`` on ``folds``; train only the units not done under ``out_dir``.
 
+    Before any epoch every fold is checked (:mod:`emoprep.train.checks`): degenerate data raises
+    DegenerateDataError unless ``allow_degenerate`` (then ``warnings`` lists the problems).
     Returns the run's metrics (also in ``<run folder>/metrics.json``): per fold and mean +- std of
     accuracy per task, combined accuracy, macro-F1, confusion matrices, the final model's test
-    scores, which units were trained or reused, and ``table`` (the printed summary, text).
+    scores, the linear probe's scores on the same folds (``probe``), which units were trained or
+    reused, and ``table`` (the printed summary, text).
     """
+    from emoprep.train.probe import probe_folds
     from emoprep.train.report import write_run
 
     cfg = cfg if isinstance(cfg, TrainConfig) else load_config(cfg)
     root = Path(out_dir)
-    seqs, features, split_digest = prepare(sequences, folds, cfg, features_fingerprint)
     bad = [k for k in only_folds or [] if not 0 <= k < len(folds.folds)]
     if bad:
         raise ConfigError("train.folds", [f"folds {bad} do not exist; split {folds.name!r} has "
                                           f"folds 0..{len(folds.folds) - 1}"])
+    seqs, features, split_digest, warnings = prepare(
+        sequences, folds, cfg, features_fingerprint,
+        {"only": only_folds, "counts": part_counts, "allow": allow_degenerate})
     with torch_threads(cfg.num_threads):
         done = run_units(seqs, folds, cfg, root, features, split_digest, only_folds)
-    return write_run(root, cfg, folds.name, split_digest, features, done, plots=plots)
+    probe = probe_folds(seqs, folds, cfg.targets, only_folds, cfg.final_model)
+    return write_run(root, cfg, folds.name, split_digest, features, done, plots=plots,
+                     probe=probe, warnings=warnings)
 
 
 def unit_states(out_dir: str | Path, cfg: TrainConfig, split_name: str, split_digest: str,

@@ -8,7 +8,12 @@ Every model maps ``x`` (B, L, D) float32 with ``lengths`` (B,) int64 to ``{targe
   max-pooling with ``ceil_mode`` (ReLU outputs are >= 0, so a zeroed padded step never wins), then
   masked max pooling of the real steps into ``bins`` equal time segments (the variable-length
   stand-in for the thesis's flatten; it keeps *when* something happens), flattened.
-- Optional projection front: Linear D -> P per frame, re-masked.
+- Linear / MLP: masked mean of the real steps (an item of length 1, a still image, is its frame),
+  then nothing (``linear``: multinomial logistic regression with the output layer) or one hidden
+  ReLU layer with dropout (``mlp``).
+- Front: standardisation with the training part's statistics (buffers, saved with the weights;
+  identity when ``train.standardize`` is off), then an optional projection Linear D -> P per frame,
+  re-masked.
 - Output: one Linear per target for single tasks; for ``multitask`` two heads, each
   Linear-ReLU-Linear on the shared trunk's summary (SASE-FE thesis).
 """
@@ -19,7 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from emoprep.train.config import CNN1DConfig, Head, Task, TrainConfig
+from emoprep.train.config import CNN1DConfig, Head, MLPConfig, Task, TrainConfig
+from emoprep.train.standardize import Standardize
 
 
 def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -83,11 +89,28 @@ def binned_max(h: torch.Tensor, lengths: torch.Tensor, bins: int) -> torch.Tenso
     return masked.amax(dim=3)
 
 
+class PoolTrunk(nn.Module):
+    """(B, L, D) -> masked mean over the real steps (B, D); with ``mlp`` one hidden layer."""
+
+    def __init__(self, dim: int, mlp: MLPConfig | None) -> None:
+        super().__init__()
+        self.hidden = None if mlp is None else nn.Sequential(
+            nn.Linear(dim, mlp.hidden), nn.ReLU(), nn.Dropout(mlp.dropout))
+        self.width = dim if mlp is None else mlp.hidden
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        lens = lengths.to(x.device)
+        mask = step_mask(lens, x.shape[1])[..., None].to(x.dtype)
+        pooled = (x * mask).sum(1) / lens[:, None].to(x.dtype)
+        return pooled if self.hidden is None else self.hidden(pooled)
+
+
 class SequenceModel(nn.Module):
-    """Projection front (optional) + trunk + one output head per target."""
+    """Standardisation + projection front (optional) + trunk + one output head per target."""
 
     def __init__(self, dim: int, cfg: TrainConfig, n_classes: dict[str, int]) -> None:
         super().__init__()
+        self.norm = Standardize(dim)
         self.proj = nn.Linear(dim, cfg.projection) if cfg.projection else None
         width = cfg.projection or dim
         self.trunk = make_trunk(width, cfg)
@@ -100,13 +123,15 @@ class SequenceModel(nn.Module):
             self.heads = nn.ModuleDict({k: nn.Linear(t, n) for k, n in n_classes.items()})
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        mask = step_mask(lengths.to(x.device), x.shape[1])
+        x = self.norm(x, mask)
         if self.proj is not None:
-            x = self.proj(x) * step_mask(lengths.to(x.device), x.shape[1])[..., None]
+            x = self.proj(x) * mask[..., None]
         z = self.trunk(x, lengths)
         return {k: head(z) for k, head in self.heads.items()}
 
 
-def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk:
+def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk | PoolTrunk:
     """The trunk named by ``cfg.head`` for inputs of width ``dim``."""
     if cfg.head is Head.LSTM:
         c = cfg.lstm
@@ -114,4 +139,8 @@ def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk:
     if cfg.head is Head.BILSTM:
         c2 = cfg.bilstm
         return RNNTrunk(dim, c2.hidden, True, c2.input_dropout, c2.output_dropout)
+    if cfg.head is Head.LINEAR:
+        return PoolTrunk(dim, None)
+    if cfg.head is Head.MLP:
+        return PoolTrunk(dim, cfg.mlp)
     return CNNTrunk(dim, cfg.cnn1d)

@@ -1,8 +1,10 @@
 """Training of one unit (a CV fold, or the final model) and prediction with its best checkpoint.
 
-Protocol: Adam; per epoch one shuffled pass over the training part (seeded generator), then the
-validation part. The checkpoint is the state after the epoch with the best validation *selection
-accuracy* (the task's accuracy; the combined accuracy for ``multitask``; first best wins ties).
+Protocol: features standardised with the training part's statistics (kept in the model, see
+:mod:`emoprep.train.standardize`); Adam; per epoch one shuffled pass over the training part
+(seeded generator), then the validation part. The checkpoint is the state after the epoch with
+the best validation *selection accuracy* (the task's accuracy; the combined accuracy for
+``multitask``; first best wins ties).
 Optional ReduceLROnPlateau on the validation loss and early stopping after ``patience`` epochs
 without a better selection accuracy. A final model has no validation part: it trains a fixed number
 of epochs and keeps the last state. ``precision`` combination: each head's factor for an epoch is
@@ -26,6 +28,7 @@ from emoprep.train.data import SequenceData, Sequences, collate
 from emoprep.train.heads import SequenceModel
 from emoprep.train.losses import balanced_weights, combine, head_loss
 from emoprep.train.metrics import combined_accuracy, macro_precision
+from emoprep.train.standardize import fit_stats
 from emoprep.types import resolve_device
 
 
@@ -119,6 +122,8 @@ class Trainer:
         """Train ``epochs`` epochs (fewer with early stopping); leaves the best state loaded."""
         cfg = self.cfg
         self.set_class_weights(train_idx)
+        if cfg.standardize:
+            self.model.norm.set(*fit_stats(self.seqs, train_idx))
         augs = tuple(sorted(self.seqs.augmented)) if cfg.use_augmented else ()
         train = SequenceData(self.seqs, train_idx, self.targets, cfg.max_len, augs)
         val = SequenceData(self.seqs, val_idx, self.targets, cfg.max_len) if val_idx is not None \

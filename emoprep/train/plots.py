@@ -16,8 +16,10 @@ def _pyplot():
     return plt
 
 
-def confusion_png(path: Path, confusion: list[list[int]], classes: list[str]) -> None:
-    """Counts (K, K), rows true, columns predicted, with the count in each cell."""
+def confusion_png(path: Path, confusion: list[list[int]], classes: list[str],
+                  title: str = "") -> None:
+    """Counts (K, K), rows true, columns predicted, with the count in each cell; ``title`` names
+    the head's accuracy and the linear probe's."""
     plt = _pyplot()
     cm = np.asarray(confusion)
     k = len(classes)
@@ -27,6 +29,8 @@ def confusion_png(path: Path, confusion: list[list[int]], classes: list[str]) ->
     ax.set_yticks(range(k), classes, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    if title:
+        ax.set_title(title, fontsize=8)
     top = cm.max() if cm.size else 0
     for i in range(k):
         for j in range(k):
@@ -37,8 +41,10 @@ def confusion_png(path: Path, confusion: list[list[int]], classes: list[str]) ->
     plt.close(fig)
 
 
-def curves_png(path: Path, logs: dict[str, list[dict[str, float]]]) -> None:
-    """Loss (left) and selection accuracy (right) per epoch; solid train, dashed validation."""
+def curves_png(path: Path, logs: dict[str, list[dict[str, float]]],
+               probe: dict[str, float | None] | None = None) -> None:
+    """Loss (left) and selection accuracy (right) per epoch; solid train, dashed validation,
+    dotted: the linear probe's validation accuracy of the same fold (``probe``: name -> value)."""
     plt = _pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for i, (name, rows) in enumerate(logs.items()):
@@ -49,6 +55,9 @@ def curves_png(path: Path, logs: dict[str, list[dict[str, float]]]) -> None:
             if rows and f"val_{key}" in rows[0]:
                 ax.plot(ep, [r[f"val_{key}"] for r in rows], color=color, ls="--",
                         label=f"{name} val")
+        line = (probe or {}).get(name)
+        if line is not None:
+            ax_a.axhline(line, color=color, ls=":", label=f"{name} linear probe")
     ax_l.set_title("loss")
     ax_a.set_title("accuracy (selection)")
     for ax in (ax_l, ax_a):

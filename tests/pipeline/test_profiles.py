@@ -25,6 +25,7 @@ from emoprep.pipeline.manifest.profiles import (
     rule_value,
 )
 from emoprep.pipeline.manifest.schema import apply_overrides
+from emoprep.pipeline.manifest.train_section import TrainConfig
 from emoprep.stages.align import align_face, align_geometry
 from emoprep.stages.track import track_faces
 from emoprep.types import FrameStatus
@@ -81,9 +82,10 @@ def test_methods_table_equals_the_profile_and_its_resolved_settings(profile: Pro
     spec = PROFILES[profile]
     assert version == spec.version
     assert [(r.rule, r.source, r.label, rule_value(r)) for r in spec.rules] == rows
-    _, stages = resolved(profile)
+    raw, stages = resolved(profile)
+    train = TrainConfig.model_validate(raw.get("train", {})).model_dump(mode="json")
     for rule, _source, key, value in rows:
-        got = lookup(stages, key)
+        got = lookup(train if key.startswith("train.") else stages, key)
         if isinstance(value, dict):  # a mapping setting: its keys, the rest are defaults
             got = [{k: v[k] for k in value} for v in got]
         assert got and all(v == value for v in got), f"{profile.value}: {rule}: {key} = {got}"

@@ -171,3 +171,24 @@ def test_split_without_test_part(data, tmp_path: Path) -> None:
     assert m["summary"]["test"] == {} and m["final"]["test"] is None
     assert "final test" not in m["table"]
     assert fuse([m["run_dir"]])["final_test"] is None
+
+
+def test_early_stopping_keeps_the_best_epoch(data, tmp_path: Path) -> None:
+    seqs, folds = data
+    cfg = fast_config(head="linear", optim={"epochs": 40, "early_stopping": True,
+                                            "early_stopping_patience": 3})
+    m = fit(seqs, folds, cfg, tmp_path, plots=False)
+    for f in m["folds"]:
+        rows = list(csv.DictReader(open(Path(m["run_dir"]) / f["name"] / "epochs.csv")))
+        accs = [float(r["val_acc"]) for r in rows]
+        assert len(rows) == f["epochs"] == f["best_epoch"] + 3 < 40  # stopped 3 epochs after
+        assert f["best_epoch"] == 1 + int(np.argmax(accs))  # the first best epoch
+        assert f["val"]["emotion"]["accuracy"] == pytest.approx(max(accs))  # its weights kept
+
+
+def test_default_settings() -> None:
+    from emoprep.train import TrainConfig
+
+    o = TrainConfig().optim
+    assert (o.lr, o.weight_decay, o.epochs, o.early_stopping, o.early_stopping_patience) == \
+        (1e-3, 1e-2, 100, True, 15) and TrainConfig().standardize

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emoprep.train import fit
-from emoprep.train.config import Head, Task
+from emoprep.train.config import POOLED_HEADS, Head, Task
 from emoprep.train.heads import SequenceModel, binned_max
 from tests.train.conftest import fast_config, make_sequences, subject_folds
 
@@ -52,7 +52,10 @@ def test_binned_max_segments_follow_the_real_length() -> None:
     assert out.tolist() == [[[5.0, 7.0]], [[3.0, 3.0]]]  # length 1: both bins see step 0
 
 
-@pytest.mark.parametrize("head", list(Head))
+SEQUENCE_HEADS = [h for h in Head if h not in POOLED_HEADS]
+
+
+@pytest.mark.parametrize("head", SEQUENCE_HEADS)
 def test_each_head_learns_when_the_bump_occurs(head: Head, tmp_path) -> None:
     seqs = make_sequences()
     # the per-frame mean does not separate the classes: nearest-centroid on it is near chance
@@ -65,6 +68,10 @@ def test_each_head_learns_when_the_bump_occurs(head: Head, tmp_path) -> None:
     assert m["summary"]["val"]["emotion/accuracy"]["mean"] >= 0.9
     # the held-out test part plays no role in checkpoint selection
     assert m["summary"]["test"]["emotion/accuracy"]["mean"] >= 0.85
+    # the linear probe on the mean vector cannot see when: the head beats it, and says so
+    assert m["probe"]["summary"]["val"]["emotion/accuracy"]["mean"] < 0.6
+    assert m["versus"]["head"] > m["versus"]["probe"] + 0.3
+    assert m["versus"]["line"].startswith(f"{head.value} ") and "vs linear probe" in m["table"]
 
 
 @pytest.mark.parametrize("head", list(Head))

@@ -68,6 +68,24 @@ class ProfileSpec:
 S, V, VC, A = "S", "V", "V code", "A"
 _NO_CONFIRM = "emoprep: confirmation (track.confirm) is emoprep's addition, off"
 
+#: emoprep 0.1's trainer settings, which the thesis profiles keep now that emoprep's own defaults
+#: changed (issue 21); the values in effect are the same, so the versions stay
+_V_TRAIN = f"{V}, cascade network: LSTM baseline settings"
+_S_TRAIN = "emoprep 0.1 trainer (S trains end to end with SGD)"
+
+
+def _train_rules(source: str, standardize_source: str) -> tuple[Rule, ...]:
+    """Adam at 1e-4, 40 epochs, no early stopping, no weight decay, raw features."""
+    return (
+        Rule("Adam at a fixed learning rate of 0.0001", source, "train.optim.lr", 0.0001),
+        Rule("40 epochs", source, "train.optim.epochs", 40),
+        Rule("no early stopping in cross-validation", source, "train.optim.early_stopping",
+             False),
+        Rule("no weight decay", source, "train.optim.weight_decay", 0.0),
+        Rule("features fed as extracted", standardize_source, "train.standardize", False),
+    )
+
+
 _SASE_FE = ProfileSpec(
     1,
     "SASE-FE thesis: naive per-frame Haar, 40-90 % window, 160 px box crops, "
@@ -146,6 +164,7 @@ _SASE_FE = ProfileSpec(
             "stages.split.folds",
             5,
         ),
+        *_train_rules(_S_TRAIN, _S_TRAIN),
     ),
     (
         "Embedder weights are yours to bring: stages.embed.<name>: {type: inception_resnet_v1, "
@@ -264,6 +283,7 @@ _BU4DFE = ProfileSpec(
             224,
             "vggface",
         ),
+        *_train_rules(_V_TRAIN, f"{V}, cascade network (no feature scaling named)"),
     ),
     (
         "Head truncation to 100 steps is an export option: emoprep export --max-len 100 --pad "

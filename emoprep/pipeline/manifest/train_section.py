@@ -20,6 +20,12 @@ class Head(str, Enum):
     LSTM = "lstm"  #: one LSTM layer, last hidden state of the real steps
     BILSTM = "bilstm"  #: one bidirectional LSTM layer, both final states concatenated
     CNN1D = "cnn1d"  #: 4 Conv1d, 2 max-pool, masked pooling into time bins, 1 dense layer
+    LINEAR = "linear"  #: multinomial logistic regression on the mean of the real steps
+    MLP = "mlp"  #: one hidden ReLU layer on the mean of the real steps (still images: the frame)
+
+
+#: heads that pool the sequence first (order of the steps does not matter to them)
+POOLED_HEADS = (Head.LINEAR, Head.MLP)
 
 
 class Task(str, Enum):
@@ -77,6 +83,11 @@ class CNN1DConfig(_Strict):
         return self
 
 
+class MLPConfig(_Strict):
+    hidden: int = Field(256, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+
+
 class LossConfig(_Strict):
     kind: LossKind = LossKind.CE
     class_weighted: bool = False
@@ -86,19 +97,21 @@ class LossConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    lr: float = Field(1e-4, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    """Adam; defaults chosen on the CK+ stand-in (docs/TRAIN.md, benchmarks/train_quality.py)."""
+
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-2, ge=0, description="Adam's L2 penalty on every weight")
     batch_size: int = Field(32, ge=1)
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(100, ge=1, description="budget; early stopping ends most folds sooner")
     plateau: bool = False
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = Field(5, ge=0)
-    early_stopping: bool = False
-    early_stopping_patience: int = Field(10, ge=1)
+    early_stopping: bool = True
+    early_stopping_patience: int = Field(15, ge=1)
 
 
 #: fields that never change a trained model (left out of fingerprints)
-RUNTIME_FIELDS = ("device", "num_threads", "final_model")
+RUNTIME_FIELDS = ("device", "num_threads", "final_model", "min_class_items")
 
 
 class TrainConfig(_Strict):
@@ -109,9 +122,14 @@ class TrainConfig(_Strict):
     lstm: LSTMConfig = LSTMConfig()
     bilstm: BiLSTMConfig = BiLSTMConfig()
     cnn1d: CNN1DConfig = CNN1DConfig()
+    mlp: MLPConfig = MLPConfig()
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
     max_len: int | None = Field(None, ge=1, description="evenly subsample longer sequences")
+    standardize: bool = Field(True, description="features (x - mean) / std per dimension, the "
+                              "statistics of each training part's frames, kept in the checkpoint")
+    min_class_items: int = Field(2, ge=1, description="a class with fewer training items in a "
+                                 "fold is degenerate data (an error unless allowed)")
     final_model: bool = False
     use_augmented: bool = False
     seed: int = 0
@@ -123,7 +141,7 @@ class TrainConfig(_Strict):
         data = self.model_dump(mode="json", exclude=set(RUNTIME_FIELDS))
         for head in Head:
             if head is not self.head:
-                data.pop(head.value)
+                data.pop(head.value, None)
         return data
 
     @property
