@@ -1,5 +1,5 @@
 """Face detection, one module per backend: ``haar`` (default), ``none`` (whole frame), ``mtcnn``,
-``dlib_hog``, ``dlib_mmod``; ``detect.fallback`` chains them (:mod:`.chain`).
+``dlib_hog``, ``dlib_mmod``, ``blazeface``; ``detect.fallback`` chains them (:mod:`.chain`).
 
 ``DetectConfig`` is the discriminated union of the backends' config classes on ``backend``;
 adding a backend is its module (a :class:`DetectorConfig` subclass with ``make``) and one entry
@@ -21,6 +21,7 @@ from emoprep.stages.detect.base import (
     select_face,
     to_grey,
 )
+from emoprep.stages.detect.blazeface import BlazeFaceConfig
 from emoprep.stages.detect.chain import Detections, DetectorChain
 from emoprep.stages.detect.dlib import DlibHogConfig, DlibMmodConfig
 from emoprep.stages.detect.haar import HaarConfig, HaarDetector, cascade_path
@@ -29,7 +30,7 @@ from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 
 #: every detector backend's config class; the first is the default
 BACKENDS: tuple[type[DetectorConfig], ...] = (
-    HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
+    HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig, BlazeFaceConfig)
 
 DetectBackend = Enum(
     "DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str
@@ -53,6 +54,7 @@ def model_files(cfg: DetectorConfig) -> list[Path]:
 
 __all__ = [
     "BACKENDS",
+    "BlazeFaceConfig",
     "DetectBackend",
     "DetectConfig",
     "Detections",
