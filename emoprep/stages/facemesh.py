@@ -32,17 +32,17 @@ REROTATE = math.radians(5.0)
 
 #: mesh vertex for each of the 68 iBUG points (0-based, iBUG order: jaw 0-16, brows 17-26, nose
 #: 27-35, eyes 36-47, mouth 48-67). Chosen per point as the vertex nearest on average to dlib's
-#: 68-point predictor after normalisation by the inter-ocular distance, on frames of the
-#: ``single_face`` sample clip (benchmarks/landmarks_mesh.py --fit); the other clips are the check.
-#: The jaw differs by construction: iBUG's jaw points follow the visible contour, the mesh's lie
-#: on the surface; see docs/METHODS.md.
+#: 68-point predictor after normalisation by the inter-ocular distance, on every frame of the
+#: ``single_face`` sample clip (``python -m benchmarks.landmarks_mesh --fit``); the other clips
+#: are the check. The jaw differs by construction: iBUG's jaw points follow the visible outline,
+#: the mesh's vertices lie on the face surface; see docs/METHODS.md.
 MESH_TO_IBUG68: tuple[int, ...] = (
-    127, 227, 93, 215, 172, 136, 149, 148, 152, 377, 378, 365, 397, 435, 376, 454, 264,  # jaw
+    127, 227, 93, 215, 138, 136, 149, 148, 152, 377, 378, 365, 397, 435, 376, 454, 356,  # jaw
     70, 63, 105, 66, 107, 336, 296, 334, 293, 300,  # brows
-    168, 197, 5, 1, 75, 97, 164, 326, 460,  # nose
-    161, 159, 158, 155, 153, 144, 382, 385, 386, 388, 373, 380,  # eyes
-    62, 73, 37, 11, 267, 310, 306, 405, 314, 17, 84, 181,  # outer lip
-    183, 82, 13, 312, 308, 317, 15, 87,  # inner lip
+    168, 197, 5, 1, 240, 97, 164, 326, 460,  # nose
+    246, 159, 158, 155, 153, 144, 382, 385, 386, 249, 373, 380,  # eyes
+    76, 39, 37, 11, 267, 310, 306, 405, 314, 17, 84, 181,  # outer lip
+    78, 82, 13, 312, 308, 317, 14, 87,  # inner lip
 )
 
 #: point groups of the iBUG scheme (0-based, end exclusive), for errors per group
