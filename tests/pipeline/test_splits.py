@@ -173,15 +173,7 @@ def test_bu4dfe_thesis_split_is_fig_3_6() -> None:
 def test_ready_split_is_written_beside_the_configured_one(tmp_path: Path) -> None:
     m = manifest_from_dict({"videos": {"fps": 25}, "labels": {"preset": "bu4dfe"},
                             "stages": {"split": {"folds": 2, "test_fraction": 0.0}}})
-    subset = [
-        "F001",
-        "F011",
-        "F012",
-        "F013",
-        "F014",
-        "F015",
-        "F017",
-    ]  # F011.. and F017 all in fold0
+    subset = ["F001", "F011", "F028", "F044", "M012", "M028"]  # test, then one per fold
     plan = plan_splits(_bu4dfe(subset), m, Layout(tmp_path))
     assert [p.name for p in plan.extra] == ["thesis"] and plan.extra[0].state == "missing"
     written = write_split(plan)
