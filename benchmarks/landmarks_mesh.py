@@ -8,7 +8,8 @@ mesh``, tracked frames following the previous frame's eye line as in the pipelin
 Errors are in % of dlib's inter-ocular distance (IOD): the normalised mean error per point group,
 and the larger of the two eye-centre errors per frame; plus the eye-line angle difference and the
 CPU ms per call of each backend. ``--fit`` chooses, on single_face.mp4 only, the mesh vertex
-nearest on average to each dlib point (how emoprep.stages.facemesh.MESH_TO_IBUG68 was made) and
+nearest on average to each dlib point (how MESH_TO_IBUG68 in emoprep/stages/landmarks/mesh.py
+was made) and
 prints it; WolfgangLanger_Pexels.mp4 (another person) is the check. face_noface.mov and
 noface_face.mov show the same person as single_face.mp4, so they are not independent checks.
 Writes benchmarks/results/landmarks_mesh.{json,md}.
@@ -32,8 +33,13 @@ from benchmarks.common import write_result  # noqa: E402
 from emoprep.io.video import iter_frames  # noqa: E402
 from emoprep.samples import fetch_samples  # noqa: E402
 from emoprep.stages.detect import HaarConfig  # noqa: E402
-from emoprep.stages.facemesh import GROUPS, MeshConfig, eye_angle, roi_from_box  # noqa: E402
-from emoprep.stages.landmarks import LandmarksConfig, make_landmarker  # noqa: E402
+from emoprep.stages.landmarks import Dlib68Config, make_landmarker  # noqa: E402
+from emoprep.stages.landmarks.mesh import (  # noqa: E402
+    GROUPS,
+    MeshConfig,
+    eye_angle,
+    roi_from_box,
+)
 from emoprep.types import VideoEntry  # noqa: E402
 
 CLIPS = ["single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"]
@@ -45,7 +51,7 @@ def iod(p: np.ndarray) -> float:
 
 def fit(stride: int) -> list[int]:
     """Nearest mesh vertex (mean distance / IOD) per dlib point on single_face.mp4."""
-    mesh, ref, haar = MeshConfig().make(), make_landmarker(LandmarksConfig()), HaarConfig().make()
+    mesh, ref, haar = MeshConfig().make(), make_landmarker(Dlib68Config()), HaarConfig().make()
     entry = VideoEntry("s", str(fetch_samples() / "single_face.mp4"), "s")
     dist = np.zeros((68, 468))
     n = 0
@@ -61,7 +67,7 @@ def fit(stride: int) -> list[int]:
 
 
 def compare(name: str, stride: int) -> dict[str, Any]:
-    mesh, ref, haar = MeshConfig().make(), make_landmarker(LandmarksConfig()), HaarConfig().make()
+    mesh, ref, haar = MeshConfig().make(), make_landmarker(Dlib68Config()), HaarConfig().make()
     entry = VideoEntry(name, str(fetch_samples() / name), "s")
     errs, eyes, tilts, t_mesh, t_dlib, prev = [], [], [], [], [], None
     for i, frame in iter_frames(entry, None):

@@ -99,6 +99,7 @@ class BlazeFaceConfig(DetectorConfig):
 
     libraries: ClassVar[dict[str, str]] = {"litert": "ai-edge-litert"}
     has_scores: ClassVar[bool] = True
+    path_keys = ("model",)
 
     backend: Literal["blazeface"] = "blazeface"
     range: Range = Field(Range.SHORT, description="short: faces within ~2 m; full: within ~5 m")

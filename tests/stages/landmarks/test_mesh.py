@@ -15,7 +15,8 @@ from emoprep.errors import ModelFileError
 from emoprep.io.video import iter_frames
 from emoprep.stages.align import AlignConfig, align_face, align_geometry, eye_centers
 from emoprep.stages.detect import HaarConfig
-from emoprep.stages.facemesh import (
+from emoprep.stages.landmarks import Dlib68Config, make_landmarker
+from emoprep.stages.landmarks.mesh import (
     GROUPS,
     INPUT,
     MESH_TO_IBUG68,
@@ -24,7 +25,6 @@ from emoprep.stages.facemesh import (
     roi_from_box,
     roi_matrix,
 )
-from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
@@ -69,7 +69,7 @@ def test_points_agree_with_dlib_on_an_unseen_clip(facemesh_files, sample_entry) 
     -25 degrees): eye centres within 10 % of the inter-ocular distance on average (measured
     5.5 %), eye lines within 1.5 degrees on average and 5 at most (measured 1.0 and 3.5)."""
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
-    mesh, ref, haar = MeshConfig().make(), make_landmarker(LandmarksConfig()), HaarConfig().make()
+    mesh, ref, haar = MeshConfig().make(), make_landmarker(Dlib68Config()), HaarConfig().make()
     errs, tilts, prev = [], [], None
     for _, frame in iter_frames(entry, range(190, 420, 10)):
         box = haar.detect(frame)[0]
@@ -93,7 +93,7 @@ def test_crops_aligned_with_mesh_landmarks_are_level(facemesh_files, sample_entr
     geom = track_faces(iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), MeshConfig())
     assert FrameStatus.has_face(geom.status).all()
     mats = align_geometry(geom, cfg)
-    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(LandmarksConfig(refine=0))
+    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(Dlib68Config(refine=0))
     good = 0
     for (_, frame), m in zip(iter_frames(entry, idx), mats, strict=True):
         grey = cv2.cvtColor(align_face(frame, m, cfg), cv2.COLOR_RGB2GRAY)

