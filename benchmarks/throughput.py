@@ -146,6 +146,9 @@ def dask_scaling(manifest: Path, work: Path) -> tuple[dict, list[str]]:
 
 
 def end_to_end(frames: int, with_dask: bool = True) -> tuple[dict, list[str]]:
+    from emoprep.io.models import fetch
+
+    fetch("facemesh")  # the mesh run's model file (downloaded once with pip when missing)
     work = Path(tempfile.mkdtemp(prefix="emoprep-e2e-"))
     manifest, total = e2e_corpus(work, frames)
     me = [sys.executable, "-m", "benchmarks.throughput"]
