@@ -3,8 +3,9 @@
     python benchmarks/detectors.py [--stride 4] [--mmod-stride 4]
 
 Every ``--stride``-th frame of each sample clip (a few hundred frames in all) goes through haar,
-mtcnn (frame by frame and batched), dlib_hog and dlib_mmod with their default settings, one thread
-(cv2, torch). dlib_mmod is slow on CPU, so it sees every ``--mmod-stride``-th of those frames.
+mtcnn (frame by frame and batched), dlib_hog, dlib_mmod and BlazeFace (short and full range) with
+their default settings, one thread (cv2, torch, LiteRT). dlib_mmod is slow on CPU, so it sees every
+``--mmod-stride``-th of those frames.
 "Found" is the share of frames with at least one box; the clips have no labels, so for clips with a
 face it is a recall proxy and for no_face.mp4 it counts false detections.
 Writes benchmarks/results/detectors.{json,md}.
@@ -28,6 +29,7 @@ from benchmarks.common import write_result  # noqa: E402
 from emoprep.io.video import iter_frames  # noqa: E402
 from emoprep.samples import fetch_samples  # noqa: E402
 from emoprep.stages.detect import (  # noqa: E402
+    BlazeFaceConfig,
     DetectorConfig,
     DlibHogConfig,
     DlibMmodConfig,
@@ -103,6 +105,8 @@ def main() -> None:
         f"mtcnn_batch{BATCH}": run_batched(MtcnnConfig(device="cpu", batch_size=BATCH), clips),
         "dlib_hog": run_single(DlibHogConfig(), clips, 1),
         "dlib_mmod": run_single(DlibMmodConfig(), clips, args.mmod_stride),
+        "blazeface_short": run_single(BlazeFaceConfig(range="short"), clips, 1),
+        "blazeface_full": run_single(BlazeFaceConfig(range="full"), clips, 1),
     }
     sizes = {name: f"{frames[0].shape[1]}x{frames[0].shape[0]}" for name, frames in clips.items()}
     head = (
@@ -123,7 +127,8 @@ def main() -> None:
     lines += [
         "",
         "defaults: haar min_size 60; mtcnn min_size 40, thresholds 0.6/0.7/0.7, factor "
-        "0.709, CPU; dlib_hog / dlib_mmod upsample 0. One thread (cv2, torch; dlib is "
+        "0.709, CPU; dlib_hog / dlib_mmod upsample 0; blazeface min_score 0.5, weighted NMS "
+        "IoU 0.3 (LiteRT interpreter). One thread (cv2, torch; dlib is "
         "single-threaded). CPU ms is this process's CPU time, which a shared machine does not "
         "inflate; wall ms is what a user waits on this machine at the time of the run.",
         "",

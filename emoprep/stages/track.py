@@ -179,11 +179,12 @@ class _Session:
         self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int
     ) -> int:
         self.box = np.asarray(box, np.float32)
+        image = self.frame if self.colour else grey
         if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
             lmk = cast(TemporalLandmarker, self.lmk)  # a temporal backend's landmarker follows
-            lm = lmk.follow(grey, self.last[0], self.last[1], self.box)
+            lm = lmk.follow(image, self.last[0], self.last[1], self.box)
         else:
-            lm = self.lmk(self.frame if self.colour else grey, self.box)
+            lm = self.lmk(image, self.box)
         self.last = (lm, self.box)
         return self.out.add(idx, status, n, self.box, lm, self.source)
 

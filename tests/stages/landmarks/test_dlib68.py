@@ -87,7 +87,7 @@ def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> 
     assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": 1,
                                            "temporal": True}
     assert cfg.fingerprint_slice() == cfg.model_dump(mode="json") and cfg.libraries == {}
-    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan"]
+    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan", "mesh"]
     assert isinstance(make_landmarker(cfg), Dlib68Landmarker)
 
 
