@@ -3,8 +3,12 @@ what it returns (:class:`UnitResult`).
 
 A stage is declared once, next to its runner, in ``emoprep/pipeline/steps/<stage>.py``::
 
-    STAGE = StageDef(name="window", run=run, version=1, reads={"window": "window"},
-                     upstream=("probe",), outputs=(WORK / "window",))
+    STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au"},
+                     upstream=("track",), outputs=(PurePosixPath("au"),))
+
+A stage that reads frames declares a :class:`FrameConsumer` instead of a runner
+(``StageDef(name="track", consumer=TrackConsumer, ...)``): the frame driver
+(:mod:`emoprep.pipeline.driver`) decodes a video once and feeds every stale consumer of it.
 
 ``reads`` maps a fingerprint key to a config path (``"detect"``, ``"window.mode"``) or to a
 callable of the config; the fingerprint holds exactly those values, with defaults filled in and
@@ -17,8 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 from emoprep.io.layout import Layout
@@ -36,7 +41,9 @@ PATH_KEYS = frozenset({"weights", "head_weights", "model", "cascade", "overrides
 #: where the per-video intermediates live, relative to the output folder
 WORK = PurePosixPath(".emoprep/work")
 
-Runner = Callable[["UnitTask", Layout], tuple[list[Path], dict[str, Any]]]
+#: what a stage returns: its output paths and a summary (JSON-able, kept in its record)
+Outputs = tuple[list[Path], dict[str, Any]]
+Runner = Callable[["UnitTask", Layout], Outputs]
 Read = str | Callable[["StagesConfig"], Any]
 
 
@@ -48,12 +55,109 @@ def _no_models(_: StagesConfig) -> list[Path]:
     return []
 
 
+def _no_stages(_: StagesConfig) -> tuple[str, ...]:
+    return ()
+
+
+class Count(Enum):
+    """Whether a consumer needs the number of decodable frames of the video (``ctx.decoded``)."""
+
+    NO = "no"
+    ALWAYS = "always"  #: the pass grabs to the end of the video, even when nothing else decodes
+    IF_READING = "if-reading"  #: counted when the pass decodes frames anyway, else not (-1)
+
+
+@dataclass(frozen=True)
+class FrameNeed:
+    """What a consumer wants from the pass: ``indices`` (K,) int64, strictly increasing source
+    frame numbers pushed to it (fewer when the video ends early), and the frame count."""
+
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    count: Count = Count.NO
+
+
+class PassContext(Protocol):
+    """What the driver tells a consumer about the other stages of its video's job."""
+
+    @property
+    def decoded(self) -> int:
+        """Decodable frames counted by the pass (at ``finish``; -1 when not counted)."""
+
+    def value(self, stage: str) -> Any:
+        """The ``value`` of ``stage``'s consumer when that stage runs in this job, else None (its
+        output is on disk: read it)."""
+
+    def streaming(self, stage: str) -> bool:
+        """True while ``stage`` is fed in the same pass (its value is still growing)."""
+
+
+class Redo:
+    """Returned by :meth:`FrameConsumer.finish`: the plan of this pass was wrong (the decoded
+    frame count differs from the header's; fewer frames decoded than the rows planned); the
+    consumer and its downstream consumers are begun again in another pass."""
+
+
+#: the one :class:`Redo`
+REDO = Redo()
+
+
+class FrameConsumer:
+    """The streaming side of a stage that reads frames (one per (stage, video) unit).
+
+    The driver calls ``begin`` once per pass (in DAG order, so upstream values are set), then
+    ``push`` for each wanted frame in increasing order, then ``finish`` (in DAG order). ``value``
+    is what downstream consumers of the same job see (:meth:`PassContext.value`). An exception in
+    any call fails this stage only: its downstream consumers are dropped (no result), the others
+    go on. ``abort`` releases what ``begin`` opened when the pass is given up.
+    """
+
+    value: Any = None
+
+    def __init__(self, task: UnitTask, layout: Layout) -> None:
+        self.task, self.layout = task, layout
+
+    def begin(self, ctx: PassContext) -> FrameNeed:
+        return FrameNeed()
+
+    def push(self, index: int, frame: np.ndarray) -> None:
+        """``frame``: (H, W, 3) uint8 BGR, source frame number ``index``."""
+
+    def finish(self, ctx: PassContext) -> Outputs | Redo:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        return None
+
+
+ConsumerFactory = Callable[["UnitTask", Layout], FrameConsumer]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """The runner of a stage declared with a consumer: run alone, it is the frame driver with one
+    consumer (:func:`emoprep.pipeline.driver.run_alone`)."""
+
+    consumer: ConsumerFactory
+
+    def __call__(self, task: UnitTask, layout: Layout) -> Outputs:
+        from emoprep.pipeline.driver import run_alone
+
+        return run_alone(task, layout)
+
+
+def _missing_runner(task: UnitTask, layout: Layout) -> Outputs:
+    raise TypeError(f"stage {task.stage}: declared with neither run nor consumer")
+
+
 @dataclass(frozen=True, kw_only=True)
 class StageDef:
     """One per-video stage: its runner and everything its fingerprint is made of.
 
     name: unique stage name (``embed:<name>[@<aug>]`` for embedders).
-    run: ``run(task, layout) -> (output paths, summary)``, executed in a worker.
+    run: ``run(task, layout) -> (output paths, summary)``, executed in a worker; or
+    consumer: a :class:`FrameConsumer` class, fed by the frame driver (``run`` is then derived).
+    whole_first: upstream stages whose whole output it needs before its pass begins (it cannot be
+        fed in the same pass as them; a callable of the config, like ``upstream``).
     version: explicit code version; bump when the stage's output changes for the same inputs.
     reads: fingerprint key -> config path or callable (the config slice it reads).
     upstream: stages whose outputs it reads (or a callable of the config giving them).
@@ -66,7 +170,9 @@ class StageDef:
     """
 
     name: str
-    run: Runner
+    run: Runner = _missing_runner
+    consumer: ConsumerFactory | None = None
+    whole_first: Callable[[StagesConfig], tuple[str, ...]] = _no_stages
     version: int
     reads: Mapping[str, Read] = field(default_factory=dict)
     upstream: tuple[str, ...] | Callable[[StagesConfig], tuple[str, ...]] = ()
@@ -76,6 +182,10 @@ class StageDef:
     inputs: Callable[[VideoEntry, PlanContext], dict[str, Any]] = _none
     embedder: str | None = None
     augmentation: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.consumer is not None:
+            object.__setattr__(self, "run", Streamed(self.consumer))
 
     def upstream_of(self, c: StagesConfig) -> tuple[str, ...]:
         return self.upstream(c) if callable(self.upstream) else self.upstream
@@ -147,6 +257,23 @@ class UnitTask:
     progress: Any = None  #: a queue (or None) that receives frame counts, for the frames bar
     embedder: str | None = None
     augmentation: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """The units of one video that a worker runs together (one decode for all of its consumers):
+    ``tasks`` in DAG order; ``upstream``: stage -> its upstream stages among ``tasks``."""
+
+    tasks: tuple[UnitTask, ...]
+    upstream: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, task: UnitTask) -> Job:
+        return cls((task,))
+
+    @property
+    def label(self) -> str:
+        return "+".join(t.stage for t in self.tasks)
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The single-decode pass: the same outputs and records as the stages run one by one, each stage
-recorded with its own fingerprint, and the probe's header count verified by the pass."""
+"""The frame driver: one decode feeds every stale frame-reading stage of a video; each stage is
+recorded with its own fingerprint, and the probe's header count is verified by the pass."""
 
 from __future__ import annotations
 
@@ -10,13 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-import emoprep.pipeline.scheduler as scheduler
 from emoprep.io.hdf5 import read_arrays
 from emoprep.io.layout import Layout
-from emoprep.pipeline.fused import FusedTask, unpack, worth_fusing
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run, status
-from emoprep.pipeline.stagedef import UnitResult, UnitTask
 from tests.helpers import CORPUS, write_manifest
 
 INLINE = RunOptions(workers=0)
@@ -44,32 +41,6 @@ def _assert_same(a: dict[str, object], b: dict[str, object]) -> None:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
         else:
             assert a[k] == b[k], k
-
-
-def test_one_pass_writes_what_the_stages_write_one_by_one(corpus: Path, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    manifest = write_manifest(tmp_path / "m.yaml", corpus)
-    fused = run(manifest, tmp_path / "fused", opts=INLINE)
-    with monkeypatch.context() as m:
-        m.setattr(scheduler, "worth_fusing", lambda stages: False)
-        staged = run(manifest, tmp_path / "staged", opts=INLINE)
-    assert sorted((r["stage"], r["video_id"]) for r in fused.ran) == \
-        sorted((r["stage"], r["video_id"]) for r in staged.ran)
-    assert len(fused.ran) == len(PER_VIDEO) * len(CORPUS) and all(r["ok"] for r in fused.ran)
-    recs = {p: RecordStore(Layout(tmp_path / p)) for p in ("fused", "staged")}
-    for name, *_ in CORPUS:
-        vid = Path(name).stem
-        found = _outputs(tmp_path / "fused", vid)
-        assert {"track/detector", "frames/detector", "frames/head_pose"} <= set(found)
-        _assert_same(found, _outputs(tmp_path / "staged", vid))
-        assert recs["fused"].get("track", vid).summary["detectors"] == ["haar"]
-        for stage in PER_VIDEO:  # own record, own fingerprint, same summary
-            a, b = recs["fused"].get(stage, vid), recs["staged"].get(stage, vid)
-            assert a.fingerprint == b.fingerprint and a.outputs == b.outputs
-            assert a.summary == b.summary, (stage, vid)
-            assert a.checksums and set(a.checksums) == set(b.checksums) == set(a.outputs)
-    st = status(manifest, tmp_path / "fused")
-    assert all(c["up-to-date"] == len(CORPUS) for c in st.stages.values())
 
 
 def test_detector_change_tracks_and_warps_in_one_pass_only_downstream_of_window(
@@ -153,19 +124,3 @@ def test_truncated_video_fails_its_probe_with_on_count_mismatch_fail(truncated, 
     assert "on_count_mismatch is fail" in cut[0]["error"]
     assert rep.blocked == len(PER_VIDEO) - 1
     assert all(r["ok"] for r in rep.ran if r["video_id"] == "s02_sad_1")
-
-
-def test_worth_fusing_and_a_lost_pass_fails_every_unit_of_its_chain(sample_entry) -> None:
-    assert worth_fusing(["probe", "window", "track", "au", "frames"])
-    assert worth_fusing(["track", "au", "frames"])
-    assert not worth_fusing(["frames"]) and not worth_fusing(["probe", "window"])
-    entry = sample_entry("single_face.mp4")
-    units = [UnitTask(s, lambda t, lay: ([], {}), entry, None, "/tmp/x", "/tmp", "fp")
-             for s in ("track", "frames")]
-    task = FusedTask.of(units)
-    assert task.stage == "track+frames" and task.entry == entry
-    lost = unpack(UnitResult(task.stage, entry.video_id, False, error="the worker died",
-                             error_type="WorkerCrash"), task)
-    assert [(r.stage, r.ok, r.error_type) for r in lost] == [("track", False, "WorkerCrash"),
-                                                             ("frames", False, "WorkerCrash")]
-    assert "single-decode pass track+frames" in lost[0].error
