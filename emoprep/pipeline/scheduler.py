@@ -143,13 +143,16 @@ class _Scheduler:
 
     def finished(self, key: tuple[str, str], ok: bool) -> None:
         """Release the children of a unit that succeeded (a failed unit's children never run);
-        children inside a submitted job get their result from that job."""
+        children inside a submitted job get their result from that job. Released units go first:
+        a video is finished before the next one starts (its outputs appear together)."""
         if not ok:
             return
+        released = []
         for c in self.children[key]:
             self.waiting[c].discard(key)
             if not self.waiting[c] and c not in self.submitted:
-                self.ready.append(c)
+                released.append(c)
+        self.ready[:0] = released
 
 
 def _ancestors(plan: Plan, c: StagesConfig) -> dict[str, set[str]]:
