@@ -39,16 +39,18 @@ class RunOptions:
     on_frames: Callable[[int], None] | None = None  #: told frame counts as workers report them
 
 
-def _task(
-    unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None
-) -> UnitTask:
-    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video."""
+def _task(unit: Unit, video_fps: dict[str, str], made_from: set[str], session: Session,
+          progress: Any = None) -> UnitTask:
+    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video, of
+    which the task carries those of the unit and of the stages it is ``made_from`` (its
+    provenance: a key none of them reads must not change its output)."""
     vid = unit.video.video_id
-    ups = dict(video_fps)
-    if unit.stage == "probe":
+    ups = {s: fp for s, fp in video_fps.items() if s in made_from or s == unit.stage}
+    if "content" in unit.components["inputs"]:  # a stage that reads the video's content hash
         ups["content"] = session.ctx.content[vid]
     d = unit.decl
-    return UnitTask(d.name, d.run, unit.video, session.manifest.stages, str(session.layout.root),
+    return UnitTask(d.name, d.run, unit.video, d.config_view(session.manifest.stages),
+                    str(session.layout.root),
                     str(session.manifest.root_dir()), unit.fingerprint, ups,
                     session.ctx.overrides.get(vid), progress, d.embedder, d.augmentation)
 
@@ -217,7 +219,8 @@ def _make_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]], 
     """The job of units ``keys`` (one video, DAG order); its units count as submitted."""
     sched.submitted.update(keys)
     vid = keys[0][1]
-    tasks = tuple(_task(sched.todo[k], sched.video_fps[vid], session, queue) for k in keys)
+    tasks = tuple(_task(sched.todo[k], sched.video_fps[vid], sched.ancestors[k[0]], session,
+                        queue) for k in keys)
     stages = {k[0] for k in keys}
     return Job(tasks, {s: tuple(a for a in sched.ancestors[s] if a in stages) for s, _ in keys})
 

@@ -190,6 +190,26 @@ class StageDef:
     def upstream_of(self, c: StagesConfig) -> tuple[str, ...]:
         return self.upstream(c) if callable(self.upstream) else self.upstream
 
+    def config_view(self, c: StagesConfig) -> StagesConfig:
+        """What its runner sees of ``c``: only the paths ``reads`` declares (a callable read under
+        key K grants the config's field K); reading anything else raises
+        :class:`UndeclaredRead`, so no output can depend on a key the fingerprint does not
+        cover."""
+        tree: dict[str, Any] = {}
+        for key, src in self.reads.items():
+            if callable(src):
+                if key in type(c).model_fields:
+                    tree[key] = None
+                continue
+            node, parts = tree, src.split(".")
+            for part in parts[:-1]:
+                if node.get(part, {}) is None:
+                    break
+                node = node.setdefault(part, {})
+            else:
+                node[parts[-1]] = None
+        return ConfigView(c, tree, self.name)  # type: ignore[return-value]
+
     def config_slice(self, c: StagesConfig) -> dict[str, Any]:
         """The canonical config values this stage reads (JSON-able, model paths left out); a
         callable read that returns None (the key does not apply to this config) is left out."""
@@ -199,6 +219,43 @@ class StageDef:
         return {key: canonical_value(v) for key, v in values.items()
                 if v is not None or not callable(self.reads[key])}
 
+
+
+class UndeclaredRead(AttributeError):
+    """A runner read a config key its stage's ``reads`` does not declare."""
+
+
+class ConfigView:
+    """Attribute (and key) access to a config along the declared paths only; ``tree``: name ->
+    subtree, None where everything below is allowed. Picklable (a task carries it)."""
+
+    def __init__(self, obj: Any, tree: dict[str, Any], stage: str, path: str = "stages") -> None:
+        self._obj, self._tree, self._stage, self._path = obj, tree, stage, path
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._read(name, lambda: getattr(self._obj, name))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._read(key, lambda: self._obj[key])
+
+    def _read(self, name: str, get: Callable[[], Any]) -> Any:
+        if name not in self._tree:
+            raise UndeclaredRead(
+                f"stage {self._stage}: read {self._path}.{name}, which its StageDef.reads does "
+                f"not declare; declared: {', '.join(sorted(self._tree)) or 'nothing'} (fix: add "
+                "it to reads, so that the stage's fingerprint covers it)")
+        sub = self._tree[name]
+        value = get()
+        return value if sub is None else ConfigView(value, sub, self._stage,
+                                                    f"{self._path}.{name}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
 
 def distributions(**dists: str) -> Callable[[StagesConfig], dict[str, str]]:

@@ -52,7 +52,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     assert name is not None
     ecfg = task.stages.embed[name]
     shard = layout.frames_shard(vid)
-    geo, _ = read_arrays(shard, ("status", "landmarks", "align_matrix", "frame_index"))
+    geo, stored = read_arrays(shard, ("status", "landmarks", "align_matrix", "frame_index"))
     mask = FrameStatus.has_face(geo["status"])
     lms = _landmarks(geo) if ecfg.needs_landmarks else None
     crops: Iterator[np.ndarray] = iter_shard_dataset(shard, "frames")
@@ -60,7 +60,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
         augmentation = aug_mod.Augmentation(aug)
         crops = _augmented(crops, augmentation, task.stages.augment.seed, vid)
         if lms is not None:
-            lms = aug_mod.augment_landmarks(lms, augmentation, task.stages.align.size)
+            lms = aug_mod.augment_landmarks(lms, augmentation, int(stored["crop_size"]))
     embedder = ecfg.make()
     path = layout.features_shard(name, vid, aug)
     attrs = {**embedder.attrs(), "embedder": name, "video_id": vid, "augmentation": aug or "",
