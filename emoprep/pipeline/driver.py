@@ -39,7 +39,6 @@ from emoprep.pipeline.stagedef import (
     Streamed,
     UnitTask,
 )
-from emoprep.pipeline.steps.shared import FrameCounter
 from emoprep.types import SourceKind, VideoEntry
 
 #: passes a consumer may ask for again (the recounted video; the rows the tracker did not fill)
@@ -59,7 +58,7 @@ class Ran:
 
 @dataclass
 class _Feed:
-    """A consumer in the current pass: what it wants, how far it got, time spent in it."""
+    """A consumer in the current pass: what it wants and how far it got."""
 
     stage: str
     consumer: FrameConsumer
@@ -112,8 +111,8 @@ def run_job(job: Job, layout: Layout) -> list[Ran]:
         pending = [t for t in pending if not _drop_if_blocked(st, t)]
         members = _next_pass(st, pending)
         if members:
-            redo = _pass(st, members)
-            pending = [t for t in pending if t not in members or t.stage in redo]
+            fed = {m.stage for m in members} - _pass(st, members)  # what asks again stays
+            pending = [t for t in pending if t.stage not in fed]
             continue
         task = next((t for t in pending if all(u in st.ran for u in st.ups(t.stage))), None)
         if task is None:  # nothing can start: an upstream left the job (never by construction)
@@ -124,14 +123,6 @@ def run_job(job: Job, layout: Layout) -> list[Ran]:
         st.add_time(task.stage, t0)
         st.done(task, outcome)
     return list(st.ran.values())
-
-
-def run_alone(task: UnitTask, layout: Layout) -> Outputs:
-    """One stage through the driver (a :class:`Streamed` runner called directly)."""
-    ran = run_job(Job.of(task), layout)[0]
-    if isinstance(ran.outcome, BaseException):
-        raise ran.outcome
-    return ran.outcome
 
 
 def _drop_if_blocked(st: _State, task: UnitTask) -> bool:
@@ -272,6 +263,23 @@ def _push(st: _State, task: UnitTask, f: _Feed, index: int, frame: np.ndarray) -
     st.add_time(f.stage, t0)
     if err is not None:
         _settle(st, task, f.consumer, err)
+
+
+class FrameCounter:
+    """Counts frames and puts the count on the progress queue every ``every`` frames."""
+
+    def __init__(self, queue: Any, every: int = 25) -> None:
+        self.queue, self.every, self.pending = queue, every, 0
+
+    def __call__(self, n: int = 1) -> None:
+        self.pending += n
+        if self.queue is not None and self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.queue is not None and self.pending:
+            self.queue.put(self.pending)
+        self.pending = 0
 
 
 class _Count:

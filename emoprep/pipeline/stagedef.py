@@ -134,15 +134,14 @@ ConsumerFactory = Callable[["UnitTask", Layout], FrameConsumer]
 
 @dataclass(frozen=True)
 class Streamed:
-    """The runner of a stage declared with a consumer: run alone, it is the frame driver with one
-    consumer (:func:`emoprep.pipeline.driver.run_alone`)."""
+    """The ``run`` of a stage declared with a consumer: the frame driver feeds it, also when it is
+    the only unit of its job (:func:`emoprep.pipeline.worker.execute` runs every unit so)."""
 
     consumer: ConsumerFactory
 
     def __call__(self, task: UnitTask, layout: Layout) -> Outputs:
-        from emoprep.pipeline.driver import run_alone
-
-        return run_alone(task, layout)
+        raise TypeError(f"stage {task.stage} reads frames: run it through the frame driver "
+                        "(emoprep.pipeline.worker.execute), not by calling its run")
 
 
 def _missing_runner(task: UnitTask, layout: Layout) -> Outputs:

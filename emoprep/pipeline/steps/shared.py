@@ -1,4 +1,4 @@
-"""What several stage runners share: progress counting and reading upstream work files."""
+"""What several stage runners share: reading upstream work files, writing rows in blocks."""
 
 from __future__ import annotations
 
@@ -13,23 +13,6 @@ from emoprep.io.video import iter_frames
 from emoprep.io.workfiles import load_json, load_npz
 from emoprep.stages.align import AlignConfig
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
-
-
-class FrameCounter:
-    """Counts frames and puts the count on the progress queue every ``every`` frames."""
-
-    def __init__(self, queue: Any, every: int = 25) -> None:
-        self.queue, self.every, self.pending = queue, every, 0
-
-    def __call__(self, n: int = 1) -> None:
-        self.pending += n
-        if self.queue is not None and self.pending >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.queue is not None and self.pending:
-            self.queue.put(self.pending)
-        self.pending = 0
 
 
 def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
