@@ -318,7 +318,9 @@ class UnitTask:
 @dataclass(frozen=True)
 class Job:
     """The units of one video that a worker runs together (one decode for all of its consumers):
-    ``tasks`` in DAG order; ``upstream``: stage -> its upstream stages among ``tasks``."""
+    ``tasks`` in DAG order; ``upstream``: stage -> the stages among ``tasks`` it depends on,
+    directly or through up-to-date stages (it is begun after them, dropped when one fails, fed
+    again when one asks for another pass)."""
 
     tasks: tuple[UnitTask, ...]
     upstream: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
