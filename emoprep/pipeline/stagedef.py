@@ -4,7 +4,7 @@ what it returns (:class:`UnitResult`).
 A stage is declared once, next to its runner, in ``emoprep/pipeline/steps/<stage>.py``::
 
     STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au"},
-                     upstream=("track",), outputs=(PurePosixPath("au"),))
+                     upstream=("track",), outputs=(Artifact.shard("au"),))
 
 A stage that reads frames declares a :class:`FrameConsumer` instead of a runner
 (``StageDef(name="track", consumer=TrackConsumer, ...)``): the frame driver
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-from emoprep.io.layout import Layout
+from emoprep.io.layout import Layout, stage_dirname
 from emoprep.types import VideoEntry
 from emoprep.versions import library_version
 
@@ -40,6 +40,38 @@ PATH_KEYS = frozenset({"weights", "head_weights", "model", "cascade", "overrides
 
 #: where the per-video intermediates live, relative to the output folder
 WORK = PurePosixPath(".emoprep/work")
+
+
+class ArtifactKind(str, Enum):
+    WORK = "work"  #: an intermediate of the engine: ``.emoprep/work/<stage>/<video_id><suffix>``
+    SHARD = "shard"  #: a per-video HDF5 shard of a store, linked from the store's index file
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One output a stage writes per video: its kind, the path pattern (relative to the output
+    folder, ``{video_id}`` filled in) and, for a shard, the store whose index links it."""
+
+    kind: ArtifactKind
+    pattern: str
+    store: str = ""
+
+    @classmethod
+    def work(cls, stage: str, suffix: str) -> Artifact:
+        return cls(ArtifactKind.WORK, f"{WORK}/{stage_dirname(stage)}/{{video_id}}{suffix}")
+
+    @classmethod
+    def shard(cls, store: str, folder: str = "") -> Artifact:
+        """A shard of ``store`` in ``<folder or store>/<video_id>.h5``."""
+        return cls(ArtifactKind.SHARD, f"{folder or store}/{{video_id}}.h5", store)
+
+    @property
+    def folder(self) -> PurePosixPath:
+        """The folder that holds every video's file (what the temporaries sweep looks into)."""
+        return PurePosixPath(self.pattern).parent
+
+    def path(self, layout: Layout, video_id: str) -> Path:
+        return Path(f"{layout.root_str}/{self.pattern.format(video_id=video_id)}")
 
 #: what a stage returns: its output paths and a summary (JSON-able, kept in its record)
 Outputs = tuple[list[Path], dict[str, Any]]
@@ -160,8 +192,8 @@ class StageDef:
     version: explicit code version; bump when the stage's output changes for the same inputs.
     reads: fingerprint key -> config path or callable (the config slice it reads).
     upstream: stages whose outputs it reads (or a callable of the config giving them).
-    outputs: folders (relative to the output folder) it writes into; the temporaries sweep and
-        the indexes find stage folders here.
+    outputs: the :class:`Artifact` s it writes per video (its runner writes them at
+        ``artifact.path(layout, video_id)``); the temporaries sweep looks into their folders.
     libraries: fingerprint key -> installed library version (see :func:`distributions`).
     models: the model files it depends on (their sha256 is in the fingerprint).
     inputs: per-video inputs besides the upstream results (content hash, side files).
@@ -175,7 +207,7 @@ class StageDef:
     version: int
     reads: Mapping[str, Read] = field(default_factory=dict)
     upstream: tuple[str, ...] | Callable[[StagesConfig], tuple[str, ...]] = ()
-    outputs: tuple[PurePosixPath, ...] = ()
+    outputs: tuple[Artifact, ...] = ()
     libraries: Callable[[StagesConfig], dict[str, str]] = _none
     models: Callable[[StagesConfig], list[Path]] = _no_models
     inputs: Callable[[VideoEntry, PlanContext], dict[str, Any]] = _none

@@ -122,7 +122,12 @@ class Reference:
         self.full = base / "full"
         rep = run(manifest, self.full, opts=INLINE)
         assert rep.ran and [r for r in rep.ran if not r["ok"]] == []
-        self.stages = [d.name for d in build_dag(StagesConfig.model_validate(stages))]
+        defs = build_dag(StagesConfig.model_validate(stages))
+        self.stages = [d.name for d in defs]
+        recs = RecordStore(Layout(self.full))
+        for d in defs:  # each stage wrote exactly the artifacts it declares
+            assert recs.get(d.name, VID).outputs == [a.pattern.format(video_id=VID)
+                                                     for a in d.outputs], d.name
         self.files, self.records = _files(self.full), _records(self.full)
         assert any(k.startswith("frames/") for k in self.files) and "frames.h5" in self.files
 

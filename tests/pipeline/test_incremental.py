@@ -17,7 +17,7 @@ from emoprep.io.workfiles import save_npz
 from emoprep.pipeline import steps
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.pipeline.stagedef import (
-    WORK,
+    Artifact,
     FrameConsumer,
     FrameNeed,
     Outputs,
@@ -163,6 +163,9 @@ def test_au_trim_anomalies_are_listed_and_left_untrimmed(corpus: Path, tmp_path:
         assert m["anomaly"] is True and len(m["frame_index"]) == len(m["au_frame_index"]) == 40
 
 
+BRIGHTNESS_OUT = Artifact.work("brightness", ".npz")
+
+
 class _Brightness(FrameConsumer):
     """A frame-reading stage made inside the test: mean grey level of each window frame."""
 
@@ -177,14 +180,14 @@ class _Brightness(FrameConsumer):
         self.levels.append(float(frame.mean()))
 
     def finish(self, ctx: PassContext) -> Outputs:
-        path = self.layout.work("brightness", self.task.entry.video_id, ".npz")
+        path = BRIGHTNESS_OUT.path(self.layout, self.task.entry.video_id)
         save_npz(path, {"frame_index": self.idx, "level": np.array(self.levels, np.float32)})
         return [path], {"n_frames": len(self.levels)}
 
 
 BRIGHTNESS = StageDef(name="brightness", consumer=_Brightness, version=1,
                       reads={"window": "window"}, upstream=("window",),
-                      outputs=(WORK / "brightness",))
+                      outputs=(BRIGHTNESS_OUT,))
 
 
 def test_a_stage_added_with_a_declaration_and_a_consumer_runs_incrementally_in_one_decode(

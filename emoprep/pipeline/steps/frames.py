@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from contextlib import ExitStack
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from emoprep.errors import StoreError, VideoError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.stagedef import (
     REDO,
+    Artifact,
     FrameConsumer,
     FrameNeed,
     Outputs,
@@ -28,7 +28,9 @@ from emoprep.pipeline.stagedef import (
     UnitTask,
     distributions,
 )
-from emoprep.pipeline.steps.shared import RowBlocks, load_geometry, load_probe
+from emoprep.pipeline.steps import au
+from emoprep.pipeline.steps.probe import load_probe
+from emoprep.pipeline.steps.shared import RowBlocks, load_geometry
 from emoprep.pipeline.steps.window import load_window
 from emoprep.stages.window import WindowMode
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
@@ -43,7 +45,7 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
         return geom, {}
     from emoprep.io.hdf5 import read_arrays
 
-    path = layout.au_shard(task.entry.video_id)
+    path = au.OUTPUT.path(layout, task.entry.video_id)
     _, attrs = read_arrays(path, ())
     try:
         start, end = int(attrs["trim_start"]), int(attrs["trim_end"])
@@ -52,6 +54,10 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
             from exc
     return geom.subset(slice(start, end)), {"trim_start": start, "trim_end": end,
                                             "anomaly": bool(attrs.get("anomaly", False))}
+
+
+#: the frame store's shard of a video (docs/STORE.md)
+OUTPUT = Artifact.shard("frames")
 
 
 class Frames(FrameConsumer):
@@ -83,7 +89,7 @@ class Frames(FrameConsumer):
         self.T, self.next, self.held = len(idx), 0, deque[np.ndarray]()
         self.matrices = np.full((self.T, 2, 3), np.nan, np.float32)
         self.blank = np.zeros((s.align.size, s.align.size, 3), np.uint8)
-        self.path = self.layout.frames_shard(vid)
+        self.path = OUTPUT.path(self.layout, vid)
         self.stack = ExitStack()
         self.w = self.stack.enter_context(ShardWriter(
             self.path, shard_attrs(self.task, self.info, trim), s.store))
@@ -187,5 +193,5 @@ def whole_first(c: Any) -> tuple[str, ...]:
 #: version 2: head pose stored with the geometry; the default crop keeps the chin
 STAGE = StageDef(name="frames", consumer=Frames, whole_first=whole_first, version=2,
                  reads={"align": "align", "store": "store", "window_mode": "window.mode"},
-                 upstream=upstream, outputs=(PurePosixPath("frames"),), inputs=inputs,
+                 upstream=upstream, outputs=(OUTPUT,), inputs=inputs,
                  libraries=distributions(cv2="opencv-contrib-python-headless", h5py="h5py"))

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from emoprep.io.layout import Layout
 from emoprep.io.video import count_frames
-from emoprep.io.workfiles import save_json
+from emoprep.io.workfiles import load_json, save_json
 from emoprep.pipeline.stagedef import (
     REDO,
-    WORK,
+    Artifact,
     Count,
     FrameConsumer,
     FrameNeed,
@@ -26,6 +26,16 @@ from emoprep.types import ProbeInfo, SourceKind, VideoEntry
 
 if TYPE_CHECKING:
     from emoprep.stages.probe import CountCheck
+
+#: the probe's output: the :class:`ProbeInfo` and how its count was established (JSON)
+OUTPUT = Artifact.work("probe", ".json")
+
+
+def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
+    """The probe's :class:`ProbeInfo` (its count check, also in the file, is left out)."""
+    data = load_json(OUTPUT.path(layout, video_id))
+    return ProbeInfo(**{k: data[k] for k in ProbeInfo.__dataclass_fields__ if k in data})
+
 
 class Probe(FrameConsumer):
     """The probe in the frame pass: the header's properties, its frame count verified by the pass.
@@ -76,7 +86,7 @@ def save(task: UnitTask, layout: Layout, info: ProbeInfo, check: CountCheck) -> 
     """Write the probe output (the info and how its count was established: ``header_frames``,
     ``decoded_frames`` (-1: not decoded), ``count_mismatch``); the summary holds a ``warning``
     when the header and the decoded count disagree."""
-    path = layout.work("probe", task.entry.video_id, ".json")
+    path = OUTPUT.path(layout, task.entry.video_id)
     save_json(path, {**asdict(info), **check.as_dict()})
     summary = {"n_frames": info.n_frames, "fps": round(info.fps, 3),
                "size": f"{info.width}x{info.height}", "codec": info.codec,
@@ -94,5 +104,5 @@ def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
 
 
 STAGE = StageDef(name="probe", consumer=Probe, version=1, reads={"probe": "probe"},
-                 outputs=(WORK / "probe",), inputs=inputs,
+                 outputs=(OUTPUT,), inputs=inputs,
                  libraries=distributions(cv2="opencv-contrib-python-headless"))

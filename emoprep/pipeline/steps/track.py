@@ -12,7 +12,7 @@ from emoprep.errors import NoFaceError, VideoError
 from emoprep.io.layout import Layout
 from emoprep.io.workfiles import save_npz
 from emoprep.pipeline.stagedef import (
-    WORK,
+    Artifact,
     FrameConsumer,
     FrameNeed,
     Outputs,
@@ -20,13 +20,17 @@ from emoprep.pipeline.stagedef import (
     StageDef,
     UnitTask,
 )
-from emoprep.pipeline.steps.shared import load_probe
+from emoprep.pipeline.steps.probe import load_probe
 from emoprep.pipeline.steps.window import load_window
 from emoprep.types import FrameStatus, Geometry
 from emoprep.versions import library_version
 
 if TYPE_CHECKING:
     from emoprep.stages.track import TrackResult
+
+
+#: the :class:`Geometry` arrays of the tracked frames (``detector`` among them)
+OUTPUT = Artifact.work("track", ".npz")
 
 
 class Track(FrameConsumer):
@@ -71,7 +75,7 @@ def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray) -
     (``detector`` among them); the summary names the chain's ``detectors`` in order."""
     geom = result.geometry
     face = check(task, geom, idx)
-    path = layout.work("track", task.entry.video_id, ".npz")
+    path = OUTPUT.path(layout, task.entry.video_id)
     save_npz(path, geom.as_arrays())
     values, counts = np.unique(geom.status, return_counts=True)
     status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
@@ -104,5 +108,5 @@ def _tracking(c: Any) -> str | None:
 STAGE = StageDef(name="track", consumer=Track, version=2,
                  reads={"detect": "detect", "track": "track", "landmarks": "landmarks",
                         "tracking": _tracking},
-                 upstream=("window",), outputs=(WORK / "track",), libraries=libraries,
+                 upstream=("window",), outputs=(OUTPUT,), libraries=libraries,
                  models=models)

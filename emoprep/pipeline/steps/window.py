@@ -8,7 +8,7 @@ from emoprep.errors import VideoError
 from emoprep.io.layout import Layout
 from emoprep.io.workfiles import load_npz, save_npz
 from emoprep.pipeline.stagedef import (
-    WORK,
+    Artifact,
     FrameConsumer,
     FrameNeed,
     Outputs,
@@ -16,8 +16,11 @@ from emoprep.pipeline.stagedef import (
     StageDef,
     UnitTask,
 )
-from emoprep.pipeline.steps.shared import load_probe
+from emoprep.pipeline.steps.probe import load_probe
 from emoprep.types import ProbeInfo
+
+#: (K,) int64 ``frame_index``: the source frame numbers the window keeps
+OUTPUT = Artifact.work("window", ".npz")
 
 
 class Window(FrameConsumer):
@@ -30,7 +33,7 @@ class Window(FrameConsumer):
         return FrameNeed()
 
     def finish(self, ctx: PassContext) -> Outputs:
-        path = self.layout.work("window", self.task.entry.video_id, ".npz")
+        path = OUTPUT.path(self.layout, self.task.entry.video_id)
         save_npz(path, {"frame_index": self.value})
         return [path], {"n_window": int(self.value.size)}
 
@@ -49,8 +52,8 @@ def frame_index(task: UnitTask, info: ProbeInfo) -> np.ndarray:
 
 def load_window(layout: Layout, video_id: str) -> np.ndarray:
     """(K,) int64: the window output of a video."""
-    return load_npz(layout.work("window", video_id, ".npz"), ("frame_index",))["frame_index"]
+    return load_npz(OUTPUT.path(layout, video_id), ("frame_index",))["frame_index"]
 
 
 STAGE = StageDef(name="window", consumer=Window, version=1, reads={"window": "window"},
-                 upstream=("probe",), outputs=(WORK / "window",))
+                 upstream=("probe",), outputs=(OUTPUT,))
