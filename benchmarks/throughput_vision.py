@@ -63,7 +63,7 @@ def decode_only(videos: list[VideoEntry]) -> int:
 def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
                  track: TrackConfig | None = None,
                  landmarks: LandmarksBackendConfig | None = None) -> int:
-    """The vision path as the single-decode pass (pipeline/fused.py) runs it, without the HDF5
+    """The vision path as the frame driver (pipeline/driver.py) runs it, without the HDF5
     write: each frame decoded once and tracked (detect, MedianFlow, one landmark pass per tracked
     frame); each row warped into an RGB crop as soon as it is settled, holding only the frames of
     a pending face. Returns the number of crops."""
@@ -80,7 +80,7 @@ def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
             while done < upto:
                 status, box, lm = tracker.row(done)
                 frame = held.popleft()
-                if status in FACE:  # as fused._Warp: float32 matrix, then the warp
+                if status in FACE:  # as steps/frames.Frames: float32 matrix, then the warp
                     align_face(frame, alignment_matrix(lm, box, acfg).astype(np.float32), acfg)
                     crops += 1
                 done += 1

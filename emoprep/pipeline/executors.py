@@ -1,8 +1,9 @@
 """Executors behind one interface: in-process, local processes, and dask.distributed.
 
-The coordinator submits one task per (stage, video) unit and waits for any to finish; workers
-only write their own shards, never records or indexes. Each task goes with the run token read from
-the output folder's lock (:func:`emoprep.io.atomic.read_token`), which guards the unit's writes.
+The coordinator submits one job per video's units that run together (a :class:`Job`: one unit, or
+a video's frame-reading units fed by one decode) and waits for any to finish; workers only write
+their own shards, never records or indexes. Each job goes with the run token read from the output
+folder's lock (:func:`emoprep.io.atomic.read_token`), which guards its writes.
 
 Local workers die with their coordinator (:func:`emoprep.pipeline.worker.init_worker`); when the
 run is interrupted (Ctrl-C, SIGTERM, an error) :meth:`Executor.abort` ends the running units at
@@ -25,8 +26,8 @@ from typing import Any
 from emoprep.errors import EmoprepError
 from emoprep.io.atomic import read_token
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import UnitResult, UnitTask
-from emoprep.pipeline.worker import ProgressChannel, execute, init_worker
+from emoprep.pipeline.stagedef import Job, UnitResult
+from emoprep.pipeline.worker import ProgressChannel, execute_job, init_worker
 
 #: dask's own setting for the time to connect to a ``--scheduler``
 CONNECT_KEY = "distributed.comm.timeouts.connect"
@@ -49,17 +50,17 @@ class ExecutorKind(str, Enum):
 class Executor(ABC):
     dashboard: str | None = None
     description: str = ""
-    capacity: int = 1  #: units in flight at once (the coordinator submits no more)
+    capacity: int = 1  #: jobs in flight at once (the coordinator submits no more)
 
     @abstractmethod
-    def submit(self, task: UnitTask) -> Any: ...
+    def submit(self, job: Job) -> Any: ...
 
     @abstractmethod
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         """Block until at least one future is done; return the done ones."""
 
     @abstractmethod
-    def result(self, future: Any, task: UnitTask) -> UnitResult: ...
+    def result(self, future: Any, job: Job) -> list[UnitResult]: ...
 
     def progress_queue(self) -> Any:
         """A queue workers can put frame counts on, or None when the executor cannot carry one."""
@@ -77,12 +78,13 @@ class Executor(ABC):
         swept by the next run)."""
         self.close()
 
-    def token(self, task: UnitTask) -> str:
-        """The run token of the task's output folder (read once per folder)."""
+    def token(self, job: Job) -> str:
+        """The run token of the job's output folder (read once per folder)."""
         tokens: dict[str, str] = self.__dict__.setdefault("_tokens", {})
-        if task.out not in tokens:
-            tokens[task.out] = read_token(Layout(Path(task.out)).lock)
-        return tokens[task.out]
+        out = job.tasks[0].out
+        if out not in tokens:
+            tokens[out] = read_token(Layout(Path(out)).lock)
+        return tokens[out]
 
     def __enter__(self) -> Executor:
         return self
@@ -94,8 +96,12 @@ class Executor(ABC):
             self.abort()
 
 
-def _crashed(task: UnitTask, why: str) -> UnitResult:
-    return UnitResult(task.stage, task.entry.video_id, False, error=why, error_type="WorkerCrash")
+def _crashed(job: Job, why: str) -> list[UnitResult]:
+    """Every unit of a job whose worker was lost fails with ``why``."""
+    if len(job.tasks) > 1:
+        why = f"{why} (while running the single-decode pass {job.label})"
+    return [UnitResult(t.stage, t.entry.video_id, False, error=why, error_type="WorkerCrash")
+            for t in job.tasks]
 
 
 class InlineExecutor(Executor):
@@ -103,7 +109,7 @@ class InlineExecutor(Executor):
 
     description = "in-process"
 
-    def __init__(self, fn: Callable[[UnitTask, str], UnitResult] = execute) -> None:
+    def __init__(self, fn: Callable[[Job, str], list[UnitResult]] = execute_job) -> None:
         self.fn = fn
 
     def progress_queue(self) -> Any:
@@ -111,15 +117,15 @@ class InlineExecutor(Executor):
 
         return queue.SimpleQueue()
 
-    def submit(self, task: UnitTask) -> Future:
+    def submit(self, job: Job) -> Future:
         fut: Future = Future()
-        fut.set_result(self.fn(task, self.token(task)))
+        fut.set_result(self.fn(job, self.token(job)))
         return fut
 
     def wait_any(self, futures: Iterable[Future]) -> list[Future]:
         return [f for f in futures if f.done()]
 
-    def result(self, future: Future, task: UnitTask) -> UnitResult:
+    def result(self, future: Future, job: Job) -> list[UnitResult]:
         return future.result()
 
 
@@ -154,25 +160,25 @@ class LocalExecutor(Executor):
             self._pool = self._new_pool()
         return self._pool
 
-    def submit(self, task: UnitTask) -> Future:
+    def submit(self, job: Job) -> Future:
         try:
-            return self.pool.submit(execute, task, self.token(task))
+            return self.pool.submit(execute_job, job, self.token(job))
         except BrokenProcessPool:
             self._pool = self._new_pool()
-            return self._pool.submit(execute, task, self.token(task))
+            return self._pool.submit(execute_job, job, self.token(job))
 
     def wait_any(self, futures: Iterable[Future]) -> list[Future]:
         done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
         return list(done)
 
-    def result(self, future: Future, task: UnitTask) -> UnitResult:
+    def result(self, future: Future, job: Job) -> list[UnitResult]:
         try:
             return future.result()
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return _crashed(
-                task, "the worker process died while running this unit (crash or out of memory)"
+                job, "the worker process died while running this unit (crash or out of memory)"
             )
 
     def close(self) -> None:
@@ -231,8 +237,8 @@ class DaskExecutor(Executor):
 
         return Queue(client=self.client)
 
-    def submit(self, task: UnitTask) -> Any:
-        return self.client.submit(execute, task, self.token(task), pure=False)
+    def submit(self, job: Job) -> Any:
+        return self.client.submit(execute_job, job, self.token(job), pure=False)
 
     def wait_any(self, futures: Iterable[Any]) -> list[Any]:
         from distributed import wait as dwait
@@ -240,11 +246,11 @@ class DaskExecutor(Executor):
         done, _ = dwait(list(futures), return_when="FIRST_COMPLETED")
         return list(done)
 
-    def result(self, future: Any, task: UnitTask) -> UnitResult:
+    def result(self, future: Any, job: Job) -> list[UnitResult]:
         try:
             return future.result()
-        except Exception as exc:  # KilledWorker, lost connection: fail this unit, keep the run
-            return _crashed(task, f"dask could not run this unit: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # KilledWorker, lost connection: fail this job, keep the run
+            return _crashed(job, f"dask could not run this unit: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         self.client.close()

@@ -143,7 +143,7 @@ def sweep_temporaries(layout: Layout, stages: list[StageDef]) -> int:
     elsewhere in the output folder.
     """
     candidates = list(layout.root.glob(TEMP_GLOB))  # index files and the summary
-    outputs = {PurePosixPath(o) for d in stages for o in d.outputs}
+    outputs = {o.folder for d in stages for o in d.outputs}
     folders = {str(o) for o in outputs} | set(OWN_FOLDERS)
     for sub in sorted(folders):
         candidates += (layout.root / sub).rglob(TEMP_GLOB)

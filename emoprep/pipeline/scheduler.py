@@ -1,5 +1,9 @@
-"""Scheduling one run: dependency bookkeeping, submitting units to an executor, recording
-each outcome as it lands (only the coordinator writes records)."""
+"""Scheduling one run: dependency bookkeeping, submitting jobs to an executor, recording each
+unit's outcome as it lands (only the coordinator writes records).
+
+A job is one unit, or, for a stage declared with a frame consumer, the unit and the video's other
+stale frame-reading units downstream of it that can be fed by the same decode
+(:mod:`emoprep.pipeline.driver`); its units are recorded one by one."""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
-from emoprep.pipeline.fused import FUSABLE, FusedTask, unpack, worth_fusing
 from emoprep.pipeline.records import Record
 from emoprep.pipeline.session import Session
-from emoprep.pipeline.stagedef import UnitResult, UnitTask
+from emoprep.pipeline.stagedef import Job, UnitResult, UnitTask
 from emoprep.types import UnitStatus
 
 log = logging.getLogger(__name__)
@@ -45,16 +49,18 @@ class RunOptions:
         return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
 
 
-def _task(
-    unit: Unit, video_fps: dict[str, str], session: Session, progress: Any = None
-) -> UnitTask:
-    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video."""
+def _task(unit: Unit, video_fps: dict[str, str], made_from: set[str], session: Session,
+          progress: Any = None) -> UnitTask:
+    """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video, of
+    which the task carries those of the unit and of the stages it is ``made_from`` (its
+    provenance: a key none of them reads must not change its output)."""
     vid = unit.video.video_id
-    ups = dict(video_fps)
-    if unit.stage == "probe":
+    ups = {s: fp for s, fp in video_fps.items() if s in made_from or s == unit.stage}
+    if "content" in unit.components["inputs"]:  # a stage that reads the video's content hash
         ups["content"] = session.ctx.content[vid]
     d = unit.decl
-    return UnitTask(d.name, d.run, unit.video, session.manifest.stages, str(session.layout.root),
+    return UnitTask(d.name, d.run, unit.video, d.config_view(session.manifest.stages),
+                    str(session.layout.root),
                     str(session.manifest.root_dir()), unit.fingerprint, ups,
                     session.ctx.overrides.get(vid), progress, d.embedder, d.augmentation)
 
@@ -105,9 +111,11 @@ def runnable(plan: Plan, skip_failed: bool) -> dict[tuple[str, str], Unit]:
 
 
 class _Scheduler:
-    """Dependency bookkeeping of one run: which units wait on which, which are ready."""
+    """Dependency bookkeeping of one run: which units wait on which, which are ready, which are
+    inside a submitted job."""
 
-    def __init__(self, plan: Plan, skip_failed: bool) -> None:
+    def __init__(self, plan: Plan, skip_failed: bool, c: StagesConfig) -> None:
+        self.plan, self.config = plan, c
         self.todo = runnable(plan, skip_failed)
         todo_videos = {vid for _, vid in self.todo}  # a no-op run: none, nothing to build
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
@@ -123,36 +131,55 @@ class _Scheduler:
             for d in deps:
                 self.children[d].append(k)
         self.ready = [k for k, deps in self.waiting.items() if not deps]
-        self.claimed: set[tuple[str, str]] = set()  #: units inside a submitted single-decode pass
-        self.chains = self._chains()
+        self.submitted: set[tuple[str, str]] = set()  #: units inside a submitted job
+        self.ancestors = _ancestors(plan, c)
 
-    def _chains(self) -> dict[tuple[str, str], list[tuple[str, str]]]:
-        """First unit -> a video's stale per-video units that run in one decode (see fused)."""
-        by_video: dict[str, list[str]] = defaultdict(list)
-        for stage, vid in self.todo:
-            if stage in FUSABLE:
-                by_video[vid].append(stage)
-        chains = {}
-        for vid, stages in by_video.items():
-            stages.sort(key=FUSABLE.index)
-            if worth_fusing(stages):
-                chains[(stages[0], vid)] = [(s, vid) for s in stages]
-        return chains
+    def job_of(self, key: tuple[str, str]) -> list[tuple[str, str]]:
+        """``key`` and, when its stage reads frames, the video's stale frame-reading units
+        downstream of it whose stale upstream units are all in the job and that need the whole
+        of none of them first (``StageDef.whole_first``); in DAG order."""
+        unit = self.todo[key]
+        if unit.decl.consumer is None:
+            return [key]
+        vid, members = key[1], [key]
+        for d in self.plan.stages:
+            k = (d.name, vid)
+            if k == key or k not in self.todo or k in self.submitted or d.consumer is None:
+                continue
+            ups = self.ancestors[d.name]
+            inside = {s for s, _ in members}
+            if key[0] in ups and self.waiting[k] <= set(members) \
+                    and not inside & set(d.whole_first(self.config)):
+                members.append(k)
+        return members
 
     def finished(self, key: tuple[str, str], ok: bool) -> None:
-        """Release the children of a unit that succeeded (a failed unit's children never run)."""
+        """Release the children of a unit that succeeded (a failed unit's children never run);
+        children inside a submitted job get their result from that job. Released units go first:
+        a video is finished before the next one starts (its outputs appear together)."""
         if not ok:
             return
+        released = []
         for c in self.children[key]:
             self.waiting[c].discard(key)
-            if not self.waiting[c]:
-                self.ready.append(c)
+            if not self.waiting[c] and c not in self.submitted:
+                released.append(c)
+        self.ready[:0] = released
+
+
+def _ancestors(plan: Plan, c: StagesConfig) -> dict[str, set[str]]:
+    """Stage -> every stage it depends on, transitively."""
+    out: dict[str, set[str]] = {}
+    for d in plan.stages:  # topological order
+        ups = d.upstream_of(c)
+        out[d.name] = set(ups).union(*(out[u] for u in ups))
+    return out
 
 
 def execute_plan(plan: Plan, session: Session, opts: RunOptions,
                  on_done: Callable[[Unit, UnitResult], None] | None = None) -> Execution:
     """Run every unit that must run, in dependency order, recording each outcome as it lands."""
-    sched = _Scheduler(plan, opts.skip_failed)
+    sched = _Scheduler(plan, opts.skip_failed, session.manifest.stages)
     if not sched.todo:
         return Execution([], "nothing to run")
     t0 = time.perf_counter()
@@ -169,36 +196,26 @@ def execute_plan(plan: Plan, session: Session, opts: RunOptions,
 
 def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
            on_done: Callable[[Unit, UnitResult], None] | None, queue: Any) -> list[UnitResult]:
-    """Submit ready units (at most ``ex.capacity`` in flight), record each result as it lands.
-
-    A video's chain of stale per-video units goes as one :class:`FusedTask` (one decode); its
-    results are recorded unit by unit. A unit of a chain that got no result although its upstream
-    succeeded (the pass left it to run on its own) is then submitted by itself.
-    """
+    """Submit ready units as jobs (at most ``ex.capacity`` in flight), record each unit's result
+    as it lands."""
     results: list[UnitResult] = []
-    running: dict[Any, tuple[tuple[str, str], UnitTask | FusedTask]] = {}
+    running: dict[Any, Job] = {}
     stop = False
     while (sched.ready and not stop) or running:
         while sched.ready and not stop and len(running) < ex.capacity:
             k = sched.ready.pop(0)
-            if k in sched.claimed:
+            if k in sched.submitted:
                 continue
-            task = _make_task(sched, session, k, queue)
-            # a FusedTask runs as a UnitTask does (fused.py goes with issue 20 item 1)
-            running[ex.submit(task)] = (k, task)  # type: ignore[arg-type]
+            job = _make_job(sched, session, sched.job_of(k), queue)
+            running[ex.submit(job)] = job
         for fut in ex.wait_any(list(running)):
-            k, task = running.pop(fut)
-            res = ex.result(fut, task)  # type: ignore[arg-type]
-            batch = unpack(res, task) if isinstance(task, FusedTask) else [res]
-            for r in batch:
+            job = running.pop(fut)
+            for r in ex.result(fut, job):
                 unit = sched.todo[(r.stage, r.video_id)]
                 _land(unit, r, session, on_done)
                 results.append(r)
                 sched.finished(unit.key, r.ok)
                 stop = stop or (not r.ok and opts.fail_fast)
-            if isinstance(task, FusedTask):
-                got = {(r.stage, r.video_id) for r in batch}
-                sched.claimed -= {(u.stage, u.entry.video_id) for u in task.units} - got
             if stop:
                 ex.cancel(running)
         if stop:
@@ -207,16 +224,15 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
     return results
 
 
-def _make_task(sched: _Scheduler, session: Session, k: tuple[str, str], queue: Any
-               ) -> UnitTask | FusedTask:
-    """The task of unit ``k``, or the single-decode pass of the chain it starts (its units are
-    then claimed: none is submitted by itself unless the pass leaves it without a result)."""
-    vid = k[1]
-    chain = sched.chains.pop(k, None)
-    if chain is None:
-        return _task(sched.todo[k], sched.video_fps[vid], session, queue)
-    sched.claimed.update(chain)
-    return FusedTask.of([_task(sched.todo[c], sched.video_fps[vid], session, queue) for c in chain])
+def _make_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]], queue: Any
+              ) -> Job:
+    """The job of units ``keys`` (one video, DAG order); its units count as submitted."""
+    sched.submitted.update(keys)
+    vid = keys[0][1]
+    tasks = tuple(_task(sched.todo[k], sched.video_fps[vid], sched.ancestors[k[0]], session,
+                        queue) for k in keys)
+    stages = {k[0] for k in keys}
+    return Job(tasks, {s: tuple(a for a in sched.ancestors[s] if a in stages) for s, _ in keys})
 
 
 def _land(unit: Unit, res: UnitResult, session: Session,

@@ -25,7 +25,7 @@ from emoprep.errors import EmoprepError
 from emoprep.io.atomic import guarded_writes, is_disk_full, stamp_file
 from emoprep.io.layout import Layout
 from emoprep.pipeline.records import CHECKSUM_KEY
-from emoprep.pipeline.stagedef import UnitResult, UnitTask
+from emoprep.pipeline.stagedef import Job, UnitResult, UnitTask
 
 #: frames of a crash traceback kept in the record: the innermost ones, where it was raised
 TRACEBACK_FRAMES = 6
@@ -133,26 +133,46 @@ def output_checksums(layout: Layout, outputs: list[Path]) -> dict[str, dict[str,
 
 
 def execute(task: UnitTask, token: str = "") -> UnitResult:
-    """Run one unit; every error becomes a failed result (the coordinator records it).
+    """Run one unit (:func:`execute_job` with a job of one)."""
+    return execute_job(Job.of(task), token)[0]
+
+
+def execute_job(job: Job, token: str = "") -> list[UnitResult]:
+    """Run a job's units through the frame driver; one result per unit that ran (a unit whose
+    upstream failed in the job has none). Every error becomes a failed result.
 
     ``token``: the run token the coordinator wrote into the output folder's lock; every write of
-    the unit checks it is still there (:func:`emoprep.io.atomic.guarded_writes`). The result's
+    the job checks it is still there (:func:`emoprep.io.atomic.guarded_writes`). A result's
     summary carries the outputs' checksums under :data:`CHECKSUM_KEY` (the record keeps them).
     """
-    t0 = time.perf_counter()
-    layout = Layout(Path(task.out))
-    vid = task.entry.video_id
+    from emoprep.pipeline.driver import run_job
+
+    layout = Layout(Path(job.tasks[0].out))
     try:
         with guarded_writes(layout.root, layout.lock, token):
-            outputs, summary = task.run(task, layout)
-        summary = {**summary, CHECKSUM_KEY: output_checksums(layout, outputs)}
+            ran = run_job(job, layout)
+    except Exception as exc:  # noqa: BLE001 (the guard itself failed: every unit gets the error)
+        return [unit_result(layout, task, exc, 0.0) for task in job.tasks]
+    return [unit_result(layout, r.task, r.outcome, r.seconds) for r in ran]
+
+
+def unit_result(layout: Layout, task: UnitTask, outcome: Any, seconds: float) -> UnitResult:
+    """The one place a unit's outcome (outputs and summary, or an exception) becomes its result:
+    checksums of its outputs; a domain error's message; otherwise the innermost frames of the
+    traceback, and ``DiskFullError`` when the disk was full."""
+    vid = task.entry.video_id
+    if not isinstance(outcome, BaseException):
+        outputs, summary = outcome
+        try:
+            summary = {**summary, CHECKSUM_KEY: output_checksums(layout, outputs)}
+        except Exception as exc:  # noqa: BLE001 (an output vanished or cannot be read)
+            return unit_result(layout, task, exc, seconds)
         return UnitResult(task.stage, vid, True, [layout.rel(p) for p in outputs], summary,
-                          seconds=time.perf_counter() - t0)
-    except EmoprepError as exc:
-        return UnitResult(task.stage, vid, False, error=str(exc), error_type=type(exc).__name__,
-                          seconds=time.perf_counter() - t0)
-    except Exception as exc:  # unexpected: keep where it was raised, let other units go on
-        tb = traceback.format_exc(limit=-TRACEBACK_FRAMES)
-        kind = "DiskFullError" if is_disk_full(exc) else type(exc).__name__
-        return UnitResult(task.stage, vid, False, error=f"{type(exc).__name__}: {exc}\n{tb}",
-                          error_type=kind, seconds=time.perf_counter() - t0)
+                          seconds=seconds)
+    if isinstance(outcome, EmoprepError):
+        return UnitResult(task.stage, vid, False, error=str(outcome),
+                          error_type=type(outcome).__name__, seconds=seconds)
+    tb = "".join(traceback.format_exception(outcome, limit=-TRACEBACK_FRAMES))
+    kind = "DiskFullError" if is_disk_full(outcome) else type(outcome).__name__
+    return UnitResult(task.stage, vid, False, error=f"{type(outcome).__name__}: {outcome}\n{tb}",
+                      error_type=kind, seconds=seconds)

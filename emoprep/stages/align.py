@@ -176,9 +176,15 @@ def align_geometry(geom: Geometry, cfg: AlignConfig) -> np.ndarray:
     """(T, 2, 3) float32 source->crop matrices for every frame of ``geom``; NaN where there is no
     face."""
     out = np.full((len(geom), 2, 3), np.nan, np.float32)
-    face = FrameStatus.has_face(geom.status)
-    for t in np.flatnonzero(face):
-        lm, box = geom.landmarks[t], geom.boxes[t]
-        if np.isfinite(lm).all() or np.isfinite(box).all():
-            out[t] = alignment_matrix(lm, box, cfg)
+    for t in np.flatnonzero(FrameStatus.has_face(geom.status)):
+        out[t] = row_matrix(geom.boxes[t], geom.landmarks[t], cfg)
     return out
+
+
+def row_matrix(box: np.ndarray, landmarks: np.ndarray, cfg: AlignConfig) -> np.ndarray:
+    """(2, 3) float32 matrix of one frame that has a face (:meth:`FrameStatus.has_face`): from its
+    landmarks (68, 2) or box (4,), NaN when neither is finite (the rule of :func:`align_geometry`,
+    which the frame driver applies row by row as the tracker settles them)."""
+    if np.isfinite(landmarks).all() or np.isfinite(box).all():
+        return alignment_matrix(landmarks, box, cfg).astype(np.float32)
+    return np.full((2, 3), np.nan, np.float32)

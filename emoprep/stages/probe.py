@@ -3,7 +3,7 @@
 The frame count comes from the container header where that header can be trusted (MP4/MOV/AVI
 store the number of frames; :data:`TRUSTED_HEADERS`), and is verified by counting the decoded
 frames: up front with ``exact_count`` when the probe runs on its own, or as a by-product of the
-single-decode pass (:mod:`emoprep.pipeline.fused`). A header that disagrees with the decoded count
+frame pass (:mod:`emoprep.pipeline.driver`). A header that disagrees with the decoded count
 (a truncated file, a broken index) is recorded (:class:`CountCheck`) and, per
 ``on_count_mismatch``, warned about or failed; the decoded count is the one used.
 

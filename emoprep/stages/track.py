@@ -297,7 +297,7 @@ class TrackResult:
 
 class FaceTracker:
     """:func:`track_video` one frame at a time, for a caller that uses each row once it is settled
-    (the single-decode pass warps a frame as soon as its face can no longer be rejected).
+    (the frame driver warps a frame as soon as its face can no longer be rejected).
 
     ``step(idx, frame)`` adds one row; rows below :attr:`settled` never change again; ``row(k)``
     gives (status, box (4,), landmarks (68, 2)) of row k; ``finish(fps)`` settles the rest.

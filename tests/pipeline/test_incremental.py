@@ -8,10 +8,22 @@ from collections import Counter
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 import emoprep
+from emoprep.io.layout import Layout
+from emoprep.io.workfiles import save_npz
+from emoprep.pipeline import steps
 from emoprep.pipeline.runner import RunOptions, run, status
+from emoprep.pipeline.stagedef import (
+    Artifact,
+    FrameConsumer,
+    FrameNeed,
+    Outputs,
+    PassContext,
+    StageDef,
+)
 from tests.helpers import CORPUS, EXTRA, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
@@ -149,3 +161,54 @@ def test_au_trim_anomalies_are_listed_and_left_untrimmed(corpus: Path, tmp_path:
     for vid in store.videos():
         m = store.meta(vid)
         assert m["anomaly"] is True and len(m["frame_index"]) == len(m["au_frame_index"]) == 40
+
+
+BRIGHTNESS_OUT = Artifact.work("brightness", ".npz")
+
+
+class _Brightness(FrameConsumer):
+    """A frame-reading stage made inside the test: mean grey level of each window frame."""
+
+    def begin(self, ctx: PassContext) -> FrameNeed:
+        window = ctx.value("window")  # fed in the same pass, or read from its output
+        self.idx = window if window is not None else np.load(
+            self.layout.work("window", self.task.entry.video_id, ".npz"))["frame_index"]
+        self.levels: list[float] = []
+        return FrameNeed(self.idx)
+
+    def push(self, index: int, frame: np.ndarray) -> None:
+        self.levels.append(float(frame.mean()))
+
+    def finish(self, ctx: PassContext) -> Outputs:
+        path = BRIGHTNESS_OUT.path(self.layout, self.task.entry.video_id)
+        save_npz(path, {"frame_index": self.idx, "level": np.array(self.levels, np.float32)})
+        return [path], {"n_frames": len(self.levels)}
+
+
+BRIGHTNESS = StageDef(name="brightness", consumer=_Brightness, version=1,
+                      reads={"window": "window"}, upstream=("window",),
+                      outputs=(BRIGHTNESS_OUT,))
+
+
+def test_a_stage_added_with_a_declaration_and_a_consumer_runs_incrementally_in_one_decode(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steps, "DECLARED", (*steps.DECLARED, BRIGHTNESS))
+    manifest, out, n = write_manifest(tmp_path / "m.yaml", corpus), tmp_path / "out", len(CORPUS)
+    decoded: list[int] = []
+    opts = RunOptions(workers=0, on_frames=decoded.append)
+    first = run(manifest, out, opts=opts)  # act 1: fed in the same pass as track and frames
+    assert ran(first) == {s: n for s in ("probe", "window", "track", "au", "frames",
+                                         "brightness")}
+    assert all(r["ok"] for r in first.ran)
+    assert sum(decoded) == 20 * n  # 20 window frames a video, each decoded once for all three
+    level = np.load(Layout(out).work("brightness", "s01_happy_1", ".npz"))["level"]
+    assert level.shape == (20,) and 0 < level.min() <= level.max() < 255
+    assert run(manifest, out, opts=opts).ran == []  # act 2: unchanged, nothing runs
+    decoded.clear()
+    third = run(manifest, out, ("stages.window.end=0.8",), opts)  # act 3: window and below
+    assert ran(third) == {s: n for s in ("window", "track", "au", "frames", "brightness")}
+    assert sum(decoded) == 16 * n
+    again = np.load(Layout(out).work("brightness", "s01_happy_1", ".npz"))["level"]
+    np.testing.assert_array_equal(again, level[:16])  # the same frames, fewer of them
+    assert status(manifest, out, ("stages.window.end=0.8",)).stages["brightness"][
+        "up-to-date"] == n

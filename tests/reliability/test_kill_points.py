@@ -18,8 +18,8 @@ from tests.reliability.conftest import INLINE, REPO, assert_nothing_partial, cli
 #: (glob of the file being renamed into place, which occurrence) relative to the output folder
 POINTS = [
     (".emoprep/hashes.json", 1), (".emoprep/work/probe/*", 1), (".emoprep/records/probe/*", 2),
-    (".emoprep/work/window/*", 1), (".emoprep/work/track/*", 1), ("au/*.h5", 1),
-    ("frames/*.h5", 1), (".emoprep/records/frames/*", 1), ("features/hog/*.h5", 1),
+    (".emoprep/work/window/*", 1), (".emoprep/work/track/*", 1), ("frames/*.h5", 1),
+    (".emoprep/records/frames/*", 1), ("au/*.h5", 1), ("features/hog/*.h5", 1),
     ("frames.h5", 1), ("features/hog.h5", 1), (".emoprep/records.snapshot.json", 1),
     ("splits/*.json", 1), ("summary.json", 1),
 ]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask
+from emoprep.pipeline.stagedef import Artifact, PlanContext, StageDef, UnitTask
 from emoprep.pipeline.steps.shared import aligned_crops, load_geometry
 from emoprep.types import VideoEntry
 from emoprep.versions import library_version
+
+#: AU intensities, names, frame numbers, trim score; the trim decision in its attributes
+OUTPUT = Artifact.shard("au")
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
@@ -34,7 +37,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     if task.override is not None:
         start, end = override_range(geom.frame_index, *task.override)
         anomaly = False
-    path = layout.au_shard(vid)
+    path = OUTPUT.path(layout, vid)
     attrs = {
         "video_id": vid,
         "au_source": res.source,
@@ -74,5 +77,5 @@ def _align(c: Any) -> Any:
 
 
 STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim", "align": _align},
-                 upstream=("track",), outputs=(PurePosixPath("au"),), libraries=libraries,
+                 upstream=("track",), outputs=(OUTPUT,), libraries=libraries,
                  models=lambda c: c.au.model_files(), inputs=inputs)

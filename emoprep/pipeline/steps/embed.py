@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import StageDef, UnitTask
+from emoprep.pipeline.stagedef import Artifact, StageDef, UnitTask
+from emoprep.pipeline.steps import frames
 from emoprep.types import FrameStatus
 
 #: frames embedded per block; features are written block by block (memory: EMBED_BLOCK x D floats)
 EMBED_BLOCK = 512
+
+
+def output(name: str, aug: str | None = None) -> Artifact:
+    """The feature shard of embedder ``name`` (of augmentation ``aug``), in ``features/<name>/``
+    (``@<aug>/``), linked from the index ``features/<name>.h5``."""
+    store = f"features/{name}"
+    return Artifact.shard(store, f"{store}/@{aug}" if aug else store)
 
 
 def stage_name(name: str, aug: str | None = None) -> str:
@@ -51,8 +59,8 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     vid, name, aug = task.entry.video_id, task.embedder, task.augmentation
     assert name is not None
     ecfg = task.stages.embed[name]
-    shard = layout.frames_shard(vid)
-    geo, _ = read_arrays(shard, ("status", "landmarks", "align_matrix", "frame_index"))
+    shard = frames.OUTPUT.path(layout, vid)
+    geo, stored = read_arrays(shard, ("status", "landmarks", "align_matrix", "frame_index"))
     mask = FrameStatus.has_face(geo["status"])
     lms = _landmarks(geo) if ecfg.needs_landmarks else None
     crops: Iterator[np.ndarray] = iter_shard_dataset(shard, "frames")
@@ -60,9 +68,9 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
         augmentation = aug_mod.Augmentation(aug)
         crops = _augmented(crops, augmentation, task.stages.augment.seed, vid)
         if lms is not None:
-            lms = aug_mod.augment_landmarks(lms, augmentation, task.stages.align.size)
+            lms = aug_mod.augment_landmarks(lms, augmentation, int(stored["crop_size"]))
     embedder = ecfg.make()
-    path = layout.features_shard(name, vid, aug)
+    path = output(name, aug).path(layout, vid)
     attrs = {**embedder.attrs(), "embedder": name, "video_id": vid, "augmentation": aug or "",
              "fingerprint": task.fingerprint, "frames_fingerprint": task.upstream.get("frames", "")}
     T, batch = len(mask), getattr(ecfg, "batch_size", 64)
@@ -82,7 +90,7 @@ def _stage(name: str, ecfg: Any, aug: str | None) -> StageDef:
     if aug:
         reads["augment"] = lambda c: {"name": aug, "seed": c.augment.seed}
     return StageDef(name=stage_name(name, aug), run=run, version=ecfg.version, reads=reads,
-                    upstream=("frames",), outputs=(PurePosixPath("features") / name,),
+                    upstream=("frames",), outputs=(output(name, aug),),
                     libraries=lambda c: c.embed[name].library_versions(),
                     models=lambda c: c.embed[name].model_files(), embedder=name, augmentation=aug)
 

@@ -7,21 +7,31 @@ The shard holds no subject or labels: those are metadata, written by the index r
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from collections import deque
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emoprep.errors import StoreError
+from emoprep.errors import StoreError, VideoError
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import PlanContext, StageDef, UnitTask, distributions
-from emoprep.pipeline.steps.shared import (
-    FrameCounter,
-    RowBlocks,
-    aligned_crops,
-    load_geometry,
-    load_probe,
+from emoprep.pipeline.stagedef import (
+    REDO,
+    Artifact,
+    FrameConsumer,
+    FrameNeed,
+    Outputs,
+    PassContext,
+    PlanContext,
+    Redo,
+    StageDef,
+    UnitTask,
+    distributions,
 )
+from emoprep.pipeline.steps import au
+from emoprep.pipeline.steps.probe import load_probe
+from emoprep.pipeline.steps.shared import RowBlocks, load_geometry
+from emoprep.pipeline.steps.window import load_window
 from emoprep.stages.window import WindowMode
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
 
@@ -35,7 +45,7 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
         return geom, {}
     from emoprep.io.hdf5 import read_arrays
 
-    path = layout.au_shard(task.entry.video_id)
+    path = au.OUTPUT.path(layout, task.entry.video_id)
     _, attrs = read_arrays(path, ())
     try:
         start, end = int(attrs["trim_start"]), int(attrs["trim_end"])
@@ -46,25 +56,99 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
                                             "anomaly": bool(attrs.get("anomaly", False))}
 
 
-def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    from emoprep.io.hdf5 import ShardWriter
-    from emoprep.stages.align import align_geometry
+#: the frame store's shard of a video (docs/STORE.md)
+OUTPUT = Artifact.shard("frames")
 
-    vid, s, e = task.entry.video_id, task.stages, task.entry
-    info = load_probe(layout, vid)
-    geom, trim = _kept(task, layout, load_geometry(layout, vid))
-    matrices = align_geometry(geom, s.align).astype(np.float32)
-    T, S = len(geom), s.align.size
-    path = layout.frames_shard(vid)
-    with ShardWriter(path, shard_attrs(task, info, trim), s.store) as w:
-        rows = RowBlocks(w.stream("frames", (T, S, S, 3), np.uint8))
-        counter = FrameCounter(task.progress)
-        for crop in aligned_crops(e, geom, matrices, s.align):
-            rows.add(crop)
-            counter()
-        rows.flush()
-        counter.flush()
-        return [path], write_tables(w, geom, matrices, info)
+
+class Frames(FrameConsumer):
+    """Alignment in the frame pass: each frame is warped once its track row is final and the crop
+    goes into the shard block by block; only the frames whose row may still change are held.
+
+    Fed beside ``track`` the rows come from the live tracker; otherwise from the finished
+    geometry (the AU-trimmed range in ``window.mode: au_trim``, whose ``whole_first`` keeps this
+    stage out of the tracking pass). When the tracker ended with fewer rows than the window
+    planned (the video decoded short), ``finish`` asks for another pass on the final rows.
+    """
+
+    def begin(self, ctx: PassContext) -> FrameNeed:
+        from emoprep.io.hdf5 import ShardWriter
+
+        vid, s = self.task.entry.video_id, self.task.stages
+        self.info = ctx.value("probe") or load_probe(self.layout, vid)
+        trim: dict[str, Any] = {}
+        if ctx.streaming("track"):
+            window = ctx.value("window")
+            self.rows: Any = ctx.value("track")
+            self.expected: np.ndarray | None = None
+            idx = window if window is not None else load_window(self.layout, vid)
+        else:
+            tracked = ctx.value("track")
+            geom, trim = _kept(self.task, self.layout, tracked if tracked is not None
+                               else load_geometry(self.layout, vid))
+            self.rows, self.expected, idx = _Settled(geom), geom.frame_index, geom.frame_index
+        self.T, self.next, self.held = len(idx), 0, deque[np.ndarray]()
+        self.matrices = np.full((self.T, 2, 3), np.nan, np.float32)
+        self.blank = np.zeros((s.align.size, s.align.size, 3), np.uint8)
+        self.path = OUTPUT.path(self.layout, vid)
+        self.stack = ExitStack()
+        self.w = self.stack.enter_context(ShardWriter(
+            self.path, shard_attrs(self.task, self.info, trim), s.store))
+        self.blocks = RowBlocks(self.w.stream("frames", (self.T, s.align.size, s.align.size, 3),
+                                              np.uint8))
+        return FrameNeed(idx)
+
+    def push(self, index: int, frame: np.ndarray) -> None:
+        if self.expected is not None:
+            k = self.next + len(self.held)
+            if k >= self.T or index != self.expected[k]:
+                want = self.expected[k] if k < self.T else "none"
+                raise VideoError(f"video {self.task.entry.video_id}: frame {index} decoded where "
+                                 f"{want} was expected")
+        self.held.append(frame)
+        self._emit(self.rows.settled)
+
+    def _emit(self, upto: int) -> None:
+        from emoprep.stages.align import align_face, row_matrix
+
+        cfg = self.task.stages.align
+        while self.next < min(upto, self.T) and self.held:
+            status, box, lm = self.rows.row(self.next)
+            frame, crop = self.held.popleft(), self.blank
+            if FrameStatus.has_face(status):
+                m = self.matrices[self.next] = row_matrix(box, lm, cfg)
+                if np.isfinite(m).all():
+                    crop = align_face(frame, m, cfg)
+            self.blocks.add(crop)
+            self.next += 1
+
+    def finish(self, ctx: PassContext) -> Outputs | Redo:
+        geom = self.rows.geometry if isinstance(self.rows, _Settled) else ctx.value("track")
+        if self.expected is None and len(geom) != self.T:
+            return REDO  # the video decoded short: warp the rows the tracker did fill
+        self._emit(len(geom))
+        if self.next != self.T:
+            raise VideoError(f"video {self.task.entry.video_id}: decoding stopped at "
+                             f"{self.next} of {self.T} frames (the file changed or is truncated)")
+        self.blocks.flush()
+        summary = write_tables(self.w, geom, self.matrices, self.info)
+        self.stack.close()  # the shard is in place once the writer has closed
+        return [self.path], summary
+
+    def abort(self) -> None:
+        stack = getattr(self, "stack", None)
+        if stack is not None:
+            stack.__exit__(RuntimeError, RuntimeError("pass given up"), None)
+
+
+class _Settled:
+    """The rows of a finished geometry, read like the live tracker's (all settled)."""
+
+    def __init__(self, geometry: Geometry) -> None:
+        self.geometry, self.settled = geometry, len(geometry)
+
+    def row(self, k: int) -> tuple[int, np.ndarray, np.ndarray]:
+        g = self.geometry
+        return g.status[k], g.boxes[k], g.landmarks[k]
 
 
 def shard_attrs(task: UnitTask, info: ProbeInfo, trim: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +185,13 @@ def inputs(v: VideoEntry, ctx: PlanContext) -> dict[str, Any]:
     return {}
 
 
+def whole_first(c: Any) -> tuple[str, ...]:
+    """In ``window.mode: au_trim`` the kept rows are known only once tracking has finished."""
+    return ("track",) if c.window.mode is WindowMode.AU_TRIM else ()
+
+
 #: version 2: head pose stored with the geometry; the default crop keeps the chin
-STAGE = StageDef(name="frames", run=run, version=2,
+STAGE = StageDef(name="frames", consumer=Frames, whole_first=whole_first, version=2,
                  reads={"align": "align", "store": "store", "window_mode": "window.mode"},
-                 upstream=upstream, outputs=(PurePosixPath("frames"),), inputs=inputs,
+                 upstream=upstream, outputs=(OUTPUT,), inputs=inputs,
                  libraries=distributions(cv2="opencv-contrib-python-headless", h5py="h5py"))

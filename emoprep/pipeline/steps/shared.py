@@ -1,4 +1,4 @@
-"""What several stage runners share: progress counting and reading upstream work files."""
+"""What several stage runners share: reading upstream work files, writing rows in blocks."""
 
 from __future__ import annotations
 
@@ -10,32 +10,10 @@ import numpy as np
 from emoprep.errors import VideoError
 from emoprep.io.layout import Layout
 from emoprep.io.video import iter_frames
-from emoprep.io.workfiles import load_json, load_npz
+from emoprep.io.workfiles import load_npz
+from emoprep.pipeline.steps.track import OUTPUT as TRACK_OUTPUT
 from emoprep.stages.align import AlignConfig
-from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
-
-
-class FrameCounter:
-    """Counts frames and puts the count on the progress queue every ``every`` frames."""
-
-    def __init__(self, queue: Any, every: int = 25) -> None:
-        self.queue, self.every, self.pending = queue, every, 0
-
-    def __call__(self, n: int = 1) -> None:
-        self.pending += n
-        if self.queue is not None and self.pending >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.queue is not None and self.pending:
-            self.queue.put(self.pending)
-        self.pending = 0
-
-
-def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
-    """The probe's :class:`ProbeInfo` (its count check, also in the file, is left out)."""
-    data = load_json(layout.work("probe", video_id, ".json"))
-    return ProbeInfo(**{k: data[k] for k in ProbeInfo.__dataclass_fields__ if k in data})
+from emoprep.types import FrameStatus, Geometry, VideoEntry
 
 
 class RowBlocks:
@@ -59,7 +37,7 @@ class RowBlocks:
 
 
 def load_geometry(layout: Layout, video_id: str) -> Geometry:
-    return Geometry.from_arrays(load_npz(layout.work("track", video_id, ".npz"),
+    return Geometry.from_arrays(load_npz(TRACK_OUTPUT.path(layout, video_id),
                                          tuple(Geometry.__dataclass_fields__)))
 
 

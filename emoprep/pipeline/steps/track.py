@@ -10,10 +10,18 @@ import numpy as np
 
 from emoprep.errors import NoFaceError, VideoError
 from emoprep.io.layout import Layout
-from emoprep.io.video import iter_frames
-from emoprep.io.workfiles import load_npz, save_npz
-from emoprep.pipeline.stagedef import WORK, StageDef, UnitTask
-from emoprep.pipeline.steps.shared import FrameCounter, load_probe
+from emoprep.io.workfiles import save_npz
+from emoprep.pipeline.stagedef import (
+    Artifact,
+    FrameConsumer,
+    FrameNeed,
+    Outputs,
+    PassContext,
+    StageDef,
+    UnitTask,
+)
+from emoprep.pipeline.steps.probe import load_probe
+from emoprep.pipeline.steps.window import load_window
 from emoprep.types import FrameStatus, Geometry
 from emoprep.versions import library_version
 
@@ -21,17 +29,32 @@ if TYPE_CHECKING:
     from emoprep.stages.track import TrackResult
 
 
-def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    from emoprep.stages.track import track_video
+#: the :class:`Geometry` arrays of the tracked frames (``detector`` among them)
+OUTPUT = Artifact.work("track", ".npz")
 
-    vid, s = task.entry.video_id, task.stages
-    info = load_probe(layout, vid)
-    idx = load_npz(layout.work("window", vid, ".npz"), ("frame_index",))["frame_index"]
-    counter = FrameCounter(task.progress)
-    result = track_video(iter_frames(task.entry, idx), info.fps, s.detect, s.track, s.landmarks,
-                         progress=counter)
-    counter.flush()
-    return save(task, layout, result, idx)
+
+class Track(FrameConsumer):
+    """Tracking in the frame pass: each frame of the window, once. ``value``: the live
+    :class:`~emoprep.stages.track.FaceTracker` while the pass runs (rows below ``settled`` are
+    final), the :class:`Geometry` after ``finish``."""
+
+    def begin(self, ctx: PassContext) -> FrameNeed:
+        from emoprep.stages.track import FaceTracker
+
+        vid, s = self.task.entry.video_id, self.task.stages
+        self.info = ctx.value("probe") or load_probe(self.layout, vid)
+        window = ctx.value("window")
+        self.idx = window if window is not None else load_window(self.layout, vid)
+        self.value = FaceTracker(s.detect, s.track, s.landmarks)
+        return FrameNeed(self.idx)
+
+    def push(self, index: int, frame: np.ndarray) -> None:
+        self.value.step(index, frame)
+
+    def finish(self, ctx: PassContext) -> Outputs:
+        result = self.value.finish(self.info.fps)
+        self.value = result.geometry
+        return save(self.task, self.layout, result, self.idx)
 
 
 def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
@@ -47,13 +70,12 @@ def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
     return face
 
 
-def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray
-         ) -> tuple[list[Path], dict[str, Any]]:
+def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray) -> Outputs:
     """Check (:func:`check`) and write the track output of one video: the geometry arrays
     (``detector`` among them); the summary names the chain's ``detectors`` in order."""
     geom = result.geometry
     face = check(task, geom, idx)
-    path = layout.work("track", task.entry.video_id, ".npz")
+    path = OUTPUT.path(layout, task.entry.video_id)
     save_npz(path, geom.as_arrays())
     values, counts = np.unique(geom.status, return_counts=True)
     status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
@@ -83,8 +105,8 @@ def _tracking(c: Any) -> str | None:
     return "whole_frame" if isinstance(c.detect, NoDetectConfig) else None
 
 
-STAGE = StageDef(name="track", run=run, version=2,
+STAGE = StageDef(name="track", consumer=Track, version=2,
                  reads={"detect": "detect", "track": "track", "landmarks": "landmarks",
                         "tracking": _tracking},
-                 upstream=("window",), outputs=(WORK / "track",), libraries=libraries,
+                 upstream=("window",), outputs=(OUTPUT,), libraries=libraries,
                  models=models)

@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from emoprep.errors import VideoError
 from emoprep.io.layout import Layout
-from emoprep.io.workfiles import save_npz
-from emoprep.pipeline.stagedef import WORK, StageDef, UnitTask
-from emoprep.pipeline.steps.shared import load_probe
+from emoprep.io.workfiles import load_npz, save_npz
+from emoprep.pipeline.stagedef import (
+    Artifact,
+    FrameConsumer,
+    FrameNeed,
+    Outputs,
+    PassContext,
+    StageDef,
+    UnitTask,
+)
+from emoprep.pipeline.steps.probe import load_probe
 from emoprep.types import ProbeInfo
 
+#: (K,) int64 ``frame_index``: the source frame numbers the window keeps
+OUTPUT = Artifact.work("window", ".npz")
 
-def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    return save(task, layout, frame_index(task, load_probe(layout, task.entry.video_id)))
+
+class Window(FrameConsumer):
+    """The window in the frame pass: planned from the probe's count before any frame is decoded;
+    ``value``: (K,) int64 source frame numbers. Reads no frame itself."""
+
+    def begin(self, ctx: PassContext) -> FrameNeed:
+        info = ctx.value("probe") or load_probe(self.layout, self.task.entry.video_id)
+        self.value = frame_index(self.task, info)
+        return FrameNeed()
+
+    def finish(self, ctx: PassContext) -> Outputs:
+        path = OUTPUT.path(self.layout, self.task.entry.video_id)
+        save_npz(path, {"frame_index": self.value})
+        return [path], {"n_window": int(self.value.size)}
 
 
 def frame_index(task: UnitTask, info: ProbeInfo) -> np.ndarray:
@@ -31,11 +50,10 @@ def frame_index(task: UnitTask, info: ProbeInfo) -> np.ndarray:
     return idx
 
 
-def save(task: UnitTask, layout: Layout, idx: np.ndarray) -> tuple[list[Path], dict[str, Any]]:
-    path = layout.work("window", task.entry.video_id, ".npz")
-    save_npz(path, {"frame_index": idx})
-    return [path], {"n_window": int(idx.size)}
+def load_window(layout: Layout, video_id: str) -> np.ndarray:
+    """(K,) int64: the window output of a video."""
+    return load_npz(OUTPUT.path(layout, video_id), ("frame_index",))["frame_index"]
 
 
-STAGE = StageDef(name="window", run=run, version=1, reads={"window": "window"},
-                 upstream=("probe",), outputs=(WORK / "window",))
+STAGE = StageDef(name="window", consumer=Window, version=1, reads={"window": "window"},
+                 upstream=("probe",), outputs=(OUTPUT,))
