@@ -323,7 +323,7 @@ def test_default_thresholds_per_source():
     assert OpenFaceAUConfig.trim_threshold == 0.5  # thesis value
     assert resolve_threshold(TrimConfig(), PyFeatAUConfig()) == PyFeatAUConfig.trim_threshold
     assert resolve_threshold(TrimConfig(threshold=0.3), LandmarksAUConfig()) == 0.3
-    with pytest.raises(ValueError, match=r"threshold\n  Input should be less than 1 .*input_value=1.5"):
+    with pytest.raises(ValueError, match=r"threshold\n  Input should be less than 1 .*=1.5"):
         TrimConfig(threshold=1.5)
 
 
