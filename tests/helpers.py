@@ -185,3 +185,58 @@ class NoRecords:
 
     def problem(self, stage: str, video: str) -> str:
         return ""
+
+
+def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
+                    absent: tuple[str, ...] = ()) -> object:
+    """Import one module of an unpacked original package from its files (e.g. facenet-pytorch's
+    ``models.inception_resnet_v1``) without running the package's ``__init__`` (facenet-pytorch's
+    imports torchvision, which cannot be imported beside the project's torch).
+
+    Parent packages become empty package modules; the modules named in ``skip`` (helpers the
+    tested classes never call) become modules whose every attribute is a function that raises.
+    The modules are registered under a private prefix, so the real package name stays free.
+    ``absent``:
+    top-level modules that are not installed here (facenet-pytorch's ``requests``, used only to
+    download pretrained weights), stood in the same way while the module is imported only.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    root = package_dir.name
+    prefix = f"_original_{root}"
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name = ".".join([prefix, *parts[:i]])
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [str(package_dir.joinpath(*parts[:i]))]
+            sys.modules[name] = pkg
+    def left_out(name: str) -> types.ModuleType:
+        stand_in = types.ModuleType(name)
+
+        def attr(a: str) -> object:
+            def refuse(*_a: object, **_k: object) -> None:
+                raise AssertionError(f"{name}.{a} was left out of this test")
+            return refuse
+
+        stand_in.__getattr__ = attr  # type: ignore[method-assign]
+        return stand_in
+
+    for s in skip:
+        sys.modules[f"{prefix}.{s}"] = left_out(f"{root}.{s}")
+    added = [a for a in absent if a not in sys.modules]
+    sys.modules.update({a: left_out(a) for a in added})
+    try:
+        name = f"{prefix}.{module}"
+        path = package_dir.joinpath(*parts).with_suffix(".py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    finally:
+        for a in added:
+            del sys.modules[a]
+    return mod
