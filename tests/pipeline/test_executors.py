@@ -10,20 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import pytest
 
-pytest.importorskip("distributed")
-
-import dask  # noqa: E402
-
-from emoprep.pipeline.executors import (  # noqa: E402
+from emoprep.pipeline.executors import (
     CONNECT_KEY,
     CONNECT_TIMEOUT_S,
     DaskExecutor,
     SchedulerUnreachableError,
     connect_timeout,
 )
-from tests.helpers import write_manifest  # noqa: E402
+from tests.helpers import write_manifest
 
 
 @pytest.fixture
