@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dask
+import distributed  # registers dask's distributed.* config defaults, as a run does
 import pytest
 
 from emoprep.pipeline.executors import (
@@ -47,8 +48,6 @@ def test_connect_timeout_defaults_to_5_s_and_follows_dask_config(monkeypatch) ->
 @pytest.fixture
 def attempts(monkeypatch) -> list[tuple[tuple, dict]]:
     """Every ``distributed.Client`` made while the test runs: (args, kwargs), then the real one."""
-    import distributed
-
     made: list[tuple[tuple, dict]] = []
     real = distributed.Client
 
