@@ -32,7 +32,7 @@ from emoprep.io.video import iter_frames  # noqa: E402
 from emoprep.samples import fetch_samples  # noqa: E402
 from emoprep.stages.align import AlignConfig, align_face, eye_centers, eyes_matrix  # noqa: E402
 from emoprep.stages.detect import HaarConfig  # noqa: E402
-from emoprep.stages.landmarks import LandmarksConfig, make_landmarker  # noqa: E402
+from emoprep.stages.landmarks import Dlib68Config, make_landmarker  # noqa: E402
 from emoprep.stages.track import TrackConfig, track_faces  # noqa: E402
 from emoprep.types import FrameStatus, VideoEntry  # noqa: E402
 
@@ -61,7 +61,7 @@ def track_clips(cache: Path | None) -> dict[str, np.ndarray]:
     for name in CLIPS:
         entry = VideoEntry(Path(name).stem, str(root / name), "s")
         fps = cv2.VideoCapture(entry.path).get(cv2.CAP_PROP_FPS) or 25.0
-        geom = track_faces(iter_frames(entry), fps, HaarConfig(), TrackConfig(), LandmarksConfig())
+        geom = track_faces(iter_frames(entry), fps, HaarConfig(), TrackConfig(), Dlib68Config())
         face = FrameStatus.has_face(geom.status) & np.isfinite(geom.landmarks).all(axis=(1, 2))
         out[name] = geom.landmarks[face].astype(np.float64)
         out[name + ":index"] = geom.frame_index[face]
@@ -142,7 +142,7 @@ def recheck(clips: dict[str, np.ndarray], settings: list[tuple[float, float]]) -
     """Share of face frames whose landmarks, re-detected on the crop, all lie inside it."""
     import dlib
 
-    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(LandmarksConfig(refine=1))
+    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(Dlib68Config(refine=1))
     root, pad = fetch_samples(), SIZE // 2
     out: dict[str, Any] = {}
     for ey, ed in settings:

@@ -30,14 +30,15 @@ from emoprep.io.reader import open_store
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.samples import fetch_samples
 from emoprep.stages.align import transform_points
-from emoprep.stages.embed.base import embed_frames, make_embedder
-from emoprep.stages.embed.config import (
+from emoprep.stages.embed import (
     DlibResnetConfig,
     HogConfig,
     InceptionResnetV1Config,
     LandmarksEmbedConfig,
+    embed_frames,
+    make_embedder,
 )
-from emoprep.stages.embed.irv1 import InceptionResnetV1
+from emoprep.stages.embed.irv1_nets import InceptionResnetV1
 from emoprep.types import FrameStatus
 
 MAX_LEN = 64

@@ -31,7 +31,7 @@ from emoprep.io.video import iter_frames
 from emoprep.samples import fetch_samples
 from emoprep.stages.align import AlignConfig, align_face, alignment_matrix
 from emoprep.stages.detect import DetectConfig, HaarConfig
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config
 from emoprep.stages.track import FaceTracker, TrackConfig
 from emoprep.types import FrameStatus, VideoEntry
 
@@ -59,7 +59,7 @@ def decode_only(videos: list[VideoEntry]) -> int:
 
 
 def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
-                 track: TrackConfig | None = None, landmarks: LandmarksConfig | None = None) -> int:
+                 track: TrackConfig | None = None, landmarks: Dlib68Config | None = None) -> int:
     """The vision path as the single-decode pass (pipeline/fused.py) runs it, without the HDF5
     write: each frame decoded once and tracked (detect, MedianFlow, one landmark pass per tracked
     frame); each row warped into an RGB crop as soon as it is settled, holding only the frames of
@@ -67,7 +67,7 @@ def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
     acfg, n = AlignConfig(), 0
     for v in videos:
         tracker = FaceTracker(detect or HaarConfig(), track or TrackConfig(),
-                              landmarks or LandmarksConfig())
+                              landmarks or Dlib68Config())
         held: collections.deque = collections.deque()
         done = 0
 
@@ -95,7 +95,7 @@ def emoprep_path(videos: list[VideoEntry], detect: DetectConfig | None = None,
 def warm() -> float:
     """Load the predictor and the cascade once (as a worker process does); seconds taken."""
     t0 = time.perf_counter()
-    FaceTracker(HaarConfig(), TrackConfig(), LandmarksConfig())
+    FaceTracker(HaarConfig(), TrackConfig(), Dlib68Config())
     return time.perf_counter() - t0
 
 
@@ -138,15 +138,17 @@ class _Timers:
     @contextmanager
     def installed(self) -> Iterator[_Timers]:
         import emoprep.stages.track as track
-        from emoprep.stages import landmarks, tracker
+        from emoprep.stages import tracker
         from emoprep.stages.detect.chain import DetectorChain
+        from emoprep.stages.landmarks import dlib68 as landmarks
 
         S = track._Session
         saved = [
             self.wrap(track, "to_grey", "grey conversion (whole frame)"),
             self.wrap(tracker.MedianFlow, "update", "MedianFlow update"),
             self.wrap(tracker.MedianFlow, "__init__", "MedianFlow init"),
-            self.wrap(landmarks.Landmarker, "predict", "dlib-68 pass (+ conversion to numpy)"),
+            self.wrap(landmarks.Dlib68Landmarker, "predict",
+                      "dlib-68 pass (+ conversion to numpy)"),
             self.wrap(DetectorChain, "find", lambda: f"Haar: {self.reason}"),
             self.wrap(S, "_search", "", "search, no face known (whole frame)"),
             self.wrap(S, "_confirm", "", "confirmation of a new face (whole frame)"),
@@ -188,7 +190,7 @@ def micro(n: int = 200) -> dict[str, float]:
     region x >= 128 (448x360, the box stays inside), and how far the region's boxes drift."""
     import dlib
 
-    from emoprep.stages.landmarks import DEFAULT_MODEL, find_model_file
+    from emoprep.stages.landmarks.dlib68 import DEFAULT_MODEL, find_model_file
 
     v = VideoEntry("w", str(fetch_samples() / CLIPS[0]), "s")
     greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for _, f in iter_frames(v, range(n))]

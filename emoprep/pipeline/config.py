@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,8 +14,8 @@ from emoprep.stages.align import AlignConfig
 from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
-from emoprep.stages.embed.config import AugmentConfig, EmbedderConfig
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.embed import AugmentConfig, EmbedderConfig
+from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig
 from emoprep.stages.window import WindowConfig
@@ -71,7 +72,7 @@ class StagesConfig(BaseModel):
     window: WindowConfig = Field(default_factory=WindowConfig)
     detect: DetectConfig = Field(default_factory=HaarConfig)
     track: TrackConfig = Field(default_factory=TrackConfig)
-    landmarks: LandmarksConfig = Field(default_factory=LandmarksConfig)
+    landmarks: LandmarksConfig = Field(default_factory=Dlib68Config)
     au: AUConfig = Field(default_factory=LandmarksAUConfig)
     trim: TrimConfig = Field(default_factory=TrimConfig)
     align: AlignConfig = Field(default_factory=AlignConfig)
@@ -82,3 +83,14 @@ class StagesConfig(BaseModel):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     splits: dict[str, SplitConfig] = Field(
         default_factory=dict, description="more named splits, written beside stages.split")
+
+    def with_model_paths(self, base_dir: Path) -> StagesConfig:
+        """A copy whose backend configs (detect with its fallbacks, landmarks, au, every embedder)
+        hold absolute model paths: each config's ``path_keys`` resolved against ``base_dir`` (the
+        manifest's folder) by :meth:`~emoprep.stages.backends.BackendConfig.resolve_paths`."""
+        return self.model_copy(update={
+            "detect": self.detect.resolve_paths(base_dir),
+            "landmarks": self.landmarks.resolve_paths(base_dir),
+            "au": self.au.resolve_paths(base_dir),
+            "embed": {name: cfg.resolve_paths(base_dir) for name, cfg in self.embed.items()},
+        })

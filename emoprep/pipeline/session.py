@@ -120,23 +120,9 @@ def open_session(manifest: ManifestSource, out: Path | None = None,
 
 
 def _check_model_files(manifest: Manifest) -> None:
-    """Resolve relative model paths against the manifest's folder; every missing file, at once."""
-    problems: list[str] = []
-    lm = manifest.stages.landmarks
-    if getattr(lm, "model", None) is not None:  # a landmarks model path: relative to the manifest
-        path = expand_path(lm.model, manifest.base_dir)
-        manifest.stages.landmarks = lm.model_copy(
-            update={"model": str(path) if isinstance(lm.model, str) else path})
-    for name, cfg in manifest.stages.embed.items():
-        update = {}
-        for key in cfg.model_keys:
-            value = getattr(cfg, key, None)
-            if isinstance(value, Path):
-                path = expand_path(value, manifest.base_dir)
-                if path != value:
-                    update[key] = path
-        if update:
-            manifest.stages.embed[name] = cfg = cfg.model_copy(update=update)
-        problems += cfg.missing_files(name)
+    """Resolve relative model paths of every backend (all four families) against the manifest's
+    folder; every missing embedder file, at once."""
+    manifest.stages = manifest.stages.with_model_paths(manifest.base_dir)
+    problems = [p for name, cfg in manifest.stages.embed.items() for p in cfg.missing_files(name)]
     if problems:
         raise ConfigError(manifest.source, problems)

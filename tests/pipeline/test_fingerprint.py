@@ -13,7 +13,7 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag as all_stages
 from emoprep.pipeline.fingerprint import HashCache, canonical_json, digest, explain_change
 from emoprep.pipeline.stagedef import PlanContext
-from emoprep.stages.embed.config import HogConfig
+from emoprep.stages.embed import HogConfig
 
 
 def test_key_order_does_not_matter() -> None:

@@ -19,8 +19,8 @@ from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.pipeline.steps import track as track_step
 from emoprep.stages.headpose import head_pose
-from emoprep.stages.landmarks import FanConfig, LandmarksConfig
-from emoprep.stages.landmarks_fan import HEATMAP, N_POINTS, to_source
+from emoprep.stages.landmarks import Dlib68Config, FanConfig
+from emoprep.stages.landmarks.fan import HEATMAP, N_POINTS, to_source
 from emoprep.stages.track import track_faces
 from emoprep.types import FrameStatus, Geometry
 from tests.helpers import CORPUS, write_manifest
@@ -75,7 +75,7 @@ def test_fan_backend_through_track_faces_on_real_frames(sample_entry, fan_model:
     assert isinstance(stages.landmarks, FanConfig)
     frames = list(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(300, 312)))
     fan = track_faces(frames, 24.0, stages.detect, stages.track, stages.landmarks)
-    dlib = track_faces(frames, 24.0, stages.detect, stages.track, LandmarksConfig())
+    dlib = track_faces(frames, 24.0, stages.detect, stages.track, Dlib68Config())
     np.testing.assert_array_equal(fan.status, dlib.status)  # landmarks never steer the tracker
     np.testing.assert_array_equal(fan.boxes, dlib.boxes)
     assert FrameStatus.has_face(fan.status).all() and FrameStatus.TRACKED in fan.status

@@ -261,12 +261,12 @@ def test_backend_none_tracks_nothing_whatever_the_track_settings(sample_entry, t
                                                                  ) -> None:
     from emoprep.io.video import iter_frames
     from emoprep.stages.detect import NoDetectConfig
-    from emoprep.stages.landmarks import LandmarksConfig
+    from emoprep.stages.landmarks import Dlib68Config
     from emoprep.stages.track import TrackConfig, track_video
 
     entry = sample_entry("WolfgangLanger_Pexels.mp4")  # the face moves: a tracker would follow
     res = track_video(iter_frames(entry, range(60)), 24.0, NoDetectConfig(), TrackConfig(**track),
-                      LandmarksConfig())
+                      Dlib68Config())
     g = res.geometry
     assert g.frame_index.tolist() == list(range(60))
     assert (g.boxes == np.array([0, 0, 640, 360], np.float32)).all()

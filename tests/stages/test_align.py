@@ -22,7 +22,7 @@ from emoprep.stages.align import (
     transform_points,
 )
 from emoprep.stages.detect import HaarConfig
-from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
+from emoprep.stages.landmarks import Dlib68Config, make_landmarker
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus, Geometry
@@ -160,13 +160,13 @@ def test_wolfgang_crops_are_level_with_the_set_eye_distance(sample_entry) -> Non
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     idx = select_frames(472, 23.976, WindowConfig())
     geom = track_faces(
-        iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), LandmarksConfig()
+        iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), Dlib68Config()
     )
     mats = align_geometry(geom, CFG)
     src_tilt = [math.degrees(math.atan2(r[1] - le[1], r[0] - le[0]))
                 for le, r in map(eye_centers, geom.landmarks[FrameStatus.has_face(geom.status)])]
     assert np.ptp(src_tilt) > 10  # the head really tilts in the source: levelling is not trivial
-    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(LandmarksConfig(refine=0))
+    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(Dlib68Config(refine=0))
     good = 0
     for (_, frame), m in zip(iter_frames(entry, idx), mats, strict=True):
         if not np.isfinite(m).all():
@@ -257,8 +257,8 @@ def test_default_crop_contains_all_landmarks_redetected_on_the_crop(sample_entry
     Wolfgang frames (head bowed, mouth open) the former eye_y 0.40 put the jaw below the crop."""
     entry = sample_entry(name)
     geom = track_faces(iter_frames(entry, range(first, max(frames) + 1)), 25.0, HaarConfig(),
-                       TrackConfig(), LandmarksConfig())
-    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(LandmarksConfig())
+                       TrackConfig(), Dlib68Config())
+    hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(Dlib68Config())
     old_inside = []
     for t, frame in iter_frames(entry, frames):
         lm = geom.landmarks[t - first]

@@ -18,7 +18,7 @@ from emoprep.stages.headpose import (
     head_pose_frame,
     within_pose,
 )
-from emoprep.stages.landmarks import LandmarksConfig, make_landmarker
+from emoprep.stages.landmarks import Dlib68Config, make_landmarker
 
 W, H = 640, 360
 
@@ -87,7 +87,7 @@ def test_missing_landmarks_give_nan_rows() -> None:
 
 @pytest.fixture(scope="module")
 def face_tools():
-    return make_detector(HaarConfig()), make_landmarker(LandmarksConfig())
+    return make_detector(HaarConfig()), make_landmarker(Dlib68Config())
 
 
 def read_frame(entry, index: int) -> np.ndarray:

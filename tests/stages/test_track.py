@@ -1,29 +1,15 @@
-"""Tracking and landmarks: status rules on a synthetic clip, then the real sample clips."""
+"""Tracking: status rules on a synthetic clip, then the real sample clips (the landmarks
+backends: tests/stages/landmarks/)."""
 
 from __future__ import annotations
-
-import pickle
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
-from emoprep.errors import ModelFileError
 from emoprep.io.video import iter_frames
 from emoprep.stages.detect import HaarConfig, NoDetectConfig, SelectPolicy, make_detector
-from emoprep.stages.landmarks import (
-    Dlib68Config,
-    FanConfig,
-    Landmarker,
-    LandmarksBackend,
-    LandmarksConfig,
-    find_model_file,
-    follow_box,
-    make_landmarker,
-    model_files,
-)
+from emoprep.stages.landmarks import Dlib68Config, Dlib68Landmarker
 from emoprep.stages.track import (
     FaceTracker,
     TrackBackend,
@@ -37,7 +23,7 @@ from emoprep.types import FrameStatus
 
 S = FrameStatus
 N, D, T, R, L, M = S.NO_FACE, S.DETECTED, S.TRACKED, S.REDETECTED, S.LOST, S.MULTI_FACE
-DET, LMK = HaarConfig(), LandmarksConfig()
+DET, LMK = HaarConfig(), Dlib68Config()
 
 
 @pytest.fixture(scope="module")
@@ -172,40 +158,6 @@ def test_tracked_failed_rules() -> None:
     assert tracked_failed(np.array([np.nan, 10, 100, 100]), shape, 20)
 
 
-# -- landmarks --------------------------------------------------------------------------------
-
-def test_find_model_file_and_model_files() -> None:
-    path = find_model_file("shape_predictor_68_face_landmarks.dat")
-    assert path.is_file() and path.parent.name == "models"
-    assert model_files(LMK) == [path]
-
-
-def test_missing_model_files_name_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ModelFileError, match="pip install face-recognition-models"):
-        find_model_file("no_such_model.dat")
-    with pytest.raises(ModelFileError, match="landmarks.model"):
-        model_files(LandmarksConfig(model=str(tmp_path / "missing.dat")))
-    junk = tmp_path / "junk.dat"
-    junk.write_bytes(b"not a model")
-    with pytest.raises(ModelFileError, match="junk.dat"):
-        make_landmarker(LandmarksConfig(model=str(junk)))
-
-
-def test_landmarker_on_a_real_face(sample_entry) -> None:
-    frame = next(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), [300]))[1]
-    box = make_detector(DET).detect(frame)[0]
-    lmk = make_landmarker(LMK)
-    pts = lmk(frame, box)
-    assert pts.shape == (68, 2) and pts.dtype == np.float32
-    x, y, w, h = box
-    assert (pts[:, 0] > x).all() and (pts[:, 0] < x + w).all()
-    eyes_y, mouth_y, chin_y = pts[36:48, 1].mean(), pts[48:68, 1].mean(), pts[8, 1]
-    assert eyes_y < mouth_y < chin_y  # the 68-point order: eyes above mouth above chin tip
-    assert pts[36:42, 0].mean() < pts[42:48, 0].mean()  # 37-42 is the image-left eye
-    again = pickle.loads(pickle.dumps(lmk))(frame, box)
-    np.testing.assert_array_equal(again, pts)
-
-
 # -- real clips -------------------------------------------------------------------------------
 
 def test_wolfgang_window_has_a_face_in_95_percent(sample_entry) -> None:
@@ -267,7 +219,7 @@ def test_region_redetection_matches_whole_frame_search(sample_entry) -> None:
 
     frames = list(_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(0, 150)))
     cfgs = [TrackConfig(redetect_every=10, redetect_roi=r) for r in (None, 2.0)]
-    whole, near = (track_faces(frames, 23.976, HaarConfig(), c, LandmarksConfig()) for c in cfgs)
+    whole, near = (track_faces(frames, 23.976, HaarConfig(), c, Dlib68Config()) for c in cfgs)
     np.testing.assert_array_equal(whole.status, near.status)
     assert (near.status == FrameStatus.REDETECTED).sum() >= 10  # the region path really ran
     face = FrameStatus.has_face(near.status)
@@ -303,31 +255,21 @@ def test_face_tracker_settles_rows_that_never_change_and_finishes_as_track_video
     assert [int(s) for s in result.geometry.status[: len(seen)]] == [seen[k] for k in sorted(seen)]
 
 
-def test_follow_box_moves_and_scales_with_the_tracked_box() -> None:
-    hog = np.array([110, 120, 60, 50], np.float32)
-    same = follow_box(hog, np.array([100, 100, 80, 80]), np.array([100, 100, 80, 80]))
-    np.testing.assert_allclose(same, hog)
-    moved = follow_box(hog, np.array([100, 100, 80, 80]), np.array([105, 97, 80, 80]))
-    np.testing.assert_allclose(moved, [115, 117, 60, 50])
-    grown = follow_box(hog, np.array([100, 100, 80, 80]), np.array([80, 80, 160, 160]))
-    np.testing.assert_allclose(grown, [100, 120, 120, 100])  # centre offset and size doubled
-
-
 def test_temporal_landmarks_one_pass_per_tracked_frame_same_statuses(sample_entry,
                                                                     monkeypatch) -> None:
     entry = sample_entry("WolfgangLanger_Pexels.mp4")
     frames = list(iter_frames(entry, range(150, 230)))
     passes: list[int] = []
-    original = Landmarker.predict
+    original = Dlib68Landmarker.predict
 
     def counted(self, grey, box):  # noqa: ANN001, ANN202
         passes.append(1)
         return original(self, grey, box)
 
-    monkeypatch.setattr(Landmarker, "predict", counted)
-    two = track_faces(frames, 25.0, DET, TrackConfig(), LandmarksConfig(temporal=False))
+    monkeypatch.setattr(Dlib68Landmarker, "predict", counted)
+    two = track_faces(frames, 25.0, DET, TrackConfig(), Dlib68Config(temporal=False))
     n_two, passes[:] = len(passes), []
-    one = track_faces(frames, 25.0, DET, TrackConfig(), LandmarksConfig())
+    one = track_faces(frames, 25.0, DET, TrackConfig(), Dlib68Config())
     np.testing.assert_array_equal(one.status, two.status)
     tracked = int((one.status == S.TRACKED).sum())
     assert tracked > 60 and n_two == 2 * len(one)
@@ -337,34 +279,3 @@ def test_temporal_landmarks_one_pass_per_tracked_frame_same_statuses(sample_entr
                          axis=1)
     err = np.linalg.norm(one.landmarks[face] - two.landmarks[face], axis=2).mean(1) / iod
     assert err.mean() < 0.03 and err.max() < 0.12  # measured 1.5 % / 8.6 % on the whole clip
-
-
-def test_temporal_false_keeps_the_fingerprint_of_before() -> None:
-    assert "temporal" not in LandmarksConfig(temporal=False).fingerprint_slice()
-    assert LandmarksConfig().fingerprint_slice()["temporal"] is True
-
-
-# -- the landmarks backend family ------------------------------------------------------------------
-
-def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> None:
-    cfg = LandmarksConfig()
-    assert type(cfg) is Dlib68Config and type(LandmarksConfig(refine=0)) is Dlib68Config
-    assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": 1,
-                                           "temporal": True}
-    assert cfg.fingerprint_slice() == cfg.model_dump(mode="json") and cfg.libraries == {}
-    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan"]
-    assert isinstance(make_landmarker(cfg), Landmarker)
-
-
-def test_landmarks_family_picks_the_backend_and_names_foreign_keys(tmp_path: Path) -> None:
-    fan = LandmarksConfig(backend="fan", model=str(tmp_path / "fan.pt"), device="cpu", batch=4)
-    assert type(fan) is FanConfig and fan.temporal is False and fan.libraries == {"torch": "torch"}
-    assert fan.fingerprint_slice() == {"backend": "fan", "model": str(tmp_path / "fan.pt")}
-    with pytest.raises(ValidationError, match="key 'refine' belongs to backend dlib68, not 'fan'"):
-        LandmarksConfig(backend="fan", refine=2)
-    with pytest.raises(ValidationError, match="key 'batch' belongs to backend fan"):
-        LandmarksConfig(batch=2)
-    with pytest.raises(ValidationError, match="'dlib68', 'fan'"):
-        LandmarksConfig(backend="dlib5")
-    with pytest.raises(ModelFileError, match="fan.pt: FAN TorchScript file not found"):
-        model_files(fan)  # dispatched through the config, named before any work

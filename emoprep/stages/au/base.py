@@ -1,13 +1,44 @@
-"""AU results and names shared by every source."""
+"""What every AU source shares: the config base, the result, AU names."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from emoprep.errors import StageError
+from emoprep.stages.backends import BackendConfig
+
+if TYPE_CHECKING:
+    from emoprep.types import Geometry, VideoEntry
+
+#: the aligned RGB crops (S, S, 3) uint8 of a video, one per tracked frame, as a callable
+#: returning a fresh iterator (only the sources with ``uses_crops`` get one)
+Crops = Callable[[], Iterator[np.ndarray]]
+
+
+class AUSourceConfig(BackendConfig):
+    """Base of the AU sources (``au.source``). Each source's module subclasses it with its keys,
+    its facts and :meth:`compute`."""
+
+    _tag_key = "source"
+    #: Algorithm 1's threshold fraction when ``trim.threshold`` is null (the thesis's 0.5)
+    trim_threshold: ClassVar[float] = 0.5
+    #: whether the values are computed on the aligned crops (then ``align`` is in the fingerprint)
+    uses_crops: ClassVar[bool] = False
+
+    def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
+                crops: Crops | None) -> tuple[np.ndarray, list[str]]:
+        """(T, K) float32 AU values over the T tracked frames (NaN where unavailable), K names."""
+        raise NotImplementedError
+
+    def source_files(self, entry: VideoEntry, root: Path) -> list[Path]:
+        """Input files besides the video whose content goes in the au fingerprint."""
+        return []
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Geometric AU-intensity proxies from the 68 landmarks (offline default AU source).
+"""AU source ``landmarks`` (the default): geometric AU-intensity proxies from the 68 landmarks.
 
 Each proxy is a distance between landmarks in a face frame (origin at the eye midpoint, x along
 the eye line, y pointing down, unit = inter-ocular distance), measured relative to the video's
@@ -9,17 +9,17 @@ Landmark indices are 0-based in the dlib / iBUG 68-point scheme.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from pydantic import Field
+
+from emoprep.stages.au.base import AUSourceConfig, Crops
+from emoprep.types import FrameStatus
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from emoprep.stages.au.config import LandmarksAUConfig
     from emoprep.types import Geometry, VideoEntry
-
-from emoprep.types import FrameStatus
 
 RIGHT_EYE = slice(36, 42)  #: subject's right eye (image left), points 37-42 1-based
 LEFT_EYE = slice(42, 48)  #: subject's left eye (image right), points 43-48 1-based
@@ -155,7 +155,15 @@ def landmark_aus(
     return out.astype(np.float32), list(AU_NAMES)
 
 
-def compute(geometry: Geometry, entry: VideoEntry, cfg: LandmarksAUConfig, root: Path,
-            crops: object = None) -> tuple[np.ndarray, list[str]]:
-    """The ``landmarks`` source: :func:`landmark_aus` on the tracked geometry."""
-    return landmark_aus(geometry.landmarks, geometry.status, cfg.neutral_fraction)
+class LandmarksAUConfig(AUSourceConfig):
+    """Geometric AU-intensity proxies from the 68 landmarks (offline, default)."""
+
+    source: Literal["landmarks"] = "landmarks"
+    neutral_fraction: float = Field(
+        0.1, gt=0.0, le=1.0, description="fraction of most neutral frames used as the baseline"
+    )
+
+    def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
+                crops: Crops | None = None) -> tuple[np.ndarray, list[str]]:
+        """:func:`landmark_aus` on the tracked geometry."""
+        return landmark_aus(geometry.landmarks, geometry.status, self.neutral_fraction)

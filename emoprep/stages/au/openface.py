@@ -1,4 +1,5 @@
-"""Read OpenFace 2 FeatureExtraction CSVs: ``AUxx_r`` intensities (0-5) per frame.
+"""AU source ``openface_csv``: OpenFace 2 FeatureExtraction CSVs, ``AUxx_r`` intensities (0-5)
+per frame.
 
 OpenFace writes a header whose names after the first carry a leading space (``frame, face_id,
 timestamp, confidence, success, ...``); both forms are accepted. ``frame`` is 1-based (the first
@@ -16,16 +17,78 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from emoprep.errors import StageError
-from emoprep.stages.au.base import canonical_au_name
-from emoprep.stages.au.config import OpenFaceAUConfig, openface_csv_path
-from emoprep.types import Geometry, VideoEntry
+from emoprep.errors import ConfigError, StageError
+from emoprep.stages.au.base import AUSourceConfig, Crops, canonical_au_name
+from emoprep.types import VideoEntry
+
+if TYPE_CHECKING:
+    from emoprep.types import Geometry
 
 _INTENSITY = re.compile(r"^AU\d+_r$")
+
+
+class OpenFaceAUConfig(AUSourceConfig):
+    """OpenFace 2 FeatureExtraction CSV per video (AUxx_r columns)."""
+
+    source: Literal["openface_csv"] = "openface_csv"
+    openface_csv: str = Field(
+        "{stem}.csv",
+        description="path template of the OpenFace CSV per video; fields {video_id} {stem} "
+                    "{subject} "
+        "{dir}; relative paths are resolved against the manifest's videos.root",
+    )
+    min_confidence: float = Field(
+        0.0, ge=0.0, le=1.0, description="OpenFace rows below this are NaN"
+    )
+    openface_frame_base: int = Field(
+        1,
+        ge=0,
+        description="number OpenFace gives the first source frame (1: FeatureExtraction's 'frame')",
+    )
+
+    def source_files(self, entry: VideoEntry, root: Path) -> list[Path]:
+        return [openface_csv_path(entry, self, root)]
+
+    def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
+                crops: Crops | None = None) -> tuple[np.ndarray, list[str]]:
+        """The video's CSV (``openface_csv``) at the tracked frames."""
+        path = openface_csv_path(entry, self, root)
+        return openface_aus(path, geometry.frame_index, self, video=entry.video_id)
+
+
+def _template_fields(entry: VideoEntry, root: Path) -> dict[str, str]:
+    path = Path(entry.path)
+    parent = path.parent
+    try:
+        rel = parent.resolve().relative_to(Path(root).resolve())
+        folder = rel.as_posix() or "."
+    except ValueError:
+        folder = str(parent)
+    return {"video_id": entry.video_id, "stem": path.stem, "subject": entry.subject, "dir": folder}
+
+
+def openface_csv_path(entry: VideoEntry, cfg: OpenFaceAUConfig, root: Path) -> Path:
+    """Where the OpenFace CSV of ``entry`` lies: ``cfg.openface_csv`` filled in, relative to root.
+
+    Template fields: ``{video_id}``, ``{stem}`` (file name without suffix), ``{subject}``,
+    ``{dir}`` (the video's folder relative to ``root``, or absolute when outside it).
+    """
+    fields = _template_fields(entry, root)
+    try:
+        rel = cfg.openface_csv.format(**fields)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(
+            "stages.au.openface_csv",
+            [f"template {cfg.openface_csv!r} cannot be filled ({exc!r}); allowed fields: "
+             + ", ".join("{" + k + "}" for k in fields)],
+        ) from exc
+    p = Path(rel).expanduser()
+    return p if p.is_absolute() else Path(root) / p
 
 
 class OpenFaceCSVError(StageError):
@@ -177,10 +240,3 @@ def openface_aus(
         )
     out[hit] = vals[pos[hit]]
     return out, table.names
-
-
-def compute(geometry: Geometry, entry: VideoEntry, cfg: OpenFaceAUConfig, root: Path,
-            crops: object = None) -> tuple[np.ndarray, list[str]]:
-    """The ``openface_csv`` source: the video's CSV (``cfg.openface_csv``) at the tracked frames."""
-    path = openface_csv_path(entry, cfg, root)
-    return openface_aus(path, geometry.frame_index, cfg, video=entry.video_id)

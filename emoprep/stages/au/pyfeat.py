@@ -1,4 +1,5 @@
-"""py-feat AU detection on the aligned crops (optional extra ``emoprep[pyfeat]``).
+"""AU source ``pyfeat``: py-feat AU detection on the aligned crops (optional extra
+``emoprep[pyfeat]``).
 
 Written against py-feat's documented ``Detector`` API (py-feat >= 0.6):
 ``Detector(au_model=..., device=...)`` and ``Detector.detect(inputs, data_type="tensor",
@@ -17,16 +18,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+from pydantic import Field
 
 from emoprep.errors import MissingDependencyError, ModelFileError, StageError
-from emoprep.stages.au.base import canonical_au_name
-from emoprep.stages.au.config import PyFeatAUConfig
-from emoprep.types import Geometry, VideoEntry
+from emoprep.stages.au.base import AUSourceConfig, Crops, canonical_au_name
+
+if TYPE_CHECKING:
+    from emoprep.types import Geometry, VideoEntry
 
 PYFEAT_EXTRA = "emoprep[pyfeat]"
 #: Hugging Face model repositories py-feat's default Detector loads (face, landmarks, pose, AU, ...)
@@ -34,6 +38,32 @@ PYFEAT_MODEL_REPOS = ("py-feat/retinaface", "py-feat/mobilefacenet", "py-feat/im
                       "py-feat/xgb_au", "py-feat/svm_au", "py-feat/resmasknet", "py-feat/facenet")
 #: crops per ``detect`` call; never part of the fingerprint
 BATCH_SIZE = 32
+
+
+class PyFeatAUModel(str, Enum):
+    XGB = "xgb"  #: py-feat's XGBoost AU model on HOG features (py-feat default)
+    SVM = "svm"  #: py-feat's linear SVM AU model on HOG features
+
+
+class PyFeatAUConfig(AUSourceConfig):
+    """py-feat Detector on the aligned crops (optional extra ``emoprep[pyfeat]``)."""
+
+    uses_crops = True
+    libraries = {"py-feat": "py-feat"}
+
+    source: Literal["pyfeat"] = "pyfeat"
+    pyfeat_au_model: PyFeatAUModel = Field(PyFeatAUModel.XGB, description="py-feat au_model")
+
+    def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
+                crops: Crops | None = None) -> tuple[np.ndarray, list[str]]:
+        """py-feat's AU model on the aligned crops of the tracked frames."""
+        if crops is None:
+            raise StageError(
+                f"video {entry.video_id}: au.source 'pyfeat' needs the aligned crops, got none; "
+                "fix: run the align stage before au, or use au.source: landmarks"
+            )
+        detector = load_detector(self.pyfeat_au_model.value)
+        return pyfeat_aus(crops(), len(geometry), detector, video=entry.video_id)
 
 
 class FexLike(Protocol):
@@ -186,20 +216,3 @@ def pyfeat_aus(
     if names is None:
         return np.zeros((0, 0), dtype=np.float32), []
     return np.concatenate(parts).astype(np.float32), [canonical_au_name(n) for n in names]
-
-
-def compute(
-    geometry: Geometry,
-    entry: VideoEntry,
-    cfg: PyFeatAUConfig,
-    root: Path,
-    crops: Callable[[], Iterator[np.ndarray]] | None = None,
-) -> tuple[np.ndarray, list[str]]:
-    """The ``pyfeat`` source: py-feat's AU model on the aligned crops of the tracked frames."""
-    if crops is None:
-        raise StageError(
-            f"video {entry.video_id}: au.source 'pyfeat' needs the aligned crops, got none; "
-            "fix: run the align stage before au, or use au.source: landmarks"
-        )
-    detector = load_detector(cfg.pyfeat_au_model.value)
-    return pyfeat_aus(crops(), len(geometry), detector, video=entry.video_id)

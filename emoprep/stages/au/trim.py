@@ -30,8 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.errors import ConfigError, StageError
-from emoprep.stages.au.base import canonical_au_name
-from emoprep.stages.au.config import AUSourceConfig
+from emoprep.stages.au.base import AUSourceConfig, canonical_au_name
 
 #: AU excluded from the trimming score (blinks happen in neutral frames too)
 BLINK_AU = "AU45"

@@ -1,17 +1,18 @@
-"""Face detection, one module per backend: ``haar`` (default), ``none`` (whole frame), ``mtcnn``,
-``dlib_hog``, ``dlib_mmod``; ``detect.fallback`` chains them (:mod:`.chain`).
+"""Face detection, the ``detect.backend`` family: one module per backend, each holding its config
+class and its detector: ``haar`` (default, :mod:`.haar`), ``none`` (whole frame, :mod:`.none`),
+``mtcnn`` (:mod:`.mtcnn`, networks in :mod:`.mtcnn_nets`), ``dlib_hog`` and ``dlib_mmod``
+(:mod:`.dlib`); ``detect.fallback`` chains them (:mod:`.chain`).
 
-``DetectConfig`` is the discriminated union of the backends' config classes on ``backend``;
-adding a backend is its module (a :class:`DetectorConfig` subclass with ``make``) and one entry
-in :data:`BACKENDS`.
+:data:`BACKENDS` is the family's registry; ``DetectConfig`` is the discriminated union on
+``backend`` built from it. Adding a backend: its module (a :class:`DetectorConfig` subclass with
+``make``) and one entry in :data:`BACKENDS`.
 """
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
-from emoprep.stages.backends import family
+from emoprep.stages.backends import family, tag_enum
 from emoprep.stages.detect.base import (
     DetectorConfig,
     FaceDetector,
@@ -31,10 +32,8 @@ from emoprep.stages.detect.none import NoDetectConfig, WholeFrameDetector
 BACKENDS: tuple[type[DetectorConfig], ...] = (
     HaarConfig, NoDetectConfig, MtcnnConfig, DlibHogConfig, DlibMmodConfig)
 
-DetectBackend = Enum(
-    "DetectBackend", {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str
-)
-DetectBackend.__doc__ = "Names of the detector backends (``detect.backend``)."
+DetectBackend = tag_enum("DetectBackend", BACKENDS,
+                         "Names of the detector backends (``detect.backend``).")
 
 DetectConfig = family("backend", "haar", *BACKENDS)
 

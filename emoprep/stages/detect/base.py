@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
+from typing_extensions import Self
 
 from emoprep.stages.backends import BackendConfig
 
@@ -42,9 +43,8 @@ class DetectorConfig(BackendConfig):
     """Settings every detector backend has. Subclasses add their own keys and facts."""
 
     _tag_key = "backend"
-    #: fingerprint key -> distribution, for libraries this backend adds to the track stage's
-    #: (which always holds opencv and dlib); e.g. ``{"torch": "torch"}``
-    libraries: ClassVar[dict[str, str]] = {}
+    # ``libraries``: fingerprint key -> distribution, for libraries this backend adds to the track
+    # stage's (which always holds opencv and dlib); e.g. ``{"torch": "torch"}``
     #: whether the detector gives a confidence per box (a ``detect_scored`` method)
     has_scores: ClassVar[bool] = False
     #: keys that change how fast, never what is detected; left out of the fingerprint
@@ -52,8 +52,8 @@ class DetectorConfig(BackendConfig):
     #: whether periodic re-detection may search a region around the tracked box first
     #: (``track.redetect_roi``); False for detectors that return the whole image they are given
     region_search: ClassVar[bool] = True
-    #: keys naming model files: their sha256 is in the fingerprint, their paths are not
-    path_fields: ClassVar[frozenset[str]] = frozenset({"weights_dir", "model", "cascade"})
+    # ``path_keys`` (keys naming model files): their sha256 is in the fingerprint, their paths
+    # are not
 
     select: SelectPolicy = SelectPolicy.LARGEST
     pad_y: int = Field(10, ge=0, description="pixels added above and below the box before tracking")
@@ -98,6 +98,14 @@ class DetectorConfig(BackendConfig):
             raise ValueError("; ".join(problems))
         return self
 
+    def resolve_paths(self, base_dir: Path) -> Self:
+        """:meth:`BackendConfig.resolve_paths` for this detector and each of its fallbacks."""
+        own = super().resolve_paths(base_dir)
+        if not own.fallback:
+            return own
+        return own.model_copy(update={"fallback": [fb.resolve_paths(base_dir)
+                                                   for fb in own.fallback]})
+
     def chain(self) -> list[DetectorConfig]:
         """This detector followed by its fallbacks, in the order they are tried."""
         return [self, *self.fallback]
@@ -115,7 +123,7 @@ class DetectorConfig(BackendConfig):
         keys left out, the fallbacks likewise (``fallback`` only when not empty, so a config
         without fallbacks keeps the fingerprint it had before fallbacks existed)."""
         data = self.model_dump(
-            mode="json", exclude={"fallback", *self.runtime_fields, *self.path_fields}
+            mode="json", exclude={"fallback", *self.runtime_fields, *self.path_keys}
         )
         if self.fallback:
             data["fallback"] = [fb.fingerprint_slice() for fb in self.fallback]
@@ -129,10 +137,6 @@ class DetectorConfig(BackendConfig):
     def make(self) -> FaceDetector:
         """Build the detector (raises ModelFileError / MissingDependencyError when it cannot)."""
         raise NotImplementedError
-
-    def model_files(self) -> list[Path]:
-        """Model files whose content the detector depends on (hashed into the track fingerprint)."""
-        return []
 
     def no_face_hint(self) -> str:
         """What to try when no face is found in a whole video (one clause of the error message)."""

@@ -49,6 +49,7 @@ class DlibMmodConfig(DetectorConfig):
     """``dlib.cnn_face_detection_model_v1``: the MMOD CNN (robust to pose; slow on CPU)."""
 
     has_scores = True
+    path_keys = ("model",)
 
     backend: Literal["dlib_mmod"] = "dlib_mmod"
     upsample: int = Field(0, ge=0, le=4, description="times the frame is doubled before detection")

@@ -9,11 +9,14 @@ import numpy as np
 from pydantic import Field
 
 from emoprep.errors import ModelFileError
+from emoprep.io.atomic import expand_path
 from emoprep.stages.detect.base import DetectorConfig, FaceDetector, to_grey
 
 
 class HaarConfig(DetectorConfig):
     """``cv2.CascadeClassifier.detectMultiScale`` on the histogram-equalised grey frame."""
+
+    path_keys = ("cascade",)
 
     backend: Literal["haar"] = "haar"
     cascade: str = Field(
@@ -34,6 +37,12 @@ class HaarConfig(DetectorConfig):
 
     def make(self) -> FaceDetector:
         return HaarDetector(self)
+
+    def resolve_path(self, key: str, value: str | Path, base_dir: Path) -> str | Path:
+        """``cascade`` is a path or a name inside ``cv2.data.haarcascades``: taken against the
+        manifest's folder only when that file exists, else kept as written."""
+        path = expand_path(value, base_dir)
+        return path if path.is_file() else value
 
     def model_files(self) -> list[Path]:
         return [cascade_path(self)]

@@ -64,6 +64,7 @@ class MtcnnConfig(DetectorConfig):
 
     libraries = {"torch": "torch"}
     has_scores = True
+    path_keys = ("weights_dir",)
 
     backend: Literal["mtcnn"] = "mtcnn"
     min_size: int = Field(40, ge=12, description="smallest face side, source pixels")

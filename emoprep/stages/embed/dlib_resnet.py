@@ -1,4 +1,5 @@
-"""dlib's 128-d ResNet face descriptor (``dlib_face_recognition_resnet_model_v1.dat``).
+"""Embedder ``dlib_resnet``: dlib's 128-d ResNet face descriptor
+(``dlib_face_recognition_resnet_model_v1.dat``); dlib and OpenCV are imported when used.
 
 The crop is already aligned, so it becomes the 150 x 150 chip dlib expects and is passed to
 ``face_recognition_model_v1.compute_face_descriptor(list_of_chips)`` (dlib's batched overload).
@@ -11,24 +12,73 @@ their length is about 1.5, not 1.
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
+from typing import Any, Literal
 
-import cv2
 import numpy as np
+from pydantic import Field
 
 from emoprep.errors import MissingDependencyError, ModelFileError
 from emoprep.io.atomic import sha256_file
 from emoprep.stages.embed.base import check_crops
-from emoprep.stages.embed.config import DLIB_RESNET_FILE, DlibChip, DlibResnetConfig
+from emoprep.stages.embed.config import CV_LIBRARIES, EmbedderBase
 from emoprep.stages.embed.contract import RebuildOnUnpickle
 
+#: dlib's ResNet face descriptor file in face-recognition-models
+DLIB_RESNET_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE = 150
 DIM = 128
 CHIP_EYE_DISTANCE = 0.37  # fraction of the chip side, dlib get_face_chip(padding=0.25)
 CHIP_EYE_Y = 0.315  # fraction of the chip side
 
 
-def load_dlib_model(path: Path):
+class DlibChip(str, Enum):
+    """How an aligned crop becomes dlib's 150 x 150 chip."""
+
+    RESIZE = "resize"  #: resize the whole crop (its alignment is kept as it is)
+    #: warp so the eye centroids land where dlib's get_face_chip puts them (needs landmarks)
+    EYES = "eyes"
+
+
+class DlibResnetConfig(EmbedderBase):
+    """dlib's 128-d ResNet face descriptor on the aligned crop resized to a 150 x 150 chip."""
+
+    libraries = {**CV_LIBRARIES, "dlib": "dlib-bin"}
+    path_keys = ("model",)
+
+    type: Literal["dlib_resnet"] = "dlib_resnet"
+    model: Path | None = Field(
+        None,
+        description="dlib_face_recognition_resnet_model_v1.dat; None: from face-recognition-models",
+    )
+    chip: DlibChip = DlibChip.RESIZE
+    jitters: int = Field(
+        0, ge=0, description="dlib num_jitters (random, > 1 makes features non-deterministic)"
+    )
+    batch_size: int = Field(32, ge=1, description="chips per dlib call (runtime only)")
+
+    @property
+    def needs_landmarks(self) -> bool:
+        return self.chip is DlibChip.EYES
+
+    def model_files(self) -> list[Path]:
+        """The configured .dat file, or the one in face-recognition-models."""
+        from emoprep.stages.landmarks.dlib68 import find_model_file
+
+        if self.model is not None:
+            return [Path(self.model)]
+        try:
+            return [find_model_file(DLIB_RESNET_FILE)]
+        except ModelFileError as exc:
+            raise ModelFileError(f"embedder dlib_resnet: {exc} (for the embedder: "
+                                 "stages.embed.<name>.model)") from exc
+
+    def make(self) -> DlibResnetEmbedder:
+        return DlibResnetEmbedder(self)
+
+
+def load_dlib_model(path: Path) -> Any:
     """``dlib.face_recognition_model_v1`` from a .dat file, with ModelFileError when it is bad."""
     try:
         import dlib
@@ -53,6 +103,8 @@ def load_dlib_model(path: Path):
 
 def to_chip(crop: np.ndarray) -> np.ndarray:
     """(S, S, 3) uint8 RGB -> (150, 150, 3) uint8 RGB, C-contiguous (area when shrinking)."""
+    import cv2
+
     if crop.shape[0] == CHIP_SIZE:
         return np.ascontiguousarray(crop)
     interp = cv2.INTER_AREA if crop.shape[0] > CHIP_SIZE else cv2.INTER_LINEAR
@@ -64,6 +116,8 @@ def eye_chip(crop: np.ndarray, points: np.ndarray) -> np.ndarray:
 
     Zero border where the chip reaches outside the crop (as dlib's own chips outside the image).
     """
+    import cv2
+
     left = points[36:42].mean(axis=0).astype(np.float64)
     right = points[42:48].mean(axis=0).astype(np.float64)
     dx, dy = right - left

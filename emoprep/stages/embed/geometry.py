@@ -1,4 +1,5 @@
-"""Landmark geometry features: aligned 68-point coordinates / S and pairwise distances / S.
+"""Embedder ``landmarks``: geometry features, aligned 68-point coordinates / S and pairwise
+distances / S.
 
 Coordinates are in crop pixels of the aligned S x S crop (eyes already level and at a fixed
 distance), so dividing by S makes them independent of the crop size.
@@ -6,10 +7,13 @@ distance), so dividing by S makes them independent of the crop size.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import Field, model_validator
 
 from emoprep.stages.embed.base import check_crops
-from emoprep.stages.embed.config import LandmarksEmbedConfig
+from emoprep.stages.embed.config import EmbedderBase
 from emoprep.stages.embed.contract import RebuildOnUnpickle
 
 #: 0-based indices of the 20 points whose pairwise distances are used (1-based in comments):
@@ -38,6 +42,30 @@ SUBSET20: tuple[int, ...] = (
     8,
 )
 _PAIRS = np.triu_indices(len(SUBSET20), k=1)  # 190 pairs, row-major (i < j)
+
+
+class LandmarksEmbedConfig(EmbedderBase):
+    """Normalised 68-point geometry: aligned landmark coordinates / S, optional pairwise
+    distances."""
+
+    type: Literal["landmarks"] = "landmarks"
+    coords: bool = Field(True, description="include the 136 coordinates x/S, y/S")
+    distances: bool = Field(
+        False, description="include the 190 distances / S between the 20 SUBSET20 points"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> LandmarksEmbedConfig:
+        if not (self.coords or self.distances):
+            raise ValueError("landmarks: coords and distances are both false; enable at least one")
+        return self
+
+    @property
+    def needs_landmarks(self) -> bool:
+        return True
+
+    def make(self) -> LandmarkEmbedder:
+        return LandmarkEmbedder(self)
 
 
 def landmarks_dim(cfg: LandmarksEmbedConfig) -> int:

@@ -1,13 +1,45 @@
-"""HOG features of the grey aligned face (OpenCV ``HOGDescriptor``; deterministic, CPU only)."""
+"""Embedder ``hog``: HOG features of the grey aligned face (OpenCV ``HOGDescriptor``;
+deterministic, CPU only). OpenCV is imported when the embedder is built."""
 
 from __future__ import annotations
 
-import cv2
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
+from pydantic import Field, model_validator
 
 from emoprep.stages.embed.base import check_crops
-from emoprep.stages.embed.config import HogConfig
+from emoprep.stages.embed.config import CV_LIBRARIES, EmbedderBase
 from emoprep.stages.embed.contract import RebuildOnUnpickle
+
+if TYPE_CHECKING:
+    import cv2
+
+
+class HogConfig(EmbedderBase):
+    """Histogram of oriented gradients of the grey aligned face (cv2.HOGDescriptor)."""
+
+    libraries = CV_LIBRARIES
+
+    type: Literal["hog"] = "hog"
+    size: int = Field(64, ge=16, description="grey crop resized to size x size before HOG")
+    cell: int = Field(8, ge=2, description="cell side, pixels of the resized crop")
+    block: int = Field(2, ge=1, description="cells per block side")
+    bins: int = Field(9, ge=2)
+    signed: bool = Field(False, description="signed gradients (0-360 degrees) instead of 0-180")
+
+    @model_validator(mode="after")
+    def _fits(self) -> HogConfig:
+        if self.size % self.cell != 0:
+            raise ValueError(f"hog: size {self.size} must be a multiple of cell {self.cell}")
+        if self.cell * self.block > self.size:
+            raise ValueError(
+                f"hog: block of {self.block}x{self.cell} px does not fit in size {self.size}"
+            )
+        return self
+
+    def make(self) -> HogEmbedder:
+        return HogEmbedder(self)
 
 
 def hog_dim(cfg: HogConfig) -> int:
@@ -19,6 +51,8 @@ def hog_dim(cfg: HogConfig) -> int:
 def hog_descriptor(cfg: HogConfig) -> cv2.HOGDescriptor:
     """One window of size x size px; blocks of block x block cells slide one cell at a time;
     L2-Hys block normalisation (clip 0.2); no gamma correction."""
+    import cv2
+
     side = cfg.cell * cfg.block
     return cv2.HOGDescriptor(
         (cfg.size, cfg.size), (side, side), (cfg.cell, cfg.cell), (cfg.cell, cfg.cell), cfg.bins,
@@ -28,6 +62,8 @@ def hog_descriptor(cfg: HogConfig) -> cv2.HOGDescriptor:
 
 def grey_resized(crop: np.ndarray, size: int) -> np.ndarray:
     """(S, S, 3) uint8 RGB -> (size, size) uint8 grey (area interpolation when shrinking)."""
+    import cv2
+
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     if grey.shape[0] == size:
         return grey

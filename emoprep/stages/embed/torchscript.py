@@ -1,5 +1,5 @@
-"""Any TorchScript module as an embedder: (B, 3, H, W) float32 in, (B, ...) out, flattened to (B,
-D).
+"""Embedder ``torchscript``: any TorchScript module, (B, 3, H, W) float32 in, (B, ...) out,
+flattened to (B, D). torch is imported when the embedder is built.
 
 Preprocessing comes from the config: resize to ``input_size``, ``channel_order``, then
 ``(x - mean) / std`` on the 0-255 scale (defaults give x / 255). D is found by one forward pass of a
@@ -8,16 +8,53 @@ zero image when the model is loaded.
 
 from __future__ import annotations
 
-import torch
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
 
 from emoprep.errors import ModelFileError
-from emoprep.io.atomic import sha256_file
-from emoprep.stages.embed.config import TorchScriptConfig
-from emoprep.stages.embed.torch_common import TorchEmbedder, resolve_device
+from emoprep.stages.embed.config import ChannelOrder, TorchEmbedderBase
+
+if TYPE_CHECKING:
+    import torch
+
+    from emoprep.stages.embed.torch_common import TorchEmbedder
+
+
+class TorchScriptConfig(TorchEmbedderBase):
+    """Any TorchScript module: (B, 3, H, W) float32 in, (B, ...) out (flattened to (B, D))."""
+
+    path_keys = ("model",)
+
+    type: Literal["torchscript"] = "torchscript"
+    model: Path = Field(description="file written by torch.jit.save")
+    input_size: int = Field(160, ge=8, description="crops resized to input_size x input_size")
+    channel_order: ChannelOrder = ChannelOrder.RGB
+    mean: tuple[float, float, float] = Field(
+        (0.0, 0.0, 0.0), description="per channel (in channel_order), 0-255 scale"
+    )
+    std: tuple[float, float, float] = Field(
+        (255.0, 255.0, 255.0), description="per channel, 0-255 scale"
+    )
+
+    @field_validator("std")
+    @classmethod
+    def _positive(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError(f"std must be > 0 per channel, got {v}")
+        return v
+
+    def make(self) -> TorchEmbedder:
+        """Load the module, find D, wrap it with the configured preprocessing."""
+        self.set_threads()
+        return make_torchscript_embedder(self)
 
 
 def load_torchscript(cfg: TorchScriptConfig) -> torch.jit.ScriptModule:
     """``torch.jit.load`` on CPU; ModelFileError naming the file when missing or not TorchScript."""
+    import torch
+
     if not cfg.model.is_file():
         raise ModelFileError(
             f"embedder torchscript: model file {cfg.model} not found; expected a file written by "
@@ -35,6 +72,8 @@ def load_torchscript(cfg: TorchScriptConfig) -> torch.jit.ScriptModule:
 
 def probe_dim(net: torch.nn.Module, size: int, device: torch.device, path: object) -> int:
     """D of the flattened output for one zero image (B=1); ModelFileError when it cannot run."""
+    import torch
+
     x = torch.zeros(1, 3, size, size, device=device)
     try:
         with torch.inference_mode():
@@ -54,6 +93,9 @@ def probe_dim(net: torch.nn.Module, size: int, device: torch.device, path: objec
 
 def make_torchscript_embedder(cfg: TorchScriptConfig) -> TorchEmbedder:
     """Load the module, find D, wrap it with the configured preprocessing."""
+    from emoprep.io.atomic import sha256_file
+    from emoprep.stages.embed.torch_common import TorchEmbedder, resolve_device
+
     net = load_torchscript(cfg)
     dim = probe_dim(net, cfg.input_size, resolve_device(cfg.device), cfg.model)
     mean = ", ".join(f"{m:g}" for m in cfg.mean)

@@ -1,5 +1,5 @@
-"""VGG-16 face network (Parkhi, Vedaldi & Zisserman 2015, "Deep Face Recognition") with a chosen
-output layer.
+"""Embedder ``vggface``: VGG-16 face network (Parkhi, Vedaldi & Zisserman 2015, "Deep Face
+Recognition") with a chosen output layer; the network is in :mod:`.vggface_nets`.
 
 Module names follow the Oxford VGG-Face PyTorch release (``vgg_face_dag.pth``, S. Albanie's
 MatConvNet conversion): ``conv1_1`` .. ``conv5_3`` (3x3, padding 1, bias), 2x2/2 max-pool after
@@ -16,21 +16,37 @@ pool5 (identity at 224).
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
-from emoprep.io.atomic import sha256_file
-from emoprep.stages.embed.config import ChannelOrder, VggFaceConfig, VggLayer
-from emoprep.stages.embed.torch_common import TorchEmbedder, build_and_load, load_state_dict
+from pydantic import Field
 
-#: (group, convs in the group, output channels) of VGG-16
-GROUPS: tuple[tuple[int, int, int], ...] = (
-    (1, 2, 64),
-    (2, 2, 128),
-    (3, 3, 256),
-    (4, 3, 512),
-    (5, 3, 512),
+from emoprep.stages.embed.config import ChannelOrder, TorchEmbedderBase
+
+if TYPE_CHECKING:
+    import torch
+
+    from emoprep.stages.embed.torch_common import TorchEmbedder
+
+#: VGG-Face mean pixel (RGB, 0-255) of the Oxford VGG-Face release (vgg_face_dag)
+VGGFACE_MEAN_RGB: tuple[float, float, float] = (
+    129.186279296875,
+    104.76238250732422,
+    93.59396362304688,
 )
+
+
+class VggLayer(str, Enum):
+    """Which VGG-Face activation is the feature vector."""
+
+    POOL5 = "pool5"  #: conv trunk after pool5, flattened (C, H, W) order: 512 * 7 * 7 = 25088
+    FC6 = "fc6"  #: relu(fc6), 4096
+    FC7 = "fc7"  #: relu(fc7), 4096
+    #: relu(dense(flattened pool5)), 1024; ``dense.*`` from a fine-tuned checkpoint
+    DENSE1024 = "dense1024"
+
+
 DIMS: dict[VggLayer, int] = {VggLayer.POOL5: 512 * 7 * 7, VggLayer.FC6: 4096, VggLayer.FC7: 4096,
                              VggLayer.DENSE1024: 1024}
 #: fully connected layers applied after pool5 (each followed by ReLU), per output layer
@@ -40,7 +56,6 @@ HEADS: dict[VggLayer, tuple[str, ...]] = {
     VggLayer.FC7: ("fc6", "fc7"),
     VggLayer.DENSE1024: ("dense",),
 }
-_LINEAR = {"fc6": (512 * 7 * 7, 4096), "fc7": (4096, 4096), "dense": (512 * 7 * 7, 1024)}
 EXPECTED = (
     "a VGG-Face state dict with vgg_face_dag key names (conv1_1.weight .. conv5_3.bias, "
     "fc6.weight (4096, 25088), fc7.weight (4096, 4096); dense.weight (1024, 25088) for layer "
@@ -48,62 +63,52 @@ EXPECTED = (
 )
 
 
-class VggFace(nn.Module):
-    """(B, 3, H, W) float32 mean-subtracted RGB -> (B, DIMS[layer]) activations (after ReLU for
-    fc)."""
+class VggFaceConfig(TorchEmbedderBase):
+    """VGG-16 face network (Oxford VGG-Face layout, vgg_face_dag key names) with a chosen output
+    layer."""
 
-    def __init__(self, layer: VggLayer = VggLayer.FC7) -> None:
-        super().__init__()
-        self.layer = layer
-        self._convs: list[tuple[str, bool]] = []  # (name, max-pool after it)
-        cin = 3
-        for g, n, cout in GROUPS:
-            for i in range(1, n + 1):
-                self.add_module(
-                    f"conv{g}_{i}", nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=1)
-                )
-                self._convs.append((f"conv{g}_{i}", i == n))
-                cin = cout
-        self.heads = HEADS[layer]
-        for name in self.heads:
-            self.add_module(name, nn.Linear(*_LINEAR[name]))
+    version = 2  # 2: dense1024 on the flattened pool5 (25088 -> 1024), not on fc7
+    path_keys = ("weights", "head_weights")
 
-    def trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """Conv groups with ReLU and 2x2 max-pool: (B, 3, H, W) -> (B, 25088), (C, H, W) order."""
-        for name, pool in self._convs:
-            x = torch.relu(getattr(self, name)(x))
-            if pool:
-                x = nn.functional.max_pool2d(x, kernel_size=2, stride=2)
-        if x.shape[-2:] != (7, 7):
-            x = nn.functional.adaptive_avg_pool2d(x, (7, 7))
-        return x.flatten(1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.trunk(x)
-        for name in self.heads:
-            x = torch.relu(getattr(self, name)(x))
-        return x
-
-
-def _state_dict(cfg: VggFaceConfig) -> dict[str, torch.Tensor]:
-    sd = dict(load_state_dict(cfg.weights, cfg.type, EXPECTED))
-    if cfg.head_weights is not None:
-        head = load_state_dict(cfg.head_weights, cfg.type,
-                               "a state dict with dense.weight (1024, 25088), dense.bias (1024,)")
-        sd.update(head)
-    return sd
-
-
-def make_vggface_embedder(cfg: VggFaceConfig) -> TorchEmbedder:
-    """Build the net up to ``cfg.layer``, load and check weights (ModelFileError when bad), wrap."""
-    # fc8 and the fully connected layers the chosen layer does not use may be in the file
-    unused = tuple(f"{n}." for n in ("fc6", "fc7", "fc8", "dense") if n not in HEADS[cfg.layer])
-    net = build_and_load(lambda: VggFace(cfg.layer), _state_dict(cfg), cfg.type, cfg.weights,
-                         ignore_prefixes=unused)
-    files = [cfg.weights] + ([cfg.head_weights] if cfg.head_weights is not None else [])
-    mean = ", ".join(f"{m:.2f}" for m in cfg.mean)
-    return TorchEmbedder(
-        cfg, net, DIMS[cfg.layer], input_size=cfg.input_size, order=ChannelOrder.RGB, mean=cfg.mean,
-        std=cfg.std, normalisation=f"rgb 0-255, (x - [{mean}]) / {list(cfg.std)}",
-        sha256=",".join(sha256_file(f) for f in files), extra={"layer": cfg.layer.value},
+    type: Literal["vggface"] = "vggface"
+    weights: Path = Field(description="state dict with conv1_1.* .. fc7.* (fc8.* ignored)")
+    head_weights: Path | None = Field(
+        None, description="state dict with dense.weight (1024, 25088), dense.bias"
     )
+    layer: VggLayer = VggLayer.FC7
+    input_size: int = Field(
+        224, ge=32, description="224 is the original; other sizes adaptive-pool to 7x7"
+    )
+    mean: tuple[float, float, float] = Field(VGGFACE_MEAN_RGB, description="RGB mean, 0-255 scale")
+    std: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="RGB std, 0-255 scale")
+
+    def make(self) -> TorchEmbedder:
+        """Build the net up to ``layer``, load and check weights (ModelFileError when bad), wrap."""
+        from emoprep.io.atomic import sha256_file
+        from emoprep.stages.embed.torch_common import TorchEmbedder, build_and_load
+        from emoprep.stages.embed.vggface_nets import VggFace
+
+        self.set_threads()
+        # fc8 and the fully connected layers the chosen layer does not use may be in the file
+        unused = tuple(f"{n}." for n in ("fc6", "fc7", "fc8", "dense")
+                       if n not in HEADS[self.layer])
+        net = build_and_load(lambda: VggFace(HEADS[self.layer]), self._state_dict(), self.type,
+                             self.weights, ignore_prefixes=unused)
+        files = [self.weights] + ([self.head_weights] if self.head_weights is not None else [])
+        mean = ", ".join(f"{m:.2f}" for m in self.mean)
+        return TorchEmbedder(
+            self, net, DIMS[self.layer], input_size=self.input_size, order=ChannelOrder.RGB,
+            mean=self.mean, std=self.std,
+            normalisation=f"rgb 0-255, (x - [{mean}]) / {list(self.std)}",
+            sha256=",".join(sha256_file(f) for f in files), extra={"layer": self.layer.value},
+        )
+
+    def _state_dict(self) -> dict[str, torch.Tensor]:
+        from emoprep.stages.embed.torch_common import load_state_dict
+
+        sd = dict(load_state_dict(self.weights, self.type, EXPECTED))
+        if self.head_weights is not None:
+            sd.update(load_state_dict(
+                self.head_weights, self.type,
+                "a state dict with dense.weight (1024, 25088), dense.bias (1024,)"))
+        return sd

@@ -14,7 +14,7 @@ from emoprep.stages.align import AlignConfig, align_face, align_geometry
 from emoprep.stages.au import ExpressionAUConfig, compute_au
 from emoprep.stages.au.trim import trim_score
 from emoprep.stages.detect import HaarConfig
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config
 from emoprep.stages.track import TrackConfig, track_faces
 from emoprep.types import FrameStatus
 
@@ -25,7 +25,7 @@ def smile(sample_entry):
     fetch("fer")
     entry = sample_entry("single_face.mp4")
     res = track_faces(iter_frames(entry, np.arange(60)), 25.0, HaarConfig(), TrackConfig(),
-                      LandmarksConfig())
+                      Dlib68Config())
     geom = getattr(res, "geometry", res)
     return entry, geom
 

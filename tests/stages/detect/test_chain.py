@@ -19,7 +19,7 @@ from emoprep.stages.detect import (
     model_files,
 )
 from emoprep.stages.detect.chain import NOT_FOUND
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config
 from emoprep.stages.track import TrackConfig, track_video
 from emoprep.types import FrameStatus
 
@@ -119,7 +119,7 @@ def test_track_records_the_detector_per_frame(
     from emoprep.io.video import iter_frames
 
     frames = list(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(300, 306)))
-    track, lmk = TrackConfig(redetect_every=3), LandmarksConfig()
+    track, lmk = TrackConfig(redetect_every=3), Dlib68Config()
     plain = track_video(frames, 24.0, HaarConfig(), track, lmk)
     assert plain.detectors == ("haar",) and plain.detector.dtype == np.uint8
     assert plain.detector.tolist() == [1] * 6

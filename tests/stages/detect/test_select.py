@@ -17,7 +17,7 @@ from emoprep.stages.detect import (
     select_face,
 )
 from emoprep.stages.detect.chain import Detections
-from emoprep.stages.landmarks import LandmarksConfig
+from emoprep.stages.landmarks import Dlib68Config
 from emoprep.stages.track import TrackBackend, TrackConfig, track_video
 from emoprep.types import FrameStatus
 
@@ -118,7 +118,7 @@ def test_multi_face_flagged_and_the_chosen_face_tracked(
     cfg = mtcnn_cfg.model_copy(update={"select": SelectPolicy.CENTER})
     frames = [(i, multi_face_image) for i in range(2)]
     res = track_video(frames, 10.0, cfg, TrackConfig(backend=TrackBackend.NONE, confirm=0),
-                      LandmarksConfig())
+                      Dlib68Config())
     g = res.geometry
     assert g.status.tolist() == [FrameStatus.MULTI_FACE] * 2
     assert g.n_faces.tolist() == [5, 5]

@@ -28,8 +28,9 @@ from emoprep.stages.embed import (
     embed_frames,
     make_embedder,
 )
-from emoprep.stages.embed.irv1 import InceptionResnetV1
-from emoprep.stages.embed.vggface import VggFace, VggLayer
+from emoprep.stages.embed.irv1_nets import InceptionResnetV1
+from emoprep.stages.embed.vggface import HEADS, VggLayer
+from emoprep.stages.embed.vggface_nets import VggFace
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -144,7 +145,7 @@ def vgg_files(tmp_path_factory) -> tuple[Path, Path]:
     """A VGG-Face file (conv + fc6 in float16 + fc7 + fc8) and a separate 1024-d head file
     (dense on the flattened pool5: weight (1024, 25088))."""
     with torch.device("meta"):
-        shapes, head_shapes = VggFace(VggLayer.FC7), VggFace(VggLayer.DENSE1024)
+        shapes, head_shapes = VggFace(HEADS[VggLayer.FC7]), VggFace(HEADS[VggLayer.DENSE1024])
     sd = _random_state(shapes, 1)
     head = {k: v for k, v in _random_state(head_shapes, 2).items() if k.startswith("dense.")}
     assert head["dense.weight"].shape == (1024, 25088)
@@ -209,7 +210,7 @@ def test_vggface_dense1024_sits_on_pool5(vgg_files) -> None:
     expected = np.maximum(pool5 @ sd["dense.weight"].numpy().T + sd["dense.bias"].numpy(), 0.0)
     np.testing.assert_allclose(dense, expected, atol=1e-4 * np.abs(expected).max())
     with torch.device("meta"):
-        net = VggFace(VggLayer.DENSE1024)
+        net = VggFace(HEADS[VggLayer.DENSE1024])
     assert not hasattr(net, "fc6") and not hasattr(net, "fc7")
 
 

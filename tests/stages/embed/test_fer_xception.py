@@ -15,8 +15,7 @@ import pytest
 from emoprep.errors import ModelFileError
 from emoprep.io import models
 from emoprep.stages.embed import fer_xception as fx
-from emoprep.stages.embed.config import FerXceptionConfig
-from emoprep.stages.embed.fer_xception import CLASSES, FerXceptionEmbedder
+from emoprep.stages.embed.fer_xception import CLASSES, FerXceptionConfig, FerXceptionEmbedder
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "fer_keras_outputs.npz"
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from emoprep.stages.embed import InceptionResnetV1Config, make_embedder
-from emoprep.stages.embed.irv1 import InceptionResnetV1
+from emoprep.stages.embed.irv1_nets import InceptionResnetV1
 from tests.helpers import import_original
 
 

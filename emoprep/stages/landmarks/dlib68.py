@@ -1,9 +1,6 @@
-"""68-point facial landmarks inside a face box: the ``landmarks.backend`` family.
-
-``dlib68`` (default): dlib's shape predictor from face-recognition-models (this module); ``fan``:
-2D-FAN as a local TorchScript file (:mod:`emoprep.stages.landmarks_fan`). Each backend's config
-class carries its facts (``make()``, ``model_files()``, ``libraries``, ``temporal``), so nothing
-branches on the backend name; :data:`LandmarksConfig` is the family as a pydantic type.
+"""``landmarks.backend: dlib68`` (the default): dlib's 68-point shape predictor from
+face-recognition-models. Holds :class:`Dlib68Config` and :class:`Dlib68Landmarker`; dlib is imported
+only when the landmarker is built.
 
 dlib's 68-point predictor was trained on boxes from dlib's HOG face detector, which sit tighter and
 lower on the face than OpenCV Haar boxes. Given a Haar box, the predictor still converges but the
@@ -16,19 +13,16 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, GetCoreSchemaHandler, TypeAdapter
-from pydantic_core import CoreSchema
+from pydantic import Field
 
 from emoprep.errors import MissingDependencyError, ModelFileError
-from emoprep.stages.backends import BackendConfig, family
-from emoprep.stages.detect import to_grey
-from emoprep.stages.landmarks_fan import FanLandmarker, FanLandmarksConfig, make_fan_landmarker
+from emoprep.stages.detect.base import to_grey
+from emoprep.stages.landmarks.base import LandmarksBackendConfig, check_box
 
 DEFAULT_MODEL = "shape_predictor_68_face_landmarks.dat"
 MODELS_PACKAGE = "face_recognition_models"
@@ -97,7 +91,7 @@ def _load_predictor(path: str, mtime_ns: int):  # noqa: ANN202 (dlib type)
     return dlib.shape_predictor(path)
 
 
-class Landmarker:
+class Dlib68Landmarker:
     """dlib 68-point shape predictor, called as ``landmarker(frame, box_xywh)``.
 
     Returns (68, 2) float32 x, y in source pixels (0-based point order of the iBUG 68 scheme).
@@ -135,9 +129,7 @@ class Landmarker:
         return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
 
     def __call__(self, frame: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
-        box = np.asarray(box_xywh, np.float32)
-        if box.shape != (4,) or not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
-            raise ValueError(f"landmarks: expected a finite (4,) x, y, w, h box, got {box_xywh!r}")
+        box = check_box(box_xywh)
         grey = np.ascontiguousarray(to_grey(frame))
         points = self.predict(grey, box)
         for _ in range(self.refine):
@@ -156,16 +148,12 @@ class Landmarker:
         return self.predict(grey, follow_box(hog_box_from_landmarks(previous), prev_box, box))
 
 
-# -- the backend family ---------------------------------------------------------------------------
+# -- the config ---------------------------------------------------------------------------------
 
-class Dlib68Config(BackendConfig):
+class Dlib68Config(LandmarksBackendConfig):
     """``landmarks.backend: dlib68`` (default): dlib's 68-point shape predictor."""
 
-    _tag_key: ClassVar[str] = "backend"
-    #: fingerprint key -> distribution added to the track fingerprint (dlib is always there)
-    libraries: ClassVar[dict[str, str]] = {}
-    #: whether the landmarker gets the colour frame (else the grey frame the tracker works on)
-    colour: ClassVar[bool] = False
+    path_keys = ("model",)
 
     backend: Literal["dlib68"] = "dlib68"
     model: str | None = Field(
@@ -202,59 +190,6 @@ class Dlib68Config(BackendConfig):
         """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
         return [self.model_path()]
 
-    def make(self) -> Landmarker:
+    def make(self) -> Dlib68Landmarker:
         """The predictor (loads the model file once per process, ~0.5 s)."""
-        return Landmarker(self.model_path(), self.refine)
-
-
-class FanConfig(FanLandmarksConfig):
-    """``landmarks.backend: fan``: :class:`FanLandmarksConfig` (2D-FAN TorchScript) with what the
-    track stage asks of every landmarks backend. FAN runs in every frame's box (no temporal pass)
-    on the colour frame (it was trained on RGB faces)."""
-
-    libraries: ClassVar[dict[str, str]] = {"torch": "torch"}
-    temporal: ClassVar[bool] = False
-    colour: ClassVar[bool] = True
-
-    def fingerprint_slice(self) -> dict[str, Any]:
-        """The config as it goes into the track fingerprint: runtime keys (device, batch) out."""
-        return self.model_dump(mode="json", exclude={"device", "batch"})
-
-    def make(self) -> FanLandmarker:
-        """The FAN landmarker (loads the TorchScript file once)."""
-        return make_fan_landmarker(self)
-
-
-#: every landmarks backend's config class; the first is the default
-BACKENDS: tuple[type[BackendConfig], ...] = (Dlib68Config, FanConfig)
-
-LandmarksBackend = Enum("LandmarksBackend",
-                        {c.tag_value().upper(): c.tag_value() for c in BACKENDS}, type=str)
-LandmarksBackend.__doc__ = "Names of the landmarks backends (``landmarks.backend``)."
-
-_FAMILY = family("backend", "dlib68", *BACKENDS)
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(_FAMILY)
-
-
-class LandmarksConfig:
-    """The landmarks family as a type: a field annotated with it takes a mapping whose
-    ``backend`` (default ``dlib68``) picks the config class. Calling it does the same for keyword
-    keys: ``LandmarksConfig(refine=0)`` is a :class:`Dlib68Config`, ``LandmarksConfig(backend="fan",
-    model=path)`` a :class:`FanConfig` (pydantic ValidationError for a bad key or value)."""
-
-    def __new__(cls, **keys: Any) -> Dlib68Config | FanConfig:  # type: ignore[misc]
-        return _ADAPTER.validate_python(keys)
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return handler.generate_schema(_FAMILY)
-
-
-def make_landmarker(cfg: Dlib68Config | FanConfig) -> Landmarker | FanLandmarker:
-    """The landmarker of ``cfg``, called as ``landmarker(frame, box_xywh) -> (68, 2)`` float32."""
-    return cfg.make()
-
-
-def model_files(cfg: Dlib68Config | FanConfig) -> list[Path]:
-    """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
-    return cfg.model_files()
+        return Dlib68Landmarker(self.model_path(), self.refine)

@@ -1,4 +1,5 @@
-"""68-point landmarks with 2D-FAN (Bulat & Tzimiropoulos 2017), a TorchScript file placed locally.
+"""``landmarks.backend: fan``: 68-point landmarks with 2D-FAN (Bulat & Tzimiropoulos 2017), a
+TorchScript file placed locally. Holds :class:`FanConfig` and :class:`FanLandmarker`.
 
 We never depend on the ``face-alignment`` package: it requires ``opencv-python``, which replaces
 opencv-contrib's ``cv2`` and with it MedianFlow (the tracker). Only its network is used, as a
@@ -23,7 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from emoprep.errors import ModelFileError
-from emoprep.stages.backends import BackendConfig
+from emoprep.stages.landmarks.base import LandmarksBackendConfig, check_box
 
 if TYPE_CHECKING:
     import torch
@@ -36,14 +37,15 @@ REFERENCE_SCALE = 195.0  #: s = (w + h) / REFERENCE_SCALE
 CROP_UNIT = 200.0  #: crop side = CROP_UNIT * s source pixels
 
 
-class FanLandmarksConfig(BackendConfig):
+class FanConfig(LandmarksBackendConfig):
     """``landmarks.backend: fan``: 2D-FAN TorchScript, (B, 3, 256, 256) RGB [0, 1] -> (B, 68, 64,
-    64).
+    64). FAN runs in every frame's box (no temporal pass) on the colour frame (it was trained on
+    RGB faces)."""
 
-    A member of a landmarks backend family (``family("backend", "dlib68", ...)``); unknown keys
-    are errors."""
-
-    _tag_key: ClassVar[str] = "backend"
+    libraries: ClassVar[dict[str, str]] = {"torch": "torch"}
+    path_keys = ("model",)
+    temporal: ClassVar[bool] = False
+    colour: ClassVar[bool] = True
 
     backend: Literal["fan"] = "fan"
     model: Path | None = Field(
@@ -66,6 +68,14 @@ class FanLandmarksConfig(BackendConfig):
     def model_files(self) -> list[Path]:
         """Files the landmarks depend on (their sha256 goes in the track fingerprint)."""
         return [self.model_path()]
+
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint: runtime keys (device, batch) out."""
+        return self.model_dump(mode="json", exclude={"device", "batch"})
+
+    def make(self) -> FanLandmarker:
+        """The FAN landmarker (loads the TorchScript file once)."""
+        return FanLandmarker(self)
 
 
 def crop_transform(box_xywh: np.ndarray) -> tuple[float, float, float]:
@@ -114,13 +124,6 @@ def to_source(cells: np.ndarray, box_xywh: np.ndarray, size: int = HEATMAP) -> n
     return (pts + np.array([x0, y0])).astype(np.float32)
 
 
-def _check_box(box_xywh: np.ndarray) -> np.ndarray:
-    box = np.asarray(box_xywh, np.float32)
-    if box.shape != (4,) or not np.isfinite(box).all() or box[2] < 1 or box[3] < 1:
-        raise ValueError(f"landmarks: expected a finite (4,) x, y, w, h box, got {box_xywh!r}")
-    return box
-
-
 class FanLandmarker:
     """2D-FAN landmarker, called as ``landmarker(frame, box_xywh)`` like the dlib one.
 
@@ -128,7 +131,7 @@ class FanLandmarker:
     config (the TorchScript file is reloaded on the other side).
     """
 
-    def __init__(self, cfg: FanLandmarksConfig) -> None:
+    def __init__(self, cfg: FanConfig) -> None:
         self.cfg = cfg
         self.path = cfg.model_path()
         self.device = _device(cfg.device)
@@ -162,7 +165,7 @@ class FanLandmarker:
             )
         out = np.empty((len(boxes), N_POINTS, 2), np.float32)
         for s in range(0, len(boxes), self.cfg.batch):
-            part = [_check_box(b) for b in boxes[s : s + self.cfg.batch]]
+            part = [check_box(b) for b in boxes[s : s + self.cfg.batch]]
             crops = np.stack(
                 [crop_face(f, b) for f, b in zip(frames[s : s + len(part)], part, strict=True)]
             )
@@ -206,8 +209,3 @@ def _load(path: Path, device: torch.device) -> Any:
             "expected the 2D-FAN model saved with torch.jit.save (see docs/MODELS.md, 'fan')"
         ) from exc
     return net.eval()
-
-
-def make_fan_landmarker(cfg: FanLandmarksConfig) -> FanLandmarker:
-    """The FAN landmarker of ``cfg`` (loads the TorchScript file once)."""
-    return FanLandmarker(cfg)

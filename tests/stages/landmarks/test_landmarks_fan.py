@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from emoprep.errors import ModelFileError
-from emoprep.stages import landmarks_fan as lf
-from emoprep.stages.landmarks_fan import FanLandmarker, FanLandmarksConfig
+from emoprep.stages.landmarks import fan as lf
+from emoprep.stages.landmarks.fan import FanConfig, FanLandmarker
 
 
 class FixedHeatmaps(torch.nn.Module):
@@ -61,7 +61,7 @@ def _peaks() -> tuple[torch.Tensor, np.ndarray]:
 def test_decode_and_map_back_exactly(tmp_path: Path) -> None:
     hm, refined = _peaks()
     lm = FanLandmarker(
-        FanLandmarksConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu")
+        FanConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu")
     )
     box = np.array([100, 50, 80, 100], np.float32)
     # FAN convention by hand: centre (140, 100 - 0.12 * 100), side 200 * 180 / 195
@@ -87,7 +87,7 @@ def test_decode_heatmaps_border_and_ties_are_not_shifted() -> None:
 @pytest.mark.parametrize("grey", [False, True])
 def test_crop_and_mapping_find_a_bright_dot(tmp_path: Path, grey: bool) -> None:
     lm = FanLandmarker(
-        FanLandmarksConfig(model=_script(BrightestCell(), tmp_path / "dot.pt"), batch=2)
+        FanConfig(model=_script(BrightestCell(), tmp_path / "dot.pt"), batch=2)
     )
     box = np.array([90, 40, 110, 130], np.float32)
     dots = [(150, 120), (120, 60), (180, 150)]
@@ -105,20 +105,20 @@ def test_crop_and_mapping_find_a_bright_dot(tmp_path: Path, grey: bool) -> None:
 
 def test_missing_model_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ModelFileError, match=r"nofan.pt: FAN TorchScript file not found"):
-        FanLandmarker(FanLandmarksConfig(model=tmp_path / "nofan.pt"))
+        FanLandmarker(FanConfig(model=tmp_path / "nofan.pt"))
     monkeypatch.setenv("EMOPREP_MODELS", str(tmp_path / "models"))
     with pytest.raises(ModelFileError) as exc:
-        FanLandmarksConfig().model_files()
+        FanConfig().model_files()
     assert str(tmp_path / "models" / "fan" / "2DFAN4.pt") in str(exc.value)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not torchscript")
     with pytest.raises(ModelFileError, match="junk.pt: not a TorchScript file"):
-        FanLandmarker(FanLandmarksConfig(model=junk))
+        FanLandmarker(FanConfig(model=junk))
 
 
 def test_wrong_output_shape_is_a_model_error(tmp_path: Path) -> None:
     path = _script(FixedHeatmaps(torch.zeros(5, 64, 64)), tmp_path / "small.pt")
-    lm = FanLandmarker(FanLandmarksConfig(model=path))
+    lm = FanLandmarker(FanConfig(model=path))
     with pytest.raises(
         ModelFileError, match=r"output \(1, 5, 64, 64\), expected \(B, 68, 64, 64\)"
     ):
@@ -129,7 +129,7 @@ def test_wrong_output_shape_is_a_model_error(tmp_path: Path) -> None:
 
 def test_pickles_by_config(tmp_path: Path) -> None:
     hm, _ = _peaks()
-    cfg = FanLandmarksConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu")
+    cfg = FanConfig(model=_script(FixedHeatmaps(hm), tmp_path / "fan.pt"), device="cpu")
     lm = FanLandmarker(cfg)
     clone = pickle.loads(pickle.dumps(lm))
     frame, box = np.zeros((64, 64), np.uint8), np.array([5, 5, 40, 40])
@@ -143,8 +143,8 @@ def test_cuda_matches_cpu(tmp_path: Path) -> None:
     hm, _ = _peaks()
     path = _script(FixedHeatmaps(hm), tmp_path / "fan.pt")
     frame, box = np.zeros((240, 320), np.uint8), np.array([100, 50, 80, 100])
-    gpu = FanLandmarker(FanLandmarksConfig(model=path, device="cuda"))
+    gpu = FanLandmarker(FanConfig(model=path, device="cuda"))
     assert gpu.device.type == "cuda"
     np.testing.assert_allclose(
-        gpu(frame, box), FanLandmarker(FanLandmarksConfig(model=path))(frame, box)
+        gpu(frame, box), FanLandmarker(FanConfig(model=path))(frame, box)
     )
