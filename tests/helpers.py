@@ -196,9 +196,9 @@ def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
     Parent packages become empty package modules; the modules named in ``skip`` (helpers the
     tested classes never call) become modules whose every attribute is a function that raises.
     The modules are registered under a private prefix, so the real package name stays free.
-    ``absent``:
-    top-level modules that are not installed here (facenet-pytorch's ``requests``, used only to
-    download pretrained weights), stood in the same way while the module is imported only.
+    ``absent``: top-level modules that are not installed here (facenet-pytorch's ``requests``,
+    used only to download pretrained weights), stood in the same way. Stand-ins are in
+    ``sys.modules`` only while the module is imported.
     """
     import importlib.util
     import sys
@@ -213,10 +213,14 @@ def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
             pkg = types.ModuleType(name)
             pkg.__path__ = [str(package_dir.joinpath(*parts[:i]))]
             sys.modules[name] = pkg
+
     def left_out(name: str) -> types.ModuleType:
         stand_in = types.ModuleType(name)
 
         def attr(a: str) -> object:
+            if a.startswith("__"):  # module protocol (__file__, __path__, ...): plainly absent
+                raise AttributeError(a)
+
             def refuse(*_a: object, **_k: object) -> None:
                 raise AssertionError(f"{name}.{a} was left out of this test")
             return refuse
@@ -224,10 +228,10 @@ def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
         stand_in.__getattr__ = attr  # type: ignore[method-assign]
         return stand_in
 
-    for s in skip:
-        sys.modules[f"{prefix}.{s}"] = left_out(f"{root}.{s}")
-    added = [a for a in absent if a not in sys.modules]
-    sys.modules.update({a: left_out(a) for a in added})
+    stand_ins = {f"{prefix}.{s}": left_out(f"{root}.{s}") for s in skip}
+    stand_ins.update({a: left_out(a) for a in absent})
+    added = [name for name in stand_ins if name not in sys.modules]
+    sys.modules.update({name: stand_ins[name] for name in added})
     try:
         name = f"{prefix}.{module}"
         path = package_dir.joinpath(*parts).with_suffix(".py")
@@ -237,6 +241,6 @@ def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
     finally:
-        for a in added:
-            del sys.modules[a]
+        for a in added:  # the stand-ins live only while the module is imported
+            sys.modules.pop(a, None)
     return mod
