@@ -28,6 +28,21 @@ def sample_entry(samples_dir: Path):
     return make
 
 
+@pytest.fixture(scope="session")
+def facenet_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """facenet-pytorch's package folder, unpacked from the wheel the mtcnn model bundle pins
+    (downloaded with pip, as ``emoprep models fetch mtcnn`` does): the original implementation
+    the MTCNN nets and InceptionResnetV1 are checked against."""
+    import zipfile
+
+    from emoprep.io.models import download_wheel, get_bundle
+
+    tmp = tmp_path_factory.mktemp("facenet")
+    with zipfile.ZipFile(download_wheel(get_bundle("mtcnn"), tmp)) as z:
+        z.extractall(tmp / "src")
+    return tmp / "src" / "facenet_pytorch"
+
+
 # --- a small corpus of real clips cut from the samples (built once per session) ------------------
 
 @pytest.fixture(scope="session")

@@ -65,17 +65,111 @@ def store_arrays(out: Path) -> dict[tuple[str, str], object]:
     return found
 
 
-def assert_same_store(a: Path, b: Path) -> None:
-    """Every dataset of two output folders is equal (index tables compared as lists)."""
+#: summary.json keys that legitimately differ between two runs that made the same outputs:
+#: timings; the output folder's own path; how the run was executed (in-process, processes, dask);
+#: what this invocation did (a resumed run does only the rest: ``ran``/``skipped``/``blocked``
+#: count units, ``split.state``/``reason`` say whether it wrote the split file). The split file,
+#: every record and every output are compared in full instead.
+SUMMARY_VOLATILE = ("seconds", "startup_seconds", "work_seconds", "out", "executor", "dashboard",
+                    "ran", "skipped", "blocked")
+SPLIT_VOLATILE = ("path", "state", "reason")
+#: files under .emoprep/ left out: the run lock (a token of whichever run held the folder), the
+#: content-hash cache (keyed by the inputs' mtimes; the hashes that matter are in the records'
+#: fingerprints) and the records snapshot (a cache rebuilt from the records compared one by one)
+INTERNAL_SKIPPED = (".emoprep/lock", ".emoprep/hashes.json", ".emoprep/records.snapshot.json")
+
+
+def _sha256(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _files(out: Path) -> dict[str, Path]:
+    """Relative path -> file, every file of an output folder (summary.json and caches apart)."""
+    return {p.relative_to(out).as_posix(): p for p in sorted(out.rglob("*"))
+            if p.is_file() and p.relative_to(out).as_posix() not in INTERNAL_SKIPPED}
+
+
+def _stable_record(p: Path) -> dict:
+    """A record (or an index state) without what differs between equal runs: the unit's
+    duration (``seconds``) and the file times (``mtime_ns``) of its checksummed outputs."""
+    import json
+
+    rec = json.loads(p.read_text())
+    rec.pop("seconds", None)
+    rec.pop("mtime_ns", None)
+    for c in rec.get("checksums", {}).values():
+        c.pop("mtime_ns", None)
+    return rec
+
+
+def _stable_summary(p: Path) -> dict:
+    import json
+
+    summary = json.loads(p.read_text())
+    for key in SUMMARY_VOLATILE:
+        summary.pop(key, None)
+    for key in SPLIT_VOLATILE:
+        (summary.get("split") or {}).pop(key, None)
+    (summary.get("provenance") or {}).get("resolved_manifest", {}).pop("output", None)
+    return summary
+
+
+def _h5_difference(x: Path, y: Path) -> str:
+    """Where two HDF5 files differ: the first object, dtype, value or attribute that does."""
+    import h5py
     import numpy as np
 
-    x, y = store_arrays(a), store_arrays(b)
-    assert sorted(x) == sorted(y)
-    for key in x:
-        if key[1] == "table":
-            assert x[key].tolist() == y[key].tolist(), key
-        else:
-            np.testing.assert_array_equal(x[key], y[key], err_msg=str(key))
+    def items(path: Path) -> dict[str, tuple]:
+        found: dict[str, tuple] = {}
+        with h5py.File(path, "r") as f:
+            def visit(name: str, obj: object) -> None:
+                attrs = {k: np.asarray(v).tolist() for k, v in obj.attrs.items()}
+                if isinstance(obj, h5py.Dataset):
+                    found[name] = (str(obj.dtype), obj.shape, obj[()].tobytes(), attrs)
+                else:
+                    found[name] = ("group", None, None, attrs)
+            found["/"] = ("group", None, None, {k: np.asarray(v).tolist()
+                                                for k, v in f.attrs.items()})
+            f.visititems(visit)
+        return found
+
+    a, b = items(x), items(y)
+    if sorted(a) != sorted(b):
+        return f"objects differ: {sorted(set(a) ^ set(b))[:5]}"
+    for name in a:
+        for what, u, v in zip(("dtype", "shape", "values", "attributes"), a[name], b[name],
+                                  strict=True):
+            if u != v and what == "attributes":
+                keys = sorted(k for k in set(u) | set(v) if u.get(k) != v.get(k))
+                return f"{name}: attributes {keys} differ"
+            if u != v:
+                return f"{name}: {what} differ" + (f" ({u} vs {v})" if what != "values" else "")
+    return "same objects, dtypes, values and attributes; the bytes differ (layout or order)"
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    """Two output folders hold the same results, checked byte for byte.
+
+    Every file (stores and their shards, AU shards, splits/*.json, CSV, the work files under
+    .emoprep/work) has the same sha256: two runs of the same input write byte-identical HDF5
+    files (no timestamps are stored; measured on two runs in separate folders), so the bytes
+    cover every dataset, dtype and attribute (trim range, anomaly, labels, fingerprints). Where
+    an HDF5 file differs, the message names the first dataset, dtype or attribute that does.
+    Records and index states are compared whole but for durations and file times; summary.json
+    but for the keys of SUMMARY_VOLATILE and SPLIT_VOLATILE (see there why each may differ).
+    """
+    x, y = _files(a), _files(b)
+    assert sorted(x) == sorted(y), f"files differ: {sorted(set(x) ^ set(y))}"
+    for rel in x:
+        if rel == "summary.json":
+            assert _stable_summary(x[rel]) == _stable_summary(y[rel]), rel
+        elif rel.startswith((".emoprep/records/", ".emoprep/indexes/")):
+            assert _stable_record(x[rel]) == _stable_record(y[rel]), rel
+        elif _sha256(x[rel]) != _sha256(y[rel]):
+            why = _h5_difference(x[rel], y[rel]) if rel.endswith(".h5") else "bytes differ"
+            raise AssertionError(f"{rel}: {why}")
 
 
 class NameHashes:
@@ -93,3 +187,62 @@ class NoRecords:
 
     def problem(self, stage: str, video: str) -> str:
         return ""
+
+
+def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
+                    absent: tuple[str, ...] = ()) -> object:
+    """Import one module of an unpacked original package from its files (e.g. facenet-pytorch's
+    ``models.inception_resnet_v1``) without running the package's ``__init__`` (facenet-pytorch's
+    imports torchvision, which cannot be imported beside the project's torch).
+
+    Parent packages become empty package modules; the modules named in ``skip`` (helpers the
+    tested classes never call) become modules whose every attribute is a function that raises.
+    The modules are registered under a private prefix, so the real package name stays free.
+    ``absent``: top-level modules that are not installed here (facenet-pytorch's ``requests``,
+    used only to download pretrained weights), stood in the same way. Stand-ins are in
+    ``sys.modules`` only while the module is imported.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    root = package_dir.name
+    prefix = f"_original_{root}"
+    parts = module.split(".")
+    for i in range(len(parts)):
+        name = ".".join([prefix, *parts[:i]])
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [str(package_dir.joinpath(*parts[:i]))]
+            sys.modules[name] = pkg
+
+    def left_out(name: str) -> types.ModuleType:
+        stand_in = types.ModuleType(name)
+
+        def attr(a: str) -> object:
+            if a.startswith("__"):  # module protocol (__file__, __path__, ...): plainly absent
+                raise AttributeError(a)
+
+            def refuse(*_a: object, **_k: object) -> None:
+                raise AssertionError(f"{name}.{a} was left out of this test")
+            return refuse
+
+        stand_in.__getattr__ = attr  # type: ignore[method-assign]
+        return stand_in
+
+    stand_ins = {f"{prefix}.{s}": left_out(f"{root}.{s}") for s in skip}
+    stand_ins.update({a: left_out(a) for a in absent})
+    added = [name for name in stand_ins if name not in sys.modules]
+    sys.modules.update({name: stand_ins[name] for name in added})
+    try:
+        name = f"{prefix}.{module}"
+        path = package_dir.joinpath(*parts).with_suffix(".py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    finally:
+        for a in added:  # the stand-ins live only while the module is imported
+            sys.modules.pop(a, None)
+    return mod

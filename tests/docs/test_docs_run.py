@@ -9,6 +9,7 @@ snippets, must validate. docs/STORE.md and docs/REPORT.md have their own example
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,6 +28,8 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 OWN_TESTS = {"STORE.md", "REPORT.md"}
 #: blocks that need labels run in the labelled workspace (README says so in their prose)
 LABELLED = ("emoprep train",)
+#: the demo's videos that fail by design: the sample no_face.mp4 has no face in any frame
+DEMO_FAILS = {"no_face"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 pytestmark = pytest.mark.slow
@@ -78,11 +81,18 @@ def workspaces(samples_dir: Path, clip_bank: Path, tmp_path_factory: pytest.Temp
                       "window": {"sample": {"every": 2}},
                       "split": {"folds": 2, "test_fraction": 0.0}}}
     (labelled / "data_manifest.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
-    for ws in (demo, labelled):
+    for ws, rc, fails in ((demo, 1, DEMO_FAILS), (labelled, 0, set())):
         res = subprocess.run("emoprep run -m data_manifest.yaml -o out --workers 2", shell=True,
                              cwd=ws, env=_env(), capture_output=True, text=True, timeout=600)
-        assert res.returncode in (0, 1) and "Traceback" not in res.stderr, res.stderr[-3000:]
+        assert res.returncode == rc and "Traceback" not in res.stderr, res.stderr[-3000:]
+        assert _failed(ws / "out") == fails
     return {"demo": demo, "labelled": labelled}
+
+
+def _failed(out: Path) -> set[str]:
+    """Video ids the last run over ``out`` reports failed (its summary.json)."""
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    return {v["video_id"] for v in summary["videos"] if v["status"] == "failed"}
 
 
 def _ids(blocks: list[Block]) -> list[str]:
@@ -100,10 +110,13 @@ def test_shell_examples_run(block: Block, workspaces: dict[str, Path]) -> None:
         ws = workspaces["labelled" if cmd.startswith(LABELLED) else "demo"]
         res = subprocess.run(cmd, shell=True, cwd=ws, env=_env(), capture_output=True, text=True,
                              timeout=600)
-        # 1 is "some videos failed": the demo's no_face.mp4 has no face, on purpose
-        ok = {0, 1} if cmd.startswith("emoprep run") else {0}
-        assert res.returncode in ok, f"{block.doc}: {cmd}\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
+        # a run of the demo exits 1 ("some videos failed") because of no_face.mp4 alone
+        runs = cmd.startswith("emoprep run") and "--dry-run" not in cmd and ws == workspaces["demo"]
+        why = f"{block.doc}: {cmd}\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
+        assert res.returncode == (1 if runs else 0), why
         assert "Traceback" not in res.stderr, f"{block.doc}: {cmd}\n{res.stderr[-3000:]}"
+        if runs:
+            assert _failed(ws / "out") == DEMO_FAILS, why
 
 
 @pytest.mark.parametrize("block", PYTHON, ids=_ids(PYTHON))

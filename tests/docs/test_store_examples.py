@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tests.test_data import shared_run
@@ -30,4 +32,38 @@ def test_store_examples_run_as_written(index: int, clip_bank: Path,
     code = blocks()[index]
     namespace: dict[str, object] = {}
     exec(compile(code, f"{DOC.name} example {index + 1}", "exec"), namespace)
-    assert namespace  # the example defined what it shows
+    CHECKS[index](SimpleNamespace(**namespace))  # the example gives what its comments say
+
+
+#: the run's class list (tests/test_data.py LABELS) and crop side (the align default)
+CLASSES, SIZE = ["neutral", "happy", "sad", "angry"], 160
+
+
+def _raw_h5(ns: SimpleNamespace) -> None:
+    """Example 1 (h5py): the last ok video's crops, face mask and labels; a video's features."""
+    assert ns.classes["emotion"] == CLASSES
+    assert ns.crops.dtype == np.uint8 and ns.crops.shape[1:] == (SIZE, SIZE, 3)
+    assert ns.face.dtype == bool and ns.face.shape == (ns.crops.shape[0],) and ns.face.any()
+    assert ns.labels["emotion"] in ("happy", "sad") and CLASSES[ns.y] == ns.labels["emotion"]
+    assert ns.first.startswith("s0") and ns.x.dtype == np.float32 and ns.x.ndim == 2
+    assert ns.x.shape[0] > 0 and ns.x.shape[1] > 1
+
+
+def _datasets(ns: SimpleNamespace) -> None:
+    """Example 2: a padded batch (max_len 100) of the first loader, then a collated test batch."""
+    assert ns.vid.startswith("s0") and ns.store.frames(ns.vid).shape[1:] == (SIZE, SIZE, 3)
+    for key in ("labels", "subject", "frame_index", "status", "trim_start", "trim_end", "anomaly"):
+        assert key in ns.m, key
+    assert ns.mask.shape == ns.face.shape and ns.mask.shape[1] == 100
+    assert (ns.face <= ns.mask).all()  # no face on padding
+    lengths = ns.lengths.numpy()
+    assert ns.x.shape[:2] == (len(lengths), lengths.max()) and len(lengths) <= 8
+
+
+def _sequences(ns: SimpleNamespace) -> None:
+    """Example 3: every ok video as a sequence; 2 folds over those outside test."""
+    assert ns.seqs.classes["emotion"] == CLASSES and len(ns.folds.folds) == 2
+    assert 0 < sum(len(v) for _, v in ns.folds.folds) < len(ns.seqs)
+
+
+CHECKS = [_raw_h5, _datasets, _sequences]

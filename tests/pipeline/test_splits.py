@@ -3,10 +3,11 @@ explicit subject lists, leave-one-subject-out, exclusions, the bu4dfe thesis spl
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from emoprep.errors import ConfigError
@@ -73,12 +74,26 @@ def test_generated_tables_split_into_disjoint_parts(
         method="loso" if loso else "kfold",
         stratify="emotion" if stratify else None,
     )
-    try:
-        split = make_split(videos, cfg)
-    except ConfigError as exc:  # too few subjects is the only refusal
-        assert any(w in str(exc) for w in ("fewer than folds", "empty training or validation",
-                                           "cannot make"))
+    n = len({v.subject for v in videos})
+    rest = n - int(round(frac * n))  # subjects left for the folds once the test part is held out
+    if rest < (2 if loso else folds):  # too few subjects: refused, and only then
+        event("refused: too few subjects")
+        with pytest.raises(ConfigError) as exc:
+            make_split(videos, cfg)
+        assert ("have an empty training or validation part" if loso else
+                f"{n} subjects: {n - rest} held out for test leaves {rest}, fewer than "
+                f"folds={folds}") in str(exc.value)
         return
+    if stratify and not loso:  # every emotion rarer than folds (outside test): cannot stratify
+        plain = make_split(videos, cfg.model_copy(update={"stratify": None}))
+        counts = Counter(v.labels["emotion"] for v in videos if v.video_id not in plain["test"])
+        if max(counts.values()) < folds:
+            event("refused: cannot stratify")
+            with pytest.raises(ConfigError, match=f"stratify 'emotion': cannot make {folds} folds"):
+                make_split(videos, cfg)
+            return
+    event("split made")
+    split = make_split(videos, cfg)
     check_partition(split, videos)
     assert make_split(list(reversed(videos)), cfg) == split  # order-free and deterministic
     if loso:

@@ -54,7 +54,8 @@ def test_corrupt_frame_shard_is_rebuilt_with_its_downstream(two_clips, clean_out
     assert run(manifest, done_out, opts=INLINE).ran == []
 
 
-def test_status_verify_reads_every_shard_even_with_its_mtime_restored(two_clips, done_out) -> None:
+def test_status_verify_reads_every_shard_even_with_its_mtime_restored(two_clips, clean_out,
+                                                                     done_out) -> None:
     manifest = two_clips[1]
     shard = done_out / "features" / "hog" / f"{VID}.h5"
     st0 = shard.stat()
@@ -67,6 +68,7 @@ def test_status_verify_reads_every_shard_even_with_its_mtime_restored(two_clips,
     assert why[VID].startswith(f"output corrupt: features/hog/{VID}.h5: sha256")
     rep = run(manifest, done_out, opts=RunOptions(workers=0, verify=True))
     assert _ran(rep) == {("embed:hog", VID)}
+    assert_same_store(clean_out, done_out)
 
 
 def test_corrupt_intermediate_reruns_track_instead_of_blocking_frames(two_clips, clean_out,
@@ -83,7 +85,7 @@ def test_corrupt_intermediate_reruns_track_instead_of_blocking_frames(two_clips,
     assert_same_store(clean_out, done_out)
 
 
-def test_corrupt_record_makes_its_unit_run_again(two_clips, done_out) -> None:
+def test_corrupt_record_makes_its_unit_run_again(two_clips, clean_out, done_out) -> None:
     manifest = two_clips[1]
     record = done_out / ".emoprep" / "records" / "au" / f"{VID}.json"
     record.write_text(record.read_text()[:100])
@@ -91,6 +93,7 @@ def test_corrupt_record_makes_its_unit_run_again(two_clips, done_out) -> None:
     rep = run(manifest, done_out, opts=INLINE)
     assert ("au", VID) in _ran(rep) and all(r["ok"] for r in rep.ran)
     json.loads(record.read_text())
+    assert_same_store(clean_out, done_out)
 
 
 def test_changed_model_file_makes_its_stages_stale(two_clips, done_out, tmp_path: Path) -> None:
@@ -124,7 +127,7 @@ def test_stale_lock_file_of_a_killed_run_is_not_in_the_way(two_clips, done_out) 
         assert f"in use by another emoprep run (pid {os.getpid()} on " in proc.stderr
 
 
-def test_plain_h5py_reader_sees_a_whole_index_while_shards_are_rewritten(two_clips,
+def test_plain_h5py_reader_sees_a_whole_index_while_shards_are_rewritten(two_clips, clean_out,
                                                                          done_out) -> None:
     """An index opened by a reader stays readable while a run replaces shards under it."""
     with h5py.File(done_out / "frames.h5", "r") as f:
@@ -133,6 +136,7 @@ def test_plain_h5py_reader_sees_a_whole_index_while_shards_are_rewritten(two_cli
         assert f["table"][()].shape == (2,)
     with h5py.File(done_out / "frames.h5", "r") as f:
         assert (f[f"videos/{VID}/frames"][()] == before).all()
+    assert_same_store(clean_out, done_out)
 
 
 def test_an_interrupted_run_leaves_a_snapshot_of_what_finished(two_clips, tmp_path: Path

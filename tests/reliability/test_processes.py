@@ -106,19 +106,37 @@ def _workers(pgid: int, coordinator: int) -> list[int]:
     return [p for p in procs if p not in servers]
 
 
+def _busy(pgid: int, out: Path) -> list[int]:
+    """Workers of a run that hold a temporary output of ``out`` open (so they are inside a
+    unit: a unit writes its outputs under temporary names and renames them when it ends)."""
+    found = []
+    for pid in _workers(pgid, pgid):
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if any(link.startswith(str(out)) and link.endswith(".tmp") for link in links):
+            found.append(pid)
+    return found
+
+
 @pytest.mark.slow
 def test_a_killed_worker_fails_only_its_units_and_they_are_retried(two_clips, clean_out,
                                                                    tmp_path: Path) -> None:
     manifest, out = two_clips[1], tmp_path / "out"
     proc = _started(manifest, out)
-    wait_for(lambda: _workers(proc.pid, proc.pid) or proc.poll() is not None, 30, "a worker")
-    os.kill(_workers(proc.pid, proc.pid)[0], signal.SIGKILL)  # as the OOM killer would
+    busy: list[int] = []
+    wait_for(lambda: bool(busy.extend(_busy(proc.pid, out)) or busy)
+             or proc.poll() is not None, 60, "a worker inside a unit")
+    assert busy, "the run ended before any worker was seen inside a unit"
+    os.kill(busy[0], signal.SIGKILL)  # mid-unit, as the OOM killer would
     stdout, _ = proc.communicate(timeout=300)
     _all_gone(proc.pid)
     report = json.loads(stdout)
     crashed = [r for r in report["ran"] if not r["ok"]]
+    assert crashed, "a worker was killed mid-unit, yet no unit failed"
     assert all("worker process died" in r["error"] for r in crashed), crashed
-    assert proc.returncode == (1 if crashed else 0)
+    assert proc.returncode == 1
     rep = run(manifest, out, opts=INLINE)  # environment failures are retried
     assert {(r["stage"], r["video_id"]) for r in crashed} <= {
         (r["stage"], r["video_id"]) for r in rep.ran}

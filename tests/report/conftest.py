@@ -44,9 +44,11 @@ def report_run(clip_bank: Path, samples_dir: Path, tmp_path_factory: pytest.Temp
     cmd = [EMOPREP, "run", "-m", str(manifest), "-o", str(base / "out"), "--workers", "0",
            "--json"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert res.returncode in (0, 1), res.stdout[-3000:] + res.stderr[-3000:]
+    assert res.returncode == 1, res.stdout[-3000:] + res.stderr[-3000:]  # FAILED_ID alone
     summary = json.loads((base / "out" / "summary.json").read_text())
     status = {v["video_id"]: v["status"] for v in summary["videos"]}
+    assert len(status) == len(RUN_FILES)
+    assert {v for v, s in status.items() if s != "ok"} == {FAILED_ID}, status
     assert status[FAILED_ID] == "failed" and status[LOW_FACE_ID] == "ok", status
     return base / "out"
 

@@ -233,15 +233,20 @@ def test_face_tracker_settles_rows_that_never_change_and_finishes_as_track_video
     frames = synthetic_clip(face_patch, PLAN)
     tracker = FaceTracker(DET, TrackConfig(), LMK)
     seen: dict[int, int] = {}
-    last = 0
+    settled: list[int] = []
+    pending_12 = None
     for idx, frame in frames:
         tracker.step(idx, frame)
-        assert last <= tracker.settled <= len(tracker)
-        last = tracker.settled
+        assert (settled or [0])[-1] <= tracker.settled <= len(tracker)
+        settled.append(tracker.settled)
         for k in range(tracker.settled):
             status = int(tracker.row(k)[0])
             assert seen.setdefault(k, status) == status  # a settled row keeps its status
-    assert tracker.settled < len(tracker) or last == len(frames)
+        if len(tracker) == 13:
+            pending_12 = int(tracker.row(12)[0])
+    # a detection (frames 2, 12, 15) stays pending until the next frame confirms or rejects it
+    assert settled == [1, 2, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 12, 14, 15, 15, 17, 18, 19]
+    assert pending_12 == R and seen[12] == N  # the false positive at 12: seen, held, rejected
     result = tracker.finish(10.0)
     expected = track_video(frames, 10.0, DET, TrackConfig(), LMK)
     np.testing.assert_array_equal(result.geometry.status, expected.geometry.status)

@@ -1,6 +1,14 @@
 """py-feat source: the missing-dependency error, and the crop -> tensor -> Fex -> (T, K) mapping
-with a fake detector (py-feat itself cannot run here: it needs torchvision and downloads
-weights)."""
+with a stand-in detector and result (FakeDetector, FakeFex) whose outputs the tests compute by
+hand.
+
+What remains unverified, and why: that real py-feat returns what the stand-ins model (its
+Detector's call signature, a Fex with ``frame``/``FaceScore``/AU columns and NaN rows for empty
+frames) and its AU values on real faces. py-feat cannot run here: it imports torchvision, which
+cannot be imported beside the project's torch, and it downloads its model weights from the
+Hugging Face hub on first use, which no wheel on the package registry carries. The stand-ins
+follow py-feat 2.1.5's documented Fex layout (the wheel's feat/tests/data/Feat_Test.csv has those
+columns)."""
 
 from __future__ import annotations
 

@@ -122,24 +122,57 @@ def test_other_threshold_fraction():
     assert trim(s, thr=0.25) == (4, 34, False)  # 6 neutral < 10: the minimum end cut decides
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_invariants_on_random_scores(seed: int):
+def _random_case(kind: str, seed: int) -> tuple[np.ndarray, TrimConfig, int, int]:
+    """Scores built so that the case is known: (scores (T,), config, neutral head, neutral tail).
+
+    Neutral frames lie in [0, 0.49) of the max (below the 0.5 threshold), expressive ones in
+    [0.5, 1); one frame is exactly the max 1.0: in the expressive block, or for ``anomaly`` in the
+    last ``anomaly_last`` frames. ``free``: head + max(tail, min_end_cut) stays under the cap;
+    ``capped``: head + tail is over it."""
     rng = np.random.default_rng(seed)
-    t = int(rng.integers(21, 120))
-    s = rng.random(t).astype(np.float32)
-    cfg = TrimConfig(min_end_cut=int(rng.integers(0, 15)), max_cut=float(rng.uniform(0.2, 1.0)))
+    hi = 0.5 if kind == "capped" else 0.9
+    cfg = TrimConfig(min_end_cut=int(rng.integers(0, 15)), max_cut=float(rng.uniform(0.2, hi)))
+    t = int(rng.integers(120, 200))
+    cap = math.floor(cfg.max_cut * t + 1e-9)
+    if kind == "capped":  # both sides still cutting when the cap is reached
+        head = (cap + 1) // 2 + int(rng.integers(1, 6))
+        tail = cap // 2 + int(rng.integers(1, 6))
+    else:
+        room = max(cap - 1 - cfg.min_end_cut, 0)
+        head = int(rng.integers(0, room // 2 + 1))
+        tail = int(rng.integers(0, cap - head))
+    s = rng.uniform(0.0, 0.49, t)
+    s[head : t - tail] = rng.uniform(0.5, 0.99, t - head - tail)
+    peak = (t - 1 - int(rng.integers(0, cfg.anomaly_last)) if kind == "anomaly"
+            else head + int(rng.integers(0, t - head - tail - cfg.anomaly_last)))
+    s[peak] = 1.0
+    return s.astype(np.float32), cfg, head, tail
+
+
+@pytest.mark.parametrize("kind", ["free", "capped", "anomaly"])
+@pytest.mark.parametrize("seed", range(8))
+def test_invariants_on_random_scores(kind: str, seed: int):
+    s, cfg, head, tail = _random_case(kind, seed)
+    t = s.size
+    cap = math.floor(cfg.max_cut * t + 1e-9)
     r = au_trim(s, cfg, 0.5)
-    if r.anomaly:
+    assert r.anomaly == (kind == "anomaly") and r.peak == int(np.argmax(s))
+    assert r.threshold == pytest.approx(0.5)
+    if kind == "anomaly":
         assert (r.start, r.end) == (0, t) and r.peak >= t - cfg.anomaly_last
         return
-    cap = math.floor(cfg.max_cut * t + 1e-9)
     assert 0 <= r.start <= r.peak < r.end <= t
-    assert r.start + (t - r.end) <= cap
     assert np.all(s[: r.start] < r.threshold)
     assert np.all(s[r.end : t - cfg.min_end_cut] < r.threshold)  # cut beyond the forced minimum
-    if r.start + (t - r.end) < cap:  # not capped: both stop rules were met
-        assert s[r.start] >= r.threshold
-        assert t - r.end >= cfg.min_end_cut and s[r.end - 1] >= r.threshold
+    if kind == "free":  # both stop rules met: exactly the neutral head and tail (or the minimum)
+        assert head + max(tail, cfg.min_end_cut) < cap
+        assert (r.start, r.end) == (head, t - max(tail, cfg.min_end_cut))
+        assert s[r.start] >= r.threshold and s[r.end - 1] >= r.threshold
+        assert "cap of" not in r.reason
+    else:  # one cut a side per step, the start first, until the cap stops both
+        assert head > (cap + 1) // 2 and tail > cap // 2
+        assert (r.start, r.end) == ((cap + 1) // 2, t - cap // 2)
+        assert f"cap of {cfg.max_cut:.0%} reached" in r.reason
 
 
 # ---------------------------------------------------------------- the score
@@ -290,7 +323,7 @@ def test_default_thresholds_per_source():
     assert OpenFaceAUConfig.trim_threshold == 0.5  # thesis value
     assert resolve_threshold(TrimConfig(), PyFeatAUConfig()) == PyFeatAUConfig.trim_threshold
     assert resolve_threshold(TrimConfig(threshold=0.3), LandmarksAUConfig()) == 0.3
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"threshold\n  Input should be less than 1 .*=1.5"):
         TrimConfig(threshold=1.5)
 
 

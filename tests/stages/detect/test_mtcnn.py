@@ -1,4 +1,9 @@
-"""MTCNN: the networks load the facenet-pytorch state dicts strictly; faces on the real clips."""
+"""MTCNN: the networks load the facenet-pytorch state dicts strictly; faces on the real clips.
+
+The nets' outputs are compared with facenet-pytorch's own classes in test_mtcnn_reference.py;
+the detection pipeline around them (pyramid, NMS, regression) has no recorded reference output
+(facenet-pytorch's detect_face needs torchvision; see there) and is checked here by its results
+on real frames."""
 
 from __future__ import annotations
 

@@ -1,5 +1,13 @@
 """Torch embedders with checkpoints written here (random weights of the real architectures):
-loading, shapes, batch-size invariance, determinism, and the errors for bad weight files."""
+loading, shapes, batch-size invariance, determinism, and the errors for bad weight files.
+
+What remains unverified, and why: the published weights (IRv1 VGGFace2 / CASIA from GitHub
+releases, VGG-Face's vgg_face_dag.pth from the Oxford VGG page) are in no wheel on the package
+registry, so no embedding of a real face can be compared here. The IRv1 architecture is checked
+against facenet-pytorch's original in test_irv1_reference.py; VGG-Face's original definition (a
+converted MatConvNet model) is not published as a package either, so VggFace is checked by its
+shapes and layer choice only; that its key names match the release is taken from the release's
+documentation, not tested."""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""FAN landmarks: our crop / heatmap decoding around TorchScript modules the tests write."""
+"""FAN landmarks: our crop / heatmap decoding around TorchScript modules the tests write
+(FixedHeatmaps, BrightestCell: heatmaps whose peaks the tests place by hand).
+
+What remains unverified, and why: the real 2D-FAN network and its landmarks on real faces. Its
+weights (2DFAN4 from the face-alignment project's model server) are not in any wheel on the
+package registry, so they cannot be fetched here (the model registry lists them as a bundle the
+user places); without them there is no recorded output of the original to compare with. The
+loader's error for a missing or wrong file is tested instead."""
 
 from __future__ import annotations
 
