@@ -37,6 +37,7 @@ class Progress:
         self.verbosity = verbosity
         self.bars = self.enabled and is_tty(self.stream)
         self.every_s, self.last = every_s, time.monotonic()
+        self.t0 = self.last  #: when the units started (reset by :meth:`start`)
         self.total = self.done_units = self.n_frames = self.failed = 0
         self.bar: Any = None
         self.frames_bar: Any = None
@@ -70,7 +71,7 @@ class Progress:
             self._tick()
 
     def start(self, session: Any, plan: Any, n_todo: int) -> None:
-        self.total = n_todo
+        self.total, self.t0 = n_todo, time.monotonic()
         if not self.enabled:
             return
         self._line(f"{plural(len(session.videos), 'video')}, {plural(len(plan.units), 'unit')}, "
@@ -111,7 +112,7 @@ class Progress:
             return
         self.last = now
         self._line(f"progress: {self.done_units}/{self.total} units, {self.failed} failed, "
-                   f"{self.n_frames} frames decoded")
+                   f"{self.n_frames} frames decoded{speed_text(self, now)}")
 
     def close(self) -> None:
         for bar in (self.frames_bar, self.bar):
@@ -120,6 +121,47 @@ class Progress:
         self.bar = self.frames_bar = None
         if self.enabled and not self.bars and self.total:
             self._tick(force=True)
+
+
+def speed_text(p: Progress, now: float) -> str:
+    """", 41.2 frames/s, about 2 min left": the decode rate since the units started and the time
+    left if the remaining units take as long on average as the finished ones ("" before any)."""
+    elapsed = now - p.t0
+    if elapsed <= 0 or not p.done_units:
+        return ""
+    rate = f", {p.n_frames / elapsed:.1f} frames/s" if p.n_frames else ""
+    left = (p.total - p.done_units) * elapsed / p.done_units
+    return f"{rate}, about {duration(left)} left" if p.done_units < p.total else rate
+
+
+def duration(seconds: float) -> str:
+    """``duration(75)`` -> "1 min 15 s"; "42 s" under a minute; "2 h 05 min" over an hour."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def stage_seconds_line(ran: list[dict[str, Any]], videos: list[dict[str, Any]], work_s: float
+                       ) -> list[str]:
+    """"time per stage: track 12.3 s, frames 3.1 s, ...; 1596 frames kept, 60.2 frames/s of work
+    time" from the units that ran (seconds as the workers measured them; frames: those kept of
+    the ok videos that had a unit run)."""
+    touched = {r.get("video_id") for r in ran}
+    frames = sum(v.get("n_frames", 0) for v in videos
+                 if v["status"] == "ok" and v["video_id"] in touched)
+    per: dict[str, float] = {}
+    for r in ran:
+        stage = str(r.get("stage", "")).split("@")[0]
+        per[stage] = per.get(stage, 0.0) + float(r.get("seconds") or 0.0)
+    if not per:
+        return []
+    parts = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(per.items(), key=lambda kv: -kv[1]))
+    rate = f"; {frames} frames kept, {frames / work_s:.1f} frames/s of work time" \
+        if frames and work_s > 0 else ""
+    return [f"time per stage: {parts}{rate}"]
 
 
 def run_text(report: Any, width: int | None = None) -> str:
@@ -144,6 +186,7 @@ def run_text(report: Any, width: int | None = None) -> str:
     lines.append("")
     lines.append(f"videos: {len(ok)} ok, {len(failed)} failed, {len(pending)} pending; "
                  f"frames kept: {kept}, with a face: {face}")
+    lines += stage_seconds_line(report.ran, report.videos, getattr(report, "work_seconds", 0.0))
     if report.anomalies:
         lines.append(f"AU-trim anomalies (not trimmed; held back from exports and datasets unless "
                      f"--include-anomalies; fix with stages.trim.overrides): "
