@@ -70,7 +70,10 @@ def train(
         fail(exc)
     for line in metrics["warnings"] if json_ else ():  # the table lists them too
         typer.echo(f"warning: {line}", err=True)
-    typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else metrics["table"])
+    if json_:
+        typer.echo(json.dumps(metrics, indent=1, default=str))  # run_dir: where it was saved
+    else:
+        typer.echo(f"{metrics['table']}\nrun saved: {metrics['run_dir']}")
 
 
 @train_app.command()

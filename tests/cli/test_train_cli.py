@@ -83,6 +83,18 @@ def test_train_three_acts(cached) -> None:
     assert len(fused["folds"]) == 2 and (out / "fused" / "fusion_weighted.json").is_file()
 
 
+def test_train_says_where_the_run_went(cached) -> None:
+    manifest, out = cached
+    base = ["train", "--features", "hog", "-m", str(manifest), "-o", str(out), "--head",
+            "cnn1d", *FAST, *ALLOW]
+    res = CLI.invoke(app, base)
+    assert res.exit_code == 0, res.output
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("run saved: ")
+    first = Path(last.removeprefix("run saved: "))
+    assert first.parent == out / "train" / "hog" / "runs" and (first / "metrics.json").is_file()
+
+
 def test_train_needs_features_and_valid_folds(cached) -> None:
     manifest, out = cached
     res = CLI.invoke(app, ["train", "-m", str(manifest), "-o", str(out)])
