@@ -82,6 +82,7 @@ def fuse(
     method: Annotated[FusionMethod, typer.Option(help="how softmax outputs are combined")] =
     FusionMethod.AVERAGE,
     dest: Annotated[Path | None, typer.Option(help="folder for fusion_<method>.json")] = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Late fusion of trained runs' softmax outputs (average, weighted by mean validation
     accuracy, or max), fold by fold, and on the test part when the runs have final models."""
@@ -93,4 +94,35 @@ def fuse(
         metrics = do_fuse(list(runs), method, out_dir=dest)
     except EmoprepError as exc:
         fail(exc)
-    typer.echo(json.dumps(metrics, indent=1, default=str))
+    typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else fuse_table(metrics, dest))
+
+
+def fuse_table(m: dict, dest: Path | None) -> str:
+    """A short text summary of ``train fuse``: the runs, the fused headline metric per fold and
+    its mean +- std (validation, and test where the runs have it), and where the JSON went."""
+    from emoprep.train.report import headline_key
+
+    key = headline_key(m["summary"]["val"])
+    lines = [f"fused {len(m['runs'])} runs by {m['method']}: {', '.join(m['runs'])}",
+             f"{'fold':<10}  {'val ' + key:>26}  {'test ' + key:>26}"]
+    for f in m["folds"]:
+        val = _score(f["val"], key)
+        test = _score(f["test"], key) if f["test"] else "-"
+        lines.append(f"{f['name']:<10}  {val:>26}  {test:>26}")
+    for part in ("val", "test"):
+        s = m["summary"][part].get(key)
+        if s:
+            lines.append(f"{part + ' mean':<10}  {s['mean']:.4f} +- {s['std']:.4f} "
+                         f"({s['n']} folds)")
+    if m["final_test"]:
+        lines.append(f"{'final test':<10}  {_score(m['final_test'], key)}")
+    lines.append(f"written: {dest / ('fusion_' + m['method'] + '.json')}" if dest is not None
+                 else "not written (--dest DIR writes fusion_<method>.json; --json prints it)")
+    return "\n".join(lines)
+
+
+def _score(scores: dict, key: str) -> str:
+    from emoprep.train.metrics import headline
+
+    value = headline(scores).get(key)
+    return "-" if value is None else f"{value:.4f}"
