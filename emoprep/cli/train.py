@@ -7,12 +7,21 @@ from typing import Annotated
 
 import typer
 
-from emoprep.cli.common import EXIT_USAGE, JsonOpt, ManifestOpt, OutOpt, SetOpt, fail
+from emoprep.cli.common import (
+    EXIT_USAGE,
+    Command,
+    Group,
+    JsonOpt,
+    ManifestOpt,
+    OutOpt,
+    SetOpt,
+    fail,
+)
 from emoprep.errors import EmoprepError
 from emoprep.train.config import FusionMethod, Head, Task
 
-train_app = typer.Typer(help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN, linear, MLP) "
-                        "beside a linear probe.")
+train_app = typer.Typer(cls=Group, help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN, "
+                        "linear, MLP) beside a linear probe.")
 
 
 @train_app.callback(invoke_without_command=True)
@@ -76,7 +85,7 @@ def train(
         typer.echo(f"{metrics['table']}\nrun saved: {metrics['run_dir']}")
 
 
-@train_app.command()
+@train_app.command(cls=Command)
 def fuse(
     runs: Annotated[list[Path], typer.Argument(help="run folders of `emoprep train` (2 or more)")],
     method: Annotated[FusionMethod, typer.Option(help="how softmax outputs are combined")] =
