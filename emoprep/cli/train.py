@@ -112,12 +112,12 @@ def fuse_table(m: dict, dest: Path | None) -> str:
     from emoprep.train.report import headline_key
 
     key = headline_key(m["summary"]["val"])
+    tested = any(f["test"] for f in m["folds"])  # a test column only where there is a test part
     lines = [f"fused {len(m['runs'])} runs by {m['method']}: {', '.join(m['runs'])}",
-             f"{'fold':<10}  {'val ' + key:>26}  {'test ' + key:>26}"]
+             f"{'fold':<10}  {'val ' + key:>26}" + (f"  {'test ' + key:>26}" if tested else "")]
     for f in m["folds"]:
-        val = _score(f["val"], key)
-        test = _score(f["test"], key) if f["test"] else "-"
-        lines.append(f"{f['name']:<10}  {val:>26}  {test:>26}")
+        test = (_score(f["test"], key) if f["test"] else "-") if tested else ""
+        lines.append(f"{f['name']:<10}  {_score(f['val'], key):>26}  {test:>26}".rstrip())
     for part in ("val", "test"):
         s = m["summary"][part].get(key)
         if s:
