@@ -122,7 +122,7 @@ def fuse_table(m: dict, dest: Path | None) -> str:
         s = m["summary"][part].get(key)
         if s:
             lines.append(f"{part + ' mean':<10}  {s['mean']:.4f} +- {s['std']:.4f} "
-                         f"({s['n']} folds)")
+                         f"({s['n']} fold{'' if s['n'] == 1 else 's'})")
     if m["final_test"]:
         lines.append(f"{'final test':<10}  {_score(m['final_test'], key)}")
     lines.append(f"written: {dest / ('fusion_' + m['method'] + '.json')}" if dest is not None
