@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 
 def open_store(out: str | Path) -> FrameStore:
-    """Open the frame store in an output folder: ``.videos()``, ``.frames(id)``, ``.meta(id)``."""
+    """Open the frame store in an output folder: ``.videos()``, ``.frames(id)``, ``.meta(id)``,
+    ``.features(id, name)`` (T, D) float32, ``.feature_names()``."""
     from emoprep.io.reader import open_store as _open
 
     return _open(out)

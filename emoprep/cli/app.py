@@ -9,6 +9,8 @@ import typer
 
 from emoprep.cli import exporting, views
 from emoprep.cli.common import (
+    Command,
+    Group,
     JsonOpt,
     ManifestOpt,
     OutOpt,
@@ -29,7 +31,8 @@ from emoprep.cli.train import train_app
 from emoprep.errors import EmoprepError
 from emoprep.pipeline.executors import ExecutorKind
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="markdown",
+app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True,
+                  rich_markup_mode="markdown",
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="Offline, incremental preprocessing of facial-expression video datasets."
                   "\n\nExit codes: 0 ok; 1 some videos or units failed; 2 usage or configuration "
@@ -57,7 +60,7 @@ def main_options(
     """Options of every command."""
 
 
-@app.command()
+@app.command(cls=Command)
 def samples(
     dest: Annotated[Path | None, typer.Option(help="where to put the clips")] = None,
 ) -> None:
@@ -72,7 +75,7 @@ def samples(
     typer.echo(f"samples ready in {path}  (manifest: {path / 'data_manifest.yaml'})")
 
 
-@app.command()
+@app.command(cls=Command)
 def init(
     folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="the folder of your videos")],
     manifest: Annotated[Path, typer.Option(
@@ -96,7 +99,7 @@ def init(
     typer.echo(f"next: emoprep run -m {manifest} --dry-run   (then without --dry-run)")
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     videos: Annotated[
         list[Path] | None,
@@ -202,7 +205,7 @@ def run(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(cls=Command)
 def status(
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from emoprep.cli.render import Verbosity
 from emoprep.errors import ConfigError, EmoprepError, ModelFileError
@@ -21,6 +22,28 @@ if TYPE_CHECKING:
     from emoprep.pipeline.manifest import Manifest
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+def _flag(option: Any) -> Any:
+    """``--help`` is a flag: typer (0.29) gives its help option no metavar, so the help shows
+    ``<bool>`` after it; an empty metavar, as the other flags have, leaves the type column blank."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
+class Command(TyperCommand):
+    """The class of every emoprep command (``@app.command(cls=Command)``)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag(super().get_help_option(ctx))
+
+
+class Group(TyperGroup):
+    """The class of every emoprep command group (``typer.Typer(cls=Group)``)."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag(super().get_help_option(ctx))
 
 
 class ExportFormat(str, Enum):

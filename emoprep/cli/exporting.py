@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from emoprep.cli.common import ExportFormat
+from emoprep.cli.common import Command, ExportFormat
 from emoprep.cli.common import fail as _fail
 from emoprep.errors import EmoprepError
 from emoprep.types import PadRule, Part
@@ -208,4 +208,4 @@ def _export_h5(run_dir: Path, features: str, dest: Path, base: ExportOptions,
 
 def register(app: typer.Typer) -> None:
     """Add ``export`` to the main app."""
-    app.command()(export)
+    app.command(cls=Command)(export)

@@ -10,9 +10,10 @@ from typing import Annotated
 
 import typer
 
+from emoprep.cli.common import Command, Group
 from emoprep.errors import EmoprepError
 
-models_app = typer.Typer(add_completion=False, no_args_is_help=True,
+models_app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True,
                          help="Model files: where they come from, fetch them, verify them.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="machine-readable output")]
@@ -53,7 +54,7 @@ def _bundle_text(d: dict) -> str:
     return "\n".join(lines)
 
 
-@models_app.command("list")
+@models_app.command("list", cls=Command)
 def list_(json_: JsonOpt = False) -> None:
     """Every model bundle: source, licence, sha256, expected path and state of each file."""
     from emoprep.io import models
@@ -66,7 +67,7 @@ def list_(json_: JsonOpt = False) -> None:
     typer.echo("\n\n".join(_bundle_text(d) for d in data))
 
 
-@models_app.command()
+@models_app.command(cls=Command)
 def fetch(
     name: Annotated[str, typer.Argument(help="bundle name, or 'all' for every fetchable bundle")],
     json_: JsonOpt = False,
@@ -89,7 +90,7 @@ def fetch(
         typer.echo(f"{n}: {len(paths)} file(s) ready in {models.model_dir() / n}")
 
 
-@models_app.command()
+@models_app.command(cls=Command)
 def verify(json_: JsonOpt = False) -> None:
     """Check every file; exit 1 when a fetchable file is missing or any file has bad content."""
     from emoprep.io import models

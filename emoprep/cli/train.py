@@ -7,12 +7,21 @@ from typing import Annotated
 
 import typer
 
-from emoprep.cli.common import EXIT_USAGE, JsonOpt, ManifestOpt, OutOpt, SetOpt, fail
+from emoprep.cli.common import (
+    EXIT_USAGE,
+    Command,
+    Group,
+    JsonOpt,
+    ManifestOpt,
+    OutOpt,
+    SetOpt,
+    fail,
+)
 from emoprep.errors import EmoprepError
 from emoprep.train.config import FusionMethod, Head, Task
 
-train_app = typer.Typer(help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN, linear, MLP) "
-                        "beside a linear probe.")
+train_app = typer.Typer(cls=Group, help="Train heads on cached features (LSTM, BiLSTM, 1D-CNN, "
+                        "linear, MLP) beside a linear probe.")
 
 
 @train_app.callback(invoke_without_command=True)
@@ -70,15 +79,19 @@ def train(
         fail(exc)
     for line in metrics["warnings"] if json_ else ():  # the table lists them too
         typer.echo(f"warning: {line}", err=True)
-    typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else metrics["table"])
+    if json_:
+        typer.echo(json.dumps(metrics, indent=1, default=str))  # run_dir: where it was saved
+    else:
+        typer.echo(f"{metrics['table']}\nrun saved: {metrics['run_dir']}")
 
 
-@train_app.command()
+@train_app.command(cls=Command)
 def fuse(
     runs: Annotated[list[Path], typer.Argument(help="run folders of `emoprep train` (2 or more)")],
     method: Annotated[FusionMethod, typer.Option(help="how softmax outputs are combined")] =
     FusionMethod.AVERAGE,
     dest: Annotated[Path | None, typer.Option(help="folder for fusion_<method>.json")] = None,
+    json_: JsonOpt = False,
 ) -> None:
     """Late fusion of trained runs' softmax outputs (average, weighted by mean validation
     accuracy, or max), fold by fold, and on the test part when the runs have final models."""
@@ -90,4 +103,35 @@ def fuse(
         metrics = do_fuse(list(runs), method, out_dir=dest)
     except EmoprepError as exc:
         fail(exc)
-    typer.echo(json.dumps(metrics, indent=1, default=str))
+    typer.echo(json.dumps(metrics, indent=1, default=str) if json_ else fuse_table(metrics, dest))
+
+
+def fuse_table(m: dict, dest: Path | None) -> str:
+    """A short text summary of ``train fuse``: the runs, the fused headline metric per fold and
+    its mean +- std (validation, and test where the runs have it), and where the JSON went."""
+    from emoprep.train.report import headline_key
+
+    key = headline_key(m["summary"]["val"])
+    tested = any(f["test"] for f in m["folds"])  # a test column only where there is a test part
+    lines = [f"fused {len(m['runs'])} runs by {m['method']}: {', '.join(m['runs'])}",
+             f"{'fold':<10}  {'val ' + key:>26}" + (f"  {'test ' + key:>26}" if tested else "")]
+    for f in m["folds"]:
+        test = (_score(f["test"], key) if f["test"] else "-") if tested else ""
+        lines.append(f"{f['name']:<10}  {_score(f['val'], key):>26}  {test:>26}".rstrip())
+    for part in ("val", "test"):
+        s = m["summary"][part].get(key)
+        if s:
+            lines.append(f"{part + ' mean':<10}  {s['mean']:.4f} +- {s['std']:.4f} "
+                         f"({s['n']} fold{'' if s['n'] == 1 else 's'})")
+    if m["final_test"]:
+        lines.append(f"{'final test':<10}  {_score(m['final_test'], key)}")
+    lines.append(f"written: {dest / ('fusion_' + m['method'] + '.json')}" if dest is not None
+                 else "not written (--dest DIR writes fusion_<method>.json; --json prints it)")
+    return "\n".join(lines)
+
+
+def _score(scores: dict, key: str) -> str:
+    from emoprep.train.metrics import headline
+
+    value = headline(scores).get(key)
+    return "-" if value is None else f"{value:.4f}"

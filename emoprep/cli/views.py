@@ -9,10 +9,21 @@ from typing import Annotated
 
 import typer
 
-from emoprep.cli.common import JsonOpt, ManifestOpt, OutOpt, ProfileOpt, SetOpt, fail, with_profile
+from emoprep.cli.common import (
+    Command,
+    Group,
+    JsonOpt,
+    ManifestOpt,
+    OutOpt,
+    ProfileOpt,
+    SetOpt,
+    fail,
+    with_profile,
+)
 from emoprep.errors import EmoprepError
 
-config_app = typer.Typer(no_args_is_help=True, help="Show the settings a manifest resolves to.")
+config_app = typer.Typer(cls=Group, no_args_is_help=True,
+                         help="Show the settings a manifest resolves to.")
 
 
 def _output_dir(manifest: Path, out: Path | None, set_: list[str] | None) -> Path:
@@ -67,7 +78,7 @@ def inspect(
     typer.echo(render_inspect_json(info) if json_ else render_inspect(info))
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def config_show(
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     set_: SetOpt = None,
@@ -99,6 +110,6 @@ def config_show(
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the main app."""
-    app.command()(report)
-    app.command()(inspect)
+    app.command(cls=Command)(report)
+    app.command(cls=Command)(inspect)
     app.add_typer(config_app, name="config")

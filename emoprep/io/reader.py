@@ -127,6 +127,35 @@ class FrameStore(_LazyFile):
                 out["anomaly"] = bool(a.get("anomaly", False))
         return out
 
+    # -- features and a summary ------------------------------------------------------------------
+    def feature_names(self) -> list[str]:
+        """Embedder names with a feature store beside this frame store (``features/<name>.h5``)."""
+        return sorted(p.stem for p in (self.layout.root / "features").glob("*.h5"))
+
+    def features(self, video_id: str, name: str) -> np.ndarray:
+        """Per-frame features (T, D) float32 of ``video_id`` from ``features/<name>.h5``, one row
+        per stored frame (rows of frames without a face are zeros)."""
+        cache: dict[str, FeatureStore] = self.__dict__.setdefault("_features", {})
+        if name not in cache:
+            cache[name] = FeatureStore(self.layout.root, name)
+        return np.asarray(cache[name].read(video_id)[0], np.float32)
+
+    def close(self) -> None:
+        for fs in self.__dict__.pop("_features", {}).values():
+            fs.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        vids = self.videos()
+        n = f"{len(vids)} video{'' if len(vids) == 1 else 's'}"
+        crops = ""
+        if vids:
+            with self._reading(f"frames of {vids[0]!r}"):
+                shape = self._group(vids[0])["frames"].shape
+            crops = f", crops {shape[1]}x{shape[2]}"
+        feats = ", ".join(self.feature_names()) or "none"
+        return f"<FrameStore {self.layout.root}: {n}{crops}, features {feats}>"
+
 
 def open_store(out: str | Path) -> FrameStore:
     """Open the frame store of an output folder for reading."""

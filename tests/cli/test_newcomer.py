@@ -141,6 +141,17 @@ def test_help_shows_flags_without_a_type_and_names_the_choices(tmp_path: Path) -
     assert "thesis-affectnet" in text and "emoprep run FOLDER -o out" in text
 
 
+def test_the_help_option_itself_shows_no_type(tmp_path: Path) -> None:
+    """Finding 11: ``--help`` is a flag too; typer gives it no metavar (``<bool>``) unless the
+    command classes (emoprep.cli.common.Command, Group) blank it, in every group and command."""
+    for command in ([], ["run"], ["train"], ["train", "fuse"], ["models", "list"],
+                    ["config", "show"]):
+        got = emoprep(*command, "--help", cwd=tmp_path)
+        line = next(ln for ln in got.stdout.splitlines() if ln.startswith("│ --help"))
+        assert line.replace("│", " ").split()[:4] == ["--help", "-h", "Show", "this"], \
+            (command, line)  # the help text right after the names, where a type would stand
+
+
 def test_dry_run_names_empty_and_text_files(newcomer: Path, tmp_path: Path) -> None:
     """Finding 13: ``--dry-run`` (validate everything) catches what the run would fail."""
     import shutil

@@ -77,10 +77,35 @@ def test_train_three_acts(cached) -> None:
     runs = sorted((out / "train" / "hog" / "runs").iterdir())
     assert len(runs) == 2
     res = CLI.invoke(app, ["train", "fuse", *map(str, runs), "--method", "weighted",
-                           "--dest", str(out / "fused")])
+                           "--dest", str(out / "fused"), "--json"])
     assert res.exit_code == 0, res.output
     fused = json.loads(res.output)
     assert len(fused["folds"]) == 2 and (out / "fused" / "fusion_weighted.json").is_file()
+
+
+def test_train_says_where_the_run_went_and_fuse_prints_a_table(cached) -> None:
+    manifest, out = cached
+    base = ["train", "--features", "hog", "-m", str(manifest), "-o", str(out), "--head",
+            "cnn1d", *FAST, *ALLOW]
+    res = CLI.invoke(app, base)
+    assert res.exit_code == 0, res.output
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.startswith("run saved: ")
+    first = Path(last.removeprefix("run saved: "))
+    assert first.parent == out / "train" / "hog" / "runs" and (first / "metrics.json").is_file()
+    second = json.loads(CLI.invoke(app, [*base, "--set", "train.seed=5", "--json"]).stdout)
+    assert Path(second["run_dir"]).is_dir() and Path(second["run_dir"]) != first
+    res = CLI.invoke(app, ["train", "fuse", str(first), second["run_dir"],
+                           "--dest", str(out / "fused_t")])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].startswith("fused 2 runs by average: ")
+    assert lines[2].startswith("fold0") and lines[3].startswith("fold1"), res.stdout
+    assert lines[4].startswith("val mean") and " +- " in lines[4] and "(2 folds)" in lines[4]
+    assert lines[-1] == f"written: {out / 'fused_t' / 'fusion_average.json'}"
+    assert len(lines) < 12 and (out / "fused_t" / "fusion_average.json").is_file()
+    full = CLI.invoke(app, ["train", "fuse", str(first), second["run_dir"], "--json"])
+    assert json.loads(full.stdout)["method"] == "average"
 
 
 def test_train_needs_features_and_valid_folds(cached) -> None:

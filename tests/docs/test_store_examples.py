@@ -54,6 +54,11 @@ def _datasets(ns: SimpleNamespace) -> None:
     assert ns.vid.startswith("s0") and ns.store.frames(ns.vid).shape[1:] == (SIZE, SIZE, 3)
     for key in ("labels", "subject", "frame_index", "status", "trim_start", "trim_end", "anomaly"):
         assert key in ns.m, key
+    assert ns.store.feature_names() == ["hog"]
+    assert ns.feats.dtype == np.float32 and ns.feats.shape[0] == ns.m["frame_index"].shape[0]
+    assert ns.feats.ndim == 2 and ns.feats.shape[1] > 1
+    n = len(ns.store.videos())
+    assert repr(ns.store) == f"<FrameStore out: {n} videos, crops {SIZE}x{SIZE}, features hog>"
     assert ns.mask.shape == ns.face.shape and ns.mask.shape[1] == 100
     assert (ns.face <= ns.mask).all()  # no face on padding
     lengths = ns.lengths.numpy()

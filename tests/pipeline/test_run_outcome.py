@@ -68,6 +68,16 @@ def test_the_split_is_made_of_usable_videos(first_run) -> None:
     assert status(manifest, out).split["state"] == "up-to-date"  # status plans it the same way
 
 
+def test_a_clip_without_a_face_says_so_before_the_tuning_hint(first_run) -> None:
+    _, _, rep = first_run
+    error = next(v["error"] for v in rep.failed_videos if v["video_id"] == "nf_sad")
+    said = error.index("video nf_sad: no frame of the clip showed a face (frames 0-11); that is "
+                       "expected for a clip without a face. If the clip does show one, try ")
+    assert said < error.index("stages.detect.min_size")  # the haar hint, after the explanation
+    assert error.strip().endswith("backend: none for pre-cropped faces)")
+    assert error.splitlines()[0] in run_text(rep)
+
+
 def test_the_low_face_warning_is_in_the_terminal_summary(first_run) -> None:
     _, _, rep = first_run
     assert [w["video_id"] for w in rep.warnings] == ["lf_happy"]

@@ -21,7 +21,7 @@ RUN_FILES = {
     "s04_sad_1.mp4": "bank:s04_sad_1.mp4",
     # its "take" label must be escaped in HTML (the pipeline makes the id file-name safe)
     "s03_happy_<b>&'x.mp4": "bank:s03_happy_1.mp4",
-    "s08_sad_1.mp4": "samples:no_face.mp4",        # fails: no face found
+    "s08_sad_1.mp4": "samples:no_face.mp4",        # fails: no frame shows a face
     "s09_happy_1.mov": "samples:face_noface.mov",  # ok, face in 4 of 85 kept frames
 }
 LABELS = {"pattern": r"(?P<subject>s\d+)_(?P<emotion>[a-z]+)_(?P<take>[^/]+)\.(mp4|mov)",

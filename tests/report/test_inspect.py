@@ -51,13 +51,13 @@ def test_low_coverage_video_carries_its_warning(report_run: Path) -> None:
 def test_failed_video_says_where_and_why(report_run: Path) -> None:
     info = inspect_video(report_run, FAILED_ID)
     assert info["status"] == "failed" and info["failed_stage"] == "track"
-    assert "no face found" in info["error"]
+    assert "no frame of the clip showed a face" in info["error"]
     assert info["window"] is None and info["status_counts"] is None
     assert info["stages"]["track"]["status"] == "failed"
     assert "frames" not in info["shards"]
     json.dumps(info)
     text = render_inspect(info)
-    assert "status        failed" in text and "no face found" in text
+    assert "status        failed" in text and "no frame of the clip showed a face" in text
 
 
 def test_unknown_video_names_the_id_and_some_known_ones(report_run: Path) -> None:

@@ -43,10 +43,11 @@ def test_problems_first_with_reasons(built) -> None:
     assert order[0] == FAILED_ID and order[1] == LOW_FACE_ID
     problems = page[page.index("<h2>Problems</h2>"):page.index("<h2>Splits</h2>")]
     assert problems.index(FAILED_ID) < problems.index(LOW_FACE_ID)
-    assert "no face found" in problems
+    assert "no frame of the clip showed a face" in problems
     assert "face in 4 of 85 kept frames" in problems
     failed = page[page.index(f'id="v-{FAILED_ID}"'):]
-    assert "failed: track: video s08_sad_1: no face found" in failed[:failed.index("</section>")]
+    assert "failed: track: video s08_sad_1: no frame of the clip showed a face" \
+        in failed[:failed.index("</section>")]
 
 
 def test_summary_stages_statuses_and_split(built) -> None:

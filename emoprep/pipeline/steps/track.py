@@ -65,8 +65,10 @@ def check(task: UnitTask, geom: Geometry, idx: np.ndarray) -> np.ndarray:
         raise VideoError(f"video {vid}: no frame could be decoded in the window {idx[0]}-{idx[-1]}")
     face = FrameStatus.has_face(geom.status)
     if not face.any():
-        raise NoFaceError(f"video {vid}: no face found in frames {int(geom.frame_index[0])}-"
-                          f"{int(geom.frame_index[-1])}; {task.stages.detect.no_face_hint()}")
+        raise NoFaceError(
+            f"video {vid}: no frame of the clip showed a face (frames {int(geom.frame_index[0])}-"
+            f"{int(geom.frame_index[-1])}); that is expected for a clip without a face. If the "
+            f"clip does show one, {task.stages.detect.no_face_hint()}")
     return face
 
 

@@ -139,8 +139,9 @@ class DetectorConfig(BackendConfig):
         raise NotImplementedError
 
     def no_face_hint(self) -> str:
-        """What to try when no face is found in a whole video (one clause of the error message)."""
-        return "check that the video shows a face"
+        """What to try when no face is found in a whole video that does show one (one clause of
+        the error message)."""
+        return "try another stages.detect.backend (docs/MANIFEST.md)"
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:
