@@ -75,8 +75,10 @@ SUMMARY_VOLATILE = ("seconds", "startup_seconds", "work_seconds", "out", "execut
 SPLIT_VOLATILE = ("path", "state", "reason")
 #: files under .emoprep/ left out: the run lock (a token of whichever run held the folder), the
 #: content-hash cache (keyed by the inputs' mtimes; the hashes that matter are in the records'
-#: fingerprints) and the records snapshot (a cache rebuilt from the records compared one by one)
-INTERNAL_SKIPPED = (".emoprep/lock", ".emoprep/hashes.json", ".emoprep/records.snapshot.json")
+#: fingerprints), the records snapshot (a cache rebuilt from the records compared one by one) and
+#: the manifest the last invocation used (its resolved settings hold this folder's absolute path)
+INTERNAL_SKIPPED = (".emoprep/lock", ".emoprep/hashes.json", ".emoprep/records.snapshot.json",
+                    ".emoprep/manifest.json")
 
 
 def _sha256(p: Path) -> str:

@@ -8,7 +8,9 @@ upstreams is in the pass: the scheduler never puts those in one job). Each pass:
 1. ``begin`` each consumer in DAG order (upstream values are set: the probe's planned count, the
    window's frame numbers, the live tracker); each says which frames it wants (:class:`FrameNeed`);
 2. decode the union of the wanted frames once, in increasing order, pushing each frame to the
-   consumers that want it; when a consumer asks for the count, grab to the end of the video;
+   consumers that want it; when a consumer asks for the count, grab to the end of the video; a
+   frame that cannot be read fails the consumers reading frames (and those waiting for the
+   count), not the others;
 3. ``finish`` each consumer in DAG order. A consumer may answer :data:`REDO` (the plan was wrong:
    the decoded count differs from the header's, fewer frames than planned): it and its downstream
    consumers go into the next pass, begun again with the values that are now final.
@@ -239,11 +241,16 @@ def _feed(st: _State, tasks: dict[str, UnitTask], feeds: list[_Feed]) -> None:
     progress = FrameCounter(tasks[owner].progress)
     counted = _Count()
     t0, before = time.perf_counter(), sum(st.seconds.get(f.stage, 0.0) for f in readers)
-    for index, frame in _decode(entry, want, counted if count else None):
-        progress()
-        for f in readers:
-            if f.stage in st.active:
-                _push(st, tasks[f.stage], f, index, frame)
+    try:
+        for index, frame in _decode(entry, want, counted if count else None):
+            progress()
+            for f in readers:
+                if f.stage in st.active:
+                    _push(st, tasks[f.stage], f, index, frame)
+    except Exception as exc:  # noqa: BLE001 (an unreadable frame fails the stages that read it)
+        for f in feeds:
+            if f.stage in st.active and (f.need.indices.size or f.need.count is not Count.NO):
+                _settle(st, tasks[f.stage], f.consumer, exc)
     progress.flush()
     if count:
         st.decoded = counted.n

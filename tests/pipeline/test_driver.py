@@ -43,9 +43,10 @@ CLIPS = [("s01_happy_1", "WolfgangLanger_Pexels.mp4", 0), ("s02_sad_1", "single_
 N_FRAMES = 24
 VID = "s01_happy_1"  #: the video whose stages are made stale
 EMBED = {"embed": {"hog": {"type": "hog"}}}
-#: files of the run's own bookkeeping (timings, file stamps), not outputs
+#: files of the run's own bookkeeping (timings, file stamps; the manifest the invocation used,
+#: which holds the folder's absolute path), not outputs
 VOLATILE = ("summary.json", ".emoprep/records.snapshot.json", ".emoprep/indexes/",
-            ".emoprep/records/", ".emoprep/lock")
+            ".emoprep/records/", ".emoprep/lock", ".emoprep/manifest.json")
 
 
 def _frames(clip: Path, first: int):
