@@ -81,8 +81,8 @@ def test_generated_tables_split_into_disjoint_parts(
         with pytest.raises(ConfigError) as exc:
             make_split(videos, cfg)
         assert ("have an empty training or validation part" if loso else
-                f"{n} subjects: {n - rest} held out for test leaves {rest}, fewer than "
-                f"folds={folds}") in str(exc.value)
+                f"{n} subject{'' if n == 1 else 's'}: {n - rest} held out for test leaves "
+                f"{rest}, fewer than folds={folds}") in str(exc.value)
         return
     if stratify and not loso:  # every emotion rarer than folds (outside test): cannot stratify
         plain = make_split(videos, cfg.model_copy(update={"stratify": None}))
