@@ -2,11 +2,10 @@
 
 Every problem (missing root, zero videos, duplicate ids, unsafe ids given in the CSV list, image
 folders or sequences without ``videos.fps``) is collected and raised once as :class:`ConfigError`.
-With ``videos.kind: images`` the matched image files that the rule gives one video id form one
-image sequence (:func:`_sequences`); a single image is a one-frame item. One odd file never blocks
-a dataset: a file name outside ASCII gets a transliterated id (``Ärger 1.mp4`` -> ``Arger_1``), and
-a path that cannot be read (a broken link, a link loop) is listed as unmatched.
-"""
+With ``videos.kind: images`` the image files the rule gives one id form one sequence
+(:func:`_sequences`); a single image is a one-frame item. One odd file never blocks a dataset: a
+non-ASCII name gets a transliterated id (``Ärger 1.mp4`` -> ``Arger_1``), an unreadable path is
+unmatched."""
 
 from __future__ import annotations
 
