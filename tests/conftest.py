@@ -69,3 +69,25 @@ def corpus(clip_bank: Path, tmp_path: Path) -> Path:
 
 
 __all__ = ["CORPUS", "CORPUS_LABELS", "EXTRA", "store_arrays", "write_manifest"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 1600 KiB tmpfs (room for every small file of a tiny run and one frame shard, not two);
+    skipped without root or where tmpfs cannot be mounted."""
+    import os
+    import subprocess
+
+    from tests.helpers import mount_tmpfs
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a size-limited tmpfs (mount -t tmpfs -o size=...)")
+    point = tmp_path / "disk"
+    point.mkdir()
+    got = mount_tmpfs(point, "1600k")
+    if got.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {got.stderr.strip()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)

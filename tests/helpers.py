@@ -3,6 +3,7 @@ manifest writer, and a reader of every dataset of an output folder."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 # --- a small corpus of real clips cut from the samples (built once per session) ------------------
@@ -248,3 +249,11 @@ def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
         for a in added:  # the stand-ins live only while the module is imported
             sys.modules.pop(a, None)
     return mod
+
+
+def mount_tmpfs(point: Path, size: str, remount: bool = False) -> subprocess.CompletedProcess:
+    """``mount -t tmpfs -o size=SIZE`` at ``point`` (``remount`` changes the size of a mounted
+    one); needs root."""
+    opts = f"remount,size={size}" if remount else f"size={size}"
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
+                          capture_output=True, text=True)

@@ -7,13 +7,9 @@ HDF5 cannot recover from ENOSPC inside a file, and the child may crash when it e
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 CHILD = r"""
 import os, sys
@@ -37,23 +33,6 @@ except DiskFullError as exc:
 print("LEFT", sorted(os.listdir(disk)), flush=True)
 os._exit(0)  # HDF5's half-closed file is not closed again at exit
 """
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1600 KiB tmpfs."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a size-limited tmpfs (mount -t tmpfs -o size=...)")
-    point = tmp_path / "disk"
-    point.mkdir()
-    got = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1600k", "tmpfs", str(point)],
-                         capture_output=True, text=True)
-    if got.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {got.stderr.strip()}")
-    try:
-        yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
 def test_disk_full_while_a_shard_is_flushed_names_the_file_and_enospc(small_disk: Path) -> None:

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from emoprep.errors import DiskFullError
 from emoprep.pipeline.runner import run
-from tests.helpers import assert_same_store
+from tests.helpers import assert_same_store, mount_tmpfs
 from tests.reliability.conftest import (
     INLINE,
     assert_nothing_partial,
@@ -22,28 +20,6 @@ from tests.reliability.conftest import (
     start_cli,
     wait_for,
 )
-
-
-def _mount(point: Path, size: str, remount: bool = False) -> subprocess.CompletedProcess:
-    opts = f"remount,size={size}" if remount else f"size={size}"
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
-                          capture_output=True, text=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1600 KiB tmpfs: room for every small file and one frame shard, not two."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a size-limited tmpfs (mount -t tmpfs -o size=...)")
-    point = tmp_path / "disk"
-    point.mkdir()
-    got = _mount(point, "1600k")
-    if got.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {got.stderr.strip()}")
-    try:
-        yield point
-    finally:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
 def _fill(disk: Path, leave: int) -> Path:
@@ -65,7 +41,7 @@ def test_disk_full_in_a_worker_stops_the_run_and_a_later_run_completes(two_clips
     assert "file system is full" in err and "Traceback" not in err, err
     assert re.search(r"unit \S+ of video s0[14]_\w+", err), err
     assert_nothing_partial(out)
-    assert _mount(small_disk, "16m", remount=True).returncode == 0
+    assert mount_tmpfs(small_disk, "16m", remount=True).returncode == 0
     rep = run(manifest, out, opts=INLINE)
     assert rep.ran and all(r["ok"] for r in rep.ran)
     assert_same_store(clean_out, out)
@@ -86,7 +62,7 @@ def test_disk_full_while_writing_a_record(two_clips, clean_out, small_disk: Path
     assert_nothing_partial(out)
     assert not list(out.rglob(".*.tmp*"))
     filler[0].unlink()
-    assert _mount(small_disk, "16m", remount=True).returncode == 0
+    assert mount_tmpfs(small_disk, "16m", remount=True).returncode == 0
     rep = run(manifest, out, opts=INLINE)
     assert rep.ran and all(r["ok"] for r in rep.ran)
     assert_same_store(clean_out, out)
