@@ -106,9 +106,13 @@ def test_default_profile_changes_nothing() -> None:
 
 
 def test_explicit_user_keys_win_sase_fe() -> None:
+    # medianflow is the default: written in the file it is no choice; given with --set it wins
     raw, stages = resolved(Profile.THESIS_SASE_FE, track={"backend": "medianflow"},
                            window={"start": 0.3}, align={"size": 224})
-    assert stages["track"]["backend"] == "medianflow" and stages["track"]["confirm"] == 0
+    assert stages["track"]["backend"] == "none" and stages["track"]["confirm"] == 0
+    over, changed, _ = apply_overrides(raw, ["stages.track.backend=medianflow"])
+    set_stages = StagesConfig.model_validate(apply_profile(over, changed)["stages"])
+    assert set_stages.track.backend.value == "medianflow" and set_stages.track.confirm == 0
     assert (stages["window"]["start"], stages["window"]["end"]) == (0.3, 0.9)
     assert stages["align"] == {**stages["align"], "size": 224, "method": "box", "box_pad_y": 0}
     assert raw["profile"] == "thesis-sase-fe"
@@ -117,10 +121,10 @@ def test_explicit_user_keys_win_sase_fe() -> None:
 def test_explicit_user_keys_win_bu4dfe() -> None:
     # a mapping value is one setting: any stages.split key of the user keeps the profile's out
     _, stages = resolved(Profile.THESIS_BU4DFE, split={"seed": 3},
-                         detect={"backend": "mtcnn"}, trim={"cap": "prose"})
+                         detect={"backend": "mtcnn"}, trim={"max_cut": 0.4})
     assert stages["split"]["name"] == "default" and stages["split"]["seed"] == 3
     assert stages["detect"]["backend"] == "mtcnn" and stages["detect"]["pad_y"] == 10  # default
-    assert stages["trim"]["cap"] == "prose" and stages["trim"]["count_in"] == "source"
+    assert stages["trim"]["max_cut"] == 0.4 and stages["trim"]["count_in"] == "source"
     _, plain = resolved(Profile.THESIS_BU4DFE)
     assert plain["split"]["name"] == "thesis" and plain["split"]["exclude_subjects"] == ["F016"]
 

@@ -22,6 +22,7 @@ from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest import errors as config_errors
+from emoprep.pipeline.manifest.defaults import adapt_family_sections
 from emoprep.pipeline.manifest.errors import problem_line, trim_loc, with_where
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
@@ -215,7 +216,10 @@ def _keys_of(problems: list[str]) -> set[str]:
     return {p.split(" ", 1)[0].split(":", 1)[0] for p in problems}
 
 
-def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) -> Manifest:
+def _validate(where: Where, source: str, base_dir: Path, problems: list[str],
+              written: Any = None) -> Manifest:
+    """Validate ``where.raw`` (the manifest after ``--set``; ``written``: as the file has it,
+    default the same) with the profile applied and switched backend sections adapted."""
     raw = where.raw
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
@@ -225,10 +229,11 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         )
         raise ConfigError(source, problems)
     try:
-        raw = apply_profile(raw)
+        raw = apply_profile(raw, where.overridden)
     except ConfigError as exc:
         problems += exc.problems
         raw = {k: v for k, v in raw.items() if k != "profile"}
+    raw = adapt_family_sections(raw, where.raw if written is None else written)
     raw, split_asked = with_defaults(raw)
     m: Manifest | None
     try:
@@ -294,9 +299,10 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
             ],
         )
     where, problems = read_yaml(read_utf8(path, "manifest"))
+    written = copy.deepcopy(where.raw)
     if isinstance(where.raw, dict) and overrides:
         where.raw, where.overridden, more = apply_overrides(where.raw, overrides)
         problems += more
     if problems and not isinstance(where.raw, dict):
         raise ConfigError(str(path), problems)
-    return _validate(where, str(path), path.absolute().parent, problems)
+    return _validate(where, str(path), path.absolute().parent, problems, written)
