@@ -18,6 +18,7 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest.profiles import (
     NAMED_VALUES,
     PROFILES,
+    SILENT,
     Profile,
     apply_profile,
     describe,
@@ -37,9 +38,13 @@ EMBEDDERS = {"irv1": {"type": "inception_resnet_v1", "weights": "/models/irv1.pt
              "hog": {"type": "hog"}}
 
 
-def methods_tables() -> dict[str, tuple[int, list[tuple[str, str, str, Any]]]]:
-    """Profile name -> (version, rows (rule, source, key label, value)) parsed from METHODS.md."""
-    out: dict[str, tuple[int, list[tuple[str, str, str, Any]]]] = {}
+Row = tuple[str, str, str, Any, str]
+
+
+def methods_tables() -> dict[str, tuple[int, list[Row]]]:
+    """Profile name -> (version, rows (rule, source, key label, value, chosen)) parsed from
+    METHODS.md; chosen is what follows "the document gives no value; chosen: " ("" if given)."""
+    out: dict[str, tuple[int, list[Row]]] = {}
     head = re.compile(r"^### Profile `([a-z0-9-]+)` \(version (\d+)\)$")
     name = None
     for line in METHODS.read_text(encoding="utf-8").splitlines():
@@ -50,10 +55,11 @@ def methods_tables() -> dict[str, tuple[int, list[tuple[str, str, str, Any]]]]:
         elif line.startswith("#"):
             name = None
         elif name and line.startswith("| ") and not line.startswith("| rule |"):
-            rule, source, key, value = (c.strip() for c in line.strip("|").split(" | "))
+            rule, source, key, value, chosen = (c.strip() for c in line[1:-1].split(" | "))
             value = value.strip("`")
             parsed = NAMED_VALUES[value]() if value in NAMED_VALUES else json.loads(value)
-            out[name][1].append((rule, source, key.strip("`"), parsed))
+            assert not chosen or chosen.startswith(SILENT), line
+            out[name][1].append((rule, source, key.strip("`"), parsed, chosen[len(SILENT):]))
     return out
 
 
@@ -81,10 +87,10 @@ def test_methods_table_equals_the_profile_and_its_resolved_settings(profile: Pro
     version, rows = methods_tables()[profile.value]
     spec = PROFILES[profile]
     assert version == spec.version
-    assert [(r.rule, r.source, r.label, rule_value(r)) for r in spec.rules] == rows
+    assert [(r.rule, r.source, r.label, rule_value(r), r.chosen) for r in spec.rules] == rows
     raw, stages = resolved(profile)
     train = TrainConfig.model_validate(raw.get("train", {})).model_dump(mode="json")
-    for rule, _source, key, value in rows:
+    for rule, _source, key, value, _chosen in rows:
         got = lookup(train if key.startswith("train.") else stages, key)
         if isinstance(value, dict):  # a mapping setting: its keys, the rest are defaults
             got = [{k: v[k] for k in value} for v in got]
@@ -167,8 +173,8 @@ def test_config_show_says_where_each_value_comes_from() -> None:
     assert by_key["stages.track.redetect_every"].origin == "profile"
     assert by_key["stages.embed.v.layer"].value == "pool5"
     lines = describe(raw)
-    assert lines[0].startswith("profile thesis-bu4dfe (version 1)")
-    assert any("--pad head" in line for line in lines)
+    assert lines[0].startswith("profile thesis-bu4dfe (version 2)")
+    assert any("stages.trim.overrides" in line for line in lines)
     _, other = profile_settings(
         {"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}}
     )

@@ -17,10 +17,9 @@ default against a profile, give it with ``--set`` or leave ``profile:`` out. Thr
 - embedder rules (:attr:`Rule.embed_type`) apply to every embedder under ``stages.embed`` of that
   ``type`` the user declared (model weights are the user's to bring; a profile names none).
 
-What a manifest cannot express (the export's padding rule, the weights to use) is in
-:attr:`ProfileSpec.notes`. The sources (paths of the quote locations): *V* the video-FER thesis
-(BU-4DFE), *V code* its code, *S* the multi-task real/fake emotion thesis (SASE-FE), *A* the
-categorical/continuous FER thesis (AffectNet).
+What a manifest cannot express (fine-tuning, the weights to use, what the trainer cannot do) is in
+:attr:`ProfileSpec.notes`. Sources: the documents of ../shared/seeds by number (000 SASE-FE, 003
+BU-4DFE, 004 AffectNet) with their section, table, figure or equation.
 """
 
 from __future__ import annotations
@@ -43,8 +42,8 @@ from emoprep.pipeline.manifest.profile_specs import (
 )
 
 __all__ = ["NAMED_VALUES", "PROFILES", "Profile", "ProfileSpec", "Rule", "Setting",
-           "apply_profile", "describe", "profile_of", "profile_settings", "render_table",
-           "rule_value"]
+           "SILENT", "apply_profile", "describe", "profile_of", "profile_settings",
+           "render_table", "rule_value"]
 
 #: manifest sections that are backend families: section path -> its tag key
 FAMILIES: dict[str, str] = {"stages.detect": "backend", "stages.au": "source"}
@@ -163,14 +162,21 @@ def describe(raw_manifest: Mapping[str, Any], set_keys: SetKeys = frozenset()) -
     return lines
 
 
+#: the METHODS.md column of a rule whose value the document does not give
+SILENT = "the document gives no value; chosen: "
+
+
 def render_table(profile: Profile) -> list[str]:
-    """The METHODS.md table of a profile: rule | source | key | value (JSON, or a named value)."""
-    lines = ["| rule | source | key | value |", "|---|---|---|---|"]
+    """The METHODS.md table of a profile: rule | source | key | value (JSON, or a named value) |
+    chosen (``the document gives no value; chosen: ...``, empty where the document gives it)."""
+    lines = ["| rule | source | key | value | where the document is silent |",
+             "|---|---|---|---|---|"]
     for r in PROFILES[profile].rules:
         value = (
             r.value if isinstance(r.value, str) and r.value in NAMED_VALUES else json.dumps(r.value)
         )
-        lines.append(f"| {r.rule} | {r.source} | `{r.label}` | `{value}` |")
+        chosen = SILENT + r.chosen if r.chosen else ""
+        lines.append(f"| {r.rule} | {r.source} | `{r.label}` | `{value}` | {chosen} |")
     return lines
 
 
