@@ -108,3 +108,17 @@ def test_a_non_default_manifest_value_beats_the_profile(tmp_path: Path) -> None:
     origins = comment_lines(res.stdout)
     assert origins["stages.window.mode"].startswith("your manifest;")
     assert origins["stages.align.method"].startswith("profile;")
+
+
+def test_a_resolved_manifest_keeps_its_values_when_resolved_again() -> None:
+    from emoprep.pipeline.session import resolve_manifest
+
+    m = load_manifest(REFERENCE, ["profile=thesis-bu4dfe", "stages.window.mode=fraction"])
+    assert (m.stages.window.mode.value, m.stages.align.method.value) == ("fraction", "box")
+    again = resolve_manifest(m)  # the dump holds the default "fraction": the profile stays out
+    assert again.model_dump(mode="json") == m.model_dump(mode="json")
+    # naming a profile applies it where the dump holds defaults (bu4dfe's box crop is not one)
+    other = resolve_manifest(m, ["profile=thesis-affectnet"])
+    assert (other.stages.align.method.value, other.stages.align.eye_y) == ("box", 0.4)
+    blaze = resolve_manifest(load_manifest(REFERENCE), ["stages.detect.backend=blazeface"])
+    assert (blaze.stages.detect.backend, blaze.stages.detect.min_size) == ("blazeface", 20)
