@@ -52,7 +52,8 @@ FAMILIES: dict[str, str] = {"stages.detect": "backend", "stages.au": "source"}
 @dataclass(frozen=True)
 class Setting:
     """One rule of the active profile as it ended up: the full key, the value in effect (None when
-    the rule does not apply) and why (``profile``, ``your manifest``, or why it does not apply)."""
+    the rule does not apply) and why: ``profile``, ``profile; your manifest's X is the default``,
+    ``your manifest``, ``--set``, or why it does not apply."""
 
     key: str
     value: Any
