@@ -83,3 +83,30 @@ def test_new_options_stay_out_of_fingerprints_at_their_defaults() -> None:
     assert changed["seq_cut"] == "end"
     assert (changed["optim"]["optimizer"], changed["optim"]["momentum"],
             changed["optim"]["plateau_monitor"]) == ("sgd", 0.9, "val_acc")
+
+
+def profile_train(profile: str) -> dict:
+    """The ``train:`` mapping a thesis profile fills into an empty manifest."""
+    from emoprep.pipeline.manifest.profiles import apply_profile
+
+    return apply_profile({"profile": profile, "videos": {"root": "."}})["train"]
+
+
+@pytest.mark.parametrize(("profile", "task"), [("thesis-bu4dfe", "emotion"),
+                                               ("thesis-sase-fe", "multitask"),
+                                               ("thesis-affectnet", "emotion")])
+def test_each_thesis_profile_trains_end_to_end(profile: str, task: str, tmp_path) -> None:
+    """The profile's protocol as it is, only the epochs cut to 6 and the heads narrowed: folds,
+    test part, and the final model where the profile asks for one."""
+    from emoprep.train import fit
+
+    train = profile_train(profile)
+    train["optim"]["epochs"] = 6
+    train.update(lstm={"hidden": 16}, bilstm={"hidden": 8}, device="cpu")
+    cfg = TrainConfig.model_validate(train)
+    assert cfg.task.value == task
+    seqs = make_sequences(n=60)
+    m = fit(seqs, subject_folds(seqs, k=2, test_subjects=3), cfg, tmp_path, plots=False,
+            allow_degenerate=True)
+    assert len(m["folds"]) == 2
+    assert ("final" in m and m["final"] is not None) == cfg.final_model
