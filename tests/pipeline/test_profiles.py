@@ -19,6 +19,7 @@ from emoprep.pipeline.manifest.profiles import (
     NAMED_VALUES,
     PROFILES,
     SILENT,
+    UNCLEAR,
     Profile,
     apply_profile,
     describe,
@@ -38,12 +39,13 @@ EMBEDDERS = {"irv1": {"type": "inception_resnet_v1", "weights": "/models/irv1.pt
              "hog": {"type": "hog"}}
 
 
-Row = tuple[str, str, str, Any, str]
+Row = tuple[str, str, str, Any, str, bool]
 
 
 def methods_tables() -> dict[str, tuple[int, list[Row]]]:
-    """Profile name -> (version, rows (rule, source, key label, value, chosen)) parsed from
-    METHODS.md; chosen is what follows "the document gives no value; chosen: " ("" if given)."""
+    """Profile name -> (version, rows (rule, source, key label, value, chosen, unclear)) parsed
+    from METHODS.md; chosen is what follows "the document gives no value; chosen: " or "the
+    document is not clear; chosen: " (unclear), "" where the document gives the value."""
     out: dict[str, tuple[int, list[Row]]] = {}
     head = re.compile(r"^### Profile `([a-z0-9-]+)` \(version (\d+)\)$")
     name = None
@@ -58,8 +60,10 @@ def methods_tables() -> dict[str, tuple[int, list[Row]]]:
             rule, source, key, value, chosen = (c.strip() for c in line[1:-1].split(" | "))
             value = value.strip("`")
             parsed = NAMED_VALUES[value]() if value in NAMED_VALUES else json.loads(value)
-            assert not chosen or chosen.startswith(SILENT), line
-            out[name][1].append((rule, source, key.strip("`"), parsed, chosen[len(SILENT):]))
+            prefix = next((p for p in (SILENT, UNCLEAR) if chosen.startswith(p)), "")
+            assert prefix or not chosen, line
+            out[name][1].append((rule, source, key.strip("`"), parsed, chosen[len(prefix):],
+                                 prefix == UNCLEAR))
     return out
 
 
@@ -87,10 +91,11 @@ def test_methods_table_equals_the_profile_and_its_resolved_settings(profile: Pro
     version, rows = methods_tables()[profile.value]
     spec = PROFILES[profile]
     assert version == spec.version
-    assert [(r.rule, r.source, r.label, rule_value(r), r.chosen) for r in spec.rules] == rows
+    assert [(r.rule, r.source, r.label, rule_value(r), r.chosen, r.unclear)
+            for r in spec.rules] == rows
     raw, stages = resolved(profile)
     train = TrainConfig.model_validate(raw.get("train", {})).model_dump(mode="json")
-    for rule, _source, key, value, _chosen in rows:
+    for rule, _source, key, value, _chosen, _unclear in rows:
         got = lookup(train if key.startswith("train.") else stages, key)
         if isinstance(value, dict):  # a mapping setting: its keys, the rest are defaults
             got = [{k: v[k] for k in value} for v in got]

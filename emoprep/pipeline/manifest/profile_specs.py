@@ -38,7 +38,9 @@ class Rule:
     figure, equation); key: dotted manifest path (below ``stages.embed.<name>`` for an embedder
     rule); value: the manifest value; embed_type: for an embedder rule, the ``type`` it applies
     to; chosen: empty when the document gives the value, else what was chosen and why (the
-    METHODS.md tables write "the document gives no value; chosen: ...").
+    METHODS.md tables write "the document gives no value; chosen: ..."); unclear: the document
+    gives the value but not all of its meaning, or contradicts itself ("the document is not clear;
+    chosen: ...").
     """
 
     rule: str
@@ -47,6 +49,7 @@ class Rule:
     value: Any
     embed_type: str | None = None
     chosen: str = ""
+    unclear: bool = False
 
     @property
     def label(self) -> str:
@@ -74,8 +77,8 @@ IRV1, VGG = "inception_resnet_v1", "vggface"
 
 
 def _r(rule: str, source: str, key: str, value: Any, chosen: str = "",
-       embed: str | None = None) -> Rule:
-    return Rule(rule, source, key, value, embed, chosen)
+       embed: str | None = None, unclear: bool = False) -> Rule:
+    return Rule(rule, source, key, value, embed, chosen, unclear)
 
 
 _SASE_FE = ProfileSpec(
@@ -225,7 +228,7 @@ _BU4DFE = ProfileSpec(
            0.4),
         _r("one BiLSTM layer of 128", "003 §3.3.2", "train.bilstm.hidden", 128),
         _r("BiLSTM drop rate 0.7", "003 §3.3.2", "train.bilstm.output_dropout", 0.7,
-           "on the final states (where is not said)"),
+           "on the final states (where it applies is not said)", unclear=True),
     ),
     (
         "This is the protocol of 003's final runs, which made Table 3.6. Its cross-validation "
@@ -265,7 +268,7 @@ _AFFECTNET = ProfileSpec(2, "AffectNet thesis (004): eye-based alignment; SGD 1e
     _r("classes weighted against imbalance", "004 §3.3 eq. 3.3.3-3.3.4",
        "train.loss.class_weighted", True,
        "weights N / (K n_k), the text's intent: eq. 3.3.4 as printed (f_i / f_min) weights "
-       "common classes up"),
+       "common classes up", unclear=True),
     _r("no weight decay named", "004 §3.5", "train.optim.weight_decay", 0.0, "0"),
 ), (
     "emoprep's default eye line moved to 0.28 S so the jaw stays in the crop (benchmarks/crop.py); "

@@ -42,7 +42,7 @@ from emoprep.pipeline.manifest.profile_specs import (
 )
 
 __all__ = ["NAMED_VALUES", "PROFILES", "Profile", "ProfileSpec", "Rule", "Setting",
-           "SILENT", "apply_profile", "describe", "profile_of", "profile_settings",
+           "SILENT", "UNCLEAR", "apply_profile", "describe", "profile_of", "profile_settings",
            "render_table", "rule_value"]
 
 #: manifest sections that are backend families: section path -> its tag key
@@ -163,8 +163,9 @@ def describe(raw_manifest: Mapping[str, Any], set_keys: SetKeys = frozenset()) -
     return lines
 
 
-#: the METHODS.md column of a rule whose value the document does not give
+#: the METHODS.md column of a rule whose value the document does not give / gives unclearly
 SILENT = "the document gives no value; chosen: "
+UNCLEAR = "the document is not clear; chosen: "
 
 
 def render_table(profile: Profile) -> list[str]:
@@ -176,7 +177,7 @@ def render_table(profile: Profile) -> list[str]:
         value = (
             r.value if isinstance(r.value, str) and r.value in NAMED_VALUES else json.dumps(r.value)
         )
-        chosen = SILENT + r.chosen if r.chosen else ""
+        chosen = (UNCLEAR if r.unclear else SILENT) + r.chosen if r.chosen else ""
         lines.append(f"| {r.rule} | {r.source} | `{r.label}` | `{value}` | {chosen} |")
     return lines
 
