@@ -122,3 +122,10 @@ def test_a_resolved_manifest_keeps_its_values_when_resolved_again() -> None:
     assert (other.stages.align.method.value, other.stages.align.eye_y) == ("box", 0.4)
     blaze = resolve_manifest(load_manifest(REFERENCE), ["stages.detect.backend=blazeface"])
     assert (blaze.stages.detect.backend, blaze.stages.detect.min_size) == ("blazeface", 20)
+
+
+def test_a_default_backend_with_tuned_keys_is_the_users_choice(tmp_path: Path) -> None:
+    tuned = reference_copy(tmp_path, au={"neutral_fraction": 0.2})
+    m = load_manifest(tuned, ["profile=thesis-bu4dfe"])
+    assert (m.stages.au.source, m.stages.au.neutral_fraction) == ("landmarks", 0.2)
+    assert m.stages.window.mode.value == "au_trim"  # the other keys still come from the profile

@@ -123,6 +123,17 @@ def is_default(value: Any, default: Any) -> bool:
         return False
 
 
+def tuned(raw: Any, path: tuple[str, ...]) -> bool:
+    """Whether the section at ``path`` writes a key other than its tag at a non-default value
+    (the backend it names is then a choice, even when the tag itself is the default)."""
+    section, cls = lookup(raw, path), section_class(raw, path)
+    if not isinstance(section, Mapping) or cls is None:
+        return False
+    tag = cls._tag_key if _members(cls) else None
+    return any(k != tag and not is_default(v, default_at(raw, (*path, k)))
+               for k, v in section.items())
+
+
 def family_sections(raw: Any) -> list[tuple[str, ...]]:
     """Paths of the backend family sections the raw manifest writes."""
     paths = [("stages", s) for s in ("detect", "landmarks", "au")]

@@ -12,8 +12,9 @@ default against a profile, give it with ``--set`` or leave ``profile:`` out. Thr
 - a mapping value (``stages.split``) is one setting: it is filled only when the user chose no
   such key (each key written at its default, none set), never merged key by key;
 - a backend family section (``stages.detect`` on ``backend``, ``stages.au`` on ``source``) whose
-  backend the user chose (as above) to be another one than the profile's gets none of the
-  profile's keys;
+  backend the user chose to be another one than the profile's gets none of the profile's keys;
+  a backend written at the default counts as chosen when the section also sets one of its keys
+  to a non-default value (``au: {source: landmarks, neutral_fraction: 0.2}``);
 - embedder rules (:attr:`Rule.embed_type`) apply to every embedder under ``stages.embed`` of that
   ``type`` the user declared (model weights are the user's to bring; a profile names none).
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emoprep.errors import ConfigError
-from emoprep.pipeline.manifest.defaults import MISSING, default_at, is_default, lookup
+from emoprep.pipeline.manifest.defaults import MISSING, default_at, is_default, lookup, tuned
 from emoprep.pipeline.manifest.profile_specs import (
     EMBED,
     NAMED_VALUES,
@@ -197,7 +198,8 @@ def _targets(
             mine = next((r.value for r in spec.rules if r.key == f"{section}.{tag}"), None)
             path = (*section.split("."), tag)
             user = lookup(raw, path)
-            chosen = _origin(raw, path, set_keys)[0] in ("--set", "your manifest")
+            chosen = _origin(raw, path, set_keys)[0] in ("--set", "your manifest") or (
+                user is not MISSING and tuned(raw, path[:-1]))
             if mine is not None and chosen and user != mine:
                 return [], f"not applied: your {section}.{tag} is {user!r}"
     return [tuple(rule.key.split("."))], ""
