@@ -159,7 +159,8 @@ def describe(raw_manifest: Mapping[str, Any], set_keys: SetKeys = frozenset()) -
         value = "-" if s.value is None and s.origin.startswith(("not ", "no ")) else \
             json.dumps(s.value)
         value = value if len(value) <= 60 else value[:57] + "..."
-        lines.append(f"  {s.key} = {value}  [{s.origin}; {s.rule.source}]")
+        where = s.rule.source + (" (not given there: chosen)" if s.rule.chosen else "")
+        lines.append(f"  {s.key} = {value}  [{s.origin}; {where}]")
     lines += [f"  note: {n}" for n in spec.notes]
     return lines
 
