@@ -270,6 +270,7 @@ class _Rows:
         # each linked artifact's folder relative to the index's, once (video ids hold no "/")
         self.folders = {id(a): _rel(lay.root / a.folder, file) for _, a in self.index.linked}
         self.warnings: dict[str, VideoWarning | None] = {}
+        self.flagged = set(self.anomalies)
 
     def row(self, v: VideoEntry) -> _Pending:
         s, x, vid = self.session, self.index, v.video_id
@@ -280,7 +281,7 @@ class _Rows:
                 state, error = VideoState.FAILED, failure
         p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
                      meta={"subject": v.subject, "labels": v.labels,
-                           "anomaly": vid in self.anomalies})
+                           "anomaly": vid in self.flagged})
         if state is VideoState.OK:
             rec = s.records.get(x.stage.name, vid)
             assert rec is not None  # state OK: the record exists
@@ -318,7 +319,7 @@ class _Rows:
             if rec is not None:
                 info.update({k: rec.summary.get(src, 0) for k, src in d.report.keys.items()})
                 if d.report.anomaly is not None:
-                    info["anomaly"] = vid in self.anomalies
+                    info["anomaly"] = vid in self.flagged
         if ok and (warning := self.warnings.get(vid)):
             info["warnings"] = [warning.as_dict()]
         if ok:
