@@ -16,6 +16,7 @@ open.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -44,7 +45,16 @@ from emoprep.pipeline.manifest.train_section import (
 
 __all__ = ["POOLED_HEADS", "RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device",
            "FusionMethod", "Head", "LSTMConfig", "LossConfig", "LossKind", "MLPConfig",
-           "Monitor", "OptimConfig", "Optimizer", "SeqCut", "Task", "TrainConfig", "load_config"]
+           "Monitor", "OptimConfig", "Optimizer", "SeqCut", "Task", "TrainConfig", "load_config",
+           "Backbone"]
+
+
+class Backbone(str, Enum):
+    """Which network ``emoprep finetune`` trains (the embedder ``type`` that loads the
+    checkpoint); the networks are built in :mod:`emoprep.train.backbones`."""
+
+    IRV1 = "inception_resnet_v1"
+    VGGFACE = "vggface"
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:
