@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
-from emoprep.data import FRAMES, Folds, StoreReader, keep_index, resolve_split, select
+from emoprep.data import FRAMES, Folds, Item, StoreReader, keep_index, resolve_split, select
 from emoprep.errors import ConfigError
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
@@ -79,7 +79,9 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
         raise ConfigError("task", [f"task: expected a label key ({', '.join(sel.classes)}), got "
                                    "nothing and the store has no default task (fix: --task)"])
     store = cast("FrameStore", reader.store)
-    crops, video_of, kept = [], [], []
+    crops: list[np.ndarray] = []
+    video_of: list[np.ndarray] = []
+    kept: list[Item] = []
     for it in (i for i in sel.items if name in i.labels):
         faces = np.flatnonzero(FrameStatus.has_face(store.meta(it.video_id)["status"]))
         if len(faces) == 0:

@@ -138,7 +138,9 @@ _SASE_FE = ProfileSpec(
     ),
     (
         "000 fine-tunes the whole InceptionResnetV1 on single frames (§4.3, Table 4.5: frozen 33.2 "
-        "vs trained 51.7 emotion accuracy); emoprep trains the heads on frozen embeddings.",
+        "vs trained 51.7 emotion accuracy); emoprep train trains heads on frozen embeddings, "
+        "emoprep finetune --backbone inception_resnet_v1 (--freeze: frozen) fine-tunes on frames "
+        "(docs/TRAIN.md, Frame-level training and fine-tuning).",
         "000 counts the combined accuracy per frame (§3.2.1); emoprep counts items (videos).",
         "000 names VGGFace2 weights (Table 3.1, §3.1) and ImageNet ones (Table 4.4) for "
         "InceptionResnetV1; this profile expects the VGGFace2 ones: stages.embed.<name>: {type: "
@@ -238,7 +240,8 @@ _BU4DFE = ProfileSpec(
         "Shorter inputs were zero-padded and masked (§3.2.3): emoprep always masks the padding.",
         "003's BiLSTM used three augmented copies (§3.3.2); use_augmented takes all of them.",
         "003's VGGFace was fine-tuned on FER2013 first (§3.2.4); the weights are yours to bring: "
-        "stages.embed.<name>: {type: vggface, weights: /path/vgg_face_dag.pth}.",
+        "stages.embed.<name>: {type: vggface, weights: /path/vgg_face_dag.pth}; emoprep finetune "
+        "--backbone vggface fine-tunes them on an expression set first (docs/TRAIN.md).",
         "Anomalies were reworked by hand (§3.2.1): stages.trim.overrides takes such ranges.",
         "OpenFace CSVs are yours to bring: stages.au.openface_csv (default {stem}.csv next to "
         "the videos).",
