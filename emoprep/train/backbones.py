@@ -70,7 +70,8 @@ class FineTuneNet(nn.Module):
 
 @dataclass
 class Built:
-    """A fine-tunable network, its input rule and the state dict it started from."""
+    """A fine-tunable network, its input rule and the state dict it started from (the network's
+    float32 tensors may be that dict's own, trained in place: compare against the file)."""
 
     model: FineTuneNet
     prep: Preprocess

@@ -101,6 +101,19 @@ def test_irv1_loss_decreases_and_the_embedder_loads_the_checkpoint(irv1_file: Pa
     assert after.attrs()["weights_sha256"] == m["sha256"] != before.attrs()["weights_sha256"]
 
 
+def test_freeze_trains_the_classifier_only(irv1_file: Path) -> None:
+    fs = _frameset()
+    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, flip=False,
+                           freeze=True)
+    built = build(opts.backbone, irv1_file, 2, 80)
+    FrameTrainer(built, fs, _cfg(epochs=1), opts).fit(np.arange(len(fs.crops)), None)
+    sd = checkpoint_state(built)
+    original = torch.load(irv1_file, map_location="cpu", weights_only=True)  # not built.original:
+    # the network's tensors may be that dict's own
+    assert all(torch.equal(sd[k], original[k]) for k in original if not k.startswith("logits."))
+    assert sd["logits.weight"].shape == (2, 512)
+
+
 def test_vggface_dense_head_trains_and_loads_for_every_layer(tmp_path: Path) -> None:
     torch.manual_seed(0)
     net = VggFace(())
@@ -174,6 +187,7 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
          "--weights", str(weights), "-m", str(manifest), "-o", str(out), "--input-size", "80",
          "--frames-per-video", "1", "--fold", "0", "--set", "train.optim.epochs=1",
          "--set", "train.optim.optimizer=sgd", "--set", "train.optim.momentum=0.9",
+         "--set", "train.optim.plateau=true", "--set", "train.optim.plateau_monitor=val_acc",
          "--set", "train.device=cpu"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "frame acc" in res.stdout and "video acc" in res.stdout
