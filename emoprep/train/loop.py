@@ -20,7 +20,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ def make_plateau(opt: torch.optim.Optimizer, optim: OptimConfig) -> Any:
     """ReduceLROnPlateau on ``optim.plateau_monitor``: ``min`` for the loss, ``max`` for the
     accuracy; the lr is multiplied by ``plateau_factor`` after ``plateau_patience`` epochs
     without a better value."""
-    mode = "max" if optim.plateau_monitor is Monitor.VAL_ACC else "min"
+    mode: Literal["min", "max"] = "max" if optim.plateau_monitor is Monitor.VAL_ACC else "min"
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, mode=mode, factor=optim.plateau_factor, patience=optim.plateau_patience)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -101,9 +101,9 @@ def default_at(raw: Any, path: tuple[str, ...]) -> Any:
         return {k: to_jsonable_python(f.get_default(call_default_factory=True))
                 for k, f in fields if not f.is_required()}
     parent = section_class(raw, path[:-1])
-    if parent is not None and _members(parent) and path[-1] == parent._tag_key:
+    if parent is not None and _members(parent) and path[-1] == _tag(parent):
         family_default = section_class({}, path[:-1])  # the tag's default is the family's
-        return family_default.tag_value() if family_default is not None else MISSING
+        return cast(Any, family_default).tag_value() if family_default is not None else MISSING
     field = parent.model_fields.get(path[-1]) if parent is not None else None
     if field is None or field.is_required():
         return MISSING
@@ -129,14 +129,14 @@ def tuned(raw: Any, path: tuple[str, ...]) -> bool:
     section, cls = lookup(raw, path), section_class(raw, path)
     if not isinstance(section, Mapping) or cls is None:
         return False
-    tag = cls._tag_key if _members(cls) else None
+    tag = _tag(cls) if _members(cls) else None
     return any(k != tag and not is_default(v, default_at(raw, (*path, k)))
                for k, v in section.items())
 
 
 def family_sections(raw: Any) -> list[tuple[str, ...]]:
     """Paths of the backend family sections the raw manifest writes."""
-    paths = [("stages", s) for s in ("detect", "landmarks", "au")]
+    paths: list[tuple[str, ...]] = [("stages", s) for s in ("detect", "landmarks", "au")]
     embed = lookup(raw, _EMBED)
     if isinstance(embed, Mapping):
         paths += [(*_EMBED, str(n)) for n, c in embed.items() if isinstance(c, Mapping)]
@@ -153,10 +153,15 @@ def adapt_family_sections(raw: dict[str, Any], written: Any) -> dict[str, Any]:
         if cls is None or was is None or cls is was or not _members(cls):
             continue
         section = lookup(raw, path)
-        for key in [k for k in section if k != cls._tag_key and k in was.model_fields]:
+        for key in [k for k in section if k != _tag(cls) and k in was.model_fields]:
             if _is_member_default(was, key, section[key]):
                 del section[key]
     return raw
+
+
+def _tag(cls: type[BaseModel]) -> str:
+    """The key naming a family section's backend (``backend``, ``source``, ``type``)."""
+    return str(cast(Any, cls)._tag_key)
 
 
 def _is_member_default(cls: type[BaseModel], key: str, value: Any) -> bool:
