@@ -15,9 +15,10 @@ from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile, Rule
 from emoprep.pipeline.manifest.train_section import TrainConfig
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-DOCS = {"000": "000_59ba537f195f1db9.txt", "003": "003_ec163b428ae25ebf.txt",
-        "004": "004_93a8b7221c56d1e9.txt"}
+DOCS = {"000": "000_59ba537f195f1db9.txt", "002": "002_d939fea7917aa0bd.txt",
+        "003": "003_ec163b428ae25ebf.txt", "004": "004_93a8b7221c56d1e9.txt"}
 SASE, BU, AFF = Profile.THESIS_SASE_FE, Profile.THESIS_BU4DFE, Profile.THESIS_AFFECTNET
+NVIE = Profile.THESIS_NVIE
 
 #: (profile, key, value, document, section, token the section holds)
 PROTOCOL = [
@@ -53,6 +54,13 @@ PROTOCOL = [
     (AFF, "train.optim.epochs", 10, "004", "3.5", "10 epochs"),
     (AFF, "train.loss.kind", "ce", "004", "3.3", "cross-entropy"),
     (AFF, "train.loss.class_weighted", True, "004", "3.3", "weighted version"),
+    (NVIE, "stages.align.size", 96, "002", "4.4.3", "96, 96, 3"),
+    (NVIE, "train.task", "authenticity", "002", "5.1", "either posed or spontaneous"),
+    (NVIE, "train.mlp.dropout", 0.4, "002", "5.1", "dropout of 0.4"),
+    (NVIE, "train.optim.lr", 0.00005, "002", "5.1", "learning rate of 0.00005"),
+    (NVIE, "train.optim.batch_size", 64, "002", "5.1", "batch size of 64"),
+    (NVIE, "train.use_augmented", True, "002", "5.1", "l2 regularization, and data augmentation"),
+    (NVIE, "train.optim.early_stopping", True, "002", "5.1", "early stopping"),
 ]
 
 #: (profile, key): settings the documents leave open, each marked as chosen
@@ -60,7 +68,10 @@ CHOSEN = [(BU, "train.seq_cut"), (BU, "train.loss.kind"), (BU, "train.optim.weig
           (BU, "train.standardize"), (SASE, "train.optim.lr"), (SASE, "train.optim.momentum"),
           (SASE, "train.optim.epochs"), (SASE, "train.optim.plateau_factor"),
           (SASE, "train.loss.alpha"), (SASE, "train.loss.gamma"),
-          (SASE, "stages.detect.select"), (SASE, "stages.align.size"), (AFF, "stages.align.size")]
+          (SASE, "stages.detect.select"), (SASE, "stages.align.size"), (AFF, "stages.align.size"),
+          (NVIE, "stages.detect.backend"), (NVIE, "stages.split.test_fraction"),
+          (NVIE, "train.head"), (NVIE, "train.optim.weight_decay"), (NVIE, "train.optim.epochs"),
+          (NVIE, "train.optim.optimizer"), (NVIE, "stages.augment.names")]
 
 
 def rule_of(profile: Profile, key: str) -> Rule:
@@ -99,7 +110,7 @@ def test_settings_the_documents_leave_open_say_so(profile: Profile, key: str) ->
     assert rule_of(profile, key).chosen
 
 
-@pytest.mark.parametrize("profile", [SASE, BU, AFF])
+@pytest.mark.parametrize("profile", [SASE, BU, AFF, NVIE])
 def test_profile_train_settings_validate(profile: Profile) -> None:
     train: dict = {}
     for r in PROFILES[profile].rules:

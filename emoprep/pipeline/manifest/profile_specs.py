@@ -3,8 +3,8 @@ of :class:`Rule` s (manifest key, value, where the source document says so, and 
 where it says nothing) and notes. How they are applied: :mod:`emoprep.pipeline.manifest.profiles`.
 Sources are the documents of ../shared/seeds named by number (docs/METHODS.md lists them): *000*
 the multi-task real/fake emotion thesis (SASE-FE), *003* the video-FER thesis (BU-4DFE), *004*
-the categorical/continuous FER thesis (AffectNet); section, table, figure or equation numbers are
-the documents' own.
+the categorical/continuous FER thesis (AffectNet), *002* the spontaneous/posed thesis (NVIE);
+section, table, figure or equation numbers are the documents' own.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Profile(str, Enum):
     THESIS_SASE_FE = "thesis-sase-fe"  #: the multi-task real/fake emotion thesis (SASE-FE)
     THESIS_BU4DFE = "thesis-bu4dfe"  #: the video-FER thesis (BU-4DFE) and its code
     THESIS_AFFECTNET = "thesis-affectnet"  #: the categorical/continuous FER thesis (AffectNet)
+    THESIS_NVIE = "thesis-nvie"  #: the spontaneous vs posed thesis (NVIE apex images)
 
 
 @dataclass(frozen=True)
@@ -286,11 +287,73 @@ _AFFECTNET = ProfileSpec(2, "AffectNet thesis (004): eye-based alignment; SGD 1e
     "for its 7-class results.",
 ))
 
+_NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whole at 96 x 96, "
+                    "posed vs spontaneous (2 classes; joint: 12), the final shallow-CNN settings "
+                    "(lr 5e-5, batch 64, dropout 0.4, L2, augmentation, early stopping)", (
+    _r("apex images fed to the model as they are, no face detection", "002 §1.3, §4.3",
+       "stages.detect.backend", "none",
+       "none: the whole image is the face (002 names no detector; NVIE faces fill a blue-backed "
+       "frame, §4.2)"),
+    _r("the image resized, no alignment", "002 §4.3, Table 4.2", "stages.align.method", "box"),
+    _r("no margin added", "002 §4.3", "stages.align.box_pad_y", 0, "0 (the image as it is)"),
+    _r("shallow CNN input 96 x 96 x 3", "002 §4.4.3, Table 4.2", "stages.align.size", 96),
+    _r("one apex image per item", "002 §1.3, §4.3.1", "stages.window.mode", "all",
+       "all: an image is one frame"),
+    _r("random imgaug transforms: rotation, scaling, translation, blur, flip, crop, contrast, "
+       "noise, colour", "002 §4.3.2, Fig. 4.4", "stages.augment.names",
+       ["flip", "blur3", "contrast_x2", "rotate_p8", "rotate_m8", "salt_pepper_1"],
+       "emoprep's fixed copies of the kinds it has (flip, blur, contrast, rotation, noise); "
+       "002 gives no parameters"),
+    _r("no train/test split described", "002 §4.4, §5.1", "stages.split.test_fraction", 0.2,
+       "20 % of the subjects held out for test, 5 subject folds (emoprep's default)"),
+    _r("experiment 1: posed vs spontaneous (2 classes)", "002 §5.1, Table 5.1", "train.task",
+       "authenticity"),
+    _r("the shallow CNN of Table 4.2", "002 §4.4.3, Table 4.2", "train.head", "mlp",
+       "mlp on frozen embeddings: the CNN trains from pixels, which emoprep's trainer cannot"),
+    _r("dropout 0.4 (final CNN)", "002 §5.1, Fig. 5.9", "train.mlp.dropout", 0.4),
+    _r("learning rate 0.00005 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.lr", 0.00005),
+    _r("batch size 64 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.batch_size", 64),
+    _r("L2 regularisation (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.weight_decay", 0.0001,
+       "0.0001 (002 gives no strength)"),
+    _r("data augmentation in training (final CNN)", "002 §5.1, Fig. 5.9",
+       "train.use_augmented", True),
+    _r("early stopping (final runs)", "002 §5.1", "train.optim.early_stopping", True),
+    _r("early-stopping patience", "002 §5.1", "train.optim.early_stopping_patience", 10,
+       "10 epochs"),
+    _r("epochs", "002 §5.1", "train.optim.epochs", 50,
+       "50, the epoch budget of 002's final Inception V4 runs (early stopping ends sooner)"),
+    _r("optimiser", "002 §4.4.1, §4.4.3", "train.optim.optimizer", "adam",
+       "Adam (emoprep's default; 002 names none)"),
+    _r("softmax with cross-entropy", "002 ch. 5 (introduction)", "train.loss.kind", "ce"),
+), (
+    "002 trains its shallow CNN (Table 4.2: two 3 x 3 conv blocks, 3872 -> 2048 -> 2 or 12) from "
+    "pixels; emoprep's trainer cannot train an image CNN end to end: it trains a head on frozen "
+    "embeddings of the 96 x 96 crops (pick the embedder; frame-level training is issue 23 item 3).",
+    "The SVM baseline (002 §4.4.4, Table 4.6: 53.8 %) used a polynomial kernel, C 0.01, gamma "
+    "0.001 from a random search; emoprep's nearest is the linear probe every run reports (a "
+    "linear classifier on pooled embeddings) or --head linear: a linear model, on embeddings, "
+    "not on pixels.",
+    "002 stops when the validation loss stops decreasing (§5.1); emoprep's early stopping "
+    "watches the validation accuracy.",
+    "Experiment 2 (002 §5.2, Table 5.4) is 12 classes, spontaneous/posed x six emotions: "
+    "--task joint (emoprep's joint class of emotion x authenticity).",
+    "002 describes no split (the SVM confusion tables count 1367 and 1618 test images, §4.4.4); "
+    "emoprep splits by subject.",
+    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights; emoprep has "
+    "no Inception V4 embedder.",
+    "§5.2 says Inception V4 scored 17.2 % on 12 classes and Table 5.4 17.3 % (with the SVM at "
+    "17.2 %); the experiment table quotes Table 5.4.",
+    "Labels: the nvie preset (labels.preset: nvie), posed/spontaneous folders of apex images "
+    "(002 §4.3.1 restructured the spontaneous part by hand; its Fig. 4.3 layout is not in the "
+    "text).",
+))
+
 PROFILES: dict[Profile, ProfileSpec] = {
     Profile.EMOPREP: ProfileSpec(1, "emoprep's own method: the defaults, nothing changed"),
     Profile.THESIS_SASE_FE: _SASE_FE,
     Profile.THESIS_BU4DFE: _BU4DFE,
     Profile.THESIS_AFFECTNET: _AFFECTNET,
+    Profile.THESIS_NVIE: _NVIE,
 }
 
 #: rule values that stand for a longer value (the METHODS.md tables write the name)
