@@ -69,10 +69,24 @@ def pick_features(m: Manifest, features: str | None, spec: ExperimentSpec) -> tu
     if name not in m.stages.embed:
         raise ConfigError("--features", [f"--features: expected one of {', '.join(names)}, got "
                                          f"{name!r} (fix: a stages.embed key)"])
-    kind = m.stages.embed[name].type.value
+    kind = str(getattr(m.stages.embed[name].type, "value", m.stages.embed[name].type))
     notes = [] if not spec.embedder or kind == spec.embedder else [
         f"features {name!r} are {kind}; the document's are {spec.embedder}"]
     return name, notes
+
+
+def preprocessing_notes(failed: list[dict[str, Any]], split: dict[str, Any], n_videos: int,
+                        root: Path) -> list[str]:
+    """A note on the videos that failed; a ConfigError when the split could not be made (nothing
+    to train on), with the first failure's error."""
+    first = f" (first: {failed[0]['video_id']}: {failed[0].get('error', '')})" if failed else ""
+    if split.get("state") == "unavailable":
+        raise ConfigError(str(root / "summary.json"), [
+            f"experiment: expected the split {split.get('name')!r} after preprocessing, got none: "
+            f"{split.get('reason', '')}; {len(failed)} of {n_videos} videos failed{first} (fix: "
+            "the errors of `emoprep run`, or --set the stage that failed)"])
+    return [f"{len(failed)} of {n_videos} videos failed preprocessing and are left out{first}"
+            ] if failed else []
 
 
 def trial_config(m: Manifest, trial: Trial) -> TrainConfig:
@@ -133,10 +147,7 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
     root = Path(out) if out is not None else m.output_dir()
     name, notes = pick_features(m, features, spec)
     report = run(manifest, root, overrides, RunOptions(workers=workers))
-    failed = report.failed_videos
-    if failed:
-        notes.append(f"{len(failed)} videos failed preprocessing and are left out "
-                     f"(e.g. {failed[0].get('video_id')}); see {root / 'summary.json'}")
+    notes += preprocessing_notes(report.failed_videos, report.split, len(report.videos), root)
     results = train_trials(m, root, name, spec, allow_degenerate)
     rows = table_rows(spec, results)
     runs = {k: v["run_dir"] for k, v in results.items() if "run_dir" in v}

@@ -1,0 +1,135 @@
+"""``emoprep experiment`` end to end on generated data of each preset's layout (seconds): the
+profile's preprocessing, each training the document reports, its fusions, the table beside the
+document's numbers (checked against the saved runs) and the differences of protocol; the CLI as
+a subprocess for NVIE."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from emoprep.experiments import run_experiment
+from emoprep.experiments.results import metric_value
+from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
+from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
+from emoprep.train import fuse
+
+HOG = {"hog": {"type": "hog", "size": 32}}
+#: a short protocol: the profile's settings otherwise
+FAST = ("train.optim.epochs=1", "train.optim.batch_size=8", "train.final_model=true")
+
+
+def _image(path: Path, level: int, rng: np.random.Generator, size: int = 48) -> None:
+    """A noisy grey image whose mean is ``level`` (the class signal), written as JPEG/PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.clip(rng.normal(level, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+    cv2.rectangle(img, (8 + level % 16, 10), (30, 34), (255 - level, 90, level), -1)
+    assert cv2.imwrite(str(path), img)
+
+
+def _manifest(path: Path, root: Path, preset: str, videos: dict | None = None,
+              stages: dict | None = None) -> Path:
+    raw = {"videos": {"root": str(root), **(videos or {})}, "labels": {"preset": preset},
+           "stages": {"embed": HOG, **(stages or {})}}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _table(res: dict) -> dict[str, dict]:
+    return {r["result"]: r for r in res["rows"]}
+
+
+def _final_test(run_dir: str, metric: str) -> float:
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    return round(100 * metric_value(metrics["final"]["test"], metric), 2)
+
+
+def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
+    """Frame folders F###/<Expression>/ as the preset reads them, one subject per Fig. 3.6 fold
+    and two test subjects: the thesis split, LSTM / BiLSTM / 1D-CNN with final models scored on
+    the test part, Table 3.7's fusions of the same runs."""
+    rng = np.random.default_rng(0)
+    subjects = ["F001", "M001", "F011", "F028", "F044", "M012", "M028"]
+    emotions = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise"]
+    for s in subjects:
+        for k, e in enumerate(emotions):
+            for f in range(3):
+                _image(tmp_path / "data" / s / e / f"{f:03d}.jpg", 30 + 35 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "bu4dfe", {"fps": 25})
+    sets = ("stages.window.mode=all", "stages.au.source=landmarks", "stages.detect.backend=none",
+            "stages.augment.names=[flip]", *FAST,
+            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]")
+    t0 = time.perf_counter()
+    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True)
+    print(f"bu4dfe experiment: {time.perf_counter() - t0:.1f} s")
+    rows = _table(res)
+    assert [r["document"] for r in res["rows"]][:4] == [62.5, 62.5, 65.0, 67.8]
+    for name, head in (("VGGFace + LSTM", "lstm"), ("VGGFace + BiLSTM", "bilstm"),
+                       ("VGGFace + 1D-CNN", "cnn1d")):
+        row = rows[f"{name}, test accuracy"]
+        assert row["source"] == "003 Table 3.6" and row["measured_on"] == "test part, final model"
+        assert row["emoprep"] == _final_test(res["runs"][head], "emotion/accuracy")
+    assert rows["human ground truth, test part"]["emoprep"] is None
+    fused = fuse([res["runs"][h] for h in ("lstm", "bilstm", "cnn1d")], "weighted")
+    row = rows["fusion lstm + bilstm + cnn1d, weighted, test accuracy"]
+    assert (row["document"], row["source"]) == (63.33, "003 Table 3.7")
+    assert row["emoprep"] == round(100 * metric_value(fused["final_test"], "emotion/accuracy"), 2)
+    split = json.loads((tmp_path / "out" / "splits" / "thesis.json").read_text())
+    thesis = bu4dfe_thesis_split()
+    assert split["test_subjects"] == ["F001", "M001"]
+    assert [f["val_subjects"] for f in split["folds"]] == [
+        [s for s in subjects if s in thesis["fold_subjects"][f"fold{k}"]] for k in range(5)]
+    saved = json.loads((tmp_path / "out" / "experiment-thesis-bu4dfe.json").read_text())
+    assert saved["rows"] == res["rows"]
+    md = (tmp_path / "out" / "experiment-thesis-bu4dfe.md").read_text()
+    assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
+    diffs = res["differences"]
+    assert any("issue 23 item 3" in d for d in diffs)
+    assert set(PROFILES[Profile.THESIS_BU4DFE].notes) <= set(diffs)
+    assert "--set stages.detect.backend=none: yours, not the profile's" in diffs
+    assert "features 'hog' are hog; the document's are vggface" in diffs
+
+
+def test_nvie_experiment_from_the_command_line(tmp_path: Path) -> None:
+    """`emoprep experiment thesis-nvie` as a subprocess on apex images of the nvie layout: the
+    profile's own preprocessing (whole image, 96 x 96), the 2- and 12-class trials, the probe
+    standing for the SVM; the printed table and the files it writes agree."""
+    rng = np.random.default_rng(1)
+    for s in range(6):
+        for a, auth in enumerate(("posed", "spontaneous")):
+            for k, emo in enumerate(("happiness", "anger")):
+                _image(tmp_path / "data" / auth / f"S{s}" / emo / "apex.jpg",
+                       40 + 120 * a + 40 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "nvie")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-nvie",
+                          "-m", str(m), "-o", str(tmp_path / "out"), "-j", "0",
+                          "--allow-degenerate", "--set", "stages.augment.names=[flip]",
+                          *[a for s in FAST for a in ("--set", s)]],
+                         capture_output=True, text=True, timeout=600)
+    print(f"nvie experiment: {time.perf_counter() - t0:.1f} s")
+    assert res.returncode == 0, res.stderr[-3000:]
+    saved = json.loads((tmp_path / "out" / "experiment-thesis-nvie.json").read_text())
+    rows = {r["result"]: r for r in saved["rows"]}
+    assert [(r["document"], r["source"]) for r in saved["rows"]] == [
+        (71.6, "002 Table 5.1"), (67.4, "002 Table 5.1"), (53.8, "002 Table 5.1"),
+        (22.7, "002 Table 5.4"), (17.3, "002 Table 5.4"), (17.2, "002 Table 5.4")]
+    two, svm = rows["shallow CNN, 2 classes"], rows["SVM, 2 classes"]
+    assert two["emoprep"] == _final_test(saved["runs"]["mlp-2"], "authenticity/accuracy")
+    probe = json.loads((Path(saved["runs"]["mlp-2"]) / "metrics.json").read_text())["probe"]
+    assert svm["emoprep"] == round(100 * metric_value(probe["final"]["test"],
+                                                      "authenticity/accuracy"), 2)
+    assert rows["shallow CNN, 12 classes"]["emoprep"] == _final_test(saved["runs"]["mlp-12"],
+                                                                      "joint/accuracy")
+    assert rows["Inception V4, 2 classes"]["emoprep"] is None
+    assert "shallow CNN, 2 classes" in res.stdout and "written: " in res.stdout
+    assert any("trains from pixels" in d for d in saved["differences"])
+    with_96 = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert with_96["provenance"]["resolved_manifest"]["stages"]["align"]["size"] == 96
