@@ -23,7 +23,8 @@ from emoprep.train import fuse
 
 HOG = {"hog": {"type": "hog", "size": 32}}
 #: a short protocol: the profile's settings otherwise
-FAST = ("train.optim.epochs=1", "train.optim.batch_size=8", "train.final_model=true")
+FAST = ("train.optim.epochs=1", "train.optim.batch_size=8", "train.final_model=true",
+        "train.num_threads=1", "train.device=cpu")
 
 
 def _image(path: Path, level: int, rng: np.random.Generator, size: int = 48) -> None:
@@ -133,3 +134,70 @@ def test_nvie_experiment_from_the_command_line(tmp_path: Path) -> None:
     assert any("trains from pixels" in d for d in saved["differences"])
     with_96 = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert with_96["provenance"]["resolved_manifest"]["stages"]["align"]["size"] == 96
+
+
+def _clip(path: Path, level: int, rng: np.random.Generator, n: int = 10) -> None:
+    """A tiny MP4 (48 x 48, ``n`` frames) around grey ``level``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (48, 48))
+    for _ in range(n):
+        writer.write(np.clip(rng.normal(level, 15, (48, 48, 3)), 0, 255).astype(np.uint8))
+    writer.release()
+
+
+def test_sase_fe_experiment_scores_table_4_6s_three_accuracies(tmp_path: Path) -> None:
+    """<subject>/<clip>.MP4 clips: one multi-task run with the profile's MFL and precision-
+    weighted losses on the 80/20-style folds (no test part), its emotion, real/fake and combined
+    accuracies beside Table 4.6's, as the mean over the folds' validation parts."""
+    rng = np.random.default_rng(2)
+    for s in range(5):
+        for k, clip in enumerate(("N2H", "S2N2H", "N2A", "H2N2A")):
+            _clip(tmp_path / "data" / f"{s + 1:02d}" / f"{clip}.MP4", 40 + 50 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "sase-fe")
+    res = run_experiment("thesis-sase-fe", m, tmp_path / "out",
+                         ("stages.detect.backend=none", *FAST, "train.final_model=false"),
+                         allow_degenerate=True)
+    metrics = json.loads((Path(res["runs"]["multitask"]) / "metrics.json").read_text())
+    assert metrics["config"]["loss"]["combine"] == "precision" and metrics["final"] is None
+    for row, metric, value in zip(res["rows"], ("emotion/accuracy", "authenticity/accuracy",
+                                                "combined_accuracy"), (54.609, 53.713, 30.150),
+                                  strict=True):
+        vals = [metric_value(f["val"], metric) for f in metrics["folds"]]
+        assert (row["document"], row["source"], row["metric"]) == (value, "000 Table 4.6", metric)
+        assert row["emoprep"] == round(100 * float(np.mean(vals)), 2)
+        assert row["measured_on"].startswith("validation, mean of 5 folds")
+    assert any("per-frame combined accuracy" in d for d in res["differences"])
+
+
+def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """Face images in AffectNet's folders, labelled by a CSV of its format: the profile's own
+    preprocessing (Haar, landmarks, eye alignment), the mlp head with class-weighted loss, scored
+    by mean class accuracy beside Table 3.1's aligned row; 57.3 has no emoprep run."""
+    cap = cv2.VideoCapture(str(samples_dir / "single_face.mp4"))
+    lines = ["subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
+             "expression,valence,arousal"]
+    for i in range(30):
+        ok, frame = cap.read()
+        assert ok
+        rel = f"{i % 3}/img{i:02d}.jpg"
+        (tmp_path / "imgs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "imgs" / rel), frame)
+        lines.append(f'{rel},0,0,10,10,"1;2",{i % 4 if i < 29 else 9},0.1,0.2')
+    cap.release()
+    (tmp_path / "training.csv").write_text("\n".join(lines) + "\n")
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "imgs", "affectnet",
+                  {"csv": str(tmp_path / "training.csv")})
+    res = run_experiment("thesis-affectnet", m, tmp_path / "out", FAST, allow_degenerate=True)
+    aligned, plain = res["rows"][1], res["rows"][0]
+    assert (plain["document"], plain["emoprep"]) == (57.3, None)
+    assert (aligned["document"], aligned["metric"]) == (59.5, "emotion/mean_class_accuracy")
+    metrics = json.loads((Path(res["runs"]["mlp"]) / "metrics.json").read_text())
+    assert metrics["config"]["loss"]["class_weighted"] is True
+    cm = np.array(metrics["final"]["test"]["emotion"]["confusion"], float)
+    seen = cm.sum(axis=1) > 0
+    recall = np.diag(cm)[seen] / cm.sum(axis=1)[seen]
+    assert aligned["emoprep"] == round(100 * float(np.mean(recall)), 2)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["videos"]) == 29  # the row with code 9 is no item
+    assert summary["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "eyes"

@@ -254,10 +254,12 @@ _BU4DFE = ProfileSpec(
     ),
 )
 
-_AFFECTNET = ProfileSpec(2, "AffectNet thesis (004): eye-based alignment; SGD 1e-3 momentum 0.9, "
+_AFFECTNET = ProfileSpec(3, "AffectNet thesis (004): eye-based alignment; SGD 1e-3 momentum 0.9, "
                          "batch 35, 10 epochs, class-weighted cross-entropy", (
     _r("eye centroids of points 37-42 / 43-48, one rotation + scale", "004 §3.1 eq. 3.1.1-3.1.2",
        "stages.align.method", "eyes"),
+    _r("still images, each one item", "004 §3.1, §3.5", "stages.window.mode", "all",
+       "all: an image is one frame (the default window keeps 40-90 % of a video)"),
     _r("crop side", "004 §3.1", "stages.align.size", 160, "160 px (emoprep 0.1's)"),
     _r("inter-ocular distance (desired_distance)", "004 §3.1 eq. 3.1.2",
        "stages.align.eye_distance", 0.3, "0.30 S (emoprep 0.1's)"),
@@ -285,6 +287,9 @@ _AFFECTNET = ProfileSpec(2, "AffectNet thesis (004): eye-based alignment; SGD 1e
     "equals the accuracy emoprep reports.",
     "Table 3.1: 57.3 % without and 59.5 % with the alignment (8 classes); 004 drops contempt "
     "for its 7-class results.",
+    "Labels: the affectnet preset (labels.preset: affectnet) reads the release's CSV as "
+    "videos.csv (expression codes 0-7; rows coded 8-10 are unmatched); its face boxes are not "
+    "used: emoprep detects the face.",
 ))
 
 _NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whole at 96 x 96, "
