@@ -24,11 +24,11 @@ def experiment(
     workers: Annotated[int, typer.Option(
         "--workers", "-j", help="preprocessing worker processes (0: in this process)")] = 2,
     allow_degenerate: Annotated[bool, typer.Option(
-        "--allow-degenerate", help="train even when a fold's data cannot give a meaningful "
-        "score (as `emoprep train`)")] = False,
+        "--allow-degenerate", metavar="", help="train even when a fold's data cannot give a "
+        "meaningful score (as `emoprep train`)")] = False,
     plan: Annotated[bool, typer.Option(
-        "--plan", help="print the document's numbers and the differences of protocol; run "
-        "nothing (no manifest needed)")] = False,
+        "--plan", metavar="", help="print the document's numbers and the differences of "
+        "protocol; run nothing (no manifest needed)")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Rerun a source experiment: preprocessing with the profile, each training the document

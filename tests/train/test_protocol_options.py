@@ -94,7 +94,8 @@ def profile_train(profile: str) -> dict:
 
 @pytest.mark.parametrize(("profile", "task"), [("thesis-bu4dfe", "emotion"),
                                                ("thesis-sase-fe", "multitask"),
-                                               ("thesis-affectnet", "emotion")])
+                                               ("thesis-affectnet", "emotion"),
+                                               ("thesis-nvie", "authenticity")])
 def test_each_thesis_profile_trains_end_to_end(profile: str, task: str, tmp_path) -> None:
     """The profile's protocol as it is, only the epochs cut to 6 and the heads narrowed: folds,
     test part, and the final model where the profile asks for one."""
