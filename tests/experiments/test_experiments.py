@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 from emoprep.experiments import run_experiment
@@ -20,6 +21,8 @@ from emoprep.experiments.results import metric_value
 from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
 from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
 from emoprep.train import fuse
+
+pytestmark = pytest.mark.slow  # each runs preprocessing and several trainings (10-30 s CPU)
 
 HOG = {"hog": {"type": "hog", "size": 32}}
 #: a short protocol: the profile's settings otherwise
