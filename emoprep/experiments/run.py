@@ -146,9 +146,15 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
     m = resolve_manifest(manifest, overrides)
     root = Path(out) if out is not None else m.output_dir()
     name, notes = pick_features(m, features, spec)
-    report = run(manifest, root, overrides, RunOptions(workers=workers))
-    notes += preprocessing_notes(report.failed_videos, report.split, len(report.videos), root)
-    results = train_trials(m, root, name, spec, allow_degenerate)
+    results: dict[str, Result] = {}
+    for prefix, extra, where in [("", (), root), *[
+            (f"{v.name}/", v.sets, root / "variants" / v.name) for v in spec.variants]]:
+        report = run(manifest, where, (*overrides, *extra), RunOptions(workers=workers))
+        notes += preprocessing_notes(report.failed_videos, report.split, len(report.videos),
+                                     where)
+        mv = resolve_manifest(manifest, (*overrides, *extra)) if extra else m
+        got = train_trials(mv, where, name, spec, allow_degenerate)
+        results.update({prefix + k: v for k, v in got.items()})
     rows = table_rows(spec, results)
     runs = {k: v["run_dir"] for k, v in results.items() if "run_dir" in v}
     return _finish(p, spec, rows, differences(p, spec, tuple(sets), tuple(notes)), runs, root)

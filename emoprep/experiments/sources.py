@@ -41,6 +41,16 @@ class Fusion:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A second preprocessing the document compares with (its ablation): the run again with
+    ``sets`` into ``OUT/variants/<name>``, the experiment's trials on it, named
+    ``<name>/<trial>``."""
+
+    name: str
+    sets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Reported:
     """One number of the document: ``what`` (its row), ``value`` (percent), ``source`` (table).
     ``ours``: the trial name, ``<trial>:probe`` (the trial's linear probe), a fusion's name, or
@@ -63,6 +73,7 @@ class ExperimentSpec:
     fusions: tuple[Fusion, ...] = ()
     differences: tuple[str, ...] = ()  #: beyond the profile's notes
     embedder: str = ""  #: the document's feature extractor as an emoprep embedder type
+    variants: tuple[Variant, ...] = ()
 
 
 _NO_FINETUNE = ("fine-tuning a backbone end to end (issue 23 item 3) is not in emoprep; the "
@@ -125,13 +136,15 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
         "accuracy",
         (Trial("mlp", Task.EMOTION, Head.MLP),),
         (Reported("pretrained DenseNet121 + weighted loss, no alignment (8 classes)", 57.3,
-                  "004 Table 3.1", why="needs a second preprocessing with --set "
-                  "stages.align.method=box; the experiment runs the aligned row"),
+                  "004 Table 3.1", "no-alignment/mlp", f"emotion/{MCA}"),
          Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "mlp", f"emotion/{MCA}")),
         (),
         ("004 fine-tunes an ImageNet DenseNet121 (Table 3.1); " + _NO_FINETUNE,
          "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
-         "own subject split of the images listed (each image its own subject)"),
+         "own subject split of the images listed (each image its own subject)",
+         "the row without alignment is the detected box resized (stages.align.method=box, in "
+         "OUT/variants/no-alignment); 004 does not say how its unaligned faces were cropped"),
+        variants=(Variant("no-alignment", ("stages.align.method=box",)),),
     ),
     Profile.THESIS_NVIE: ExperimentSpec(
         "002: NVIE apex images at 96 x 96, posed vs spontaneous (2 classes) and spontaneous/posed "

@@ -172,11 +172,20 @@ def test_sase_fe_experiment_scores_table_4_6s_three_accuracies(tmp_path: Path) -
     assert any("per-frame combined accuracy" in d for d in res["differences"])
 
 
+def _mca(run_dir: str) -> float:
+    """Mean class accuracy (percent, 2 places) of a run's final test emotion confusion."""
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    cm = np.array(metrics["final"]["test"]["emotion"]["confusion"], float)
+    seen = cm.sum(axis=1) > 0
+    return round(100 * float(np.mean(np.diag(cm)[seen] / cm.sum(axis=1)[seen])), 2)
+
+
 def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
                                                          tmp_path: Path) -> None:
     """Face images in AffectNet's folders, labelled by a CSV of its format: the profile's own
     preprocessing (Haar, landmarks, eye alignment), the mlp head with class-weighted loss, scored
-    by mean class accuracy beside Table 3.1's aligned row; 57.3 has no emoprep run."""
+    by mean class accuracy beside Table 3.1's aligned row; the row without alignment from a
+    second preprocessing (box crops) in OUT/variants/no-alignment."""
     cap = cv2.VideoCapture(str(samples_dir / "single_face.mp4"))
     lines = ["subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
              "expression,valence,arousal"]
@@ -193,14 +202,14 @@ def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
                   {"csv": str(tmp_path / "training.csv")})
     res = run_experiment("thesis-affectnet", m, tmp_path / "out", FAST, allow_degenerate=True)
     aligned, plain = res["rows"][1], res["rows"][0]
-    assert (plain["document"], plain["emoprep"]) == (57.3, None)
+    assert plain["document"] == 57.3 and plain["run"] == "no-alignment/mlp"
+    assert plain["emoprep"] == _mca(res["runs"]["no-alignment/mlp"])
+    box = json.loads((tmp_path / "out" / "variants" / "no-alignment" / "summary.json").read_text())
+    assert box["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "box"
     assert (aligned["document"], aligned["metric"]) == (59.5, "emotion/mean_class_accuracy")
     metrics = json.loads((Path(res["runs"]["mlp"]) / "metrics.json").read_text())
     assert metrics["config"]["loss"]["class_weighted"] is True
-    cm = np.array(metrics["final"]["test"]["emotion"]["confusion"], float)
-    seen = cm.sum(axis=1) > 0
-    recall = np.diag(cm)[seen] / cm.sum(axis=1)[seen]
-    assert aligned["emoprep"] == round(100 * float(np.mean(recall)), 2)
+    assert aligned["emoprep"] == _mca(res["runs"]["mlp"])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["videos"]) == 29  # the row with code 9 is no item
     assert summary["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "eyes"

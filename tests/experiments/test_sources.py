@@ -54,6 +54,7 @@ def test_every_named_run_is_made_and_every_unmatched_row_says_why(profile: Profi
     spec = EXPERIMENTS[profile]
     made = {t.name for t in spec.trials} | {f"{t.name}:probe" for t in spec.trials} | \
         {f.name for f in spec.fusions}
+    made |= {f"{v.name}/{n}" for v in spec.variants for n in made}
     for rep in spec.reported:
         assert rep.ours in made if rep.ours else rep.why, rep.what
 
@@ -81,6 +82,7 @@ def test_the_score_comes_from_the_final_test_then_the_folds_test_then_validation
 def test_plan_needs_no_data_and_lists_the_differences() -> None:
     res = plan("thesis-affectnet")
     assert [r["emoprep"] for r in res["rows"]] == [None, None] and res["files"] == []
+    assert res["rows"][0]["run"] == "no-alignment/mlp"
     assert any("fine-tunes an ImageNet DenseNet121" in d for d in res["differences"])
     with pytest.raises(ConfigError, match="expected one of thesis-bu4dfe"):
         plan("emoprep")
