@@ -76,8 +76,9 @@ class ExperimentSpec:
     variants: tuple[Variant, ...] = ()
 
 
-_NO_FINETUNE = ("fine-tuning a backbone end to end (issue 23 item 3) is not in emoprep; the "
-                "trials train heads on frozen embeddings")
+_NO_FINETUNE = ("the experiment trains heads on frozen embeddings; fine-tuning is a separate "
+                "step before it (emoprep finetune, IRv1 and VGGFace only; docs/TRAIN.md), whose "
+                "checkpoint the embedder then loads")
 _NO_INCEPTION = "a fine-tuned Inception V4: emoprep has neither the embedder nor fine-tuning"
 _AUTH, _JOINT = "authenticity/accuracy", "joint/accuracy"
 _AVG, _WEIGHTED, _MAX = FusionMethod.AVERAGE, FusionMethod.WEIGHTED, FusionMethod.MAX
@@ -127,8 +128,9 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
                   "combined_accuracy")),
         (),
         ("000 fine-tunes InceptionResnetV1 on single frames (§4.3, Table 4.5); " + _NO_FINETUNE,
-         "frame-level training with per-frame combined accuracy (issue 23 items 3-4) is not in "
-         "emoprep: emoprep trains and scores one item per video"),
+         "000's multi-task model is a frame model scored per frame (§3.2.1, issue 23 item 4); "
+         "the experiment trains sequence heads and scores one item per video, and emoprep "
+         "finetune trains one task at a time"),
         "inception_resnet_v1",
     ),
     Profile.THESIS_AFFECTNET: ExperimentSpec(
@@ -139,7 +141,8 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
                   "004 Table 3.1", "no-alignment/mlp", f"emotion/{MCA}"),
          Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "mlp", f"emotion/{MCA}")),
         (),
-        ("004 fine-tunes an ImageNet DenseNet121 (Table 3.1); " + _NO_FINETUNE,
+        ("004 fine-tunes an ImageNet DenseNet121 (Table 3.1), a backbone emoprep finetune does "
+         "not have; " + _NO_FINETUNE,
          "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
          "own subject split of the images listed (each image its own subject)",
          "the row without alignment is the detected box resized (stages.align.method=box, in "
@@ -157,8 +160,9 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
          Reported("Inception V4, 12 classes", 17.3, "002 Table 5.4", why=_NO_INCEPTION),
          Reported("SVM, 12 classes", 17.2, "002 Table 5.4", "mlp-12:probe", _JOINT)),
         (),
-        ("002's shallow CNN trains from pixels (Table 4.2); frame-level training (issue 23 "
-         "item 3) is not in emoprep: the mlp head on frozen embeddings stands for it",
+        ("002's shallow CNN is trained from scratch on pixels (Table 4.2); emoprep has no such "
+         "network (emoprep finetune fine-tunes pretrained IRv1 / VGGFace): the mlp head on "
+         "frozen embeddings stands for it",
          "the SVM rows are matched with emoprep's linear probe (a linear model on pooled "
          "embeddings); 002's SVM had a polynomial kernel on its own input (§4.4.4)"),
     ),

@@ -95,7 +95,7 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "experiment-thesis-bu4dfe.md").read_text()
     assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
     diffs = res["differences"]
-    assert any("issue 23 item 3" in d for d in diffs)
+    assert any("emoprep finetune" in d and "003" in d for d in diffs)
     assert set(PROFILES[Profile.THESIS_BU4DFE].notes) <= set(diffs)
     assert "--set stages.detect.backend=none: yours, not the profile's" in diffs
     assert "features 'hog' are hog; the document's are vggface" in diffs
@@ -134,7 +134,7 @@ def test_nvie_experiment_from_the_command_line(tmp_path: Path) -> None:
                                                                       "joint/accuracy")
     assert rows["Inception V4, 2 classes"]["emoprep"] is None
     assert "shallow CNN, 2 classes" in res.stdout and "written: " in res.stdout
-    assert any("trains from pixels" in d for d in saved["differences"])
+    assert any("from scratch on pixels" in d for d in saved["differences"])
     with_96 = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert with_96["provenance"]["resolved_manifest"]["stages"]["align"]["size"] == 96
 
@@ -169,7 +169,7 @@ def test_sase_fe_experiment_scores_table_4_6s_three_accuracies(tmp_path: Path) -
         assert (row["document"], row["source"], row["metric"]) == (value, "000 Table 4.6", metric)
         assert row["emoprep"] == round(100 * float(np.mean(vals)), 2)
         assert row["measured_on"].startswith("validation, mean of 5 folds")
-    assert any("per-frame combined accuracy" in d for d in res["differences"])
+    assert any("scored per frame" in d for d in res["differences"])
 
 
 def _mca(run_dir: str) -> float:

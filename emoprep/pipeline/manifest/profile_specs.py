@@ -333,7 +333,8 @@ _NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed who
 ), (
     "002 trains its shallow CNN (Table 4.2: two 3 x 3 conv blocks, 3872 -> 2048 -> 2 or 12) from "
     "pixels; emoprep's trainer cannot train an image CNN end to end: it trains a head on frozen "
-    "embeddings of the 96 x 96 crops (pick the embedder; frame-level training is issue 23 item 3).",
+    "embeddings of the 96 x 96 crops (pick the embedder); emoprep finetune fine-tunes pretrained "
+    "IRv1 / VGGFace on frames, not a shallow CNN from scratch.",
     "The SVM baseline (002 §4.4.4, Table 4.6: 53.8 %) used a polynomial kernel, C 0.01, gamma "
     "0.001 from a random search; emoprep's nearest is the linear probe every run reports (a "
     "linear classifier on pooled embeddings) or --head linear: a linear model, on embeddings, "
