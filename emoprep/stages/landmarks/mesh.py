@@ -107,18 +107,23 @@ class MeshLandmarker:
     A detected face: the level ROI of its box. A tracked face (:meth:`follow`): the ROI of this
     frame's box turned by the previous frame's eye line. One model pass, and a second one in the
     ROI turned by the eye line found when that differs from the ROI's angle by over 5 degrees.
+    :attr:`score` is the face score in [0, 1] of the last pass (``track.backend: landmarks``
+    drops the face below 0.5).
     """
 
     def __init__(self, path: Path, scale: float, shift: float) -> None:
         self.mesh, self.scale, self.shift = FaceMesh(path), scale, shift
         self.index = np.asarray(MESH_TO_IBUG68, np.intp)
+        self.score = 0.0
 
     def _points(self, frame_bgr: np.ndarray, box: np.ndarray, angle: float) -> np.ndarray:
         cx, cy, side, _ = roi_from_box(check_box(box), self.scale, self.shift)
-        pts = self.mesh.points(frame_bgr, (cx, cy, side, angle), bgr=True)[0][self.index]
+        pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, angle), bgr=True)
+        pts = pts[self.index]
         found = eye_angle(pts)
         if abs(found - angle) > REROTATE:  # turned further than the ROI: once more, upright
-            pts = self.mesh.points(frame_bgr, (cx, cy, side, found), bgr=True)[0][self.index]
+            pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, found), bgr=True)
+            pts = pts[self.index]
         return pts
 
     def __call__(self, frame: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
@@ -141,6 +146,7 @@ class MeshConfig(LandmarksBackendConfig):
     path_keys = ("model",)
     colour: ClassVar[bool] = True
     temporal: ClassVar[bool] = True
+    scored: ClassVar[bool] = True
 
     backend: Literal["mesh"] = "mesh"
     model: Path | None = Field(
