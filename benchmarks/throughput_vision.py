@@ -32,13 +32,14 @@ from emoprep.samples import fetch_samples
 from emoprep.stages.align import AlignConfig, align_face, alignment_matrix
 from emoprep.stages.detect import BlazeFaceConfig, DetectConfig, HaarConfig
 from emoprep.stages.landmarks import Dlib68Config, LandmarksBackendConfig, MeshConfig
-from emoprep.stages.track import FaceTracker, TrackConfig
+from emoprep.stages.track import FaceTracker, TrackBackend, TrackConfig
 from emoprep.types import FrameStatus, VideoEntry
 
 CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]
 FAST = {"detect": HaarConfig(max_width=320), "track": TrackConfig(redetect_every=100)}
 MESH = {"landmarks": MeshConfig()}
 MESH_BLAZE = {"landmarks": MeshConfig(), "detect": BlazeFaceConfig()}
+MESH_BLAZE_FOLLOW = {**MESH_BLAZE, "track": TrackConfig(backend=TrackBackend.LANDMARKS)}
 FACE = frozenset({FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
                   FrameStatus.MULTI_FACE})
 
@@ -260,7 +261,9 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
         ("c_decode_only", decode_only), ("a_emoprep_default", emoprep_path),
         ("a2_emoprep_fast_settings", lambda v: emoprep_path(v, **FAST)),
         ("a3_emoprep_mesh_landmarks", lambda v: emoprep_path(v, **MESH)),
-        ("a4_emoprep_blazeface_mesh", lambda v: emoprep_path(v, **MESH_BLAZE))]
+        ("a4_emoprep_blazeface_mesh", lambda v: emoprep_path(v, **MESH_BLAZE)),
+        ("a5_emoprep_blazeface_mesh_landmark_tracking",
+         lambda v: emoprep_path(v, **MESH_BLAZE_FOLLOW))]
     if naive:
         paths.append(("b_naive_haar_per_frame", naive_haar))
     rows: dict[str, Any] = {}
@@ -285,7 +288,10 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
               "periodic re-detection, one dlib-68 pass per tracked frame, eye alignment + warp); "
               "(a2) (a) with detect.max_width 320 and track.redetect_every 100 (different "
               "results, a user setting); (a3) (a) with landmarks.backend mesh; (a4) (a3) with "
-              "detect.backend blazeface. Target (a)/(c) >= 0.3.", "",
+              "detect.backend blazeface; (a5) (a4) with track.backend landmarks (no MedianFlow: the "
+              "previous frame's mesh points give the next ROI, the mesh's face score decides a "
+              "loss; no grey conversion). Target (a5)/(c) >= 0.3 (the fast landmark backend).",
+              "",
               f"#### Where (a)'s CPU time goes (ms per input frame, load {comp['load']})", "",
               "| cost | calls | ms per call | ms per frame |", "|---|---|---|---|",
               f"| decode (decode-only run) | {total} | {dec} | {dec} |"]

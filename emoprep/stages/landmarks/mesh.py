@@ -75,20 +75,24 @@ class FaceMesh:
     def __init__(self, path: Path) -> None:
         self.model = TFLiteModel(path)
 
-    def points(self, frame: np.ndarray, roi: tuple[float, float, float, float], bgr: bool = False
-               ) -> tuple[np.ndarray, float]:
+    def points(self, frame: np.ndarray, roi: tuple[float, float, float, float], bgr: bool = False,
+               index: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """frame: (H, W, 3) uint8, RGB (BGR with ``bgr``: only the 192x192 crop is converted);
-        roi: (cx, cy, side, angle) as :func:`roi_matrix` takes it."""
+        roi: (cx, cy, side, angle) as :func:`roi_matrix` takes it; ``index``: only these of the
+        468 points (mapped back alone: the same values as indexing the 468 afterwards)."""
         import cv2
 
         m = roi_matrix(*roi)
         crop = cv2.warpAffine(frame, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         if bgr:
-            crop = crop[..., ::-1]
-        x = crop.astype(np.float32)[None] * np.float32(1 / 255)
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        # one pass: uint8 -> float32 (exact), times 1/255 in float32
+        x = np.multiply(crop, np.float32(1 / 255), dtype=np.float32)[None]
         outs = self.model(x)
         mesh = next(o for o in outs if o.size == N_MESH * 3).reshape(N_MESH, 3)[:, :2]
+        if index is not None:
+            mesh = mesh[index]
         logit = float(next(o for o in outs if o.size == 1).ravel()[0])
         inv = cv2.invertAffineTransform(m)
         pts = mesh.astype(np.float64) @ inv[:, :2].T + inv[:, 2]
@@ -118,12 +122,10 @@ class MeshLandmarker:
 
     def _points(self, frame_bgr: np.ndarray, box: np.ndarray, angle: float) -> np.ndarray:
         cx, cy, side, _ = roi_from_box(check_box(box), self.scale, self.shift)
-        pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, angle), bgr=True)
-        pts = pts[self.index]
+        pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, angle), True, self.index)
         found = eye_angle(pts)
         if abs(found - angle) > REROTATE:  # turned further than the ROI: once more, upright
-            pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, found), bgr=True)
-            pts = pts[self.index]
+            pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, found), True, self.index)
         return pts
 
     def __call__(self, frame: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
