@@ -288,9 +288,9 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
               "periodic re-detection, one dlib-68 pass per tracked frame, eye alignment + warp); "
               "(a2) (a) with detect.max_width 320 and track.redetect_every 100 (different "
               "results, a user setting); (a3) (a) with landmarks.backend mesh; (a4) (a3) with "
-              "detect.backend blazeface; (a5) (a4) with track.backend landmarks (no MedianFlow: the "
-              "previous frame's mesh points give the next ROI, the mesh's face score decides a "
-              "loss; no grey conversion). Target (a5)/(c) >= 0.3 (the fast landmark backend).",
+              "detect.backend blazeface; (a5) (a4) with track.backend landmarks (no MedianFlow: "
+              "the previous frame's mesh points give the next ROI, the mesh's face score decides "
+              "a loss; no grey conversion). Target (a5)/(c) >= 0.3 (the fast landmark backend).",
               "",
               f"#### Where (a)'s CPU time goes (ms per input frame, load {comp['load']})", "",
               "| cost | calls | ms per call | ms per frame |", "|---|---|---|---|",
