@@ -4,6 +4,8 @@ MedianFlow and no grey frame; deterministic; the config check."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -39,15 +41,25 @@ def leave_and_return(sample_entry) -> list[tuple[int, np.ndarray]]:
     return first + second
 
 
-def test_box_relation_round_trip() -> None:
-    lm = np.random.default_rng(0).uniform(100, 300, (68, 2)).astype(np.float32)
+def test_box_relation_round_trip_moves_scales_and_turns_with_the_points() -> None:
+    rng = np.random.default_rng(0)
+    lm = rng.uniform(100, 300, (68, 2)).astype(np.float32)
+    lm[36:42], lm[42:48] = lm[36:42] - [40, 0], lm[42:48] + [40, 0]  # eye line roughly level
     box = np.array([90.0, 80.0, 230.0, 250.0], np.float32)
-    np.testing.assert_allclose(box_from(lm, relation(lm, box)), box, atol=1e-4)
-    # the points move by (+15, -7) and grow by 10 %: the box does the same about their corner
+    rel = relation(lm, box)
+    np.testing.assert_allclose(box_from(lm, rel), box, atol=1e-3)
+    # the points move by (+15, -7) and grow by 10 % about a corner: so does the box
     lo = lm.min(axis=0)
     moved = (lm - lo) * 1.1 + lo + [15.0, -7.0]
     want = [lo[0] + (90 - lo[0]) * 1.1 + 15, lo[1] + (80 - lo[1]) * 1.1 - 7, 253.0, 275.0]
-    np.testing.assert_allclose(box_from(moved, relation(lm, box)), want, atol=1e-3)
+    np.testing.assert_allclose(box_from(moved, rel), want, atol=1e-3)
+    # the head rolls 25 degrees about the box centre: the box keeps its centre and its size
+    # (an upright bounding box of the points would grow)
+    a = math.radians(25)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    centre = np.array([205.0, 205.0])
+    turned = ((lm - centre) @ rot.T + centre).astype(np.float32)
+    np.testing.assert_allclose(box_from(turned, rel), box, atol=1e-2)
 
 
 @pytest.mark.parametrize("detect", [HaarConfig(), BlazeFaceConfig()], ids=["haar", "blazeface"])
