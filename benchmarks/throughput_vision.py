@@ -6,11 +6,12 @@ on the machine do not inflate) and wall seconds; ratios are taken on CPU time. T
 (dlib predictor ~1.4 s, Haar cascade) are loaded once before the timing, as a pipeline worker loads
 them once per process; the load time is reported apart.
 
-:func:`components` runs the default path once more with a CPU timer around each piece (decode,
-grey, MedianFlow, predictor, each Haar call by its reason, box maths, warp) and gives every cost
-in ms per frame of the corpus, the rest as "other Python"; :func:`micro` measures what a timer
-cannot separate (the predictor vs the dlib -> numpy conversion) and the MedianFlow-on-a-region
-variant that was evaluated and not adopted (not the same tracker).
+:func:`components` runs the default path and (a5) once more with a CPU timer around each piece
+(decode, grey, MedianFlow, predictor, mesh pass, each detector call by its reason, box maths,
+warp) and gives every cost in ms per frame of the corpus, the rest as "other Python";
+:func:`micro` measures what a timer cannot separate (the predictor vs the dlib -> numpy
+conversion) and the MedianFlow-on-a-region variant that was evaluated and not adopted (not the
+same tracker).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from emoprep.samples import fetch_samples
 from emoprep.stages.align import AlignConfig, align_face, alignment_matrix
 from emoprep.stages.detect import BlazeFaceConfig, DetectConfig, HaarConfig
 from emoprep.stages.landmarks import Dlib68Config, LandmarksBackendConfig, MeshConfig
-from emoprep.stages.track import FaceTracker, TrackConfig
+from emoprep.stages.track import FaceTracker, TrackBackend, TrackConfig
 from emoprep.types import FrameStatus, VideoEntry
 
 CLIPS = ["WolfgangLanger_Pexels.mp4", "single_face.mp4"]
 FAST = {"detect": HaarConfig(max_width=320), "track": TrackConfig(redetect_every=100)}
 MESH = {"landmarks": MeshConfig()}
 MESH_BLAZE = {"landmarks": MeshConfig(), "detect": BlazeFaceConfig()}
+MESH_BLAZE_FOLLOW = {**MESH_BLAZE, "track": TrackConfig(backend=TrackBackend.LANDMARKS)}
 FACE = frozenset({FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
                   FrameStatus.MULTI_FACE})
 
@@ -146,9 +148,11 @@ class _Timers:
     @contextmanager
     def installed(self) -> Iterator[_Timers]:
         import emoprep.stages.track as track
+        import emoprep.stages.track_landmarks as follow
         from emoprep.stages import tracker
         from emoprep.stages.detect.chain import DetectorChain
         from emoprep.stages.landmarks import dlib68 as landmarks
+        from emoprep.stages.landmarks.mesh import FaceMesh
 
         S = track._Session
         saved = [
@@ -157,13 +161,15 @@ class _Timers:
             self.wrap(tracker.MedianFlow, "__init__", "MedianFlow init"),
             self.wrap(landmarks.Dlib68Landmarker, "predict",
                       "dlib-68 pass (+ conversion to numpy)"),
-            self.wrap(DetectorChain, "find", lambda: f"Haar: {self.reason}"),
+            self.wrap(FaceMesh, "points", "mesh pass (ROI warp, model, points back)"),
+            self.wrap(DetectorChain, "find", lambda: f"detector: {self.reason}"),
             self.wrap(S, "_search", "", "search, no face known (whole frame)"),
             self.wrap(S, "_confirm", "", "confirmation of a new face (whole frame)"),
             self.wrap(S, "_redetect", "", "periodic re-detection (region, else frame)"),
             self.wrap(track, "tracked_failed", "box maths (failure test, follow box)"),
             self.wrap(landmarks, "follow_box", "box maths (failure test, follow box)"),
             self.wrap(landmarks, "hog_box_from_landmarks", "box maths (failure test, follow box)"),
+            self.wrap(follow, "box_from", "box maths (failure test, follow box)"),
             self.wrap(track.Rows, "add", "row bookkeeping"),
         ]
         here = sys.modules[__name__]
@@ -176,12 +182,14 @@ class _Timers:
                 setattr(owner, name, fn)
 
 
-def components(videos: list[VideoEntry], frames: int, decode_ms: float) -> dict[str, Any]:
-    """The default path once more with the timers: per cost, calls, ms per call, ms per frame."""
+def components(videos: list[VideoEntry], frames: int, decode_ms: float,
+               path: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A path (the default, else ``emoprep_path(**path)``) once more with the timers: per cost,
+    calls, ms per call, ms per frame."""
     timers = _Timers()
     with timers.installed():
         c0 = time.process_time()
-        emoprep_path(videos)
+        emoprep_path(videos, **(path or {}))
         total = (time.process_time() - c0) * 1000 / frames
     rows = {k: {"calls": int(n), "ms_per_call": round(s * 1000 / n, 3),
                 "ms_per_frame": round(s * 1000 / frames, 3)} for k, (n, s) in timers.acc.items()}
@@ -260,7 +268,9 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
         ("c_decode_only", decode_only), ("a_emoprep_default", emoprep_path),
         ("a2_emoprep_fast_settings", lambda v: emoprep_path(v, **FAST)),
         ("a3_emoprep_mesh_landmarks", lambda v: emoprep_path(v, **MESH)),
-        ("a4_emoprep_blazeface_mesh", lambda v: emoprep_path(v, **MESH_BLAZE))]
+        ("a4_emoprep_blazeface_mesh", lambda v: emoprep_path(v, **MESH_BLAZE)),
+        ("a5_emoprep_blazeface_mesh_landmark_tracking",
+         lambda v: emoprep_path(v, **MESH_BLAZE_FOLLOW))]
     if naive:
         paths.append(("b_naive_haar_per_frame", naive_haar))
     rows: dict[str, Any] = {}
@@ -271,8 +281,9 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
     dec = rows["c_decode_only"]["ms_per_frame_cpu"]
     ratios = {f"{k}_over_c": round(dec / v["ms_per_frame_cpu"], 3) for k, v in rows.items()}
     comp = components(videos, total, dec)
+    comp5 = components(videos, total, dec, MESH_BLAZE_FOLLOW)
     mic = micro()
-    rows.update(components=comp, micro=mic, model_load_s=round(load_s, 2))
+    rows.update(components=comp, components_a5=comp5, micro=mic, model_load_s=round(load_s, 2))
     lines = [f"### In process: {len(videos)} clips, {total} frames (sample clips repeated), one "
              "thread, models loaded before the timing (load: {:.2f} s once per process)"
              .format(load_s), "",
@@ -285,16 +296,26 @@ def in_process(frames: int, naive: bool) -> tuple[dict, dict, list[str]]:
               "periodic re-detection, one dlib-68 pass per tracked frame, eye alignment + warp); "
               "(a2) (a) with detect.max_width 320 and track.redetect_every 100 (different "
               "results, a user setting); (a3) (a) with landmarks.backend mesh; (a4) (a3) with "
-              "detect.backend blazeface. Target (a)/(c) >= 0.3.", "",
-              f"#### Where (a)'s CPU time goes (ms per input frame, load {comp['load']})", "",
-              "| cost | calls | ms per call | ms per frame |", "|---|---|---|---|",
-              f"| decode (decode-only run) | {total} | {dec} | {dec} |"]
+              "detect.backend blazeface; (a5) (a4) with track.backend landmarks (no MedianFlow: "
+              "the previous frame's mesh points give the next ROI, the mesh's face score decides "
+              "a loss; no grey conversion). Target (a5)/(c) >= 0.3 (the fast landmark backend).",
+              ""]
+    lines += cost_lines("(a)", comp, total) + bound_lines(comp, mic)
+    lines += cost_lines("(a5)", comp5, total)
+    return rows, ratios, lines
+
+
+def cost_lines(label: str, comp: dict[str, Any], total: int) -> list[str]:
+    """The markdown table of one :func:`components` result."""
+    dec = comp["decode_ms_per_frame"]
+    lines = [f"#### Where {label}'s CPU time goes (ms per input frame, load {comp['load']})", "",
+             "| cost | calls | ms per call | ms per frame |", "|---|---|---|---|",
+             f"| decode (decode-only run) | {total} | {dec} | {dec} |"]
     lines += [f"| {k} | {r['calls']} | {r['ms_per_call']} | {r['ms_per_frame']} |"
               for k, r in comp["costs"].items()]
-    lines += [f"| other Python (loop, rows, settling) | | | {comp['other_python_ms_per_frame']} |",
-              f"| **total (timed run)** | | | {comp['path_ms_per_frame']} |", ""]
-    lines += bound_lines(comp, mic)
-    return rows, ratios, lines
+    return lines + [
+        f"| other Python (loop, rows, settling) | | | {comp['other_python_ms_per_frame']} |",
+        f"| **total (timed run)** | | | {comp['path_ms_per_frame']} |", ""]
 
 
 def bound_lines(comp: dict[str, Any], mic: dict[str, float]) -> list[str]:
@@ -304,7 +325,7 @@ def bound_lines(comp: dict[str, Any], mic: dict[str, float]) -> list[str]:
     def ms(key: str) -> float:
         return sum(r["ms_per_frame"] for k, r in c.items() if k.startswith(key))
 
-    lmk, mf, haar = ms("dlib-68"), ms("MedianFlow"), ms("Haar")
+    lmk, mf, haar = ms("dlib-68"), ms("MedianFlow"), ms("detector")
     rest = comp["path_ms_per_frame"] - dec - lmk - mf - haar
     return [
         f"What bounds the ratio: of {comp['path_ms_per_frame']} ms per frame, decode is {dec}, "

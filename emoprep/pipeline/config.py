@@ -6,7 +6,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emoprep.io.store_config import StoreConfig
 from emoprep.pipeline.quality import QualityConfig
@@ -17,7 +17,7 @@ from emoprep.stages.detect import DetectConfig, HaarConfig
 from emoprep.stages.embed import AugmentConfig, EmbedderConfig
 from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
-from emoprep.stages.track import TrackConfig
+from emoprep.stages.track import TrackConfig, landmarks_problem
 from emoprep.stages.window import WindowConfig
 
 
@@ -83,6 +83,12 @@ class StagesConfig(BaseModel):
     quality: QualityConfig = Field(default_factory=QualityConfig)
     splits: dict[str, SplitConfig] = Field(
         default_factory=dict, description="more named splits, written beside stages.split")
+
+    @model_validator(mode="after")
+    def _check_tracking(self) -> StagesConfig:
+        if problem := landmarks_problem(self.track, self.landmarks):
+            raise ValueError(problem)
+        return self
 
     def with_model_paths(self, base_dir: Path) -> StagesConfig:
         """A copy whose backend configs (detect with its fallbacks, landmarks, au, every embedder)

@@ -1,36 +1,35 @@
-"""Detect once, then track: MedianFlow (cv2.legacy) with re-detection; per-frame status.
+"""Detect once, then track (MedianFlow, or the face's own landmarks) with re-detection;
+per-frame status.
 
 The rules (docs/METHODS.md has them with their sources):
 
-- While no face is known the detector runs every ``track.retry_every`` frames. A face it finds is a
-  *candidate*: the tracker starts on it, and it counts only once the detector finds a box
-overlapping
-  the tracked box (IoU >= :data:`CONFIRM_IOU`) on each of the next ``track.confirm`` frames. Until
-then
-  its frames are held back; a rejected candidate leaves them NO_FACE (LOST for a loss frame). This
-  removes the one-frame Haar false positives on textured backgrounds and text.
+- While no face is known the detector runs every ``track.retry_every`` frames. A face it finds is
+  a *candidate*: the tracker starts on it, and it counts only once the detector finds a box
+  overlapping the tracked box (IoU >= :data:`CONFIRM_IOU`) on each of the next ``track.confirm``
+  frames. Until then its frames are held back; a rejected candidate leaves them NO_FACE (LOST for
+  a loss frame). This removes the one-frame Haar false positives on textured backgrounds and text.
 - MedianFlow is given the detected box extended by ``detect.pad_y`` px above AND below, clipped to
-the
-  frame. The stored box is the tracked box with that padding taken off again (scaled with the box).
-- Tracker failure: ``update()`` returns False, less than half the box lies inside the frame, a side
-is
-  below ``track.min_box`` px, or the aspect ratio leaves [1/:data:`MAX_ASPECT`, :data:`MAX_ASPECT`].
-  On failure the detector runs on the same frame: a face -> new candidate (REDETECTED once
-confirmed),
-  none -> LOST, then NO_FACE until a face is confirmed again.
-- Every ``track.redetect_every`` tracked frames the detector runs: a face re-initialises the tracker
-  (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background after the
-face
-  left is dropped after at most ``redetect_every`` frames.
+  the frame. The stored box is the tracked box with that padding taken off again (scaled with the
+  box).
+- Tracker failure: ``update()`` returns False, less than half the box lies inside the frame, a
+  side is below ``track.min_box`` px, or the aspect ratio leaves [1/:data:`MAX_ASPECT`,
+  :data:`MAX_ASPECT`]. On failure the detector runs on the same frame: a face -> new candidate
+  (REDETECTED once confirmed), none -> LOST, then NO_FACE until a face is confirmed again.
+- Every ``track.redetect_every`` tracked frames the detector runs: a face re-initialises the
+  tracker (REDETECTED); no face counts as a failure (LOST), so a tracker drifting on background
+  after the face left is dropped after at most ``redetect_every`` frames.
+- ``track.backend: landmarks`` replaces MedianFlow by the landmarks of the previous row (the
+  landmark model runs where they were; its face score is the failure test):
+  :mod:`emoprep.stages.track_landmarks`. The other rules are the same.
 - ``track.backend: none`` runs the detector on every frame (the naive per-frame path).
 - ``detect.backend: none`` (pre-cropped faces) means no tracking at all: every frame's box is the
   whole frame, status DETECTED, whatever ``track`` says (:func:`whole_frame_only`); a tracker
   started on the whole frame could only drift (MedianFlow moved it by up to 3 px).
 - The detector is a chain: ``detect`` and its ``detect.fallback`` list, tried in order on a frame
   where the previous one finds nothing (:mod:`emoprep.stages.detect.chain`). Detectors get the
-  colour frame, the tracker and landmarks the grey one. Per frame, :class:`TrackResult` records
-  which detector of the chain the face box comes from (for tracked frames: the detection the
-  tracker started from).
+  colour frame, MedianFlow and grey landmarkers (dlib68) the grey one, converted only when one of
+  them reads it. Per frame, :class:`TrackResult` records which detector of the chain the face box
+  comes from (for tracked frames: the detection the tracker started from).
 """
 
 from __future__ import annotations
@@ -53,6 +52,7 @@ from emoprep.stages.detect import (
 )
 from emoprep.stages.landmarks import Landmarker, LandmarksConfig, make_landmarker
 from emoprep.stages.landmarks.base import TemporalLandmarker
+from emoprep.stages.track_landmarks import LandmarkTracker
 from emoprep.stages.tracker import (
     MAX_ASPECT,
     MIN_INSIDE,
@@ -64,13 +64,15 @@ from emoprep.stages.tracker import (
 from emoprep.types import FrameStatus, Geometry
 
 __all__ = ["MAX_ASPECT", "MIN_INSIDE", "NO_DETECTOR", "CONFIRM_IOU", "FaceTracker", "TrackBackend",
-           "TrackConfig", "TrackResult", "track_faces", "track_video", "tracked_failed",
-           "whole_frame_only"]
+           "TrackConfig", "TrackResult", "landmarks_problem", "track_faces", "track_video",
+           "tracked_failed", "whole_frame_only"]
 
 
 class TrackBackend(str, Enum):
     MEDIANFLOW = "medianflow"  #: cv2.legacy.TrackerMedianFlow (opencv-contrib)
     NONE = "none"  #: run the detector on every frame (the naive per-frame path)
+    #: follow the face with its own landmarks (needs landmarks.backend: mesh; track_landmarks.py)
+    LANDMARKS = "landmarks"
 
 
 class TrackConfig(BaseModel):
@@ -105,6 +107,16 @@ class TrackConfig(BaseModel):
 CONFIRM_IOU = 0.3  #: detector box vs tracked box overlap that confirms a candidate face
 
 
+def landmarks_problem(track: TrackConfig, landmarks: LandmarksConfig) -> str | None:
+    """Why ``track`` cannot run with ``landmarks`` (``track.backend: landmarks`` needs a face
+    score), or None."""
+    if track.backend is not TrackBackend.LANDMARKS or landmarks.scored:
+        return None
+    return (f"stages.track.backend: landmarks needs a landmarks backend with a face score (mesh), "
+            f"got stages.landmarks.backend: {landmarks.backend}; set stages.landmarks.backend: "
+            "mesh, or stages.track.backend: medianflow")
+
+
 def whole_frame_only(detect: DetectConfig) -> bool:
     """True for ``detect.backend: none``: each frame is the face, so nothing is detected,
     confirmed or tracked; :class:`_Session` stores the whole frame, status DETECTED."""
@@ -121,10 +133,13 @@ class _Session:
         self.colour = colour  # the landmarker gets the colour frame (FAN), not the grey one
         self.last: tuple[np.ndarray, np.ndarray] | None = None  # (landmarks, box) of the last row
         self.naive = tcfg.backend is TrackBackend.NONE
+        self.follow = tcfg.backend is TrackBackend.LANDMARKS
         self.whole = whole_frame_only(dcfg)
+        # the grey frame only where something reads it: MedianFlow, a grey landmarker
+        self.grey_used = not colour or (tcfg.backend is TrackBackend.MEDIANFLOW and not self.whole)
         self.out = Rows()
         self.active = False  # a face (confirmed or candidate) is being followed
-        self.tracker: MedianFlow | None = None
+        self.tracker: MedianFlow | LandmarkTracker | None = None
         self.box: np.ndarray | None = None  # last stored box, source px
         self.source = NO_DETECTOR  # 1 + chain position of the detector the current face came from
         self.frame: np.ndarray = np.zeros((0, 0), np.uint8)  # the current frame, for the detectors
@@ -135,31 +150,37 @@ class _Session:
         self.need = 0  # confirmations still needed
 
     def step(self, idx: int, frame: np.ndarray) -> None:
-        self.frame, grey = frame, to_grey(frame)
+        self.frame = frame  # ``grey`` below: the colour frame when nothing reads a grey one
+        grey = to_grey(frame) if self.grey_used else frame
         if self.whole:
             self._whole_frame(idx, grey)
             return
         if not self.active:
             self._search(idx, grey, loss=False)
             return
-        if self.naive:
-            assert self.box is not None  # active: a face was found
-            ok, box = True, self.box
+        assert self.box is not None  # active: a face was found
+        due = self.naive or bool(self.tcfg.redetect_every
+                                 and self.since_det + 1 >= self.tcfg.redetect_every)
+        lm = None
+        if self.naive or (self.follow and due and not self.pending):
+            ok, box = True, self.box  # the detector runs now: no landmark pass to follow
+        elif isinstance(self.tracker, LandmarkTracker):
+            assert self.last is not None  # the face's last row has landmarks
+            ok, box, lm = self.tracker.update(frame, *self.last)
         else:
             assert self.tracker is not None  # active and not naive: a tracker follows the face
             ok, box = self.tracker.update(grey)
             ok = ok and not tracked_failed(box, grey.shape, self.tcfg.min_box)
         if self.pending:
-            self._confirm(idx, grey, box, ok)
+            self._confirm(idx, grey, box, ok, lm)
         elif not ok:
             self._drop()
             self._search(idx, grey, loss=True)
-        elif self.naive or (self.tcfg.redetect_every
-                            and self.since_det + 1 >= self.tcfg.redetect_every):
+        elif due:
             self._redetect(idx, grey, box)
         else:
             self.since_det += 1
-            self._face_row(idx, grey, box, FrameStatus.TRACKED, -1)
+            self._face_row(idx, grey, box, FrameStatus.TRACKED, -1, lm)
 
     def finish(self, fps: float) -> Geometry:
         """Settle a candidate still unconfirmed at the end, then return the geometry."""
@@ -175,15 +196,15 @@ class _Session:
         self._face_row(idx, grey, np.array([0.0, 0.0, w, h], np.float32), FrameStatus.DETECTED, 1)
 
     # -- transitions -------------------------------------------------------------------------
-    def _face_row(
-        self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int
-    ) -> int:
+    def _face_row(self, idx: int, grey: np.ndarray, box: np.ndarray, status: FrameStatus, n: int,
+                  lm: np.ndarray | None = None) -> int:
+        """Add a face row; ``lm``: the landmarks when the tracker found them already."""
         self.box = np.asarray(box, np.float32)
         image = self.frame if self.colour else grey
-        if status is FrameStatus.TRACKED and self.temporal and self.last is not None:
+        if lm is None and status is FrameStatus.TRACKED and self.temporal and self.last is not None:
             lmk = cast(TemporalLandmarker, self.lmk)  # a temporal backend's landmarker follows
             lm = lmk.follow(image, self.last[0], self.last[1], self.box)
-        else:
+        elif lm is None:
             lm = self.lmk(image, self.box)
         self.last = (lm, self.box)
         return self.out.add(idx, status, n, self.box, lm, self.source)
@@ -219,7 +240,9 @@ class _Session:
     def _init(self, grey: np.ndarray, dets: Detections) -> np.ndarray:
         box = dets.pick(self.dcfg.select, grey.shape, self.box)
         self.active, self.since_det, self.source = True, 0, dets.source + 1
-        if not self.naive:
+        if self.follow:
+            self.tracker = LandmarkTracker(self.lmk, self.tcfg.min_box)
+        elif not self.naive:
             self.tracker = MedianFlow(grey, box, self.dcfg.pad_y)
         return box
 
@@ -251,7 +274,8 @@ class _Session:
         status = FrameStatus.MULTI_FACE if len(dets) > 1 else FrameStatus.REDETECTED
         self._face_row(idx, grey, new, status, len(dets))
 
-    def _confirm(self, idx: int, grey: np.ndarray, box: np.ndarray, ok: bool) -> None:
+    def _confirm(self, idx: int, grey: np.ndarray, box: np.ndarray, ok: bool,
+                 lm: np.ndarray | None) -> None:
         dets = self.chain.find(self.frame)
         if not ok or len(dets) == 0 or box_iou(dets.boxes, box[None, :]).max() < CONFIRM_IOU:
             self._reject()
@@ -266,7 +290,7 @@ class _Session:
             status = FrameStatus.MULTI_FACE if len(dets) > 1 else FrameStatus.REDETECTED
         else:
             self.since_det += 1
-        row = self._face_row(idx, grey, box, status, len(dets))
+        row = self._face_row(idx, grey, box, status, len(dets), lm)
         self.pending.append((row, FrameStatus.NO_FACE))
         self.need -= 1
         if self.need == 0:
@@ -306,6 +330,8 @@ class FaceTracker:
     def __init__(
         self, detect: DetectConfig, track: TrackConfig, landmarks: LandmarksConfig
     ) -> None:
+        if problem := landmarks_problem(track, landmarks):
+            raise ValueError(problem)
         self.chain = DetectorChain(detect)
         self._s = _Session(self.chain, make_landmarker(landmarks), detect, track,
                            temporal=landmarks.temporal, colour=landmarks.colour)

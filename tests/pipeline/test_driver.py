@@ -299,3 +299,71 @@ def test_a_warp_error_fails_only_frames_and_tracking_goes_on(corpus: Path, tmp_p
     rec = RecordStore(Layout(tmp_path / "out")).get("frames", frames[0]["video_id"])
     assert "Traceback" in rec.error and "in broken" in rec.error  # the innermost frames kept
     assert not list((tmp_path / "out").rglob(".*.tmp*"))  # the shard's temporary removed
+
+
+class _CountingCapture:
+    """cv2.VideoCapture that logs ("grab" | "read", frame position) per call."""
+
+    log: list[tuple[str, str, int]] = []
+
+    def __init__(self, path: str, *args: object) -> None:
+        self._cap, self._path, self._pos = _REAL_CAPTURE(path, *args), Path(path).stem, 0
+
+    def grab(self) -> bool:
+        self.log.append((self._path, "grab", self._pos))
+        self._pos += 1
+        return self._cap.grab()
+
+    def read(self, *args: object):  # noqa: ANN202 (cv2's tuple)
+        self.log.append((self._path, "read", self._pos))
+        self._pos += 1
+        return self._cap.read(*args)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 (isOpened, get, release, ...)
+        return getattr(self._cap, name)
+
+
+_REAL_CAPTURE = cv2.VideoCapture
+
+
+def test_frames_before_the_window_are_grabbed_and_no_frame_is_made_grey_needlessly(
+        corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    """Issue 24 item 4, through a whole run: the pass decodes the window's frames with read()
+    (the colour conversion) and reaches the window's first frame with grab() (no conversion, no
+    copy; no seek: OpenCV's frame seek is not exact for every container); with BlazeFace, the
+    mesh and track.backend landmarks no frame is converted to grey (nothing reads it), while the
+    default (MedianFlow, dlib68) converts each tracked frame once."""
+    from emoprep.io.models import fetch
+    from emoprep.stages.window import WindowConfig, select_frames
+
+    fetch("facemesh")
+    greys: list[tuple[int, ...]] = []
+    real_cvt = cv2.cvtColor
+
+    def cvt(src: np.ndarray, code: int, *args: object) -> np.ndarray:
+        if code == cv2.COLOR_BGR2GRAY:
+            greys.append(src.shape)
+        return real_cvt(src, code, *args)
+
+    _CountingCapture.log = []
+    monkeypatch.setattr(cv2, "VideoCapture", _CountingCapture)
+    monkeypatch.setattr(cv2, "cvtColor", cvt)
+    fast = {"detect": {"backend": "blazeface"}, "landmarks": {"backend": "mesh"},
+            "track": {"backend": "landmarks"}}
+    report = run(write_manifest(tmp_path / "m.yaml", corpus, fast), tmp_path / "out", opts=INLINE)
+    assert all(r["ok"] for r in report.ran)
+    for name, *_ in CORPUS:
+        cap = _REAL_CAPTURE(str(corpus / name))
+        n, fps = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), cap.get(cv2.CAP_PROP_FPS)
+        window = select_frames(n, fps, WindowConfig()).tolist()
+        calls = [(how, pos) for path, how, pos in _CountingCapture.log if path == Path(name).stem]
+        reads = [pos for how, pos in calls if how == "read"]
+        assert 0 < window[0] and reads == window  # once each, the window's frames only
+        assert [pos for how, pos in calls if how == "grab" and pos < window[0]] == \
+            list(range(window[0]))  # each frame before the window grabbed (one decode pass)
+    frame_shape = _REAL_CAPTURE(str(corpus / CORPUS[0][0])).read()[1].shape
+    assert frame_shape not in greys  # crops may be made grey (embedders), frames are not
+
+    greys.clear()
+    default = run(write_manifest(tmp_path / "d.yaml", corpus), tmp_path / "out2", opts=INLINE)
+    assert all(r["ok"] for r in default.ran) and greys.count(frame_shape) >= 16

@@ -61,6 +61,32 @@ def test_unchanged_run_does_nothing_then_one_key_reruns_its_stage_and_downstream
     assert ran(track) == {"track": n, "au": n, "frames": n, "embed:hog": n, "embed:geo": n}
 
 
+def test_tracking_by_landmarks_reruns_track_and_downstream_only(corpus: Path,
+                                                                 tmp_path: Path) -> None:
+    """Act 1: the mesh landmarks with MedianFlow; act 2: nothing to do; act 3: track.backend
+    landmarks makes track stale (named reason) and re-runs it and what reads it, not probe and
+    window; the same faces are stored."""
+    from emoprep.io.models import fetch
+
+    fetch("facemesh")
+    manifest = write_manifest(tmp_path / "m.yaml", corpus,
+                              {**STAGES, "landmarks": {"backend": "mesh"}})
+    out, n, follow = tmp_path / "out", len(CORPUS), ("stages.track.backend=landmarks",)
+    first = run(manifest, out, opts=INLINE)
+    assert all(r["ok"] for r in first.ran) and ran(first)["track"] == n
+    faces = {v: len(emoprep.open_store(out).frames(v)) for v in emoprep.open_store(out).videos()}
+
+    assert run(manifest, out, opts=INLINE).ran == []
+
+    st = status(manifest, out, follow)
+    assert st.stages["window"]["up-to-date"] == n and st.stages["track"]["stale"] == n
+    assert st.reasons["track"] == [("track.backend changed medianflow -> landmarks", n)]
+    third = run(manifest, out, follow, INLINE)
+    assert ran(third) == {"track": n, "au": n, "frames": n, "embed:hog": n, "embed:geo": n}
+    store = emoprep.open_store(out)
+    assert {v: len(store.frames(v)) for v in store.videos()} == faces
+
+
 def test_crop_size_reuses_detections_and_embedder_change_touches_only_embedder(setup) -> None:
     manifest, out, _ = setup
     run(manifest, out, opts=INLINE)

@@ -3,7 +3,7 @@
 A landmarker is called as ``landmarker(frame, box_xywh)`` on one frame and one face box (x, y, w,
 h, source pixels) and returns (68, 2) float32 x, y in source pixels (iBUG 68-point order,
 0-based). Backends with ``temporal`` True also offer ``follow`` (one pass from the previous
-frame's landmarks on a tracked frame).
+frame's landmarks on a tracked frame); ``scored`` ones a face score of their last call.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ class TemporalLandmarker(Landmarker, Protocol):
         ...
 
 
+class ScoredLandmarker(TemporalLandmarker, Protocol):
+    """The landmarker of a ``scored`` backend: ``score`` in [0, 1] of its last call."""
+
+    score: float
+
+
 class LandmarksBackendConfig(BackendConfig):
     """Base of the landmarks backends (``landmarks.backend``). Subclasses add their keys, a
     ``temporal`` fact (a field or a ClassVar: whether tracked frames use ``follow``), and
@@ -40,6 +46,9 @@ class LandmarksBackendConfig(BackendConfig):
     _tag_key: ClassVar[str] = "backend"
     #: whether the landmarker gets the colour frame (else the grey frame the tracker works on)
     colour: ClassVar[bool] = False
+    #: whether the landmarker gives a face score (``landmarker.score`` in [0, 1] after each call:
+    #: how sure it is that the points lie on a face), which ``track.backend: landmarks`` needs
+    scored: ClassVar[bool] = False
 
     def make(self) -> Any:
         """The landmarker (loads the model file once per process); a :class:`Landmarker`."""

@@ -75,20 +75,24 @@ class FaceMesh:
     def __init__(self, path: Path) -> None:
         self.model = TFLiteModel(path)
 
-    def points(self, frame: np.ndarray, roi: tuple[float, float, float, float], bgr: bool = False
-               ) -> tuple[np.ndarray, float]:
+    def points(self, frame: np.ndarray, roi: tuple[float, float, float, float], bgr: bool = False,
+               index: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """frame: (H, W, 3) uint8, RGB (BGR with ``bgr``: only the 192x192 crop is converted);
-        roi: (cx, cy, side, angle) as :func:`roi_matrix` takes it."""
+        roi: (cx, cy, side, angle) as :func:`roi_matrix` takes it; ``index``: only these of the
+        468 points (mapped back alone: the same values as indexing the 468 afterwards)."""
         import cv2
 
         m = roi_matrix(*roi)
         crop = cv2.warpAffine(frame, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
         if bgr:
-            crop = crop[..., ::-1]
-        x = crop.astype(np.float32)[None] * np.float32(1 / 255)
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        # one pass: uint8 -> float32 (exact), times 1/255 in float32
+        x = np.multiply(crop, np.float32(1 / 255), dtype=np.float32)[None]
         outs = self.model(x)
         mesh = next(o for o in outs if o.size == N_MESH * 3).reshape(N_MESH, 3)[:, :2]
+        if index is not None:
+            mesh = mesh[index]
         logit = float(next(o for o in outs if o.size == 1).ravel()[0])
         inv = cv2.invertAffineTransform(m)
         pts = mesh.astype(np.float64) @ inv[:, :2].T + inv[:, 2]
@@ -107,18 +111,21 @@ class MeshLandmarker:
     A detected face: the level ROI of its box. A tracked face (:meth:`follow`): the ROI of this
     frame's box turned by the previous frame's eye line. One model pass, and a second one in the
     ROI turned by the eye line found when that differs from the ROI's angle by over 5 degrees.
+    :attr:`score` is the face score in [0, 1] of the last pass (``track.backend: landmarks``
+    drops the face below 0.5).
     """
 
     def __init__(self, path: Path, scale: float, shift: float) -> None:
         self.mesh, self.scale, self.shift = FaceMesh(path), scale, shift
         self.index = np.asarray(MESH_TO_IBUG68, np.intp)
+        self.score = 0.0
 
     def _points(self, frame_bgr: np.ndarray, box: np.ndarray, angle: float) -> np.ndarray:
         cx, cy, side, _ = roi_from_box(check_box(box), self.scale, self.shift)
-        pts = self.mesh.points(frame_bgr, (cx, cy, side, angle), bgr=True)[0][self.index]
+        pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, angle), True, self.index)
         found = eye_angle(pts)
         if abs(found - angle) > REROTATE:  # turned further than the ROI: once more, upright
-            pts = self.mesh.points(frame_bgr, (cx, cy, side, found), bgr=True)[0][self.index]
+            pts, self.score = self.mesh.points(frame_bgr, (cx, cy, side, found), True, self.index)
         return pts
 
     def __call__(self, frame: np.ndarray, box_xywh: np.ndarray) -> np.ndarray:
@@ -141,6 +148,7 @@ class MeshConfig(LandmarksBackendConfig):
     path_keys = ("model",)
     colour: ClassVar[bool] = True
     temporal: ClassVar[bool] = True
+    scored: ClassVar[bool] = True
 
     backend: Literal["mesh"] = "mesh"
     model: Path | None = Field(

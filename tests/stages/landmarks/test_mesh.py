@@ -25,7 +25,7 @@ from emoprep.stages.landmarks.mesh import (
     roi_from_box,
     roi_matrix,
 )
-from emoprep.stages.track import TrackConfig, track_faces
+from emoprep.stages.track import TrackBackend, TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
 
@@ -84,13 +84,17 @@ def test_points_agree_with_dlib_on_an_unseen_clip(facemesh_files, sample_entry) 
     assert np.mean(tilts) < 1.5 and max(tilts) < 5.0
 
 
-def test_crops_aligned_with_mesh_landmarks_are_level(facemesh_files, sample_entry) -> None:
-    """The alignment check of tests/stages/test_align.py with the mesh backend: landmarks found
-    again on each crop (dlib HOG + predictor, independent of the mesh) lie within 2 degrees and
-    5 % of the set eye distance on >= 95 % of frames (measured 236 of 236)."""
+@pytest.mark.parametrize("tracking", [TrackBackend.MEDIANFLOW, TrackBackend.LANDMARKS])
+def test_crops_aligned_with_mesh_landmarks_are_level(facemesh_files, sample_entry,
+                                                     tracking) -> None:
+    """The alignment check of tests/stages/test_align.py with the mesh backend, tracked by
+    MedianFlow or by the mesh's own landmarks: landmarks found again on each crop (dlib HOG +
+    predictor, independent of the mesh) lie within 2 degrees and 5 % of the set eye distance on
+    >= 95 % of frames (measured 236 of 236 with MedianFlow, 235 of 236 with the landmarks)."""
     entry, cfg = sample_entry("WolfgangLanger_Pexels.mp4"), AlignConfig()
     idx = select_frames(472, 23.976, WindowConfig())
-    geom = track_faces(iter_frames(entry, idx), 23.976, HaarConfig(), TrackConfig(), MeshConfig())
+    geom = track_faces(iter_frames(entry, idx), 23.976, HaarConfig(),
+                       TrackConfig(backend=tracking), MeshConfig())
     assert FrameStatus.has_face(geom.status).all()
     mats = align_geometry(geom, cfg)
     hog, predictor = dlib.get_frontal_face_detector(), make_landmarker(Dlib68Config(refine=0))
