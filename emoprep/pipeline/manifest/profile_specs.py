@@ -72,6 +72,7 @@ _NO_CONFIRM = "emoprep: confirmation (track.confirm) is emoprep's addition, off"
 #: changed (issue 21); the values in effect are the same, so the versions stay
 _V_TRAIN = f"{V}, cascade network: LSTM baseline settings"
 _S_TRAIN = "emoprep 0.1 trainer (S trains end to end with SGD)"
+_NO_SKIP = "emoprep: the linear skip (train.linear_skip) is emoprep's addition, off"
 
 
 def _train_rules(source: str, standardize_source: str) -> tuple[Rule, ...]:
@@ -83,6 +84,7 @@ def _train_rules(source: str, standardize_source: str) -> tuple[Rule, ...]:
              False),
         Rule("no weight decay", source, "train.optim.weight_decay", 0.0),
         Rule("features fed as extracted", standardize_source, "train.standardize", False),
+        Rule("the head alone (no linear skip)", _NO_SKIP, "train.linear_skip", False),
     )
 
 
