@@ -20,7 +20,8 @@ Each set: a subject split with ~15% of the subjects held out as the test part an
 rest; every head with ``TrainConfig()`` defaults (CPU, one thread), and the linear probe that
 ``fit`` runs on the same folds, plus the ``EXTRA`` rows (the 1D-CNN without the linear skip).
 The optimiser defaults were tuned (``--tune``) on ``ckplus`` seed 0 only, the linear skip on seed 0
-of ``ckplus``, ``temporal`` and ``stills`` (docs/TRAIN.md); the report is on seeds 1 and 2.
+of ``ckplus``, ``temporal`` and ``stills``; that it is on for the 1D-CNN only was decided on a first
+full run with it on for every head (docs/TRAIN.md). The report is on seeds 1 and 2.
 Writes benchmarks/results/train_quality.{json,md}.
 """
 

@@ -16,11 +16,11 @@ Every model maps ``x`` (B, L, D) float32 with ``lengths`` (B,) int64 to ``{targe
   re-masked.
 - Output: one Linear per target for single tasks; for ``multitask`` two heads, each
   Linear-ReLU-Linear on the shared trunk's summary (SASE-FE thesis).
-- Linear skip (``train.linear_skip``, on by default, off in the thesis profiles): every head but
-  ``linear`` adds ``Linear(width, K)`` of the masked mean of its (standardised, projected) input to
-  each target's logits, and its own output layer starts at zero. An untrained head is therefore
-  exactly a linear model on the mean, the linear probe's function class; the deep part's share of
-  the logits grows only as far as training pays for it ("wide & deep").
+- Linear skip (``train.linear_skip``; by default on for the 1D-CNN only, off in the thesis
+  profiles; any head but ``linear`` can have it): ``Linear(width, K)`` of the masked mean of the
+  (standardised, projected) input added to each target's logits, and the head's own output layer
+  starts at zero. An untrained head is therefore exactly a linear model on the mean, the linear
+  probe's function class; the deep part's share of the logits is learned ("wide & deep").
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class SequenceModel(nn.Module):
         else:
             self.heads = nn.ModuleDict({k: nn.Linear(t, n) for k, n in n_classes.items()})
         self.skip: nn.ModuleDict | None = None
-        if cfg.linear_skip and cfg.head is not Head.LINEAR:
+        if uses_skip(cfg):
             self.skip = nn.ModuleDict({k: nn.Linear(width, n) for k, n in n_classes.items()})
             for head in self.heads.values():  # the deep part starts silent: logits = skip
                 last = head if isinstance(head, nn.Linear) else head[-1]
@@ -150,6 +150,13 @@ class SequenceModel(nn.Module):
             pooled = masked_mean(x, lengths)
             out = {k: v + self.skip[k](pooled) for k, v in out.items()}
         return out
+
+
+def uses_skip(cfg: TrainConfig) -> bool:
+    """Whether the model has the linear skip: ``train.linear_skip``, by default (None) only for
+    the 1D-CNN (the head that needs it; docs/TRAIN.md); never for ``linear`` (it is the skip)."""
+    on = cfg.head is Head.CNN1D if cfg.linear_skip is None else cfg.linear_skip
+    return on and cfg.head is not Head.LINEAR
 
 
 def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk | PoolTrunk:

@@ -66,9 +66,8 @@ def test_each_head_learns_when_the_bump_occurs(head: Head, tmp_path) -> None:
     assert (nearest == y).mean() < 0.55
     m = fit(seqs, subject_folds(seqs), fast_config(head=head.value), tmp_path, plots=False)
     assert m["summary"]["val"]["emotion/accuracy"]["mean"] >= 0.9
-    # the held-out test part plays no role in checkpoint selection (24 items: one is 0.042;
-    # the linear skip moves the LSTM by one item either way across data seeds)
-    assert m["summary"]["test"]["emotion/accuracy"]["mean"] >= 0.8
+    # the held-out test part plays no role in checkpoint selection
+    assert m["summary"]["test"]["emotion/accuracy"]["mean"] >= 0.85
     # the linear probe on the mean vector cannot see when: the head beats it, and says so
     assert m["probe"]["summary"]["val"]["emotion/accuracy"]["mean"] < 0.6
     assert m["versus"]["head"] > m["versus"]["probe"] + 0.3

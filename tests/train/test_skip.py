@@ -1,5 +1,6 @@
-"""The linear skip ("wide & deep"): every head but ``linear`` adds a linear map of the masked mean
-of its standardised input to its logits, so it holds the probe's function class."""
+"""The linear skip ("wide & deep"): a head with it adds a linear map of the masked mean of its
+standardised input to its logits, so it holds the probe's function class. On by default for the
+1D-CNN only; ``train.linear_skip`` switches it on or off for any head but ``linear``."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ def _standardised(model: SequenceModel, dim: int) -> None:
 
 
 @pytest.mark.parametrize("head", list(Head))
-def test_skip_exists_for_every_head_but_linear(head: Head) -> None:
-    on = SequenceModel(7, fast_config(head=head.value), {"emotion": 3})
+def test_skip_by_default_for_the_cnn_only_and_on_request_for_all_but_linear(head: Head) -> None:
+    default = SequenceModel(7, fast_config(head=head.value), {"emotion": 3})
+    on = SequenceModel(7, fast_config(head=head.value, linear_skip=True), {"emotion": 3})
     off = SequenceModel(7, fast_config(head=head.value, linear_skip=False), {"emotion": 3})
     assert off.skip is None
+    assert (default.skip is not None) == (head is Head.CNN1D)
     if head is Head.LINEAR:  # the linear head is the skip already
         assert on.skip is None
     else:
@@ -42,12 +45,28 @@ def test_skip_exists_for_every_head_but_linear(head: Head) -> None:
         assert on.skip["emotion"].out_features == 3
 
 
+def test_the_skip_leaves_the_rest_of_the_model_as_it_was() -> None:
+    """Same seed with and without the skip: the same trunk and front weights (the skip is built
+    last), the head's output layer zero with it and the usual initialisation without it."""
+    torch.manual_seed(0)
+    off = SequenceModel(7, fast_config(head="cnn1d", linear_skip=False), {"emotion": 3})
+    torch.manual_seed(0)
+    on = SequenceModel(7, fast_config(head="cnn1d"), {"emotion": 3})
+    a, b = off.state_dict(), on.state_dict()
+    assert sorted(set(b) - set(a)) == ["skip.emotion.bias", "skip.emotion.weight"]
+    for k in a:
+        if not k.startswith("heads."):
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert float(b["heads.emotion.weight"].abs().sum()) == 0.0
+    assert float(a["heads.emotion.weight"].abs().sum()) > 0.0
+
+
 @pytest.mark.parametrize("head", SKIPPED)
 @pytest.mark.parametrize("task", [Task.EMOTION, Task.MULTITASK])
 def test_a_fresh_head_is_the_linear_model_on_the_mean(head: Head, task: Task) -> None:
     """The deep part's output layer starts at zero: the untrained head's logits are exactly
     W mean(standardised x) + b, the function class of the probe (and of ``--head linear``)."""
-    cfg = fast_config(head=head.value, task=task.value)
+    cfg = fast_config(head=head.value, task=task.value, linear_skip=True)
     model = SequenceModel(7, cfg, {t: 3 for t in cfg.targets}).eval()
     _standardised(model, 7)
     x, lengths = _batch()
@@ -67,7 +86,7 @@ def test_skip_holds_the_linear_head(head: Head) -> None:
     torch.manual_seed(5)
     lin = SequenceModel(7, fast_config(head="linear"), {"emotion": 3}).eval()
     _standardised(lin, 7)
-    model = SequenceModel(7, fast_config(head=head.value), {"emotion": 3}).eval()
+    model = SequenceModel(7, fast_config(head=head.value, linear_skip=True), {"emotion": 3}).eval()
     model.norm.load_state_dict(lin.norm.state_dict())
     model.skip["emotion"].load_state_dict(lin.heads["emotion"].state_dict())
     for p in model.trunk.parameters():  # a deep part that is anything but zero before the head
