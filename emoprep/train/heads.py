@@ -135,7 +135,8 @@ class SequenceModel(nn.Module):
         if uses_skip(cfg):
             self.skip = nn.ModuleDict({k: nn.Linear(width, n) for k, n in n_classes.items()})
             for head in self.heads.values():  # the deep part starts silent: logits = skip
-                last = head if isinstance(head, nn.Linear) else head[-1]
+                last = head if isinstance(head, nn.Linear) else list(head.children())[-1]
+                assert isinstance(last, nn.Linear)
                 nn.init.zeros_(last.weight)
                 nn.init.zeros_(last.bias)
 
