@@ -61,10 +61,9 @@ def _template_shard(path: Path) -> None:
         w.array("status", np.ones(1, np.uint8))
 
 
-def _outputs(lay: Any, stage: str, vid: str) -> list[Path]:
-    if stage in ("probe", "window", "track"):
-        return [lay.work(stage, vid, ".json" if stage == "probe" else ".npz")]
-    return [lay.au_shard(vid) if stage == "au" else lay.frames_shard(vid)]
+def _outputs(lay: Any, unit: Any, vid: str) -> list[Path]:
+    """The files the unit's stage declares (``StageDef.outputs``)."""
+    return [a.path(lay, vid) for a in unit.decl.outputs]
 
 
 def fake_up_to_date(manifest: Path, out: Path) -> float:
@@ -81,7 +80,7 @@ def fake_up_to_date(manifest: Path, out: Path) -> float:
     _template_shard(template)
     summary = {"n_frames": 1, "n_face": 1, "status": {"tracked": 1}}
     for (stage, vid), unit in plan.units.items():
-        paths = _outputs(lay, stage, vid)
+        paths = _outputs(lay, unit, vid)
         for p in paths:
             p.parent.mkdir(parents=True, exist_ok=True)
             if stage == "frames":

@@ -9,6 +9,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from emoprep.io.atomic import atomic_write_text
+from emoprep.io.layout import Artifact, ArtifactKind
 
 if TYPE_CHECKING:
     from emoprep.pipeline.session import Session
@@ -58,12 +59,23 @@ def gone_videos(session: Session) -> list[dict[str, Any]]:
         had = {p[:-5] for p in os.listdir(folder) if p.endswith(".json")}
     except OSError:
         return []
-    lay, out = session.layout, []
+    lay, out, shards = session.layout, [], _shards(session)
     for vid in sorted(had - {v.video_id for v in session.videos}):
-        paths = [lay.frames_shard(vid), lay.au_shard(vid),
-                 *(lay.features_shard(n, vid) for n in session.manifest.stages.embed)]
+        paths = [a.path(lay, vid) for a in shards]
         out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
     return out
+
+
+def _shards(session: Session) -> list[Artifact]:
+    """The shard artifacts the stages declare: each index's rows and what it links, then the
+    shards no index links."""
+    from emoprep.pipeline.dag import build_dag
+    from emoprep.pipeline.indexes import declared_indexes
+
+    stages = build_dag(session.manifest.stages)
+    found = [a for x in declared_indexes(stages) for a in (x.rows, *(a for _, a in x.linked))]
+    return found + [a for d in stages for a in d.outputs
+                    if a.kind is ArtifactKind.SHARD and a not in found]
 
 
 def _saved(session: Session) -> dict[str, Any] | None:
