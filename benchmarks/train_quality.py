@@ -18,8 +18,11 @@ Sets (generated; seeds fixed; nothing licence-restricted):
 
 Each set: a subject split with ~15% of the subjects held out as the test part and 5 folds of the
 rest; every head with ``TrainConfig()`` defaults (CPU, one thread), and the linear probe that
-``fit`` runs on the same folds. Defaults were tuned (``--tune``) on ``ckplus`` seed 0 only; the
-report is on seeds 1 and 2 of every set. Writes benchmarks/results/train_quality.{json,md}.
+``fit`` runs on the same folds, plus the ``EXTRA`` rows (the 1D-CNN without the linear skip).
+The optimiser defaults were tuned (``--tune``) on ``ckplus`` seed 0 only, the linear skip on seed 0
+of ``ckplus``, ``temporal`` and ``stills``; that it is on for the 1D-CNN only was decided on a first
+full run with it on for every head (docs/TRAIN.md). The report is on seeds 1 and 2.
+Writes benchmarks/results/train_quality.{json,md}.
 """
 
 from __future__ import annotations
@@ -162,6 +165,10 @@ TUNE_GRID: dict[str, dict[str, Any]] = {
 }
 #: (set, seed) pairs reported (never tuned on)
 REPORT = [("ckplus", 1), ("ckplus", 2), ("temporal", 1), ("stills", 1)]
+#: non-default rows run on every reported set: (head, label, overrides)
+EXTRA: list[tuple[str, str, dict[str, Any]]] = [
+    ("cnn1d", "without the linear skip (emoprep before it)", {"linear_skip": False}),
+]
 
 
 #: what the tables cannot show (static text, appended to the .md)
@@ -211,6 +218,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="seed 1 of each set only")
     ap.add_argument("--tune", action="store_true", help="also run TUNE_GRID on ckplus seed 0")
     ap.add_argument("--heads", nargs="+", default=HEADS)
+    ap.add_argument("--no-extra", action="store_true", help="skip the EXTRA rows")
     args = ap.parse_args()
     import torch
 
@@ -239,6 +247,12 @@ def main() -> None:
             results["report"].append({"set": set_name, "seed": seed, "head": h, "verdict": check,
                                       **r})
             lines.append(row_line(set_name, seed, f"{h} (defaults)", r, check))
+        for h, label, over in [] if args.no_extra else EXTRA:
+            r = score(seqs, folds, config(h, over))
+            check = verdict(set_name, h, r)
+            results["report"].append({"set": set_name, "seed": seed, "head": h, "verdict": check,
+                                      "overrides": over, **r})
+            lines.append(row_line(set_name, seed, f"{h} {label}", r, check))
     command = "python -m benchmarks.train_quality " + " ".join(sys.argv[1:])
     intro = [f"Command: `{command.strip()}` (CPU, torch {torch.__version__}, one thread; seeds "
              f"fixed). Load average (1 min) at start {load:.2f} on {os.cpu_count()} cores: other "

@@ -16,6 +16,11 @@ Every model maps ``x`` (B, L, D) float32 with ``lengths`` (B,) int64 to ``{targe
   re-masked.
 - Output: one Linear per target for single tasks; for ``multitask`` two heads, each
   Linear-ReLU-Linear on the shared trunk's summary (SASE-FE thesis).
+- Linear skip (``train.linear_skip``; by default on for the 1D-CNN only, off in the thesis
+  profiles; any head but ``linear`` can have it): ``Linear(width, K)`` of the masked mean of the
+  (standardised, projected) input added to each target's logits, and the head's own output layer
+  starts at zero. An untrained head is therefore exactly a linear model on the mean, the linear
+  probe's function class; the deep part's share of the logits is learned ("wide & deep").
 """
 
 from __future__ import annotations
@@ -99,10 +104,15 @@ class PoolTrunk(nn.Module):
         self.width = dim if mlp is None else mlp.hidden
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        lens = lengths.to(x.device)
-        mask = step_mask(lens, x.shape[1])[..., None].to(x.dtype)
-        pooled = (x * mask).sum(1) / lens[:, None].to(x.dtype)
+        pooled = masked_mean(x, lengths)
         return pooled if self.hidden is None else self.hidden(pooled)
+
+
+def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, L, D) -> (B, D): mean over each sequence's real steps (the probe's input)."""
+    lens = lengths.to(x.device)
+    mask = step_mask(lens, x.shape[1])[..., None].to(x.dtype)
+    return (x * mask).sum(1) / lens[:, None].to(x.dtype)
 
 
 class SequenceModel(nn.Module):
@@ -121,6 +131,14 @@ class SequenceModel(nn.Module):
                 for k, n in n_classes.items()})
         else:
             self.heads = nn.ModuleDict({k: nn.Linear(t, n) for k, n in n_classes.items()})
+        self.skip: nn.ModuleDict | None = None
+        if uses_skip(cfg):
+            self.skip = nn.ModuleDict({k: nn.Linear(width, n) for k, n in n_classes.items()})
+            for head in self.heads.values():  # the deep part starts silent: logits = skip
+                last = head if isinstance(head, nn.Linear) else list(head.children())[-1]
+                assert isinstance(last, nn.Linear)
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         mask = step_mask(lengths.to(x.device), x.shape[1])
@@ -128,7 +146,18 @@ class SequenceModel(nn.Module):
         if self.proj is not None:
             x = self.proj(x) * mask[..., None]
         z = self.trunk(x, lengths)
-        return {k: head(z) for k, head in self.heads.items()}
+        out = {k: head(z) for k, head in self.heads.items()}
+        if self.skip is not None:
+            pooled = masked_mean(x, lengths)
+            out = {k: v + self.skip[k](pooled) for k, v in out.items()}
+        return out
+
+
+def uses_skip(cfg: TrainConfig) -> bool:
+    """Whether the model has the linear skip: ``train.linear_skip``, by default (None) only for
+    the 1D-CNN (the head that needs it; docs/TRAIN.md); never for ``linear`` (it is the skip)."""
+    on = cfg.head is Head.CNN1D if cfg.linear_skip is None else cfg.linear_skip
+    return on and cfg.head is not Head.LINEAR
 
 
 def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk | PoolTrunk:

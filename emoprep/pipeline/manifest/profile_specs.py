@@ -74,6 +74,7 @@ class ProfileSpec:
 
 
 _NO_CONFIRM = "emoprep's confirmation (track.confirm), off: no document has it"
+_NO_SKIP = "emoprep's linear skip (train.linear_skip), off: no document has it"
 IRV1, VGG = "inception_resnet_v1", "vggface"
 
 
@@ -136,6 +137,7 @@ _SASE_FE = ProfileSpec(
         _r("no weight decay named", "000 §4.3", "train.optim.weight_decay", 0.0, "0"),
         _r("normalisation is of the input images", "000 Table 4.5", "train.standardize", False,
            "embeddings fed as extracted"),
+        _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
     ),
     (
         "000 fine-tunes the whole InceptionResnetV1 on single frames (§4.3, Table 4.5: frozen 33.2 "
@@ -226,6 +228,7 @@ _BU4DFE = ProfileSpec(
            "0"),
         _r("no feature scaling named", "003 §3.2.4", "train.standardize", False,
            "features fed as extracted"),
+        _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
         _r("one LSTM layer of 128", "003 §3.3.2", "train.lstm.hidden", 128),
         _r("LSTM input dropout 0.4", "003 §3.2.4 (Dropout), §3.3.2", "train.lstm.input_dropout",
            0.4),
@@ -276,6 +279,7 @@ _AFFECTNET = ProfileSpec(3, "AffectNet thesis (004): eye-based alignment; SGD 1e
        "weights N / (K n_k), the text's intent: eq. 3.3.4 as printed (f_i / f_min) weights "
        "common classes up", unclear=True),
     _r("no weight decay named", "004 §3.5", "train.optim.weight_decay", 0.0, "0"),
+    _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
 ), (
     "emoprep's default eye line moved to 0.28 S so the jaw stays in the crop (benchmarks/crop.py); "
     "this profile keeps the 0.40 of emoprep 0.1.",
@@ -330,6 +334,7 @@ _NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed who
     _r("optimiser", "002 §4.4.1, §4.4.3", "train.optim.optimizer", "adam",
        "Adam (emoprep's default; 002 names none)"),
     _r("softmax with cross-entropy", "002 ch. 5 (introduction)", "train.loss.kind", "ce"),
+    _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
 ), (
     "002 trains its shallow CNN (Table 4.2: two 3 x 3 conv blocks, 3872 -> 2048 -> 2 or 12) from "
     "pixels; emoprep's trainer cannot train an image CNN end to end: it trains a head on frozen "

@@ -168,6 +168,9 @@ class TrainConfig(_Strict):
     seq_cut: SeqCut = Field(SeqCut.SUBSAMPLE, description="which steps a longer sequence keeps")
     standardize: bool = Field(True, description="features (x - mean) / std per dimension, the "
                               "statistics of each training part's frames, kept in the checkpoint")
+    linear_skip: bool | None = Field(None, description="add a linear map of the masked mean of "
+                                     "the (standardised) input to the head's logits; None: on "
+                                     "for cnn1d only (docs/TRAIN.md)")
     min_class_items: int = Field(2, ge=1, description="a class with fewer training items in a "
                                  "fold is degenerate data (an error unless allowed)")
     final_model: bool = False
