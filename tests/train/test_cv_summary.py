@@ -63,3 +63,8 @@ def test_cv_summary_is_not_part_of_a_units_fingerprint() -> None:
     a = make_unit(TrainConfig(), "thesis", "d", "f", 0)
     b = make_unit(TrainConfig(cv_summary=CVSummary.MEAN_CURVE), "thesis", "d", "f", 0)
     assert a.fingerprint == b.fingerprint
+
+
+def test_keep_test_anomalies_enters_the_model_slice_only_when_set() -> None:
+    assert "keep_test_anomalies" not in TrainConfig().model_slice()  # old fingerprints kept
+    assert TrainConfig(keep_test_anomalies=True).model_slice()["keep_test_anomalies"] is True

@@ -152,6 +152,7 @@ class OptimConfig(_Strict):
 ADDED_AT_DEFAULT: dict[tuple[str, ...], Any] = {
     ("optim", "optimizer"): Optimizer.ADAM.value, ("optim", "momentum"): 0.0,
     ("optim", "plateau_monitor"): Monitor.VAL_LOSS.value, ("seq_cut",): SeqCut.SUBSAMPLE.value,
+    ("keep_test_anomalies",): False,
 }
 
 
@@ -181,6 +182,8 @@ class TrainConfig(_Strict):
     cv_summary: CVSummary = Field(CVSummary.PER_FOLD_BEST, description="the CV figure: mean of "
                                   "each fold's best, or best epoch of the folds' mean curve")
     use_augmented: bool = False
+    keep_test_anomalies: bool = Field(False, description="AU-trim anomalies stay in the test "
+                                      "part (untrimmed); the folds still leave them out")
     seed: int = 0
     device: Device = Device.AUTO
     num_threads: int | None = Field(None, ge=1)
