@@ -347,19 +347,22 @@ def _tasks(tasks: str | Sequence[str] | None, sel: Selection) -> list[str]:
 
 def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
                    tasks: str | Sequence[str] | None = None, augmentations: Sequence[str] = (),
-                   drop_no_face: bool = False, include_anomalies: bool = False
-                   ) -> tuple[Sequences, Folds]:
+                   drop_no_face: bool = False, include_anomalies: bool = False,
+                   keep_test_anomalies: bool = False) -> tuple[Sequences, Folds]:
     """The trainers' inputs: every video of the split's parts (test and every fold) with all
     ``tasks`` labels (default: the store's default task, ``emotion``), and the split's folds as
     indices into them. Videos without a task label, without frames (``drop_no_face``) or marked
-    AU-trim anomalies are left out of every part. ``tasks`` may be ``joint`` / ``multitask``."""
+    AU-trim anomalies (``keep_test_anomalies``: the test part keeps them, untrimmed) are left out
+    of every part. ``tasks`` may be ``joint`` / ``multitask``."""
     reader = StoreReader(out_dir, features)
     sf = resolve_split(reader, split)
-    sel = select(reader, sf.name, None, Part.ALL, (), include_anomalies)
+    sel = select(reader, sf.name, None, Part.ALL, (), include_anomalies or keep_test_anomalies)
+    off = set() if include_anomalies or not keep_test_anomalies else \
+        set(reader.attrs().get("anomalies") or ()) - set(sf.ids(Part.TEST.value))
     names = _tasks(tasks, sel)
     feats, faces, kept = [], [], []
     augs: dict[str, list[np.ndarray]] = {a: [] for a in augmentations}
-    for it in (i for i in sel.items if all(t in i.labels for t in names)):
+    for it in (i for i in sel.items if i.video_id not in off and all(t in i.labels for t in names)):
         x, face = reader.read(it.video_id)
         keep = face if drop_no_face else np.ones(len(face), bool)
         if not keep.any():
@@ -381,6 +384,7 @@ def load_sequences(out_dir: str | Path, features: str, split: str | None = None,
     key = {"split": sf.data.get("fingerprint", ""), "tasks": names, "classes": seqs.classes,
            "labels": [[it.video_id, *(it.labels[t] for t in names)] for it in kept],
            "drop_no_face": drop_no_face, "include_anomalies": include_anomalies}
+    key.update({"keep_test_anomalies": True} if keep_test_anomalies else {})  # old digests kept
     return seqs, _folds(sf, [it.video_id for it in kept], digest(key))
 
 

@@ -201,3 +201,18 @@ def test_labels_are_metadata_three_acts(out: Path, tmp_path: Path) -> None:
     with h5py.File(work / "out" / "frames.h5") as f:
         vid = sorted(RANGES)[0]
         assert json.loads(f["videos"][vid].attrs["labels"])["emotion"] == "happiness"
+
+
+def test_keep_test_anomalies_keeps_them_in_the_test_part_only(out: Path) -> None:
+    """003 §3.2.1 reworked its anomalies by hand, so its test part has every video: with
+    ``keep_test_anomalies`` a flagged test video stays (untrimmed), the folds still leave it out."""
+    split = _split(out)
+    seqs, folds = load_sequences(out, "hog", keep_test_anomalies=True)
+    assert ANOMALY in split["test"]  # the fixture's split puts the anomaly in the test part
+    assert sorted(seqs.video_ids[folds.test]) == sorted(split["test"])
+    for tr, va in folds.folds:
+        assert ANOMALY not in [*seqs.video_ids[tr], *seqs.video_ids[va]]
+    i = seqs.video_ids.tolist().index(ANOMALY)
+    assert len(seqs.features[i]) == len(open_store(out).meta(ANOMALY)["au_frame_index"])
+    plain, plain_folds = load_sequences(out, "hog")
+    assert ANOMALY not in plain.video_ids.tolist() and plain_folds.digest != folds.digest

@@ -2,8 +2,10 @@
 markdown and JSON.
 
 emoprep's number for a trial is taken from the part the document reports where emoprep has it:
-the final model's test score, else the mean over the folds' test scores, else the mean over the
-folds' validation scores (the column ``measured on`` says which). Values are percent.
+the final model's test score, else the mean over the folds' test scores, else the validation
+figure: the best epoch of the folds' mean curve where the run's ``train.cv_summary`` is
+``mean_curve`` (003 §3.2.3), the mean over the folds' best-epoch scores otherwise (the column
+``measured on`` says which). Values are percent.
 """
 
 from __future__ import annotations
@@ -49,7 +51,13 @@ def scored(result: dict[str, Any], metric: str) -> tuple[float, str] | None:
     holds ``final_test`` (scores or None) and ``folds`` (``{"val", "test"}`` scores each)."""
     if (final := metric_value(result.get("final_test"), metric)) is not None:
         return 100 * final, "test part, final model"
+    cv = result.get("cv") or {}
+    curve = (cv.get("values") or {}).get(metric) if cv.get("method") == "mean_curve" else None
     for part in ("test", "val"):
+        if part == "val" and curve is not None:  # 003 §3.2.3: the folds' mean curve
+            return 100 * curve["mean"], (f"validation, epoch {cv['best_epoch']} of the mean "
+                                         f"curve of {curve['n']} folds "
+                                         f"(std {100 * curve['std']:.1f})")
         got = _mean([f.get(part) for f in result["folds"]], metric)
         if got is not None:
             mean, std, n = got

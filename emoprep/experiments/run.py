@@ -102,7 +102,8 @@ def _result(metrics: dict[str, Any]) -> tuple[Result, Result]:
     """(the trial's result, its linear probe's result) from ``fit``'s metrics."""
     final = metrics.get("final")
     trial = {"final_test": final["test"] if final else None, "run_dir": metrics["run_dir"],
-             "folds": [{"val": f["val"], "test": f["test"]} for f in metrics["folds"]]}
+             "folds": [{"val": f["val"], "test": f["test"]} for f in metrics["folds"]],
+             "cv": metrics.get("cv")}
     probe = metrics.get("probe") or {"folds": [], "final": None}
     pfinal = probe.get("final")
     return trial, {"final_test": pfinal["test"] if pfinal else None,
@@ -157,14 +158,16 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
         results.update({prefix + k: v for k, v in got.items()})
     rows = table_rows(spec, results)
     runs = {k: v["run_dir"] for k, v in results.items() if "run_dir" in v}
-    return _finish(p, spec, rows, differences(p, spec, tuple(sets), tuple(notes)), runs, root)
+    cv = {k: v["cv"] for k, v in results.items() if v.get("cv")}
+    return _finish(p, spec, rows, differences(p, spec, tuple(sets), tuple(notes)), runs, root, cv)
 
 
 def _finish(p: Profile, spec: ExperimentSpec, rows: list[dict[str, Any]], diffs: list[str],
-            runs: dict[str, str], root: Path | None) -> dict[str, Any]:
+            runs: dict[str, str], root: Path | None,
+            cv: dict[str, Any] | None = None) -> dict[str, Any]:
     title = f"experiment {p.value}: {spec.summary}"
     out = {"experiment": p.value, "summary": spec.summary, "rows": rows, "differences": diffs,
-           "runs": runs, "text": text(title, rows, diffs), "files": []}
+           "runs": runs, "cv": cv or {}, "text": text(title, rows, diffs), "files": []}
     if root is not None:
         root.mkdir(parents=True, exist_ok=True)
         stem = root / f"experiment-{p.value}"

@@ -28,6 +28,7 @@ from emoprep.pipeline.manifest.train_section import (
     BiLSTMConfig,
     CNN1DConfig,
     Combine,
+    CVSummary,
     Device,
     FusionMethod,
     Head,
@@ -43,8 +44,8 @@ from emoprep.pipeline.manifest.train_section import (
     TrainConfig,
 )
 
-__all__ = ["POOLED_HEADS", "RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device",
-           "FusionMethod", "Head", "LSTMConfig", "LossConfig", "LossKind", "MLPConfig",
+__all__ = ["POOLED_HEADS", "RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "CVSummary",
+           "Device", "FusionMethod", "Head", "LSTMConfig", "LossConfig", "LossKind", "MLPConfig",
            "Monitor", "OptimConfig", "Optimizer", "SeqCut", "Task", "TrainConfig", "load_config",
            "Backbone"]
 

@@ -61,6 +61,7 @@ def load_inputs(out: str | Path, features: str, split: str | None, cfg: TrainCon
     table = reader.table()
     require_labels(reader.attrs().get("classes") or label_classes(table), cfg, "train.task")
     seqs, folds = load_sequences(out, features, split, cfg.task.value,
-                                 augmentations=augmentations)
+                                 augmentations=augmentations,
+                                 keep_test_anomalies=cfg.keep_test_anomalies)
     rows = {r["video_id"]: r for r in table}
     return seqs, folds, part_counts(rows, resolve_split(reader, split).data, label_keys(cfg))

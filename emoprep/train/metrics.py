@@ -92,3 +92,43 @@ def mean_std(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         vals = np.array([r[k] for r in rows if k in r], np.float64)
         out[k] = {"mean": float(vals.mean()), "std": float(vals.std()), "n": int(len(vals))}
     return out
+
+
+def _curve_key(log_key: str, n_targets: int) -> str | None:
+    """Headline name of an epoch-log column: ``val_emotion_acc`` -> ``emotion/accuracy``;
+    ``val_acc`` (the selection accuracy) -> ``combined_accuracy`` when several targets."""
+    if log_key == "val_acc":
+        return "combined_accuracy" if n_targets > 1 else None
+    if log_key.startswith("val_") and log_key.endswith("_acc"):
+        return f"{log_key[4:-4]}/accuracy"
+    return None
+
+
+def mean_curve(logs: list[list[dict[str, float]]]) -> dict[str, Any] | None:
+    """The CV figure of 003 §3.2.3: the folds' validation curves averaged epoch by epoch, then the
+    best epoch of that mean curve (of the selection accuracy ``val_acc``; the first when tied).
+
+    ``logs``: per fold the epoch rows of :class:`emoprep.train.loop.FitResult` (``val_acc``,
+    ``val_<task>_acc``). Folds that stopped early have shorter curves: only the epochs every fold
+    ran (``epochs``) are averaged. Returns ``{"method": "mean_curve", "best_epoch" (1-based),
+    "epochs", "curve" (mean ``val_acc`` per epoch), "values": {headline key: {"mean", "std",
+    "n"}}}`` with each key's fold mean and population std at the best epoch; None without curves.
+    """
+    logs = [log for log in logs if log and "val_acc" in log[0]]
+    if not logs:
+        return None
+    n = min(len(log) for log in logs)
+    cols = [k for k in logs[0][0] if k.startswith("val_") and k.endswith("acc")
+            and all(k in row for log in logs for row in log[:n])]
+    curves = {k: np.array([[row[k] for row in log[:n]] for log in logs], np.float64) for k in cols}
+    mean = curves["val_acc"].mean(axis=0)
+    best = int(np.argmax(mean))
+    n_targets = sum(1 for k in cols if k != "val_acc")
+    values = {}
+    for k, c in curves.items():
+        name = _curve_key(k, n_targets)
+        if name is not None:
+            at = c[:, best]
+            values[name] = {"mean": float(at.mean()), "std": float(at.std()), "n": int(len(at))}
+    return {"method": "mean_curve", "best_epoch": best + 1, "epochs": n,
+            "curve": [float(v) for v in mean], "values": values}

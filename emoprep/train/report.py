@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from emoprep.pipeline.fingerprint import digest
-from emoprep.train.config import TrainConfig
-from emoprep.train.metrics import headline, mean_std
+from emoprep.train.config import CVSummary, TrainConfig
+from emoprep.train.metrics import headline, mean_curve, mean_std
 from emoprep.train.units import write_log as write_csv
 from emoprep.versions import __version__
 
@@ -62,12 +62,24 @@ def write_run(root: Path, cfg: TrainConfig, split: str, split_digest: str, featu
         "reused": [f["unit"] for f in folds if not f["trained"]],
         "warnings": list(warnings or []),
     }
+    metrics["cv"] = cv_figure(cfg, metrics["summary"]["val"],
+                              [r["log"] for _, r, _ in done["folds"]])
     if probe is not None:
         metrics["probe"] = probe_summary(probe)
         metrics["versus"] = versus(cfg, metrics)
     metrics["table"] = table(metrics)
     _write_files(run_dir, cfg, metrics, units, plots)
     return metrics
+
+
+def cv_figure(cfg: TrainConfig, per_fold: dict[str, Any],
+              logs: list[list[dict[str, float]]]) -> dict[str, Any]:
+    """The cross-validation figure as ``cfg.cv_summary`` asks: ``per_fold_best`` (the mean +- std
+    of each fold's best-epoch scores, ``values`` as ``summary.val``) or ``mean_curve``
+    (:func:`emoprep.train.metrics.mean_curve`: best epoch of the folds' mean curve)."""
+    if cfg.cv_summary is CVSummary.MEAN_CURVE and (curve := mean_curve(logs)) is not None:
+        return curve
+    return {"method": CVSummary.PER_FOLD_BEST.value, "values": per_fold}
 
 
 def probe_summary(probe: dict[str, Any]) -> dict[str, Any]:
@@ -192,6 +204,12 @@ def table(m: dict[str, Any]) -> str:
     ms = (f"{m['summary']['val'][k]['mean']:.4f} +- {m['summary']['val'][k]['std']:.4f}"
           for k in keys)
     lines.append("  ".join([f"{'val mean':<10}", f"{'':>7}", *(f"{s:>22}" for s in ms)]))
+    cv = m.get("cv") or {}
+    if cv.get("method") == CVSummary.MEAN_CURVE.value:
+        vals = (f"{cv['values'][k]['mean']:.4f} +- {cv['values'][k]['std']:.4f}"
+                if k in cv["values"] else "-" for k in keys)
+        lines.append("  ".join([f"{'val curve':<10}", f"{cv['best_epoch']:>7}",
+                                *(f"{v:>22}" for v in vals)]))
     for label, s in (("test mean", m["summary"]["test"]),):
         if s:
             vals = (f"{s[k]['mean']:.4f} +- {s[k]['std']:.4f}" if k in s else "" for k in keys)

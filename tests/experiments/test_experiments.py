@@ -92,6 +92,10 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
         [s for s in subjects if s in thesis["fold_subjects"][f"fold{k}"]] for k in range(5)]
     saved = json.loads((tmp_path / "out" / "experiment-thesis-bu4dfe.json").read_text())
     assert saved["rows"] == res["rows"]
+    for head in ("lstm", "bilstm", "cnn1d"):  # the profile's CV figure: 003 §3.2.3's mean curve
+        metrics = json.loads((Path(res["runs"][head]) / "metrics.json").read_text())
+        assert saved["cv"][head] == metrics["cv"] and metrics["cv"]["method"] == "mean_curve"
+        assert metrics["config"]["keep_test_anomalies"] is True
     md = (tmp_path / "out" / "experiment-thesis-bu4dfe.md").read_text()
     assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
     diffs = res["differences"]

@@ -77,6 +77,15 @@ def test_the_score_comes_from_the_final_test_then_the_folds_test_then_validation
                  "emotion/accuracy")
     assert val is not None and val[0] == pytest.approx(60.0)
     assert val[1] == "validation, mean of 2 folds (std 10.0)"
+    cv = {"method": "mean_curve", "best_epoch": 7,
+          "values": {"emotion/accuracy": {"mean": 0.55, "std": 0.05, "n": 2}}}
+    curve = scored({"final_test": None, "folds": [{**f, "test": None} for f in folds], "cv": cv},
+                   "emotion/accuracy")
+    assert curve is not None and curve[0] == pytest.approx(55.0)
+    assert curve[1] == "validation, epoch 7 of the mean curve of 2 folds (std 5.0)"
+    per_fold = {"method": "per_fold_best", "values": {"emotion/accuracy": {"mean": 0.9}}}
+    assert scored({"final_test": None, "folds": [{**f, "test": None} for f in folds],
+                   "cv": per_fold}, "emotion/accuracy") == val
 
 
 def test_plan_needs_no_data_and_lists_the_differences() -> None:

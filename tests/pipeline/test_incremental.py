@@ -189,6 +189,31 @@ def test_au_trim_anomalies_are_listed_and_left_untrimmed(corpus: Path, tmp_path:
         assert m["anomaly"] is True and len(m["frame_index"]) == len(m["au_frame_index"]) == 40
 
 
+def test_reworked_ranges_in_a_csv_replace_anomalies_and_one_edited_row_reruns_one_video(
+        corpus: Path, tmp_path: Path) -> None:
+    """003 §3.2.1 reworked its anomalies by hand. Act 1: every video is flagged (anomaly_last 40
+    >= T) but the two listed in the CSV take their ranges and are no anomalies. Act 2: unchanged,
+    nothing runs. Act 3: one row edited: that video's au and what follows re-run, nothing else."""
+    a, b = (Path(CORPUS[i][0]).stem for i in (0, 1))
+    ranges = tmp_path / "ranges.csv"
+    ranges.write_text(f"video_id,start,end\n{a},5,30\n{b},2,20\n")
+    stages = {**STAGES, "window": {"mode": "au_trim"},
+              "trim": {"anomaly_last": 40, "overrides": str(ranges)}}
+    manifest, out = write_manifest(tmp_path / "m.yaml", corpus, stages), tmp_path / "out"
+    first = run(manifest, out, opts=INLINE)
+    assert sorted(first.anomalies) == sorted(Path(n).stem for n, *_ in CORPUS[2:])
+    store = emoprep.open_store(out)
+    assert store.meta(a)["frame_index"].tolist() == list(range(5, 30))
+    assert store.meta(b)["frame_index"].tolist() == list(range(2, 20))
+    assert store.meta(a)["anomaly"] is False and store.meta(b)["anomaly"] is False
+    assert run(manifest, out, opts=INLINE).ran == []
+    ranges.write_text(f"video_id,start,end\n{a},8,25\n{b},2,20\n")
+    edited = run(manifest, out, opts=INLINE)
+    assert {(r["stage"], r["video_id"]) for r in edited.ran} == {
+        ("au", a), ("frames", a), ("embed:hog", a), ("embed:geo", a)}
+    assert emoprep.open_store(out).meta(a)["frame_index"].tolist() == list(range(8, 25))
+
+
 BRIGHTNESS_OUT = Artifact.work("brightness", ".npz")
 
 

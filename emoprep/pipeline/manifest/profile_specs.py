@@ -156,7 +156,7 @@ _SASE_FE = ProfileSpec(
 )
 
 _BU4DFE = ProfileSpec(
-    2,
+    3,
     "video-FER thesis (003): Haar then MedianFlow, 10 px box extension, 160 px box crops, "
     "OpenFace Algorithm 1, thesis augmentations, VGGFace pool5, Fig. 3.6 folds, the final-run "
     "protocol of its LSTM / BiLSTM / 1D-CNN (Adam 1e-4, 100 steps, LR x0.5 on val accuracy)",
@@ -220,6 +220,12 @@ _BU4DFE = ProfileSpec(
            "train.optim.early_stopping_patience", 10),
         _r("final model on all training subjects for the folds' mean epoch",
            "003 §3.2.3 (Finalizing model), §3.2.4 (Final model)", "train.final_model", True),
+        _r("cross-validation result averaged over the folds epoch by epoch", "003 §3.2.3",
+           "train.cv_summary", "mean_curve",
+           "the figure is the mean curve's best epoch (which epoch it reads is not said)"),
+        _r("anomalies reworked by hand, so the test part keeps every video", "003 §3.2.1",
+           "train.keep_test_anomalies", True,
+           "a flagged test video keeps its untrimmed range unless stages.trim.overrides gives one"),
         _r("offline augmented copies in training (LSTM: all nine)",
            "003 §3.2.4 (Data Augmentation), §3.3.2", "train.use_augmented", True),
         _r("softmax output, one unit per emotion", "003 §3.2.3", "train.loss.kind", "ce",

@@ -70,6 +70,13 @@ class SeqCut(str, Enum):
     START = "start"  #: the last ``max_len`` steps: the start is cut
 
 
+class CVSummary(str, Enum):
+    """How the cross-validation figure is computed from the folds (it never changes a model)."""
+
+    PER_FOLD_BEST = "per_fold_best"  #: mean +- std of each fold's best-epoch scores (emoprep)
+    MEAN_CURVE = "mean_curve"  #: per epoch the folds' mean, then that curve's best epoch (003)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -145,11 +152,12 @@ class OptimConfig(_Strict):
 ADDED_AT_DEFAULT: dict[tuple[str, ...], Any] = {
     ("optim", "optimizer"): Optimizer.ADAM.value, ("optim", "momentum"): 0.0,
     ("optim", "plateau_monitor"): Monitor.VAL_LOSS.value, ("seq_cut",): SeqCut.SUBSAMPLE.value,
+    ("keep_test_anomalies",): False,
 }
 
 
 #: fields that never change a trained model (left out of fingerprints)
-RUNTIME_FIELDS = ("device", "num_threads", "final_model", "min_class_items")
+RUNTIME_FIELDS = ("device", "num_threads", "final_model", "min_class_items", "cv_summary")
 
 
 class TrainConfig(_Strict):
@@ -174,7 +182,11 @@ class TrainConfig(_Strict):
     min_class_items: int = Field(2, ge=1, description="a class with fewer training items in a "
                                  "fold is degenerate data (an error unless allowed)")
     final_model: bool = False
+    cv_summary: CVSummary = Field(CVSummary.PER_FOLD_BEST, description="the CV figure: mean of "
+                                  "each fold's best, or best epoch of the folds' mean curve")
     use_augmented: bool = False
+    keep_test_anomalies: bool = Field(False, description="AU-trim anomalies stay in the test "
+                                      "part (untrimmed); the folds still leave them out")
     seed: int = 0
     device: Device = Device.AUTO
     num_threads: int | None = Field(None, ge=1)
