@@ -26,6 +26,7 @@ import json
 import os
 import sqlite3
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,12 @@ from emoprep.errors import DiskFullError
 from emoprep.io.atomic import check_stamp, is_disk_full, stamp_file
 from emoprep.io.layout import Layout, stage_dirname
 from emoprep.pipeline import records_db as db
-from emoprep.pipeline.records_legacy import UNREADABLE_STATUS, legacy_files, read_json
+from emoprep.pipeline.records_legacy import (
+    UNREADABLE_STATUS,
+    legacy_files,
+    read_json,
+    scan_files,
+)
 from emoprep.types import UnitStatus
 
 #: key of a worker's summary that carries the outputs' checksums to the record
@@ -121,6 +127,9 @@ class RecordStore:
         #: why the whole database could not be read ("" when it could)
         self._store_problem = ""
         self._cache: OrderedDict[Key, Record | None] = OrderedDict()
+        #: stage -> video id -> (fingerprint, status, body) read in one query per stage, each
+        #: entry dropped once used (a point query per unit cost more than the rest of a plan)
+        self._rows: dict[str, dict[str, tuple[str, str, str]]] = {}
         self._problems: dict[Key, str] = {}
         self._pending, self._pending_since = 0, 0.0
         #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
@@ -162,6 +171,7 @@ class RecordStore:
             self._con = db.connect_rw(self.layout)
         self._rw = self._opened = True
         self._legacy = False
+        self._rows.clear()
         self._cache.clear()
         self._problems.clear()
 
@@ -169,6 +179,7 @@ class RecordStore:
         if self._con is not None:
             self._con.close()
         self._con, self._opened = None, False
+        self._rows.clear()
 
     def commit(self) -> None:
         """Make every put so far durable."""
@@ -206,7 +217,10 @@ class RecordStore:
         if con is None:
             return self._read_file(key) if self._legacy else None
         try:
-            row = db.get_row(con, *key)
+            rows = self._rows.get(key[0])
+            if rows is None:
+                rows = self._rows[key[0]] = db.stage_rows(con, key[0])
+            row = rows.pop(key[1], None) or db.get_row(con, *key)  # the row, or none (or new)
         except sqlite3.DatabaseError as exc:
             self._problems[key] = f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
@@ -242,11 +256,10 @@ class RecordStore:
             try:
                 con = self._connection()
                 if con is not None:
-                    text = db.get_components(con, *key)
-                    rec.components = json.loads(text) if text else {}
+                    rec.components = db.get_components(con, *key) or {}
                 elif self._legacy:
                     rec.components = read_json(self.layout.record_file(*key))["components"]
-            except (OSError, ValueError, KeyError, sqlite3.DatabaseError):
+            except (OSError, ValueError, KeyError, sqlite3.DatabaseError, zlib.error):
                 pass
         return rec.components or {}
 
@@ -277,7 +290,7 @@ class RecordStore:
         run (the report, the training glue); a plan uses :meth:`get`."""
         con = self._connection()
         if con is None:
-            return self._scan_files(folders)
+            return scan_files(self.layout, Record, folders)
         rows = sorted(db.all_rows(con), key=lambda r: (stage_dirname(r[0]), r[1]))
         records, problems = [], []
         for stage, vid, fp, status, body, comps in rows:
@@ -286,23 +299,11 @@ class RecordStore:
             try:
                 if status == UNREADABLE_STATUS:
                     raise ValueError(body)
-                records.append(Record(stage, vid, fp, json.loads(comps), status,
+                records.append(Record(stage, vid, fp, db.unpack(comps), status,
                                       **json.loads(body)))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, zlib.error) as exc:
                 problems.append(f"{stage_dirname(stage)}/{vid}: {type(exc).__name__}: "
                                 f"{str(exc)[:80]}")
-        return records, problems
-
-    def _scan_files(self, folders: Callable[[str], bool] | None
-                    ) -> tuple[list[Record], list[str]]:
-        records, problems = [], []
-        for folder, path in legacy_files(self.layout):
-            if folders is not None and not folders(folder):
-                continue
-            try:
-                records.append(Record(**read_json(path)))
-            except (OSError, ValueError, TypeError, KeyError) as exc:
-                problems.append(f"{folder}/{path.name}: {type(exc).__name__}: {str(exc)[:80]}")
         return records, problems
 
     # -- writing ---------------------------------------------------------------------------------
@@ -330,6 +331,7 @@ class RecordStore:
             raise
         key = (rec.stage, rec.video_id)
         self._remember(key, rec)
+        self._rows.get(rec.stage, {}).pop(rec.video_id, None)
         self._problems.pop(key, None)
         if disk_full:
             first = rec.error.splitlines()[0] if rec.error else "disk full"
@@ -346,11 +348,15 @@ class RecordStore:
         db.put_rows(self._con, (db.to_row(r) for r in recs))
         self._pending += len(recs)
         self.commit()
+        for r in recs:
+            self._cache.pop((r.stage, r.video_id), None)
+            self._rows.get(r.stage, {}).pop(r.video_id, None)
 
     def delete(self, stage: str, video_id: str) -> None:
         self.open_for_run()
         assert self._con is not None
         db.delete_row(self._con, stage, video_id)
+        self._rows.get(stage, {}).pop(video_id, None)
         self._pending += 1
         self.commit()
         self._remember((stage, video_id), None)

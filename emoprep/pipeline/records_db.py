@@ -22,13 +22,14 @@ import json
 import os
 import shutil
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from emoprep.io.atomic import fsync_path
 from emoprep.io.layout import Layout
-from emoprep.pipeline.records_legacy import BODY_FIELDS, Row, legacy_rows
+from emoprep.pipeline.records_legacy import BODY_FIELDS, legacy_rows
 
 #: format of the database (``PRAGMA user_version``); another value is an error naming the file
 DB_VERSION = 1
@@ -41,9 +42,9 @@ CREATE TABLE IF NOT EXISTS records (
     fingerprint TEXT NOT NULL,
     status TEXT NOT NULL,
     body TEXT NOT NULL,        -- JSON: error, error_type, outputs, summary, seconds, checksums
-    components TEXT NOT NULL,  -- JSON: what the fingerprint hashed (read to explain a change)
+    components BLOB NOT NULL,  -- zlib'd JSON: what the fingerprint hashed (to explain a change)
     PRIMARY KEY (stage, video_id)
-) WITHOUT ROWID
+)
 """
 
 
@@ -102,7 +103,7 @@ def _create(layout: Layout, path: Path) -> None:
         con.execute("PRAGMA synchronous=FULL")
         con.execute(SCHEMA)
         con.execute(f"PRAGMA user_version={DB_VERSION}")
-        put_rows(con, legacy_rows(layout))
+        put_rows(con, ((*row[:5], pack(row[5])) for row in legacy_rows(layout)))
         con.commit()
     finally:
         con.close()
@@ -118,7 +119,7 @@ def _remove_legacy(layout: Layout) -> None:
     layout.record_snapshot.unlink(missing_ok=True)
 
 
-def put_rows(con: sqlite3.Connection, rows: Iterable[Row]) -> None:
+def put_rows(con: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     con.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
@@ -128,28 +129,46 @@ def get_row(con: sqlite3.Connection, stage: str, video_id: str) -> tuple[str, st
                        "WHERE stage = ? AND video_id = ?", (stage, video_id)).fetchone()
 
 
-def get_components(con: sqlite3.Connection, stage: str, video_id: str) -> str | None:
+def stage_rows(con: sqlite3.Connection, stage: str) -> dict[str, tuple[str, str, str]]:
+    """video id -> (fingerprint, status, body) of every unit of ``stage``, in one query."""
+    rows = con.execute("SELECT video_id, fingerprint, status, body FROM records WHERE stage = ?",
+                       (stage,))
+    return {vid: (fp, status, body) for vid, fp, status, body in rows}
+
+
+def pack(components_json: str) -> bytes:
+    """Components as stored: zlib'd JSON (about a third of the text; read only to explain a
+    fingerprint change)."""
+    return zlib.compress(components_json.encode(), 1)
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))
+
+
+def get_components(con: sqlite3.Connection, stage: str, video_id: str) -> dict[str, Any] | None:
     row = con.execute("SELECT components FROM records WHERE stage = ? AND video_id = ?",
                       (stage, video_id)).fetchone()
-    return None if row is None else row[0]
+    return None if row is None else unpack(row[0])
 
 
 def delete_row(con: sqlite3.Connection, stage: str, video_id: str) -> None:
     con.execute("DELETE FROM records WHERE stage = ? AND video_id = ?", (stage, video_id))
 
 
-def all_rows(con: sqlite3.Connection) -> Iterator[Row]:
+def all_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
     """Every row, in (stage, video id) order."""
     yield from con.execute("SELECT stage, video_id, fingerprint, status, body, components "
                            "FROM records ORDER BY stage, video_id")
 
 
-def to_row(rec: Any) -> Row:
+def to_row(rec: Any) -> tuple[Any, ...]:
     """The row of a :class:`~emoprep.pipeline.records.Record` (components filled in)."""
     body = {f: getattr(rec, f) for f in BODY_FIELDS}
     return (rec.stage, rec.video_id, rec.fingerprint, rec.status.value,
             json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
-            json.dumps(rec.components or {}, separators=(",", ":"), sort_keys=True, default=str))
+            pack(json.dumps(rec.components or {}, separators=(",", ":"), sort_keys=True,
+                            default=str)))
 
 
 def commit(con: sqlite3.Connection) -> None:

@@ -6,7 +6,7 @@ readers of a finished run while no database exists, and turned into rows by the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +59,17 @@ def _stage_of(folder: str) -> str:
     """The stage name of a stage folder (``embed-hog`` -> ``embed:hog``; see stage_dirname)."""
     return folder.replace("-", ":", 1)
 
+
+
+def scan_files(layout: Layout, record: Callable[..., Any],
+               folders: Callable[[str], bool] | None) -> tuple[list[Any], list[str]]:
+    """:meth:`RecordStore.scan` over the JSON files: (``record(**data)`` per file, problems)."""
+    records, problems = [], []
+    for folder, path in legacy_files(layout):
+        if folders is not None and not folders(folder):
+            continue
+        try:
+            records.append(record(**read_json(path)))
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            problems.append(f"{folder}/{path.name}: {type(exc).__name__}: {str(exc)[:80]}")
+    return records, problems
