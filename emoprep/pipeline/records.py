@@ -11,11 +11,8 @@ runs again; a database that cannot be opened at all is set aside by ``run`` (eve
 again, each with that reason).
 
 Each output's size, mtime and sha256 are kept (:attr:`Record.checksums`), so a corrupt output is
-found cheaply (:meth:`RecordStore.verify`).
-
-Output folders made before the database hold one JSON file per record: ``status`` reads them as
-they are; the first ``run`` moves them into the database (:mod:`.records_db`).
-
+found cheaply (:meth:`RecordStore.verify`). Folders made before the database hold one JSON file
+per record: ``status`` reads them as they are; the first ``run`` moves them into the database.
 A failure is remembered with its kind (:class:`FailureKind`): one caused by the data is not retried
 until an input or setting changes.
 """
@@ -104,8 +101,6 @@ COMMIT_EVERY = 256
 #: seconds: a unit that took this long is committed at once; else at most this long after the
 #: first uncommitted put
 COMMIT_SECONDS = 1.0
-#: SQLite's result code for a full disk (SQLITE_FULL)
-_SQLITE_FULL = 13
 
 Key = tuple[str, str]
 
@@ -158,17 +153,8 @@ class RecordStore:
         if self._rw:
             return
         self._drop_connection()
-        try:
-            self._con = db.connect_rw(self.layout)
-        except sqlite3.DatabaseError as exc:
-            path = db.db_path(self.layout)
-            moved = path.with_name(f"{db.DB_NAME}.unreadable-{int(time.time())}")
-            os.replace(path, moved)
-            for extra in ("-wal", "-shm"):
-                Path(f"{path}{extra}").unlink(missing_ok=True)
-            self._store_problem = (f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:120]} "
-                                   f"(set aside as {moved.name})")
-            self._con = db.connect_rw(self.layout)
+        self._con, problem = db.connect_rw_or_set_aside(self.layout)
+        self._store_problem = problem or self._store_problem
         self._rw = self._opened = True
         self._legacy = False
         self._rows.clear()
@@ -182,18 +168,34 @@ class RecordStore:
         self._rows.clear()
 
     def commit(self) -> None:
-        """Make every put so far durable."""
-        if self._rw and self._con is not None and self._pending:
-            db.commit(self._con)
-        self._pending = 0
+        """Make every put so far durable (:class:`DiskFullError` when the disk is full: the puts
+        since the last commit are lost, and their units run again next time)."""
+        pending, self._pending = self._pending, 0
+        if self._rw and self._con is not None and pending:
+            try:
+                db.commit(self._con)
+            except sqlite3.OperationalError as exc:
+                if db.is_full(exc):
+                    raise DiskFullError(
+                        f"file {db.db_path(self.layout)}: the file system is full ({exc}); the "
+                        "records committed before are kept (fix: free space and run again)"
+                    ) from exc
+                raise
 
-    def close(self) -> None:
-        """Commit and close (the run's end; a later read opens the database read-only again)."""
-        if self._rw and self._con is not None:
+    def close(self, quiet: bool = False) -> None:
+        """Commit and close (the run's end; a later read opens the database read-only again).
+        ``quiet``: a run that is stopping already: a failed commit only loses its puts."""
+        if not (self._rw and self._con is not None):
+            return self._drop_connection()
+        try:
             self.commit()
             db.close_rw(self._con)
-            self._con, self._rw, self._opened = None, False, False
-        else:
+        except (DiskFullError, sqlite3.Error):
+            self._con.close()
+            if not quiet:
+                raise
+        finally:
+            self._rw = False
             self._drop_connection()
 
     # -- reading ---------------------------------------------------------------------------------
@@ -325,10 +327,8 @@ class RecordStore:
                 self._pending_since = time.monotonic()
             if disk_full or self._due(rec.seconds):
                 self.commit()
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or "full" in str(exc):
-                raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
-            raise
+        except DiskFullError as exc:
+            raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
         key = (rec.stage, rec.video_id)
         self._remember(key, rec)
         self._rows.get(rec.stage, {}).pop(rec.video_id, None)

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -73,6 +74,22 @@ def connect_rw(layout: Layout) -> sqlite3.Connection:
     con.execute("PRAGMA synchronous=FULL")
     _remove_legacy(layout)  # migrated files a killed migration left behind
     return con
+
+
+def connect_rw_or_set_aside(layout: Layout) -> tuple[sqlite3.Connection, str]:
+    """:func:`connect_rw`; a database that cannot be opened is renamed
+    ``records.sqlite.unreadable-<time>`` and a new one started: (connection, why it was set
+    aside or "")."""
+    try:
+        return connect_rw(layout), ""
+    except sqlite3.DatabaseError as exc:
+        path = db_path(layout)
+        moved = path.with_name(f"{DB_NAME}.unreadable-{int(time.time())}")
+        os.replace(path, moved)
+        for extra in ("-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        why = f"{DB_NAME}: {type(exc).__name__}: {str(exc)[:120]} (set aside as {moved.name})"
+        return connect_rw(layout), why
 
 
 def close_rw(con: sqlite3.Connection) -> None:
@@ -169,6 +186,11 @@ def to_row(rec: Any) -> tuple[Any, ...]:
             json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
             pack(json.dumps(rec.components or {}, separators=(",", ":"), sort_keys=True,
                             default=str)))
+
+
+def is_full(exc: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL, 13)."""
+    return getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc)
 
 
 def commit(con: sqlite3.Connection) -> None:

@@ -273,7 +273,7 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
 
 def _stopped_summary(session: Session, ran: list[dict[str, Any]], why: str, t0: float) -> str:
     """Write the summary of a run that stopped early; "" or why it could not be written."""
-    session.records.close()  # commits what finished
+    session.records.close(quiet=True)  # commits what finished, if it can
     report = RunReport(str(session.layout.root), "", None, ran, 0, 0, [], session.unmatched, [],
                        {}, round(time.perf_counter() - t0, 3), error=why)
     try:
