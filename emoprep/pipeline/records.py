@@ -96,11 +96,9 @@ class Record:
 
 #: records kept in memory (a plan asks for each a few times; a million would not fit)
 CACHE_SIZE = 20_000
-#: uncommitted puts after which the transaction is committed
-COMMIT_EVERY = 256
-#: seconds: a unit that took this long is committed at once; else at most this long after the
-#: first uncommitted put
-COMMIT_SECONDS = 1.0
+#: puts after which a transaction is committed; seconds of a unit's work that commit it at once,
+#: and seconds after the first uncommitted put by which its transaction is committed
+COMMIT_EVERY, COMMIT_SECONDS = 256, 1.0
 
 Key = tuple[str, str]
 
@@ -122,8 +120,9 @@ class RecordStore:
         #: why the whole database could not be read ("" when it could)
         self._store_problem = ""
         self._cache: OrderedDict[Key, Record | None] = OrderedDict()
-        #: stage -> video id -> (fingerprint, status, body) read in one query per stage, each
-        #: entry dropped once used (a point query per unit cost more than the rest of a plan)
+        #: stage -> video id -> (fingerprint, status, body) read in one query per stage (a point
+        #: query per unit cost more than the rest of a plan); read-only, each entry is dropped
+        #: once used; in a run they stay for the index rebuild, which reads each record again
         self._rows: dict[str, dict[str, tuple[str, str, str]]] = {}
         self._problems: dict[Key, str] = {}
         self._pending, self._pending_since = 0, 0.0
@@ -222,7 +221,8 @@ class RecordStore:
             rows = self._rows.get(key[0])
             if rows is None:
                 rows = self._rows[key[0]] = db.stage_rows(con, key[0])
-            row = rows.pop(key[1], None) or db.get_row(con, *key)  # the row, or none (or new)
+            row = (rows.get(key[1]) if self._rw else rows.pop(key[1], None)) or \
+                db.get_row(con, *key)  # the row, or none (or a new one)
         except sqlite3.DatabaseError as exc:
             self._problems[key] = f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
