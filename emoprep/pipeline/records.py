@@ -273,15 +273,13 @@ class RecordStore:
 
     def ids(self, stage: str) -> set[str]:
         """The video ids with a record of ``stage`` (readable or not)."""
-        con = self._connection()
-        if con is not None:
-            try:
-                rows = con.execute("SELECT video_id FROM records WHERE stage = ?", (stage,))
-                return {r[0] for r in rows}
-            except sqlite3.DatabaseError:
-                return set()
-        name = stage_dirname(stage)
-        return {p.stem for folder, p in legacy_files(self.layout) if folder == name}
+        if (con := self._connection()) is None:
+            return {p.stem for d, p in legacy_files(self.layout) if d == stage_dirname(stage)}
+        try:
+            return {r[0] for r in con.execute("SELECT video_id FROM records WHERE stage = ?",
+                                              (stage,))}
+        except sqlite3.DatabaseError:
+            return set()
 
     def scan(self, folders: Callable[[str], bool] | None = None
              ) -> tuple[list[Record], list[str]]:
@@ -327,7 +325,9 @@ class RecordStore:
                 self._pending_since = time.monotonic()
             if disk_full or self._due(rec.seconds):
                 self.commit()
-        except DiskFullError as exc:
+        except (DiskFullError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not db.is_full(exc):
+                raise
             raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
         key = (rec.stage, rec.video_id)
         self._remember(key, rec)
