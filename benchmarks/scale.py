@@ -67,10 +67,9 @@ def _template_shard(path: Path) -> None:
         w.array("status", np.ones(1, np.uint8))
 
 
-def _outputs(lay: Any, stage: str, vid: str) -> list[Path]:
-    if stage in ("probe", "window", "track"):
-        return [lay.work(stage, vid, ".json" if stage == "probe" else ".npz")]
-    return [lay.au_shard(vid) if stage == "au" else lay.frames_shard(vid)]
+def _outputs(lay: Any, unit: Any, vid: str) -> list[Path]:
+    """The files the unit's stage declares (``StageDef.outputs``)."""
+    return [a.path(lay, vid) for a in unit.decl.outputs]
 
 
 def _shared_output(lay: Any, stage: str) -> tuple[str, dict[str, Any]]:
@@ -107,7 +106,7 @@ def fake_up_to_date(manifest: Path, out: Path, minimal: bool) -> float:
                 store.put_many(batch)
                 batch = []
             continue
-        paths = _outputs(lay, stage, vid)
+        paths = _outputs(lay, unit, vid)
         for p in paths:
             p.parent.mkdir(parents=True, exist_ok=True)
             if stage == "frames":

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from emoprep.cli import exporting, views
+from emoprep.cli import experiment, exporting, finetuning, views
 from emoprep.cli.common import (
     Command,
     Group,
@@ -42,6 +42,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(train_app, name="train")
 views.register(app)
 exporting.register(app)
+finetuning.register(app)
+experiment.register(app)
 
 
 def _version(value: bool) -> None:

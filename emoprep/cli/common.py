@@ -151,7 +151,7 @@ def manifest_or_saved(manifest: Path, out: Path | None) -> Path | Manifest:
     except (OSError, ValueError, KeyError, TypeError):
         return manifest
     return manifest_from_dict(raw, f"{source}{SAVED_BY}{saved}",
-                              saved.parent.parent.absolute())
+                              saved.parent.parent.absolute(), resolved=True)
 
 
 def colour() -> bool:

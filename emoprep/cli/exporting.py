@@ -142,8 +142,9 @@ def _check_features(run_dir: Path, name: str) -> None:
     import difflib
 
     from emoprep.io.layout import Layout
+    from emoprep.io.store_config import features_store
 
-    index = Layout(run_dir).features_index(name)
+    index = Layout(run_dir).index_file(features_store(name))
     if name == "au" or index.is_file() or not run_dir.is_dir():
         return  # a missing folder: the export's own error says so
     have = sorted(p.stem for p in index.parent.glob("*.h5"))

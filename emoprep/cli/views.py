@@ -87,7 +87,8 @@ def config_show(
 ) -> None:
     """Print the resolved manifest (preset and profile values filled in, every default, --set
     applied). Above it, as comments: the profile's settings, each with where its value comes from
-    (the profile or your manifest); the other keys are your manifest's or the defaults."""
+    (the profile, your manifest, --set; a manifest value equal to the default leaves the profile's
+    in effect); the other keys are your manifest's or the defaults."""
     import yaml
 
     from emoprep.pipeline.manifest import apply_overrides
@@ -103,8 +104,9 @@ def config_show(
     if json_:
         typer.echo(json.dumps(data, indent=1))
         return
-    raw, _, _ = apply_overrides(yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}, sets)
-    typer.echo("\n".join(f"# {line}" for line in describe(raw)))
+    raw, set_keys, _ = apply_overrides(
+        yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}, sets)
+    typer.echo("\n".join(f"# {line}" for line in describe(raw, set_keys)))
     typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True).rstrip())
 
 

@@ -1,36 +1,130 @@
 """Where everything lives in an output folder. One place, so no module invents a path.
 
-```
-out/
-  frames.h5                      index of the frame store (links to the shards)
-  frames/<video_id>.h5           frame-store shard: crops + geometry of one video
-  au/<video_id>.h5               AU scores and the trim decision of one video
-  features/<name>.h5             index of one embedder's feature store
-  features/<name>/<video_id>.h5  feature shard (original crops)
-  features/<name>/@<aug>/<video_id>.h5   feature shard of an augmented variant
-  splits/<split>.json            subject-independent folds
-  plots/<video_id>_trim.png      AU-trim plots (--plots / emoprep report)
-  summary.json                   summary of the last run
-  .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
-  .emoprep/records.snapshot.json the records as the last run left them (a cache, checked by stat)
-  .emoprep/work/<stage>/<video_id>.*         small intermediate results (probe, window, track)
-  .emoprep/indexes/<index>.json  digest, size and mtime of each index file as last written
-  .emoprep/hashes.json           content-hash cache of raw videos
-  .emoprep/lock                  held while a run writes here
-```
+The per-video outputs are the :class:`Artifact` s the stages declare (``StageDef.outputs`` in
+``emoprep/pipeline/steps/``). Their paths (:meth:`Layout.artifact_path`), the temporaries sweep
+and the index files follow from those declarations, so a new stage adds nothing here::
+
+    out/
+      <store>.h5                       index of a store: one row per video, links to its shards
+      <store>/<video_id>.h5            a shard (Artifact.shard): one video's output of a stage
+      splits/<split>.json              subject-independent folds
+      plots/<video_id>_trim.png        AU-trim plots (--plots / emoprep report)
+      summary.json                     summary of the last run
+      .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
+      .emoprep/records.snapshot.json   the records as the last run left them (checked by stat)
+      .emoprep/work/<stage>/<video_id>.*         a work file (Artifact.work): small intermediates
+      .emoprep/indexes/<index>.json    digest, size and mtime of each index file as last written
+      .emoprep/hashes.json             content-hash cache of raw videos
+      .emoprep/lock                    held while a run writes here
+
+The stores of today's stages (docs/STORE.md; their names: :mod:`emoprep.io.store_config`):
+``frames.h5`` and ``frames/<video_id>.h5`` (crops and geometry; ``au/<video_id>.h5`` is linked
+from it), ``features/<name>.h5`` and ``features/<name>/[@<aug>/]<video_id>.h5`` per embedder.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+#: where the per-video work files live, relative to the output folder
+WORK = PurePosixPath(".emoprep/work")
 
 
 def stage_dirname(stage: str) -> str:
-    """File-system name of a stage ("embed:hog@flip" -> "embed-hog@flip")."""
+    """File-system name of a stage (``"<family>:<name>@<aug>"`` -> ``"<family>-<name>@<aug>"``)."""
     return stage.replace(":", "-")
+
+
+def shard_pattern(folder: str) -> str:
+    """The path pattern of the per-video shards in ``folder``: ``<folder>/{video_id}.h5``."""
+    return f"{folder}/{{video_id}}.h5"
+
+
+class ArtifactKind(str, Enum):
+    WORK = "work"  #: an intermediate of the engine: ``.emoprep/work/<stage>/<video_id><suffix>``
+    SHARD = "shard"  #: a per-video HDF5 shard of a store, read by code outside emoprep too
+
+
+class Linked(str, Enum):
+    """How an index file links a shard in a video's group (``videos/<video_id>/``)."""
+
+    #: the index's rows: a row's state is this stage's, the shard's datasets are linked at the top
+    #: of the group and its attributes are the group's
+    ROWS = "rows"
+    #: one external link ``<name>`` to the shard's root, when its stage's record is ok and the
+    #: file exists (the record's state is part of the row either way)
+    LINK = "link"
+    #: the shard's datasets linked under the prefix ``<name>``, when its stage's record is ok and
+    #: current (a variant of the rows, e.g. an augmentation)
+    GROUP = "group"
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """Which index file links a shard artifact (``<into>.h5``; ``""``: its own store's) and how."""
+
+    into: str = ""
+    how: Linked = Linked.ROWS
+    name: str = ""
+
+    @classmethod
+    def rows(cls) -> Indexed:
+        """The artifact gives the rows of its own store's index."""
+        return cls()
+
+    @classmethod
+    def link(cls, into: str, name: str) -> Indexed:
+        """An external link ``name`` in each ok row of ``into``'s index."""
+        return cls(into, Linked.LINK, name)
+
+    @classmethod
+    def group(cls, into: str, prefix: str) -> Indexed:
+        """The shard's datasets under ``prefix`` (ending in ``/``) in each ok row of ``into``'s
+        index."""
+        return cls(into, Linked.GROUP, prefix)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One output a stage writes per video: its kind, the path pattern (relative to the output
+    folder, ``{video_id}`` filled in), for a shard the store it belongs to and, when an index file
+    links it, how (:class:`Indexed`, with ``into`` resolved)."""
+
+    kind: ArtifactKind
+    pattern: str
+    store: str = ""
+    index: Indexed | None = None
+
+    def __post_init__(self) -> None:
+        if self.index is not None and not self.index.into:
+            object.__setattr__(self, "index", replace(self.index, into=self.store))
+
+    @classmethod
+    def work(cls, stage: str, suffix: str) -> Artifact:
+        """A work file of ``stage``: ``.emoprep/work/<stage>/<video_id><suffix>``."""
+        return cls(ArtifactKind.WORK, f"{WORK}/{stage_dirname(stage)}/{{video_id}}{suffix}")
+
+    @classmethod
+    def shard(cls, store: str, folder: str = "", index: Indexed | None = None) -> Artifact:
+        """A shard of ``store`` in ``<folder or store>/<video_id>.h5``, linked by ``index``."""
+        return cls(ArtifactKind.SHARD, shard_pattern(folder or store), store, index)
+
+    @property
+    def folder(self) -> PurePosixPath:
+        """The folder that holds every video's file (what the temporaries sweep looks into)."""
+        return PurePosixPath(self.pattern).parent
+
+    @property
+    def filename(self) -> str:
+        """The file name pattern inside :attr:`folder` (``{video_id}`` to fill in)."""
+        return PurePosixPath(self.pattern).name
+
+    def path(self, layout: Layout, video_id: str) -> Path:
+        return layout.artifact_path(self, video_id)
 
 
 @dataclass(frozen=True)
@@ -74,11 +168,22 @@ class Layout:
         return f"{self._records}/{stage_dirname(stage)}/{video_id}.json"
 
     def work(self, stage: str, video_id: str, suffix: str) -> Path:
-        return self.meta_dir / "work" / stage_dirname(stage) / f"{video_id}{suffix}"
+        """The work file of ``stage`` (:meth:`Artifact.work`) for ``video_id``."""
+        return self.artifact_path(Artifact.work(stage, suffix), video_id)
 
-    @property
-    def frames_index(self) -> Path:
-        return self.root / "frames.h5"
+    def artifact_path(self, artifact: Artifact, video_id: str) -> Path:
+        """Where ``artifact`` of ``video_id`` lives (one Path from a joined string: per-video
+        paths are made for every video by each run)."""
+        return Path(f"{self.root_str}/{artifact.pattern.format(video_id=video_id)}")
+
+    def shard(self, store: str, video_id: str) -> Path:
+        """The shard of ``video_id`` in ``store``'s own folder (what readers open)."""
+        return Path(f"{self.root_str}/{shard_pattern(store).format(video_id=video_id)}")
+
+    def index_file(self, store: str) -> Path:
+        """The index file of ``store``: ``<store>.h5`` (``features/<name>`` ->
+        ``features/<name>.h5``)."""
+        return self.root / f"{store}.h5"
 
     def index_stamp(self, index: Path) -> Path:
         """Digest, size and mtime of an index file as last written (pipeline/indexes.py)."""
@@ -88,20 +193,6 @@ class Layout:
     @cached_property
     def root_str(self) -> str:
         return str(self.root)
-
-    # one Path from a joined string (per-video paths are made for every video by each run)
-    def frames_shard(self, video_id: str) -> Path:
-        return Path(f"{self.root_str}/frames/{video_id}.h5")
-
-    def au_shard(self, video_id: str) -> Path:
-        return Path(f"{self.root_str}/au/{video_id}.h5")
-
-    def features_index(self, name: str) -> Path:
-        return self.root / "features" / f"{name}.h5"
-
-    def features_shard(self, name: str, video_id: str, aug: str | None = None) -> Path:
-        base = self.root / "features" / name
-        return (base / f"@{aug}" if aug else base) / f"{video_id}.h5"
 
     def split(self, name: str) -> Path:
         return self.root / "splits" / f"{name}.json"

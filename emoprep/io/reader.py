@@ -18,6 +18,7 @@ import numpy as np
 from emoprep.errors import StoreError
 from emoprep.io.hdf5 import decode_attrs, read_table
 from emoprep.io.layout import Layout
+from emoprep.io.store_config import FRAMES_STORE, features_store
 
 _GEOMETRY = ("frame_index", "timestamps", "boxes", "landmarks", "status", "detector",
              "align_matrix", "head_pose")
@@ -72,7 +73,7 @@ class FrameStore(_LazyFile):
 
     def __init__(self, out: str | Path) -> None:
         self.layout = Layout(Path(out))
-        self.path = self.layout.frames_index
+        self.path = self.layout.index_file(FRAMES_STORE)
         if not self.path.is_file():
             raise StoreError(
                 f"frame store {self.path}: not found; run `emoprep run --out {out}` first"
@@ -168,7 +169,7 @@ class FeatureStore(_LazyFile):
     def __init__(self, out: str | Path, name: str) -> None:
         self.layout = Layout(Path(out))
         self.name = name
-        self.path = self.layout.features_index(name)
+        self.path = self.layout.index_file(features_store(name))
         if not self.path.is_file():
             have = sorted(p.stem for p in (self.layout.root / "features").glob("*.h5"))
             raise StoreError(

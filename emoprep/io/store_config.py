@@ -30,6 +30,17 @@ class StoreConfig(BaseModel):
 #: ``schema_version`` attribute of every shard and index file
 SCHEMA_VERSION = 1
 
+#: the stores of an output folder (docs/STORE.md), by name: the stages that write them declare
+#: them with these names (``pipeline/steps/``), the readers open them with them
+#: (``Layout.index_file(FRAMES_STORE)``, ``Layout.shard(AU_STORE, video_id)``)
+FRAMES_STORE = "frames"
+AU_STORE = "au"
+
+
+def features_store(embedder: str) -> str:
+    """The feature store of an embedder: ``features/<embedder>`` (index ``features/<name>.h5``)."""
+    return f"features/{embedder}"
+
 
 @dataclass
 class IndexRow:

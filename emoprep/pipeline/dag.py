@@ -17,7 +17,7 @@ from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from emoprep.errors import ConfigError
-from emoprep.io.layout import Layout
+from emoprep.io.layout import Layout, Linked
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.fingerprint import StageFingerprint, explain_change
 from emoprep.pipeline.records import CORRUPT, FailureKind, Record, RecordStore
@@ -37,6 +37,7 @@ def order_stages(defs: list[StageDef], c: StagesConfig) -> list[StageDef]:
     for name, ups in graph.items():
         problems += [f"stage {name!r}: upstream {u!r} is not a stage; stages: {', '.join(by_name)}"
                      for u in ups if u not in by_name]
+    problems += _unindexed_links(defs)
     if problems:
         raise ConfigError("the stage declarations", problems)
     try:
@@ -46,6 +47,17 @@ def order_stages(defs: list[StageDef], c: StagesConfig) -> list[StageDef]:
         raise ConfigError("the stage declarations", [f"stages depend on each other: {cycle}"]) \
             from None
     return [by_name[n] for n in order]
+
+
+def _unindexed_links(defs: list[StageDef]) -> list[str]:
+    """An artifact linked into the index of a store whose rows no stage declares."""
+    rows = {a.index.into for d in defs for a in d.outputs
+            if a.index is not None and a.index.how is Linked.ROWS}
+    return [f"stage {d.name!r}: output {a.pattern!r} is linked into the index of store "
+            f"{a.index.into!r}, whose rows no stage declares (Indexed.rows()); stores with an "
+            f"index: {', '.join(sorted(rows)) or 'none'}"
+            for d in defs for a in d.outputs
+            if a.index is not None and a.index.how is not Linked.ROWS and a.index.into not in rows]
 
 
 def build_dag(c: StagesConfig) -> list[StageDef]:

@@ -1,5 +1,12 @@
 """Index files that link the per-video shards, rebuilt by the coordinator after every run.
 
+Which index files exist and what they link follows from the stages' declared artifacts
+(``Artifact.index``, :class:`~emoprep.io.layout.Indexed`): an artifact that gives the rows of its
+store's index (``<store>.h5``: one row per video, its state that of the artifact's stage), and
+artifacts linked into a row (an external link, or a group of datasets under a prefix). What the
+run summary takes from the records besides comes from ``StageDef.report``
+(:class:`~emoprep.pipeline.stagedef.Reported`). No stage is named here.
+
 Labels are metadata: each row's subject, labels and AU-trim ``anomaly`` flag come from the
 current manifest and records (never from the shards), and the file attributes carry the label
 class lists (``classes``, JSON), ``default_task``, ``default_split`` and ``anomalies`` (JSON list
@@ -23,18 +30,24 @@ from typing import Any
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
+from emoprep.io.layout import Artifact, Linked
 from emoprep.io.store_config import SCHEMA_VERSION, IndexRow
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
 from emoprep.pipeline.quality import LowFacePolicy, VideoWarning, face_coverage_warning
+from emoprep.pipeline.records import Record
 from emoprep.pipeline.session import Session
-from emoprep.types import UnitStatus, VideoState
+from emoprep.pipeline.stagedef import StageDef
+from emoprep.types import UnitStatus, VideoEntry, VideoState
 
 
 def _video_state(session: Session, plan: Plan, vid: str, final_stage: str
                  ) -> tuple[VideoState, str]:
-    """("ok" | "failed" | "pending", first error) of one video for one output stage."""
+    """("ok" | "failed" | "pending", first error) of one video for one output stage: the first
+    failure (current fingerprint) among the stages up to it in DAG order (the variants of an
+    embedder family, ``StageDef.embedder``, other than itself left out), else its record's
+    state."""
     for d in plan.stages:
         if d.name != final_stage and d.embedder is not None:
             continue
@@ -154,121 +167,161 @@ def index_attrs(session: Session, store: str, anomalies: list[str]) -> dict[str,
             "default_split": session.manifest.stages.split.name, "anomalies": anomalies}
 
 
-def _anomaly(session: Session, vid: str) -> bool:
-    """AU trimming marked the video for manual review (only meaningful in window mode au_trim)."""
-    au = session.records.get("au", vid)
-    au_trim = session.manifest.stages.window.mode.value == "au_trim"
-    return (
-        au_trim
-        and au is not None
-        and au.status is UnitStatus.OK
-        and bool(au.summary.get("anomaly"))
-    )
+@dataclass
+class StoreIndex:
+    """One index file, as the declared artifacts make it: the stage whose artifact gives its rows
+    and the artifacts linked beside them (:class:`~emoprep.io.layout.Linked`), in DAG order."""
+
+    store: str
+    stage: StageDef
+    rows: Artifact
+    linked: list[tuple[StageDef, Artifact]] = field(default_factory=list)
 
 
-def _low_face(session: Session, vid: str) -> VideoWarning | None:
-    """The ``stages.quality`` warning of a finished video, or None."""
-    rec = session.records.get("frames", vid)
-    assert rec is not None  # called for videos whose frames unit is up to date
+def declared_indexes(stages: list[StageDef]) -> list[StoreIndex]:
+    """The index files the stages' artifacts ask for, in DAG order of the stages giving their
+    rows (``stages``: in DAG order; a link into a store nobody gives rows of is checked by
+    :func:`emoprep.pipeline.dag.order_stages`)."""
+    found: dict[str, StoreIndex] = {}
+    for d in stages:
+        for a in d.outputs:
+            if a.index is not None and a.index.how is Linked.ROWS:
+                found[a.index.into] = StoreIndex(a.index.into, d, a)
+    for d in stages:
+        for a in d.outputs:
+            if a.index is not None and a.index.how is not Linked.ROWS and a.index.into in found:
+                found[a.index.into].linked.append((d, a))
+    return list(found.values())
+
+
+def _ok(session: Session, stage: str, vid: str) -> Record | None:
+    rec = session.records.get(stage, vid)
+    return rec if rec is not None and rec.status is UnitStatus.OK else None
+
+
+def _anomalies(session: Session, plan: Plan) -> list[str]:
+    """The videos an ok record marks for manual review (``Reported.anomaly``), in manifest
+    order."""
+    c = session.manifest.stages
+    judges = [(d.name, d.report.anomaly) for d in plan.stages if d.report.anomaly is not None]
+    return [v.video_id for v in session.videos
+            if any((rec := _ok(session, name, v.video_id)) is not None and judge(c, rec.summary)
+                   for name, judge in judges)]
+
+
+def _low_face(session: Session, counts: StageDef | None, vid: str) -> VideoWarning | None:
+    """The ``stages.quality`` warning of a video, from the record of the stage whose summary
+    holds the video's face counts (``Reported.face_counts``), or None."""
+    rec = session.records.get(counts.name, vid) if counts is not None else None
+    if rec is None:
+        return None
     return face_coverage_warning(vid, int(rec.summary.get("n_frames", 0)),
                                  int(rec.summary.get("n_face", 0)),
                                  session.manifest.stages.quality.min_face_fraction)
 
 
-def _quality_failure(session: Session, vid: str) -> str:
-    """Why ``stages.quality.on_low_face: fail`` fails a finished video ("" when it does not):
-    a policy on outputs, applied to the indexes, so changing it re-runs no stage."""
-    warning = _low_face(session, vid)
+def _quality(session: Session, counts: StageDef | None, vid: str
+             ) -> tuple[str, VideoWarning | None]:
+    """(why ``stages.quality.on_low_face: fail`` fails a finished video, "" when it does not; the
+    warning): a policy on outputs, applied to the indexes, so changing it re-runs no stage."""
+    warning = _low_face(session, counts, vid)
     if warning is None or session.manifest.stages.quality.on_low_face is not LowFacePolicy.FAIL:
-        return ""
-    return f"quality: {warning.message} (stages.quality.on_low_face: fail)"
+        return "", warning
+    return f"quality: {warning.message} (stages.quality.on_low_face: fail)", warning
 
 
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
-    """Rewrite ``frames.h5`` and every ``features/<name>.h5`` where anything changed; return one
-    summary row per video."""
+    """Rewrite every index file the declared artifacts ask for (``frames.h5``,
+    ``features/<name>.h5``) where anything changed; return one summary row per video."""
     with gc_paused():
         return _rebuild_indexes(session, plan)
 
 
 def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     lay = session.layout
-    pending, summary = [], []
-    anomalies = [v.video_id for v in session.videos if _anomaly(session, v.video_id)]
-    # the au shards' folder relative to the index's, once (video ids hold no "/")
-    au_rel = _rel(lay.au_shard("_").parent, lay.frames_index)
-    for v in session.videos:
-        vid = v.video_id
-        state, error = _video_state(session, plan, vid, "frames")
-        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
-                     meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
-        info: dict[str, Any] = {
-            "video_id": vid,
-            "subject": v.subject,
-            "status": state.value,
-            "error": error,
-        }
-        track, au = session.records.get("track", vid), session.records.get("au", vid)
-        if track is not None and track.status is UnitStatus.OK:
-            info.update(
-                n_tracked=track.summary.get("n_frames", 0),
-                n_tracked_face=track.summary.get("n_face", 0),
-            )
-        if au is not None and au.status is UnitStatus.OK:
-            info["anomaly"] = vid in anomalies
-        if state is VideoState.OK and (error := _quality_failure(session, vid)):
-            state = p.row.status = VideoState.FAILED
-            p.row.error = error
-            info.update(status=state.value, error=error)
-        elif state is VideoState.OK and (warning := _low_face(session, vid)):
-            info["warnings"] = [warning.as_dict()]
-        if state is VideoState.OK:
-            rec = session.records.get("frames", vid)
-            assert rec is not None  # state OK: the record exists
-            p.row.n_frames, p.row.n_face = rec.summary["n_frames"], rec.summary["n_face"]
-            p.shards.append(("", lay.frames_shard(vid)))
-            p.key = [_fp(session, "frames", vid), _fp(session, "au", vid)]
-            if au is not None and au.status is UnitStatus.OK \
-                    and os.path.isfile(lay.au_shard(vid)):
-                p.row.links["au"] = (f"{au_rel}/{vid}.h5", "/")
-            info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
-        pending.append(p)
-        summary.append(info)
-    _write_index(lay.frames_index, lay.index_stamp(lay.frames_index), pending,
-                 index_attrs(session, "frames", anomalies))
-    for name in sorted(session.manifest.stages.embed):
-        _features_index(session, plan, name, anomalies)
+    anomalies = _anomalies(session, plan)
+    counts = next((d for d in plan.stages if d.report.face_counts), None)
+    indexes = declared_indexes(plan.stages)
+    main = next((x for x in indexes if x.stage is counts), indexes[0] if indexes else None)
+    summary = []
+    for x in indexes:
+        rows = _Rows(session, plan, x, anomalies, counts)
+        pending = [rows.row(v) for v in session.videos]
+        if x is main:
+            summary = [rows.summary(v, p) for v, p in zip(session.videos, pending, strict=True)]
+        index = lay.index_file(x.store)
+        _write_index(index, lay.index_stamp(index), pending,
+                     index_attrs(session, x.store, anomalies))
     return summary
 
 
-def _features_index(session: Session, plan: Plan, name: str, anomalies: list[str]) -> None:
-    lay = session.layout
-    augs = [d.augmentation for d in plan.stages if d.embedder == name and d.augmentation]
-    pending = []
-    for v in session.videos:
-        vid = v.video_id
-        state, error = _video_state(session, plan, vid, f"embed:{name}")
-        if state is VideoState.OK and (error := _quality_failure(session, vid)):
-            state = VideoState.FAILED
-        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
-                     meta={"subject": v.subject, "labels": v.labels, "anomaly": vid in anomalies})
+@dataclass
+class _Rows:
+    """The rows of one index file (:class:`StoreIndex`), and the run summary's rows from them."""
+
+    session: Session
+    plan: Plan
+    index: StoreIndex
+    anomalies: list[str]
+    counts: StageDef | None  #: the stage whose record holds the face counts (quality)
+
+    def __post_init__(self) -> None:
+        lay, file = self.session.layout, self.session.layout.index_file(self.index.store)
+        # each linked artifact's folder relative to the index's, once (video ids hold no "/")
+        self.folders = {id(a): _rel(lay.root / a.folder, file) for _, a in self.index.linked}
+        self.warnings: dict[str, VideoWarning | None] = {}
+        self.flagged = set(self.anomalies)
+
+    def row(self, v: VideoEntry) -> _Pending:
+        s, x, vid = self.session, self.index, v.video_id
+        state, error = _video_state(s, self.plan, vid, x.stage.name)
         if state is VideoState.OK:
-            rec = session.records.get(f"embed:{name}", vid)
+            failure, self.warnings[vid] = _quality(s, self.counts, vid)
+            if failure:
+                state, error = VideoState.FAILED, failure
+        p = _Pending(IndexRow(vid, v.subject, v.labels, state, error=error),
+                     meta={"subject": v.subject, "labels": v.labels,
+                           "anomaly": vid in self.flagged})
+        if state is VideoState.OK:
+            rec = s.records.get(x.stage.name, vid)
             assert rec is not None  # state OK: the record exists
             p.row.n_frames = int(rec.summary.get("n_frames", 0))
-            p.shards.append(("", lay.features_shard(name, vid)))
-            p.key.append(_fp(session, f"embed:{name}", vid))
-            for aug in augs:
-                stage = f"embed:{name}@{aug}"
-                rec = session.records.get(stage, vid)
-                if (
-                    rec is not None
-                    and rec.status is UnitStatus.OK
-                    and rec.fingerprint == plan.units[(stage, vid)].fingerprint
-                ):
-                    p.shards.append((f"augmented/{aug}/", lay.features_shard(name, vid, aug)))
-                    p.key.append(_fp(session, stage, vid))
-        pending.append(p)
-    index = lay.features_index(name)
-    _write_index(index, lay.index_stamp(index), pending,
-                 index_attrs(session, f"features/{name}", anomalies))
+            p.row.n_face = int(rec.summary.get("n_face", 0))
+            p.shards.append(("", x.rows.path(s.layout, vid)))
+            p.key.append(_fp(s, x.stage.name, vid))
+            for d, a in x.linked:
+                self._link(p, d, a, vid)
+        return p
+
+    def _link(self, p: _Pending, d: StageDef, a: Artifact, vid: str) -> None:
+        """Add the shard ``a`` of stage ``d`` to the row of ``vid`` as its ``Indexed`` says."""
+        s, how = self.session, a.index
+        assert how is not None
+        rec = _ok(s, d.name, vid)
+        if how.how is Linked.LINK:
+            p.key.append(_fp(s, d.name, vid))
+            if rec is not None and os.path.isfile(a.path(s.layout, vid)):
+                p.row.links[how.name] = (
+                    f"{self.folders[id(a)]}/{a.filename.format(video_id=vid)}", "/")
+        elif rec is not None and rec.fingerprint == self.plan.units[(d.name, vid)].fingerprint:
+            p.shards.append((how.name, a.path(s.layout, vid)))
+            p.key.append(_fp(s, d.name, vid))
+
+    def summary(self, v: VideoEntry, p: _Pending) -> dict[str, Any]:
+        """The run summary's row of a video: its state in this index, what the stages report
+        (``Reported``), the quality warning and its counts."""
+        vid, ok = v.video_id, p.row.status is VideoState.OK
+        info: dict[str, Any] = {"video_id": vid, "subject": v.subject,
+                                "status": VideoState(p.row.status).value, "error": p.row.error}
+        for d in self.plan.stages:
+            rep = d.report
+            rec = _ok(self.session, d.name, vid) if rep.keys or rep.anomaly else None
+            if rec is not None:
+                info.update({k: rec.summary.get(src, 0) for k, src in d.report.keys.items()})
+                if d.report.anomaly is not None:
+                    info["anomaly"] = vid in self.flagged
+        if ok and (warning := self.warnings.get(vid)):
+            info["warnings"] = [warning.as_dict()]
+        if ok:
+            info.update(n_frames=p.row.n_frames, n_face=p.row.n_face)
+        return info

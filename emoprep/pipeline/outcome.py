@@ -8,6 +8,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from emoprep.io.atomic import atomic_write_text
+from emoprep.io.layout import Artifact, ArtifactKind
 
 if TYPE_CHECKING:
     from emoprep.pipeline.session import Session
@@ -53,12 +54,23 @@ def gone_videos(session: Session) -> list[dict[str, Any]]:
     finds: their ids and the files of theirs still in the output folder (kept, and left out of
     every index; a video that comes back is up to date again)."""
     had = session.records.ids("probe")
-    lay, out = session.layout, []
+    lay, out, shards = session.layout, [], _shards(session)
     for vid in sorted(had - {v.video_id for v in session.videos}):
-        paths = [lay.frames_shard(vid), lay.au_shard(vid),
-                 *(lay.features_shard(n, vid) for n in session.manifest.stages.embed)]
+        paths = [a.path(lay, vid) for a in shards]
         out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
     return out
+
+
+def _shards(session: Session) -> list[Artifact]:
+    """The shard artifacts the stages declare: each index's rows and what it links, then the
+    shards no index links."""
+    from emoprep.pipeline.dag import build_dag
+    from emoprep.pipeline.indexes import declared_indexes
+
+    stages = build_dag(session.manifest.stages)
+    found = [a for x in declared_indexes(stages) for a in (x.rows, *(a for _, a in x.linked))]
+    return found + [a for d in stages for a in d.outputs
+                    if a.kind is ArtifactKind.SHARD and a not in found]
 
 
 def _saved(session: Session) -> dict[str, Any] | None:

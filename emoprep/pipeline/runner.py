@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from emoprep.errors import DiskFullError, EmoprepError
@@ -138,17 +138,18 @@ def stop_signals() -> Iterator[None]:
 def sweep_temporaries(layout: Layout, stages: list[StageDef]) -> int:
     """Delete temporary files a killed run left behind (only called while holding the lock).
 
-    Looks at the output folder's top level, inside the folders the stages declare as their
-    outputs (and emoprep's own), and next to them (``features/<name>.h5`` indexes), never
-    elsewhere in the output folder.
+    Looks at the output folder's top level (the summary), inside the folders of the artifacts
+    the stages declare (and emoprep's own), and next to the index files those artifacts ask for
+    (``<store>.h5``), never elsewhere in the output folder.
     """
-    candidates = list(layout.root.glob(TEMP_GLOB))  # index files and the summary
-    outputs = {o.folder for d in stages for o in d.outputs}
-    folders = {str(o) for o in outputs} | set(OWN_FOLDERS)
+    candidates = list(layout.root.glob(TEMP_GLOB))
+    artifacts = [o for d in stages for o in d.outputs]
+    folders = {str(o.folder) for o in artifacts} | set(OWN_FOLDERS)
     for sub in sorted(folders):
         candidates += (layout.root / sub).rglob(TEMP_GLOB)
-    for parent in sorted({o.parent for o in outputs if o.parent != PurePosixPath(".")}):
-        candidates += (layout.root / parent).glob(TEMP_GLOB)
+    beside = {layout.index_file(o.index.into).parent for o in artifacts if o.index is not None}
+    for parent in sorted(beside - {layout.root}):
+        candidates += parent.glob(TEMP_GLOB)
     n = 0
     for p in set(candidates):
         if p.is_file():

@@ -106,11 +106,14 @@ def resolve_manifest(source: ManifestSource, overrides: Sequence[str] = ()) -> M
         raw, name, base = source.model_dump(mode="json"), source.source, source.base_dir
     else:
         raw, name, base = source, "the manifest given as a dict", None
+    changed: set = set()
     if overrides:
-        raw, _, problems = apply_overrides(raw, overrides)
+        raw, changed, problems = apply_overrides(raw, overrides)
         if problems:
             raise ConfigError(name, problems)
-    return manifest_from_dict(raw, name, base)
+    written = source.model_dump(mode="json") if isinstance(source, Manifest) else source
+    return manifest_from_dict(raw, name, base, resolved=isinstance(source, Manifest),
+                              overridden=changed, written=written)
 
 
 def open_session(manifest: ManifestSource, out: Path | None = None,

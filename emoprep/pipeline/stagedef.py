@@ -3,8 +3,8 @@ what it returns (:class:`UnitResult`).
 
 A stage is declared once, next to its runner, in ``emoprep/pipeline/steps/<stage>.py``::
 
-    STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au"},
-                     upstream=("track",), outputs=(Artifact.shard("au"),))
+    STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au"}, upstream=("track",),
+                     outputs=(Artifact.shard("au", index=Indexed.link("frames", "au")),))
 
 A stage that reads frames declares a :class:`FrameConsumer` instead of a runner
 (``StageDef(name="track", consumer=TrackConsumer, ...)``): the frame driver
@@ -12,7 +12,8 @@ A stage that reads frames declares a :class:`FrameConsumer` instead of a runner
 
 ``reads`` maps a fingerprint key to a config path (``"detect"``, ``"window.mode"``) or to a
 callable of the config; the fingerprint holds exactly those values, with defaults filled in and
-model-file paths left out (their sha256 is in ``models``).
+model-file paths left out (their sha256 is in ``models``). ``outputs`` places its files
+(:class:`Artifact`, io/layout.py) and says which index file links them (:class:`Indexed`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel
 
-from emoprep.io.layout import Layout, stage_dirname
+from emoprep.io.layout import Artifact, ArtifactKind, Indexed, Layout, Linked
 from emoprep.types import VideoEntry
 from emoprep.versions import library_version
 
@@ -34,44 +35,15 @@ if TYPE_CHECKING:
     from emoprep.pipeline.config import StagesConfig
     from emoprep.pipeline.fingerprint import HashCache
 
+__all__ = [  # Artifact and its parts are defined with the paths (io/layout.py), declared here
+    "PATH_KEYS", "REDO", "Artifact", "ArtifactKind", "ConfigView", "ConsumerFactory", "Count",
+    "FrameConsumer", "FrameNeed", "Indexed", "Job", "Linked", "Outputs", "PassContext",
+    "PlanContext", "Read", "Redo", "Reported", "Runner", "StageDef", "Streamed", "UndeclaredRead",
+    "UnitResult", "UnitTask", "canonical_value", "distributions", "lookup"]
+
 #: settings that name model files: the files' sha256 is in the fingerprint, their paths are not;
 #: ``overrides`` names the AU-trim override file, whose per-video content is an input instead
 PATH_KEYS = frozenset({"weights", "head_weights", "model", "cascade", "overrides", "weights_dir"})
-
-#: where the per-video intermediates live, relative to the output folder
-WORK = PurePosixPath(".emoprep/work")
-
-
-class ArtifactKind(str, Enum):
-    WORK = "work"  #: an intermediate of the engine: ``.emoprep/work/<stage>/<video_id><suffix>``
-    SHARD = "shard"  #: a per-video HDF5 shard of a store, linked from the store's index file
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One output a stage writes per video: its kind, the path pattern (relative to the output
-    folder, ``{video_id}`` filled in) and, for a shard, the store whose index links it."""
-
-    kind: ArtifactKind
-    pattern: str
-    store: str = ""
-
-    @classmethod
-    def work(cls, stage: str, suffix: str) -> Artifact:
-        return cls(ArtifactKind.WORK, f"{WORK}/{stage_dirname(stage)}/{{video_id}}{suffix}")
-
-    @classmethod
-    def shard(cls, store: str, folder: str = "") -> Artifact:
-        """A shard of ``store`` in ``<folder or store>/<video_id>.h5``."""
-        return cls(ArtifactKind.SHARD, f"{folder or store}/{{video_id}}.h5", store)
-
-    @property
-    def folder(self) -> PurePosixPath:
-        """The folder that holds every video's file (what the temporaries sweep looks into)."""
-        return PurePosixPath(self.pattern).parent
-
-    def path(self, layout: Layout, video_id: str) -> Path:
-        return Path(f"{layout.root_str}/{self.pattern.format(video_id=video_id)}")
 
 #: what a stage returns: its output paths and a summary (JSON-able, kept in its record)
 Outputs = tuple[list[Path], dict[str, Any]]
@@ -180,6 +152,25 @@ def _missing_runner(task: UnitTask, layout: Layout) -> Outputs:
     raise TypeError(f"stage {task.stage}: declared with neither run nor consumer")
 
 
+@dataclass(frozen=True)
+class Reported:
+    """What the run's per-video summary and the index files take from a stage's record, besides
+    the rows its artifacts give (``StageDef.report``).
+
+    keys: summary row key -> key of the record's summary (0 when absent), copied when the record
+        is ok (``n_tracked`` from the tracking record's ``n_frames``).
+    anomaly: ``anomaly(config, record summary)``: whether an ok record marks the video for manual
+        review (the ``anomalies`` of the index files and of the run summary).
+    face_counts: its record's ``n_frames`` / ``n_face`` are the video's frame and face counts:
+        ``stages.quality`` judges them (in every index), and the run summary's per-video rows are
+        the rows of its index.
+    """
+
+    keys: Mapping[str, str] = field(default_factory=dict)
+    anomaly: Callable[[StagesConfig, Mapping[str, Any]], bool] | None = None
+    face_counts: bool = False
+
+
 @dataclass(frozen=True, kw_only=True)
 class StageDef:
     """One per-video stage: its runner and everything its fingerprint is made of.
@@ -193,7 +184,9 @@ class StageDef:
     reads: fingerprint key -> config path or callable (the config slice it reads).
     upstream: stages whose outputs it reads (or a callable of the config giving them).
     outputs: the :class:`Artifact` s it writes per video (its runner writes them at
-        ``artifact.path(layout, video_id)``); the temporaries sweep looks into their folders.
+        ``artifact.path(layout, video_id)``); the temporaries sweep looks into their folders and
+        next to the index files, which link the shards whose artifact says so (``Indexed``).
+    report: what the run summary and the indexes take from its record (:class:`Reported`).
     libraries: fingerprint key -> installed library version (see :func:`distributions`).
     models: the model files it depends on (their sha256 is in the fingerprint).
     inputs: per-video inputs besides the upstream results (content hash, side files).
@@ -208,6 +201,7 @@ class StageDef:
     reads: Mapping[str, Read] = field(default_factory=dict)
     upstream: tuple[str, ...] | Callable[[StagesConfig], tuple[str, ...]] = ()
     outputs: tuple[Artifact, ...] = ()
+    report: Reported = field(default_factory=Reported)
     libraries: Callable[[StagesConfig], dict[str, str]] = _none
     models: Callable[[StagesConfig], list[Path]] = _no_models
     inputs: Callable[[VideoEntry, PlanContext], dict[str, Any]] = _none

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emoprep.io.hdf5 import read_arrays
+from emoprep.io.store_config import AU_STORE
 from emoprep.pipeline.session import Session
 from emoprep.plots import plot_trim
 from emoprep.stages.au.trim import TrimResult
@@ -16,7 +17,7 @@ def write_trim_plots(session: Session) -> list[Path]:
     written = []
     applied = session.manifest.stages.window.mode is WindowMode.AU_TRIM
     for v in session.videos:
-        path = session.layout.au_shard(v.video_id)
+        path = session.layout.shard(AU_STORE, v.video_id)
         if not path.is_file():
             continue
         arrays, a = read_arrays(path, ("trim_score", "frame_index"))

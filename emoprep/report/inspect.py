@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from emoprep.io.reader import open_store
+from emoprep.io.store_config import AU_STORE, FRAMES_STORE, features_store
 from emoprep.pipeline.quality import face_coverage_warning
 from emoprep.pipeline.records_db import db_path
 from emoprep.report.rundata import RunData, load_run, stage_key, status_counts
@@ -54,9 +55,9 @@ def _stages(run: RunData, video_id: str) -> dict[str, dict[str, Any]]:
 def _shards(run: RunData, video_id: str) -> dict[str, str]:
     """Paths (relative to the output folder) of every shard of this video that exists."""
     lay = run.layout
-    found = {"frames": lay.frames_shard(video_id), "au": lay.au_shard(video_id)}
+    found = {s: lay.shard(s, video_id) for s in (FRAMES_STORE, AU_STORE)}
     for d in sorted(p for p in (lay.root / "features").glob("*") if p.is_dir()):
-        found[f"features/{d.name}"] = lay.features_shard(d.name, video_id)
+        found[features_store(d.name)] = lay.shard(features_store(d.name), video_id)
         for aug in sorted(d.glob("@*")):
             found[f"features/{d.name}/{aug.name}"] = aug / f"{video_id}.h5"
     return {k: lay.rel(p) for k, p in found.items() if p.is_file()}

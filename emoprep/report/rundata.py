@@ -18,6 +18,7 @@ import numpy as np
 from emoprep.errors import StoreError
 from emoprep.io.hdf5 import read_table
 from emoprep.io.layout import Layout
+from emoprep.io.store_config import FRAMES_STORE
 from emoprep.pipeline.quality import DEFAULT_MIN_FACE_FRACTION
 from emoprep.pipeline.records import RecordStore
 from emoprep.types import FrameStatus
@@ -132,9 +133,10 @@ class RunData:
 def load_run(out_dir: str | Path) -> RunData:
     """Read an output folder. Raises :class:`StoreError` when it holds no finished run."""
     layout = Layout(Path(out_dir))
-    if not layout.frames_index.is_file():
+    if not layout.index_file(FRAMES_STORE).is_file():
         raise StoreError(f"output {layout.root}: no frames.h5; run `emoprep run --out {out_dir}` "
                          "first")
     summary = _read_json(layout.summary) if layout.summary.is_file() else {}
     splits = {p.stem: _read_json(p) for p in sorted((layout.root / "splits").glob("*.json"))}
-    return RunData(layout, summary, read_table(layout.frames_index), read_records(layout), splits)
+    table = read_table(layout.index_file(FRAMES_STORE))
+    return RunData(layout, summary, table, read_records(layout), splits)

@@ -3,7 +3,8 @@
 The pydantic model (:class:`TrainConfig` and its sections, every policy an Enum) is data of the
 manifest and lives in :mod:`emoprep.pipeline.manifest.train_section`; it is re-exported here so
 ``from emoprep.train.config import TrainConfig`` keeps working. emoprep's defaults (docs/TRAIN.md
-says how they were chosen): Adam lr 1e-3 with weight decay 1e-2, batch 32, a 100-epoch budget with
+says how they were chosen): Adam (``optim.optimizer: sgd`` with ``momentum`` the other choice)
+at lr 1e-3 with weight decay 1e-2, batch 32, a 100-epoch budget with
 early stopping (15 epochs without better validation accuracy, the best checkpoint kept), features
 standardised with the training part's statistics. The heads follow the video-FER thesis (BU-4DFE):
 LSTM of 128 units with input dropout 0.4; BiLSTM of 128 units per direction with dropout 0.7; a
@@ -15,6 +16,7 @@ open.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,14 +35,26 @@ from emoprep.pipeline.manifest.train_section import (
     LossKind,
     LSTMConfig,
     MLPConfig,
+    Monitor,
     OptimConfig,
+    Optimizer,
+    SeqCut,
     Task,
     TrainConfig,
 )
 
 __all__ = ["POOLED_HEADS", "RUNTIME_FIELDS", "BiLSTMConfig", "CNN1DConfig", "Combine", "Device",
            "FusionMethod", "Head", "LSTMConfig", "LossConfig", "LossKind", "MLPConfig",
-           "OptimConfig", "Task", "TrainConfig", "load_config"]
+           "Monitor", "OptimConfig", "Optimizer", "SeqCut", "Task", "TrainConfig", "load_config",
+           "Backbone"]
+
+
+class Backbone(str, Enum):
+    """Which network ``emoprep finetune`` trains (the embedder ``type`` that loads the
+    checkpoint); the networks are built in :mod:`emoprep.train.backbones`."""
+
+    IRV1 = "inception_resnet_v1"
+    VGGFACE = "vggface"
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:

@@ -12,7 +12,8 @@ the trainers use them); everything in :mod:`emoprep.train` reads only these two.
 - ``y`` task -> (B,) int64 class indices; ``index`` (B,) int64 positions in the Sequences.
 
 Truncation (``max_len`` = M): a longer sequence keeps M evenly spaced frames
-``round(linspace(0, T-1, M))`` (the rule of ``emoprep.data.PadRule.SUBSAMPLE``).
+``round(linspace(0, T-1, M))`` (``cut`` subsample, the rule of ``emoprep.data.PadRule.SUBSAMPLE``),
+its first M (``end``: the end is cut, the BU-4DFE thesis's 100 steps) or its last M (``start``).
 torch is imported inside :func:`collate` only.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from emoprep.data import Folds, Sequences
 from emoprep.errors import ConfigError
+from emoprep.pipeline.manifest.train_section import SeqCut
 
 
 def validate(seqs: Sequences, folds: Folds | None = None) -> None:
@@ -96,10 +98,15 @@ def folds_digest(folds: Folds) -> str:
     return "folds:" + h.hexdigest()
 
 
-def truncate(x: np.ndarray, max_len: int | None) -> np.ndarray:
-    """First axis cut to ``max_len`` evenly spaced steps when longer; unchanged otherwise."""
+def truncate(x: np.ndarray, max_len: int | None, cut: SeqCut = SeqCut.SUBSAMPLE) -> np.ndarray:
+    """First axis cut to ``max_len`` steps when longer (``cut``: evenly spaced, the first ones
+    (the end cut) or the last ones (the start cut)); unchanged otherwise."""
     if max_len is None or len(x) <= max_len:
         return x
+    if cut is SeqCut.END:
+        return x[:max_len]
+    if cut is SeqCut.START:
+        return x[len(x) - max_len:]
     return x[np.round(np.linspace(0, len(x) - 1, max_len)).astype(np.int64)]
 
 
@@ -112,10 +119,11 @@ class SequenceData:
     """
 
     def __init__(self, seqs: Sequences, indices: np.ndarray, tasks: list[str],
-                 max_len: int | None = None, augmentations: tuple[str, ...] = ()) -> None:
+                 max_len: int | None = None, augmentations: tuple[str, ...] = (),
+                 cut: SeqCut = SeqCut.SUBSAMPLE) -> None:
         if max_len is not None and max_len < 1:
             raise ConfigError("SequenceData", [f"max_len: expected >= 1 or None, got {max_len}"])
-        self.seqs, self.tasks, self.max_len = seqs, list(tasks), max_len
+        self.seqs, self.tasks, self.max_len, self.cut = seqs, list(tasks), max_len, SeqCut(cut)
         idx = np.asarray(indices, np.int64)
         self.items = [("", int(i)) for i in idx] + [(a, int(i)) for a in augmentations for i in idx]
 
@@ -128,8 +136,8 @@ class SequenceData:
         face = self.seqs.face_mask[i]
         if len(face) != len(feats):  # an augmented variant of another length: faces unknown
             face = np.ones(len(feats), bool)
-        return {"x": truncate(np.asarray(feats, np.float32), self.max_len),
-                "face_mask": truncate(np.asarray(face, bool), self.max_len),
+        return {"x": truncate(np.asarray(feats, np.float32), self.max_len, self.cut),
+                "face_mask": truncate(np.asarray(face, bool), self.max_len, self.cut),
                 "y": {t: int(self.seqs.labels[t][i]) for t in self.tasks}, "index": i}
 
 

@@ -1,11 +1,13 @@
 """Training of one unit (a CV fold, or the final model) and prediction with its best checkpoint.
 
 Protocol: features standardised with the training part's statistics (kept in the model, see
-:mod:`emoprep.train.standardize`); Adam; per epoch one shuffled pass over the training part
+:mod:`emoprep.train.standardize`); Adam, or SGD with momentum (``optim.optimizer``); sequences
+longer than ``max_len`` cut by ``seq_cut``; per epoch one shuffled pass over the training part
 (seeded generator), then the validation part. The checkpoint is the state after the epoch with
 the best validation *selection accuracy* (the task's accuracy; the combined accuracy for
 ``multitask``; first best wins ties).
-Optional ReduceLROnPlateau on the validation loss and early stopping after ``patience`` epochs
+Optional ReduceLROnPlateau on the validation loss or accuracy (``optim.plateau_monitor``) and
+early stopping after ``patience`` epochs
 without a better selection accuracy. A final model has no validation part: it trains a fixed number
 of epochs and keeps the last state. ``precision`` combination: each head's factor for an epoch is
 its macro precision on the training batches of the previous epoch (predictions made while
@@ -18,12 +20,12 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from emoprep.train.config import Combine, TrainConfig
+from emoprep.train.config import Combine, Monitor, OptimConfig, Optimizer, TrainConfig
 from emoprep.train.data import SequenceData, Sequences, collate
 from emoprep.train.heads import SequenceModel
 from emoprep.train.losses import balanced_weights, combine, head_loss
@@ -56,6 +58,23 @@ def _loader(data: SequenceData, batch: int, shuffle: bool,
                                        collate_fn=collate, num_workers=0)
 
 
+def make_optimizer(params: Any, optim: OptimConfig) -> torch.optim.Optimizer:
+    """Adam, or SGD with ``optim.momentum``; both at ``optim.lr`` with ``optim.weight_decay``."""
+    if optim.optimizer is Optimizer.SGD:
+        return torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum,
+                               weight_decay=optim.weight_decay)
+    return torch.optim.Adam(params, lr=optim.lr, weight_decay=optim.weight_decay)
+
+
+def make_plateau(opt: torch.optim.Optimizer, optim: OptimConfig) -> Any:
+    """ReduceLROnPlateau on ``optim.plateau_monitor``: ``min`` for the loss, ``max`` for the
+    accuracy; the lr is multiplied by ``plateau_factor`` after ``plateau_patience`` epochs
+    without a better value."""
+    mode: Literal["min", "max"] = "max" if optim.plateau_monitor is Monitor.VAL_ACC else "min"
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode=mode, factor=optim.plateau_factor, patience=optim.plateau_patience)
+
+
 class Trainer:
     """Trains one model on ``train_idx`` of ``seqs``; see the module docstring for the protocol."""
 
@@ -65,8 +84,7 @@ class Trainer:
         torch.manual_seed(seed)
         n_classes = {t: len(seqs.classes[t]) for t in self.targets}
         self.model = SequenceModel(seqs.dim, cfg, n_classes).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr,
-                                    weight_decay=cfg.optim.weight_decay)
+        self.opt = make_optimizer(self.model.parameters(), cfg.optim)
         self.seed = seed
         self.factors = {t: 1.0 for t in self.targets}
         self.weights: dict[str, torch.Tensor] = {}
@@ -125,13 +143,11 @@ class Trainer:
         if cfg.standardize:
             self.model.norm.set(*fit_stats(self.seqs, train_idx))
         augs = tuple(sorted(self.seqs.augmented)) if cfg.use_augmented else ()
-        train = SequenceData(self.seqs, train_idx, self.targets, cfg.max_len, augs)
-        val = SequenceData(self.seqs, val_idx, self.targets, cfg.max_len) if val_idx is not None \
+        train = SequenceData(self.seqs, train_idx, self.targets, cfg.max_len, augs, cfg.seq_cut)
+        val = SequenceData(self.seqs, val_idx, self.targets, cfg.max_len, (), cfg.seq_cut) \
+            if val_idx is not None else None
+        plateau = make_plateau(self.opt, cfg.optim) if cfg.optim.plateau and val is not None \
             else None
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, mode="min", factor=cfg.optim.plateau_factor,
-            patience=cfg.optim.plateau_patience) \
-            if cfg.optim.plateau and val is not None else None
         res, best_state = FitResult(n_items=len(train)), None
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
@@ -141,7 +157,7 @@ class Trainer:
             if val is not None:
                 score = self._validate(val, row)
                 if plateau is not None:
-                    plateau.step(row["val_loss"])
+                    plateau.step(row[cfg.optim.plateau_monitor.value])
             row["seconds"] = time.perf_counter() - t0
             res.log.append(row)
             if val is None or score > res.best_score:
@@ -179,6 +195,8 @@ def outputs_for(trainer: Trainer, seqs: Sequences, idx: np.ndarray) -> dict[str,
     """Probabilities, labels and ids of ``idx`` under the trainer's current (best) state."""
     if len(idx) == 0:
         return {}
-    probs, _ = trainer.predict(SequenceData(seqs, idx, trainer.targets, trainer.cfg.max_len))
+    cfg = trainer.cfg
+    probs, _ = trainer.predict(SequenceData(seqs, idx, trainer.targets, cfg.max_len, (),
+                                            cfg.seq_cut))
     return {"index": np.asarray(idx, np.int64), "video_ids": np.asarray(seqs.video_ids)[idx],
             "probs": probs, "labels": {t: seqs.labels[t][idx] for t in trainer.targets}}

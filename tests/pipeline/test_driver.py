@@ -267,7 +267,7 @@ def test_a_video_decoding_short_of_its_trusted_header_gives_the_same_bytes_in_an
     lay = Layout(ref.full)
     probe = json.loads(lay.work("probe", VID, ".json").read_text())
     assert (probe["n_frames"], probe["decoded_frames"]) == (header, decodable)
-    arrays, _ = read_arrays(lay.frames_shard(VID), ("frame_index",))
+    arrays, _ = read_arrays(lay.shard("frames", VID), ("frame_index",))
     assert arrays["frame_index"][-1] == decodable - 1  # the window reached past the end
     for stale in ({"frames"}, {"track", "frames"}, set(PER_VIDEO)):
         ref.check(stale)

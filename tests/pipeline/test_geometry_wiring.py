@@ -112,7 +112,7 @@ def test_fallback_detector_is_recorded_through_the_pipeline(corpus: Path, tmp_pa
     for name, *_ in CORPUS[:2]:
         vid = Path(name).stem
         assert recs.get("track", vid).summary["detectors"] == ["haar", "dlib_hog"]
-        arrays, _ = read_arrays(Layout(out).frames_shard(vid))
+        arrays, _ = read_arrays(Layout(out).shard("frames", vid))
         face = FrameStatus.has_face(arrays["status"])
         assert face.mean() > 0.9  # Haar is blind: every face comes from the fallback
         assert (arrays["detector"][face] == 2).all() and (arrays["detector"][~face] == 0).all()

@@ -80,7 +80,7 @@ def test_index_stamps_decide_without_opening_the_index(out_dir) -> None:
 
     manifest, out = out_dir
     lay = Layout(out)
-    frames, hog = lay.frames_index, lay.features_index("hog")
+    frames, hog = lay.index_file("frames"), lay.index_file("features/hog")
     stamps = [lay.index_stamp(frames), lay.index_stamp(hog)]
     assert all(s.is_file() for s in stamps)
     for s in stamps:

@@ -130,9 +130,8 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
             "kind, fps, "
             "frames_glob (fix: did you mean 'include'? see docs/MANIFEST.md)",
             "labels.preset (line 5): expected one of 'generic', 'sase-fe', 'ravdess', 'crema-d', "
-            "'bu4dfe', "
-            "'ck+', got 'ravdes' (fix: use 'generic', 'sase-fe', 'ravdess', 'crema-d', 'bu4dfe', "
-            "'ck+')",
+            "'bu4dfe', 'ck+', 'nvie', 'affectnet', got 'ravdes' (fix: use 'generic', 'sase-fe', "
+            "'ravdess', 'crema-d', 'bu4dfe', 'ck+', 'nvie', 'affectnet')",
             "stages.detect.min_size (line 8): expected an integer >= 8, got 'abc' (fix: set an "
             "integer >= 8, "
             "e.g. 60 (the default))",

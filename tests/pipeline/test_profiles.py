@@ -18,6 +18,8 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest.profiles import (
     NAMED_VALUES,
     PROFILES,
+    SILENT,
+    UNCLEAR,
     Profile,
     apply_profile,
     describe,
@@ -37,9 +39,14 @@ EMBEDDERS = {"irv1": {"type": "inception_resnet_v1", "weights": "/models/irv1.pt
              "hog": {"type": "hog"}}
 
 
-def methods_tables() -> dict[str, tuple[int, list[tuple[str, str, str, Any]]]]:
-    """Profile name -> (version, rows (rule, source, key label, value)) parsed from METHODS.md."""
-    out: dict[str, tuple[int, list[tuple[str, str, str, Any]]]] = {}
+Row = tuple[str, str, str, Any, str, bool]
+
+
+def methods_tables() -> dict[str, tuple[int, list[Row]]]:
+    """Profile name -> (version, rows (rule, source, key label, value, chosen, unclear)) parsed
+    from METHODS.md; chosen is what follows "the document gives no value; chosen: " or "the
+    document is not clear; chosen: " (unclear), "" where the document gives the value."""
+    out: dict[str, tuple[int, list[Row]]] = {}
     head = re.compile(r"^### Profile `([a-z0-9-]+)` \(version (\d+)\)$")
     name = None
     for line in METHODS.read_text(encoding="utf-8").splitlines():
@@ -50,10 +57,13 @@ def methods_tables() -> dict[str, tuple[int, list[tuple[str, str, str, Any]]]]:
         elif line.startswith("#"):
             name = None
         elif name and line.startswith("| ") and not line.startswith("| rule |"):
-            rule, source, key, value = (c.strip() for c in line.strip("|").split(" | "))
+            rule, source, key, value, chosen = (c.strip() for c in line[1:-1].split(" | "))
             value = value.strip("`")
             parsed = NAMED_VALUES[value]() if value in NAMED_VALUES else json.loads(value)
-            out[name][1].append((rule, source, key.strip("`"), parsed))
+            prefix = next((p for p in (SILENT, UNCLEAR) if chosen.startswith(p)), "")
+            assert prefix or not chosen, line
+            out[name][1].append((rule, source, key.strip("`"), parsed, chosen[len(prefix):],
+                                 prefix == UNCLEAR))
     return out
 
 
@@ -81,10 +91,11 @@ def test_methods_table_equals_the_profile_and_its_resolved_settings(profile: Pro
     version, rows = methods_tables()[profile.value]
     spec = PROFILES[profile]
     assert version == spec.version
-    assert [(r.rule, r.source, r.label, rule_value(r)) for r in spec.rules] == rows
+    assert [(r.rule, r.source, r.label, rule_value(r), r.chosen, r.unclear)
+            for r in spec.rules] == rows
     raw, stages = resolved(profile)
     train = TrainConfig.model_validate(raw.get("train", {})).model_dump(mode="json")
-    for rule, _source, key, value in rows:
+    for rule, _source, key, value, _chosen, _unclear in rows:
         got = lookup(train if key.startswith("train.") else stages, key)
         if isinstance(value, dict):  # a mapping setting: its keys, the rest are defaults
             got = [{k: v[k] for k in value} for v in got]
@@ -106,9 +117,13 @@ def test_default_profile_changes_nothing() -> None:
 
 
 def test_explicit_user_keys_win_sase_fe() -> None:
+    # medianflow is the default: written in the file it is no choice; given with --set it wins
     raw, stages = resolved(Profile.THESIS_SASE_FE, track={"backend": "medianflow"},
                            window={"start": 0.3}, align={"size": 224})
-    assert stages["track"]["backend"] == "medianflow" and stages["track"]["confirm"] == 0
+    assert stages["track"]["backend"] == "none" and stages["track"]["confirm"] == 0
+    over, changed, _ = apply_overrides(raw, ["stages.track.backend=medianflow"])
+    set_stages = StagesConfig.model_validate(apply_profile(over, changed)["stages"])
+    assert set_stages.track.backend.value == "medianflow" and set_stages.track.confirm == 0
     assert (stages["window"]["start"], stages["window"]["end"]) == (0.3, 0.9)
     assert stages["align"] == {**stages["align"], "size": 224, "method": "box", "box_pad_y": 0}
     assert raw["profile"] == "thesis-sase-fe"
@@ -117,10 +132,10 @@ def test_explicit_user_keys_win_sase_fe() -> None:
 def test_explicit_user_keys_win_bu4dfe() -> None:
     # a mapping value is one setting: any stages.split key of the user keeps the profile's out
     _, stages = resolved(Profile.THESIS_BU4DFE, split={"seed": 3},
-                         detect={"backend": "mtcnn"}, trim={"cap": "prose"})
+                         detect={"backend": "mtcnn"}, trim={"max_cut": 0.4})
     assert stages["split"]["name"] == "default" and stages["split"]["seed"] == 3
     assert stages["detect"]["backend"] == "mtcnn" and stages["detect"]["pad_y"] == 10  # default
-    assert stages["trim"]["cap"] == "prose" and stages["trim"]["count_in"] == "source"
+    assert stages["trim"]["max_cut"] == 0.4 and stages["trim"]["count_in"] == "source"
     _, plain = resolved(Profile.THESIS_BU4DFE)
     assert plain["split"]["name"] == "thesis" and plain["split"]["exclude_subjects"] == ["F016"]
 
@@ -163,8 +178,8 @@ def test_config_show_says_where_each_value_comes_from() -> None:
     assert by_key["stages.track.redetect_every"].origin == "profile"
     assert by_key["stages.embed.v.layer"].value == "pool5"
     lines = describe(raw)
-    assert lines[0].startswith("profile thesis-bu4dfe (version 1)")
-    assert any("--pad head" in line for line in lines)
+    assert lines[0].startswith("profile thesis-bu4dfe (version 2)")
+    assert any("stages.trim.overrides" in line for line in lines)
     _, other = profile_settings(
         {"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}}
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from emoprep.errors import ConfigError, VideoError
 from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES, is_image, names_glob, order_frames
+from emoprep.pipeline.manifest.csv_format import csv_hint, csv_row, decode_codes
 from emoprep.pipeline.manifest.files import any_case_suffix
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
@@ -141,45 +142,40 @@ def _skipped(path: str, skip: set[str]) -> bool:
 
 def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
     """Rows of ``videos.csv``: (candidates, problems). Paths in it are relative to the root."""
-
     path = expand_path(m.videos.csv or "", m.base_dir)
     if not path.is_file():
-        return [], [
-            f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which does not "
-            "exist "
-            f"(fix: relative paths are taken against the manifest's folder {m.base_dir})"
-        ]
+        return [], [f"videos.csv: expected a CSV file, got {m.videos.csv!r} -> {path}, which "
+                    "does not exist (fix: relative paths are taken against the manifest's folder "
+                    f"{m.base_dir})"]
     found, problems = [], []
     try:
         text = read_utf8(path, "videos.csv")
     except ConfigError as exc:
         return [], exc.problems
+    columns = PRESETS[m.labels.preset].csv_columns
     with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
-        if "path" not in [h.strip() for h in reader.fieldnames or []]:
+        header = [columns.get(h.strip(), h.strip()) for h in reader.fieldnames or []]
+        if "path" not in header:
             return [], [f"videos.csv {path.name}: expected a header row with a 'path' column, got "
-                        f"{reader.fieldnames} (fix: first line e.g. path,subject,emotion)"]
+                        f"{reader.fieldnames} (fix: first line e.g. path,subject,emotion"
+                        f"{csv_hint(columns)})"]
         for raw in reader:
             at = f"videos.csv {path.name} line {reader.line_num}"
             if None in raw:
-                problems.append(
-                    f"{at}: expected {len(reader.fieldnames or [])} cells, got more (fix: quote "
-                    "cells with commas)"
-                )
+                problems.append(f"{at}: expected {len(reader.fieldnames or [])} cells, got more "
+                                "(fix: quote cells with commas)")
                 continue
-            row = {k.strip(): (c or "").strip() for k, c in raw.items()}
+            row = csv_row(raw, columns)
             if not any(row.values()):
                 continue
             p = expand_path(row["path"], root)
             why = "path is empty" if not row["path"] else None
-            why = (
-                why or (None if p.exists() else f"{p} does not exist") or _kind_problem(m.videos, p)
-            )
+            why = why or (None if p.exists() else f"{p} does not exist") or \
+                _kind_problem(m.videos, p)
             if why:
-                problems.append(
-                    f"{at}: expected a video under {root}, got {row['path']!r}: {why} (fix: "
-                    "correct the path)"
-                )
+                problems.append(f"{at}: expected a video under {root}, got {row['path']!r}: {why} "
+                                "(fix: correct the path)")
                 continue
             rel = p.relative_to(root).as_posix() if p.is_relative_to(root) else row["path"]
             found.append(_Candidate(rel, p, p.is_dir(), row))
@@ -195,7 +191,10 @@ def _named(m: Manifest, root: Path, c: _Candidate) -> Named | str:
         named = _safe(m, root, c, named)
     if isinstance(named, str) or c.row is None:
         return named
-    cells = {k: v for k, v in c.row.items() if v and k not in ("path", "video_id", "subject")}
+    given = {k: v for k, v in c.row.items() if v and k not in ("path", "video_id", "subject")}
+    cells = decode_codes(PRESETS[m.labels.preset].csv_codes, given)
+    if isinstance(cells, str):
+        return cells
     labels = in_vocabulary(m.labels, {**named.labels, **{k: v.lower() for k, v in cells.items()}})
     video_id = c.row.get("video_id") or named.video_id
     subject = c.row.get("subject") or (video_id if m.labels.subject is None else named.subject)

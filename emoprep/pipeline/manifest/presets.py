@@ -25,6 +25,8 @@ class Preset(str, Enum):
     CREMA_D = "crema-d"  #: 1001_DFA_ANG_XX.flv, actor_sentence_emotion_level
     BU4DFE = "bu4dfe"  #: F001/Angry/ frame folders
     CK_PLUS = "ck+"  #: cohn-kanade-images/S005/001/ frame folders, Emotion/ label files
+    NVIE = "nvie"  #: posed/S101/happiness/apex_front.jpg apex images
+    AFFECTNET = "affectnet"  #: 689/<hash>.jpg images, labels from AffectNet's CSV (videos.csv)
 
 
 class VideoKind(str, Enum):
@@ -50,6 +52,12 @@ class PresetSpec:
     frames_glob: str = "*.png"
     fps_hint: str = ""
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)  #: ready splits, name -> keys
+    #: a ``videos.csv`` in the dataset's own format: its header name -> emoprep's column (``path``,
+    #: ``subject``, a label key); its other columns are not read. Empty: emoprep's CSV format.
+    csv_columns: dict[str, str] = field(default_factory=dict)
+    #: CSV label column -> {code in the cell: label value}; a row whose code is not listed is
+    #: unmatched (AffectNet's 8 None, 9 Uncertain, 10 Non-Face are no expression class)
+    csv_codes: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _pairs(*items: str) -> dict[str, str]:
@@ -99,6 +107,16 @@ def bu4dfe_thesis_split() -> dict[str, Any]:
     return {"name": "thesis", "test_subjects": ids("F", 1, 10) + ids("M", 1, 10),
             "fold_subjects": folds, "exclude_subjects": ["F016"]}
 
+
+#: NVIE's six emotions (002 §4.2), in that order
+NVIE_EMOTIONS = ("happiness", "disgust", "fear", "surprise", "sadness", "anger")
+#: the words an NVIE emotion folder may carry -> the label (either form, any case)
+_NVIE_WORDS = {**{e: e for e in NVIE_EMOTIONS}, "happy": "happiness", "disgusted": "disgust",
+               "afraid": "fear", "surprised": "surprise", "sad": "sadness", "angry": "anger"}
+#: AffectNet's expression codes (its CSV's ``expression`` column): the eight classes of 004
+#: Table 3.1; codes 8-10 (None, Uncertain, Non-Face) are left out as unmatched rows
+AFFECTNET_CODES = _pairs("0", "neutral", "1", "happy", "2", "sad", "3", "surprise", "4", "fear",
+                         "5", "disgust", "6", "anger", "7", "contempt")
 
 _CREMA_SENTENCES = (
     "ieo",
@@ -186,5 +204,27 @@ PRESETS: dict[Preset, PresetSpec] = {
          "classes": {"emotion": ["neutral", "anger", "contempt", "disgust", "fear", "happy",
                                  "sadness", "surprise"]}},
         VideoKind.FRAMES, "*.png", "CK+ is usually read at 30 fps: videos.fps: 30",
+    ),
+    Preset.NVIE: PresetSpec(
+        "<posed|spontaneous>/<subject>/<emotion>/<apex image> (emotion happiness disgust fear "
+        "surprise sadness anger, or happy, sad, angry, ...; any case); each image one item",
+        "posed/S101/happiness/apex_front.jpg",
+        ("*/*/*/*.[jJ][pP][gG]", "*/*/*/*.[pP][nN][gG]", "*/*/*/*.[bB][mM][pP]"),
+        {"pattern": r"(?P<authenticity>posed|spontaneous)/(?P<subject>[^/]+)/(?P<emotion>[a-z]+)"
+                    r"/[^/]+\.(?:jpe?g|png|bmp)",
+         "ignore_case": True, "groups": ["authenticity", "emotion"], "subject": "subject",
+         "maps": {"emotion": _NVIE_WORDS}, "video_id": "{path}",
+         "classes": {"emotion": list(NVIE_EMOTIONS), "authenticity": ["spontaneous", "posed"]}},
+        VideoKind.FILE,
+    ),
+    Preset.AFFECTNET: PresetSpec(
+        "<subDirectory>/<image>.jpg under Manually_Annotated_Images, labels from the release's "
+        "CSV (videos.csv: training.csv, validation.csv; columns subDirectory_filePath, face_x, "
+        "face_y, face_width, face_height, facial_landmarks, expression, valence, arousal)",
+        "689/737db2483489148d.jpg", ("*/*.[jJ][pP][gG]", "*/*.[pP][nN][gG]"),
+        {"pattern": r"(?:.*/)?[^/]+\.(?:jpe?g|png)", "ignore_case": True, "groups": [],
+         "video_id": "{path}", "classes": {"emotion": list(AFFECTNET_CODES.values())}},
+        VideoKind.FILE, csv_columns={"subDirectory_filePath": "path", "expression": "emotion"},
+        csv_codes={"emotion": AFFECTNET_CODES},
     ),
 }  # fmt: skip

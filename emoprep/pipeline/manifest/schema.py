@@ -22,10 +22,11 @@ from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest import errors as config_errors
+from emoprep.pipeline.manifest.defaults import adapt_family_sections
 from emoprep.pipeline.manifest.errors import problem_line, trim_loc, with_where
 from emoprep.pipeline.manifest.labels import LabelsSection, rule_problems, with_preset
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
-from emoprep.pipeline.manifest.profiles import Profile, apply_profile
+from emoprep.pipeline.manifest.profiles import Profile, apply_profile, profile_of
 from emoprep.pipeline.manifest.train_section import TrainConfig
 from emoprep.pipeline.manifest.yaml_lines import Loc, Where, read_yaml
 
@@ -215,7 +216,12 @@ def _keys_of(problems: list[str]) -> set[str]:
     return {p.split(" ", 1)[0].split(":", 1)[0] for p in problems}
 
 
-def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) -> Manifest:
+def _validate(where: Where, source: str, base_dir: Path, problems: list[str],
+              written: Any = None, resolved: bool = False) -> Manifest:
+    """Validate ``where.raw`` (the manifest after ``--set``; ``written``: as the file has it,
+    default the same) with the profile applied and switched backend sections adapted. A
+    ``resolved`` one (a validated manifest dumped) had its profile applied when it was made: it
+    is applied again only when ``--set`` names another profile."""
     raw = where.raw
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
@@ -225,10 +231,14 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
         )
         raise ConfigError(source, problems)
     try:
-        raw = apply_profile(raw)
+        if not resolved or ("profile",) in where.overridden:
+            raw = apply_profile(raw, where.overridden)
+        else:
+            profile_of(raw)  # an unknown name is still an error
     except ConfigError as exc:
         problems += exc.problems
         raw = {k: v for k, v in raw.items() if k != "profile"}
+    raw = adapt_family_sections(raw, where.raw if written is None else written)
     raw, split_asked = with_defaults(raw)
     m: Manifest | None
     try:
@@ -255,11 +265,16 @@ def _validate(where: Where, source: str, base_dir: Path, problems: list[str]) ->
 
 def manifest_from_dict(
     raw: dict[str, Any], source: str = "the manifest given as a dict",
-    base_dir: Path | None = None
+    base_dir: Path | None = None, resolved: bool = False,
+    overridden: set[Loc] | None = None, written: dict[str, Any] | None = None,
 ) -> Manifest:
     """Validate a parsed manifest; relative paths in it resolve against ``base_dir`` (default:
-    cwd)."""
-    return _validate(Where(raw=raw), source, Path(base_dir or Path.cwd()).absolute(), [])
+    cwd). ``resolved``: ``raw`` is a validated manifest dumped (its profile is not applied again
+    unless ``overridden``, the ``--set`` keys, holds ``profile``); ``written``: ``raw`` before
+    those overrides (default ``raw``)."""
+    where = Where(raw=raw, overridden=set(overridden or ()))
+    return _validate(where, source, Path(base_dir or Path.cwd()).absolute(), [], written,
+                     resolved=resolved)
 
 
 def read_utf8(path: Path, what: str) -> str:
@@ -294,9 +309,10 @@ def load_manifest(path: Path, overrides: Sequence[str] = ()) -> Manifest:
             ],
         )
     where, problems = read_yaml(read_utf8(path, "manifest"))
+    written = copy.deepcopy(where.raw)
     if isinstance(where.raw, dict) and overrides:
         where.raw, where.overridden, more = apply_overrides(where.raw, overrides)
         problems += more
     if problems and not isinstance(where.raw, dict):
         raise ConfigError(str(path), problems)
-    return _validate(where, str(path), path.absolute().parent, problems)
+    return _validate(where, str(path), path.absolute().parent, problems, written)

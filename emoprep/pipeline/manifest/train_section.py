@@ -52,6 +52,24 @@ class FusionMethod(str, Enum):
     MAX = "max"
 
 
+class Optimizer(str, Enum):
+    ADAM = "adam"  #: torch.optim.Adam (weight_decay: L2 added to the gradient)
+    SGD = "sgd"  #: torch.optim.SGD with ``momentum`` (the SASE-FE and AffectNet theses)
+
+
+class Monitor(str, Enum):
+    VAL_LOSS = "val_loss"  #: the plateau schedule waits for a lower validation loss
+    VAL_ACC = "val_acc"  #: ... for a higher validation (selection) accuracy (the BU-4DFE thesis)
+
+
+class SeqCut(str, Enum):
+    """Which steps a sequence longer than ``max_len`` keeps (shorter ones are padded and masked)."""
+
+    SUBSAMPLE = "subsample"  #: ``max_len`` evenly spaced steps (emoprep's rule)
+    END = "end"  #: the first ``max_len`` steps: the end is cut (``export --pad head``)
+    START = "start"  #: the last ``max_len`` steps: the start is cut
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,17 +115,37 @@ class LossConfig(_Strict):
 
 
 class OptimConfig(_Strict):
-    """Adam; defaults chosen on the CK+ stand-in (docs/TRAIN.md, benchmarks/train_quality.py)."""
+    """Adam by default; defaults chosen on the CK+ stand-in (docs/TRAIN.md,
+    benchmarks/train_quality.py)."""
 
+    optimizer: Optimizer = Optimizer.ADAM
     lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(1e-2, ge=0, description="Adam's L2 penalty on every weight")
+    momentum: float = Field(0.0, ge=0, lt=1, description="sgd only")
+    weight_decay: float = Field(1e-2, ge=0, description="L2 penalty on every weight")
     batch_size: int = Field(32, ge=1)
     epochs: int = Field(100, ge=1, description="budget; early stopping ends most folds sooner")
     plateau: bool = False
+    plateau_monitor: Monitor = Monitor.VAL_LOSS
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = Field(5, ge=0)
     early_stopping: bool = True
     early_stopping_patience: int = Field(15, ge=1)
+
+    @model_validator(mode="after")
+    def _momentum_is_sgds(self) -> OptimConfig:
+        if self.momentum and self.optimizer is not Optimizer.SGD:
+            raise ValueError(f"optim.momentum: applies to optimizer sgd, got {self.momentum} with "
+                             f"{self.optimizer.value} (fix: set optim.optimizer: sgd, or drop "
+                             "optim.momentum)")
+        return self
+
+
+#: keys added after emoprep 0.1 and their defaults: left out of the model fingerprint at these
+#: values, so runs made before them stay up to date
+ADDED_AT_DEFAULT: dict[tuple[str, ...], Any] = {
+    ("optim", "optimizer"): Optimizer.ADAM.value, ("optim", "momentum"): 0.0,
+    ("optim", "plateau_monitor"): Monitor.VAL_LOSS.value, ("seq_cut",): SeqCut.SUBSAMPLE.value,
+}
 
 
 #: fields that never change a trained model (left out of fingerprints)
@@ -125,7 +163,9 @@ class TrainConfig(_Strict):
     mlp: MLPConfig = MLPConfig()
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
-    max_len: int | None = Field(None, ge=1, description="evenly subsample longer sequences")
+    max_len: int | None = Field(None, ge=1, description="longest sequence fed (steps); longer "
+                                "ones are cut by seq_cut")
+    seq_cut: SeqCut = Field(SeqCut.SUBSAMPLE, description="which steps a longer sequence keeps")
     standardize: bool = Field(True, description="features (x - mean) / std per dimension, the "
                               "statistics of each training part's frames, kept in the checkpoint")
     min_class_items: int = Field(2, ge=1, description="a class with fewer training items in a "
@@ -142,6 +182,12 @@ class TrainConfig(_Strict):
         for head in Head:
             if head is not self.head:
                 data.pop(head.value, None)
+        for (*parents, key), default in ADDED_AT_DEFAULT.items():
+            node = data
+            for part in parents:
+                node = node[part]
+            if node.get(key) == default:
+                del node[key]
         return data
 
     @property

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import Artifact, PlanContext, StageDef, UnitTask
+from emoprep.io.store_config import AU_STORE, FRAMES_STORE
+from emoprep.pipeline.stagedef import Artifact, Indexed, PlanContext, Reported, StageDef, UnitTask
 from emoprep.pipeline.steps.shared import aligned_crops, load_geometry
+from emoprep.stages.window import WindowMode
 from emoprep.types import VideoEntry
 from emoprep.versions import library_version
 
-#: AU intensities, names, frame numbers, trim score; the trim decision in its attributes
-OUTPUT = Artifact.shard("au")
+#: AU intensities, names, frame numbers, trim score; the trim decision in its attributes; linked
+#: as ``videos/<id>/au`` from the frame store's index (docs/STORE.md)
+OUTPUT = Artifact.shard(AU_STORE, index=Indexed.link(FRAMES_STORE, "au"))
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
@@ -76,6 +79,11 @@ def _align(c: Any) -> Any:
     return c.align if c.au.uses_crops else None
 
 
+def anomaly(c: Any, summary: Mapping[str, Any]) -> bool:
+    """AU trimming marked the video for manual review (only meaningful in window mode au_trim)."""
+    return c.window.mode is WindowMode.AU_TRIM and bool(summary.get("anomaly"))
+
+
 STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim", "align": _align},
-                 upstream=("track",), outputs=(OUTPUT,), libraries=libraries,
-                 models=lambda c: c.au.model_files(), inputs=inputs)
+                 upstream=("track",), outputs=(OUTPUT,), report=Reported(anomaly=anomaly),
+                 libraries=libraries, models=lambda c: c.au.model_files(), inputs=inputs)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from emoprep.io.layout import Layout
-from emoprep.pipeline.stagedef import Artifact, StageDef, UnitTask
+from emoprep.io.store_config import features_store
+from emoprep.pipeline.stagedef import Artifact, Indexed, StageDef, UnitTask
 from emoprep.pipeline.steps import frames
 from emoprep.stages.instances import built
 from emoprep.types import FrameStatus
@@ -23,8 +24,10 @@ EMBED_BLOCK = 512
 def output(name: str, aug: str | None = None) -> Artifact:
     """The feature shard of embedder ``name`` (of augmentation ``aug``), in ``features/<name>/``
     (``@<aug>/``), linked from the index ``features/<name>.h5``."""
-    store = f"features/{name}"
-    return Artifact.shard(store, f"{store}/@{aug}" if aug else store)
+    store = features_store(name)
+    if aug:
+        return Artifact.shard(store, f"{store}/@{aug}", Indexed.group(store, f"augmented/{aug}/"))
+    return Artifact.shard(store, index=Indexed.rows())
 
 
 def stage_name(name: str, aug: str | None = None) -> str:

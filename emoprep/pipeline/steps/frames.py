@@ -15,15 +15,18 @@ import numpy as np
 
 from emoprep.errors import StoreError, VideoError
 from emoprep.io.layout import Layout
+from emoprep.io.store_config import FRAMES_STORE
 from emoprep.pipeline.stagedef import (
     REDO,
     Artifact,
     FrameConsumer,
     FrameNeed,
+    Indexed,
     Outputs,
     PassContext,
     PlanContext,
     Redo,
+    Reported,
     StageDef,
     UnitTask,
     distributions,
@@ -56,8 +59,8 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
                                             "anomaly": bool(attrs.get("anomaly", False))}
 
 
-#: the frame store's shard of a video (docs/STORE.md)
-OUTPUT = Artifact.shard("frames")
+#: the frame store's shard of a video (docs/STORE.md): the rows of ``frames.h5``
+OUTPUT = Artifact.shard(FRAMES_STORE, index=Indexed.rows())
 
 
 class Frames(FrameConsumer):
@@ -193,5 +196,6 @@ def whole_first(c: Any) -> tuple[str, ...]:
 #: version 2: head pose stored with the geometry; the default crop keeps the chin
 STAGE = StageDef(name="frames", consumer=Frames, whole_first=whole_first, version=2,
                  reads={"align": "align", "store": "store", "window_mode": "window.mode"},
-                 upstream=upstream, outputs=(OUTPUT,), inputs=inputs,
+                 upstream=upstream, outputs=(OUTPUT,), report=Reported(face_counts=True),
+                 inputs=inputs,
                  libraries=distributions(cv2="opencv-contrib-python-headless", h5py="h5py"))

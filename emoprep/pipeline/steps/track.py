@@ -17,6 +17,7 @@ from emoprep.pipeline.stagedef import (
     FrameNeed,
     Outputs,
     PassContext,
+    Reported,
     StageDef,
     UnitTask,
 )
@@ -115,5 +116,6 @@ def _tracking(c: Any) -> str | None:
 STAGE = StageDef(name="track", consumer=Track, version=2,
                  reads={"detect": "detect", "track": "track", "landmarks": "landmarks",
                         "tracking": _tracking},
-                 upstream=("window",), outputs=(OUTPUT,), libraries=libraries,
-                 models=models)
+                 upstream=("window",), outputs=(OUTPUT,),
+                 report=Reported(keys={"n_tracked": "n_frames", "n_tracked_face": "n_face"}),
+                 libraries=libraries, models=models)

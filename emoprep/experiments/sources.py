@@ -1,0 +1,169 @@
+"""What each source experiment reports, and which emoprep training stands for each figure.
+
+One :class:`ExperimentSpec` per thesis profile (:data:`EXPERIMENTS`): the trainings to run
+(:class:`Trial`: head, task, metric), the late fusions the document reports, the document's own
+numbers (:class:`Reported`, in percent, each with its table) and the differences of protocol that
+the profile's notes do not already list. Numbers are the documents' (../shared/seeds, see
+docs/METHODS.md): 000 Table 4.6, 002 Tables 5.1 and 5.4, 003 Tables 3.6 and 3.7, 004 Table 3.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emoprep.pipeline.manifest.profile_specs import Profile
+from emoprep.pipeline.manifest.train_section import FusionMethod, Head, Task
+
+#: metric names of :func:`emoprep.experiments.results.metric_value`
+MCA = "mean_class_accuracy"  #: mean over classes of each class's recall (004 §3.5)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One ``emoprep train`` run of the experiment. ``head`` None: the manifest's ``train.head``
+    (the profile's when it sets one)."""
+
+    name: str
+    task: Task
+    head: Head | None = None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """A late fusion of trials' outputs (``emoprep train fuse``)."""
+
+    trials: tuple[str, ...]
+    method: FusionMethod
+
+    @property
+    def name(self) -> str:
+        return f"{'+'.join(self.trials)} ({self.method.value})"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A second preprocessing the document compares with (its ablation): the run again with
+    ``sets`` into ``OUT/variants/<name>``, the experiment's trials on it, named
+    ``<name>/<trial>``."""
+
+    name: str
+    sets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Reported:
+    """One number of the document: ``what`` (its row), ``value`` (percent), ``source`` (table).
+    ``ours``: the trial name, ``<trial>:probe`` (the trial's linear probe), a fusion's name, or
+    "" when no emoprep run stands for it (``why`` says so); ``metric``: which of emoprep's scores
+    it is compared with ("emotion/accuracy", "combined_accuracy", ``<task>/`` + :data:`MCA`)."""
+
+    what: str
+    value: float
+    source: str
+    ours: str = ""
+    metric: str = "emotion/accuracy"
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    summary: str
+    trials: tuple[Trial, ...]
+    reported: tuple[Reported, ...]
+    fusions: tuple[Fusion, ...] = ()
+    differences: tuple[str, ...] = ()  #: beyond the profile's notes
+    embedder: str = ""  #: the document's feature extractor as an emoprep embedder type
+    variants: tuple[Variant, ...] = ()
+
+
+_NO_FINETUNE = ("the experiment trains heads on frozen embeddings; fine-tuning is a separate "
+                "step before it (emoprep finetune, IRv1 and VGGFace only; docs/TRAIN.md), whose "
+                "checkpoint the embedder then loads")
+_NO_INCEPTION = "a fine-tuned Inception V4: emoprep has neither the embedder nor fine-tuning"
+_AUTH, _JOINT = "authenticity/accuracy", "joint/accuracy"
+_AVG, _WEIGHTED, _MAX = FusionMethod.AVERAGE, FusionMethod.WEIGHTED, FusionMethod.MAX
+_ALL3 = ("lstm", "bilstm", "cnn1d")
+
+
+def _bu4dfe_fusions() -> tuple[tuple[Fusion, ...], tuple[Reported, ...]]:
+    values = {("lstm", "bilstm"): (63.33, 63.33, 62.5), _ALL3: (63.33, 63.33, 62.5)}
+    fusions, rows = [], []
+    for trials, numbers in values.items():
+        for method, value in zip((_AVG, _WEIGHTED, _MAX), numbers, strict=True):
+            f = Fusion(trials, method)
+            fusions.append(f)
+            rows.append(Reported(f"fusion {' + '.join(trials)}, {method.value}, test accuracy",
+                                 value, "003 Table 3.7", f.name))
+    return tuple(fusions), tuple(rows)
+
+
+_BU_FUSIONS, _BU_FUSED = _bu4dfe_fusions()
+
+EXPERIMENTS: dict[Profile, ExperimentSpec] = {
+    Profile.THESIS_BU4DFE: ExperimentSpec(
+        "003: VGGFace pool5 sequences, LSTM / BiLSTM / 1D-CNN on the Fig. 3.6 split, test part "
+        "scored by the final models, late fusion",
+        (Trial("lstm", Task.EMOTION, Head.LSTM), Trial("bilstm", Task.EMOTION, Head.BILSTM),
+         Trial("cnn1d", Task.EMOTION, Head.CNN1D)),
+        (Reported("VGGFace + LSTM, test accuracy", 62.5, "003 Table 3.6", "lstm"),
+         Reported("VGGFace + BiLSTM, test accuracy", 62.5, "003 Table 3.6", "bilstm"),
+         Reported("VGGFace + 1D-CNN, test accuracy", 65.0, "003 Table 3.6", "cnn1d"),
+         Reported("human ground truth, test part", 67.8, "003 Table 3.6",
+                  why="people re-labelled the test part (003 §3.3.2); nothing to run"),
+         *_BU_FUSED),
+        _BU_FUSIONS,
+        ("003's VGGFace was fine-tuned on FER2013 first (§3.2.4); " + _NO_FINETUNE,
+         "003's C3D and ConvLSTM rows (Table 3.6) train on pixels: not in emoprep"),
+        "vggface",
+    ),
+    Profile.THESIS_SASE_FE: ExperimentSpec(
+        "000: InceptionResnetV1 features, one multi-task model (emotion and real/fake), MFL "
+        "losses combined by precision, one 80/20 subject split",
+        (Trial("multitask", Task.MULTITASK),),
+        (Reported("emotion accuracy (MFL, MFL, precision loss)", 54.609, "000 Table 4.6",
+                  "multitask", "emotion/accuracy"),
+         Reported("real/fake accuracy", 53.713, "000 Table 4.6", "multitask",
+                  "authenticity/accuracy"),
+         Reported("overall accuracy (both right)", 30.150, "000 Table 4.6", "multitask",
+                  "combined_accuracy")),
+        (),
+        ("000 fine-tunes InceptionResnetV1 on single frames (§4.3, Table 4.5); " + _NO_FINETUNE,
+         "000's multi-task model is a frame model scored per frame (§3.2.1, issue 23 item 4); "
+         "the experiment trains sequence heads and scores one item per video, and emoprep "
+         "finetune trains one task at a time"),
+        "inception_resnet_v1",
+    ),
+    Profile.THESIS_AFFECTNET: ExperimentSpec(
+        "004: aligned AffectNet faces, 8 classes, class-weighted cross-entropy, mean class "
+        "accuracy",
+        (Trial("mlp", Task.EMOTION, Head.MLP),),
+        (Reported("pretrained DenseNet121 + weighted loss, no alignment (8 classes)", 57.3,
+                  "004 Table 3.1", "no-alignment/mlp", f"emotion/{MCA}"),
+         Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "mlp", f"emotion/{MCA}")),
+        (),
+        ("004 fine-tunes an ImageNet DenseNet121 (Table 3.1), a backbone emoprep finetune does "
+         "not have; " + _NO_FINETUNE,
+         "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
+         "own subject split of the images listed (each image its own subject)",
+         "the row without alignment is the detected box resized (stages.align.method=box, in "
+         "OUT/variants/no-alignment); 004 does not say how its unaligned faces were cropped"),
+        variants=(Variant("no-alignment", ("stages.align.method=box",)),),
+    ),
+    Profile.THESIS_NVIE: ExperimentSpec(
+        "002: NVIE apex images at 96 x 96, posed vs spontaneous (2 classes) and spontaneous/posed "
+        "x emotion (12 classes)",
+        (Trial("mlp-2", Task.AUTHENTICITY, Head.MLP), Trial("mlp-12", Task.JOINT, Head.MLP)),
+        (Reported("shallow CNN, 2 classes", 71.6, "002 Table 5.1", "mlp-2", _AUTH),
+         Reported("Inception V4, 2 classes", 67.4, "002 Table 5.1", why=_NO_INCEPTION),
+         Reported("SVM, 2 classes", 53.8, "002 Table 5.1", "mlp-2:probe", _AUTH),
+         Reported("shallow CNN, 12 classes", 22.7, "002 Table 5.4", "mlp-12", _JOINT),
+         Reported("Inception V4, 12 classes", 17.3, "002 Table 5.4", why=_NO_INCEPTION),
+         Reported("SVM, 12 classes", 17.2, "002 Table 5.4", "mlp-12:probe", _JOINT)),
+        (),
+        ("002's shallow CNN is trained from scratch on pixels (Table 4.2); emoprep has no such "
+         "network (emoprep finetune fine-tunes pretrained IRv1 / VGGFace): the mlp head on "
+         "frozen embeddings stands for it",
+         "the SVM rows are matched with emoprep's linear probe (a linear model on pooled "
+         "embeddings); 002's SVM had a polynomial kernel on its own input (§4.4.4)"),
+    ),
+}

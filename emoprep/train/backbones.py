@@ -1,0 +1,131 @@
+"""Face backbones for end-to-end fine-tuning, with a new classification layer, and the checkpoint
+an embedder loads. Importing this module imports torch.
+
+- ``inception_resnet_v1``: :class:`~emoprep.stages.embed.irv1_nets.InceptionResnetV1` without L2
+  normalisation (B, 512), classifier ``logits`` (512 -> K), as facenet-pytorch's ``classify``
+  mode; input RGB ``(x - 127.5) / 128`` at ``input_size`` (default 160).
+- ``vggface``: :class:`~emoprep.stages.embed.vggface_nets.VggFace` up to ``layer`` (pool5 25088,
+  fc6 / fc7 4096, dense1024 1024 on the flattened pool5: the video-FER thesis's fine-tuned head,
+  new when the file has no ``dense.*``), dropout 0.5, classifier ``fc8`` (D -> K); input RGB
+  0-255 minus the VGG-Face mean at ``input_size`` (default 224).
+
+The pretrained weights are the user's file (no package ships them), read with
+``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
+checkpoint (:func:`checkpoint_state`) is the original state dict with every trained tensor
+replaced and the classifier swapped for the new one (``logits.*`` / ``fc8.*``, which the embedders
+ignore), so ``stages.embed.<name>.weights: <checkpoint>`` loads it with the same keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emoprep.stages.embed import irv1, vggface
+from emoprep.stages.embed.config import ChannelOrder
+from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
+from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
+from emoprep.train.config import Backbone
+
+#: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
+CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt"}
+_CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8"}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How crops become network input: side, RGB mean and std on the 0-255 scale."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, crops: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
+        """(B, S, S, 3) uint8 RGB -> (B, 3, size, size) float32; rows of ``flip`` (B,) bool
+        mirrored left-right."""
+        x = preprocess(crops, self.size, ChannelOrder.RGB, np.asarray(self.mean, np.float32),
+                       np.asarray(self.std, np.float32))
+        if flip is not None and flip.any():
+            x[flip] = x[flip][..., ::-1]
+        return torch.from_numpy(np.ascontiguousarray(x))
+
+
+class FineTuneNet(nn.Module):
+    """A backbone ``net`` (B, 3, H, W) -> (B, D), then dropout and a linear classifier (B, K)."""
+
+    def __init__(self, net: nn.Module, dim: int, n_classes: int, dropout: float,
+                 classifier: str) -> None:
+        super().__init__()
+        self.net, self.classifier_name = net, classifier
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.drop(self.net(x).flatten(1)))
+
+
+@dataclass
+class Built:
+    """A fine-tunable network, its input rule and the state dict it started from (the network's
+    float32 tensors may be that dict's own, trained in place: compare against the file)."""
+
+    model: FineTuneNet
+    prep: Preprocess
+    original: dict[str, torch.Tensor]
+    backbone: Backbone
+
+
+def build(backbone: Backbone, weights: Path, n_classes: int, input_size: int | None = None,
+          layer: VggLayer = VggLayer.DENSE1024, seed: int = 0) -> Built:
+    """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs
+    (seeded initialisation); ModelFileError when the file is missing or of another layout."""
+    torch.manual_seed(seed)
+    if backbone is Backbone.IRV1:
+        sd = load_state_dict(weights, backbone.value, irv1.EXPECTED)
+        net = build_and_load(lambda: irv1_net(), sd, backbone.value, weights,
+                             ignore_prefixes=("logits.",))
+        prep = Preprocess(input_size or 160, (127.5,) * 3, (128.0,) * 3)
+        model = FineTuneNet(net, irv1.DIM, n_classes, 0.0, _CLASSIFIER[backbone])
+        return Built(model, prep, sd, backbone)
+    from emoprep.stages.embed.vggface_nets import VggFace
+
+    sd = load_state_dict(weights, backbone.value, vggface.EXPECTED)
+    full = dict(sd)
+    if layer is VggLayer.DENSE1024 and "dense.weight" not in sd:  # the thesis's new head
+        dense = nn.Linear(512 * 7 * 7, 1024)
+        full.update({"dense.weight": dense.weight.detach(), "dense.bias": dense.bias.detach()})
+    unused = tuple(f"{n}." for n in ("fc6", "fc7", "fc8", "dense") if n not in HEADS[layer])
+    net = build_and_load(lambda: VggFace(HEADS[layer]), full, backbone.value, weights,
+                         ignore_prefixes=unused)
+    prep = Preprocess(input_size or 224, VGGFACE_MEAN_RGB, (1.0, 1.0, 1.0))
+    drop = 0.0 if layer is VggLayer.POOL5 else 0.5
+    return Built(FineTuneNet(net, DIMS[layer], n_classes, drop, _CLASSIFIER[backbone]), prep, sd,
+                 backbone)
+
+
+def irv1_net() -> nn.Module:
+    """InceptionResnetV1 giving the 512-d ``last_bn`` output (no L2 normalisation)."""
+    from emoprep.stages.embed.irv1_nets import InceptionResnetV1
+
+    return InceptionResnetV1(l2_normalize=False)
+
+
+def freeze_backbone(model: FineTuneNet) -> None:
+    """Train the classifier only (the frozen-features baseline): no gradients in ``net``."""
+    for p in model.net.parameters():
+        p.requires_grad_(False)
+
+
+def checkpoint_state(built: Built) -> dict[str, torch.Tensor]:
+    """The original state dict with the trained tensors (CPU, float32) and the new classifier
+    (``logits.*`` / ``fc8.*``, replacing the file's own); same keys for everything else."""
+    prefix = _CLASSIFIER[built.backbone] + "."
+    out = {k: v for k, v in built.original.items() if not k.startswith(prefix)}
+    out.update({k: v.detach().cpu().clone() for k, v in built.model.net.state_dict().items()})
+    out.update({prefix + k: v.detach().cpu().clone()
+                for k, v in built.model.classifier.state_dict().items()})
+    return out

@@ -1,0 +1,186 @@
+"""Frame-level training: a face backbone fine-tuned end to end (or frozen) on single aligned frames
+of a run's frame store, with frame and video accuracy, and a checkpoint an embedder loads.
+
+Protocol: crops of one fold's training videos (:mod:`emoprep.train.frames`), each labelled by its
+video's label; per epoch one shuffled pass (seeded), a random left-right flip per crop
+(``flip``), the loss of ``train.loss`` (class weights from the training frames when
+``class_weighted``), the optimiser of ``train.optim`` (Adam, or SGD with ``momentum``; the
+trainer's :func:`~emoprep.train.loop.make_optimizer`) and its plateau schedule
+(:func:`~emoprep.train.loop.make_plateau`, ``val_acc`` = validation *video* accuracy). The
+checkpoint is the state after the epoch with the best validation video accuracy (first best
+wins; early stopping after ``early_stopping_patience`` epochs without a better one); a final
+model (``fold=None``: every non-test video) trains ``epochs`` epochs and keeps the last state.
+Video predictions: the mean of the per-frame softmax probabilities.
+
+Writes ``OUT/finetune/<backbone>/<fold_k | final>/``: the checkpoint (``irv1_finetuned.pt`` /
+``vggface_finetuned.pt``, a plain state dict), ``metrics.json`` (settings, per-epoch log, frame
+and video accuracy of the validation and test parts, the checkpoint's sha256).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
+from emoprep.stages.embed.vggface import VggLayer
+from emoprep.train.backbones import CHECKPOINT, Built, build, checkpoint_state, freeze_backbone
+from emoprep.train.config import Backbone, Monitor, TrainConfig
+from emoprep.train.frames import FrameSet, frame_video_scores
+from emoprep.train.loop import make_optimizer, make_plateau
+from emoprep.train.losses import balanced_weights, head_loss
+from emoprep.types import Part, resolve_device
+
+
+@dataclass
+class FinetuneOptions:
+    """What to fine-tune and on which part; the optimiser, loss, epochs, seed and device come
+    from ``train:`` (:class:`TrainConfig`)."""
+
+    backbone: Backbone
+    weights: Path
+    layer: VggLayer = VggLayer.DENSE1024  #: vggface only: the layer the classifier sits on
+    input_size: int | None = None  #: None: 160 (IRv1), 224 (VGGFace)
+    fold: int | None = 0  #: None: a final model on every non-test video
+    flip: bool = True  #: random left-right flip of training crops
+    freeze: bool = False  #: train the classifier only (the frozen-features baseline)
+
+
+def finetune_root(out: Path, backbone: Backbone, fold: int | None) -> Path:
+    """``OUT/finetune/<backbone>/fold_<k>`` or ``.../final``."""
+    return Path(out) / "finetune" / backbone.value / ("final" if fold is None else f"fold_{fold}")
+
+
+class FrameTrainer:
+    """Trains a :class:`~emoprep.train.backbones.Built` network on crops of a FrameSet."""
+
+    def __init__(self, built: Built, fs: FrameSet, cfg: TrainConfig, opts: FinetuneOptions):
+        self.built, self.fs, self.cfg, self.opts = built, fs, cfg, opts
+        self.device = resolve_device(cfg.device, "train")
+        self.model = built.model.to(self.device)
+        if opts.freeze:
+            freeze_backbone(self.model)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = make_optimizer(params, cfg.optim)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.weight: torch.Tensor | None = None
+
+    def _batches(self, frames: np.ndarray, shuffle: bool) -> list[np.ndarray]:
+        order = self.rng.permutation(frames) if shuffle else frames
+        bs = self.cfg.optim.batch_size
+        return [order[s:s + bs] for s in range(0, len(order), bs)]
+
+    def train_epoch(self, frames: np.ndarray) -> dict[str, float]:
+        """One shuffled pass over crops ``frames``; mean loss and frame accuracy of the batches."""
+        self.model.train()
+        if self.opts.freeze:
+            self.model.net.eval()  # frozen batch-norm statistics too
+        total, right = 0.0, 0
+        for b in self._batches(frames, True):
+            flip = self.rng.random(len(b)) < 0.5 if self.opts.flip else None
+            x = self.built.prep(self.fs.crops[b], flip).to(self.device)
+            y = torch.from_numpy(self.fs.frame_labels[b]).to(self.device)
+            out = self.model(x)
+            loss = head_loss(out, y, self.cfg.loss, self.weight)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            total += float(loss.detach()) * len(b)
+            right += int((out.argmax(1) == y).sum())
+        return {"train_loss": total / len(frames), "train_frame_acc": right / len(frames)}
+
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray) -> tuple[np.ndarray, float]:
+        """(m, K) softmax probabilities of crops ``frames`` and their mean loss."""
+        self.model.eval()
+        probs, total = [], 0.0
+        for b in self._batches(frames, False):
+            out = self.model(self.built.prep(self.fs.crops[b]).to(self.device))
+            y = torch.from_numpy(self.fs.frame_labels[b]).to(self.device)
+            total += float(head_loss(out, y, self.cfg.loss, self.weight)) * len(b)
+            probs.append(torch.softmax(out.float(), 1).cpu().numpy())
+        return np.concatenate(probs), total / max(len(frames), 1)
+
+    def fit(self, train: np.ndarray, val: np.ndarray | None) -> tuple[list[dict], int]:
+        """Train on crops ``train``; select on crops ``val`` (None: keep the last epoch).
+        Returns the per-epoch log and the best epoch (1-based); the best state is loaded."""
+        optim = self.cfg.optim
+        w = balanced_weights(self.fs.frame_labels[train], len(self.fs.classes))
+        self.weight = torch.from_numpy(w).to(self.device)
+        plateau = make_plateau(self.opt, optim) if optim.plateau and val is not None else None
+        log: list[dict] = []
+        best, best_epoch, best_state = -1.0, 0, None
+        for epoch in range(1, optim.epochs + 1):
+            t0 = time.perf_counter()
+            row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"],
+                                     **self.train_epoch(train)}
+            if val is not None:
+                probs, row["val_loss"] = self.predict(val)
+                s = frame_video_scores(probs, val, self.fs)
+                row["val_frame_acc"], row["val_acc"] = s["frame_accuracy"], s["video_accuracy"]
+                if plateau is not None:
+                    plateau.step(row["val_acc" if optim.plateau_monitor is Monitor.VAL_ACC
+                                     else "val_loss"])
+            row["seconds"] = time.perf_counter() - t0
+            log.append(row)
+            if val is None or row["val_acc"] > best:
+                best, best_epoch = row.get("val_acc", 0.0), epoch
+                best_state = copy.deepcopy(self.model.state_dict())
+            elif optim.early_stopping and epoch - best_epoch >= optim.early_stopping_patience:
+                break
+        assert best_state is not None  # the first epoch always sets it
+        self.model.load_state_dict(best_state)
+        return log, best_epoch
+
+
+def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) -> dict[str, Any]:
+    """Fine-tune on ``fs`` as ``opts`` and ``cfg`` say; write the checkpoint and metrics.json to
+    ``dest``; return the metrics (``checkpoint``: its path, ``sha256``)."""
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    built = build(opts.backbone, opts.weights, len(fs.classes), opts.input_size, opts.layer,
+                  cfg.seed)
+    trainer = FrameTrainer(built, fs, cfg, opts)
+    final = opts.fold is None
+    train = fs.frames_of(fs.part(opts.fold, Part.TRAIN))
+    val = None if final else fs.frames_of(fs.part(opts.fold, Part.VAL))
+    log, best_epoch = trainer.fit(train, val if val is not None and len(val) else None)
+    parts: dict[str, dict[str, float]] = {}
+    for name, frames in (("val", val), ("test", fs.frames_of(fs.folds.test))):
+        if frames is not None and len(frames):
+            parts[name] = frame_video_scores(trainer.predict(frames)[0], frames, fs)
+    dest.mkdir(parents=True, exist_ok=True)
+    ckpt = dest / CHECKPOINT[opts.backbone]
+    with atomic_path(ckpt, ".pt") as tmp:
+        torch.save(checkpoint_state(built), tmp)
+    metrics = {"backbone": opts.backbone.value, "weights": str(opts.weights),
+               "weights_sha256": sha256_file(opts.weights), "task": fs.task,
+               "classes": fs.classes, "split": fs.folds.name,
+               "fold": "final" if final else opts.fold, "best_epoch": best_epoch,
+               "train": {"frames": int(len(train)), "videos": int(len(np.unique(
+                   fs.video_of[train])))}, "parts": parts, "log": log,
+               "options": {**asdict(opts), "input_size": built.prep.size},
+               "optim": cfg.optim.model_dump(mode="json"), "loss": cfg.loss.model_dump(
+                   mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt)}
+    atomic_write_text(dest / "metrics.json", json.dumps(metrics, indent=1, default=str))
+    return metrics
+
+
+def table(m: dict[str, Any]) -> str:
+    """Frame and video accuracy per part, the best epoch and the checkpoint, as text."""
+    lines = [f"fine-tuned {m['backbone']} on {m['train']['frames']} frames of "
+             f"{m['train']['videos']} videos ({m['task']}, split {m['split']}, fold {m['fold']}, "
+             f"best epoch {m['best_epoch']})",
+             f"{'part':<6}  {'frames':>6}  {'frame acc':>9}  {'videos':>6}  {'video acc':>9}"]
+    for name, s in m["parts"].items():
+        lines.append(f"{name:<6}  {s['frames']:>6}  {s['frame_accuracy']:>9.4f}  "
+                     f"{s['videos']:>6}  {s['video_accuracy']:>9.4f}")
+    lines.append(f"checkpoint: {m['checkpoint']} (sha256 {m['sha256'][:12]})")
+    return "\n".join(lines)

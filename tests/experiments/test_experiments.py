@@ -1,0 +1,215 @@
+"""``emoprep experiment`` end to end on generated data of each preset's layout (seconds): the
+profile's preprocessing, each training the document reports, its fusions, the table beside the
+document's numbers (checked against the saved runs) and the differences of protocol; the CLI as
+a subprocess for NVIE."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from emoprep.experiments import run_experiment
+from emoprep.experiments.results import metric_value
+from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
+from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
+from emoprep.train import fuse
+
+pytestmark = pytest.mark.slow  # each runs preprocessing and several trainings (10-30 s CPU)
+
+HOG = {"hog": {"type": "hog", "size": 32}}
+#: a short protocol: the profile's settings otherwise
+FAST = ("train.optim.epochs=1", "train.optim.batch_size=8", "train.final_model=true",
+        "train.num_threads=1", "train.device=cpu")
+
+
+def _image(path: Path, level: int, rng: np.random.Generator, size: int = 48) -> None:
+    """A noisy grey image whose mean is ``level`` (the class signal), written as JPEG/PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.clip(rng.normal(level, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+    cv2.rectangle(img, (8 + level % 16, 10), (30, 34), (255 - level, 90, level), -1)
+    assert cv2.imwrite(str(path), img)
+
+
+def _manifest(path: Path, root: Path, preset: str, videos: dict | None = None,
+              stages: dict | None = None) -> Path:
+    raw = {"videos": {"root": str(root), **(videos or {})}, "labels": {"preset": preset},
+           "stages": {"embed": HOG, **(stages or {})}}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _table(res: dict) -> dict[str, dict]:
+    return {r["result"]: r for r in res["rows"]}
+
+
+def _final_test(run_dir: str, metric: str) -> float:
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    return round(100 * metric_value(metrics["final"]["test"], metric), 2)
+
+
+def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
+    """Frame folders F###/<Expression>/ as the preset reads them, one subject per Fig. 3.6 fold
+    and two test subjects: the thesis split, LSTM / BiLSTM / 1D-CNN with final models scored on
+    the test part, Table 3.7's fusions of the same runs."""
+    rng = np.random.default_rng(0)
+    subjects = ["F001", "M001", "F011", "F028", "F044", "M012", "M028"]
+    emotions = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise"]
+    for s in subjects:
+        for k, e in enumerate(emotions):
+            for f in range(3):
+                _image(tmp_path / "data" / s / e / f"{f:03d}.jpg", 30 + 35 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "bu4dfe", {"fps": 25})
+    sets = ("stages.window.mode=all", "stages.au.source=landmarks", "stages.detect.backend=none",
+            "stages.augment.names=[flip]", *FAST,
+            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]")
+    t0 = time.perf_counter()
+    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True)
+    print(f"bu4dfe experiment: {time.perf_counter() - t0:.1f} s")
+    rows = _table(res)
+    assert [r["document"] for r in res["rows"]][:4] == [62.5, 62.5, 65.0, 67.8]
+    for name, head in (("VGGFace + LSTM", "lstm"), ("VGGFace + BiLSTM", "bilstm"),
+                       ("VGGFace + 1D-CNN", "cnn1d")):
+        row = rows[f"{name}, test accuracy"]
+        assert row["source"] == "003 Table 3.6" and row["measured_on"] == "test part, final model"
+        assert row["emoprep"] == _final_test(res["runs"][head], "emotion/accuracy")
+    assert rows["human ground truth, test part"]["emoprep"] is None
+    fused = fuse([res["runs"][h] for h in ("lstm", "bilstm", "cnn1d")], "weighted")
+    row = rows["fusion lstm + bilstm + cnn1d, weighted, test accuracy"]
+    assert (row["document"], row["source"]) == (63.33, "003 Table 3.7")
+    assert row["emoprep"] == round(100 * metric_value(fused["final_test"], "emotion/accuracy"), 2)
+    split = json.loads((tmp_path / "out" / "splits" / "thesis.json").read_text())
+    thesis = bu4dfe_thesis_split()
+    assert split["test_subjects"] == ["F001", "M001"]
+    assert [f["val_subjects"] for f in split["folds"]] == [
+        [s for s in subjects if s in thesis["fold_subjects"][f"fold{k}"]] for k in range(5)]
+    saved = json.loads((tmp_path / "out" / "experiment-thesis-bu4dfe.json").read_text())
+    assert saved["rows"] == res["rows"]
+    md = (tmp_path / "out" / "experiment-thesis-bu4dfe.md").read_text()
+    assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
+    diffs = res["differences"]
+    assert any("emoprep finetune" in d and "003" in d for d in diffs)
+    assert set(PROFILES[Profile.THESIS_BU4DFE].notes) <= set(diffs)
+    assert "--set stages.detect.backend=none: yours, not the profile's" in diffs
+    assert "features 'hog' are hog; the document's are vggface" in diffs
+
+
+def test_nvie_experiment_from_the_command_line(tmp_path: Path) -> None:
+    """`emoprep experiment thesis-nvie` as a subprocess on apex images of the nvie layout: the
+    profile's own preprocessing (whole image, 96 x 96), the 2- and 12-class trials, the probe
+    standing for the SVM; the printed table and the files it writes agree."""
+    rng = np.random.default_rng(1)
+    for s in range(6):
+        for a, auth in enumerate(("posed", "spontaneous")):
+            for k, emo in enumerate(("happiness", "anger")):
+                _image(tmp_path / "data" / auth / f"S{s}" / emo / "apex.jpg",
+                       40 + 120 * a + 40 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "nvie")
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-nvie",
+                          "-m", str(m), "-o", str(tmp_path / "out"), "-j", "0",
+                          "--allow-degenerate", "--set", "stages.augment.names=[flip]",
+                          *[a for s in FAST for a in ("--set", s)]],
+                         capture_output=True, text=True, timeout=600)
+    print(f"nvie experiment: {time.perf_counter() - t0:.1f} s")
+    assert res.returncode == 0, res.stderr[-3000:]
+    saved = json.loads((tmp_path / "out" / "experiment-thesis-nvie.json").read_text())
+    rows = {r["result"]: r for r in saved["rows"]}
+    assert [(r["document"], r["source"]) for r in saved["rows"]] == [
+        (71.6, "002 Table 5.1"), (67.4, "002 Table 5.1"), (53.8, "002 Table 5.1"),
+        (22.7, "002 Table 5.4"), (17.3, "002 Table 5.4"), (17.2, "002 Table 5.4")]
+    two, svm = rows["shallow CNN, 2 classes"], rows["SVM, 2 classes"]
+    assert two["emoprep"] == _final_test(saved["runs"]["mlp-2"], "authenticity/accuracy")
+    probe = json.loads((Path(saved["runs"]["mlp-2"]) / "metrics.json").read_text())["probe"]
+    assert svm["emoprep"] == round(100 * metric_value(probe["final"]["test"],
+                                                      "authenticity/accuracy"), 2)
+    assert rows["shallow CNN, 12 classes"]["emoprep"] == _final_test(saved["runs"]["mlp-12"],
+                                                                      "joint/accuracy")
+    assert rows["Inception V4, 2 classes"]["emoprep"] is None
+    assert "shallow CNN, 2 classes" in res.stdout and "written: " in res.stdout
+    assert any("from scratch on pixels" in d for d in saved["differences"])
+    with_96 = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert with_96["provenance"]["resolved_manifest"]["stages"]["align"]["size"] == 96
+
+
+def _clip(path: Path, level: int, rng: np.random.Generator, n: int = 10) -> None:
+    """A tiny MP4 (48 x 48, ``n`` frames) around grey ``level``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (48, 48))
+    for _ in range(n):
+        writer.write(np.clip(rng.normal(level, 15, (48, 48, 3)), 0, 255).astype(np.uint8))
+    writer.release()
+
+
+def test_sase_fe_experiment_scores_table_4_6s_three_accuracies(tmp_path: Path) -> None:
+    """<subject>/<clip>.MP4 clips: one multi-task run with the profile's MFL and precision-
+    weighted losses on the 80/20-style folds (no test part), its emotion, real/fake and combined
+    accuracies beside Table 4.6's, as the mean over the folds' validation parts."""
+    rng = np.random.default_rng(2)
+    for s in range(5):
+        for k, clip in enumerate(("N2H", "S2N2H", "N2A", "H2N2A")):
+            _clip(tmp_path / "data" / f"{s + 1:02d}" / f"{clip}.MP4", 40 + 50 * k, rng)
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "sase-fe")
+    res = run_experiment("thesis-sase-fe", m, tmp_path / "out",
+                         ("stages.detect.backend=none", *FAST, "train.final_model=false"),
+                         allow_degenerate=True)
+    metrics = json.loads((Path(res["runs"]["multitask"]) / "metrics.json").read_text())
+    assert metrics["config"]["loss"]["combine"] == "precision" and metrics["final"] is None
+    for row, metric, value in zip(res["rows"], ("emotion/accuracy", "authenticity/accuracy",
+                                                "combined_accuracy"), (54.609, 53.713, 30.150),
+                                  strict=True):
+        vals = [metric_value(f["val"], metric) for f in metrics["folds"]]
+        assert (row["document"], row["source"], row["metric"]) == (value, "000 Table 4.6", metric)
+        assert row["emoprep"] == round(100 * float(np.mean(vals)), 2)
+        assert row["measured_on"].startswith("validation, mean of 5 folds")
+    assert any("scored per frame" in d for d in res["differences"])
+
+
+def _mca(run_dir: str) -> float:
+    """Mean class accuracy (percent, 2 places) of a run's final test emotion confusion."""
+    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    cm = np.array(metrics["final"]["test"]["emotion"]["confusion"], float)
+    seen = cm.sum(axis=1) > 0
+    return round(100 * float(np.mean(np.diag(cm)[seen] / cm.sum(axis=1)[seen])), 2)
+
+
+def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """Face images in AffectNet's folders, labelled by a CSV of its format: the profile's own
+    preprocessing (Haar, landmarks, eye alignment), the mlp head with class-weighted loss, scored
+    by mean class accuracy beside Table 3.1's aligned row; the row without alignment from a
+    second preprocessing (box crops) in OUT/variants/no-alignment."""
+    cap = cv2.VideoCapture(str(samples_dir / "single_face.mp4"))
+    lines = ["subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
+             "expression,valence,arousal"]
+    for i in range(30):
+        ok, frame = cap.read()
+        assert ok
+        rel = f"{i % 3}/img{i:02d}.jpg"
+        (tmp_path / "imgs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "imgs" / rel), frame)
+        lines.append(f'{rel},0,0,10,10,"1;2",{i % 4 if i < 29 else 9},0.1,0.2')
+    cap.release()
+    (tmp_path / "training.csv").write_text("\n".join(lines) + "\n")
+    m = _manifest(tmp_path / "m.yaml", tmp_path / "imgs", "affectnet",
+                  {"csv": str(tmp_path / "training.csv")})
+    res = run_experiment("thesis-affectnet", m, tmp_path / "out", FAST, allow_degenerate=True)
+    aligned, plain = res["rows"][1], res["rows"][0]
+    assert plain["document"] == 57.3 and plain["run"] == "no-alignment/mlp"
+    assert plain["emoprep"] == _mca(res["runs"]["no-alignment/mlp"])
+    box = json.loads((tmp_path / "out" / "variants" / "no-alignment" / "summary.json").read_text())
+    assert box["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "box"
+    assert (aligned["document"], aligned["metric"]) == (59.5, "emotion/mean_class_accuracy")
+    metrics = json.loads((Path(res["runs"]["mlp"]) / "metrics.json").read_text())
+    assert metrics["config"]["loss"]["class_weighted"] is True
+    assert aligned["emoprep"] == _mca(res["runs"]["mlp"])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert len(summary["videos"]) == 29  # the row with code 9 is no item
+    assert summary["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "eyes"

@@ -1,0 +1,98 @@
+"""The experiments' data and table: every number quoted is in the table its row cites (in
+../shared/seeds), every emoprep run a row names is one the experiment makes, the mean class
+accuracy and the choice of part are exact, and ``--plan`` needs no data."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emoprep.errors import ConfigError
+from emoprep.experiments import EXPERIMENTS, plan
+from emoprep.experiments.results import mean_class_accuracy, scored
+from emoprep.experiments.sources import Reported
+from emoprep.pipeline.manifest.profile_specs import Profile
+
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+DOCS = {"000": "000_59ba537f195f1db9.txt", "002": "002_d939fea7917aa0bd.txt",
+        "003": "003_ec163b428ae25ebf.txt", "004": "004_93a8b7221c56d1e9.txt"}
+ROWS = [(p, r) for p, spec in EXPERIMENTS.items() for r in spec.reported]
+
+
+def table_text(doc: str, table: str) -> str:
+    """The 15 lines above the caption ``Table N.M:`` of a document (its tables sit above their
+    captions)."""
+    lines = (SEEDS / DOCS[doc]).read_text(encoding="utf-8").splitlines()
+    at = [i for i, line in enumerate(lines) if line.strip().startswith(f"Table {table}:")]
+    assert len(at) == 1, f"{doc}: {len(at)} captions of Table {table}"
+    return "\n".join(lines[max(0, at[0] - 15):at[0]])
+
+
+@pytest.mark.parametrize(("profile", "rep"), ROWS, ids=[f"{p.value}:{r.what}" for p, r in ROWS])
+def test_each_number_is_in_the_table_it_cites(profile: Profile, rep: Reported) -> None:
+    doc, table = re.fullmatch(r"(\d{3}) Table (\d+\.\d+)", rep.source).groups()
+    if not SEEDS.is_dir():
+        pytest.skip(f"the source documents are not at {SEEDS}")
+    assert re.search(rf"(?<![\d.]){re.escape(f'{rep.value:g}')}(?:0*)%?(?![\d])",
+                     table_text(doc, table)), f"{rep.value} not in {doc} Table {table}"
+
+
+def test_the_issue_s_figures_are_the_experiments_numbers() -> None:
+    values = {p: [r.value for r in spec.reported] for p, spec in EXPERIMENTS.items()}
+    assert values[Profile.THESIS_BU4DFE][:4] == [62.5, 62.5, 65.0, 67.8]
+    assert values[Profile.THESIS_SASE_FE] == [54.609, 53.713, 30.150]
+    assert values[Profile.THESIS_AFFECTNET] == [57.3, 59.5]
+    assert values[Profile.THESIS_NVIE] == [71.6, 67.4, 53.8, 22.7, 17.3, 17.2]
+
+
+@pytest.mark.parametrize("profile", list(EXPERIMENTS))
+def test_every_named_run_is_made_and_every_unmatched_row_says_why(profile: Profile) -> None:
+    spec = EXPERIMENTS[profile]
+    made = {t.name for t in spec.trials} | {f"{t.name}:probe" for t in spec.trials} | \
+        {f.name for f in spec.fusions}
+    made |= {f"{v.name}/{n}" for v in spec.variants for n in made}
+    for rep in spec.reported:
+        assert rep.ours in made if rep.ours else rep.why, rep.what
+
+
+def test_mean_class_accuracy_is_the_mean_of_the_recalls() -> None:
+    # class 0: 3 of 4 right, class 1: 1 of 2, class 2: absent from the truth (not counted)
+    assert mean_class_accuracy({"confusion": [[3, 1, 0], [0, 1, 1], [0, 0, 0]]}) == 0.625
+
+
+def test_the_score_comes_from_the_final_test_then_the_folds_test_then_validation() -> None:
+    def s(acc: float) -> dict:
+        return {"emotion": {"accuracy": acc, "confusion": [[1]]}}
+
+    folds = [{"val": s(0.5), "test": s(0.25)}, {"val": s(0.7), "test": None}]
+    assert scored({"final_test": s(0.8), "folds": folds}, "emotion/accuracy") == (
+        80.0, "test part, final model")
+    assert scored({"final_test": None, "folds": folds}, "emotion/accuracy") == (
+        25.0, "test part, mean of 1 folds (std 0.0)")
+    val = scored({"final_test": None, "folds": [{**f, "test": None} for f in folds]},
+                 "emotion/accuracy")
+    assert val is not None and val[0] == pytest.approx(60.0)
+    assert val[1] == "validation, mean of 2 folds (std 10.0)"
+
+
+def test_plan_needs_no_data_and_lists_the_differences() -> None:
+    res = plan("thesis-affectnet")
+    assert [r["emoprep"] for r in res["rows"]] == [None, None] and res["files"] == []
+    assert res["rows"][0]["run"] == "no-alignment/mlp"
+    assert any("fine-tunes an ImageNet DenseNet121" in d for d in res["differences"])
+    with pytest.raises(ConfigError, match="expected one of thesis-bu4dfe"):
+        plan("emoprep")
+
+
+def test_plan_from_the_command_line() -> None:
+    out = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-bu4dfe",
+                          "--plan"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "VGGFace + 1D-CNN, test accuracy" in out.stdout and "003 Table 3.7" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-x",
+                          "--plan"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "expected one of" in bad.stderr
