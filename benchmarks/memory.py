@@ -142,8 +142,6 @@ def _synthetic(n: int, tmp: Path) -> tuple[list[Any], Any, Any]:
 
 def write_records(n: int, tmp: Path) -> int:
     """Up-to-date records (with checksums of a shared output per stage) for every unit."""
-    from dataclasses import asdict
-
     from emoprep.io.atomic import stamp_file
     from emoprep.pipeline.dag import make_plan
     from emoprep.pipeline.records import Record, RecordStore
@@ -157,13 +155,12 @@ def write_records(n: int, tmp: Path) -> int:
         (layout.root / rel).parent.mkdir(parents=True, exist_ok=True)
         (layout.root / rel).write_bytes(b"\0" * 4096)
         stamps[d.name] = (rel, stamp_file(layout.root / rel))
-    for u in plan.units.values():
-        rel, stamp = stamps[u.stage]
-        rec = Record(u.stage, u.video.video_id, u.fingerprint, u.components, UnitStatus.OK,
-                     outputs=[rel], summary={"n_frames": 100}, checksums={rel: stamp})
-        path = layout.record(u.stage, u.video.video_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(rec), indent=1, sort_keys=True, default=str))
+    store = RecordStore(layout)
+    store.put_many([Record(u.stage, u.video.video_id, u.fingerprint, u.components, UnitStatus.OK,
+                           outputs=[stamps[u.stage][0]], summary={"n_frames": 100},
+                           checksums={stamps[u.stage][0]: stamps[u.stage][1]})
+                    for u in plan.units.values()])
+    store.close()
     return len(plan.units)
 
 

@@ -76,10 +76,100 @@ SUMMARY_VOLATILE = ("seconds", "startup_seconds", "work_seconds", "out", "execut
 SPLIT_VOLATILE = ("path", "state", "reason")
 #: files under .emoprep/ left out: the run lock (a token of whichever run held the folder), the
 #: content-hash cache (keyed by the inputs' mtimes; the hashes that matter are in the records'
-#: fingerprints), the records snapshot (a cache rebuilt from the records compared one by one) and
-#: the manifest the last invocation used (its resolved settings hold this folder's absolute path)
-INTERNAL_SKIPPED = (".emoprep/lock", ".emoprep/hashes.json", ".emoprep/records.snapshot.json",
-                    ".emoprep/manifest.json")
+#: fingerprints) and the manifest the last invocation used (its resolved settings hold this
+#: folder's absolute path); the records database is compared record by record (record_rows)
+INTERNAL_SKIPPED = (".emoprep/lock", ".emoprep/hashes.json", ".emoprep/manifest.json")
+RECORDS_DB = ".emoprep/records.sqlite"
+
+
+def record_rows(out: Path) -> dict[str, dict]:
+    """Every record of an output folder as ``{"<stage>/<video>": record dict}``, without what
+    differs between equal runs (durations, the outputs' file times); unreadable ones under
+    ``"!<stage folder>/<video>"`` with the reason."""
+    from dataclasses import asdict
+
+    from emoprep.io.layout import Layout
+    from emoprep.pipeline.records import RecordStore
+
+    store = RecordStore(Layout(out))
+    records, problems = store.scan()
+    store.close()
+    found: dict[str, dict] = {f"!{p.split(':')[0]}": {"why": p} for p in problems}
+    for rec in records:
+        d = asdict(rec)
+        d["status"] = rec.status.value
+        d.pop("seconds", None)
+        for c in d.get("checksums", {}).values():
+            c.pop("mtime_ns", None)
+        found[f"{rec.stage}/{rec.video_id}"] = d
+    return found
+
+
+def to_legacy(out: Path) -> int:
+    """Turn an output folder's records database into the JSON record files of before it (one per
+    unit, as emoprep 0.2 wrote them) and remove the database; returns the number of files."""
+    import json
+    from dataclasses import asdict
+
+    from emoprep.io.layout import Layout
+    from emoprep.pipeline.records import RecordStore
+
+    lay = Layout(out)
+    store = RecordStore(lay)
+    records, problems = store.scan()
+    store.close()
+    assert not problems, problems
+    for rec in records:
+        path = lay.record(rec.stage, rec.video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**asdict(rec), "status": rec.status.value}, indent=1,
+                                   sort_keys=True))
+    for p in lay.meta_dir.glob("records.sqlite*"):
+        p.unlink()
+    return len(records)
+
+
+def n_records(out: Path) -> int:
+    """Records committed so far (readable while a run writes them)."""
+    import sqlite3
+
+    path = out / RECORDS_DB
+    if not path.exists():
+        return 0
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(con.execute("SELECT count(*) FROM records").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return 0
+    finally:
+        con.close()
+
+
+def edit_record(out: Path, stage: str, video_id: str, **changes: object) -> None:
+    """Change fields of one record in place (as a run would have written them)."""
+    from emoprep.io.layout import Layout
+    from emoprep.pipeline.records import RecordStore
+
+    store = RecordStore(Layout(out))
+    rec = store.get(stage, video_id)
+    assert rec is not None, (stage, video_id)
+    store.components(rec)
+    for key, value in changes.items():
+        setattr(rec, key, value)
+    rec.__post_init__()
+    store.put(rec)
+    store.close()
+
+
+def drop_record(out: Path, *units: tuple[str, str]) -> None:
+    """Delete the records of (stage, video) units: they run again."""
+    from emoprep.io.layout import Layout
+    from emoprep.pipeline.records import RecordStore
+
+    store = RecordStore(Layout(out))
+    for stage, video_id in units:
+        store.delete(stage, video_id)
+    store.close()
 
 
 def _sha256(p: Path) -> str:
@@ -91,7 +181,8 @@ def _sha256(p: Path) -> str:
 def _files(out: Path) -> dict[str, Path]:
     """Relative path -> file, every file of an output folder (summary.json and caches apart)."""
     return {p.relative_to(out).as_posix(): p for p in sorted(out.rglob("*"))
-            if p.is_file() and p.relative_to(out).as_posix() not in INTERNAL_SKIPPED}
+            if p.is_file() and p.relative_to(out).as_posix() not in INTERNAL_SKIPPED
+            and not p.relative_to(out).as_posix().startswith(RECORDS_DB)}
 
 
 def _stable_record(p: Path) -> dict:
@@ -160,15 +251,20 @@ def assert_same_store(a: Path, b: Path) -> None:
     files (no timestamps are stored; measured on two runs in separate folders), so the bytes
     cover every dataset, dtype and attribute (trim range, anomaly, labels, fingerprints). Where
     an HDF5 file differs, the message names the first dataset, dtype or attribute that does.
-    Records and index states are compared whole but for durations and file times; summary.json
-    but for the keys of SUMMARY_VOLATILE and SPLIT_VOLATILE (see there why each may differ).
+    Records (:func:`record_rows`) and index states are compared whole but for durations and file
+    times; summary.json but for the keys of SUMMARY_VOLATILE and SPLIT_VOLATILE (see there why
+    each may differ).
     """
     x, y = _files(a), _files(b)
     assert sorted(x) == sorted(y), f"files differ: {sorted(set(x) ^ set(y))}"
+    ra, rb = record_rows(a), record_rows(b)
+    assert sorted(ra) == sorted(rb), f"records differ: {sorted(set(ra) ^ set(rb))}"
+    for key in ra:
+        assert ra[key] == rb[key], key
     for rel in x:
         if rel == "summary.json":
             assert _stable_summary(x[rel]) == _stable_summary(y[rel]), rel
-        elif rel.startswith((".emoprep/records/", ".emoprep/indexes/")):
+        elif rel.startswith(".emoprep/indexes/"):
             assert _stable_record(x[rel]) == _stable_record(y[rel]), rel
         elif _sha256(x[rel]) != _sha256(y[rel]):
             why = _h5_difference(x[rel], y[rel]) if rel.endswith(".h5") else "bytes differ"

@@ -5,7 +5,6 @@ manifest a run was made with (saved, so ``status -o OUT`` works on a quick-start
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from emoprep.io.atomic import atomic_write_text
@@ -54,11 +53,7 @@ def gone_videos(session: Session) -> list[dict[str, Any]]:
     """Videos processed before (they have a ``probe`` record) that the manifest no longer
     finds: their ids and the files of theirs still in the output folder (kept, and left out of
     every index; a video that comes back is up to date again)."""
-    folder = session.layout.record("probe", "_").parent
-    try:
-        had = {p[:-5] for p in os.listdir(folder) if p.endswith(".json")}
-    except OSError:
-        return []
+    had = session.records.ids("probe")
     lay, out, shards = session.layout, [], _shards(session)
     for vid in sorted(had - {v.video_id for v in session.videos}):
         paths = [a.path(lay, vid) for a in shards]

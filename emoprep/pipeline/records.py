@@ -1,19 +1,18 @@
 """Per-(stage, video) records: the fingerprint, outcome and output checksums of a unit's last run.
 
-Records are JSON files written atomically by the coordinator only, after the unit's outputs are
-in place, so an output without a record is never taken as done. A record that cannot be read is
-remembered with its reason (``status`` shows "record unreadable"), and its unit runs again.
+Records live in one SQLite database per output folder (:mod:`.records_db`,
+``.emoprep/records.sqlite``, one row per unit), written by the coordinator only, after the unit's
+outputs are in place, so an output without a record is never taken as done. Puts are committed in
+transactions: at once for a unit that took :data:`COMMIT_SECONDS` or more, else after
+:data:`COMMIT_EVERY` puts or :data:`COMMIT_SECONDS` since the first uncommitted one, and at the end
+of the run; a kill loses at most those uncommitted records, whose units run again. A record that
+cannot be read is remembered with its reason (``status`` shows "record unreadable"), and its unit
+runs again; a database that cannot be opened at all is set aside by ``run`` (every unit runs
+again, each with that reason).
 
 Each output's size, mtime and sha256 are kept (:attr:`Record.checksums`), so a corrupt output is
-found cheaply (:meth:`RecordStore.verify`).
-
-The files are the truth; a run also leaves a snapshot of them (``.emoprep/records.snapshot.json``:
-every record but its components, with the file's inode, size, mtime and ctime), so a plan over
-10,000 videos stats 50,000 record files instead of opening and parsing them. A record whose file
-does not match its snapshot entry exactly, or has none, is read from its file; components are read
-from the file only when a fingerprint differs (to say what changed). A damaged or foreign snapshot
-only costs reading the files. Only ``run`` writes it (``status`` stays read-only).
-
+found cheaply (:meth:`RecordStore.verify`). Folders made before the database hold one JSON file
+per record: ``status`` reads them as they are; the first ``run`` moves them into the database.
 A failure is remembered with its kind (:class:`FailureKind`): one caused by the data is not retried
 until an input or setting changes.
 """
@@ -22,15 +21,26 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from emoprep.errors import DiskFullError, EmoprepError
-from emoprep.io.atomic import atomic_write_text, check_stamp, is_disk_full, stamp_file
-from emoprep.io.layout import Layout
+from emoprep.errors import DiskFullError
+from emoprep.io.atomic import check_stamp, is_disk_full, stamp_file
+from emoprep.io.layout import Layout, stage_dirname
+from emoprep.pipeline import records_db as db
+from emoprep.pipeline.records_legacy import (
+    UNREADABLE_STATUS,
+    legacy_files,
+    read_json,
+    scan_files,
+)
 from emoprep.types import UnitStatus
 
 #: key of a worker's summary that carries the outputs' checksums to the record
@@ -61,7 +71,7 @@ class Record:
     stage: str
     video_id: str
     fingerprint: str
-    #: None for a record served from the snapshot: :meth:`RecordStore.components` reads them
+    #: None until asked for: :meth:`RecordStore.components` reads them when a plan needs them
     components: dict[str, Any] | None
     status: UnitStatus
     error: str = ""
@@ -84,184 +94,272 @@ class Record:
         return None if self.status is UnitStatus.OK else failure_kind(self.error_type)
 
 
-#: format of the record snapshot; another value is ignored (the files are read)
-SNAPSHOT_VERSION = 2
-#: a snapshot entry: the record file's stamp (:func:`_stamp`), then these fields of its record
-_SNAP_FIELDS = ("fingerprint", "status", "error", "error_type", "outputs", "summary", "seconds",
-                "checksums")
-_ENTRY_LEN = 4 + len(_SNAP_FIELDS)
+#: records kept in memory (a plan asks for each a few times; a million would not fit)
+CACHE_SIZE = 20_000
+#: puts after which a transaction is committed; seconds of a unit's work that commit it at once,
+#: and seconds after the first uncommitted put by which its transaction is committed
+COMMIT_EVERY, COMMIT_SECONDS = 256, 1.0
 
-Stamp = list[int]
-
-
-def _stamp(st: os.stat_result) -> Stamp:
-    """What identifies a record file's content: inode (an atomic write makes a new one), size,
-    mtime and ctime (which no tool can set back)."""
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def _from_entry(stage: str, video_id: str, e: list[Any]) -> Record | None:
-    """The record of a snapshot entry (a list of :data:`_ENTRY_LEN`) whose stamp matched,
-    components left to be read; None for fields of the wrong types."""
-    if type(e[8]) is not list or type(e[11]) is not dict:
-        return None
-    try:  # Record's field order: components (None) between fingerprint and status
-        return Record(stage, video_id, e[4], None, e[5], e[6], e[7], e[8], e[9], e[10], e[11])
-    except (TypeError, ValueError):
-        return None
+Key = tuple[str, str]
 
 
 class RecordStore:
-    """Reads and writes records under ``<out>/.emoprep/records/<stage>/<video_id>.json``."""
+    """Reads and writes the records of an output folder (see the module's docstring).
+
+    Read-only until :meth:`open_for_run` (``run`` calls it under the run lock, before planning;
+    :meth:`put` and :meth:`delete` call it too); :meth:`close` commits and leaves the database
+    as one file.
+    """
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        # each record file is read once per session; put/delete keep this in step (only the
-        # coordinator writes records, and it holds the run lock)
-        self._cache: dict[tuple[str, str], Record | None] = {}
-        self._problems: dict[tuple[str, str], str] = {}
-        #: the stamp of the file each cached record was read from or written to
-        self._stamps: dict[tuple[str, str], Stamp] = {}
-        self._snapshot: dict[str, dict[str, list[Any]]] | None = None  # loaded by the first get
-        self._dirty = False  # a record was read from its file, written or deleted
+        self._con: sqlite3.Connection | None = None
+        self._rw = False
+        self._legacy = False  # no database: the JSON record files are read (status only)
+        self._opened = False
+        #: why the whole database could not be read ("" when it could)
+        self._store_problem = ""
+        self._cache: OrderedDict[Key, Record | None] = OrderedDict()
+        #: stage -> video id -> (fingerprint, status, body) read in one query per stage (a point
+        #: query per unit cost more than the rest of a plan); read-only, each entry is dropped
+        #: once used; in a run they stay for the index rebuild, which reads each record again
+        self._rows: dict[str, dict[str, tuple[str, str, str]]] = {}
+        self._problems: dict[Key, str] = {}
+        self._pending, self._pending_since = 0, 0.0
         #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
         self.full = False
 
-    def path(self, stage: str, video_id: str) -> Path:
-        return self.layout.record(stage, video_id)
+    # -- opening and closing ---------------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection | None:
+        """The database (read-only unless opened for a run); None without one."""
+        if self._opened:
+            return self._con
+        self._opened = True
+        path = db.db_path(self.layout)
+        if path.exists():
+            try:
+                self._con = db.connect_ro(path)
+            except sqlite3.DatabaseError as exc:
+                self._store_problem = f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:120]}"
+        else:
+            self._legacy = self.layout.records_dir.is_dir()
+        return self._con
 
+    def open_for_run(self) -> None:
+        """Open the database for writing (created, or migrated from JSON record files, first).
+        One that cannot be opened is renamed ``records.sqlite.unreadable-<time>`` and a new one
+        started: every unit runs again, with that reason in its record's place."""
+        if self._rw:
+            return
+        self._drop_connection()
+        self._con, problem = db.connect_rw_or_set_aside(self.layout)
+        self._store_problem = problem or self._store_problem
+        self._rw = self._opened = True
+        self._legacy = False
+        self._rows.clear()
+        self._cache.clear()
+        self._problems.clear()
+
+    def _drop_connection(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        self._con, self._opened = None, False
+        self._rows.clear()
+
+    def commit(self) -> None:
+        """Make every put so far durable (:class:`DiskFullError` when the disk is full: the puts
+        since the last commit are lost, and their units run again next time)."""
+        pending, self._pending = self._pending, 0
+        if self._rw and self._con is not None and pending:
+            try:
+                db.commit(self._con)
+            except sqlite3.OperationalError as exc:
+                if db.is_full(exc):
+                    raise DiskFullError(
+                        f"file {db.db_path(self.layout)}: the file system is full ({exc}); the "
+                        "records committed before are kept (fix: free space and run again)"
+                    ) from exc
+                raise
+
+    def close(self, quiet: bool = False) -> None:
+        """Commit and close (the run's end; a later read opens the database read-only again).
+        ``quiet``: a run that is stopping already: a failed commit only loses its puts."""
+        if not (self._rw and self._con is not None):
+            return self._drop_connection()
+        try:
+            self.commit()
+            db.close_rw(self._con)
+        except (DiskFullError, sqlite3.Error):
+            self._con.close()
+            if not quiet:
+                raise
+        finally:
+            self._rw = False
+            self._drop_connection()
+
+    # -- reading ---------------------------------------------------------------------------------
     def get(self, stage: str, video_id: str) -> Record | None:
         """The record, or None when there is none or it cannot be read (see :meth:`problem`)."""
         key = (stage, video_id)
-        if key not in self._cache:
-            self._cache[key] = self._lookup(key, self.layout.record_file(stage, video_id))
-        return self._cache[key]
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        rec = self._lookup(key)
+        self._remember(key, rec)
+        return rec
 
-    def components(self, rec: Record) -> dict[str, Any]:
-        """A record's components, read from its file if it came from the snapshot (``{}`` if that
-        file can no longer be read)."""
-        if rec.components is None:
-            fresh = self._read((rec.stage, rec.video_id),
-                               self.layout.record_file(rec.stage, rec.video_id), quiet=True)
-            rec.components = fresh.components if fresh is not None else {}
-        return rec.components or {}
+    def _remember(self, key: Key, rec: Record | None) -> None:
+        self._cache[key] = rec
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
 
-    def _lookup(self, key: tuple[str, str], p: str) -> Record | None:
-        """From the snapshot when the file's stamp matches its entry, else from the file."""
+    def _lookup(self, key: Key) -> Record | None:
+        con = self._connection()
+        if con is None:
+            return self._read_file(key) if self._legacy else None
         try:
-            st = os.stat(p)
-        except FileNotFoundError:
+            rows = self._rows.get(key[0])
+            if rows is None:
+                rows = self._rows[key[0]] = db.stage_rows(con, key[0])
+            row = (rows.get(key[1]) if self._rw else rows.pop(key[1], None)) or \
+                db.get_row(con, *key)  # the row, or none (or a new one)
+        except sqlite3.DatabaseError as exc:
+            self._problems[key] = f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
-        except OSError:
-            return self._read(key, p)  # says why
-        stage = self._snapshot_entries().get(key[0])
-        e = stage.pop(key[1], None) if stage else None  # dropped once used: memory
-        stamp = _stamp(st)
-        if (type(e) is list and len(e) == _ENTRY_LEN and e[:4] == stamp
-                and (rec := _from_entry(*key, e))):
-            self._stamps[key] = stamp
-            return rec
-        return self._read(key, p)
+        return None if row is None else self._from_row(key, *row)
 
-    def _snapshot_entries(self) -> dict[str, dict[str, list[Any]]]:
-        """stage -> video id -> entry ({} without a readable snapshot of this version)."""
-        if self._snapshot is None:
-            self._snapshot = {}
-            try:
-                with open(self.layout.record_snapshot, "rb") as fh:
-                    data = json.loads(fh.read())
-                if isinstance(data, dict) and data.get("version") == SNAPSHOT_VERSION:
-                    stages = data.get("stages")
-                    if isinstance(stages, dict):
-                        self._snapshot = {k: v for k, v in stages.items() if isinstance(v, dict)}
-            except (OSError, ValueError):
-                pass  # none yet, or damaged: the files are read
-        return self._snapshot
-
-    def save_snapshot(self) -> None:
-        """Write the snapshot of every record this session read or wrote (the run calls it at its
-        end; a failure to write it costs the next plan only time)."""
-        if not self._dirty:
-            return
-        stages: dict[str, dict[str, list[Any]]] = {}
-        for (stage, vid), rec in self._cache.items():
-            stamp = self._stamps.get((stage, vid))
-            if rec is not None and stamp is not None:
-                stages.setdefault(stage, {})[vid] = [*stamp,
-                                                     *(getattr(rec, f) for f in _SNAP_FIELDS)]
-        text = json.dumps({"version": SNAPSHOT_VERSION, "stages": stages},
-                          separators=(",", ":"), default=str)
+    def _from_row(self, key: Key, fingerprint: str, status: str, body: str) -> Record | None:
+        if status == UNREADABLE_STATUS:  # a JSON file that did not parse, migrated as it was
+            self._problems[key] = body
+            return None
         try:
-            atomic_write_text(self.layout.record_snapshot, text)
-        except (OSError, EmoprepError):  # a full disk, say: the summary's write will tell
-            return  # kept out of date: every stamp that moved sends its record to the file
-        self._dirty = False
+            return Record(key[0], key[1], fingerprint, None, status, **json.loads(body))
+        except (ValueError, TypeError) as exc:
+            self._problems[key] = (f"{db.DB_NAME} row {stage_dirname(key[0])}/{key[1]}: "
+                                   f"{type(exc).__name__}: {str(exc)[:80]}")
+            return None
 
-    def scan(self, folders: Callable[[str], bool] | None = None
-             ) -> tuple[list[Record], list[str]]:
-        """Every record file of the output folder, read whole (components included): (records,
-        problems). Folders (a stage's :func:`~emoprep.io.layout.stage_dirname`) in name order,
-        files in name order, only the folders ``folders`` accepts when it is given; a file that
-        is not a record gives ``"<stage folder>/<file>: why"`` in problems. For the readers of a
-        finished run (the report, the training glue); a plan uses :meth:`get`."""
-        root = self.layout.records_dir
-        dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        records, problems = [], []
-        for d in dirs if folders is None else [d for d in dirs if folders(d.name)]:
-            for path in sorted(d.glob("*.json")):
-                try:
-                    records.append(Record(**json.loads(path.read_bytes())))
-                except (OSError, ValueError, TypeError, KeyError) as exc:
-                    problems.append(f"{d.name}/{path.name}: {type(exc).__name__}: "
-                                    f"{str(exc)[:80]}")
-        return records, problems
-
-    def problem(self, stage: str, video_id: str) -> str:
-        """Why the record of a unit could not be read ("" when it was read or does not exist)."""
-        self.get(stage, video_id)
-        return self._problems.get((stage, video_id), "")
-
-    def _read(self, key: tuple[str, str], p: str | Path, quiet: bool = False) -> Record | None:
+    def _read_file(self, key: Key) -> Record | None:
+        path = self.layout.record_file(*key)
         try:
-            with open(p, "rb") as fh:
-                stamp = _stamp(os.fstat(fh.fileno()))  # of exactly the bytes read
-                rec = Record(**json.loads(fh.read()))
+            return Record(**read_json(path))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
-            if not quiet:
-                name = os.path.basename(p)
-                self._problems[key] = f"{name}: {type(exc).__name__}: {str(exc)[:80]}"
+            name = os.path.basename(path)
+            self._problems[key] = f"{name}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
-        if not quiet:
-            self._stamps[key] = stamp
-            self._dirty = True
-        return rec
 
+    def components(self, rec: Record) -> dict[str, Any]:
+        """A record's components, read when first asked for (``{}`` if they cannot be read)."""
+        if rec.components is None:
+            rec.components = {}
+            key = (rec.stage, rec.video_id)
+            try:
+                con = self._connection()
+                if con is not None:
+                    rec.components = db.get_components(con, *key) or {}
+                elif self._legacy:
+                    rec.components = read_json(self.layout.record_file(*key))["components"]
+            except (OSError, ValueError, KeyError, sqlite3.DatabaseError, zlib.error):
+                pass
+        return rec.components or {}
+
+    def problem(self, stage: str, video_id: str) -> str:
+        """Why the record of a unit could not be read ("" when it was read or does not exist)."""
+        if self.get(stage, video_id) is None and self._store_problem:
+            return self._problems.get((stage, video_id), self._store_problem)
+        return self._problems.get((stage, video_id), "")
+
+    def ids(self, stage: str) -> set[str]:
+        """The video ids with a record of ``stage`` (readable or not)."""
+        if (con := self._connection()) is None:
+            return {p.stem for d, p in legacy_files(self.layout) if d == stage_dirname(stage)}
+        try:
+            return {r[0] for r in con.execute("SELECT video_id FROM records WHERE stage = ?",
+                                              (stage,))}
+        except sqlite3.DatabaseError:
+            return set()
+
+    def scan(self, folders: Callable[[str], bool] | None = None
+             ) -> tuple[list[Record], list[str]]:
+        """Every record of the output folder, read whole (components included): (records,
+        problems). Stage folders (:func:`~emoprep.io.layout.stage_dirname`) in name order, videos
+        in name order, only the folders ``folders`` accepts when it is given; a record that cannot
+        be read gives ``"<stage folder>/<video>: why"`` in problems. For the readers of a finished
+        run (the report, the training glue); a plan uses :meth:`get`."""
+        con = self._connection()
+        if con is None:
+            return scan_files(self.layout, Record, folders)
+        rows = sorted(db.all_rows(con), key=lambda r: (stage_dirname(r[0]), r[1]))
+        records, problems = [], []
+        for stage, vid, fp, status, body, comps in rows:
+            if folders is not None and not folders(stage_dirname(stage)):
+                continue
+            try:
+                if status == UNREADABLE_STATUS:
+                    raise ValueError(body)
+                records.append(Record(stage, vid, fp, db.unpack(comps), status,
+                                      **json.loads(body)))
+            except (ValueError, TypeError, zlib.error) as exc:
+                problems.append(f"{stage_dirname(stage)}/{vid}: {type(exc).__name__}: "
+                                f"{str(exc)[:80]}")
+        return records, problems
+
+    # -- writing ---------------------------------------------------------------------------------
     def put(self, rec: Record) -> None:
         """Write a record. A disk-full failure of the unit, or of this write, stops the run:
-        :class:`DiskFullError` naming the unit (the record of a disk-full unit is written first
-        when there is room, so ``status`` shows it; it is retried)."""
+        :class:`DiskFullError` naming the unit (the record of a disk-full unit is written and
+        committed first when there is room, so ``status`` shows it; it is retried)."""
         if rec.status is UnitStatus.OK:
             self._fill_checksums(rec)
-        self.components(rec)  # a record from the snapshot is written whole
-        text = json.dumps(asdict(rec), indent=1, sort_keys=True, default=str)
+        self.components(rec)  # a record read without them is written whole
+        self.open_for_run()
+        assert self._con is not None
         unit = f"unit {rec.stage} of video {rec.video_id}"
-        path, key = self.path(rec.stage, rec.video_id), (rec.stage, rec.video_id)
+        disk_full = rec.error_type == DiskFullError.__name__
         try:
-            atomic_write_text(path, text)
-        except DiskFullError as exc:
+            db.put_rows(self._con, [db.to_row(rec)])
+            self._pending += 1
+            if self._pending == 1:
+                self._pending_since = time.monotonic()
+            if disk_full or self._due(rec.seconds):
+                self.commit()
+        except (DiskFullError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not db.is_full(exc):
+                raise
             raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
-        self._cache[key] = rec
+        key = (rec.stage, rec.video_id)
+        self._remember(key, rec)
+        self._rows.get(rec.stage, {}).pop(rec.video_id, None)
         self._problems.pop(key, None)
-        self._dirty = True
-        try:
-            self._stamps[key] = _stamp(os.stat(path))
-        except OSError:
-            self._stamps.pop(key, None)
-        if rec.error_type == DiskFullError.__name__:
+        if disk_full:
             first = rec.error.splitlines()[0] if rec.error else "disk full"
             raise DiskFullError(f"{unit}: {first}")
+
+    def _due(self, seconds: float) -> bool:
+        return (self._pending >= COMMIT_EVERY or seconds >= COMMIT_SECONDS
+                or time.monotonic() - self._pending_since >= COMMIT_SECONDS)
+
+    def put_many(self, recs: list[Record]) -> None:
+        """Write many records in one transaction (benchmarks, migrations): no checksums filled."""
+        self.open_for_run()
+        assert self._con is not None
+        db.put_rows(self._con, (db.to_row(r) for r in recs))
+        self._pending += len(recs)
+        self.commit()
+        for r in recs:
+            self._cache.pop((r.stage, r.video_id), None)
+            self._rows.get(r.stage, {}).pop(r.video_id, None)
+
+    def delete(self, stage: str, video_id: str) -> None:
+        self.open_for_run()
+        assert self._con is not None
+        db.delete_row(self._con, stage, video_id)
+        self._rows.get(stage, {}).pop(video_id, None)
+        self._pending += 1
+        self.commit()
+        self._remember((stage, video_id), None)
 
     def _fill_checksums(self, rec: Record) -> None:
         """Stamp outputs a worker did not stamp (a record from an older worker)."""
@@ -273,12 +371,6 @@ class RecordStore:
                     if is_disk_full(exc):
                         raise
                     continue
-
-    def delete(self, stage: str, video_id: str) -> None:
-        self.path(stage, video_id).unlink(missing_ok=True)
-        self._cache[(stage, video_id)] = None
-        self._stamps.pop((stage, video_id), None)
-        self._dirty = True
 
     def verify(self, rec: Record, full: bool | None = None) -> str:
         """Why an ok record's outputs cannot be trusted ("" when they can).

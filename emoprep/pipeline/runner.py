@@ -237,6 +237,7 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
                 on_done: Callable[[Unit, UnitResult], None], ran: list[dict[str, Any]],
                 t0: float) -> RunReport:
     session.records.full = opts.verify
+    session.records.open_for_run()  # JSON records of an older folder move into the database
     plan = session.plan(opts.force, retry_failed=opts.retry)
     sweep_temporaries(session.layout, plan.stages)
     session.save_caches()
@@ -244,11 +245,12 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
     if on_start:
         on_start(session, plan, n_todo)
     ex = execute_plan(plan, session, opts, on_done)
+    session.records.commit()
     from emoprep.pipeline.indexes import rebuild_indexes  # h5py: not for status
 
     changes = label_changes(session)
     videos = rebuild_indexes(session, plan)
-    session.records.save_snapshot()
+    session.records.close()
     explain_failures(session, videos)
     session.plan_split_over({v["video_id"] for v in videos if v["status"] == "failed"})
     split = write_split(session.split)
@@ -272,7 +274,7 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
 
 def _stopped_summary(session: Session, ran: list[dict[str, Any]], why: str, t0: float) -> str:
     """Write the summary of a run that stopped early; "" or why it could not be written."""
-    session.records.save_snapshot()  # what finished, so the next plan need not read its records
+    session.records.close(quiet=True)  # commits what finished, if it can
     report = RunReport(str(session.layout.root), "", None, ran, 0, 0, [], session.unmatched, [],
                        {}, round(time.perf_counter() - t0, 3), error=why)
     try:

@@ -15,6 +15,7 @@ import numpy as np
 from emoprep.io.reader import open_store
 from emoprep.io.store_config import AU_STORE, FRAMES_STORE, features_store
 from emoprep.pipeline.quality import face_coverage_warning
+from emoprep.pipeline.records_db import db_path
 from emoprep.report.rundata import RunData, load_run, stage_key, status_counts
 
 _SOURCE_ATTRS = ("source", "content_hash", "fps", "width", "height", "n_source_frames",
@@ -47,7 +48,7 @@ def _stages(run: RunData, video_id: str) -> dict[str, dict[str, Any]]:
     return {s: {"status": r.get("status", ""), "fingerprint": r.get("fingerprint", ""),
                 "seconds": r.get("seconds"), "error": r.get("error", ""),
                 "summary": r.get("summary", {}),
-                "record": run.layout.rel(run.layout.record(s, video_id))}
+                "record": f"{run.layout.rel(db_path(run.layout))} ({s}, {video_id})"}
             for s, r in sorted(recs.items(), key=lambda kv: stage_key(kv[0]))}
 
 

@@ -50,7 +50,7 @@ def read_records(layout: Layout) -> dict[str, dict[str, dict[str, Any]]]:
     e.g. ``embed:hog``). Raises :class:`StoreError` naming the first file that is not a record."""
     records, problems = RecordStore(layout).scan()
     if problems:
-        raise StoreError(f"{layout.records_dir}/{problems[0]}; re-run `emoprep run`")
+        raise StoreError(f"records of {layout.root}: {problems[0]}; re-run `emoprep run`")
     out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for rec in records:
         out[rec.video_id][rec.stage] = {**asdict(rec), "status": rec.status.value}

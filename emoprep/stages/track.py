@@ -333,7 +333,8 @@ class FaceTracker:
         if problem := landmarks_problem(track, landmarks):
             raise ValueError(problem)
         self.chain = DetectorChain(detect)
-        self._s = _Session(self.chain, make_landmarker(landmarks), detect, track,
+        lmk = make_landmarker(landmarks.for_boxes(whole_frame_only(detect)))
+        self._s = _Session(self.chain, lmk, detect, track,
                            temporal=landmarks.temporal, colour=landmarks.colour)
 
     def step(self, idx: int, frame: np.ndarray) -> None:

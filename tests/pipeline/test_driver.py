@@ -34,7 +34,7 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import CORPUS, write_manifest
+from tests.helpers import CORPUS, drop_record, record_rows, write_manifest
 
 INLINE = RunOptions(workers=0)
 PER_VIDEO = ("probe", "window", "track", "au", "frames")
@@ -45,8 +45,8 @@ VID = "s01_happy_1"  #: the video whose stages are made stale
 EMBED = {"embed": {"hog": {"type": "hog"}}}
 #: files of the run's own bookkeeping (timings, file stamps; the manifest the invocation used,
 #: which holds the folder's absolute path), not outputs
-VOLATILE = ("summary.json", ".emoprep/records.snapshot.json", ".emoprep/indexes/",
-            ".emoprep/records/", ".emoprep/lock", ".emoprep/manifest.json")
+VOLATILE = ("summary.json", ".emoprep/indexes/", ".emoprep/records.sqlite", ".emoprep/lock",
+            ".emoprep/manifest.json")
 
 
 def _frames(clip: Path, first: int):
@@ -105,14 +105,7 @@ def _files(out: Path) -> dict[str, str]:
 
 def _records(out: Path) -> dict[str, dict]:
     """Every record, without its timing and the write times of its outputs."""
-    found = {}
-    for p in sorted((out / ".emoprep" / "records").rglob("*.json")):
-        rec = json.loads(p.read_text())
-        rec.pop("seconds", None)
-        for stamp in rec.get("checksums", {}).values():
-            stamp.pop("mtime_ns", None)
-        found[p.relative_to(out).as_posix()] = rec
-    return found
+    return record_rows(out)
 
 
 class Reference:
@@ -136,8 +129,7 @@ class Reference:
         self.n += 1
         out = self.base / f"copy{self.n}"
         shutil.copytree(self.full, out)
-        for stage in stale:
-            Layout(out).record(stage, VID).unlink()
+        drop_record(out, *((stage, VID) for stage in stale))
         rep = run(self.manifest, out, opts=INLINE)
         assert sorted((r["stage"], r["video_id"]) for r in rep.ran) == \
             sorted((s, VID) for s in stale), stale

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from emoprep.errors import ConfigError
 from emoprep.io.layout import Layout
 from emoprep.pipeline.runner import RunLockedError, RunOptions, run, run_lock, status
-from tests.helpers import CORPUS, write_manifest
+from tests.helpers import CORPUS, edit_record, write_manifest
 
 INLINE = RunOptions(workers=0)
 
@@ -58,10 +57,8 @@ def test_data_failures_are_remembered_until_retry_failed(broken) -> None:
 
 
 def _fail_record(out: Path, stage: str, vid: str, error_type: str) -> None:
-    path = out / ".emoprep" / "records" / stage / f"{vid}.json"
-    rec = json.loads(path.read_text())
-    rec.update(status="failed", error=f"{error_type}: simulated", error_type=error_type, outputs=[])
-    path.write_text(json.dumps(rec))
+    edit_record(out, stage, vid, status="failed", error=f"{error_type}: simulated",
+                error_type=error_type, outputs=[], checksums={})
 
 
 def test_environment_failures_are_retried_unless_skip_failed(broken) -> None:
@@ -107,7 +104,7 @@ def test_missing_weight_file_is_reported_before_any_work(corpus: Path, tmp_path:
         ConfigError, match=r"stages.embed.face: model file .*models/vggface2.pt not found"
     ):
         run(manifest, tmp_path / "out", opts=INLINE)
-    assert not (tmp_path / "out" / ".emoprep" / "records").exists()
+    assert not (tmp_path / "out" / ".emoprep" / "records.sqlite").exists()
 
 
 def test_unknown_force_stage_is_an_error(broken) -> None:

@@ -41,6 +41,8 @@ LEDGER: dict[str, set[str]] = {
     # detect.backend none: its slice no longer holds the Haar settings it never used, and it
     # tracks nothing (issue 15: the whole frame on every frame)
     | {"tracking added (whole_frame)"}
+    # issue 22: one predictor pass per frame in a whole-frame box (landmarks.refine null)
+    | {"tracking added (whole_frame_one_pass)"}
     | {f"detect.{k} removed" for k in ("max_size", "max_width", "min_neighbors", "min_size",
                                        "scale_factor")},
     # AU sources became a discriminated union: the slice holds the chosen source's keys only

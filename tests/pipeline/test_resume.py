@@ -17,13 +17,13 @@ import pytest
 
 from emoprep.pipeline.executors import ExecutorKind
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import CORPUS, assert_same_store, write_manifest
+from tests.helpers import CORPUS, assert_same_store, n_records, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}}}
 
 
 def _n_records(out: Path) -> int:
-    return len(list((out / ".emoprep" / "records").glob("*/*.json")))
+    return n_records(out)
 
 
 def _run_cli(manifest: Path, out: Path) -> subprocess.Popen:

@@ -17,7 +17,7 @@ from emoprep.pipeline.dag import build_dag
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.pipeline.stagedef import UndeclaredRead
-from tests.helpers import CORPUS, write_manifest
+from tests.helpers import CORPUS, drop_record, write_manifest
 
 INLINE = RunOptions(workers=0)
 STAGES = {"embed": {"hog": {"type": "hog"}}}
@@ -62,7 +62,7 @@ def test_a_key_outside_a_stages_reads_changes_neither_its_output_nor_its_fingerp
     before = RecordStore(Layout(ref)).get(stage, VID)
     out = tmp_path / "out"
     shutil.copytree(ref, out)
-    Layout(out).record(stage, VID).unlink()  # the stage runs again, under the changed key
+    drop_record(out, (stage, VID))  # the stage runs again, under the changed key
     rep = run(manifest, out, (OUTSIDE[stage],), INLINE)
     assert (stage, VID) in {(r["stage"], r["video_id"]) for r in rep.ran}
     assert all(r["ok"] for r in rep.ran)

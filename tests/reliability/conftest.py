@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from emoprep.pipeline.runner import RunOptions, run
+from tests import helpers
 from tests.helpers import write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def n_records(out: Path) -> int:
-    return len(list((out / ".emoprep" / "records").glob("*/*.json")))
+    return helpers.n_records(out)
 
 
 def assert_nothing_partial(out: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import h5py
@@ -86,13 +87,35 @@ def test_corrupt_intermediate_reruns_track_instead_of_blocking_frames(two_clips,
 
 
 def test_corrupt_record_makes_its_unit_run_again(two_clips, clean_out, done_out) -> None:
+    """A record row whose body no longer parses (a damaged row; the database itself opens)."""
     manifest = two_clips[1]
-    record = done_out / ".emoprep" / "records" / "au" / f"{VID}.json"
-    record.write_text(record.read_text()[:100])
-    assert _reasons(status(manifest, done_out), "au")[VID].startswith("record unreadable")
+    con = sqlite3.connect(done_out / ".emoprep" / "records.sqlite")
+    con.execute("UPDATE records SET body = substr(body, 1, 50) WHERE stage = 'au' AND video_id = ?",
+                (VID,))
+    con.commit()
+    con.close()
+    why = _reasons(status(manifest, done_out), "au")[VID]
+    assert why.startswith(f"record unreadable: records.sqlite row au/{VID}: JSONDecodeError"), why
     rep = run(manifest, done_out, opts=INLINE)
     assert ("au", VID) in _ran(rep) and all(r["ok"] for r in rep.ran)
-    json.loads(record.read_text())
+    assert RecordStore(Layout(done_out)).get("au", VID) is not None
+    assert_same_store(clean_out, done_out)
+
+
+def test_an_unreadable_records_database_is_set_aside(two_clips, clean_out, done_out) -> None:
+    """A records file that is not a database: status says so for every unit and writes nothing;
+    run sets it aside, runs every unit again and ends equal to a clean run."""
+    manifest, db = two_clips[1], done_out / ".emoprep" / "records.sqlite"
+    db.write_bytes(b"not a database" * 100)
+    why = _reasons(status(manifest, done_out), "probe")[VID]
+    assert why.startswith("record unreadable: records.sqlite: DatabaseError"), why
+    assert db.read_bytes() == b"not a database" * 100
+    rep = run(manifest, done_out, opts=INLINE)
+    assert all(r["ok"] for r in rep.ran) and ("probe", VID) in _ran(rep)
+    assert [p.name.split("-")[0] for p in db.parent.glob("records.sqlite.unreadable-*")] == \
+        ["records.sqlite.unreadable"]
+    for p in db.parent.glob("records.sqlite.unreadable-*"):
+        p.unlink()
     assert_same_store(clean_out, done_out)
 
 
@@ -139,25 +162,18 @@ def test_plain_h5py_reader_sees_a_whole_index_while_shards_are_rewritten(two_cli
     assert_same_store(clean_out, done_out)
 
 
-def test_an_interrupted_run_leaves_a_snapshot_of_what_finished(two_clips, tmp_path: Path
-                                                               ) -> None:
-    """Ctrl-C after the first unit: its record is in the snapshot (the next plan stats its file
-    instead of reading it), and the record files still decide."""
+def test_an_interrupted_run_commits_what_finished(two_clips, tmp_path: Path) -> None:
+    """Ctrl-C after the first unit: its record is committed (the database is left as one file,
+    no WAL), so the next plan finds it."""
     out = tmp_path / "out"
+    seen: list[tuple[str, str]] = []
 
-    def stop(*_a: object) -> None:
+    def stop(unit: object, res: object) -> None:
+        seen.append((res.stage, res.video_id))  # type: ignore[attr-defined]
         raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
         run(two_clips[1], out, opts=INLINE, on_done=stop)
-    lay = Layout(out)
-    snap = json.loads(lay.record_snapshot.read_text())
-    done = [(s, v) for s, vids in snap["stages"].items() for v in vids]
-    assert done and all(lay.record(s, v).is_file() for s, v in done)
-
-    def no_reads(*_a: object, **_k: object) -> None:
-        raise AssertionError("a record file was read")
-
-    store = RecordStore(lay)
-    store._read = no_reads  # type: ignore[method-assign]
-    assert all(store.get(s, v) is not None for s, v in done)
+    assert not (out / ".emoprep" / "records.sqlite-wal").exists()
+    store = RecordStore(Layout(out))
+    assert seen and all(store.get(s, v) is not None for s, v in seen)

@@ -1,7 +1,8 @@
-"""SIGKILL at exact points of a run (work files, records, every kind of shard, both index files,
-the record snapshot, the split, the summary, the hash cache), one fresh folder per point: nothing
-partial is visible, and the resumed run's output folder equals a clean run's, byte for byte
-(tests.helpers.assert_same_store).
+"""SIGKILL at exact points of a run (work files, the records database's creation and commits,
+every kind of shard, both index files, the split, the summary, the hash cache), one fresh folder
+per point: nothing partial is visible, and the resumed run's output folder equals a clean run's,
+byte for byte (tests.helpers.assert_same_store); and the migration of JSON records killed before
+its rename.
 
 Two configurations, each with one clean reference run shared by its cases: the suite's two mp4
 clips in the default window, and an image sequence beside an mp4 in ``window.mode: au_trim``
@@ -23,18 +24,19 @@ import cv2
 import pytest
 import yaml
 
-from emoprep.pipeline.runner import run
-from tests.helpers import assert_same_store
+from emoprep.pipeline.runner import run, status
+from tests.helpers import assert_same_store, to_legacy
 from tests.reliability.conftest import INLINE, REPO, assert_nothing_partial
 
 pytestmark = pytest.mark.slow
 
 #: (glob of the file being renamed into place, which occurrence) relative to the output folder
+#: the records database: #1 is the rename that creates it, #2... its commits (kill_at.py)
 POINTS = [
-    (".emoprep/hashes.json", 1), (".emoprep/work/probe/*", 1), (".emoprep/records/probe/*", 2),
+    (".emoprep/hashes.json", 1), (".emoprep/work/probe/*", 1), (".emoprep/records.sqlite", 2),
     (".emoprep/work/window/*", 1), (".emoprep/work/track/*", 1), ("frames/*.h5", 1),
-    (".emoprep/records/frames/*", 1), ("au/*.h5", 1), ("features/hog/*.h5", 1),
-    ("frames.h5", 1), ("features/hog.h5", 1), (".emoprep/records.snapshot.json", 1),
+    (".emoprep/records.sqlite", 3), ("au/*.h5", 1), ("features/hog/*.h5", 1),
+    ("frames.h5", 1), ("features/hog.h5", 1), (".emoprep/records.sqlite", 1),
     ("splits/*.json", 1), ("summary.json", 1),
 ]
 #: the au_trim + image sequence configuration: the points where it differs (AU before the
@@ -110,3 +112,25 @@ def test_image_sequence_au_trim_sigkill_then_resume_equals_clean_run(seq_setup, 
                                                                     glob: str, nth: int) -> None:
     manifest, clean = seq_setup
     _kill_resume_compare(manifest, clean, tmp_path / "out", glob, nth)
+
+
+def test_migration_of_json_records_killed_before_its_rename(two_clips, clean_out,
+                                                            tmp_path: Path) -> None:
+    """A folder of before the records database (one JSON file per record): ``status`` reads the
+    files, writes nothing and finds every unit up to date; a run killed just before the database
+    is renamed into place leaves the files; the resumed run migrates them and runs nothing; the
+    folder then equals a clean run's."""
+    manifest, out = two_clips[1], tmp_path / "out"
+    shutil.copytree(clean_out, out)
+    assert to_legacy(out) > 0
+    files = sorted(p for p in (out / ".emoprep" / "records").rglob("*.json"))
+    st = status(manifest, out)
+    assert all(c["up-to-date"] == sum(c.values()) == 2 for c in st.stages.values()), st.stages
+    assert not (out / ".emoprep" / "records.sqlite").exists()
+    _killed_at(manifest, out, ".emoprep/records.sqlite", 1)
+    assert sorted((out / ".emoprep" / "records").rglob("*.json")) == files
+    assert not (out / ".emoprep" / "records.sqlite").exists()
+    assert run(manifest, out, opts=INLINE).ran == []
+    assert not (out / ".emoprep" / "records").exists()
+    assert not list(out.rglob(".*.tmp*"))
+    assert_same_store(clean_out, out)

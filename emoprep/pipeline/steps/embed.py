@@ -14,6 +14,7 @@ from emoprep.io.layout import Layout
 from emoprep.io.store_config import features_store
 from emoprep.pipeline.stagedef import Artifact, Indexed, StageDef, UnitTask
 from emoprep.pipeline.steps import frames
+from emoprep.stages.instances import built
 from emoprep.types import FrameStatus
 
 #: frames embedded per block; features are written block by block (memory: EMBED_BLOCK x D floats)
@@ -72,7 +73,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
         crops = _augmented(crops, augmentation, task.stages.augment.seed, vid)
         if lms is not None:
             lms = aug_mod.augment_landmarks(lms, augmentation, int(stored["crop_size"]))
-    embedder = ecfg.make()
+    embedder = built(ecfg)  # once per worker process
     path = output(name, aug).path(layout, vid)
     attrs = {**embedder.attrs(), "embedder": name, "video_id": vid, "augmentation": aug or "",
              "fingerprint": task.fingerprint, "frames_fingerprint": task.upstream.get("frames", "")}

@@ -101,11 +101,16 @@ def models(c: Any) -> list[Path]:
 
 #: version 2: detectors get colour frames; the per-frame ``detector`` array is stored
 def _tracking(c: Any) -> str | None:
-    """``whole_frame`` under detect.backend none (no tracker since 0.2); None (left out of the
-    fingerprint) for every other backend."""
+    """``whole_frame`` under detect.backend none (no tracker since 0.2), ``whole_frame_one_pass``
+    when the landmarks backend also settles itself differently for whole-frame boxes (dlib68 with
+    ``refine`` null: one predictor pass, no refinement); None (left out of the fingerprint) for
+    every other detector."""
     from emoprep.stages.detect.none import NoDetectConfig
 
-    return "whole_frame" if isinstance(c.detect, NoDetectConfig) else None
+    if not isinstance(c.detect, NoDetectConfig):
+        return None
+    whole = c.landmarks.for_boxes(True).fingerprint_slice()
+    return "whole_frame" if whole == c.landmarks.fingerprint_slice() else "whole_frame_one_pass"
 
 
 STAGE = StageDef(name="track", consumer=Track, version=2,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from emoprep.stages.detect.base import DetectorConfig, FaceDetector, SelectPolicy, select_face
+from emoprep.stages.instances import built
 
 NOT_FOUND = -1  #: :attr:`Detections.source` when no detector of the chain found a face
 
@@ -71,7 +72,7 @@ class DetectorChain:
     def __init__(self, cfg: DetectorConfig) -> None:
         self.cfg = cfg
         self.names: tuple[str, ...] = tuple(c.tag_value() for c in cfg.chain())
-        self.detectors: list[FaceDetector] = [c.make() for c in cfg.chain()]
+        self.detectors: list[FaceDetector] = [built(c) for c in cfg.chain()]
 
     def __getstate__(self) -> dict[str, Any]:  # detectors rebuild themselves from the config
         return {"cfg": self.cfg}

@@ -15,11 +15,12 @@ import numpy as np
 from emoprep.errors import StageError
 from emoprep.stages.embed.config import EmbedderBase
 from emoprep.stages.embed.contract import Embedder
+from emoprep.stages.instances import built
 
 
 def make_embedder(cfg: EmbedderBase) -> Embedder:
     """Build the embedder of a config (loads weights; raises ModelFileError when they are bad)."""
-    return cfg.make()
+    return built(cfg)
 
 
 def check_crops(crops: np.ndarray, who: str) -> np.ndarray:

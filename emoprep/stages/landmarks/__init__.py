@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emoprep.stages.backends import family, tag_enum
+from emoprep.stages.instances import built
 from emoprep.stages.landmarks.base import Landmarker, LandmarksBackendConfig
 from emoprep.stages.landmarks.dlib68 import Dlib68Config, Dlib68Landmarker, find_model_file
 from emoprep.stages.landmarks.fan import FanConfig, FanLandmarker
@@ -29,8 +30,10 @@ LandmarksConfig = family("backend", "dlib68", *BACKENDS)
 
 
 def make_landmarker(cfg: LandmarksBackendConfig) -> Landmarker:
-    """The landmarker of ``cfg``, called as ``landmarker(frame, box_xywh) -> (68, 2)`` float32."""
-    return cfg.make()
+    """The landmarker of ``cfg``, called as ``landmarker(frame, box_xywh) -> (68, 2)`` float32;
+    built once per process for one config and model file
+    (:func:`~emoprep.stages.instances.built`)."""
+    return built(cfg)
 
 
 def model_files(cfg: LandmarksBackendConfig) -> list[Path]:

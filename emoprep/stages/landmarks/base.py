@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
+from typing_extensions import Self
 
 from emoprep.stages.backends import BackendConfig
 
@@ -53,6 +54,11 @@ class LandmarksBackendConfig(BackendConfig):
     def make(self) -> Any:
         """The landmarker (loads the model file once per process); a :class:`Landmarker`."""
         raise NotImplementedError
+
+    def for_boxes(self, whole_frame: bool) -> Self:
+        """This config settled for the boxes it will get: ``whole_frame`` True under
+        ``detect.backend: none`` (each frame is the face). The base class has nothing to settle."""
+        return self
 
     def fingerprint_slice(self) -> dict[str, Any]:
         """The config as it goes into the track fingerprint (JSON types)."""

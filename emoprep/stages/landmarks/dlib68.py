@@ -32,10 +32,14 @@ MODELS_PACKAGE = "face_recognition_models"
 #: bottom = ymax - 0.066 H. Means over 102 frames of the sample clips
 #: (dlib.get_frontal_face_detector box, predictor run in it); see docs/METHODS.md.
 LM_TO_HOG = (-0.056, -0.105, 0.032, -0.066)
+#: refinement passes in a detector's box when ``refine`` is left null
+DETECTOR_BOX_REFINE = 1
 
 
+@lru_cache(maxsize=8)
 def find_model_file(name: str) -> Path:
-    """Path of model file ``name`` inside the installed face-recognition-models package.
+    """Path of model file ``name`` inside the installed face-recognition-models package (looked up
+    once per process: a found path is kept, a missing one is looked up again).
 
     The package is located without importing it (its ``__init__`` imports ``pkg_resources``).
     Raises :class:`ModelFileError` naming the file and the fix when it is missing.
@@ -158,8 +162,10 @@ class Dlib68Config(LandmarksBackendConfig):
     backend: Literal["dlib68"] = "dlib68"
     model: str | None = Field(
         None, description="path to the .dat file; default: the one in face-recognition-models")
-    refine: int = Field(
-        1, ge=0, description="re-run the predictor in the box the landmarks span, this many times")
+    refine: int | None = Field(
+        None, ge=0, description="re-run the predictor in the box the landmarks span, this many "
+        "times; null (default): 1 in a detector's box, 0 in a whole-frame box "
+        "(detect.backend none; docs/METHODS.md)")
     temporal: bool = Field(
         True,
         description="on tracked frames run the predictor once, in the box the previous frame's "
@@ -170,6 +176,8 @@ class Dlib68Config(LandmarksBackendConfig):
         """The config as it goes into the track fingerprint; ``temporal: false`` (the behaviour
         before the key existed) is left out, so outputs made then stay up to date with it."""
         data = self.model_dump(mode="json")
+        if data["refine"] is None:  # the value in a detector's box, as before the key was null
+            data["refine"] = DETECTOR_BOX_REFINE
         if not self.temporal:
             data.pop("temporal")
         return data
@@ -190,6 +198,14 @@ class Dlib68Config(LandmarksBackendConfig):
         """Model files whose content the landmarks depend on (hashed into the track fingerprint)."""
         return [self.model_path()]
 
+    def for_boxes(self, whole_frame: bool) -> Dlib68Config:
+        """This config with ``refine`` settled: null becomes 0 for whole-frame boxes (one
+        predictor pass per frame), else 1."""
+        if self.refine is not None:
+            return self
+        return self.model_copy(update={"refine": 0 if whole_frame else DETECTOR_BOX_REFINE})
+
     def make(self) -> Dlib68Landmarker:
         """The predictor (loads the model file once per process, ~0.5 s)."""
-        return Dlib68Landmarker(self.model_path(), self.refine)
+        refine = DETECTOR_BOX_REFINE if self.refine is None else self.refine
+        return Dlib68Landmarker(self.model_path(), refine)

@@ -84,9 +84,14 @@ def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> 
     cfg = LANDMARKS.validate_python({})
     assert type(cfg) is Dlib68Config
     assert type(LANDMARKS.validate_python({"refine": 0})) is Dlib68Config
-    assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": 1,
+    assert cfg.model_dump(mode="json") == {"backend": "dlib68", "model": None, "refine": None,
                                            "temporal": True}
-    assert cfg.fingerprint_slice() == cfg.model_dump(mode="json") and cfg.libraries == {}
+    # refine null fingerprints as the 1 it means in a detector's box (the default of before)
+    assert cfg.fingerprint_slice() == {"backend": "dlib68", "model": None, "refine": 1,
+                                       "temporal": True} and cfg.libraries == {}
+    assert cfg.fingerprint_slice() == Dlib68Config(refine=1).fingerprint_slice()
+    assert cfg.for_boxes(False).refine == 1 and cfg.for_boxes(True).refine == 0
+    assert Dlib68Config(refine=2).for_boxes(True).refine == 2  # a value written stays
     assert [b.value for b in LandmarksBackend] == ["dlib68", "fan", "mesh"]
     assert isinstance(make_landmarker(cfg), Dlib68Landmarker)
 

@@ -1,0 +1,199 @@
+"""The records database: one SQLite file, ``<out>/.emoprep/records.sqlite``, one row per (stage,
+video) unit, and the one-time migration of the JSON record files of older output folders.
+
+Durability: a ``run`` opens it in WAL mode with ``synchronous=FULL`` (a commit is on disk when
+``commit`` returns: SQLite fsyncs the WAL) and commits puts in transactions
+(:class:`~emoprep.pipeline.records.RecordStore` decides when); at its end it checkpoints and
+switches back to the rollback journal, so a folder at rest is one file that ``status`` opens
+read-only (``mode=ro``) without creating any file. A kill -9 leaves the WAL, which the next open
+replays (committed transactions only).
+
+Migration: a folder made before the database holds ``.emoprep/records/<stage>/<video>.json``
+files (and ``records.snapshot.json``). The first open for writing (``run``) builds the database
+from them in a temporary file, fsyncs it, renames it into place, and only then removes the JSON
+files; a run killed in between finds the database and removes the files left. A file that does not
+parse is kept as an unreadable row, so its unit still runs again with the reason. ``status``
+never migrates: it reads the JSON files while no database exists (:mod:`.records_legacy`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from emoprep.io.atomic import fsync_path
+from emoprep.io.layout import Layout
+from emoprep.pipeline.records_legacy import BODY_FIELDS, legacy_rows
+
+#: format of the database (``PRAGMA user_version``); another value is an error naming the file
+DB_VERSION = 1
+DB_NAME = "records.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    stage TEXT NOT NULL,
+    video_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL,        -- JSON: error, error_type, outputs, summary, seconds, checksums
+    components BLOB NOT NULL,  -- zlib'd JSON: what the fingerprint hashed (to explain a change)
+    PRIMARY KEY (stage, video_id)
+)
+"""
+
+
+def db_path(layout: Layout) -> Path:
+    return layout.meta_dir / DB_NAME
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    """The database opened read-only (``status``, the report): creates no file."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    _check_version(con, path)
+    return con
+
+
+def connect_rw(layout: Layout) -> sqlite3.Connection:
+    """The database opened for a run: created or migrated from JSON record files first; WAL,
+    ``synchronous=FULL``; a transaction is opened by the first write (no autocommit)."""
+    path = db_path(layout)
+    for stale in layout.meta_dir.glob(f".{DB_NAME}.tmp*"):  # a migration killed before its rename
+        stale.unlink(missing_ok=True)
+    if not path.exists():
+        _create(layout, path)
+    con = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+    _check_version(con, path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    _remove_legacy(layout)  # migrated files a killed migration left behind
+    return con
+
+
+def connect_rw_or_set_aside(layout: Layout) -> tuple[sqlite3.Connection, str]:
+    """:func:`connect_rw`; a database that cannot be opened is renamed
+    ``records.sqlite.unreadable-<time>`` and a new one started: (connection, why it was set
+    aside or "")."""
+    try:
+        return connect_rw(layout), ""
+    except sqlite3.DatabaseError as exc:
+        path = db_path(layout)
+        moved = path.with_name(f"{DB_NAME}.unreadable-{int(time.time())}")
+        os.replace(path, moved)
+        for extra in ("-wal", "-shm"):
+            Path(f"{path}{extra}").unlink(missing_ok=True)
+        why = f"{DB_NAME}: {type(exc).__name__}: {str(exc)[:120]} (set aside as {moved.name})"
+        return connect_rw(layout), why
+
+
+def close_rw(con: sqlite3.Connection) -> None:
+    """Commit, checkpoint the WAL into the file and leave it in rollback-journal mode (one file,
+    readable read-only); a concurrent reader that blocks the switch only leaves the WAL in place."""
+    commit(con)
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError:
+        pass  # busy: the WAL stays; the next open replays or reads it
+    con.close()
+
+
+def _check_version(con: sqlite3.Connection, path: Path) -> None:
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    if version != DB_VERSION:
+        con.close()
+        raise sqlite3.DatabaseError(f"{path}: records format {version}, expected {DB_VERSION}")
+
+
+def _create(layout: Layout, path: Path) -> None:
+    """Build the database in a temporary file (from the JSON records, if any), fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{DB_NAME}.tmp{os.getpid()}")
+    con = sqlite3.connect(tmp, isolation_level="DEFERRED")
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute(SCHEMA)
+        con.execute(f"PRAGMA user_version={DB_VERSION}")
+        put_rows(con, ((*row[:5], pack(row[5])) for row in legacy_rows(layout)))
+        con.commit()
+    finally:
+        con.close()
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def _remove_legacy(layout: Layout) -> None:
+    """The JSON records and snapshot of before the database (after it holds them)."""
+    if layout.records_dir.is_dir():
+        shutil.rmtree(layout.records_dir)
+    layout.record_snapshot.unlink(missing_ok=True)
+
+
+def put_rows(con: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    con.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def get_row(con: sqlite3.Connection, stage: str, video_id: str) -> tuple[str, str, str] | None:
+    """(fingerprint, status, body) of a unit, or None."""
+    return con.execute("SELECT fingerprint, status, body FROM records "
+                       "WHERE stage = ? AND video_id = ?", (stage, video_id)).fetchone()
+
+
+def stage_rows(con: sqlite3.Connection, stage: str) -> dict[str, tuple[str, str, str]]:
+    """video id -> (fingerprint, status, body) of every unit of ``stage``, in one query."""
+    rows = con.execute("SELECT video_id, fingerprint, status, body FROM records WHERE stage = ?",
+                       (stage,))
+    return {vid: (fp, status, body) for vid, fp, status, body in rows}
+
+
+def pack(components_json: str) -> bytes:
+    """Components as stored: zlib'd JSON (about a third of the text; read only to explain a
+    fingerprint change)."""
+    return zlib.compress(components_json.encode(), 1)
+
+
+def unpack(blob: bytes) -> dict[str, Any]:
+    return json.loads(zlib.decompress(blob))
+
+
+def get_components(con: sqlite3.Connection, stage: str, video_id: str) -> dict[str, Any] | None:
+    row = con.execute("SELECT components FROM records WHERE stage = ? AND video_id = ?",
+                      (stage, video_id)).fetchone()
+    return None if row is None else unpack(row[0])
+
+
+def delete_row(con: sqlite3.Connection, stage: str, video_id: str) -> None:
+    con.execute("DELETE FROM records WHERE stage = ? AND video_id = ?", (stage, video_id))
+
+
+def all_rows(con: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+    """Every row, in (stage, video id) order."""
+    yield from con.execute("SELECT stage, video_id, fingerprint, status, body, components "
+                           "FROM records ORDER BY stage, video_id")
+
+
+def to_row(rec: Any) -> tuple[Any, ...]:
+    """The row of a :class:`~emoprep.pipeline.records.Record` (components filled in)."""
+    body = {f: getattr(rec, f) for f in BODY_FIELDS}
+    return (rec.stage, rec.video_id, rec.fingerprint, rec.status.value,
+            json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
+            pack(json.dumps(rec.components or {}, separators=(",", ":"), sort_keys=True,
+                            default=str)))
+
+
+def is_full(exc: sqlite3.OperationalError) -> bool:
+    """True for SQLite's "database or disk is full" (SQLITE_FULL, 13)."""
+    return getattr(exc, "sqlite_errorcode", None) == 13 or "full" in str(exc)
+
+
+def commit(con: sqlite3.Connection) -> None:
+    """Make the open transaction durable (one module-level point: tests/reliability/kill_at.py
+    kills a run just before its N-th commit)."""
+    con.commit()
