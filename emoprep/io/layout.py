@@ -10,8 +10,9 @@ and the index files follow from those declarations, so a new stage adds nothing 
       splits/<split>.json              subject-independent folds
       plots/<video_id>_trim.png        AU-trim plots (--plots / emoprep report)
       summary.json                     summary of the last run
-      .emoprep/records/<stage>/<video_id>.json   fingerprint + outcome of each unit
-      .emoprep/records.snapshot.json   the records as the last run left them (checked by stat)
+      .emoprep/records.sqlite          fingerprint + outcome of each unit (one row per unit)
+      .emoprep/records/<stage>/<video_id>.json   the same in folders made before it (moved into
+                                       the database by the next run)
       .emoprep/work/<stage>/<video_id>.*         a work file (Artifact.work): small intermediates
       .emoprep/indexes/<index>.json    digest, size and mtime of each index file as last written
       .emoprep/hashes.json             content-hash cache of raw videos

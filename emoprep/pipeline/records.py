@@ -233,7 +233,7 @@ class RecordStore:
             self._problems[key] = body
             return None
         try:
-            return Record(key[0], key[1], fingerprint, None, status, **json.loads(body))
+            return Record(key[0], key[1], fingerprint, None, UnitStatus(status), **json.loads(body))
         except (ValueError, TypeError) as exc:
             self._problems[key] = (f"{db.DB_NAME} row {stage_dirname(key[0])}/{key[1]}: "
                                    f"{type(exc).__name__}: {str(exc)[:80]}")

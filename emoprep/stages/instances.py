@@ -45,7 +45,8 @@ def built(cfg: BackendConfig) -> Any:
     if key in _built:
         _built.move_to_end(key)
         return _built[key]
-    obj = cfg.make()  # type: ignore[attr-defined]  (each family's base declares make)
+    # each family's base declares make
+    obj = cfg.make()  # type: ignore[attr-defined]
     _built[key] = obj
     while len(_built) > MAX_BUILT:
         _built.popitem(last=False)
