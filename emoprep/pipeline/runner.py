@@ -226,6 +226,8 @@ def run(manifest_path: ManifestSource, out: Path | None = None, overrides: tuple
         except DiskFullError as exc:
             why = f"stopped: {exc}"
             raise DiskFullError(why + _stopped_summary(session, ran, why, t0)) from exc
+        finally:  # any other error (a dead scheduler, a bug): the database at rest, one file
+            session.records.close(quiet=True)
 
 
 def _ran(r: UnitResult) -> dict[str, Any]:

@@ -91,6 +91,8 @@ def test_cli_prints_one_error_line_and_exits_2(clip_bank: Path, tmp_path: Path,
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and dead_address in errors[0] and "within 2 s" in errors[0]
     assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) <= 3, res.stderr
-    # refused before any unit ran: the run lock and the planner's content hashes, nothing else
+    # refused before any unit ran: the run lock, the planner's content hashes and the (empty)
+    # records database at rest, nothing else
     made = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
-    assert made == [".emoprep", ".emoprep/hashes.json", ".emoprep/lock"]
+    assert made == [".emoprep", ".emoprep/hashes.json", ".emoprep/lock",
+                    ".emoprep/records.sqlite"]
