@@ -1,0 +1,89 @@
+"""Frame-level multi-task fine-tuning (the SASE-FE protocol, 000 §3.2): two heads on one backbone,
+the combined accuracy counted per frame (§3.2.1) beside frame and video accuracies. Random IRv1
+weights in the released layout (no real weights here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emoprep.data import Folds
+from emoprep.stages.embed.irv1 import InceptionResnetV1Config
+from emoprep.stages.embed.irv1_nets import InceptionResnetV1
+from emoprep.train.config import Backbone, TrainConfig
+from emoprep.train.finetune import FinetuneOptions, finetune, table
+from emoprep.train.frames import FrameSet, multitask_scores
+
+
+def _frameset(n_videos: int = 4, per: int = 2, side: int = 32, test: int = 0) -> FrameSet:
+    """Emotion: bright top (0) or left (1) half; authenticity: red (0) or blue (1) tint."""
+    rng = np.random.default_rng(0)
+    emo = np.arange(n_videos) % 2
+    auth = (np.arange(n_videos) // 2) % 2
+    crops = rng.integers(0, 60, (n_videos * per, side, side, 3)).astype(np.uint8)
+    video_of = np.repeat(np.arange(n_videos), per)
+    for i, v in enumerate(video_of):
+        if emo[v]:
+            crops[i, :, : side // 2] += 100
+        else:
+            crops[i, : side // 2] += 100
+        crops[i, ..., 0 if auth[v] == 0 else 2] += 90
+    folds = Folds("hand", [(np.arange(n_videos - test), np.array([], np.int64))],
+                  np.arange(n_videos - test, n_videos), "hand")
+    heads = {"emotion": (emo, ["up", "left"]), "authenticity": (auth, ["genuine", "posed"])}
+    return FrameSet(crops, video_of, emo, ["up", "left"], "multitask",
+                    np.array([f"v{i}" for i in range(n_videos)]),
+                    np.array([f"s{i}" for i in range(n_videos)]), folds, heads)
+
+
+def test_combined_accuracy_counts_frames_with_both_heads_right() -> None:
+    fs = _frameset(n_videos=2, per=1)
+    fs.video_of = np.array([0, 0, 0, 1, 1])
+    fs.heads = {"emotion": (np.array([0, 1]), ["a", "b"]),
+                "authenticity": (np.array([1, 0]), ["g", "p"])}
+    emo = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8], [0.6, 0.4]])
+    auth = np.array([[0.1, 0.9], [0.7, 0.3], [0.4, 0.6], [0.9, 0.1], [0.8, 0.2]])
+    # per frame: emotion right 1,1,0,1,0 ; authenticity right 1,0,1,1,1 ; both 1,0,0,1,0
+    s = multitask_scores({"emotion": emo, "authenticity": auth}, np.arange(5), fs)
+    assert s["combined_frame_accuracy"] == 2 / 5
+    assert s["emotion"]["frame_accuracy"] == 3 / 5 and s["authenticity"]["frame_accuracy"] == 4 / 5
+    # video means: v0 emo (2/3, 1/3) -> 0 right, auth (0.4, 0.6) -> 1 right; v1 emo (0.4, 0.6)
+    # -> 1 right, auth (0.85, 0.15) -> 0 right: both videos right on both heads
+    assert s["combined_video_accuracy"] == 1.0 and (s["frames"], s["videos"]) == (5, 2)
+    # the combined figure is not the product or the mean of the two accuracies
+    assert s["combined_frame_accuracy"] != 3 / 5 * 4 / 5
+
+
+@pytest.mark.parametrize("combine", ["sum", "precision"])
+def test_multitask_loss_falls_and_metrics_report_combined(tmp_path: Path, combine: str) -> None:
+    torch.manual_seed(0)
+    weights = tmp_path / "irv1_random.pt"
+    torch.save(InceptionResnetV1().state_dict(), weights)
+    fs = _frameset(n_videos=6, per=2, test=2)
+    cfg = TrainConfig.model_validate({
+        "task": "multitask", "task_hidden": 16, "device": "cpu",
+        "loss": {"kind": "multilabel_focal", "combine": combine},
+        "optim": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 4, "epochs": 4,
+                  "weight_decay": 0, "early_stopping": False}})
+    opts = FinetuneOptions(Backbone.IRV1, weights, input_size=80, fold=None, flip=False)
+    m = finetune(fs, opts, cfg, tmp_path / "ft")
+    losses = [r["train_loss"] for r in m["log"]]
+    assert losses[-1] < losses[0], losses
+    assert {"train_emotion_frame_acc", "train_authenticity_frame_acc"} <= set(m["log"][0])
+    test = json.loads((tmp_path / "ft" / "metrics.json").read_text())["parts"]["test"]
+    assert set(test) == {"emotion", "authenticity", "combined_frame_accuracy",
+                         "combined_video_accuracy", "frames", "videos"}
+    assert (test["frames"], test["videos"]) == (4, 2)
+    assert test["combined_frame_accuracy"] <= min(test["emotion"]["frame_accuracy"],
+                                                  test["authenticity"]["frame_accuracy"])
+    assert m["classes"] == {"emotion": ["up", "left"], "authenticity": ["genuine", "posed"]}
+    assert "combined" in table(m)
+    sd = torch.load(m["checkpoint"], map_location="cpu", weights_only=True)
+    assert sd["logits.heads.emotion.0.weight"].shape == (16, 512)
+    assert sd["logits.heads.authenticity.2.weight"].shape == (2, 16)
+    emb = InceptionResnetV1Config(weights=Path(m["checkpoint"]), input_size=80, device="cpu").make()
+    assert emb.embed(fs.crops[:1]).shape == (1, 512)
