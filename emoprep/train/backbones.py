@@ -8,6 +8,11 @@ an embedder loads. Importing this module imports torch.
   fc6 / fc7 4096, dense1024 1024 on the flattened pool5: the video-FER thesis's fine-tuned head,
   new when the file has no ``dense.*``), dropout 0.5, classifier ``fc8`` (D -> K); input RGB
   0-255 minus the VGG-Face mean at ``input_size`` (default 224).
+- ``densenet121``: :class:`~emoprep.train.densenet.DenseNet121` (B, 1024), the AffectNet
+  still-image backbone (004 §3.2), from a file in torchvision's layout, classifier
+  ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
+  ``input_size`` (default 224). No embedder reads its checkpoint (the file keeps the layout, so
+  torchvision's ``densenet121(num_classes=K)`` loads it).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -29,11 +34,14 @@ from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
+from emoprep.train import densenet
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
-CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt"}
-_CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8"}
+CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
+              Backbone.DENSENET121: "densenet121_finetuned.pt"}
+_CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
+               Backbone.DENSENET121: "classifier"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
         prep = Preprocess(input_size or 160, (127.5,) * 3, (128.0,) * 3)
         model = FineTuneNet(net, irv1.DIM, n_classes, 0.0, _CLASSIFIER[backbone], hidden)
         return Built(model, prep, sd, backbone)
+    if backbone is Backbone.DENSENET121:
+        return _densenet(weights, n_classes, input_size, hidden)
     from emoprep.stages.embed.vggface_nets import VggFace
 
     sd = load_state_dict(weights, backbone.value, vggface.EXPECTED)
@@ -123,6 +133,18 @@ def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
     drop = 0.0 if layer is VggLayer.POOL5 else 0.5
     return Built(FineTuneNet(net, DIMS[layer], n_classes, drop, _CLASSIFIER[backbone], hidden),
                  prep, sd, backbone)
+
+
+def _densenet(weights: Path, n_classes: int | dict[str, int], input_size: int | None,
+              hidden: int) -> Built:
+    """DenseNet-121 from a torchvision-layout file (its ImageNet ``classifier.*`` replaced)."""
+    sd = densenet.legacy_keys(load_state_dict(weights, Backbone.DENSENET121.value,
+                                              densenet.EXPECTED))
+    net = build_and_load(lambda: densenet.DenseNet121(), sd, Backbone.DENSENET121.value, weights,
+                         ignore_prefixes=("classifier.",))
+    prep = Preprocess(input_size or 224, densenet.IMAGENET_MEAN, densenet.IMAGENET_STD)
+    model = FineTuneNet(net, densenet.DIM, n_classes, 0.0, "classifier", hidden)
+    return Built(model, prep, sd, Backbone.DENSENET121)
 
 
 def irv1_net() -> nn.Module:
