@@ -87,3 +87,48 @@ def test_multitask_loss_falls_and_metrics_report_combined(tmp_path: Path, combin
     assert sd["logits.heads.authenticity.2.weight"].shape == (2, 16)
     emb = InceptionResnetV1Config(weights=Path(m["checkpoint"]), input_size=80, device="cpu").make()
     assert emb.embed(fs.crops[:1]).shape == (1, 512)
+
+
+# --- end to end: a run of real clips with both labels, then `emoprep finetune --task multitask` --
+
+NAMES = ("s01_happy_g.mp4", "s02_sad_p.mp4", "s03_happy_p.mp4", "s04_sad_g.mp4")
+LABELS = {"pattern": r"(?P<subject>s\d+)_(?P<emotion>[a-z]+)_(?P<authenticity>[gp])\.mp4",
+          "subject": "subject", "groups": ["emotion", "authenticity"]}
+
+
+def test_cli_multitask_on_a_run(clip_bank: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    import emoprep
+    from emoprep.train.frames import load_frames
+    from tests.helpers import CORPUS, write_manifest
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for (name, *_), new in zip(CORPUS, NAMES, strict=True):
+        shutil.copy2(clip_bank / name, videos / new)
+    manifest = write_manifest(tmp_path / "m.yaml", videos, {
+        "align": {"size": 80}, "window": {"sample": {"every": 4}},
+        "split": {"folds": 2, "test_fraction": 0.0}}, LABELS)
+    out = tmp_path / "out"
+    emoprep.run(manifest, out, workers=0)
+    fs = load_frames(out, task="multitask", per_video=2)
+    assert fs.task == "multitask" and list(fs.heads) == ["emotion", "authenticity"]
+    assert [fs.heads["authenticity"][1][k] for k in fs.heads["authenticity"][0]] == \
+        [v.split("_")[2][0] for v in fs.video_ids]
+    torch.manual_seed(0)
+    weights = tmp_path / "irv1.pt"
+    torch.save(InceptionResnetV1().state_dict(), weights)
+    res = subprocess.run(
+        [sys.executable, "-m", "emoprep.cli.app", "finetune", "--backbone", "inception_resnet_v1",
+         "--weights", str(weights), "-m", str(manifest), "-o", str(out), "--input-size", "80",
+         "--frames-per-video", "1", "--fold", "0", "--task", "multitask",
+         "--set", "train.optim.epochs=1", "--set", "train.loss.combine=precision",
+         "--set", "train.device=cpu"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "combined" in res.stdout
+    metrics = json.loads((out / "finetune" / "inception_resnet_v1" / "fold_0" /
+                          "metrics.json").read_text())
+    assert metrics["task"] == "multitask" and "combined_frame_accuracy" in metrics["parts"]["val"]
