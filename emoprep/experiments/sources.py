@@ -145,7 +145,7 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
         ("004 fine-tunes an ImageNet DenseNet121 on the images (Table 3.1); the experiment "
          "trains a head on frozen embeddings. emoprep finetune --backbone densenet121 (your "
          "torchvision-layout weights) fine-tunes it on the aligned images as a separate "
-         "command, reporting frame (image) accuracy, not mean class accuracy",
+         "command (frame accuracy and mean class accuracy per image in its metrics.json)",
          "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
          "own subject split of the images listed (each image its own subject)",
          "the row without alignment is the detected box resized (stages.align.method=box, in "

@@ -10,7 +10,9 @@ trainer's :func:`~emoprep.train.loop.make_optimizer`) and its plateau schedule
 checkpoint is the state after the epoch with the best validation video accuracy (first best
 wins; early stopping after ``early_stopping_patience`` epochs without a better one); a final
 model (``fold=None``: every non-test video) trains ``epochs`` epochs and keeps the last state.
-Video predictions: the mean of the per-frame softmax probabilities.
+Video predictions: the mean of the per-frame softmax probabilities. One task: each part also
+has ``frame_mean_class_accuracy`` (the mean over classes of each class's recall, per crop: the
+AffectNet thesis's metric, 004 §3.5).
 
 ``task: multitask`` (the SASE-FE protocol, 000 §3.2): one Linear-ReLU-Linear head per task
 (emotion, authenticity; ``train.task_hidden`` units) on the shared backbone, each with the loss
@@ -36,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
 from emoprep.stages.embed.vggface import VggLayer
@@ -128,6 +131,7 @@ class FrameTrainer:
         row = {"train_loss": total / len(frames), "train_frame_acc": combined_accuracy(yc, pc)}
         if len(self.targets) > 1:
             row.update({f"train_{t}_frame_acc": float((yc[t] == pc[t]).mean()) for t in yc})
+            row.update({f"{t}_loss_factor": self.factors.get(t, 1.0) for t in yc})  # this epoch's
             if self.cfg.loss.combine is Combine.PRECISION:
                 self.factors = {t: macro_precision(yc[t], pc[t]) for t in yc}
         return row
@@ -155,7 +159,11 @@ class FrameTrainer:
         probs, loss = self.predict_all(frames)
         if len(self.targets) > 1:
             return multitask_scores(probs, frames, self.fs), loss
-        return frame_video_scores(next(iter(probs.values())), frames, self.fs), loss
+        p = next(iter(probs.values()))
+        s: dict[str, Any] = frame_video_scores(p, frames, self.fs)
+        s["frame_mean_class_accuracy"] = float(balanced_accuracy_score(
+            self.fs.frame_labels[frames], p.argmax(1)))  # 004 §3.5's metric, per crop
+        return s, loss
 
     def _val_row(self, val: np.ndarray) -> dict[str, float]:
         """Validation loss, frame accuracy and ``val_acc``, the selection accuracy: video

@@ -15,7 +15,7 @@ from emoprep.errors import ModelFileError
 from emoprep.train.backbones import build
 from emoprep.train.config import Backbone, TrainConfig
 from emoprep.train.densenet import DenseNet121, legacy_keys
-from emoprep.train.finetune import FinetuneOptions, finetune
+from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
 from emoprep.train.frames import FrameSet
 
 
@@ -84,3 +84,17 @@ def test_missing_or_foreign_file_is_named(tmp_path: Path) -> None:
     torch.save({"conv.weight": torch.zeros(1)}, other)
     with pytest.raises(ModelFileError, match=r"other\.pt does not match.*missing keys"):
         build(Backbone.DENSENET121, other, 2)
+
+
+def test_one_task_parts_report_mean_class_accuracy(dn_file: Path) -> None:
+    fs = _frameset()
+    fs.labels = np.array([0, 0, 0, 0, 0, 1, 1, 1])  # unbalanced: MCA differs from accuracy
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, flip=False)
+    trainer = FrameTrainer(build(opts.backbone, dn_file, 2, 32), fs,
+                           TrainConfig.model_validate({"device": "cpu"}), opts)
+    every = np.arange(8)
+    s, _ = trainer.scores(every)
+    pred = trainer.predict(every)[0].argmax(1)
+    recalls = [float((pred[fs.labels == k] == k).mean()) for k in (0, 1)]
+    assert s["frame_mean_class_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-12)
+    assert s["frame_accuracy"] == pytest.approx(float((pred == fs.labels).mean()), abs=1e-12)

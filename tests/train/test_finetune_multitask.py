@@ -74,6 +74,12 @@ def test_multitask_loss_falls_and_metrics_report_combined(tmp_path: Path, combin
     losses = [r["train_loss"] for r in m["log"]]
     assert losses[-1] < losses[0], losses
     assert {"train_emotion_frame_acc", "train_authenticity_frame_acc"} <= set(m["log"][0])
+    factors = [(r["emotion_loss_factor"], r["authenticity_loss_factor"]) for r in m["log"]]
+    assert factors[0] == (1.0, 1.0)  # eq. 3.3: no precision before the first epoch
+    if combine == "sum":
+        assert set(factors) == {(1.0, 1.0)}
+    else:  # the previous epoch's training macro precision, a value in [0, 1]
+        assert all(0 <= f <= 1 for pair in factors[1:] for f in pair) and factors[1] != (1.0, 1.0)
     test = json.loads((tmp_path / "ft" / "metrics.json").read_text())["parts"]["test"]
     assert set(test) == {"emotion", "authenticity", "combined_frame_accuracy",
                          "combined_video_accuracy", "frames", "videos"}
