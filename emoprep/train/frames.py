@@ -89,6 +89,10 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
     reader = StoreReader(out, FRAMES)
     sf = resolve_split(reader, split)
     sel = select(reader, sf.name, None, Part.ALL)
+    if task == "joint":
+        raise ConfigError("task", ["task: frame-level training has no 'joint' head (one class "
+                                   "per emotion x authenticity pair); fix: --task multitask (two "
+                                   "heads, scored jointly by the combined accuracy) or one label"])
     multi = task == MULTITASK
     names = list(MULTI_TARGETS) if multi else [resolve_task(task, sel.classes, sel.default_task)]
     for n in names if multi else ():

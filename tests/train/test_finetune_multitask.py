@@ -108,6 +108,7 @@ def test_cli_multitask_on_a_run(clip_bank: Path, tmp_path: Path) -> None:
     import sys
 
     import emoprep
+    from emoprep.errors import ConfigError
     from emoprep.train.frames import load_frames
     from tests.helpers import CORPUS, write_manifest
 
@@ -138,3 +139,5 @@ def test_cli_multitask_on_a_run(clip_bank: Path, tmp_path: Path) -> None:
     metrics = json.loads((out / "finetune" / "inception_resnet_v1" / "fold_0" /
                           "metrics.json").read_text())
     assert metrics["task"] == "multitask" and "combined_frame_accuracy" in metrics["parts"]["val"]
+    with pytest.raises(ConfigError, match="--task multitask"):
+        load_frames(out, task="joint")
