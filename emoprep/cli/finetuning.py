@@ -24,7 +24,8 @@ def finetune(
     fold: Annotated[str, typer.Option(help="fold number (train on its training part, keep the "
                                            "best epoch on its validation part), or 'final' "
                                            "(every non-test video, the last epoch)")] = "0",
-    task: Annotated[Task | None, typer.Option(help="label to train on (default: train.task)")
+    task: Annotated[Task | None, typer.Option(help="label to train on, or multitask (emotion "
+                                                   "and authenticity heads; default: train.task)")
                     ] = None,
     split: Annotated[str | None, typer.Option(help="split name (default: the manifest's)")] = None,
     layer: Annotated[VggLayer, typer.Option(help="vggface: the layer the new classifier sits on "

@@ -77,8 +77,8 @@ class ExperimentSpec:
 
 
 _NO_FINETUNE = ("the experiment trains heads on frozen embeddings; fine-tuning is a separate "
-                "step before it (emoprep finetune, IRv1 and VGGFace only; docs/TRAIN.md), whose "
-                "checkpoint the embedder then loads")
+                "step before it (emoprep finetune: IRv1, VGGFace, DenseNet121; docs/TRAIN.md), "
+                "whose checkpoint the IRv1 and VGGFace embedders then load")
 _NO_INCEPTION = "a fine-tuned Inception V4: emoprep has neither the embedder nor fine-tuning"
 _AUTH, _JOINT = "authenticity/accuracy", "joint/accuracy"
 _AVG, _WEIGHTED, _MAX = FusionMethod.AVERAGE, FusionMethod.WEIGHTED, FusionMethod.MAX
@@ -128,9 +128,10 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
                   "combined_accuracy")),
         (),
         ("000 fine-tunes InceptionResnetV1 on single frames (§4.3, Table 4.5); " + _NO_FINETUNE,
-         "000's multi-task model is a frame model scored per frame (§3.2.1, issue 23 item 4); "
-         "the experiment trains sequence heads and scores one item per video, and emoprep "
-         "finetune trains one task at a time"),
+         "000's multi-task model is a frame model scored per frame (§3.2.1); the experiment "
+         "trains sequence heads and scores one item per video. The frame protocol is a separate "
+         "command: emoprep finetune --backbone inception_resnet_v1 --task multitask (two heads, "
+         "combined accuracy per frame in its metrics.json), not run by the experiment"),
         "inception_resnet_v1",
     ),
     Profile.THESIS_AFFECTNET: ExperimentSpec(
@@ -141,8 +142,10 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
                   "004 Table 3.1", "no-alignment/mlp", f"emotion/{MCA}"),
          Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "mlp", f"emotion/{MCA}")),
         (),
-        ("004 fine-tunes an ImageNet DenseNet121 (Table 3.1), a backbone emoprep finetune does "
-         "not have; " + _NO_FINETUNE,
+        ("004 fine-tunes an ImageNet DenseNet121 on the images (Table 3.1); the experiment "
+         "trains a head on frozen embeddings. emoprep finetune --backbone densenet121 (your "
+         "torchvision-layout weights) fine-tunes it on the aligned images as a separate "
+         "command (frame accuracy and mean class accuracy per image in its metrics.json)",
          "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
          "own subject split of the images listed (each image its own subject)",
          "the row without alignment is the detected box resized (stages.align.method=box, in "

@@ -8,6 +8,11 @@ an embedder loads. Importing this module imports torch.
   fc6 / fc7 4096, dense1024 1024 on the flattened pool5: the video-FER thesis's fine-tuned head,
   new when the file has no ``dense.*``), dropout 0.5, classifier ``fc8`` (D -> K); input RGB
   0-255 minus the VGG-Face mean at ``input_size`` (default 224).
+- ``densenet121``: :class:`~emoprep.train.densenet.DenseNet121` (B, 1024), the AffectNet
+  still-image backbone (004 §3.2), from a file in torchvision's layout, classifier
+  ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
+  ``input_size`` (default 224). No embedder reads its checkpoint (the file keeps the layout, so
+  torchvision's ``densenet121(num_classes=K)`` loads it).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -29,11 +34,14 @@ from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
+from emoprep.train import densenet
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
-CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt"}
-_CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8"}
+CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
+              Backbone.DENSENET121: "densenet121_finetuned.pt"}
+_CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
+               Backbone.DENSENET121: "classifier"}
 
 
 @dataclass(frozen=True)
@@ -54,17 +62,33 @@ class Preprocess:
         return torch.from_numpy(np.ascontiguousarray(x))
 
 
-class FineTuneNet(nn.Module):
-    """A backbone ``net`` (B, 3, H, W) -> (B, D), then dropout and a linear classifier (B, K)."""
+class MultiHead(nn.Module):
+    """One Linear-ReLU-Linear head per task (000 §3.2: two such heads on IRv1), (B, D) ->
+    {task: (B, K_task)}; state keys ``<task>.0.weight``, ``<task>.2.weight``, ..."""
 
-    def __init__(self, net: nn.Module, dim: int, n_classes: int, dropout: float,
-                 classifier: str) -> None:
+    def __init__(self, dim: int, n_classes: dict[str, int], hidden: int) -> None:
+        super().__init__()
+        self.heads = nn.ModuleDict({t: nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(),
+                                                     nn.Linear(hidden, k))
+                                    for t, k in n_classes.items()})
+
+    def forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {t: h(z) for t, h in self.heads.items()}
+
+
+class FineTuneNet(nn.Module):
+    """A backbone ``net`` (B, 3, H, W) -> (B, D), then dropout and a linear classifier (B, K),
+    or with ``n_classes`` a dict, a :class:`MultiHead` ({task: (B, K_task)})."""
+
+    def __init__(self, net: nn.Module, dim: int, n_classes: int | dict[str, int], dropout: float,
+                 classifier: str, hidden: int = 256) -> None:
         super().__init__()
         self.net, self.classifier_name = net, classifier
         self.drop = nn.Dropout(dropout)
-        self.classifier = nn.Linear(dim, n_classes)
+        self.classifier: nn.Module = (MultiHead(dim, n_classes, hidden)
+                                      if isinstance(n_classes, dict) else nn.Linear(dim, n_classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
         return self.classifier(self.drop(self.net(x).flatten(1)))
 
 
@@ -79,18 +103,22 @@ class Built:
     backbone: Backbone
 
 
-def build(backbone: Backbone, weights: Path, n_classes: int, input_size: int | None = None,
-          layer: VggLayer = VggLayer.DENSE1024, seed: int = 0) -> Built:
-    """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs
-    (seeded initialisation); ModelFileError when the file is missing or of another layout."""
+def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
+          input_size: int | None = None, layer: VggLayer = VggLayer.DENSE1024, seed: int = 0,
+          hidden: int = 256) -> Built:
+    """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs, or
+    one :class:`MultiHead` head of ``hidden`` units per task when ``n_classes`` is a dict (seeded
+    initialisation); ModelFileError when the file is missing or of another layout."""
     torch.manual_seed(seed)
     if backbone is Backbone.IRV1:
         sd = load_state_dict(weights, backbone.value, irv1.EXPECTED)
         net = build_and_load(lambda: irv1_net(), sd, backbone.value, weights,
                              ignore_prefixes=("logits.",))
         prep = Preprocess(input_size or 160, (127.5,) * 3, (128.0,) * 3)
-        model = FineTuneNet(net, irv1.DIM, n_classes, 0.0, _CLASSIFIER[backbone])
+        model = FineTuneNet(net, irv1.DIM, n_classes, 0.0, _CLASSIFIER[backbone], hidden)
         return Built(model, prep, sd, backbone)
+    if backbone is Backbone.DENSENET121:
+        return _densenet(weights, n_classes, input_size, hidden)
     from emoprep.stages.embed.vggface_nets import VggFace
 
     sd = load_state_dict(weights, backbone.value, vggface.EXPECTED)
@@ -103,8 +131,20 @@ def build(backbone: Backbone, weights: Path, n_classes: int, input_size: int | N
                          ignore_prefixes=unused)
     prep = Preprocess(input_size or 224, VGGFACE_MEAN_RGB, (1.0, 1.0, 1.0))
     drop = 0.0 if layer is VggLayer.POOL5 else 0.5
-    return Built(FineTuneNet(net, DIMS[layer], n_classes, drop, _CLASSIFIER[backbone]), prep, sd,
-                 backbone)
+    return Built(FineTuneNet(net, DIMS[layer], n_classes, drop, _CLASSIFIER[backbone], hidden),
+                 prep, sd, backbone)
+
+
+def _densenet(weights: Path, n_classes: int | dict[str, int], input_size: int | None,
+              hidden: int) -> Built:
+    """DenseNet-121 from a torchvision-layout file (its ImageNet ``classifier.*`` replaced)."""
+    sd = densenet.legacy_keys(load_state_dict(weights, Backbone.DENSENET121.value,
+                                              densenet.EXPECTED))
+    net = build_and_load(lambda: densenet.DenseNet121(), sd, Backbone.DENSENET121.value, weights,
+                         ignore_prefixes=("classifier.",))
+    prep = Preprocess(input_size or 224, densenet.IMAGENET_MEAN, densenet.IMAGENET_STD)
+    model = FineTuneNet(net, densenet.DIM, n_classes, 0.0, "classifier", hidden)
+    return Built(model, prep, sd, Backbone.DENSENET121)
 
 
 def irv1_net() -> nn.Module:
@@ -122,7 +162,8 @@ def freeze_backbone(model: FineTuneNet) -> None:
 
 def checkpoint_state(built: Built) -> dict[str, torch.Tensor]:
     """The original state dict with the trained tensors (CPU, float32) and the new classifier
-    (``logits.*`` / ``fc8.*``, replacing the file's own); same keys for everything else."""
+    (``logits.*`` / ``fc8.*``, replacing the file's own; multitask: ``logits.heads.<task>.*``);
+    same keys for everything else."""
     prefix = _CLASSIFIER[built.backbone] + "."
     out = {k: v for k, v in built.original.items() if not k.startswith(prefix)}
     out.update({k: v.detach().cpu().clone() for k, v in built.model.net.state_dict().items()})

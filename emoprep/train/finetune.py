@@ -10,7 +10,17 @@ trainer's :func:`~emoprep.train.loop.make_optimizer`) and its plateau schedule
 checkpoint is the state after the epoch with the best validation video accuracy (first best
 wins; early stopping after ``early_stopping_patience`` epochs without a better one); a final
 model (``fold=None``: every non-test video) trains ``epochs`` epochs and keeps the last state.
-Video predictions: the mean of the per-frame softmax probabilities.
+Video predictions: the mean of the per-frame softmax probabilities. One task: each part also
+has ``frame_mean_class_accuracy`` (the mean over classes of each class's recall, per crop: the
+AffectNet thesis's metric, 004 §3.5).
+
+``task: multitask`` (the SASE-FE protocol, 000 §3.2): one Linear-ReLU-Linear head per task
+(emotion, authenticity; ``train.task_hidden`` units) on the shared backbone, each with the loss
+of ``train.loss`` (``multilabel_focal``: the MFL of eq. 3.2), combined by ``train.loss.combine``
+(``sum``, or ``precision``: eq. 3.3 with each head's training macro precision of the previous
+epoch, 1 in the first). Scores: each head's frame and video accuracy and the combined accuracy of
+§3.2.1 counted per frame (both heads right on a crop) and per video; the best epoch is the one
+with the best validation combined *frame* accuracy, the thesis's figure.
 
 Writes ``OUT/finetune/<backbone>/<fold_k | final>/``: the checkpoint (``irv1_finetuned.pt`` /
 ``vggface_finetuned.pt``, a plain state dict), ``metrics.json`` (settings, per-epoch log, frame
@@ -28,14 +38,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 
 from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
 from emoprep.stages.embed.vggface import VggLayer
 from emoprep.train.backbones import CHECKPOINT, Built, build, checkpoint_state, freeze_backbone
-from emoprep.train.config import Backbone, Monitor, TrainConfig
-from emoprep.train.frames import FrameSet, frame_video_scores
+from emoprep.train.config import Backbone, Combine, Monitor, TrainConfig
+from emoprep.train.frames import FrameSet, frame_video_scores, multitask_scores
 from emoprep.train.loop import make_optimizer, make_plateau
-from emoprep.train.losses import balanced_weights, head_loss
+from emoprep.train.losses import balanced_weights, combine, head_loss
+from emoprep.train.metrics import combined_accuracy, macro_precision
 from emoprep.types import Part, resolve_device
 
 
@@ -70,50 +82,108 @@ class FrameTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = make_optimizer(params, cfg.optim)
         self.rng = np.random.default_rng(cfg.seed)
-        self.weight: torch.Tensor | None = None
+        self.targets = fs.targets
+        self.weight: dict[str, torch.Tensor] = {}
+        self.factors: dict[str, float] = {}
 
     def _batches(self, frames: np.ndarray, shuffle: bool) -> list[np.ndarray]:
         order = self.rng.permutation(frames) if shuffle else frames
         bs = self.cfg.optim.batch_size
         return [order[s:s + bs] for s in range(0, len(order), bs)]
 
+    def _outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.model(x)
+        return out if isinstance(out, dict) else {self.fs.task: out}
+
+    def _labels(self, b: np.ndarray) -> dict[str, torch.Tensor]:
+        vof = self.fs.video_of[b]
+        return {t: torch.from_numpy(y[vof]).to(self.device) for t, (y, _) in self.targets.items()}
+
+    def _loss(self, out: dict[str, torch.Tensor], ys: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One head: its loss; several: :func:`combine` with ``self.factors`` (1 each for
+        ``sum``; the previous epoch's training macro precision for ``precision``, 000 eq. 3.3)."""
+        losses = {t: head_loss(out[t], ys[t], self.cfg.loss, self.weight.get(t)) for t in out}
+        return combine(losses, self.factors) if len(losses) > 1 else next(iter(losses.values()))
+
     def train_epoch(self, frames: np.ndarray) -> dict[str, float]:
-        """One shuffled pass over crops ``frames``; mean loss and frame accuracy of the batches."""
+        """One shuffled pass over crops ``frames``; mean loss and frame accuracy of the batches
+        (multitask: the combined frame accuracy, and each head's)."""
         self.model.train()
         if self.opts.freeze:
             self.model.net.eval()  # frozen batch-norm statistics too
-        total, right = 0.0, 0
+        total = 0.0
+        ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        ps: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         for b in self._batches(frames, True):
             flip = self.rng.random(len(b)) < 0.5 if self.opts.flip else None
-            x = self.built.prep(self.fs.crops[b], flip).to(self.device)
-            y = torch.from_numpy(self.fs.frame_labels[b]).to(self.device)
-            out = self.model(x)
-            loss = head_loss(out, y, self.cfg.loss, self.weight)
+            out = self._outputs(self.built.prep(self.fs.crops[b], flip).to(self.device))
+            y = self._labels(b)
+            loss = self._loss(out, y)
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
             total += float(loss.detach()) * len(b)
-            right += int((out.argmax(1) == y).sum())
-        return {"train_loss": total / len(frames), "train_frame_acc": right / len(frames)}
+            for t in out:
+                ys[t].append(y[t].cpu().numpy())
+                ps[t].append(out[t].detach().argmax(1).cpu().numpy())
+        yc = {t: np.concatenate(v) for t, v in ys.items()}
+        pc = {t: np.concatenate(v) for t, v in ps.items()}
+        row = {"train_loss": total / len(frames), "train_frame_acc": combined_accuracy(yc, pc)}
+        if len(self.targets) > 1:
+            row.update({f"train_{t}_frame_acc": float((yc[t] == pc[t]).mean()) for t in yc})
+            row.update({f"{t}_loss_factor": self.factors.get(t, 1.0) for t in yc})  # this epoch's
+            if self.cfg.loss.combine is Combine.PRECISION:
+                self.factors = {t: macro_precision(yc[t], pc[t]) for t in yc}
+        return row
 
     @torch.no_grad()
-    def predict(self, frames: np.ndarray) -> tuple[np.ndarray, float]:
-        """(m, K) softmax probabilities of crops ``frames`` and their mean loss."""
+    def predict_all(self, frames: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+        """Task -> (m, K) softmax probabilities of crops ``frames``, and their mean loss."""
         self.model.eval()
-        probs, total = [], 0.0
+        probs: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        total = 0.0
         for b in self._batches(frames, False):
-            out = self.model(self.built.prep(self.fs.crops[b]).to(self.device))
-            y = torch.from_numpy(self.fs.frame_labels[b]).to(self.device)
-            total += float(head_loss(out, y, self.cfg.loss, self.weight)) * len(b)
-            probs.append(torch.softmax(out.float(), 1).cpu().numpy())
-        return np.concatenate(probs), total / max(len(frames), 1)
+            out = self._outputs(self.built.prep(self.fs.crops[b]).to(self.device))
+            total += float(self._loss(out, self._labels(b))) * len(b)
+            for t in out:
+                probs[t].append(torch.softmax(out[t].float(), 1).cpu().numpy())
+        return {t: np.concatenate(v) for t, v in probs.items()}, total / max(len(frames), 1)
+
+    def predict(self, frames: np.ndarray) -> tuple[np.ndarray, float]:
+        """(m, K) softmax probabilities of crops ``frames`` (one task) and their mean loss."""
+        probs, loss = self.predict_all(frames)
+        return next(iter(probs.values())), loss
+
+    def scores(self, frames: np.ndarray) -> tuple[dict[str, Any], float]:
+        """:func:`frame_video_scores` (one task) or :func:`multitask_scores`, and the loss."""
+        probs, loss = self.predict_all(frames)
+        if len(self.targets) > 1:
+            return multitask_scores(probs, frames, self.fs), loss
+        p = next(iter(probs.values()))
+        s: dict[str, Any] = frame_video_scores(p, frames, self.fs)
+        s["frame_mean_class_accuracy"] = float(balanced_accuracy_score(
+            self.fs.frame_labels[frames], p.argmax(1)))  # 004 §3.5's metric, per crop
+        return s, loss
+
+    def _val_row(self, val: np.ndarray) -> dict[str, float]:
+        """Validation loss, frame accuracy and ``val_acc``, the selection accuracy: video
+        accuracy (one task) or combined frame accuracy (multitask, 000 §3.2.1)."""
+        s, loss = self.scores(val)
+        if len(self.targets) == 1:
+            return {"val_loss": loss, "val_frame_acc": s["frame_accuracy"],
+                    "val_acc": s["video_accuracy"]}
+        row = {"val_loss": loss, "val_frame_acc": s["combined_frame_accuracy"],
+               "val_video_acc": s["combined_video_accuracy"]}
+        row.update({f"val_{t}_frame_acc": s[t]["frame_accuracy"] for t in self.targets})
+        return {**row, "val_acc": s["combined_frame_accuracy"]}
 
     def fit(self, train: np.ndarray, val: np.ndarray | None) -> tuple[list[dict], int]:
         """Train on crops ``train``; select on crops ``val`` (None: keep the last epoch).
         Returns the per-epoch log and the best epoch (1-based); the best state is loaded."""
         optim = self.cfg.optim
-        w = balanced_weights(self.fs.frame_labels[train], len(self.fs.classes))
-        self.weight = torch.from_numpy(w).to(self.device)
+        vof = self.fs.video_of[train]
+        self.weight = {t: torch.from_numpy(balanced_weights(y[vof], len(c))).to(self.device)
+                       for t, (y, c) in self.targets.items()}
         plateau = make_plateau(self.opt, optim) if optim.plateau and val is not None else None
         log: list[dict] = []
         best, best_epoch, best_state = -1.0, 0, None
@@ -122,9 +192,7 @@ class FrameTrainer:
             row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"],
                                      **self.train_epoch(train)}
             if val is not None:
-                probs, row["val_loss"] = self.predict(val)
-                s = frame_video_scores(probs, val, self.fs)
-                row["val_frame_acc"], row["val_acc"] = s["frame_accuracy"], s["video_accuracy"]
+                row.update(self._val_row(val))
                 if plateau is not None:
                     plateau.step(row["val_acc" if optim.plateau_monitor is Monitor.VAL_ACC
                                      else "val_loss"])
@@ -145,24 +213,26 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) 
     ``dest``; return the metrics (``checkpoint``: its path, ``sha256``)."""
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
-    built = build(opts.backbone, opts.weights, len(fs.classes), opts.input_size, opts.layer,
-                  cfg.seed)
+    n = {t: len(c) for t, (_, c) in fs.heads.items()} if fs.heads else len(fs.classes)
+    built = build(opts.backbone, opts.weights, n, opts.input_size, opts.layer, cfg.seed,
+                  cfg.task_hidden)
     trainer = FrameTrainer(built, fs, cfg, opts)
     final = opts.fold is None
     train = fs.frames_of(fs.part(opts.fold, Part.TRAIN))
     val = None if final else fs.frames_of(fs.part(opts.fold, Part.VAL))
     log, best_epoch = trainer.fit(train, val if val is not None and len(val) else None)
-    parts: dict[str, dict[str, float]] = {}
+    parts: dict[str, dict[str, Any]] = {}
     for name, frames in (("val", val), ("test", fs.frames_of(fs.folds.test))):
         if frames is not None and len(frames):
-            parts[name] = frame_video_scores(trainer.predict(frames)[0], frames, fs)
+            parts[name] = trainer.scores(frames)[0]
     dest.mkdir(parents=True, exist_ok=True)
     ckpt = dest / CHECKPOINT[opts.backbone]
     with atomic_path(ckpt, ".pt") as tmp:
         torch.save(checkpoint_state(built), tmp)
     metrics = {"backbone": opts.backbone.value, "weights": str(opts.weights),
                "weights_sha256": sha256_file(opts.weights), "task": fs.task,
-               "classes": fs.classes, "split": fs.folds.name,
+               "classes": {t: c for t, (_, c) in fs.heads.items()} if fs.heads else fs.classes,
+               "split": fs.folds.name,
                "fold": "final" if final else opts.fold, "best_epoch": best_epoch,
                "train": {"frames": int(len(train)), "videos": int(len(np.unique(
                    fs.video_of[train])))}, "parts": parts, "log": log,
@@ -174,13 +244,22 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) 
 
 
 def table(m: dict[str, Any]) -> str:
-    """Frame and video accuracy per part, the best epoch and the checkpoint, as text."""
+    """Frame and video accuracy per part (multitask: per head and combined), the best epoch and
+    the checkpoint, as text."""
     lines = [f"fine-tuned {m['backbone']} on {m['train']['frames']} frames of "
              f"{m['train']['videos']} videos ({m['task']}, split {m['split']}, fold {m['fold']}, "
              f"best epoch {m['best_epoch']})",
-             f"{'part':<6}  {'frames':>6}  {'frame acc':>9}  {'videos':>6}  {'video acc':>9}"]
+             f"{'part':<6}  {'scores':<12}  {'frames':>6}  {'frame acc':>9}  {'videos':>6}  "
+             f"{'video acc':>9}"]
     for name, s in m["parts"].items():
-        lines.append(f"{name:<6}  {s['frames']:>6}  {s['frame_accuracy']:>9.4f}  "
-                     f"{s['videos']:>6}  {s['video_accuracy']:>9.4f}")
+        rows = [(t, v["frame_accuracy"], v["video_accuracy"]) for t, v in s.items()
+                if isinstance(v, dict)]
+        if "combined_frame_accuracy" in s:
+            rows.append(("combined", s["combined_frame_accuracy"], s["combined_video_accuracy"]))
+        else:
+            rows = [(m["task"], s["frame_accuracy"], s["video_accuracy"])]
+        for label, fa, va in rows:
+            lines.append(f"{name:<6}  {label:<12}  {s['frames']:>6}  {fa:>9.4f}  "
+                         f"{s['videos']:>6}  {va:>9.4f}")
     lines.append(f"checkpoint: {m['checkpoint']} (sha256 {m['sha256'][:12]})")
     return "\n".join(lines)

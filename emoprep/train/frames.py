@@ -8,13 +8,18 @@ or without the task label are left out of every part, as :func:`emoprep.data.loa
 does. Parts come from the split manifest (subject-independent folds): :meth:`FrameSet.part` gives
 a part's crop indices. Video metrics use the mean of the per-frame softmax probabilities
 (:func:`video_probs`).
+
+``task="multitask"`` (the SASE-FE protocol, 000 §3.2) loads the videos with both an ``emotion``
+and an ``authenticity`` label; ``labels``/``classes`` are then the emotion task's and ``heads``
+holds both. :func:`multitask_scores` adds the combined accuracy of 000 §3.2.1 counted per frame
+(a crop counts when both heads are right), and the same per video.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,6 +28,9 @@ from emoprep.errors import ConfigError
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import resolve_task
 from emoprep.types import FrameStatus, Part
+
+MULTITASK = "multitask"
+MULTI_TARGETS = ("emotion", "authenticity")  #: the heads of ``multitask``, in this order
 
 if TYPE_CHECKING:
     from emoprep.io.reader import FrameStore
@@ -42,6 +50,13 @@ class FrameSet:
     video_ids: np.ndarray
     subjects: np.ndarray
     folds: Folds
+    #: multitask only: task -> ((N,) int64 labels, class names)
+    heads: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+
+    @property
+    def targets(self) -> dict[str, tuple[np.ndarray, list[str]]]:
+        """Task -> ((N,) labels, classes): ``heads``, or the one task."""
+        return self.heads or {self.task: (self.labels, self.classes)}
 
     @property
     def frame_labels(self) -> np.ndarray:
@@ -74,7 +89,15 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
     reader = StoreReader(out, FRAMES)
     sf = resolve_split(reader, split)
     sel = select(reader, sf.name, None, Part.ALL)
-    name = resolve_task(task, sel.classes, sel.default_task)
+    if task == "joint":
+        raise ConfigError("task", ["task: frame-level training has no 'joint' head (one class "
+                                   "per emotion x authenticity pair); fix: --task multitask (two "
+                                   "heads, scored jointly by the combined accuracy) or one label"])
+    multi = task == MULTITASK
+    names = list(MULTI_TARGETS) if multi else [resolve_task(task, sel.classes, sel.default_task)]
+    for n in names if multi else ():
+        resolve_task(n, sel.classes)  # a ConfigError naming the missing label key
+    name = names[0]
     if not name:
         raise ConfigError("task", [f"task: expected a label key ({', '.join(sel.classes)}), got "
                                    "nothing and the store has no default task (fix: --task)"])
@@ -82,7 +105,7 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
     crops: list[np.ndarray] = []
     video_of: list[np.ndarray] = []
     kept: list[Item] = []
-    for it in (i for i in sel.items if name in i.labels):
+    for it in (i for i in sel.items if all(n in i.labels for n in names)):
         faces = np.flatnonzero(FrameStatus.has_face(store.meta(it.video_id)["status"]))
         if len(faces) == 0:
             continue
@@ -93,14 +116,17 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
     if not kept:
         raise ConfigError("frames", [f"frame store of {out}: no video of split {sf.name!r} has a "
                                      f"face frame and a {name!r} label; run `emoprep run` first"])
-    classes = list(sel.classes[name])
-    labels = np.array([classes.index(it.labels[name]) for it in kept], np.int64)
-    key = {"split": sf.data.get("fingerprint", ""), "task": name, "per_video": per_video,
-           "labels": [[it.video_id, it.labels[name]] for it in kept]}
-    return FrameSet(np.concatenate(crops), np.concatenate(video_of), labels, classes, name,
+    heads = {n: (np.array([sel.classes[n].index(it.labels[n]) for it in kept], np.int64),
+                 list(sel.classes[n])) for n in names}
+    key = {"split": sf.data.get("fingerprint", ""), "task": task if multi else name,
+           "per_video": per_video,
+           "labels": [[it.video_id, *(it.labels[n] for n in names)] for it in kept]}
+    return FrameSet(np.concatenate(crops), np.concatenate(video_of), *heads[name],
+                    MULTITASK if multi else name,
                     np.array([it.video_id for it in kept], dtype=str),
                     np.array([it.subject for it in kept], dtype=str),
-                    _folds(sf, [it.video_id for it in kept], digest(key)))
+                    _folds(sf, [it.video_id for it in kept], digest(key)),
+                    heads if multi else {})
 
 
 def video_probs(probs: np.ndarray, video_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,11 +139,36 @@ def video_probs(probs: np.ndarray, video_of: np.ndarray) -> tuple[np.ndarray, np
     return videos, sums / counts
 
 
-def frame_video_scores(probs: np.ndarray, frames: np.ndarray, fs: FrameSet) -> dict[str, float]:
+def frame_video_scores(probs: np.ndarray, frames: np.ndarray, fs: FrameSet,
+                       labels: np.ndarray | None = None) -> dict[str, float]:
     """``frame_accuracy`` (share of crops right), ``video_accuracy`` (share of videos whose mean
-    probability is right) and the counts, for crops ``frames`` with (m, K) ``probs``."""
+    probability is right) and the counts, for crops ``frames`` with (m, K) ``probs``; ``labels``
+    (N,) per video, default ``fs.labels``."""
+    y = fs.labels if labels is None else labels
     vof = fs.video_of[frames]
     videos, vp = video_probs(probs, vof)
-    return {"frame_accuracy": float((probs.argmax(1) == fs.labels[vof]).mean()),
-            "video_accuracy": float((vp.argmax(1) == fs.labels[videos]).mean()),
+    return {"frame_accuracy": float((probs.argmax(1) == y[vof]).mean()),
+            "video_accuracy": float((vp.argmax(1) == y[videos]).mean()),
             "frames": int(len(frames)), "videos": int(len(videos))}
+
+
+def multitask_scores(probs: dict[str, np.ndarray], frames: np.ndarray,
+                     fs: FrameSet) -> dict[str, Any]:
+    """Per task :func:`frame_video_scores`, plus ``combined_frame_accuracy`` (share of crops
+    whose every head is right: 000 §3.2.1 counted per frame), ``combined_video_accuracy`` (the
+    same on the videos' mean probabilities) and the counts; ``probs``: task -> (m, K_task)."""
+    vof = fs.video_of[frames]
+    frame_ok = np.ones(len(frames), bool)
+    video_ok: np.ndarray | None = None
+    out: dict[str, Any] = {}
+    for t, (y, _) in fs.targets.items():
+        out[t] = frame_video_scores(probs[t], frames, fs, y)
+        frame_ok &= probs[t].argmax(1) == y[vof]
+        videos, vp = video_probs(probs[t], vof)
+        ok = vp.argmax(1) == y[videos]
+        video_ok = ok if video_ok is None else video_ok & ok
+    assert video_ok is not None
+    out.update({"combined_frame_accuracy": float(frame_ok.mean()),
+                "combined_video_accuracy": float(video_ok.mean()),
+                "frames": int(len(frames)), "videos": int(len(video_ok))})
+    return out

@@ -1,0 +1,100 @@
+"""The AffectNet still-image backbone (004 §3.2): DenseNet-121 in plain torch with torchvision's
+state-dict names, fine-tuned by `emoprep finetune --backbone densenet121`. No pretrained file is
+available here: a seeded random network saved in that layout stands in (small 32x32 inputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emoprep.data import Folds
+from emoprep.errors import ModelFileError
+from emoprep.train.backbones import build
+from emoprep.train.config import Backbone, TrainConfig
+from emoprep.train.densenet import DenseNet121, legacy_keys
+from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
+from emoprep.train.frames import FrameSet
+
+
+def _frameset(n: int = 8, side: int = 32) -> FrameSet:
+    """Class 0: bright top half; class 1: bright left half; one crop per still image."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 2
+    crops = rng.integers(0, 60, (n, side, side, 3)).astype(np.uint8)
+    for i in range(n):
+        if labels[i]:
+            crops[i, :, : side // 2] += 150
+        else:
+            crops[i, : side // 2] += 150
+    folds = Folds("hand", [(np.arange(n), np.array([], np.int64))], np.array([], np.int64), "h")
+    return FrameSet(crops, np.arange(n), labels, ["up", "left"], "emotion",
+                    np.array([f"i{k}" for k in range(n)]), np.array([f"s{k}" for k in range(n)]),
+                    folds)
+
+
+@pytest.fixture(scope="module")
+def dn_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("dn") / "densenet121.pt"
+    torch.save(DenseNet121(with_classifier=True).state_dict(), path)
+    return path
+
+
+def test_layout_is_torchvision_densenet121(dn_file: Path) -> None:
+    sd = torch.load(dn_file, map_location="cpu", weights_only=True)
+    assert sd["features.conv0.weight"].shape == (64, 3, 7, 7)
+    assert sd["features.denseblock4.denselayer16.conv2.weight"].shape == (32, 128, 3, 3)
+    assert sd["features.transition3.conv.weight"].shape == (512, 1024, 1, 1)
+    assert sd["features.norm5.running_var"].shape == (1024,)
+    assert sd["classifier.weight"].shape == (1000, 1024)
+    n_params = sum(v.numel() for k, v in sd.items() if "running" not in k and "num_b" not in k)
+    assert n_params == 7_978_856  # torchvision's densenet121 parameter count
+    old = {k.replace("denselayer1.norm1.", "denselayer1.norm.1."): v for k, v in sd.items()}
+    assert legacy_keys(old).keys() == sd.keys()
+
+
+def test_densenet_loss_falls_and_checkpoint_reloads(dn_file: Path, tmp_path: Path) -> None:
+    fs = _frameset()
+    cfg = TrainConfig.model_validate({
+        "device": "cpu", "loss": {"class_weighted": True},
+        "optim": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.001, "batch_size": 4,
+                  "epochs": 4, "weight_decay": 0, "early_stopping": False}})
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, flip=False)
+    m = finetune(fs, opts, cfg, tmp_path)
+    losses = [r["train_loss"] for r in m["log"]]
+    assert losses[-1] < losses[0], losses
+    ckpt = Path(m["checkpoint"])
+    assert ckpt.name == "densenet121_finetuned.pt"
+    sd = torch.load(ckpt, map_location="cpu", weights_only=True)
+    original = torch.load(dn_file, map_location="cpu", weights_only=True)
+    assert set(sd) == set(original) and sd["classifier.weight"].shape == (2, 1024)
+    assert not torch.equal(sd["features.conv0.weight"], original["features.conv0.weight"])
+    net = DenseNet121(with_classifier=True, n_classes=2)
+    net.load_state_dict(sd)  # strict: the checkpoint keeps torchvision's layout
+    assert net.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+
+
+def test_missing_or_foreign_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match=r"nowhere\.pt not found"):
+        build(Backbone.DENSENET121, tmp_path / "nowhere.pt", 2)
+    other = tmp_path / "other.pt"
+    torch.save({"conv.weight": torch.zeros(1)}, other)
+    with pytest.raises(ModelFileError, match=r"other\.pt does not match.*missing keys"):
+        build(Backbone.DENSENET121, other, 2)
+
+
+def test_one_task_parts_report_mean_class_accuracy(dn_file: Path) -> None:
+    fs = _frameset()
+    fs.labels = np.array([0, 0, 0, 0, 0, 1, 1, 1])  # unbalanced: MCA differs from accuracy
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, flip=False)
+    trainer = FrameTrainer(build(opts.backbone, dn_file, 2, 32), fs,
+                           TrainConfig.model_validate({"device": "cpu"}), opts)
+    every = np.arange(8)
+    s, _ = trainer.scores(every)
+    pred = trainer.predict(every)[0].argmax(1)
+    recalls = [float((pred[fs.labels == k] == k).mean()) for k in (0, 1)]
+    assert s["frame_mean_class_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-12)
+    assert s["frame_accuracy"] == pytest.approx(float((pred == fs.labels).mean()), abs=1e-12)
