@@ -55,7 +55,7 @@ class DenseBlock(nn.ModuleDict):
     def __init__(self, n: int, c_in: int) -> None:
         super().__init__({f"denselayer{i + 1}": DenseLayer(c_in + i * GROWTH) for i in range(n)})
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
         for layer in self.values():
             feats.append(layer(torch.cat(feats, 1)))
