@@ -40,6 +40,9 @@ from emoprep.train.config import Backbone
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
 CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
               Backbone.DENSENET121: "densenet121_finetuned.pt"}
+#: what each backbone's pretrained file is (ModelFileError messages)
+EXPECTED = {Backbone.IRV1: irv1.EXPECTED, Backbone.VGGFACE: vggface.EXPECTED,
+            Backbone.DENSENET121: densenet.EXPECTED}
 _CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
                Backbone.DENSENET121: "classifier"}
 

@@ -2,10 +2,12 @@
 of a run's frame store, with frame and video accuracy, and a checkpoint an embedder loads.
 
 Protocol: crops of one fold's training videos (:mod:`emoprep.train.frames`), each labelled by its
-video's label; per epoch one shuffled pass (seeded), a random left-right flip per crop
-(``flip``), the loss of ``train.loss`` (class weights from the training frames when
-``class_weighted``), the optimiser of ``train.optim`` (Adam, or SGD with ``momentum``; the
-trainer's :func:`~emoprep.train.loop.make_optimizer`) and its plateau schedule
+video's label; per epoch one shuffled pass (seeded), each crop transformed by
+``train.finetune.augment`` (:mod:`emoprep.train.frame_augment`; default: a left-right flip with
+probability 0.5; ``FinetuneOptions.augment=False``: none), the loss of ``train.loss`` (class
+weights from the training frames when ``class_weighted``), the optimiser of ``train.optim``
+(Adam, or SGD with ``momentum``; the trainer's :func:`~emoprep.train.loop.make_optimizer`) and
+its plateau schedule
 (:func:`~emoprep.train.loop.make_plateau`, ``val_acc`` = validation *video* accuracy). The
 checkpoint is the state after the epoch with the best validation video accuracy (first best
 wins; early stopping after ``early_stopping_patience`` epochs without a better one); a final
@@ -13,6 +15,9 @@ model (``fold=None``: every non-test video) trains ``epochs`` epochs and keeps t
 Video predictions: the mean of the per-frame softmax probabilities. One task: each part also
 has ``frame_mean_class_accuracy`` (the mean over classes of each class's recall, per crop: the
 AffectNet thesis's metric, 004 §3.5).
+
+The files come from :func:`source_weights` (``--weights``, ``train.finetune.weights``, or the
+manifest's embedder of the backbone's type, whose ``input_size`` is used too).
 
 ``task: multitask`` (the SASE-FE protocol, 000 §3.2): one Linear-ReLU-Linear head per task
 (emotion, authenticity; ``train.task_hidden`` units) on the shared backbone, each with the loss
@@ -40,10 +45,20 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
+from emoprep.errors import ModelFileError
 from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
+from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.stages.embed.vggface import VggLayer
-from emoprep.train.backbones import CHECKPOINT, Built, build, checkpoint_state, freeze_backbone
+from emoprep.train.backbones import (
+    CHECKPOINT,
+    EXPECTED,
+    Built,
+    build,
+    checkpoint_state,
+    freeze_backbone,
+)
 from emoprep.train.config import Backbone, Combine, Monitor, TrainConfig
+from emoprep.train.frame_augment import augment
 from emoprep.train.frames import FrameSet, frame_video_scores, multitask_scores
 from emoprep.train.loop import make_optimizer, make_plateau
 from emoprep.train.losses import balanced_weights, combine, head_loss
@@ -61,8 +76,30 @@ class FinetuneOptions:
     layer: VggLayer = VggLayer.DENSE1024  #: vggface only: the layer the classifier sits on
     input_size: int | None = None  #: None: 160 (IRv1), 224 (VGGFace)
     fold: int | None = 0  #: None: a final model on every non-test video
-    flip: bool = True  #: random left-right flip of training crops
+    augment: bool = True  #: transform training crops as ``train.finetune.augment`` says
     freeze: bool = False  #: train the classifier only (the frozen-features baseline)
+
+
+def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
+                   input_size: int | None = None) -> tuple[Path, int | None]:
+    """The pretrained file and the input side: ``given`` (``--weights``), else
+    ``train.finetune.weights``, else the ``weights`` of the manifest's first embedder (by name) of
+    the backbone's type, whose ``input_size`` then applies unless one is given (``input_size``,
+    ``train.finetune.input_size``). ModelFileError saying what to set when there is none."""
+    size = input_size or m.train.finetune.input_size
+    path = given or m.train.finetune.weights
+    for name in sorted(m.stages.embed) if path is None else ():
+        e = m.stages.embed[name]
+        if str(getattr(e.type, "value", e.type)) == backbone.value and getattr(e, "weights", None):
+            path, size = Path(e.weights), size or getattr(e, "input_size", None)
+            break
+    if path is None:
+        raise ModelFileError(
+            f"finetune {backbone.value}: no pretrained weight file given; expected "
+            f"{EXPECTED[backbone]} (fix: --set train.finetune.weights=/path/file.pt, or declare "
+            f"stages.embed.<name>: {{type: {backbone.value}, weights: /path/file.pt}}; weights "
+            "are never downloaded)")
+    return Path(path), size
 
 
 def finetune_root(out: Path, backbone: Backbone, fold: int | None) -> Path:
@@ -114,9 +151,11 @@ class FrameTrainer:
         total = 0.0
         ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         ps: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        aug = self.cfg.finetune.augment
         for b in self._batches(frames, True):
-            flip = self.rng.random(len(b)) < 0.5 if self.opts.flip else None
-            out = self._outputs(self.built.prep(self.fs.crops[b], flip).to(self.device))
+            crops = augment(self.fs.crops[b], aug, self.rng) if self.opts.augment else \
+                self.fs.crops[b]
+            out = self._outputs(self.built.prep(crops).to(self.device))
             y = self._labels(b)
             loss = self._loss(out, y)
             self.opt.zero_grad()
@@ -237,6 +276,7 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) 
                "train": {"frames": int(len(train)), "videos": int(len(np.unique(
                    fs.video_of[train])))}, "parts": parts, "log": log,
                "options": {**asdict(opts), "input_size": built.prep.size},
+               "augment": cfg.finetune.augment.model_dump(mode="json") if opts.augment else None,
                "optim": cfg.optim.model_dump(mode="json"), "loss": cfg.loss.model_dump(
                    mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt)}
     atomic_write_text(dest / "metrics.json", json.dumps(metrics, indent=1, default=str))

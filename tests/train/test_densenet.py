@@ -62,7 +62,7 @@ def test_densenet_loss_falls_and_checkpoint_reloads(dn_file: Path, tmp_path: Pat
         "device": "cpu", "loss": {"class_weighted": True},
         "optim": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.001, "batch_size": 4,
                   "epochs": 4, "weight_decay": 0, "early_stopping": False}})
-    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, augment=False)
     m = finetune(fs, opts, cfg, tmp_path)
     losses = [r["train_loss"] for r in m["log"]]
     assert losses[-1] < losses[0], losses
@@ -89,7 +89,7 @@ def test_missing_or_foreign_file_is_named(tmp_path: Path) -> None:
 def test_one_task_parts_report_mean_class_accuracy(dn_file: Path) -> None:
     fs = _frameset()
     fs.labels = np.array([0, 0, 0, 0, 0, 1, 1, 1])  # unbalanced: MCA differs from accuracy
-    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, augment=False)
     trainer = FrameTrainer(build(opts.backbone, dn_file, 2, 32), fs,
                            TrainConfig.model_validate({"device": "cpu"}), opts)
     every = np.arange(8)

@@ -82,7 +82,7 @@ def test_video_aggregation_is_the_mean_of_frame_probabilities() -> None:
 def test_irv1_loss_decreases_and_the_embedder_loads_the_checkpoint(irv1_file: Path,
                                                                    tmp_path: Path) -> None:
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, augment=False)
     m = finetune(fs, opts, _cfg(), tmp_path)
     losses = [r["train_loss"] for r in m["log"]]
     assert losses[-1] < losses[0], losses
@@ -103,7 +103,7 @@ def test_irv1_loss_decreases_and_the_embedder_loads_the_checkpoint(irv1_file: Pa
 
 def test_freeze_trains_the_classifier_only(irv1_file: Path) -> None:
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, flip=False,
+    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, augment=False,
                            freeze=True)
     built = build(opts.backbone, irv1_file, 2, 80)
     FrameTrainer(built, fs, _cfg(epochs=1), opts).fit(np.arange(len(fs.crops)), None)
@@ -125,7 +125,7 @@ def test_vggface_dense_head_trains_and_loads_for_every_layer(tmp_path: Path) -> 
     weights = tmp_path / "vgg_conv.pt"
     torch.save(net.state_dict(), weights)
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, augment=False)
     built = build(opts.backbone, weights, 2, 32)
     trainer = FrameTrainer(built, fs, _cfg(lr=0.001), opts)
     every = np.arange(len(fs.crops))
