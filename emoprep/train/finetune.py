@@ -85,7 +85,8 @@ def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
     """The pretrained file and the input side: ``given`` (``--weights``), else
     ``train.finetune.weights``, else the ``weights`` of the manifest's first embedder (by name) of
     the backbone's type, whose ``input_size`` then applies unless one is given (``input_size``,
-    ``train.finetune.input_size``). ModelFileError saying what to set when there is none."""
+    ``train.finetune.input_size``). ModelFileError saying what to set when there is none, naming
+    the file when it is not there (checked before any data is read)."""
     size = input_size or m.train.finetune.input_size
     path = given or m.train.finetune.weights
     for name in sorted(m.stages.embed) if path is None else ():
@@ -99,6 +100,11 @@ def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
             f"{EXPECTED[backbone]} (fix: --set train.finetune.weights=/path/file.pt, or declare "
             f"stages.embed.<name>: {{type: {backbone.value}, weights: /path/file.pt}}; weights "
             "are never downloaded)")
+    if not Path(path).is_file():
+        raise ModelFileError(
+            f"finetune {backbone.value}: weight file {path} not found; expected "
+            f"{EXPECTED[backbone]}. Weights are never downloaded: put the file there or fix the "
+            "path (--weights, train.finetune.weights or the embedder's weights)")
     return Path(path), size
 
 

@@ -69,6 +69,8 @@ def _manifest(tmp_path: Path, embed: dict, train: dict | None = None) -> Manifes
 def test_weights_come_from_the_setting_then_the_embedder_of_the_type(tmp_path: Path) -> None:
     embed = {"hog": {"type": "hog"},
              "v": {"type": "vggface", "weights": str(tmp_path / "vgg.pth"), "input_size": 64}}
+    for name in ("vgg.pth", "mine.pt", "cli.pt"):
+        (tmp_path / name).write_bytes(b"")  # existence is checked here, content when built
     m = _manifest(tmp_path, embed)
     assert source_weights(m, Backbone.VGGFACE) == (tmp_path / "vgg.pth", 64)
     assert source_weights(m, Backbone.VGGFACE, input_size=32) == (tmp_path / "vgg.pth", 32)
@@ -82,3 +84,7 @@ def test_no_weight_file_anywhere_says_what_to_set(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match=r"densenet121: no pretrained weight file given; "
                        r"expected a torchvision densenet121.*train\.finetune\.weights"):
         source_weights(m, Backbone.DENSENET121)
+    named = _manifest(tmp_path, {}, {"finetune": {"weights": str(tmp_path / "dn121.pt")}})
+    with pytest.raises(ModelFileError, match=r"weight file .*dn121\.pt not found; expected a "
+                       "torchvision densenet121"):
+        source_weights(named, Backbone.DENSENET121)
