@@ -11,8 +11,8 @@ an embedder loads. Importing this module imports torch.
 - ``densenet121``: :class:`~emoprep.train.densenet.DenseNet121` (B, 1024), the AffectNet
   still-image backbone (004 §3.2), from a file in torchvision's layout, classifier
   ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
-  ``input_size`` (default 224). No embedder reads its checkpoint (the file keeps the layout, so
-  torchvision's ``densenet121(num_classes=K)`` loads it).
+  ``input_size`` (default 224). The ``densenet121`` embedder reads its checkpoint (pooled
+  features; the file keeps torchvision's layout, so ``densenet121(num_classes=K)`` loads it too).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The

@@ -68,9 +68,10 @@ def augment(crops: np.ndarray, aug: FrameAugment, rng: np.random.Generator) -> n
             x = np.clip(np.rint(_colour(crop.astype(np.float32), aug, rng)), 0, 255).astype(
                 np.uint8)
         if geo:
-            m = affine(side, rng.uniform(-aug.rotate, aug.rotate),
-                       rng.uniform(1 - aug.zoom, 1 + aug.zoom),
-                       *(rng.uniform(-aug.shift, aug.shift, 2) * side),
+            angle = rng.uniform(-aug.rotate, aug.rotate)
+            scale = rng.uniform(1 - aug.zoom, 1 + aug.zoom)
+            dx, dy = rng.uniform(-aug.shift, aug.shift, 2) * side
+            m = affine(side, angle, scale, float(dx), float(dy),
                        rng.uniform(-aug.shear, aug.shear))
             x = cv2.warpAffine(np.ascontiguousarray(x), m, (side, side), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)

@@ -12,9 +12,10 @@ import torch
 
 from emoprep.data import Folds
 from emoprep.errors import ModelFileError
-from emoprep.train.backbones import build
+from emoprep.stages.embed import DenseNet121Config, EmbedderConfig
+from emoprep.train.backbones import Preprocess, build
 from emoprep.train.config import Backbone, TrainConfig
-from emoprep.train.densenet import DenseNet121, legacy_keys
+from emoprep.train.densenet import IMAGENET_MEAN, IMAGENET_STD, DenseNet121, legacy_keys
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
 from emoprep.train.frames import FrameSet
 
@@ -75,6 +76,19 @@ def test_densenet_loss_falls_and_checkpoint_reloads(dn_file: Path, tmp_path: Pat
     net = DenseNet121(with_classifier=True, n_classes=2)
     net.load_state_dict(sd)  # strict: the checkpoint keeps torchvision's layout
     assert net.eval()(torch.zeros(1, 3, 32, 32)).shape == (1, 2)
+    # the densenet121 embedder reads it: pooled features, the file's sha256 in its fingerprint
+    before = DenseNet121Config(weights=dn_file, input_size=32, device="cpu").make()
+    after = DenseNet121Config(weights=ckpt, input_size=32, device="cpu").make()
+    crops = fs.crops[:3]
+    got = after.embed(crops)
+    assert got.shape == (3, 1024) and not np.allclose(got, before.embed(crops))
+    pooled = DenseNet121()
+    pooled.load_state_dict({k: v for k, v in sd.items() if not k.startswith("classifier.")})
+    x = Preprocess(32, IMAGENET_MEAN, IMAGENET_STD)(crops)
+    with torch.no_grad():
+        np.testing.assert_allclose(got, pooled.eval()(x).numpy(), rtol=1e-4, atol=1e-5)
+    assert after.attrs()["weights_sha256"] == m["sha256"] != before.attrs()["weights_sha256"]
+    assert DenseNet121Config(weights=ckpt).model_files() == [ckpt]
 
 
 def test_missing_or_foreign_file_is_named(tmp_path: Path) -> None:
@@ -98,3 +112,16 @@ def test_one_task_parts_report_mean_class_accuracy(dn_file: Path) -> None:
     recalls = [float((pred[fs.labels == k] == k).mean()) for k in (0, 1)]
     assert s["frame_mean_class_accuracy"] == pytest.approx(np.mean(recalls), abs=1e-12)
     assert s["frame_accuracy"] == pytest.approx(float((pred == fs.labels).mean()), abs=1e-12)
+
+
+def test_embedder_is_declared_in_a_manifest_and_names_a_missing_file(tmp_path: Path) -> None:
+    from pydantic import TypeAdapter
+
+    cfg = TypeAdapter(EmbedderConfig).validate_python(
+        {"type": "densenet121", "weights": str(tmp_path / "dn.pt")})
+    assert isinstance(cfg, DenseNet121Config) and cfg.input_size == 224
+    assert cfg.missing_files("dn") == [f"stages.embed.dn: model file {tmp_path / 'dn.pt'} not "
+                                       "found; put the file there or fix the path"]
+    with pytest.raises(ModelFileError, match=r"embedder densenet121: weight file .*dn\.pt not "
+                       "found; expected a torchvision densenet121 state dict"):
+        cfg.make()
