@@ -78,6 +78,15 @@ def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = Non
     return as_result(metrics, step)
 
 
+def check_weights(m: Manifest, steps: list[FinetuneStep]) -> None:
+    """A ModelFileError naming the first step's weight file that is not given or not there,
+    before anything runs (nothing is lost to a late failure)."""
+    from emoprep.train.finetune import source_weights
+
+    for step in steps:
+        source_weights(m, step.backbone)
+
+
 def expression_set_step(expression_set: str | Path | None, root: Path, m: Manifest,
                         step: FinetuneStep, features: str,
                         workers: int) -> tuple[Result | None, tuple[str, ...], list[str]]:

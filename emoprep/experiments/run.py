@@ -171,6 +171,7 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
     steps (BU-4DFE: first on ``expression_set``, a manifest of an expression image set), train
     its heads, fuse where the document does, and write ``experiment-<profile>.{json,md}`` into
     the output folder. Returns the table (``rows``), ``differences``, ``text`` and the files."""
+    from emoprep.experiments.finetuning import check_weights
     from emoprep.pipeline.runner import run
     from emoprep.pipeline.session import resolve_manifest
 
@@ -179,6 +180,8 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
     m = resolve_manifest(manifest, overrides)
     root = Path(out) if out is not None else m.output_dir()
     name, notes = pick_features(m, features, spec) if spec.trials else (None, [])
+    pre = [spec.pre_finetune] if spec.pre_finetune and expression_set is not None else []
+    check_weights(m, [*pre, *spec.finetunes])
     results, extra, more = _pre_finetune(spec, expression_set, root, m, name, workers)
     notes += more
     overrides = (*overrides, *extra)

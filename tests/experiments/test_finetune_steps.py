@@ -150,3 +150,20 @@ def test_a_missing_pretrained_file_is_named(tmp_path: Path) -> None:
     step = EXPERIMENTS[Profile.THESIS_AFFECTNET].finetunes[0]
     with pytest.raises(ModelFileError, match=r"densenet121\.pt not found"):
         run_step(m, tmp_path / "out", step)
+
+
+def test_cli_names_a_missing_weight_file_before_running_anything(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    m = tmp_path / "m.yaml"
+    m.write_text(yaml.safe_dump({"videos": {"root": str(tmp_path / "imgs"),
+                                            "csv": str(tmp_path / "training.csv")},
+                                 "labels": {"preset": "affectnet"}}))
+    res = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment",
+                          "thesis-affectnet", "-m", str(m), "-o", str(tmp_path / "out"), "--set",
+                          f"train.finetune.weights={tmp_path / 'densenet121.pt'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert f"weight file {tmp_path / 'densenet121.pt'} not found" in res.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran
