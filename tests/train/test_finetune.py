@@ -184,7 +184,7 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
     manifest, out, weights = run_out
     res = subprocess.run(
         [sys.executable, "-m", "emoprep.cli.app", "finetune", "--backbone", "inception_resnet_v1",
-         "--weights", str(weights), "-m", str(manifest), "-o", str(out), "--input-size", "80",
+         "-m", str(manifest), "-o", str(out), "--no-flip",  # weights: the irv1 embedder's
          "--frames-per-video", "1", "--fold", "0", "--set", "train.optim.epochs=1",
          "--set", "train.optim.optimizer=sgd", "--set", "train.optim.momentum=0.9",
          "--set", "train.optim.plateau=true", "--set", "train.optim.plateau_monitor=val_acc",
@@ -194,6 +194,8 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
     ckpt = out / "finetune" / "inception_resnet_v1" / "fold_0" / "irv1_finetuned.pt"
     metrics = json.loads((ckpt.parent / "metrics.json").read_text())
     assert metrics["parts"]["val"]["videos"] == 2 and metrics["optim"]["optimizer"] == "sgd"
+    assert metrics["weights"] == str(weights) and metrics["options"]["input_size"] == 80
+    assert metrics["augment"]["flip"] == 0.0  # --no-flip
     assert _embed_states(manifest, out) == (4, 0)
     assert _embed_states(manifest, out, f"stages.embed.irv1.weights={ckpt}") == (0, 4)
     shutil.copy2(ckpt, weights)  # same path, new content: the fingerprint holds the sha256
