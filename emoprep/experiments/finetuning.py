@@ -56,6 +56,7 @@ def as_result(metrics: dict[str, Any], step: FinetuneStep) -> Result:
     return {"final_test": fold["test"] if step.fold is None else None,
             "folds": [] if step.fold is None else [fold], "run_dir": str(Path(
                 metrics["checkpoint"]).parent), "checkpoint": metrics["checkpoint"],
+            "cached": bool(metrics.get("cached")),
             "describe": {"test": f"test part, final model, {what}",
                          "val": f"validation part of fold {step.fold}, {what}"}}
 
@@ -63,7 +64,8 @@ def as_result(metrics: dict[str, Any], step: FinetuneStep) -> Result:
 def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = None) -> Result:
     """Fine-tune ``step.backbone`` on the frames of ``out`` (split ``split``, default the
     manifest's) as the step says; the metrics are in ``OUT/finetune/<backbone>/<fold>/``, beside
-    the checkpoint (a step without augmentation: ``.../<fold>-plain/``)."""
+    the checkpoint (a step without augmentation: ``.../<fold>-plain/``). A run there with the same
+    key (the same crops, labels, weights and settings) is reused, not trained again."""
     from emoprep.train.finetune import FinetuneOptions, finetune, finetune_root, source_weights
     from emoprep.train.frames import load_frames
 
@@ -74,7 +76,7 @@ def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = Non
     dest = finetune_root(out, step.backbone, step.fold)
     dest = dest if step.augment else dest.with_name(dest.name + "-plain")
     metrics = finetune(fs, FinetuneOptions(step.backbone, weights, input_size=size,
-                                           fold=step.fold), cfg, dest)
+                                           fold=step.fold), cfg, dest, reuse=True)
     return as_result(metrics, step)
 
 

@@ -58,6 +58,7 @@ from emoprep.train.backbones import (
     freeze_backbone,
 )
 from emoprep.train.config import Backbone, Combine, Monitor, TrainConfig
+from emoprep.train.finetune_cache import reusable, run_key
 from emoprep.train.frame_augment import augment
 from emoprep.train.frames import FrameSet, frame_video_scores, multitask_scores
 from emoprep.train.loop import make_optimizer, make_plateau
@@ -253,9 +254,15 @@ class FrameTrainer:
         return log, best_epoch
 
 
-def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) -> dict[str, Any]:
+def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
+             reuse: bool = False) -> dict[str, Any]:
     """Fine-tune on ``fs`` as ``opts`` and ``cfg`` say; write the checkpoint and metrics.json to
-    ``dest``; return the metrics (``checkpoint``: its path, ``sha256``)."""
+    ``dest``; return the metrics (``checkpoint``: its path, ``sha256``, ``key``: what it depends
+    on). ``reuse``: return the run already in ``dest`` (``cached`` true) when its key is the same
+    (:mod:`emoprep.train.finetune_cache`)."""
+    key = run_key(fs, asdict(opts), cfg)
+    if reuse and (done := reusable(dest, key)) is not None:
+        return {**done, "cached": True}
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     n = {t: len(c) for t, (_, c) in fs.heads.items()} if fs.heads else len(fs.classes)
@@ -284,7 +291,8 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) 
                "options": {**asdict(opts), "input_size": built.prep.size},
                "augment": cfg.finetune.augment.model_dump(mode="json") if opts.augment else None,
                "optim": cfg.optim.model_dump(mode="json"), "loss": cfg.loss.model_dump(
-                   mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt)}
+                   mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt),
+               "key": key, "cached": False}
     atomic_write_text(dest / "metrics.json", json.dumps(metrics, indent=1, default=str))
     return metrics
 

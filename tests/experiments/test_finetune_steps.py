@@ -91,6 +91,20 @@ def test_bu4dfe_first_step_fine_tunes_on_the_set_and_points_the_features_at_it(
     cfg = resolve_manifest(_main(tmp_path, vgg_file), [*FAST, *sets]).stages.embed["vgg"]
     emb = VggFaceConfig.model_validate({**cfg.model_dump(), "layer": "pool5"}).make()
     assert emb.attrs()["weights_sha256"] == sha256_file(ckpt) != sha256_file(vgg_file)
+    # a second call: the set is up to date and the same fine-tuning is reused, not trained again
+    again, same, _ = expression_set_step(tmp_path / "fer.yaml", tmp_path / "out", main, STEP,
+                                         "vgg", workers=0)
+    assert again is not None and again["cached"] is True and res["cached"] is False
+    assert same == sets and sha256_file(ckpt) == metrics["sha256"]
+    # features of another type keep their weights, and the note says why
+    raw = yaml.safe_load(_main(tmp_path, vgg_file).read_text())
+    raw["stages"]["embed"]["hog"] = {"type": "hog"}
+    with_hog = resolve_manifest(raw, [*FAST, "profile=thesis-bu4dfe"])
+    res, sets, notes = expression_set_step(tmp_path / "fer.yaml", tmp_path / "out", with_hog,
+                                           STEP, "hog", 0)
+    assert res is not None and res["cached"] is True and sets == ()
+    assert notes == [f"the vggface fine-tuned on the expression set ({ckpt}) is not used: "
+                     "features 'hog' are hog"]
 
 
 def test_without_an_expression_set_the_step_is_skipped_and_said_so(tmp_path: Path,
@@ -100,18 +114,6 @@ def test_without_an_expression_set_the_step_is_skipped_and_said_so(tmp_path: Pat
     assert res is None and sets == ()
     assert notes[0].startswith("skipped: 003 §3.2.4's first step") and "--expression-set" in \
         notes[0]
-
-
-def test_other_features_keep_their_weights_and_the_note_says_why(tmp_path: Path,
-                                                                 vgg_file: Path) -> None:
-    raw = yaml.safe_load(_main(tmp_path, vgg_file).read_text())
-    raw["stages"]["embed"]["hog"] = {"type": "hog"}
-    main = resolve_manifest(raw, FAST)
-    res, sets, notes = expression_set_step(_expression_set(tmp_path), tmp_path / "out", main,
-                                           STEP, "hog", 0)
-    assert res is not None and sets == ()
-    assert notes == [f"the vggface fine-tuned on the expression set ({res['checkpoint']}) is not "
-                     "used: features 'hog' are hog"]
 
 
 def test_frame_scores_feed_the_table() -> None:

@@ -4,6 +4,7 @@ available here: a seeded random network saved in that layout stands in (small 32
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from emoprep.train.backbones import Preprocess, build
 from emoprep.train.config import Backbone, TrainConfig
 from emoprep.train.densenet import IMAGENET_MEAN, IMAGENET_STD, DenseNet121, legacy_keys
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
+from emoprep.train.finetune_cache import reusable, run_key
 from emoprep.train.frames import FrameSet
 
 
@@ -125,3 +127,29 @@ def test_embedder_is_declared_in_a_manifest_and_names_a_missing_file(tmp_path: P
     with pytest.raises(ModelFileError, match=r"embedder densenet121: weight file .*dn\.pt not "
                        "found; expected a torchvision densenet121 state dict"):
         cfg.make()
+
+
+def test_a_fine_tuning_run_is_reused_until_something_it_depends_on_changes(
+        dn_file: Path, tmp_path: Path) -> None:
+    """Three acts (emoprep experiment's reuse): train; the same again is reused (a thread count
+    is no part of the key); a new learning rate, other crops or a changed checkpoint train anew."""
+    fs = _frameset()
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None)
+    base = {"device": "cpu", "optim": {"batch_size": 4, "epochs": 1}}
+    first = finetune(fs, opts, TrainConfig.model_validate(base), tmp_path, reuse=True)
+    ckpt = Path(first["checkpoint"])
+    stamp = ckpt.stat().st_mtime_ns
+    assert first["cached"] is False
+    again = finetune(fs, opts, TrainConfig.model_validate({**base, "num_threads": 1}), tmp_path,
+                     reuse=True)
+    assert again["cached"] is True and again["key"] == first["key"]
+    assert ckpt.stat().st_mtime_ns == stamp and again["sha256"] == first["sha256"]
+    other = {**base, "optim": {**base["optim"], "lr": 0.01}}
+    third = finetune(fs, opts, TrainConfig.model_validate(other), tmp_path, reuse=True)
+    assert third["cached"] is False and third["key"] != first["key"]
+    fs.crops[0, 0, 0, 0] ^= 1  # one value of one crop
+    assert run_key(fs, asdict(opts), TrainConfig.model_validate(other)) != third["key"]
+    fs.crops[0, 0, 0, 0] ^= 1
+    assert reusable(tmp_path, third["key"]) is not None
+    ckpt.write_bytes(ckpt.read_bytes()[:-1])  # a damaged checkpoint is not reused
+    assert reusable(tmp_path, third["key"]) is None
