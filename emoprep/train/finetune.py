@@ -46,7 +46,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 
 from emoprep.errors import ModelFileError
-from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
+from emoprep.io.atomic import atomic_path, atomic_write_text, expand_path, sha256_file
 from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.stages.embed.vggface import VggLayer
 from emoprep.train.backbones import (
@@ -84,16 +84,19 @@ class FinetuneOptions:
 def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
                    input_size: int | None = None) -> tuple[Path, int | None]:
     """The pretrained file and the input side: ``given`` (``--weights``), else
-    ``train.finetune.weights``, else the ``weights`` of the manifest's first embedder (by name) of
-    the backbone's type, whose ``input_size`` then applies unless one is given (``input_size``,
-    ``train.finetune.input_size``). ModelFileError saying what to set when there is none, naming
-    the file when it is not there (checked before any data is read)."""
+    ``train.finetune.weights`` (relative: to the manifest's folder), else the ``weights`` of the
+    manifest's first embedder (by name) of the backbone's type, whose ``input_size`` then applies
+    unless one is given (``input_size``, ``train.finetune.input_size``). ModelFileError saying
+    what to set when there is none, naming the file when it is not there (checked before any
+    data is read)."""
     size = input_size or m.train.finetune.input_size
-    path = given or m.train.finetune.weights
+    path = given or (expand_path(m.train.finetune.weights, m.base_dir)
+                     if m.train.finetune.weights is not None else None)
     for name in sorted(m.stages.embed) if path is None else ():
         e = m.stages.embed[name]
         if str(getattr(e.type, "value", e.type)) == backbone.value and getattr(e, "weights", None):
-            path, size = Path(e.weights), size or getattr(e, "input_size", None)
+            path = expand_path(e.weights, m.base_dir)
+            size = size or getattr(e, "input_size", None)
             break
     if path is None:
         raise ModelFileError(

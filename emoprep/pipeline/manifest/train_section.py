@@ -182,8 +182,9 @@ class FinetuneConfig(_Strict):
     """``emoprep finetune`` and the fine-tuning steps of ``emoprep experiment`` (the sequence
     trainer ignores this section: it is no part of its models' fingerprints)."""
 
-    weights: Path | None = Field(None, description="the pretrained file; None: the weights of "
-                                 "the manifest's embedder of the backbone's type")
+    weights: Path | None = Field(None, description="the pretrained file (relative: to the "
+                                 "manifest's folder); None: the weights of the manifest's "
+                                 "embedder of the backbone's type")
     input_size: int | None = Field(None, ge=16, description="crop side fed to the network; "
                                    "None: that embedder's, else 160 (IRv1) / 224")
     frames_per_video: int | None = Field(16, ge=1, description="face frames per video, evenly "
