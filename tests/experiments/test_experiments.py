@@ -22,8 +22,10 @@ from emoprep.experiments.results import metric_value
 from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
 from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
 from emoprep.stages.embed.irv1_nets import InceptionResnetV1
+from emoprep.stages.embed.vggface_nets import VggFace
 from emoprep.train import fuse
 from emoprep.train.densenet import DenseNet121
+from tests.experiments.test_finetune_steps import expression_set
 
 pytestmark = pytest.mark.slow  # each runs preprocessing and several trainings (10-30 s CPU)
 
@@ -72,7 +74,9 @@ def _final_test(run_dir: str, metric: str) -> float:
 def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
     """Frame folders F###/<Expression>/ as the preset reads them, one subject per Fig. 3.6 fold
     and two test subjects: the thesis split, LSTM / BiLSTM / 1D-CNN with final models scored on
-    the test part, Table 3.7's fusions of the same runs."""
+    the test part, Table 3.7's fusions of the same runs; 003's first step, VGGFace (a seeded
+    random one) fine-tuned on a generated expression set, beside Table 3.4 (the hog features do
+    not use it, and the differences say so)."""
     rng = np.random.default_rng(0)
     subjects = ["F001", "M001", "F011", "F028", "F044", "M012", "M028"]
     emotions = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise"]
@@ -81,11 +85,14 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
             for f in range(3):
                 _image(tmp_path / "data" / s / e / f"{f:03d}.jpg", 30 + 35 * k, rng)
     m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "bu4dfe", {"fps": 25})
+    vgg = _random_weights(tmp_path / "vgg_face.pt", VggFace(()))
     sets = ("stages.window.mode=all", "stages.au.source=landmarks", "stages.detect.backend=none",
             "stages.augment.names=[flip]", *FAST,
-            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]")
+            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]",
+            f"train.finetune.weights={vgg}", "train.finetune.input_size=32")
     t0 = time.perf_counter()
-    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True)
+    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True,
+                         expression_set=expression_set(tmp_path / "fer"))
     print(f"bu4dfe experiment: {time.perf_counter() - t0:.1f} s")
     rows = _table(res)
     assert [r["document"] for r in res["rows"]][:4] == [62.5, 62.5, 65.0, 67.8]
@@ -114,8 +121,13 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
     assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
     diffs = res["differences"]
     fer = rows["VGGFace fine-tuned on FER2013, test accuracy"]
-    assert fer["emoprep"] is None and fer["measured_on"].startswith("skipped: 003 §3.2.4")
-    assert any(d.startswith("skipped: 003 §3.2.4's first step") for d in diffs)
+    ft = _finetuned(res, "vggface-expression-set")
+    assert (fer["document"], fer["source"]) == (69.0, "003 Table 3.4")
+    assert fer["emoprep"] == round(100 * ft["parts"]["test"]["frame_accuracy"], 2)
+    assert ft["augment"]["shear"] == 0.15 and ft["fold"] == "final"
+    assert (tmp_path / "out" / "expression-set" / "summary.json").is_file()
+    assert f"the vggface fine-tuned on the expression set ({ft['checkpoint']}) is not used: " \
+        "features 'hog' are hog" in diffs
     bilstm = json.loads((Path(res["runs"]["bilstm"]) / "metrics.json").read_text())["config"]
     assert bilstm["augmented_copies"] == {"bilstm": 3}  # 003 §3.3.2
     assert set(PROFILES[Profile.THESIS_BU4DFE].notes) <= set(diffs)

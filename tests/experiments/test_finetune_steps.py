@@ -38,7 +38,7 @@ def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _expression_set(root: Path) -> Path:
+def expression_set(root: Path) -> Path:
     """Six subjects x two expressions, one 40 x 40 image each (bright top vs bright left)."""
     rng = np.random.default_rng(0)
     for s in range(6):
@@ -72,7 +72,7 @@ def test_bu4dfe_first_step_fine_tunes_on_the_set_and_points_the_features_at_it(
         tmp_path: Path, vgg_file: Path) -> None:
     assert STEP is not None and STEP.backbone is Backbone.VGGFACE and STEP.fold is None
     main = resolve_manifest(_main(tmp_path, vgg_file), [*FAST, "profile=thesis-bu4dfe"])
-    res, sets, notes = expression_set_step(_expression_set(tmp_path), tmp_path / "out", main,
+    res, sets, notes = expression_set_step(expression_set(tmp_path), tmp_path / "out", main,
                                            STEP, "vgg", workers=0)
     assert res is not None and notes == []
     ckpt = Path(res["checkpoint"])

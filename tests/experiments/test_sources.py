@@ -13,7 +13,7 @@ import pytest
 
 from emoprep.errors import ConfigError
 from emoprep.experiments import EXPERIMENTS, plan
-from emoprep.experiments.results import mean_class_accuracy, scored
+from emoprep.experiments.results import mean_class_accuracy, scored, table_rows
 from emoprep.experiments.sources import Reported
 from emoprep.pipeline.manifest.profile_specs import Profile
 
@@ -108,3 +108,12 @@ def test_plan_from_the_command_line() -> None:
     bad = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-x",
                           "--plan"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "expected one of" in bad.stderr
+
+
+def test_a_skipped_step_says_why_in_its_row() -> None:
+    spec = EXPERIMENTS[Profile.THESIS_BU4DFE]
+    assert spec.pre_finetune is not None
+    rows = {r["run"]: r for r in table_rows(spec, {spec.pre_finetune.name: {
+        "skipped": "skipped: no expression image set given"}})}
+    row = rows[spec.pre_finetune.name]
+    assert row["emoprep"] is None and row["measured_on"] == "skipped: no expression image set given"
