@@ -55,7 +55,9 @@ from emoprep.train.backbones import (
     Built,
     build,
     checkpoint_state,
-    freeze_backbone,
+    eval_frozen,
+    frozen_prefixes,
+    set_frozen,
 )
 from emoprep.train.config import Backbone, Combine, Monitor, TrainConfig
 from emoprep.train.finetune_cache import reusable, run_key
@@ -124,8 +126,10 @@ class FrameTrainer:
         self.built, self.fs, self.cfg, self.opts = built, fs, cfg, opts
         self.device = resolve_device(cfg.device, "train")
         self.model = built.model.to(self.device)
-        if opts.freeze:
-            freeze_backbone(self.model)
+        #: backbone name prefixes kept frozen after the head-only epochs (None: all of it)
+        self.frozen: tuple[str, ...] | None = None if opts.freeze else frozen_prefixes(
+            built.backbone, cfg.finetune.trainable_blocks)
+        set_frozen(self.model, self.frozen)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = make_optimizer(params, cfg.optim)
         self.rng = np.random.default_rng(cfg.seed)
@@ -152,12 +156,15 @@ class FrameTrainer:
         losses = {t: head_loss(out[t], ys[t], self.cfg.loss, self.weight.get(t)) for t in out}
         return combine(losses, self.factors) if len(losses) > 1 else next(iter(losses.values()))
 
-    def train_epoch(self, frames: np.ndarray) -> dict[str, float]:
+    def train_epoch(self, frames: np.ndarray, epoch: int = 1) -> dict[str, float]:
         """One shuffled pass over crops ``frames``; mean loss and frame accuracy of the batches
-        (multitask: the combined frame accuracy, and each head's)."""
+        (multitask: the combined frame accuracy, and each head's). Epochs up to
+        ``train.finetune.head_epochs`` train the classifier alone."""
+        head_only = epoch <= self.cfg.finetune.head_epochs
+        frozen = None if head_only else self.frozen
+        set_frozen(self.model, frozen)
         self.model.train()
-        if self.opts.freeze:
-            self.model.net.eval()  # frozen batch-norm statistics too
+        eval_frozen(self.model, frozen)  # frozen batch-norm statistics too
         total = 0.0
         ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         ps: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
@@ -239,7 +246,7 @@ class FrameTrainer:
         for epoch in range(1, optim.epochs + 1):
             t0 = time.perf_counter()
             row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"],
-                                     **self.train_epoch(train)}
+                                     **self.train_epoch(train, epoch)}
             if val is not None:
                 row.update(self._val_row(val))
                 if plateau is not None:
@@ -293,6 +300,7 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
                    fs.video_of[train])))}, "parts": parts, "log": log,
                "options": {**asdict(opts), "input_size": built.prep.size},
                "augment": cfg.finetune.augment.model_dump(mode="json") if opts.augment else None,
+               "finetune": cfg.finetune.model_dump(mode="json", exclude={"augment"}),
                "optim": cfg.optim.model_dump(mode="json"), "loss": cfg.loss.model_dump(
                    mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt),
                "key": key, "cached": False}

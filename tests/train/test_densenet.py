@@ -14,7 +14,7 @@ import torch
 from emoprep.data import Folds
 from emoprep.errors import ModelFileError
 from emoprep.stages.embed import DenseNet121Config, EmbedderConfig
-from emoprep.train.backbones import Preprocess, build
+from emoprep.train.backbones import Preprocess, build, checkpoint_state
 from emoprep.train.config import Backbone, TrainConfig
 from emoprep.train.densenet import IMAGENET_MEAN, IMAGENET_STD, DenseNet121, legacy_keys
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
@@ -153,3 +153,22 @@ def test_a_fine_tuning_run_is_reused_until_something_it_depends_on_changes(
     assert reusable(tmp_path, third["key"]) is not None
     ckpt.write_bytes(ckpt.read_bytes()[:-1])  # a damaged checkpoint is not reused
     assert reusable(tmp_path, third["key"]) is None
+
+
+def test_frozen_blocks_keep_weights_and_batch_norm_statistics(dn_file: Path) -> None:
+    """train.finetune.trainable_blocks=1: only denseblock4 (and norm5, the classifier) train; the
+    earlier blocks' batch-norm layers stay in eval mode, their running statistics as loaded."""
+    fs = _frameset()
+    opts = FinetuneOptions(Backbone.DENSENET121, dn_file, input_size=32, fold=None, augment=False)
+    cfg = TrainConfig.model_validate({"device": "cpu", "finetune": {"trainable_blocks": 1},
+                                      "optim": {"batch_size": 4, "epochs": 1}})
+    built = build(opts.backbone, dn_file, 2, 32)
+    FrameTrainer(built, fs, cfg, opts).fit(np.arange(8), None)
+    sd = checkpoint_state(built)
+    original = torch.load(dn_file, map_location="cpu", weights_only=True)
+    for k in ("features.denseblock1.denselayer1.norm1.running_mean",
+              "features.transition3.conv.weight", "features.conv0.weight"):
+        assert torch.equal(sd[k], original[k]), k
+    for k in ("features.denseblock4.denselayer16.norm1.running_mean",
+              "features.denseblock4.denselayer16.conv2.weight", "features.norm5.weight"):
+        assert not torch.equal(sd[k], original[k]), k

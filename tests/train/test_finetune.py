@@ -18,11 +18,12 @@ import torch
 import emoprep
 from emoprep.data import Folds
 from emoprep.errors import ModelFileError
+from emoprep.pipeline.manifest.train_section import FinetuneConfig
 from emoprep.stages.embed.irv1 import InceptionResnetV1Config
 from emoprep.stages.embed.irv1_nets import InceptionResnetV1
 from emoprep.stages.embed.vggface import VggFaceConfig
 from emoprep.stages.embed.vggface_nets import VggFace
-from emoprep.train.backbones import build, checkpoint_state
+from emoprep.train.backbones import build, checkpoint_state, frozen_prefixes
 from emoprep.train.config import Backbone, TrainConfig
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
 from emoprep.train.frames import FrameSet, frame_video_scores, load_frames, video_probs
@@ -205,3 +206,40 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
 def _embed_states(manifest: Path, out: Path, *overrides: str) -> tuple[int, int]:
     counts = emoprep.status(manifest, out, overrides=overrides)["stages"]["embed:irv1"]
     return counts["up-to-date"], counts["stale"]
+
+
+def test_block_prefixes_per_backbone() -> None:
+    assert frozen_prefixes(Backbone.VGGFACE, None) == ()
+    assert frozen_prefixes(Backbone.VGGFACE, 2) == ("conv1_", "conv2_", "conv3_")
+    assert frozen_prefixes(Backbone.VGGFACE, 9) == ()
+    assert len(frozen_prefixes(Backbone.VGGFACE, 0)) == 5
+    assert frozen_prefixes(Backbone.IRV1, 1) == ("conv2d_", "maxpool_3a", "repeat_1.",
+                                                 "mixed_6a.", "repeat_2.", "mixed_7a.")
+    irv1 = [n for n, _ in InceptionResnetV1().named_parameters()]
+    every = frozen_prefixes(Backbone.IRV1, 0)
+    assert {n.split(".")[0] for n in irv1 if not n.startswith(every)} == {"last_linear",
+                                                                          "last_bn"}
+
+
+def test_head_epochs_then_the_last_two_vgg_blocks_train(tmp_path: Path) -> None:
+    """003 §3.2.4 / Table 3.4: the classifier alone first, then the last two convolution blocks
+    (conv4, conv5) with it; conv1-conv3 keep the loaded weights throughout."""
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg_conv.pt"
+    torch.save(VggFace(()).state_dict(), weights)
+    original = torch.load(weights, map_location="cpu", weights_only=True)
+    fs = _frameset()
+    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, augment=False)
+
+    def trained(epochs: int) -> dict[str, torch.Tensor]:
+        cfg = _cfg(epochs=epochs, lr=0.001).model_copy(update={
+            "finetune": FinetuneConfig(trainable_blocks=2, head_epochs=1)})
+        built = build(opts.backbone, weights, 2, 32)
+        FrameTrainer(built, fs, cfg, opts).fit(np.arange(len(fs.crops)), None)
+        return checkpoint_state(built)
+
+    head_only, both = trained(1), trained(2)
+    for k in original:
+        assert torch.equal(head_only[k], original[k]), k  # epoch 1: the classifier alone
+        assert torch.equal(both[k], original[k]) == k.startswith(("conv1", "conv2", "conv3")), k
+    assert not torch.equal(head_only["dense.weight"], both["dense.weight"])

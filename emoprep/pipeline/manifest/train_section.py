@@ -190,6 +190,11 @@ class FinetuneConfig(_Strict):
     frames_per_video: int | None = Field(16, ge=1, description="face frames per video, evenly "
                                          "spaced; None: all")
     augment: FrameAugment = FrameAugment()
+    trainable_blocks: int | None = Field(None, ge=0, description="train only the backbone's "
+                                         "last N blocks (the layers after them always train); "
+                                         "None: every block")
+    head_epochs: int = Field(0, ge=0, description="first epochs with the whole backbone frozen "
+                             "(the new classifier alone), then the trainable blocks join")
 
 
 #: keys added after emoprep 0.1 and their defaults: left out of the model fingerprint at these
