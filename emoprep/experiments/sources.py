@@ -132,10 +132,11 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
                   "vggface-expression-set")),
         _BU_FUSIONS,
         ("003 fine-tuned VGGFace on FER2013 in phases (§3.2.4: the classifier on the frozen "
-         "base, then the last two convolution blocks, SGD from a hyperparameter search); the "
-         "step fine-tunes end to end with the profile's train.optim and 003's online "
-         "augmentation (train.finetune.augment), on every non-test image of the set, scored on "
-         "its test part per image",
+         "base, then the last two convolution blocks, SGD with settings from a hyperparameter "
+         "search it does not print, then a refinement); the step keeps the phases "
+         "(train.finetune.head_epochs, trainable_blocks) and 003's online augmentation, with "
+         "the profile's train.optim, on every non-test image of the set, scored on its test "
+         "part per image",
          "003's C3D and ConvLSTM rows (Table 3.6) train on pixels: not in emoprep"),
         "vggface",
         pre_finetune=FinetuneStep("vggface-expression-set", Backbone.VGGFACE, Task.EMOTION,

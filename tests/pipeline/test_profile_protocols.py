@@ -47,6 +47,7 @@ PROTOCOL = [
     (BU, "train.finetune.augment.brightness", [0.4, 1.5], "003", "3.2.4",
      "brightness_range=[0.4, 1.5]"),
     (SASE, "train.finetune.augment.flip", 0.0, "000", "4.4", "without data augmentation"),
+    (BU, "train.finetune.trainable_blocks", 2, "003", "3.2.4", "2 last blocks unfrozen"),
     (SASE, "train.task", "multitask", "000", "3.2", "two classification heads"),
     (SASE, "train.loss.kind", "multilabel_focal", "000", "3.2.2", "multi-label focal loss"),
     (SASE, "train.loss.combine", "precision", "000", "3.2.3", "precision"),
@@ -81,6 +82,7 @@ CHOSEN = [(BU, "train.seq_cut"), (BU, "train.loss.kind"), (BU, "train.optim.weig
           (NVIE, "train.head"), (NVIE, "train.optim.weight_decay"), (NVIE, "train.optim.epochs"),
           (NVIE, "train.optim.optimizer"), (NVIE, "stages.augment.names"),
           (BU, "train.finetune.augment.flip"), (SASE, "train.finetune.frames_per_video"),
+          (BU, "train.finetune.head_epochs"),
           *[(AFF, f"train.finetune.augment.{k}")
             for k in ("flip", "brightness", "contrast", "rotate", "hue", "saturation")]]
 

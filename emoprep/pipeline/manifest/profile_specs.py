@@ -188,6 +188,11 @@ _BU4DFE = ProfileSpec(
         _r("shear range 0.15 (degrees)", _FER, _AUG + "shear", 0.15),
         _r("horizontal flip", _FER, _AUG + "flip", 0.5, "probability 0.5 (Keras's)"),
         _r("brightness factor between 0.4 and 1.5", _FER, _AUG + "brightness", [0.4, 1.5]),
+        _r("VGGFace's last two convolution blocks fine-tuned, the earlier ones frozen",
+           "003 §3.2.4 (FER2013 fine-tuning), Table 3.4", "train.finetune.trainable_blocks", 2),
+        _r("the new classifier trained first on the frozen base", _FER,
+           "train.finetune.head_epochs", 5,
+           "5 epochs (003 searched the classifier over 20 trials and gives no epoch count)"),
         _r("softmax output, one unit per emotion", "003 §3.2.3", "train.loss.kind", "ce",
            "cross-entropy (the loss it names for its classifiers, §3.2.4)"),
         _r("no weight decay named", "003 §3.2.4 (LSTM settings)", "train.optim.weight_decay", 0.0,
@@ -212,8 +217,8 @@ _BU4DFE = ProfileSpec(
         "the weights are yours to bring: stages.embed.<name>: {type: vggface, weights: "
         "/path/vgg_face_dag.pth}; emoprep experiment thesis-bu4dfe --expression-set MANIFEST "
         "fine-tunes them on that image set (emoprep finetune --backbone vggface, with the "
-        "train.finetune.augment of §3.2.4) and extracts pool5 with the checkpoint; without it the "
-        "step is skipped and said so.",
+        "train.finetune settings of §3.2.4) and extracts pool5 with the checkpoint; without it "
+        "the step is skipped and said so.",
         "Anomalies were reworked by hand (§3.2.1): stages.trim.overrides takes such ranges.",
         "OpenFace CSVs are yours to bring: stages.au.openface_csv (default {stem}.csv next to "
         "the videos).",
