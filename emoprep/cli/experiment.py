@@ -26,22 +26,28 @@ def experiment(
     allow_degenerate: Annotated[bool, typer.Option(
         "--allow-degenerate", metavar="", help="train even when a fold's data cannot give a "
         "meaningful score (as `emoprep train`)")] = False,
+    expression_set: Annotated[Path | None, typer.Option(
+        "--expression-set", help="thesis-bu4dfe: a manifest of an expression image set (003: "
+        "FER2013) to fine-tune VGGFace on before the features are extracted; without it that "
+        "step is skipped and the table says so")] = None,
     plan: Annotated[bool, typer.Option(
         "--plan", metavar="", help="print the document's numbers and the differences of "
         "protocol; run nothing (no manifest needed)")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Rerun a source experiment: preprocessing with the profile, each training the document
-    reports, its late fusions; print the results beside the document's numbers and every
-    remaining difference of protocol; write OUT/experiment-PROFILE.json and .md
-    (docs/EXPERIMENTS.md). Exit codes: 0 done, 2 usage, settings or degenerate data."""
+    """Rerun a source experiment: preprocessing with the profile, the fine-tuning steps and each
+    training the document reports, its late fusions; print the results beside the document's
+    numbers and every remaining difference of protocol; write OUT/experiment-PROFILE.json and
+    .md (docs/EXPERIMENTS.md). Exit codes: 0 done, 2 usage, settings, weight file or degenerate
+    data."""
     from emoprep.experiments import plan as plan_of
     from emoprep.experiments import run_experiment
 
     check_sets(set_)
     try:
         res = plan_of(profile) if plan else run_experiment(
-            profile, manifest, out, tuple(set_ or ()), features, workers, allow_degenerate)
+            profile, manifest, out, tuple(set_ or ()), features, workers, allow_degenerate,
+            expression_set)
     except EmoprepError as exc:
         fail(exc)
     if json_:

@@ -17,8 +17,10 @@ from emoprep.train.config import Backbone, Task
 def finetune(
     backbone: Annotated[Backbone, typer.Option(help="network to fine-tune (the embedder type "
                                                      "that loads the checkpoint)")],
-    weights: Annotated[Path, typer.Option(help="pretrained state dict (your file, e.g. "
-                                               "20180402-114759-vggface2.pt, vgg_face_dag.pth)")],
+    weights: Annotated[Path | None, typer.Option(
+        help="pretrained state dict (your file, e.g. 20180402-114759-vggface2.pt, "
+        "vgg_face_dag.pth); default: train.finetune.weights, else the weights of the manifest's "
+        "embedder of the backbone's type")] = None,
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
     fold: Annotated[str, typer.Option(help="fold number (train on its training part, keep the "
@@ -32,10 +34,17 @@ def finetune(
                                                  "(dense1024: a new 1024-unit layer on pool5)")
                      ] = VggLayer.DENSE1024,
     input_size: Annotated[int | None, typer.Option(help="crop side fed to the network (default: "
-                                                        "160 IRv1, 224 VGGFace)")] = None,
-    frames_per_video: Annotated[int, typer.Option(help="face frames per video, evenly spaced "
-                                                       "(0: all)")] = 16,
-    flip: Annotated[bool, typer.Option(help="random left-right flip of training crops")] = True,
+                                                        "train.finetune.input_size, the "
+                                                        "embedder's, 160 IRv1, 224 others)")
+                          ] = None,
+    frames_per_video: Annotated[int | None, typer.Option(
+        help="face frames per video, evenly spaced (0: all; default: "
+             "train.finetune.frames_per_video, 16)")] = None,
+    flip: Annotated[bool, typer.Option(help="random left-right flip of training crops (--no-flip: "
+                                            "train.finetune.augment.flip=0)")] = True,
+    augment: Annotated[bool, typer.Option(help="transform training crops as "
+                                               "train.finetune.augment says (--no-augment: "
+                                               "none)")] = True,
     freeze: Annotated[bool, typer.Option(help="train the classifier only (frozen backbone: "
                                               "the baseline)")] = False,
     set_: SetOpt = None,
@@ -49,7 +58,7 @@ def finetune(
     import json
 
     from emoprep.pipeline.session import resolve_manifest
-    from emoprep.train.finetune import FinetuneOptions, finetune_root, table
+    from emoprep.train.finetune import FinetuneOptions, finetune_root, source_weights, table
     from emoprep.train.finetune import finetune as run_finetune
     from emoprep.train.frames import load_frames
 
@@ -59,15 +68,18 @@ def finetune(
     k = None if fold == "final" else int(fold)
     try:
         chosen = [f"train.task={task.value}"] if task is not None else []
+        chosen += [] if flip else ["train.finetune.augment.flip=0"]
         m = resolve_manifest(manifest, (*(set_ or ()), *chosen))
         root = out or m.output_dir()
-        fs = load_frames(root, split or m.stages.split.name, m.train.task.value,
-                         frames_per_video or None)
+        per_video = m.train.finetune.frames_per_video if frames_per_video is None else \
+            frames_per_video or None
+        fs = load_frames(root, split or m.stages.split.name, m.train.task.value, per_video)
         if k is not None and k >= len(fs.folds.folds):
             typer.echo(f"error: --fold: split {fs.folds.name!r} has {len(fs.folds.folds)} folds "
                        f"(0..{len(fs.folds.folds) - 1}), got {k}", err=True)
             raise typer.Exit(EXIT_USAGE)
-        opts = FinetuneOptions(backbone, weights, layer, input_size, k, flip, freeze)
+        path, size = source_weights(m, backbone, weights, input_size)
+        opts = FinetuneOptions(backbone, path, layer, size, k, augment, freeze)
         metrics = run_finetune(fs, opts, m.train, finetune_root(root, backbone, k))
     except EmoprepError as exc:
         fail(exc)

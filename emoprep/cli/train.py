@@ -56,7 +56,7 @@ def train(
     from emoprep.pipeline.session import resolve_manifest
     from emoprep.train import fit
     from emoprep.train.cache import features_fingerprint, train_root
-    from emoprep.train.inputs import load_inputs
+    from emoprep.train.inputs import augmentations_used, load_inputs
 
     try:
         chosen = [f"train.{k}={v.value}" for k, v in (("head", head), ("task", task))
@@ -65,7 +65,7 @@ def train(
         root = out or m.output_dir()
         cfg = m.train
         only = None if folds == "all" else [int(k) for k in folds.split(",")]
-        augs = [a.value for a in m.stages.augment.names] if cfg.use_augmented else []
+        augs = augmentations_used([a.value for a in m.stages.augment.names], cfg)
         seqs, fl, counts = load_inputs(root, features, split or m.stages.split.name, cfg, augs)
         metrics = fit(seqs, fl, cfg, train_root(root, features),
                       features_fingerprint(root, features), only_folds=only,

@@ -38,6 +38,8 @@ def metric_value(scores: dict[str, Any] | None, metric: str) -> float | None:
     task, _, name = metric.partition("/")
     if task not in scores:
         return None
+    if name == MCA and MCA in scores[task]:  # a fine-tuning step's, per crop
+        return float(scores[task][MCA])
     return mean_class_accuracy(scores[task]) if name == MCA else float(scores[task][name])
 
 
@@ -48,9 +50,13 @@ def _mean(rows: list[dict[str, Any] | None], metric: str) -> tuple[float, float,
 
 def scored(result: dict[str, Any], metric: str) -> tuple[float, str] | None:
     """(value in percent, what it was measured on) of a trial's or fusion's scores: ``result``
-    holds ``final_test`` (scores or None) and ``folds`` (``{"val", "test"}`` scores each)."""
+    holds ``final_test`` (scores or None) and ``folds`` (``{"val", "test"}`` scores each); a
+    fine-tuning step's also ``describe`` (part -> what its scores are)."""
+    describe = result.get("describe") or {}
     if (final := metric_value(result.get("final_test"), metric)) is not None:
-        return 100 * final, "test part, final model"
+        return 100 * final, describe.get("test", "test part, final model")
+    if describe and (got := _mean([f.get("val") for f in result["folds"]], metric)):
+        return 100 * got[0], describe["val"]
     cv = result.get("cv") or {}
     curve = (cv.get("values") or {}).get(metric) if cv.get("method") == "mean_curve" else None
     for part in ("test", "val"):
@@ -72,8 +78,10 @@ def row(rep: Reported, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
            "measured_on": rep.why or "", "run": rep.ours, "metric": rep.metric}
     if rep.ours and results:  # no results: a plan, nothing run yet
         got = results.get(rep.ours)
-        hit = scored(got, rep.metric) if got else None
-        if hit is None:
+        hit = scored(got, rep.metric) if got and "skipped" not in got else None
+        if got and "skipped" in got:
+            out["measured_on"] = got["skipped"]
+        elif hit is None:
             out["measured_on"] = f"{rep.ours}: no {rep.metric} score"
         else:
             out["emoprep"], out["measured_on"] = round(hit[0], 2), hit[1]

@@ -111,21 +111,22 @@ def _result(metrics: dict[str, Any]) -> tuple[Result, Result]:
 
 
 def train_trials(m: Manifest, out: Path, features: str, spec: ExperimentSpec,
-                 allow_degenerate: bool) -> dict[str, Result]:
-    """Each trial trained (cached per fold as ``emoprep train``), its probe and the fusions."""
+                 allow_degenerate: bool, only: tuple[str, ...] = ()) -> dict[str, Result]:
+    """Each trial (of ``only`` when given) trained (cached per fold as ``emoprep train``), its
+    probe and the fusions of the trials run."""
     from emoprep.train import fit, fuse
     from emoprep.train.cache import features_fingerprint, train_root
-    from emoprep.train.inputs import load_inputs
+    from emoprep.train.inputs import augmentations_used, load_inputs
 
     results: dict[str, Result] = {}
-    for trial in spec.trials:
+    for trial in (t for t in spec.trials if not only or t.name in only):
         cfg = trial_config(m, trial)
-        augs = [a.value for a in m.stages.augment.names] if cfg.use_augmented else []
+        augs = augmentations_used([a.value for a in m.stages.augment.names], cfg)
         seqs, folds, counts = load_inputs(out, features, m.stages.split.name, cfg, augs)
         metrics = fit(seqs, folds, cfg, train_root(out, features), features_fingerprint(
             out, features), plots=False, allow_degenerate=allow_degenerate, part_counts=counts)
         results[trial.name], results[f"{trial.name}:probe"] = _result(metrics)
-    for f in spec.fusions:
+    for f in (f for f in spec.fusions if all(t in results for t in f.trials)):
         fused = fuse([results[t]["run_dir"] for t in f.trials], f.method,
                      out_dir=train_root(out, features) / "fusions" / "+".join(f.trials))
         results[f.name] = {"final_test": fused["final_test"],
@@ -133,12 +134,44 @@ def train_trials(m: Manifest, out: Path, features: str, spec: ExperimentSpec,
     return results
 
 
+def finetune_steps(m: Manifest, out: Path, spec: ExperimentSpec,
+                   only: tuple[str, ...] = ()) -> dict[str, Result]:
+    """The experiment's fine-tuning steps (of ``only`` when given) on the frames of ``out``."""
+    from emoprep.experiments.finetuning import run_step
+
+    return {s.name: run_step(m, out, s) for s in spec.finetunes if not only or s.name in only}
+
+
+def _pre_finetune(spec: ExperimentSpec, expression_set: str | Path | None, root: Path,
+                  m: Manifest, features: str | None,
+                  workers: int) -> tuple[dict[str, Result], tuple[str, ...], list[str]]:
+    """The BU-4DFE path's first step (:func:`~emoprep.experiments.finetuning.expression_set_step`)
+    or nothing; a ConfigError for ``--expression-set`` with an experiment without that step."""
+    from emoprep.experiments.finetuning import expression_set_step
+
+    step = spec.pre_finetune
+    if step is None:
+        if expression_set is not None:
+            takers = ", ".join(p.value for p, s in EXPERIMENTS.items() if s.pre_finetune)
+            raise ConfigError("--expression-set", [
+                f"--expression-set: only an experiment that fine-tunes on an expression image "
+                f"set takes one ({takers}), got {expression_set} (fix: drop it)"])
+        return {}, (), []
+    res, sets, notes = expression_set_step(expression_set, root, m, step, features or "",
+                                           workers)
+    skipped = {"skipped": notes[0]} if res is None else res
+    return {step.name: skipped}, sets, notes
+
+
 def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path | None = None,
                    sets: tuple[str, ...] = (), features: str | None = None, workers: int = 0,
-                   allow_degenerate: bool = False) -> dict[str, Any]:
-    """Preprocess ``manifest`` with ``profile`` (plus ``sets``), train the experiment's heads,
-    fuse where the document does, and write ``experiment-<profile>.{json,md}`` into the output
-    folder. Returns the table (``rows``), ``differences``, ``text`` and the files written."""
+                   allow_degenerate: bool = False,
+                   expression_set: str | Path | None = None) -> dict[str, Any]:
+    """Preprocess ``manifest`` with ``profile`` (plus ``sets``), run the experiment's fine-tuning
+    steps (BU-4DFE: first on ``expression_set``, a manifest of an expression image set), train
+    its heads, fuse where the document does, and write ``experiment-<profile>.{json,md}`` into
+    the output folder. Returns the table (``rows``), ``differences``, ``text`` and the files."""
+    from emoprep.experiments.finetuning import check_weights
     from emoprep.pipeline.runner import run
     from emoprep.pipeline.session import resolve_manifest
 
@@ -146,15 +179,20 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
     overrides = (*sets, f"profile={p.value}")
     m = resolve_manifest(manifest, overrides)
     root = Path(out) if out is not None else m.output_dir()
-    name, notes = pick_features(m, features, spec)
-    results: dict[str, Result] = {}
-    for prefix, extra, where in [("", (), root), *[
-            (f"{v.name}/", v.sets, root / "variants" / v.name) for v in spec.variants]]:
-        report = run(manifest, where, (*overrides, *extra), RunOptions(workers=workers))
+    name, notes = pick_features(m, features, spec) if spec.trials else (None, [])
+    pre = [spec.pre_finetune] if spec.pre_finetune and expression_set is not None else []
+    check_weights(m, [*pre, *spec.finetunes])
+    results, extra, more = _pre_finetune(spec, expression_set, root, m, name, workers)
+    notes += more
+    overrides = (*overrides, *extra)
+    for prefix, vsets, where, only in [("", (), root, ()), *[
+            (f"{v.name}/", v.sets, root / "variants" / v.name, v.only) for v in spec.variants]]:
+        report = run(manifest, where, (*overrides, *vsets), RunOptions(workers=workers))
         notes += preprocessing_notes(report.failed_videos, report.split, len(report.videos),
                                      where)
-        mv = resolve_manifest(manifest, (*overrides, *extra)) if extra else m
-        got = train_trials(mv, where, name, spec, allow_degenerate)
+        mv = resolve_manifest(manifest, (*overrides, *vsets))
+        got = train_trials(mv, where, name, spec, allow_degenerate, only) if name else {}
+        got.update(finetune_steps(mv, where, spec, only))
         results.update({prefix + k: v for k, v in got.items()})
     rows = table_rows(spec, results)
     runs = {k: v["run_dir"] for k, v in results.items() if "run_dir" in v}

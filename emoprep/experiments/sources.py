@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from emoprep.pipeline.manifest.profile_specs import Profile
 from emoprep.pipeline.manifest.train_section import FusionMethod, Head, Task
+from emoprep.train.config import Backbone
 
 #: metric names of :func:`emoprep.experiments.results.metric_value`
 MCA = "mean_class_accuracy"  #: mean over classes of each class's recall (004 §3.5)
@@ -26,6 +27,21 @@ class Trial:
     name: str
     task: Task
     head: Head | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneStep:
+    """An ``emoprep finetune`` run of the experiment (the document's protocol fine-tunes a
+    backbone end to end on single frames or images): ``fold`` 0 trains on fold 0's training part
+    and is scored on its validation part, None trains a final model on every non-test item and is
+    scored on the test part; ``augment`` False turns ``train.finetune.augment`` off. Scores are
+    per frame (per image), :func:`emoprep.experiments.finetuning.as_result`."""
+
+    name: str
+    backbone: Backbone
+    task: Task
+    fold: int | None = 0
+    augment: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,11 +59,12 @@ class Fusion:
 @dataclass(frozen=True)
 class Variant:
     """A second preprocessing the document compares with (its ablation): the run again with
-    ``sets`` into ``OUT/variants/<name>``, the experiment's trials on it, named
-    ``<name>/<trial>``."""
+    ``sets`` into ``OUT/variants/<name>``, the experiment's trials and fine-tuning steps named in
+    ``only`` (empty: all of them) on it, named ``<name>/<trial>``."""
 
     name: str
     sets: tuple[str, ...]
+    only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,11 +91,11 @@ class ExperimentSpec:
     differences: tuple[str, ...] = ()  #: beyond the profile's notes
     embedder: str = ""  #: the document's feature extractor as an emoprep embedder type
     variants: tuple[Variant, ...] = ()
+    finetunes: tuple[FinetuneStep, ...] = ()
+    #: 003's path: VGGFace fine-tuned on an expression image set before feature extraction
+    pre_finetune: FinetuneStep | None = None
 
 
-_NO_FINETUNE = ("the experiment trains heads on frozen embeddings; fine-tuning is a separate "
-                "step before it (emoprep finetune: IRv1, VGGFace, DenseNet121; docs/TRAIN.md), "
-                "whose checkpoint the IRv1 and VGGFace embedders then load")
 _NO_INCEPTION = "a fine-tuned Inception V4: emoprep has neither the embedder nor fine-tuning"
 _AUTH, _JOINT = "authenticity/accuracy", "joint/accuracy"
 _AVG, _WEIGHTED, _MAX = FusionMethod.AVERAGE, FusionMethod.WEIGHTED, FusionMethod.MAX
@@ -110,47 +127,66 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
          Reported("VGGFace + 1D-CNN, test accuracy", 65.0, "003 Table 3.6", "cnn1d"),
          Reported("human ground truth, test part", 67.8, "003 Table 3.6",
                   why="people re-labelled the test part (003 §3.3.2); nothing to run"),
-         *_BU_FUSED),
+         *_BU_FUSED,
+         Reported("VGGFace fine-tuned on FER2013, test accuracy", 69.0, "003 Table 3.4",
+                  "vggface-expression-set")),
         _BU_FUSIONS,
-        ("003's VGGFace was fine-tuned on FER2013 first (§3.2.4); " + _NO_FINETUNE,
+        ("003 fine-tuned VGGFace on FER2013 in phases (§3.2.4: the classifier on the frozen "
+         "base, then the last two convolution blocks, SGD with settings from a hyperparameter "
+         "search it does not print, then a refinement); the step keeps the phases "
+         "(train.finetune.head_epochs, trainable_blocks) and 003's online augmentation, with "
+         "the profile's train.optim, on every non-test image of the set, scored on its test "
+         "part per image",
          "003's C3D and ConvLSTM rows (Table 3.6) train on pixels: not in emoprep"),
         "vggface",
+        pre_finetune=FinetuneStep("vggface-expression-set", Backbone.VGGFACE, Task.EMOTION,
+                                  None),
     ),
     Profile.THESIS_SASE_FE: ExperimentSpec(
-        "000: InceptionResnetV1 features, one multi-task model (emotion and real/fake), MFL "
-        "losses combined by precision, one 80/20 subject split",
+        "000: InceptionResnetV1 fine-tuned end to end on single aligned frames with two heads "
+        "(emotion, real/fake), MFL losses combined by precision, one 80/20 subject split, "
+        "accuracies per frame",
         (Trial("multitask", Task.MULTITASK),),
         (Reported("emotion accuracy (MFL, MFL, precision loss)", 54.609, "000 Table 4.6",
-                  "multitask", "emotion/accuracy"),
-         Reported("real/fake accuracy", 53.713, "000 Table 4.6", "multitask",
+                  "finetune", "emotion/accuracy"),
+         Reported("real/fake accuracy", 53.713, "000 Table 4.6", "finetune",
                   "authenticity/accuracy"),
-         Reported("overall accuracy (both right)", 30.150, "000 Table 4.6", "multitask",
-                  "combined_accuracy")),
+         Reported("overall accuracy (both right)", 30.150, "000 Table 4.6", "finetune",
+                  "combined_accuracy"),
+         Reported("frozen backbone + trained classifiers, emotion accuracy", 33.217,
+                  "000 Table 4.5", "multitask", "emotion/accuracy")),
         (),
-        ("000 fine-tunes InceptionResnetV1 on single frames (§4.3, Table 4.5); " + _NO_FINETUNE,
-         "000's multi-task model is a frame model scored per frame (§3.2.1); the experiment "
-         "trains sequence heads and scores one item per video. The frame protocol is a separate "
-         "command: emoprep finetune --backbone inception_resnet_v1 --task multitask (two heads, "
-         "combined accuracy per frame in its metrics.json), not run by the experiment"),
+        ("the fine-tuning step trains on fold 0's training part and is scored on its validation "
+         "part (the one 80/20 subject split, 000 §4.1), on at most train.finetune."
+         "frames_per_video frames per video (000 uses every frame of the window)",
+         "the frozen row (000 Table 4.5, with its augmentation) is matched by sequence heads on "
+         "frozen embeddings scored per video (the trial 'multitask', mean of the folds)"),
         "inception_resnet_v1",
+        finetunes=(FinetuneStep("finetune", Backbone.IRV1, Task.MULTITASK, 0),),
     ),
     Profile.THESIS_AFFECTNET: ExperimentSpec(
-        "004: aligned AffectNet faces, 8 classes, class-weighted cross-entropy, mean class "
-        "accuracy",
-        (Trial("mlp", Task.EMOTION, Head.MLP),),
-        (Reported("pretrained DenseNet121 + weighted loss, no alignment (8 classes)", 57.3,
-                  "004 Table 3.1", "no-alignment/mlp", f"emotion/{MCA}"),
-         Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "mlp", f"emotion/{MCA}")),
+        "004: ImageNet DenseNet121 fine-tuned on AffectNet faces, 8 classes, class-weighted "
+        "cross-entropy, mean class accuracy; without alignment, aligned, aligned and augmented",
         (),
-        ("004 fine-tunes an ImageNet DenseNet121 on the images (Table 3.1); the experiment "
-         "trains a head on frozen embeddings. emoprep finetune --backbone densenet121 (your "
-         "torchvision-layout weights) fine-tunes it on the aligned images as a separate "
-         "command (frame accuracy and mean class accuracy per image in its metrics.json)",
-         "004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
-         "own subject split of the images listed (each image its own subject)",
+        (Reported("pretrained DenseNet121 + weighted loss, no alignment (8 classes)", 57.3,
+                  "004 Table 3.1", "no-alignment/densenet121-plain", f"emotion/{MCA}"),
+         Reported("* + alignment (8 classes)", 59.5, "004 Table 3.1", "densenet121-plain",
+                  f"emotion/{MCA}"),
+         Reported("* + alignment + augmentation (8 classes)", 61.4, "004 Table 3.1",
+                  "densenet121", f"emotion/{MCA}")),
+        (),
+        ("004 scores AffectNet's validation set (500 images per class, §3.5); emoprep scores its "
+         "own subject split of the images listed (each image its own subject), by the final "
+         "model fine-tuned on every other image",
          "the row without alignment is the detected box resized (stages.align.method=box, in "
-         "OUT/variants/no-alignment); 004 does not say how its unaligned faces were cropped"),
-        variants=(Variant("no-alignment", ("stages.align.method=box",)),),
+         "OUT/variants/no-alignment); 004 does not say how its unaligned faces were cropped",
+         "the rows without augmentation fine-tune with train.finetune.augment off (004 Table "
+         "3.1 adds the augmentation last)"),
+        variants=(Variant("no-alignment", ("stages.align.method=box",),
+                          ("densenet121-plain",)),),
+        finetunes=(FinetuneStep("densenet121", Backbone.DENSENET121, Task.EMOTION, None),
+                   FinetuneStep("densenet121-plain", Backbone.DENSENET121, Task.EMOTION, None,
+                                augment=False)),
     ),
     Profile.THESIS_NVIE: ExperimentSpec(
         "002: NVIE apex images at 96 x 96, posed vs spontaneous (2 classes) and spontaneous/posed "

@@ -11,8 +11,8 @@ an embedder loads. Importing this module imports torch.
 - ``densenet121``: :class:`~emoprep.train.densenet.DenseNet121` (B, 1024), the AffectNet
   still-image backbone (004 §3.2), from a file in torchvision's layout, classifier
   ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
-  ``input_size`` (default 224). No embedder reads its checkpoint (the file keeps the layout, so
-  torchvision's ``densenet121(num_classes=K)`` loads it).
+  ``input_size`` (default 224). The ``densenet121`` embedder reads its checkpoint (pooled
+  features; the file keeps torchvision's layout, so ``densenet121(num_classes=K)`` loads it too).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -40,6 +40,9 @@ from emoprep.train.config import Backbone
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
 CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
               Backbone.DENSENET121: "densenet121_finetuned.pt"}
+#: what each backbone's pretrained file is (ModelFileError messages)
+EXPECTED = {Backbone.IRV1: irv1.EXPECTED, Backbone.VGGFACE: vggface.EXPECTED,
+            Backbone.DENSENET121: densenet.EXPECTED}
 _CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
                Backbone.DENSENET121: "classifier"}
 
@@ -154,10 +157,38 @@ def irv1_net() -> nn.Module:
     return InceptionResnetV1(l2_normalize=False)
 
 
-def freeze_backbone(model: FineTuneNet) -> None:
-    """Train the classifier only (the frozen-features baseline): no gradients in ``net``."""
-    for p in model.net.parameters():
-        p.requires_grad_(False)
+#: each backbone's blocks, input to output, as prefixes of its parameter and module names under
+#: ``net``; what follows the last block (fully connected layers, the last batch-norm) always trains
+BLOCKS: dict[Backbone, tuple[tuple[str, ...], ...]] = {
+    Backbone.VGGFACE: tuple((f"conv{k}_",) for k in range(1, 6)),
+    Backbone.IRV1: (("conv2d_", "maxpool_3a"), ("repeat_1.", "mixed_6a."),
+                    ("repeat_2.", "mixed_7a."), ("repeat_3.", "block8.")),
+    Backbone.DENSENET121: (("features.conv0", "features.norm0"),
+                           *((f"features.denseblock{k}.", f"features.transition{k}.")
+                             for k in (1, 2, 3)), ("features.denseblock4.",)),
+}
+
+
+def frozen_prefixes(backbone: Backbone, trainable_blocks: int | None) -> tuple[str, ...]:
+    """Name prefixes of the blocks before the last ``trainable_blocks`` (None: none frozen)."""
+    if trainable_blocks is None:
+        return ()
+    blocks = BLOCKS[backbone]
+    return tuple(p for block in blocks[:max(len(blocks) - trainable_blocks, 0)] for p in block)
+
+
+def set_frozen(model: FineTuneNet, prefixes: tuple[str, ...] | None) -> None:
+    """Gradients off for the backbone parameters whose names start with one of ``prefixes``
+    (None: every backbone parameter), on for the others."""
+    for name, p in model.net.named_parameters():
+        p.requires_grad_(not (prefixes is None or name.startswith(prefixes)))
+
+
+def eval_frozen(model: FineTuneNet, prefixes: tuple[str, ...] | None) -> None:
+    """Frozen modules in eval mode (their batch-norm statistics stay as loaded)."""
+    for name, mod in model.net.named_modules():
+        if name and (prefixes is None or (name + ".").startswith(prefixes)):
+            mod.eval()
 
 
 def checkpoint_state(built: Built) -> dict[str, torch.Tensor]:

@@ -56,7 +56,7 @@ class Backbone(str, Enum):
 
     IRV1 = "inception_resnet_v1"
     VGGFACE = "vggface"
-    DENSENET121 = "densenet121"  #: the AffectNet still-image backbone (004 §3.2); no embedder
+    DENSENET121 = "densenet121"  #: the AffectNet still-image backbone (004 §3.2)
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:

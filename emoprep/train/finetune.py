@@ -2,10 +2,12 @@
 of a run's frame store, with frame and video accuracy, and a checkpoint an embedder loads.
 
 Protocol: crops of one fold's training videos (:mod:`emoprep.train.frames`), each labelled by its
-video's label; per epoch one shuffled pass (seeded), a random left-right flip per crop
-(``flip``), the loss of ``train.loss`` (class weights from the training frames when
-``class_weighted``), the optimiser of ``train.optim`` (Adam, or SGD with ``momentum``; the
-trainer's :func:`~emoprep.train.loop.make_optimizer`) and its plateau schedule
+video's label; per epoch one shuffled pass (seeded), each crop transformed by
+``train.finetune.augment`` (:mod:`emoprep.train.frame_augment`; default: a left-right flip with
+probability 0.5; ``FinetuneOptions.augment=False``: none), the loss of ``train.loss`` (class
+weights from the training frames when ``class_weighted``), the optimiser of ``train.optim``
+(Adam, or SGD with ``momentum``; the trainer's :func:`~emoprep.train.loop.make_optimizer`) and
+its plateau schedule
 (:func:`~emoprep.train.loop.make_plateau`, ``val_acc`` = validation *video* accuracy). The
 checkpoint is the state after the epoch with the best validation video accuracy (first best
 wins; early stopping after ``early_stopping_patience`` epochs without a better one); a final
@@ -13,6 +15,9 @@ model (``fold=None``: every non-test video) trains ``epochs`` epochs and keeps t
 Video predictions: the mean of the per-frame softmax probabilities. One task: each part also
 has ``frame_mean_class_accuracy`` (the mean over classes of each class's recall, per crop: the
 AffectNet thesis's metric, 004 §3.5).
+
+The files come from :func:`source_weights` (``--weights``, ``train.finetune.weights``, or the
+manifest's embedder of the backbone's type, whose ``input_size`` is used too).
 
 ``task: multitask`` (the SASE-FE protocol, 000 §3.2): one Linear-ReLU-Linear head per task
 (emotion, authenticity; ``train.task_hidden`` units) on the shared backbone, each with the loss
@@ -40,10 +45,23 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from emoprep.io.atomic import atomic_path, atomic_write_text, sha256_file
+from emoprep.errors import ModelFileError
+from emoprep.io.atomic import atomic_path, atomic_write_text, expand_path, sha256_file
+from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.stages.embed.vggface import VggLayer
-from emoprep.train.backbones import CHECKPOINT, Built, build, checkpoint_state, freeze_backbone
+from emoprep.train.backbones import (
+    CHECKPOINT,
+    EXPECTED,
+    Built,
+    build,
+    checkpoint_state,
+    eval_frozen,
+    frozen_prefixes,
+    set_frozen,
+)
 from emoprep.train.config import Backbone, Combine, Monitor, TrainConfig
+from emoprep.train.finetune_cache import reusable, run_key
+from emoprep.train.frame_augment import augment
 from emoprep.train.frames import FrameSet, frame_video_scores, multitask_scores
 from emoprep.train.loop import make_optimizer, make_plateau
 from emoprep.train.losses import balanced_weights, combine, head_loss
@@ -61,8 +79,39 @@ class FinetuneOptions:
     layer: VggLayer = VggLayer.DENSE1024  #: vggface only: the layer the classifier sits on
     input_size: int | None = None  #: None: 160 (IRv1), 224 (VGGFace)
     fold: int | None = 0  #: None: a final model on every non-test video
-    flip: bool = True  #: random left-right flip of training crops
+    augment: bool = True  #: transform training crops as ``train.finetune.augment`` says
     freeze: bool = False  #: train the classifier only (the frozen-features baseline)
+
+
+def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
+                   input_size: int | None = None) -> tuple[Path, int | None]:
+    """The pretrained file and the input side: ``given`` (``--weights``), else
+    ``train.finetune.weights`` (relative: to the manifest's folder), else the ``weights`` of the
+    manifest's first embedder (by name) of the backbone's type, whose ``input_size`` then applies
+    unless one is given (``input_size``, ``train.finetune.input_size``). ModelFileError saying
+    what to set when there is none, naming the file when it is not there (checked before any
+    data is read)."""
+    size = input_size or m.train.finetune.input_size
+    path = given or (expand_path(m.train.finetune.weights, m.base_dir)
+                     if m.train.finetune.weights is not None else None)
+    for name in sorted(m.stages.embed) if path is None else ():
+        e = m.stages.embed[name]
+        if str(getattr(e.type, "value", e.type)) == backbone.value and getattr(e, "weights", None):
+            path = expand_path(e.weights, m.base_dir)
+            size = size or getattr(e, "input_size", None)
+            break
+    if path is None:
+        raise ModelFileError(
+            f"finetune {backbone.value}: no pretrained weight file given; expected "
+            f"{EXPECTED[backbone]} (fix: --set train.finetune.weights=/path/file.pt, or declare "
+            f"stages.embed.<name>: {{type: {backbone.value}, weights: /path/file.pt}}; weights "
+            "are never downloaded)")
+    if not Path(path).is_file():
+        raise ModelFileError(
+            f"finetune {backbone.value}: weight file {path} not found; expected "
+            f"{EXPECTED[backbone]}. Weights are never downloaded: put the file there or fix the "
+            "path (--weights, train.finetune.weights or the embedder's weights)")
+    return Path(path), size
 
 
 def finetune_root(out: Path, backbone: Backbone, fold: int | None) -> Path:
@@ -77,8 +126,10 @@ class FrameTrainer:
         self.built, self.fs, self.cfg, self.opts = built, fs, cfg, opts
         self.device = resolve_device(cfg.device, "train")
         self.model = built.model.to(self.device)
-        if opts.freeze:
-            freeze_backbone(self.model)
+        #: backbone name prefixes kept frozen after the head-only epochs (None: all of it)
+        self.frozen: tuple[str, ...] | None = None if opts.freeze else frozen_prefixes(
+            built.backbone, cfg.finetune.trainable_blocks)
+        set_frozen(self.model, self.frozen)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = make_optimizer(params, cfg.optim)
         self.rng = np.random.default_rng(cfg.seed)
@@ -105,18 +156,23 @@ class FrameTrainer:
         losses = {t: head_loss(out[t], ys[t], self.cfg.loss, self.weight.get(t)) for t in out}
         return combine(losses, self.factors) if len(losses) > 1 else next(iter(losses.values()))
 
-    def train_epoch(self, frames: np.ndarray) -> dict[str, float]:
+    def train_epoch(self, frames: np.ndarray, epoch: int = 1) -> dict[str, float]:
         """One shuffled pass over crops ``frames``; mean loss and frame accuracy of the batches
-        (multitask: the combined frame accuracy, and each head's)."""
+        (multitask: the combined frame accuracy, and each head's). Epochs up to
+        ``train.finetune.head_epochs`` train the classifier alone."""
+        head_only = epoch <= self.cfg.finetune.head_epochs
+        frozen = None if head_only else self.frozen
+        set_frozen(self.model, frozen)
         self.model.train()
-        if self.opts.freeze:
-            self.model.net.eval()  # frozen batch-norm statistics too
+        eval_frozen(self.model, frozen)  # frozen batch-norm statistics too
         total = 0.0
         ys: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
         ps: dict[str, list[np.ndarray]] = {t: [] for t in self.targets}
+        aug = self.cfg.finetune.augment
         for b in self._batches(frames, True):
-            flip = self.rng.random(len(b)) < 0.5 if self.opts.flip else None
-            out = self._outputs(self.built.prep(self.fs.crops[b], flip).to(self.device))
+            crops = augment(self.fs.crops[b], aug, self.rng) if self.opts.augment else \
+                self.fs.crops[b]
+            out = self._outputs(self.built.prep(crops).to(self.device))
             y = self._labels(b)
             loss = self._loss(out, y)
             self.opt.zero_grad()
@@ -190,7 +246,7 @@ class FrameTrainer:
         for epoch in range(1, optim.epochs + 1):
             t0 = time.perf_counter()
             row: dict[str, float] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"],
-                                     **self.train_epoch(train)}
+                                     **self.train_epoch(train, epoch)}
             if val is not None:
                 row.update(self._val_row(val))
                 if plateau is not None:
@@ -208,9 +264,15 @@ class FrameTrainer:
         return log, best_epoch
 
 
-def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) -> dict[str, Any]:
+def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
+             reuse: bool = False) -> dict[str, Any]:
     """Fine-tune on ``fs`` as ``opts`` and ``cfg`` say; write the checkpoint and metrics.json to
-    ``dest``; return the metrics (``checkpoint``: its path, ``sha256``)."""
+    ``dest``; return the metrics (``checkpoint``: its path, ``sha256``, ``key``: what it depends
+    on). ``reuse``: return the run already in ``dest`` (``cached`` true) when its key is the same
+    (:mod:`emoprep.train.finetune_cache`)."""
+    key = run_key(fs, asdict(opts), cfg)
+    if reuse and (done := reusable(dest, key)) is not None:
+        return {**done, "cached": True}
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     n = {t: len(c) for t, (_, c) in fs.heads.items()} if fs.heads else len(fs.classes)
@@ -237,8 +299,11 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path) 
                "train": {"frames": int(len(train)), "videos": int(len(np.unique(
                    fs.video_of[train])))}, "parts": parts, "log": log,
                "options": {**asdict(opts), "input_size": built.prep.size},
+               "augment": cfg.finetune.augment.model_dump(mode="json") if opts.augment else None,
+               "finetune": cfg.finetune.model_dump(mode="json", exclude={"augment"}),
                "optim": cfg.optim.model_dump(mode="json"), "loss": cfg.loss.model_dump(
-                   mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt)}
+                   mode="json"), "checkpoint": str(ckpt), "sha256": sha256_file(ckpt),
+               "key": key, "cached": False}
     atomic_write_text(dest / "metrics.json", json.dumps(metrics, indent=1, default=str))
     return metrics
 

@@ -21,6 +21,14 @@ from emoprep.train.data import Folds, Sequences
 NO_LABELS = "these videos have no labels: set labels.pattern or a preset"
 
 
+def augmentations_used(names: list[str], cfg: TrainConfig) -> list[str]:
+    """The augmented copies a training part reads: none unless ``use_augmented``; of
+    ``stages.augment.names`` (in the manifest's order) all, or the first
+    ``augmented_copies`` (per head when a mapping: 003 §3.3.2's BiLSTM took three)."""
+    n = cfg.copies()
+    return list(names) if n is None else list(names)[:n]
+
+
 def label_keys(cfg: TrainConfig) -> list[str]:
     """The label keys the task reads (``joint`` reads emotion and authenticity)."""
     return [Task.EMOTION.value, Task.AUTHENTICITY.value] if cfg.task is Task.JOINT \

@@ -14,13 +14,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from emoprep.experiments import run_experiment
 from emoprep.experiments.results import metric_value
 from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
 from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
+from emoprep.stages.embed.irv1_nets import InceptionResnetV1
+from emoprep.stages.embed.vggface_nets import VggFace
 from emoprep.train import fuse
+from emoprep.train.densenet import DenseNet121
+from tests.experiments.test_finetune_steps import expression_set
 
 pytestmark = pytest.mark.slow  # each runs preprocessing and several trainings (10-30 s CPU)
 
@@ -46,6 +51,17 @@ def _manifest(path: Path, root: Path, preset: str, videos: dict | None = None,
     return path
 
 
+def _random_weights(path: Path, net: torch.nn.Module) -> Path:
+    """A seeded random network's state dict in the released layout (no pretrained file here)."""
+    torch.manual_seed(0)
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def _finetuned(res: dict, step: str) -> dict:
+    return json.loads((Path(res["runs"][step]) / "metrics.json").read_text())
+
+
 def _table(res: dict) -> dict[str, dict]:
     return {r["result"]: r for r in res["rows"]}
 
@@ -58,7 +74,9 @@ def _final_test(run_dir: str, metric: str) -> float:
 def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
     """Frame folders F###/<Expression>/ as the preset reads them, one subject per Fig. 3.6 fold
     and two test subjects: the thesis split, LSTM / BiLSTM / 1D-CNN with final models scored on
-    the test part, Table 3.7's fusions of the same runs."""
+    the test part, Table 3.7's fusions of the same runs; 003's first step, VGGFace (a seeded
+    random one) fine-tuned on a generated expression set, beside Table 3.4 (the hog features do
+    not use it, and the differences say so)."""
     rng = np.random.default_rng(0)
     subjects = ["F001", "M001", "F011", "F028", "F044", "M012", "M028"]
     emotions = ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise"]
@@ -67,11 +85,14 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
             for f in range(3):
                 _image(tmp_path / "data" / s / e / f"{f:03d}.jpg", 30 + 35 * k, rng)
     m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "bu4dfe", {"fps": 25})
+    vgg = _random_weights(tmp_path / "vgg_face.pt", VggFace(()))
     sets = ("stages.window.mode=all", "stages.au.source=landmarks", "stages.detect.backend=none",
             "stages.augment.names=[flip]", *FAST,
-            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]")
+            "train.lstm.hidden=8", "train.bilstm.hidden=8", "train.cnn1d.filters=[4,4,8,8]",
+            f"train.finetune.weights={vgg}", "train.finetune.input_size=32")
     t0 = time.perf_counter()
-    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True)
+    res = run_experiment("thesis-bu4dfe", m, tmp_path / "out", sets, allow_degenerate=True,
+                         expression_set=expression_set(tmp_path / "fer"))
     print(f"bu4dfe experiment: {time.perf_counter() - t0:.1f} s")
     rows = _table(res)
     assert [r["document"] for r in res["rows"]][:4] == [62.5, 62.5, 65.0, 67.8]
@@ -99,7 +120,16 @@ def test_bu4dfe_experiment_trains_three_heads_and_fuses(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "experiment-thesis-bu4dfe.md").read_text()
     assert "| VGGFace + 1D-CNN, test accuracy | 65.0 | 003 Table 3.6 |" in md
     diffs = res["differences"]
-    assert any("emoprep finetune" in d and "003" in d for d in diffs)
+    fer = rows["VGGFace fine-tuned on FER2013, test accuracy"]
+    ft = _finetuned(res, "vggface-expression-set")
+    assert (fer["document"], fer["source"]) == (69.0, "003 Table 3.4")
+    assert fer["emoprep"] == round(100 * ft["parts"]["test"]["frame_accuracy"], 2)
+    assert ft["augment"]["shear"] == 0.15 and ft["fold"] == "final"
+    assert (tmp_path / "out" / "expression-set" / "summary.json").is_file()
+    assert f"the vggface fine-tuned on the expression set ({ft['checkpoint']}) is not used: " \
+        "features 'hog' are hog" in diffs
+    bilstm = json.loads((Path(res["runs"]["bilstm"]) / "metrics.json").read_text())["config"]
+    assert bilstm["augmented_copies"] == {"bilstm": 3}  # 003 §3.3.2
     assert set(PROFILES[Profile.THESIS_BU4DFE].notes) <= set(diffs)
     assert "--set stages.detect.backend=none: yours, not the profile's" in diffs
     assert "features 'hog' are hog; the document's are vggface" in diffs
@@ -153,43 +183,49 @@ def _clip(path: Path, level: int, rng: np.random.Generator, n: int = 10) -> None
 
 
 def test_sase_fe_experiment_scores_table_4_6s_three_accuracies(tmp_path: Path) -> None:
-    """<subject>/<clip>.MP4 clips: one multi-task run with the profile's MFL and precision-
-    weighted losses on the 80/20-style folds (no test part), its emotion, real/fake and combined
-    accuracies beside Table 4.6's, as the mean over the folds' validation parts."""
+    """<subject>/<clip>.MP4 clips: the document's protocol, InceptionResnetV1 fine-tuned with two
+    heads (MFL, precision-weighted) on fold 0 of the 80/20-style folds, its emotion, real/fake and
+    combined accuracies per frame beside Table 4.6's; the frozen row beside the multi-task heads
+    trained on embeddings (mean of the folds' validation parts)."""
     rng = np.random.default_rng(2)
     for s in range(5):
         for k, clip in enumerate(("N2H", "S2N2H", "N2A", "H2N2A")):
             _clip(tmp_path / "data" / f"{s + 1:02d}" / f"{clip}.MP4", 40 + 50 * k, rng)
     m = _manifest(tmp_path / "m.yaml", tmp_path / "data", "sase-fe")
+    irv1 = _random_weights(tmp_path / "irv1.pt", InceptionResnetV1())
     res = run_experiment("thesis-sase-fe", m, tmp_path / "out",
-                         ("stages.detect.backend=none", *FAST, "train.final_model=false"),
-                         allow_degenerate=True)
+                         ("stages.detect.backend=none", *FAST, "train.final_model=false",
+                          f"train.finetune.weights={irv1}", "train.finetune.input_size=80",
+                          "train.finetune.frames_per_video=2"), allow_degenerate=True)
+    ft = _finetuned(res, "finetune")
+    assert (ft["backbone"], ft["task"], ft["fold"]) == ("inception_resnet_v1", "multitask", 0)
+    assert ft["loss"]["kind"] == "multilabel_focal" and ft["loss"]["combine"] == "precision"
+    assert ft["optim"]["optimizer"] == "sgd" and ft["augment"]["flip"] == 0.0  # no DA (§4.4)
+    val = ft["parts"]["val"]
+    for row, value, got in zip(res["rows"], (54.609, 53.713, 30.150),
+                               (val["emotion"]["frame_accuracy"],
+                                val["authenticity"]["frame_accuracy"],
+                                val["combined_frame_accuracy"]), strict=False):
+        assert (row["document"], row["source"], row["run"]) == (value, "000 Table 4.6",
+                                                                "finetune")
+        assert row["emoprep"] == round(100 * got, 2)
+        assert row["measured_on"].startswith("validation part of fold 0, per frame")
+    frozen = res["rows"][3]
     metrics = json.loads((Path(res["runs"]["multitask"]) / "metrics.json").read_text())
     assert metrics["config"]["loss"]["combine"] == "precision" and metrics["final"] is None
-    for row, metric, value in zip(res["rows"], ("emotion/accuracy", "authenticity/accuracy",
-                                                "combined_accuracy"), (54.609, 53.713, 30.150),
-                                  strict=True):
-        vals = [metric_value(f["val"], metric) for f in metrics["folds"]]
-        assert (row["document"], row["source"], row["metric"]) == (value, "000 Table 4.6", metric)
-        assert row["emoprep"] == round(100 * float(np.mean(vals)), 2)
-        assert row["measured_on"].startswith("validation, mean of 5 folds")
-    assert any("scored per frame" in d for d in res["differences"])
-
-
-def _mca(run_dir: str) -> float:
-    """Mean class accuracy (percent, 2 places) of a run's final test emotion confusion."""
-    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
-    cm = np.array(metrics["final"]["test"]["emotion"]["confusion"], float)
-    seen = cm.sum(axis=1) > 0
-    return round(100 * float(np.mean(np.diag(cm)[seen] / cm.sum(axis=1)[seen])), 2)
+    vals = [metric_value(f["val"], "emotion/accuracy") for f in metrics["folds"]]
+    assert (frozen["document"], frozen["source"]) == (33.217, "000 Table 4.5")
+    assert frozen["emoprep"] == round(100 * float(np.mean(vals)), 2)
+    assert frozen["measured_on"].startswith("validation, mean of 5 folds")
 
 
 def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
                                                          tmp_path: Path) -> None:
     """Face images in AffectNet's folders, labelled by a CSV of its format: the profile's own
-    preprocessing (Haar, landmarks, eye alignment), the mlp head with class-weighted loss, scored
-    by mean class accuracy beside Table 3.1's aligned row; the row without alignment from a
-    second preprocessing (box crops) in OUT/variants/no-alignment."""
+    preprocessing (Haar, landmarks, eye alignment), DenseNet121 (a seeded random one in
+    torchvision's layout) fine-tuned with class-weighted loss, with and without 004's six
+    augmentations, scored by mean class accuracy per image beside Table 3.1's rows; the row
+    without alignment from a second preprocessing (box crops) in OUT/variants/no-alignment."""
     cap = cv2.VideoCapture(str(samples_dir / "single_face.mp4"))
     lines = ["subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,"
              "expression,valence,arousal"]
@@ -204,16 +240,25 @@ def test_affectnet_experiment_on_faces_listed_in_its_csv(samples_dir: Path,
     (tmp_path / "training.csv").write_text("\n".join(lines) + "\n")
     m = _manifest(tmp_path / "m.yaml", tmp_path / "imgs", "affectnet",
                   {"csv": str(tmp_path / "training.csv")})
-    res = run_experiment("thesis-affectnet", m, tmp_path / "out", FAST, allow_degenerate=True)
-    aligned, plain = res["rows"][1], res["rows"][0]
-    assert plain["document"] == 57.3 and plain["run"] == "no-alignment/mlp"
-    assert plain["emoprep"] == _mca(res["runs"]["no-alignment/mlp"])
+    dn = _random_weights(tmp_path / "densenet121.pt", DenseNet121(with_classifier=True))
+    res = run_experiment("thesis-affectnet", m, tmp_path / "out",
+                         (*FAST, f"train.finetune.weights={dn}", "train.finetune.input_size=32"),
+                         allow_degenerate=True)
+    plain, aligned, augmented = res["rows"]
+    assert [r["document"] for r in res["rows"]] == [57.3, 59.5, 61.4]
+    for row, step in ((plain, "no-alignment/densenet121-plain"), (aligned, "densenet121-plain"),
+                      (augmented, "densenet121")):
+        ft = _finetuned(res, step)
+        assert row["run"] == step and row["metric"] == "emotion/mean_class_accuracy"
+        assert row["emoprep"] == round(100 * ft["parts"]["test"]["frame_mean_class_accuracy"], 2)
+        assert row["measured_on"].startswith("test part, final model, per frame, densenet121")
+        assert ft["fold"] == "final" and ft["loss"]["class_weighted"] is True
+        assert (ft["optim"]["optimizer"], ft["optim"]["momentum"]) == ("sgd", 0.9)
+    assert _finetuned(res, "densenet121")["augment"]["hue"] == 0.05  # 004 §3.1's six, chosen
+    assert _finetuned(res, "densenet121-plain")["augment"]["flip"] == 0.0
+    assert "no-alignment/densenet121" not in res["runs"]  # the variant runs its row's step only
     box = json.loads((tmp_path / "out" / "variants" / "no-alignment" / "summary.json").read_text())
     assert box["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "box"
-    assert (aligned["document"], aligned["metric"]) == (59.5, "emotion/mean_class_accuracy")
-    metrics = json.loads((Path(res["runs"]["mlp"]) / "metrics.json").read_text())
-    assert metrics["config"]["loss"]["class_weighted"] is True
-    assert aligned["emoprep"] == _mca(res["runs"]["mlp"])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(summary["videos"]) == 29  # the row with code 9 is no item
     assert summary["provenance"]["resolved_manifest"]["stages"]["align"]["method"] == "eyes"

@@ -13,7 +13,7 @@ import pytest
 
 from emoprep.errors import ConfigError
 from emoprep.experiments import EXPERIMENTS, plan
-from emoprep.experiments.results import mean_class_accuracy, scored
+from emoprep.experiments.results import mean_class_accuracy, scored, table_rows
 from emoprep.experiments.sources import Reported
 from emoprep.pipeline.manifest.profile_specs import Profile
 
@@ -44,8 +44,8 @@ def test_each_number_is_in_the_table_it_cites(profile: Profile, rep: Reported) -
 def test_the_issue_s_figures_are_the_experiments_numbers() -> None:
     values = {p: [r.value for r in spec.reported] for p, spec in EXPERIMENTS.items()}
     assert values[Profile.THESIS_BU4DFE][:4] == [62.5, 62.5, 65.0, 67.8]
-    assert values[Profile.THESIS_SASE_FE] == [54.609, 53.713, 30.150]
-    assert values[Profile.THESIS_AFFECTNET] == [57.3, 59.5]
+    assert values[Profile.THESIS_SASE_FE] == [54.609, 53.713, 30.150, 33.217]
+    assert values[Profile.THESIS_AFFECTNET] == [57.3, 59.5, 61.4]
     assert values[Profile.THESIS_NVIE] == [71.6, 67.4, 53.8, 22.7, 17.3, 17.2]
 
 
@@ -54,7 +54,9 @@ def test_every_named_run_is_made_and_every_unmatched_row_says_why(profile: Profi
     spec = EXPERIMENTS[profile]
     made = {t.name for t in spec.trials} | {f"{t.name}:probe" for t in spec.trials} | \
         {f.name for f in spec.fusions}
-    made |= {f"{v.name}/{n}" for v in spec.variants for n in made}
+    made |= {s.name for s in spec.finetunes}
+    made |= {spec.pre_finetune.name} if spec.pre_finetune else set()
+    made |= {f"{v.name}/{n}" for v in spec.variants for n in made if not v.only or n in v.only}
     for rep in spec.reported:
         assert rep.ours in made if rep.ours else rep.why, rep.what
 
@@ -90,9 +92,10 @@ def test_the_score_comes_from_the_final_test_then_the_folds_test_then_validation
 
 def test_plan_needs_no_data_and_lists_the_differences() -> None:
     res = plan("thesis-affectnet")
-    assert [r["emoprep"] for r in res["rows"]] == [None, None] and res["files"] == []
-    assert res["rows"][0]["run"] == "no-alignment/mlp"
-    assert any("fine-tunes an ImageNet DenseNet121" in d for d in res["differences"])
+    assert [r["emoprep"] for r in res["rows"]] == [None, None, None] and res["files"] == []
+    assert [r["run"] for r in res["rows"]] == ["no-alignment/densenet121-plain",
+                                               "densenet121-plain", "densenet121"]
+    assert any("train.finetune.augment off" in d for d in res["differences"])
     with pytest.raises(ConfigError, match="expected one of thesis-bu4dfe"):
         plan("emoprep")
 
@@ -105,3 +108,12 @@ def test_plan_from_the_command_line() -> None:
     bad = subprocess.run([sys.executable, "-m", "emoprep.cli.app", "experiment", "thesis-x",
                           "--plan"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "expected one of" in bad.stderr
+
+
+def test_a_skipped_step_says_why_in_its_row() -> None:
+    spec = EXPERIMENTS[Profile.THESIS_BU4DFE]
+    assert spec.pre_finetune is not None
+    rows = {r["run"]: r for r in table_rows(spec, {spec.pre_finetune.name: {
+        "skipped": "skipped: no expression image set given"}})}
+    row = rows[spec.pre_finetune.name]
+    assert row["emoprep"] is None and row["measured_on"] == "skipped: no expression image set given"

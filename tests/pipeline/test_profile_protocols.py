@@ -39,6 +39,15 @@ PROTOCOL = [
     (BU, "train.lstm.input_dropout", 0.4, "003", "3.3.2", "0.4"),
     (BU, "train.bilstm.hidden", 128, "003", "3.3.2", "BiLSTM layer with 128"),
     (BU, "train.bilstm.output_dropout", 0.7, "003", "3.3.2", "0.7"),
+    (BU, "train.augmented_copies", {"bilstm": 3}, "003", "3.3.2", "3 times offline augmented"),
+    (BU, "train.finetune.augment.rotate", 10.0, "003", "3.2.4", "rotation_range=10"),
+    (BU, "train.finetune.augment.zoom", 0.1, "003", "3.2.4", "between 0.9 and 1.1"),
+    (BU, "train.finetune.augment.shift", 0.1, "003", "3.2.4", "width_shift_range=0.1"),
+    (BU, "train.finetune.augment.shear", 0.15, "003", "3.2.4", "shear_range=0.15"),
+    (BU, "train.finetune.augment.brightness", [0.4, 1.5], "003", "3.2.4",
+     "brightness_range=[0.4, 1.5]"),
+    (SASE, "train.finetune.augment.flip", 0.0, "000", "4.4", "without data augmentation"),
+    (BU, "train.finetune.trainable_blocks", 2, "003", "3.2.4", "2 last blocks unfrozen"),
     (SASE, "train.task", "multitask", "000", "3.2", "two classification heads"),
     (SASE, "train.loss.kind", "multilabel_focal", "000", "3.2.2", "multi-label focal loss"),
     (SASE, "train.loss.combine", "precision", "000", "3.2.3", "precision"),
@@ -71,7 +80,11 @@ CHOSEN = [(BU, "train.seq_cut"), (BU, "train.loss.kind"), (BU, "train.optim.weig
           (SASE, "stages.detect.select"), (SASE, "stages.align.size"), (AFF, "stages.align.size"),
           (NVIE, "stages.detect.backend"), (NVIE, "stages.split.test_fraction"),
           (NVIE, "train.head"), (NVIE, "train.optim.weight_decay"), (NVIE, "train.optim.epochs"),
-          (NVIE, "train.optim.optimizer"), (NVIE, "stages.augment.names")]
+          (NVIE, "train.optim.optimizer"), (NVIE, "stages.augment.names"),
+          (BU, "train.finetune.augment.flip"), (SASE, "train.finetune.frames_per_video"),
+          (BU, "train.finetune.head_epochs"),
+          *[(AFF, f"train.finetune.augment.{k}")
+            for k in ("flip", "brightness", "contrast", "rotate", "hue", "saturation")]]
 
 
 def rule_of(profile: Profile, key: str) -> Rule:

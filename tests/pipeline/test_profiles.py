@@ -178,7 +178,7 @@ def test_config_show_says_where_each_value_comes_from() -> None:
     assert by_key["stages.track.redetect_every"].origin == "profile"
     assert by_key["stages.embed.v.layer"].value == "pool5"
     lines = describe(raw)
-    assert lines[0].startswith("profile thesis-bu4dfe (version 3)")
+    assert lines[0].startswith("profile thesis-bu4dfe (version 4)")
     assert any("stages.trim.overrides" in line for line in lines)
     _, other = profile_settings(
         {"profile": "thesis-bu4dfe", "stages": {"detect": {"backend": "mtcnn"}}}

@@ -18,11 +18,12 @@ import torch
 import emoprep
 from emoprep.data import Folds
 from emoprep.errors import ModelFileError
+from emoprep.pipeline.manifest.train_section import FinetuneConfig
 from emoprep.stages.embed.irv1 import InceptionResnetV1Config
 from emoprep.stages.embed.irv1_nets import InceptionResnetV1
 from emoprep.stages.embed.vggface import VggFaceConfig
 from emoprep.stages.embed.vggface_nets import VggFace
-from emoprep.train.backbones import build, checkpoint_state
+from emoprep.train.backbones import build, checkpoint_state, frozen_prefixes
 from emoprep.train.config import Backbone, TrainConfig
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
 from emoprep.train.frames import FrameSet, frame_video_scores, load_frames, video_probs
@@ -82,7 +83,7 @@ def test_video_aggregation_is_the_mean_of_frame_probabilities() -> None:
 def test_irv1_loss_decreases_and_the_embedder_loads_the_checkpoint(irv1_file: Path,
                                                                    tmp_path: Path) -> None:
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, augment=False)
     m = finetune(fs, opts, _cfg(), tmp_path)
     losses = [r["train_loss"] for r in m["log"]]
     assert losses[-1] < losses[0], losses
@@ -103,7 +104,7 @@ def test_irv1_loss_decreases_and_the_embedder_loads_the_checkpoint(irv1_file: Pa
 
 def test_freeze_trains_the_classifier_only(irv1_file: Path) -> None:
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, flip=False,
+    opts = FinetuneOptions(Backbone.IRV1, irv1_file, input_size=80, fold=None, augment=False,
                            freeze=True)
     built = build(opts.backbone, irv1_file, 2, 80)
     FrameTrainer(built, fs, _cfg(epochs=1), opts).fit(np.arange(len(fs.crops)), None)
@@ -125,7 +126,7 @@ def test_vggface_dense_head_trains_and_loads_for_every_layer(tmp_path: Path) -> 
     weights = tmp_path / "vgg_conv.pt"
     torch.save(net.state_dict(), weights)
     fs = _frameset()
-    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, augment=False)
     built = build(opts.backbone, weights, 2, 32)
     trainer = FrameTrainer(built, fs, _cfg(lr=0.001), opts)
     every = np.arange(len(fs.crops))
@@ -184,7 +185,7 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
     manifest, out, weights = run_out
     res = subprocess.run(
         [sys.executable, "-m", "emoprep.cli.app", "finetune", "--backbone", "inception_resnet_v1",
-         "--weights", str(weights), "-m", str(manifest), "-o", str(out), "--input-size", "80",
+         "-m", str(manifest), "-o", str(out), "--no-flip",  # weights: the irv1 embedder's
          "--frames-per-video", "1", "--fold", "0", "--set", "train.optim.epochs=1",
          "--set", "train.optim.optimizer=sgd", "--set", "train.optim.momentum=0.9",
          "--set", "train.optim.plateau=true", "--set", "train.optim.plateau_monitor=val_acc",
@@ -194,6 +195,8 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
     ckpt = out / "finetune" / "inception_resnet_v1" / "fold_0" / "irv1_finetuned.pt"
     metrics = json.loads((ckpt.parent / "metrics.json").read_text())
     assert metrics["parts"]["val"]["videos"] == 2 and metrics["optim"]["optimizer"] == "sgd"
+    assert metrics["weights"] == str(weights) and metrics["options"]["input_size"] == 80
+    assert metrics["augment"]["flip"] == 0.0  # --no-flip
     assert _embed_states(manifest, out) == (4, 0)
     assert _embed_states(manifest, out, f"stages.embed.irv1.weights={ckpt}") == (0, 4)
     shutil.copy2(ckpt, weights)  # same path, new content: the fingerprint holds the sha256
@@ -203,3 +206,40 @@ def test_cli_finetune_then_the_embedder_is_stale(run_out) -> None:
 def _embed_states(manifest: Path, out: Path, *overrides: str) -> tuple[int, int]:
     counts = emoprep.status(manifest, out, overrides=overrides)["stages"]["embed:irv1"]
     return counts["up-to-date"], counts["stale"]
+
+
+def test_block_prefixes_per_backbone() -> None:
+    assert frozen_prefixes(Backbone.VGGFACE, None) == ()
+    assert frozen_prefixes(Backbone.VGGFACE, 2) == ("conv1_", "conv2_", "conv3_")
+    assert frozen_prefixes(Backbone.VGGFACE, 9) == ()
+    assert len(frozen_prefixes(Backbone.VGGFACE, 0)) == 5
+    assert frozen_prefixes(Backbone.IRV1, 1) == ("conv2d_", "maxpool_3a", "repeat_1.",
+                                                 "mixed_6a.", "repeat_2.", "mixed_7a.")
+    irv1 = [n for n, _ in InceptionResnetV1().named_parameters()]
+    every = frozen_prefixes(Backbone.IRV1, 0)
+    assert {n.split(".")[0] for n in irv1 if not n.startswith(every)} == {"last_linear",
+                                                                          "last_bn"}
+
+
+def test_head_epochs_then_the_last_two_vgg_blocks_train(tmp_path: Path) -> None:
+    """003 §3.2.4 / Table 3.4: the classifier alone first, then the last two convolution blocks
+    (conv4, conv5) with it; conv1-conv3 keep the loaded weights throughout."""
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg_conv.pt"
+    torch.save(VggFace(()).state_dict(), weights)
+    original = torch.load(weights, map_location="cpu", weights_only=True)
+    fs = _frameset()
+    opts = FinetuneOptions(Backbone.VGGFACE, weights, input_size=32, fold=None, augment=False)
+
+    def trained(epochs: int) -> dict[str, torch.Tensor]:
+        cfg = _cfg(epochs=epochs, lr=0.001).model_copy(update={
+            "finetune": FinetuneConfig(trainable_blocks=2, head_epochs=1)})
+        built = build(opts.backbone, weights, 2, 32)
+        FrameTrainer(built, fs, cfg, opts).fit(np.arange(len(fs.crops)), None)
+        return checkpoint_state(built)
+
+    head_only, both = trained(1), trained(2)
+    for k in original:
+        assert torch.equal(head_only[k], original[k]), k  # epoch 1: the classifier alone
+        assert torch.equal(both[k], original[k]) == k.startswith(("conv1", "conv2", "conv3")), k
+    assert not torch.equal(head_only["dense.weight"], both["dense.weight"])

@@ -69,7 +69,7 @@ def test_multitask_loss_falls_and_metrics_report_combined(tmp_path: Path, combin
         "loss": {"kind": "multilabel_focal", "combine": combine},
         "optim": {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "batch_size": 4, "epochs": 4,
                   "weight_decay": 0, "early_stopping": False}})
-    opts = FinetuneOptions(Backbone.IRV1, weights, input_size=80, fold=None, flip=False)
+    opts = FinetuneOptions(Backbone.IRV1, weights, input_size=80, fold=None, augment=False)
     m = finetune(fs, opts, cfg, tmp_path / "ft")
     losses = [r["train_loss"] for r in m["log"]]
     assert losses[-1] < losses[0], losses

@@ -9,82 +9,23 @@ section, table, figure or equation numbers are the documents' own.
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
+from emoprep.pipeline.manifest.profile_rule import EMBED, IRV1, VGG, Profile, ProfileSpec, Rule
+from emoprep.pipeline.manifest.profile_rule import NO_CONFIRM as _NO_CONFIRM
+from emoprep.pipeline.manifest.profile_rule import NO_SKIP as _NO_SKIP
+from emoprep.pipeline.manifest.profile_rule import rule as _r
+from emoprep.pipeline.manifest.profile_specs_images import AFFECTNET, NVIE
 from emoprep.stages.embed.augment import THESIS_AUGMENTATIONS
 
-#: the manifest section of the embedders (embedder rules apply to every one of a type)
-EMBED = "stages.embed"
+__all__ = ["EMBED", "IRV1", "NAMED_VALUES", "PROFILES", "VGG", "Profile", "ProfileSpec", "Rule"]
 
-
-class Profile(str, Enum):
-    """The method profiles (``profile:`` in the manifest, ``--profile`` on the command line)."""
-
-    EMOPREP = "emoprep"  #: emoprep's own improved method: no changes (default)
-    THESIS_SASE_FE = "thesis-sase-fe"  #: the multi-task real/fake emotion thesis (SASE-FE)
-    THESIS_BU4DFE = "thesis-bu4dfe"  #: the video-FER thesis (BU-4DFE) and its code
-    THESIS_AFFECTNET = "thesis-affectnet"  #: the categorical/continuous FER thesis (AffectNet)
-    THESIS_NVIE = "thesis-nvie"  #: the spontaneous vs posed thesis (NVIE apex images)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One setting of a profile.
-
-    rule: what the source does, in words; source: where (document number and section, table,
-    figure, equation); key: dotted manifest path (below ``stages.embed.<name>`` for an embedder
-    rule); value: the manifest value; embed_type: for an embedder rule, the ``type`` it applies
-    to; chosen: empty when the document gives the value, else what was chosen and why (the
-    METHODS.md tables write "the document gives no value; chosen: ..."); unclear: the document
-    gives the value but not all of its meaning, or contradicts itself ("the document is not clear;
-    chosen: ...").
-    """
-
-    rule: str
-    source: str
-    key: str
-    value: Any
-    embed_type: str | None = None
-    chosen: str = ""
-    unclear: bool = False
-
-    @property
-    def label(self) -> str:
-        """The key as the METHODS.md tables write it (``stages.embed.*.layer [type vggface]``)."""
-        return f"{EMBED}.*.{self.key} [type {self.embed_type}]" if self.embed_type else self.key
-
-
-@dataclass(frozen=True)
-class ProfileSpec:
-    """A profile: its version (bumped when a value changes), what it reproduces, its rules and
-    the notes that are not manifest keys."""
-
-    version: int
-    summary: str
-    rules: tuple[Rule, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    def settings(self) -> dict[str, Any]:
-        """Rule label -> value (deep copies), in rule order."""
-        return {r.label: copy.deepcopy(r.value) for r in self.rules}
-
-
-_NO_CONFIRM = "emoprep's confirmation (track.confirm), off: no document has it"
-_NO_SKIP = "emoprep's linear skip (train.linear_skip), off: no document has it"
-IRV1, VGG = "inception_resnet_v1", "vggface"
-
-
-def _r(rule: str, source: str, key: str, value: Any, chosen: str = "",
-       embed: str | None = None, unclear: bool = False) -> Rule:
-    return Rule(rule, source, key, value, embed, chosen, unclear)
-
+_FER = "003 §3.2.4 (FER2013 fine-tuning)"
+_AUG = "train.finetune.augment."
 
 _SASE_FE = ProfileSpec(
-    2,
+    3,
     "SASE-FE thesis (000): per-frame Haar, 40-90 % window, box crops, InceptionResnetV1, 80/20 "
     "subjects, multi-task heads with MFL and precision-weighted loss, SGD with a plateau schedule",
     (
@@ -130,6 +71,10 @@ _SASE_FE = ProfileSpec(
         _r("plateau patience", "000 §4.2.4", "train.optim.plateau_patience", 5, "5 epochs"),
         _r("no data augmentation (it scored lower)", "000 §4.4, Table 4.5", "train.use_augmented",
            False),
+        _r("the whole network trained without data augmentation", "000 §4.4, Table 4.6",
+           "train.finetune.augment.flip", 0.0),
+        _r("frames per video in fine-tuning", "000 §3.1, §4.1", "train.finetune.frames_per_video",
+           16, "16 evenly spaced (000 trains on the window's frames; null: all of them)"),
         _r("epochs", "000 §4.3", "train.optim.epochs", 40, "40 (emoprep 0.1's)"),
         _r("batch size", "000 §4.3", "train.optim.batch_size", 32, "32"),
         _r("no early stopping named", "000 §4.3", "train.optim.early_stopping", False,
@@ -141,10 +86,13 @@ _SASE_FE = ProfileSpec(
     ),
     (
         "000 fine-tunes the whole InceptionResnetV1 on single frames (§4.3, Table 4.5: frozen 33.2 "
-        "vs trained 51.7 emotion accuracy); emoprep train trains heads on frozen embeddings, "
-        "emoprep finetune --backbone inception_resnet_v1 (--freeze: frozen) fine-tunes on frames "
-        "(docs/TRAIN.md, Frame-level training and fine-tuning).",
-        "000 counts the combined accuracy per frame (§3.2.1); emoprep counts items (videos).",
+        "vs trained 51.7 emotion accuracy): emoprep experiment thesis-sase-fe runs emoprep "
+        "finetune --backbone inception_resnet_v1 --task multitask on fold 0 (the weights of the "
+        "manifest's inception_resnet_v1 embedder, or train.finetune.weights); emoprep train "
+        "trains heads on frozen embeddings (docs/TRAIN.md, Frame-level training and "
+        "fine-tuning).",
+        "000 counts the combined accuracy per frame (§3.2.1), as emoprep finetune does; emoprep "
+        "train counts items (videos).",
         "000 names VGGFace2 weights (Table 3.1, §3.1) and ImageNet ones (Table 4.4) for "
         "InceptionResnetV1; this profile expects the VGGFace2 ones: stages.embed.<name>: {type: "
         "inception_resnet_v1, weights: /path/20180402-114759-vggface2.pt}.",
@@ -156,7 +104,7 @@ _SASE_FE = ProfileSpec(
 )
 
 _BU4DFE = ProfileSpec(
-    3,
+    4,
     "video-FER thesis (003): Haar then MedianFlow, 10 px box extension, 160 px box crops, "
     "OpenFace Algorithm 1, thesis augmentations, VGGFace pool5, Fig. 3.6 folds, the final-run "
     "protocol of its LSTM / BiLSTM / 1D-CNN (Adam 1e-4, 100 steps, LR x0.5 on val accuracy)",
@@ -228,6 +176,23 @@ _BU4DFE = ProfileSpec(
            "a flagged test video keeps its untrimmed range unless stages.trim.overrides gives one"),
         _r("offline augmented copies in training (LSTM: all nine)",
            "003 §3.2.4 (Data Augmentation), §3.3.2", "train.use_augmented", True),
+        _r("the BiLSTM trained with 3 augmented copies, the LSTM with all 9", "003 §3.3.2",
+           "train.augmented_copies", {"bilstm": 3},
+           "the first three of the listing (flip, blur, brighter): which three is not said; the "
+           "1D-CNN's count is not given either: all", unclear=True),
+        _r("VGGFace fine-tuning on FER2013: rotation within 10 degrees", _FER, _AUG + "rotate",
+           10.0),
+        _r("zoom between 0.9 and 1.1", _FER, _AUG + "zoom", 0.1,
+           "one factor for both axes (Keras draws one per axis)", unclear=True),
+        _r("shift up to 10 % of the width and of the height", _FER, _AUG + "shift", 0.1),
+        _r("shear range 0.15 (degrees)", _FER, _AUG + "shear", 0.15),
+        _r("horizontal flip", _FER, _AUG + "flip", 0.5, "probability 0.5 (Keras's)"),
+        _r("brightness factor between 0.4 and 1.5", _FER, _AUG + "brightness", [0.4, 1.5]),
+        _r("VGGFace's last two convolution blocks fine-tuned, the earlier ones frozen",
+           "003 §3.2.4 (FER2013 fine-tuning), Table 3.4", "train.finetune.trainable_blocks", 2),
+        _r("the new classifier trained first on the frozen base", _FER,
+           "train.finetune.head_epochs", 5,
+           "5 epochs (003 searched the classifier over 20 trials and gives no epoch count)"),
         _r("softmax output, one unit per emotion", "003 §3.2.3", "train.loss.kind", "ce",
            "cross-entropy (the loss it names for its classifiers, §3.2.4)"),
         _r("no weight decay named", "003 §3.2.4 (LSTM settings)", "train.optim.weight_decay", 0.0,
@@ -248,10 +213,12 @@ _BU4DFE = ProfileSpec(
         "epoch over the folds: --set train.optim.plateau=false --set "
         "train.optim.early_stopping=false --set train.final_model=false.",
         "Shorter inputs were zero-padded and masked (§3.2.3): emoprep always masks the padding.",
-        "003's BiLSTM used three augmented copies (§3.3.2); use_augmented takes all of them.",
-        "003's VGGFace was fine-tuned on FER2013 first (§3.2.4); the weights are yours to bring: "
-        "stages.embed.<name>: {type: vggface, weights: /path/vgg_face_dag.pth}; emoprep finetune "
-        "--backbone vggface fine-tunes them on an expression set first (docs/TRAIN.md).",
+        "003's VGGFace was fine-tuned on FER2013 first (§3.2.4, Table 3.4: 69 % test accuracy); "
+        "the weights are yours to bring: stages.embed.<name>: {type: vggface, weights: "
+        "/path/vgg_face_dag.pth}; emoprep experiment thesis-bu4dfe --expression-set MANIFEST "
+        "fine-tunes them on that image set (emoprep finetune --backbone vggface, with the "
+        "train.finetune settings of §3.2.4) and extracts pool5 with the checkpoint; without it "
+        "the step is skipped and said so.",
         "Anomalies were reworked by hand (§3.2.1): stages.trim.overrides takes such ranges.",
         "OpenFace CSVs are yours to bring: stages.au.openface_csv (default {stem}.csv next to "
         "the videos).",
@@ -263,114 +230,12 @@ _BU4DFE = ProfileSpec(
     ),
 )
 
-_AFFECTNET = ProfileSpec(3, "AffectNet thesis (004): eye-based alignment; SGD 1e-3 momentum 0.9, "
-                         "batch 35, 10 epochs, class-weighted cross-entropy", (
-    _r("eye centroids of points 37-42 / 43-48, one rotation + scale", "004 §3.1 eq. 3.1.1-3.1.2",
-       "stages.align.method", "eyes"),
-    _r("still images, each one item", "004 §3.1, §3.5", "stages.window.mode", "all",
-       "all: an image is one frame (the default window keeps 40-90 % of a video)"),
-    _r("crop side", "004 §3.1", "stages.align.size", 160, "160 px (emoprep 0.1's)"),
-    _r("inter-ocular distance (desired_distance)", "004 §3.1 eq. 3.1.2",
-       "stages.align.eye_distance", 0.3, "0.30 S (emoprep 0.1's)"),
-    _r("eye line height", "004 §3.1", "stages.align.eye_y", 0.4, "0.40 S (emoprep 0.1's)"),
-    _r("stochastic gradient descent", "004 §3.5", "train.optim.optimizer", "sgd"),
-    _r("momentum 0.9", "004 §3.5", "train.optim.momentum", 0.9),
-    _r("learning rate 0.001", "004 §3.5", "train.optim.lr", 0.001),
-    _r("batch size 35", "004 §3.5", "train.optim.batch_size", 35),
-    _r("10 epochs for every network", "004 §3.5", "train.optim.epochs", 10),
-    _r("no early stopping (a fixed 10 epochs)", "004 §3.5", "train.optim.early_stopping", False),
-    _r("categorical cross-entropy", "004 §3.3 eq. 3.3.2", "train.loss.kind", "ce"),
-    _r("classes weighted against imbalance", "004 §3.3 eq. 3.3.3-3.3.4",
-       "train.loss.class_weighted", True,
-       "weights N / (K n_k), the text's intent: eq. 3.3.4 as printed (f_i / f_min) weights "
-       "common classes up", unclear=True),
-    _r("no weight decay named", "004 §3.5", "train.optim.weight_decay", 0.0, "0"),
-    _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
-), (
-    "emoprep's default eye line moved to 0.28 S so the jaw stays in the crop (benchmarks/crop.py); "
-    "this profile keeps the 0.40 of emoprep 0.1.",
-    "004 fine-tunes a pretrained DenseNet121 (Table 3.1); emoprep trains a head on frozen "
-    "embeddings: pick --head mlp or linear (still images).",
-    "004 augments online with random flip, brightness, contrast, rotation, hue and saturation "
-    "(§3.1); emoprep's augmentations are fixed offline copies.",
-    "004 scores mean class accuracy (§3.5) on a balanced validation set (500 per class), where it "
-    "equals the accuracy emoprep reports.",
-    "Table 3.1: 57.3 % without and 59.5 % with the alignment (8 classes); 004 drops contempt "
-    "for its 7-class results.",
-    "Labels: the affectnet preset (labels.preset: affectnet) reads the release's CSV as "
-    "videos.csv (expression codes 0-7; rows coded 8-10 are unmatched); its face boxes are not "
-    "used: emoprep detects the face.",
-))
-
-_NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whole at 96 x 96, "
-                    "posed vs spontaneous (2 classes; joint: 12), the final shallow-CNN settings "
-                    "(lr 5e-5, batch 64, dropout 0.4, L2, augmentation, early stopping)", (
-    _r("apex images fed to the model as they are, no face detection", "002 §1.3, §4.3",
-       "stages.detect.backend", "none",
-       "none: the whole image is the face (002 names no detector; NVIE faces fill a blue-backed "
-       "frame, §4.2)"),
-    _r("the image resized, no alignment", "002 §4.3, Table 4.2", "stages.align.method", "box"),
-    _r("no margin added", "002 §4.3", "stages.align.box_pad_y", 0, "0 (the image as it is)"),
-    _r("shallow CNN input 96 x 96 x 3", "002 §4.4.3, Table 4.2", "stages.align.size", 96),
-    _r("one apex image per item", "002 §1.3, §4.3.1", "stages.window.mode", "all",
-       "all: an image is one frame"),
-    _r("random imgaug transforms: rotation, scaling, translation, blur, flip, crop, contrast, "
-       "noise, colour", "002 §4.3.2, Fig. 4.4", "stages.augment.names",
-       ["flip", "blur3", "contrast_x2", "rotate_p8", "rotate_m8", "salt_pepper_1"],
-       "emoprep's fixed copies of the kinds it has (flip, blur, contrast, rotation, noise); "
-       "002 gives no parameters"),
-    _r("no train/test split described", "002 §4.4, §5.1", "stages.split.test_fraction", 0.2,
-       "20 % of the subjects held out for test, 5 subject folds (emoprep's default)"),
-    _r("experiment 1: posed vs spontaneous (2 classes)", "002 §5.1, Table 5.1", "train.task",
-       "authenticity"),
-    _r("the shallow CNN of Table 4.2", "002 §4.4.3, Table 4.2", "train.head", "mlp",
-       "mlp on frozen embeddings: the CNN trains from pixels, which emoprep's trainer cannot"),
-    _r("dropout 0.4 (final CNN)", "002 §5.1, Fig. 5.9", "train.mlp.dropout", 0.4),
-    _r("learning rate 0.00005 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.lr", 0.00005),
-    _r("batch size 64 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.batch_size", 64),
-    _r("L2 regularisation (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.weight_decay", 0.0001,
-       "0.0001 (002 gives no strength)"),
-    _r("data augmentation in training (final CNN)", "002 §5.1, Fig. 5.9",
-       "train.use_augmented", True),
-    _r("early stopping (final runs)", "002 §5.1", "train.optim.early_stopping", True),
-    _r("early-stopping patience", "002 §5.1", "train.optim.early_stopping_patience", 10,
-       "10 epochs"),
-    _r("epochs", "002 §5.1", "train.optim.epochs", 50,
-       "50, the epoch budget of 002's final Inception V4 runs (early stopping ends sooner)"),
-    _r("optimiser", "002 §4.4.1, §4.4.3", "train.optim.optimizer", "adam",
-       "Adam (emoprep's default; 002 names none)"),
-    _r("softmax with cross-entropy", "002 ch. 5 (introduction)", "train.loss.kind", "ce"),
-    _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
-), (
-    "002 trains its shallow CNN (Table 4.2: two 3 x 3 conv blocks, 3872 -> 2048 -> 2 or 12) from "
-    "pixels; emoprep's trainer cannot train an image CNN end to end: it trains a head on frozen "
-    "embeddings of the 96 x 96 crops (pick the embedder); emoprep finetune fine-tunes pretrained "
-    "IRv1 / VGGFace on frames, not a shallow CNN from scratch.",
-    "The SVM baseline (002 §4.4.4, Table 4.6: 53.8 %) used a polynomial kernel, C 0.01, gamma "
-    "0.001 from a random search; emoprep's nearest is the linear probe every run reports (a "
-    "linear classifier on pooled embeddings) or --head linear: a linear model, on embeddings, "
-    "not on pixels.",
-    "002 stops when the validation loss stops decreasing (§5.1); emoprep's early stopping "
-    "watches the validation accuracy.",
-    "Experiment 2 (002 §5.2, Table 5.4) is 12 classes, spontaneous/posed x six emotions: "
-    "--task joint (emoprep's joint class of emotion x authenticity).",
-    "002 describes no split (the SVM confusion tables count 1367 and 1618 test images, §4.4.4); "
-    "emoprep splits by subject.",
-    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights; emoprep has "
-    "no Inception V4 embedder.",
-    "§5.2 says Inception V4 scored 17.2 % on 12 classes and Table 5.4 17.3 % (with the SVM at "
-    "17.2 %); the experiment table quotes Table 5.4.",
-    "Labels: the nvie preset (labels.preset: nvie), posed/spontaneous folders of apex images "
-    "(002 §4.3.1 restructured the spontaneous part by hand; its Fig. 4.3 layout is not in the "
-    "text).",
-))
-
 PROFILES: dict[Profile, ProfileSpec] = {
     Profile.EMOPREP: ProfileSpec(1, "emoprep's own method: the defaults, nothing changed"),
     Profile.THESIS_SASE_FE: _SASE_FE,
     Profile.THESIS_BU4DFE: _BU4DFE,
-    Profile.THESIS_AFFECTNET: _AFFECTNET,
-    Profile.THESIS_NVIE: _NVIE,
+    Profile.THESIS_AFFECTNET: AFFECTNET,
+    Profile.THESIS_NVIE: NVIE,
 }
 
 #: rule values that stand for a longer value (the METHODS.md tables write the name)

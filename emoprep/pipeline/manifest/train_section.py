@@ -9,6 +9,7 @@ every key and its default.
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -147,17 +148,67 @@ class OptimConfig(_Strict):
         return self
 
 
+class FrameAugment(_Strict):
+    """Random transforms of each training crop of ``emoprep finetune``, drawn anew every epoch
+    from the run's seed (:mod:`emoprep.train.frame_augment`); 0 / None: off. The default is a
+    left-right flip with probability 0.5 (emoprep's fine-tuning before these keys)."""
+
+    flip: float = Field(0.5, ge=0, le=1, description="probability of a left-right flip")
+    rotate: float = Field(0.0, ge=0, le=180, description="degrees, uniform in [-r, r]")
+    zoom: float = Field(0.0, ge=0, lt=1, description="scale uniform in [1 - z, 1 + z]")
+    shift: float = Field(0.0, ge=0, lt=1, description="fraction of the side, x and y each "
+                         "uniform in [-s, s]")
+    shear: float = Field(0.0, ge=0, lt=90, description="degrees, uniform in [-s, s]")
+    brightness: tuple[float, float] | None = Field(None, description="pixel values times a "
+                                                   "factor uniform in [lo, hi]")
+    contrast: tuple[float, float] | None = Field(None, description="distance from the crop's "
+                                                 "mean grey times a factor in [lo, hi]")
+    saturation: tuple[float, float] | None = Field(None, description="distance from each "
+                                                   "pixel's grey times a factor in [lo, hi]")
+    hue: float = Field(0.0, ge=0, le=0.5, description="hue turned by a fraction of the circle "
+                       "uniform in [-h, h]")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FrameAugment:
+        for name in ("brightness", "contrast", "saturation"):
+            r = getattr(self, name)
+            if r is not None and not 0 <= r[0] <= r[1]:
+                raise ValueError(f"finetune.augment.{name}: expected [lo, hi] with 0 <= lo <= hi, "
+                                 f"got {list(r)}")
+        return self
+
+
+class FinetuneConfig(_Strict):
+    """``emoprep finetune`` and the fine-tuning steps of ``emoprep experiment`` (the sequence
+    trainer ignores this section: it is no part of its models' fingerprints)."""
+
+    weights: Path | None = Field(None, description="the pretrained file (relative: to the "
+                                 "manifest's folder); None: the weights of the manifest's "
+                                 "embedder of the backbone's type")
+    input_size: int | None = Field(None, ge=16, description="crop side fed to the network; "
+                                   "None: that embedder's, else 160 (IRv1) / 224")
+    frames_per_video: int | None = Field(16, ge=1, description="face frames per video, evenly "
+                                         "spaced; None: all")
+    augment: FrameAugment = FrameAugment()
+    trainable_blocks: int | None = Field(None, ge=0, description="train only the backbone's "
+                                         "last N blocks (the layers after them always train); "
+                                         "None: every block")
+    head_epochs: int = Field(0, ge=0, description="first epochs with the whole backbone frozen "
+                             "(the new classifier alone), then the trainable blocks join")
+
+
 #: keys added after emoprep 0.1 and their defaults: left out of the model fingerprint at these
 #: values, so runs made before them stay up to date
 ADDED_AT_DEFAULT: dict[tuple[str, ...], Any] = {
     ("optim", "optimizer"): Optimizer.ADAM.value, ("optim", "momentum"): 0.0,
     ("optim", "plateau_monitor"): Monitor.VAL_LOSS.value, ("seq_cut",): SeqCut.SUBSAMPLE.value,
-    ("keep_test_anomalies",): False,
+    ("keep_test_anomalies",): False, ("augmented_copies",): None,
 }
 
 
 #: fields that never change a trained model (left out of fingerprints)
-RUNTIME_FIELDS = ("device", "num_threads", "final_model", "min_class_items", "cv_summary")
+RUNTIME_FIELDS = ("device", "num_threads", "final_model", "min_class_items", "cv_summary",
+                  "finetune")
 
 
 class TrainConfig(_Strict):
@@ -185,15 +236,38 @@ class TrainConfig(_Strict):
     cv_summary: CVSummary = Field(CVSummary.PER_FOLD_BEST, description="the CV figure: mean of "
                                   "each fold's best, or best epoch of the folds' mean curve")
     use_augmented: bool = False
+    augmented_copies: int | dict[Head, int | None] | None = Field(
+        None, description="augmented copies per training video when use_augmented: None all of "
+        "stages.augment.names, N the first N in their order; a mapping sets it per head "
+        "(a head not named: all)")
     keep_test_anomalies: bool = Field(False, description="AU-trim anomalies stay in the test "
                                       "part (untrimmed); the folds still leave them out")
     seed: int = 0
     device: Device = Device.AUTO
     num_threads: int | None = Field(None, ge=1)
+    finetune: FinetuneConfig = FinetuneConfig()
+
+    @model_validator(mode="after")
+    def _copies(self) -> TrainConfig:
+        values = self.augmented_copies.values() if isinstance(self.augmented_copies, dict) \
+            else [self.augmented_copies]
+        if any(v is not None and v < 0 for v in values):
+            raise ValueError(f"augmented_copies: expected None or a count >= 0, got "
+                             f"{self.augmented_copies!r}")
+        return self
+
+    def copies(self, head: Head | None = None) -> int | None:
+        """Augmented copies per training video for ``head`` (default: ``self.head``): 0 when
+        ``use_augmented`` is off, None for all of them."""
+        if not self.use_augmented:
+            return 0
+        c = self.augmented_copies
+        return c.get(head or self.head) if isinstance(c, dict) else c
 
     def model_slice(self) -> dict[str, Any]:
         """What changes a fold's model: everything but runtime fields and inactive heads."""
         data = self.model_dump(mode="json", exclude=set(RUNTIME_FIELDS))
+        data["augmented_copies"] = self.copies() if self.use_augmented else None
         for head in Head:
             if head is not self.head:
                 data.pop(head.value, None)

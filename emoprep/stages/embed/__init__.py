@@ -2,11 +2,12 @@
 
 One module per embedder, each holding its config class and its code (``hog``, ``landmarks``
 (:mod:`.geometry`), ``dlib_resnet``, ``inception_resnet_v1`` (:mod:`.irv1`), ``vggface``,
-``torchscript``, ``fer_xception``); torch network definitions sit beside them in ``*_nets.py``,
-imported when an embedder is built. :data:`EMBEDDERS` is the family's registry and
-:data:`EmbedderConfig` the union on ``type`` built from it. The config class carries its facts
-(``version``, ``libraries``, ``path_keys``, ``model_files()``, ``needs_landmarks``, ``make()``).
-The pipeline calls ``cfg.make()`` and :func:`embed_frames`. See docs/EMBEDDERS.md.
+``torchscript``, ``fer_xception``, ``densenet121`` (:mod:`.densenet`)); torch network
+definitions sit beside them in ``*_nets.py``, imported when an embedder is built.
+:data:`EMBEDDERS` is the family's registry and :data:`EmbedderConfig` the union on ``type``
+built from it. The config class carries its facts (``version``, ``libraries``, ``path_keys``,
+``model_files()``, ``needs_landmarks``, ``make()``). The pipeline calls ``cfg.make()`` and
+:func:`embed_frames`. See docs/EMBEDDERS.md.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from emoprep.stages.embed.config import (
     TorchEmbedderBase,
 )
 from emoprep.stages.embed.contract import Embedder
+from emoprep.stages.embed.densenet import DenseNet121Config
 from emoprep.stages.embed.dlib_resnet import DlibChip, DlibResnetConfig
 from emoprep.stages.embed.fer_xception import FerXceptionConfig
 from emoprep.stages.embed.geometry import LandmarksEmbedConfig
@@ -40,7 +42,7 @@ from emoprep.types import Device
 #: every embedder's config class (adding an embedder: its module and one entry here)
 EMBEDDERS: tuple[type[EmbedderBase], ...] = (
     HogConfig, LandmarksEmbedConfig, DlibResnetConfig, InceptionResnetV1Config, VggFaceConfig,
-    TorchScriptConfig, FerXceptionConfig,
+    TorchScriptConfig, FerXceptionConfig, DenseNet121Config,
 )
 
 #: the family as a pydantic type: ``type`` (required) picks the class
@@ -52,6 +54,7 @@ __all__ = [
     "AugmentConfig",
     "Augmentation",
     "ChannelOrder",
+    "DenseNet121Config",
     "Device",
     "DlibChip",
     "DlibResnetConfig",
