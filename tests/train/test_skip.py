@@ -157,3 +157,33 @@ def test_path_dropout_is_inert_and_out_of_the_fingerprint_without_the_skip() -> 
     old = {**new, "model": {**new["model"], "cnn1d": {
         k: v for k, v in new["model"]["cnn1d"].items() if k != "path_dropout"}}}
     assert changed_keys(old, new) == "model.cnn1d.path_dropout changed None -> 0.25"
+
+
+def test_units_of_the_earlier_default_cnn_are_stale_with_the_reason(tmp_path: Path) -> None:
+    """Three acts: default 1D-CNN units trained (fresh); the same units as emoprep wrote them
+    before path dropout (no such key in their components) are stale, and the reason names the
+    new key; training again makes them fresh."""
+    import json
+
+    from emoprep.pipeline.fingerprint import digest
+    from emoprep.train import unit_states
+
+    seqs = make_sequences(n=60, per_subject=3)
+    folds = subject_folds(seqs, test_subjects=4)
+    cfg = fast_config(head="cnn1d", optim={"epochs": 2})
+
+    def states() -> list[tuple[str, str]]:
+        rows = unit_states(tmp_path, cfg, folds.name, folds.digest, len(folds.folds), "feat")
+        return [(r["state"], r["reason"]) for r in rows]
+
+    first = fit(seqs, folds, cfg, tmp_path, "feat", plots=False)
+    assert len(first["trained"]) == 2 and states() == [("up-to-date", "")] * 2
+    for path in list((tmp_path / "units").glob("*/record.json")):  # as the earlier emoprep
+        rec = json.loads(path.read_text())
+        del rec["components"]["model"]["cnn1d"]["path_dropout"]
+        rec["fingerprint"] = digest(rec["components"])
+        path.write_text(json.dumps(rec))
+        path.parent.rename(path.parent.with_name(rec["fingerprint"][:20]))
+    assert states() == [("stale", "model.cnn1d.path_dropout changed None -> 0.25")] * 2
+    again = fit(seqs, folds, cfg, tmp_path, "feat", plots=False)
+    assert len(again["trained"]) == 2 and states() == [("up-to-date", "")] * 2
