@@ -1,6 +1,6 @@
 """Quality of the trainers' defaults against the linear probe, on planted-signal sets.
 
-    .venv/bin/python -m benchmarks.train_quality [--quick] [--tune]
+    .venv/bin/python -m benchmarks.train_quality [--quick] [--tune] [--tune-cnn] [--heads ..]
 
 Sets (generated; seeds fixed; nothing licence-restricted):
 
@@ -18,10 +18,12 @@ Sets (generated; seeds fixed; nothing licence-restricted):
 
 Each set: a subject split with ~15% of the subjects held out as the test part and 5 folds of the
 rest; every head with ``TrainConfig()`` defaults (CPU, one thread), and the linear probe that
-``fit`` runs on the same folds, plus the ``EXTRA`` rows (the 1D-CNN without the linear skip).
+``fit`` runs on the same folds, plus the ``EXTRA`` rows (the 1D-CNN without path dropout, and
+without the linear skip).
 The optimiser defaults were tuned (``--tune``) on ``ckplus`` seed 0 only, the linear skip on seed 0
 of ``ckplus``, ``temporal`` and ``stills``; that it is on for the 1D-CNN only was decided on a first
-full run with it on for every head (docs/TRAIN.md). The report is on seeds 1 and 2.
+full run with it on for every head (docs/TRAIN.md); the 1D-CNN's path dropout (``--tune-cnn``) on
+seed 0 of every set. The report is on seeds 1 and 2.
 Writes benchmarks/results/train_quality.{json,md}.
 """
 
@@ -163,10 +165,19 @@ TUNE_GRID: dict[str, dict[str, Any]] = {
     "+ weight decay 1e-3": {"optim": {**_ES, "weight_decay": 1e-3}},
     "+ weight decay 1e-2 (the defaults)": {},
 }
+#: what ``--tune-cnn`` tries for the 1D-CNN on seed 0 of every set: label -> overrides
+TUNE_CNN: dict[str, dict[str, Any]] = {
+    "linear skip, no path dropout (the previous default)": {"cnn1d": {"path_dropout": 0.0}},
+    "path dropout 0.25 (the default)": {},
+    "path dropout 0.5": {"cnn1d": {"path_dropout": 0.5}},
+    "path dropout 0.75": {"cnn1d": {"path_dropout": 0.75}},
+    "path dropout 0.25 + dense dropout 0.7": {"cnn1d": {"dropout": 0.7}},
+}
 #: (set, seed) pairs reported (never tuned on)
 REPORT = [("ckplus", 1), ("ckplus", 2), ("temporal", 1), ("stills", 1)]
 #: non-default rows run on every reported set: (head, label, overrides)
 EXTRA: list[tuple[str, str, dict[str, Any]]] = [
+    ("cnn1d", "without path dropout (the previous default)", {"cnn1d": {"path_dropout": 0.0}}),
     ("cnn1d", "without the linear skip (emoprep before it)", {"linear_skip": False}),
 ]
 
@@ -217,6 +228,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="seed 1 of each set only")
     ap.add_argument("--tune", action="store_true", help="also run TUNE_GRID on ckplus seed 0")
+    ap.add_argument("--tune-cnn", action="store_true",
+                    help="also run TUNE_CNN (1D-CNN) on seed 0 of every set")
     ap.add_argument("--heads", nargs="+", default=HEADS)
     ap.add_argument("--no-extra", action="store_true", help="skip the EXTRA rows")
     args = ap.parse_args()
@@ -236,6 +249,16 @@ def main() -> None:
             r = score(seqs, folds, config("lstm", over))
             results["tune"].append({"label": label, "overrides": over, **r})
             lines.append(row_line("ckplus", 0, label, r, verdict("ckplus", "lstm", r)))
+        lines.append("")
+    if args.tune_cnn:
+        lines += ["## Tuning the 1D-CNN (seed 0 of every set)", "", *head]
+        for set_name in SETS:
+            seqs = SETS[set_name](0)
+            folds = subject_folds(seqs, 0)
+            for label, over in TUNE_CNN.items():
+                r = score(seqs, folds, config("cnn1d", over))
+                results["tune"].append({"set": set_name, "label": label, "overrides": over, **r})
+                lines.append(row_line(set_name, 0, label, r, verdict(set_name, "cnn1d", r)))
         lines.append("")
     lines += ["## Defaults against the linear probe (sets and seeds not tuned on)", "", *head]
     for set_name, seed in [p for p in REPORT if p[1] == 1] if args.quick else REPORT:

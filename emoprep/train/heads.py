@@ -21,6 +21,9 @@ Every model maps ``x`` (B, L, D) float32 with ``lengths`` (B,) int64 to ``{targe
   (standardised, projected) input added to each target's logits, and the head's own output layer
   starts at zero. An untrained head is therefore exactly a linear model on the mean, the linear
   probe's function class; the deep part's share of the logits is learned ("wide & deep").
+  For the 1D-CNN, ``cnn1d.path_dropout`` (0.25) of the training items per batch get the skip's
+  logits alone (the deep logits dropped, the kept ones scaled by 1 / (1 - p)), so the skip keeps
+  learning to classify by itself while the CNN fits the training part (docs/TRAIN.md).
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class SequenceModel(nn.Module):
         else:
             self.heads = nn.ModuleDict({k: nn.Linear(t, n) for k, n in n_classes.items()})
         self.skip: nn.ModuleDict | None = None
+        self.path_dropout = cfg.cnn1d.path_dropout if uses_skip(cfg) and \
+            cfg.head is Head.CNN1D else 0.0
         if uses_skip(cfg):
             self.skip = nn.ModuleDict({k: nn.Linear(width, n) for k, n in n_classes.items()})
             for head in self.heads.values():  # the deep part starts silent: logits = skip
@@ -148,6 +153,8 @@ class SequenceModel(nn.Module):
         z = self.trunk(x, lengths)
         out = {k: head(z) for k, head in self.heads.items()}
         if self.skip is not None:
+            if self.training and self.path_dropout > 0:
+                out = drop_paths(out, self.path_dropout)
             pooled = masked_mean(x, lengths)
             out = {k: v + self.skip[k](pooled) for k, v in out.items()}
         return out
@@ -156,8 +163,15 @@ class SequenceModel(nn.Module):
 def uses_skip(cfg: TrainConfig) -> bool:
     """Whether the model has the linear skip: ``train.linear_skip``, by default (None) only for
     the 1D-CNN (the head that needs it; docs/TRAIN.md); never for ``linear`` (it is the skip)."""
-    on = cfg.head is Head.CNN1D if cfg.linear_skip is None else cfg.linear_skip
-    return on and cfg.head is not Head.LINEAR
+    return cfg.skip_on
+
+
+def drop_paths(logits: dict[str, torch.Tensor], p: float) -> dict[str, torch.Tensor]:
+    """Each item's deep logits (B, K) zeroed with probability ``p`` (the same items for every
+    target), the kept ones scaled by 1 / (1 - p) so that their expectation is unchanged."""
+    some = next(iter(logits.values()))
+    keep = (torch.rand(some.shape[0], 1, device=some.device) >= p).to(some.dtype) / (1 - p)
+    return {k: v * keep for k, v in logits.items()}
 
 
 def make_trunk(dim: int, cfg: TrainConfig) -> RNNTrunk | CNNTrunk | PoolTrunk:

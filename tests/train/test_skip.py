@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from emoprep.train import fit
+from emoprep.train import TrainConfig, fit
 from emoprep.train.config import Head, Task
 from emoprep.train.heads import SequenceModel, masked_mean
 from tests.train.conftest import fast_config, make_sequences, subject_folds
@@ -108,3 +108,82 @@ def test_skip_is_in_the_fingerprint_and_runs_stay_deterministic(tmp_path: Path) 
               plots=False)
     assert [f["val"] for f in a["folds"]] == [f["val"] for f in b["folds"]]
     assert off["trained"] and off["run"] != a["run"]  # a new unit, not the skip's one reused
+
+
+def test_path_dropout_gives_some_training_items_the_skip_alone() -> None:
+    """Training mode: each item's CNN logits are either dropped (the skip's logits alone) or
+    kept times 1 / (1 - p); evaluation mode: never dropped."""
+    torch.manual_seed(1)
+    cfg = fast_config(head="cnn1d", cnn1d={"path_dropout": 0.5})
+    model = SequenceModel(7, cfg, {"emotion": 3})
+    _standardised(model, 7)
+    torch.nn.init.normal_(model.heads["emotion"].weight)  # the deep part switched on
+    model.trunk.drop.p = 0.0  # only the path dropout is random
+    x, lengths = _batch()
+    mask = (torch.arange(9)[None, :] < lengths[:, None])
+    with torch.no_grad():
+        pooled = masked_mean((x - model.norm.mean) / model.norm.std * mask[..., None], lengths)
+        skip = model.skip["emotion"](pooled)
+        deep = model.eval()(x, lengths)["emotion"] - skip
+        assert not torch.allclose(deep, torch.zeros_like(deep))
+        torch.testing.assert_close(model(x, lengths)["emotion"], deep + skip)  # eval: all kept
+        model.train()
+        seen = set()
+        for _ in range(20):
+            out = model(x, lengths)["emotion"]
+            for i in range(4):
+                if torch.allclose(out[i], skip[i]):
+                    seen.add("dropped")
+                else:
+                    torch.testing.assert_close(out[i], 2 * deep[i] + skip[i])
+                    seen.add("kept")
+    assert seen == {"dropped", "kept"}
+
+
+def test_path_dropout_is_inert_and_out_of_the_fingerprint_without_the_skip() -> None:
+    """The thesis profiles' CNN (no skip) is built and trained as before: no path dropout, the
+    model slice (so the unit fingerprint) without the key; with the skip (the default) the key
+    is in it, and ``status`` names it as the change."""
+    from emoprep.train.units import changed_keys, make_unit
+
+    off = TrainConfig(head="cnn1d", linear_skip=False)
+    assert SequenceModel(7, off, {"emotion": 3}).path_dropout == 0.0
+    assert "path_dropout" not in off.model_slice()["cnn1d"]
+    assert "path_dropout" not in TrainConfig(head="lstm", linear_skip=True).model_slice()
+    on = TrainConfig(head="cnn1d")
+    assert SequenceModel(7, on, {"emotion": 3}).path_dropout == 0.25
+    assert on.model_slice()["cnn1d"]["path_dropout"] == 0.25
+    new = make_unit(on, "s", "d", "f", 0).components
+    old = {**new, "model": {**new["model"], "cnn1d": {
+        k: v for k, v in new["model"]["cnn1d"].items() if k != "path_dropout"}}}
+    assert changed_keys(old, new) == "model.cnn1d.path_dropout changed None -> 0.25"
+
+
+def test_units_of_the_earlier_default_cnn_are_stale_with_the_reason(tmp_path: Path) -> None:
+    """Three acts: default 1D-CNN units trained (fresh); the same units as emoprep wrote them
+    before path dropout (no such key in their components) are stale, and the reason names the
+    new key; training again makes them fresh."""
+    import json
+
+    from emoprep.pipeline.fingerprint import digest
+    from emoprep.train import unit_states
+
+    seqs = make_sequences(n=60, per_subject=3)
+    folds = subject_folds(seqs, test_subjects=4)
+    cfg = fast_config(head="cnn1d", optim={"epochs": 2})
+
+    def states() -> list[tuple[str, str]]:
+        rows = unit_states(tmp_path, cfg, folds.name, folds.digest, len(folds.folds), "feat")
+        return [(r["state"], r["reason"]) for r in rows]
+
+    first = fit(seqs, folds, cfg, tmp_path, "feat", plots=False)
+    assert len(first["trained"]) == 2 and states() == [("up-to-date", "")] * 2
+    for path in list((tmp_path / "units").glob("*/record.json")):  # as the earlier emoprep
+        rec = json.loads(path.read_text())
+        del rec["components"]["model"]["cnn1d"]["path_dropout"]
+        rec["fingerprint"] = digest(rec["components"])
+        path.write_text(json.dumps(rec))
+        path.parent.rename(path.parent.with_name(rec["fingerprint"][:20]))
+    assert states() == [("stale", "model.cnn1d.path_dropout changed None -> 0.25")] * 2
+    again = fit(seqs, folds, cfg, tmp_path, "feat", plots=False)
+    assert len(again["trained"]) == 2 and states() == [("up-to-date", "")] * 2

@@ -100,6 +100,9 @@ class CNN1DConfig(_Strict):
     pool: int = Field(2, ge=1, description="max-pool size and stride, after conv 2 and conv 4")
     bins: int = Field(4, ge=1, description="masked max pooling into this many time segments")
     dropout: float = Field(0.5, ge=0, lt=1)
+    path_dropout: float = Field(0.25, ge=0, lt=1, description="with the linear skip only: the "
+                                "share of training items whose CNN logits are dropped, so the "
+                                "skip learns to classify alone (docs/TRAIN.md)")
 
     @model_validator(mode="after")
     def _odd_kernels(self) -> CNN1DConfig:
@@ -271,6 +274,8 @@ class TrainConfig(_Strict):
         for head in Head:
             if head is not self.head:
                 data.pop(head.value, None)
+        if not self.skip_on:  # no effect without the skip: old fingerprints kept
+            data.get(Head.CNN1D.value, {}).pop("path_dropout", None)
         for (*parents, key), default in ADDED_AT_DEFAULT.items():
             node = data
             for part in parents:
@@ -278,6 +283,13 @@ class TrainConfig(_Strict):
             if node.get(key) == default:
                 del node[key]
         return data
+
+    @property
+    def skip_on(self) -> bool:
+        """Whether the model has the linear skip: ``linear_skip``, by default (None) only for
+        the 1D-CNN; never for ``linear`` (it is the skip)."""
+        on = self.head is Head.CNN1D if self.linear_skip is None else self.linear_skip
+        return on and self.head is not Head.LINEAR
 
     @property
     def targets(self) -> list[str]:
