@@ -13,6 +13,10 @@ an embedder loads. Importing this module imports torch.
   ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
   ``input_size`` (default 224). The ``densenet121`` embedder reads its checkpoint (pooled
   features; the file keeps torchvision's layout, so ``densenet121(num_classes=K)`` loads it too).
+- ``shallow_cnn``: :class:`~emoprep.train.shallow_cnn.ShallowCNN`, the spontaneous/posed
+  thesis's network (002 Table 4.2) up to ``fc1`` (B, 2048), dropout 0.4, classifier ``fc2``
+  (2048 -> K); no pretrained file (``weights`` None: seeded initialisation, trained from
+  scratch); input RGB ``(x - 127.5) / 127.5`` at 96 (the table's; nothing else fits ``fc1``).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -30,21 +34,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from emoprep.errors import ConfigError
 from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
-from emoprep.train import densenet
+from emoprep.train import densenet, shallow_cnn
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
 CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
-              Backbone.DENSENET121: "densenet121_finetuned.pt"}
+              Backbone.DENSENET121: "densenet121_finetuned.pt",
+              Backbone.SHALLOW_CNN: "shallow_cnn.pt"}
 #: what each backbone's pretrained file is (ModelFileError messages)
 EXPECTED = {Backbone.IRV1: irv1.EXPECTED, Backbone.VGGFACE: vggface.EXPECTED,
-            Backbone.DENSENET121: densenet.EXPECTED}
+            Backbone.DENSENET121: densenet.EXPECTED, Backbone.SHALLOW_CNN: shallow_cnn.EXPECTED}
 _CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
-               Backbone.DENSENET121: "classifier"}
+               Backbone.DENSENET121: "classifier", Backbone.SHALLOW_CNN: "fc2"}
 
 
 @dataclass(frozen=True)
@@ -106,13 +112,17 @@ class Built:
     backbone: Backbone
 
 
-def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
+def build(backbone: Backbone, weights: Path | None, n_classes: int | dict[str, int],
           input_size: int | None = None, layer: VggLayer = VggLayer.DENSE1024, seed: int = 0,
           hidden: int = 256) -> Built:
     """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs, or
     one :class:`MultiHead` head of ``hidden`` units per task when ``n_classes`` is a dict (seeded
-    initialisation); ModelFileError when the file is missing or of another layout."""
+    initialisation); ModelFileError when the file is missing or of another layout.
+    ``shallow_cnn`` reads no file (``weights`` None)."""
     torch.manual_seed(seed)
+    if backbone is Backbone.SHALLOW_CNN:
+        return _shallow_cnn(n_classes, input_size, hidden)
+    assert weights is not None, backbone
     if backbone is Backbone.IRV1:
         sd = load_state_dict(weights, backbone.value, irv1.EXPECTED)
         net = build_and_load(lambda: irv1_net(), sd, backbone.value, weights,
@@ -150,6 +160,20 @@ def _densenet(weights: Path, n_classes: int | dict[str, int], input_size: int | 
     return Built(model, prep, sd, Backbone.DENSENET121)
 
 
+def _shallow_cnn(n_classes: int | dict[str, int], input_size: int | None, hidden: int) -> Built:
+    """002's shallow CNN, seeded random (from scratch); ConfigError for an input side other
+    than 96 (``fc1`` takes 32 x 11 x 11 features of a 96 x 96 input only)."""
+    if input_size not in (None, shallow_cnn.SIDE):
+        raise ConfigError("train.finetune.input_size", [
+            f"finetune shallow_cnn: expected input side {shallow_cnn.SIDE} (002 Table 4.2: fc1 "
+            f"takes {shallow_cnn.FLAT} features of a 96 x 96 input), got {input_size} (fix: "
+            "drop --input-size / train.finetune.input_size)"])
+    model = FineTuneNet(shallow_cnn.ShallowCNN(), shallow_cnn.DIM, n_classes,
+                        shallow_cnn.DROPOUT, "fc2", hidden)
+    prep = Preprocess(shallow_cnn.SIDE, shallow_cnn.MEAN, shallow_cnn.STD)
+    return Built(model, prep, {}, Backbone.SHALLOW_CNN)
+
+
 def irv1_net() -> nn.Module:
     """InceptionResnetV1 giving the 512-d ``last_bn`` output (no L2 normalisation)."""
     from emoprep.stages.embed.irv1_nets import InceptionResnetV1
@@ -166,6 +190,7 @@ BLOCKS: dict[Backbone, tuple[tuple[str, ...], ...]] = {
     Backbone.DENSENET121: (("features.conv0", "features.norm0"),
                            *((f"features.denseblock{k}.", f"features.transition{k}.")
                              for k in (1, 2, 3)), ("features.denseblock4.",)),
+    Backbone.SHALLOW_CNN: (("conv1.", "conv2."), ("conv3.", "conv4.")),
 }
 
 
