@@ -136,10 +136,13 @@ def train_trials(m: Manifest, out: Path, features: str, spec: ExperimentSpec,
 
 def finetune_steps(m: Manifest, out: Path, spec: ExperimentSpec,
                    only: tuple[str, ...] = ()) -> dict[str, Result]:
-    """The experiment's fine-tuning steps (of ``only`` when given) on the frames of ``out``."""
-    from emoprep.experiments.finetuning import run_step
+    """The experiment's fine-tuning steps and SVM baselines (of ``only`` when given) on the
+    frames of ``out``."""
+    from emoprep.experiments.finetuning import run_step, run_svm
 
-    return {s.name: run_step(m, out, s) for s in spec.finetunes if not only or s.name in only}
+    got = {s.name: run_step(m, out, s) for s in spec.finetunes if not only or s.name in only}
+    got.update({s.name: run_svm(m, out, s) for s in spec.svms if not only or s.name in only})
+    return got
 
 
 def _pre_finetune(spec: ExperimentSpec, expression_set: str | Path | None, root: Path,
