@@ -17,6 +17,7 @@ from typing import Any
 from emoprep.experiments.sources import MCA, FinetuneStep, SvmStep
 from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.pipeline.manifest.train_section import FrameAugment, TrainConfig
+from emoprep.train.config import Backbone
 
 #: what a step's result holds (see emoprep.experiments.results.scored)
 Result = dict[str, Any]
@@ -49,7 +50,7 @@ def as_result(metrics: dict[str, Any], step: FinetuneStep) -> Result:
     """The step's metrics as a table result: the final model's test part, or fold 0's
     validation part, both scored per frame (``describe`` says so in the table)."""
     parts, task = metrics["parts"], metrics["task"]
-    how = "trained from scratch" if metrics["weights"] is None else "fine-tuned"
+    how = "trained from scratch" if step.backbone is Backbone.SHALLOW_CNN else "fine-tuned"
     what = (f"per frame, {metrics['backbone']} {how} ({metrics['train']['frames']} "
             f"training frames, best epoch {metrics['best_epoch']})")
     fold = {"val": frame_scores(parts.get("val"), task),
