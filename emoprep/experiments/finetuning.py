@@ -24,9 +24,12 @@ Result = dict[str, Any]
 
 
 def step_config(m: Manifest, step: FinetuneStep) -> TrainConfig:
-    """The manifest's ``train:`` with the step's task (and no augmentation when it says so)."""
+    """The manifest's ``train:`` with the step's task (learning rate, and no augmentation, when
+    it says so)."""
     data = m.train.model_dump(mode="json")
     data["task"] = step.task.value
+    if step.lr is not None:
+        data["optim"]["lr"] = step.lr
     if not step.augment:
         data["finetune"]["augment"] = FrameAugment(flip=0.0).model_dump(mode="json")
     return TrainConfig.model_validate(data)
@@ -80,7 +83,8 @@ def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = Non
     dest = dest.with_name(dest.name + (f"-{step.tag}" if step.tag else "") +
                           ("" if step.augment else "-plain"))
     metrics = finetune(fs, FinetuneOptions(step.backbone, weights, input_size=size,
-                                           fold=step.fold), cfg, dest, reuse=True)
+                                           fold=step.fold, dropout=step.dropout), cfg, dest,
+                       reuse=True)
     return as_result(metrics, step)
 
 
@@ -108,11 +112,24 @@ def run_svm(m: Manifest, out: Path, step: SvmStep) -> Result:
 
 def check_weights(m: Manifest, steps: list[FinetuneStep]) -> None:
     """A ModelFileError naming the first step's weight file that is not given or not there,
-    before anything runs (nothing is lost to a late failure)."""
+    before anything runs (nothing is lost to a late failure); optional steps are not checked."""
     from emoprep.train.finetune import source_weights
 
     for step in steps:
+        if not step.optional:
+            source_weights(m, step.backbone)
+
+
+def missing_weights(m: Manifest, step: FinetuneStep) -> str | None:
+    """Why an optional step cannot run (its weight file not given or not there), else None."""
+    from emoprep.errors import ModelFileError
+    from emoprep.train.finetune import source_weights
+
+    try:
         source_weights(m, step.backbone)
+    except ModelFileError as exc:
+        return f"skipped: {step.name}: {exc}"
+    return None
 
 
 def expression_set_step(expression_set: str | Path | None, root: Path, m: Manifest,

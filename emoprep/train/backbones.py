@@ -17,6 +17,10 @@ an embedder loads. Importing this module imports torch.
   thesis's network (002 Table 4.2) up to ``fc1`` (B, 2048), dropout 0.4, classifier ``fc2``
   (2048 -> K); no pretrained file (``weights`` None: seeded initialisation, trained from
   scratch); input RGB ``(x - 127.5) / 127.5`` at 96 (the table's; nothing else fits ``fc1``).
+- ``inception_v4``: :class:`~emoprep.train.inception_v4.InceptionV4` (B, 1536), the thesis's
+  ImageNet network (002 §4.4.2), from a file in timm's layout, dropout (``FinetuneOptions.dropout``,
+  default 0.4: 002 Fig. 5.6) and classifier ``last_linear`` (1536 -> K, replacing ImageNet's);
+  input RGB ``(x - 127.5) / 127.5`` at ``input_size`` (default 299).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -39,18 +43,21 @@ from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
-from emoprep.train import densenet, shallow_cnn
+from emoprep.train import densenet, inception_v4, shallow_cnn
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
 CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
               Backbone.DENSENET121: "densenet121_finetuned.pt",
-              Backbone.SHALLOW_CNN: "shallow_cnn.pt"}
+              Backbone.SHALLOW_CNN: "shallow_cnn.pt",
+              Backbone.INCEPTION_V4: "inception_v4_finetuned.pt"}
 #: what each backbone's pretrained file is (ModelFileError messages)
 EXPECTED = {Backbone.IRV1: irv1.EXPECTED, Backbone.VGGFACE: vggface.EXPECTED,
-            Backbone.DENSENET121: densenet.EXPECTED, Backbone.SHALLOW_CNN: shallow_cnn.EXPECTED}
+            Backbone.DENSENET121: densenet.EXPECTED, Backbone.SHALLOW_CNN: shallow_cnn.EXPECTED,
+            Backbone.INCEPTION_V4: inception_v4.EXPECTED}
 _CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
-               Backbone.DENSENET121: "classifier", Backbone.SHALLOW_CNN: "fc2"}
+               Backbone.DENSENET121: "classifier", Backbone.SHALLOW_CNN: "fc2",
+               Backbone.INCEPTION_V4: "last_linear"}
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class Built:
 
 def build(backbone: Backbone, weights: Path | None, n_classes: int | dict[str, int],
           input_size: int | None = None, layer: VggLayer = VggLayer.DENSE1024, seed: int = 0,
-          hidden: int = 256) -> Built:
+          hidden: int = 256, dropout: float | None = None) -> Built:
     """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs, or
     one :class:`MultiHead` head of ``hidden`` units per task when ``n_classes`` is a dict (seeded
     initialisation); ModelFileError when the file is missing or of another layout.
@@ -132,6 +139,9 @@ def build(backbone: Backbone, weights: Path | None, n_classes: int | dict[str, i
         return Built(model, prep, sd, backbone)
     if backbone is Backbone.DENSENET121:
         return _densenet(weights, n_classes, input_size, hidden)
+    if backbone is Backbone.INCEPTION_V4:
+        return _inception_v4(weights, n_classes, input_size, hidden,
+                             0.4 if dropout is None else dropout)
     from emoprep.stages.embed.vggface_nets import VggFace
 
     sd = load_state_dict(weights, backbone.value, vggface.EXPECTED)
@@ -158,6 +168,18 @@ def _densenet(weights: Path, n_classes: int | dict[str, int], input_size: int | 
     prep = Preprocess(input_size or 224, densenet.IMAGENET_MEAN, densenet.IMAGENET_STD)
     model = FineTuneNet(net, densenet.DIM, n_classes, 0.0, "classifier", hidden)
     return Built(model, prep, sd, Backbone.DENSENET121)
+
+
+def _inception_v4(weights: Path, n_classes: int | dict[str, int], input_size: int | None,
+                  hidden: int, dropout: float) -> Built:
+    """Inception-V4 from a timm-layout file (its ImageNet ``last_linear.*`` replaced)."""
+    name = Backbone.INCEPTION_V4.value
+    sd = load_state_dict(weights, name, inception_v4.EXPECTED)
+    net = build_and_load(lambda: inception_v4.InceptionV4(), sd, name, weights,
+                         ignore_prefixes=("last_linear.",))
+    prep = Preprocess(input_size or inception_v4.SIDE, inception_v4.MEAN, inception_v4.STD)
+    model = FineTuneNet(net, inception_v4.DIM, n_classes, dropout, "last_linear", hidden)
+    return Built(model, prep, sd, Backbone.INCEPTION_V4)
 
 
 def _shallow_cnn(n_classes: int | dict[str, int], input_size: int | None, hidden: int) -> Built:
@@ -191,6 +213,7 @@ BLOCKS: dict[Backbone, tuple[tuple[str, ...], ...]] = {
                            *((f"features.denseblock{k}.", f"features.transition{k}.")
                              for k in (1, 2, 3)), ("features.denseblock4.",)),
     Backbone.SHALLOW_CNN: (("conv1.", "conv2."), ("conv3.", "conv4.")),
+    Backbone.INCEPTION_V4: inception_v4.BLOCKS,
 }
 
 

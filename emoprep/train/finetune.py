@@ -82,6 +82,7 @@ class FinetuneOptions:
     fold: int | None = 0  #: None: a final model on every non-test video
     augment: bool = True  #: transform training crops as ``train.finetune.augment`` says
     freeze: bool = False  #: train the classifier only (the frozen-features baseline)
+    dropout: float | None = None  #: inception_v4: before the classifier (None: 0.4)
 
 
 def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
@@ -285,7 +286,7 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
         torch.set_num_threads(cfg.num_threads)
     n = {t: len(c) for t, (_, c) in fs.heads.items()} if fs.heads else len(fs.classes)
     built = build(opts.backbone, opts.weights, n, opts.input_size, opts.layer, cfg.seed,
-                  cfg.task_hidden)
+                  cfg.task_hidden, opts.dropout)
     trainer = FrameTrainer(built, fs, cfg, opts)
     final = opts.fold is None
     train = fs.frames_of(fs.part(opts.fold, Part.TRAIN))

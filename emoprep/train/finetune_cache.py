@@ -44,7 +44,8 @@ def run_key(fs: FrameSet, options: dict[str, Any], cfg: TrainConfig) -> str:
                    "weights_sha256": options["weights"] and sha256_file(options["weights"]),
                    "options": {
                        k: str(v) if isinstance(v, Path) else getattr(v, "value", v)
-                       for k, v in options.items() if k != "weights"},
+                       for k, v in options.items()
+                       if k != "weights" and not (k == "dropout" and v is None)},
                    "train": settings})
 
 

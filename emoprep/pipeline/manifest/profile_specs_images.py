@@ -133,8 +133,9 @@ NVIE = ProfileSpec(2, "spontaneous/posed thesis (002): NVIE apex images fed whol
     "--task joint (emoprep's joint class of emotion x authenticity).",
     "002 describes no split (the SVM confusion tables count 1367 and 1618 test images, §4.4.4); "
     "emoprep splits by subject.",
-    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights; emoprep has "
-    "no Inception V4 backbone.",
+    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights: emoprep "
+    "finetune --backbone inception_v4 on your file in timm's layout (train.finetune.weights; "
+    "none is shipped), at 299 x 299 (the crops resized; 002 gives no input side for it).",
     "§5.2 says Inception V4 scored 17.2 % on 12 classes and Table 5.4 17.3 % (with the SVM at "
     "17.2 %); the experiment table quotes Table 5.4.",
     "Labels: the nvie preset (labels.preset: nvie), posed/spontaneous folders of apex images "
