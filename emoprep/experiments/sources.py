@@ -205,8 +205,8 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
     ),
     Profile.THESIS_NVIE: ExperimentSpec(
         "002: NVIE apex images at 96 x 96, posed vs spontaneous (2 classes) and spontaneous/posed "
-        "x emotion (12 classes): the shallow CNN of Table 4.2 trained from scratch, the SVM "
-        "baseline on pixels",
+        "x emotion (12 classes): the shallow CNN of Table 4.2 trained from scratch, Inception V4 "
+        "fine-tuned from your ImageNet file, the SVM baseline on pixels",
         (),
         (Reported("shallow CNN, 2 classes", 71.6, "002 Table 5.1", "cnn-2", _AUTH),
          Reported("Inception V4, 2 classes", 67.4, "002 Table 5.1", "inception-v4-2", _AUTH),
