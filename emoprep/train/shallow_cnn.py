@@ -36,6 +36,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from emoprep.errors import ModelFileError
+
 SIDE = 96  #: input side (Table 4.2)
 CHANNELS = (3, 8, 16, 24, 32)  #: conv1..conv4 in -> out (Table 4.2)
 KERNEL = 3  #: chosen: 002 gives no kernel size
@@ -87,7 +89,12 @@ def parameter_count(n_classes: int) -> int:
 
 def load_checkpoint(path: str | Path) -> ShallowCNNClassifier:
     """The classifier from ``emoprep finetune --backbone shallow_cnn``'s checkpoint
-    (``torch.load(weights_only=True)``), in eval mode; the class count from ``fc2.weight``."""
+    (``torch.load(weights_only=True)``), in eval mode; the class count from ``fc2.weight``.
+    ModelFileError naming the file when it is not there."""
+    if not Path(path).is_file():
+        raise ModelFileError(f"shallow_cnn: checkpoint {path} not found; expected the "
+                             "shallow_cnn.pt that emoprep finetune --backbone shallow_cnn writes "
+                             "(OUT/finetune/shallow_cnn/<fold>/)")
     sd = torch.load(Path(path), map_location="cpu", weights_only=True)
     model = ShallowCNNClassifier(int(sd["fc2.weight"].shape[0]))
     model.body.load_state_dict({k: v for k, v in sd.items() if not k.startswith("fc2.")})

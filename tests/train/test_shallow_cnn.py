@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from emoprep.errors import ConfigError
+from emoprep.errors import ConfigError, ModelFileError
 from emoprep.train import shallow_cnn
 from emoprep.train.backbones import build, frozen_prefixes
 from emoprep.train.config import Backbone, TrainConfig
@@ -66,6 +66,8 @@ def test_trains_from_scratch_and_the_checkpoint_reloads(tmp_path: Path) -> None:
     with torch.no_grad():
         pred = net(build(Backbone.SHALLOW_CNN, None, 2).prep(fs.crops[test])).argmax(1).numpy()
     assert (pred == fs.frame_labels[test]).mean() == m["parts"]["test"]["frame_accuracy"]
+    with pytest.raises(ModelFileError, match=r"nowhere\.pt not found"):
+        shallow_cnn.load_checkpoint(tmp_path / "nowhere.pt")
     again = finetune(fs, FinetuneOptions(Backbone.SHALLOW_CNN, None, fold=None, augment=False),
                      cfg, tmp_path, reuse=True)
     assert again["cached"] and again["sha256"] == m["sha256"]
