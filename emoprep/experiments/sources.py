@@ -224,7 +224,8 @@ EXPERIMENTS: dict[Profile, ExperimentSpec] = {
          "Inception V4 is fine-tuned from your timm-layout ImageNet file (train.finetune.weights; "
          "its rows are skipped without one) with 002's final learning rate and dropout (Fig. "
          "5.6, 5.11), every block trained (002 searched train layer modes, Fig. 4.6 and 5.3-5.5, "
-         "and does not say which mode its final runs used), the crops resized to 299"),
+         "and does not say which mode its final runs used), the crops resized to "
+         "train.finetune.input_size (default 299; 002 gives none)"),
         finetunes=(FinetuneStep("cnn-2", Backbone.SHALLOW_CNN, Task.AUTHENTICITY, 0, tag="2"),
                    FinetuneStep("cnn-12", Backbone.SHALLOW_CNN, Task.JOINT, 0, tag="12"),
                    # 002 Fig. 5.6 (2 classes) and Fig. 5.11 (12): lr 0.0005, dropout 0.4 / 0.7

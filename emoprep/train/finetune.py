@@ -93,14 +93,15 @@ def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
     unless one is given (``input_size``, ``train.finetune.input_size``). ModelFileError saying
     what to set when there is none, naming the file when it is not there (checked before any
     data is read). ``shallow_cnn`` trains from scratch: no file (None); a ``given`` one is a
-    ConfigError."""
-    size = input_size or m.train.finetune.input_size
+    ConfigError; its side is fixed (96), so ``train.finetune.input_size`` (another backbone's, in
+    an experiment) does not apply to it, only ``input_size``."""
     if backbone is Backbone.SHALLOW_CNN:
         if given is not None:
             raise ConfigError("--weights", [
                 f"finetune shallow_cnn: expected no weight file (002 Table 4.2's CNN trains from "
                 f"scratch), got {given} (fix: drop --weights)"])
-        return None, size
+        return None, input_size
+    size = input_size or m.train.finetune.input_size
     path = given or (expand_path(m.train.finetune.weights, m.base_dir)
                      if m.train.finetune.weights is not None else None)
     for name in sorted(m.stages.embed) if path is None else ():
