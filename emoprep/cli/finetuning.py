@@ -19,7 +19,8 @@ def finetune(
                                                      "that loads the checkpoint)")],
     weights: Annotated[Path | None, typer.Option(
         help="pretrained state dict (your file, e.g. 20180402-114759-vggface2.pt, "
-        "vgg_face_dag.pth); default: train.finetune.weights, else the weights of the manifest's "
+        "vgg_face_dag.pth, a timm inception_v4 state dict; none for shallow_cnn, trained from "
+        "scratch); default: train.finetune.weights, else the weights of the manifest's "
         "embedder of the backbone's type")] = None,
     manifest: ManifestOpt = Path("data_manifest.yaml"),
     out: OutOpt = None,
@@ -70,6 +71,7 @@ def finetune(
         chosen = [f"train.task={task.value}"] if task is not None else []
         chosen += [] if flip else ["train.finetune.augment.flip=0"]
         m = resolve_manifest(manifest, (*(set_ or ()), *chosen))
+        path, size = source_weights(m, backbone, weights, input_size)  # before any data
         root = out or m.output_dir()
         per_video = m.train.finetune.frames_per_video if frames_per_video is None else \
             frames_per_video or None
@@ -78,7 +80,6 @@ def finetune(
             typer.echo(f"error: --fold: split {fs.folds.name!r} has {len(fs.folds.folds)} folds "
                        f"(0..{len(fs.folds.folds) - 1}), got {k}", err=True)
             raise typer.Exit(EXIT_USAGE)
-        path, size = source_weights(m, backbone, weights, input_size)
         opts = FinetuneOptions(backbone, path, layer, size, k, augment, freeze)
         metrics = run_finetune(fs, opts, m.train, finetune_root(root, backbone, k))
     except EmoprepError as exc:

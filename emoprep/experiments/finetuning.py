@@ -14,18 +14,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from emoprep.experiments.sources import MCA, FinetuneStep
+from emoprep.experiments.sources import MCA, FinetuneStep, SvmStep
 from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.pipeline.manifest.train_section import FrameAugment, TrainConfig
+from emoprep.train.config import Backbone
 
 #: what a step's result holds (see emoprep.experiments.results.scored)
 Result = dict[str, Any]
 
 
 def step_config(m: Manifest, step: FinetuneStep) -> TrainConfig:
-    """The manifest's ``train:`` with the step's task (and no augmentation when it says so)."""
+    """The manifest's ``train:`` with the step's task (learning rate, and no augmentation, when
+    it says so)."""
     data = m.train.model_dump(mode="json")
     data["task"] = step.task.value
+    if step.lr is not None:
+        data["optim"]["lr"] = step.lr
     if not step.augment:
         data["finetune"]["augment"] = FrameAugment(flip=0.0).model_dump(mode="json")
     return TrainConfig.model_validate(data)
@@ -49,7 +53,8 @@ def as_result(metrics: dict[str, Any], step: FinetuneStep) -> Result:
     """The step's metrics as a table result: the final model's test part, or fold 0's
     validation part, both scored per frame (``describe`` says so in the table)."""
     parts, task = metrics["parts"], metrics["task"]
-    what = (f"per frame, {metrics['backbone']} fine-tuned ({metrics['train']['frames']} "
+    how = "trained from scratch" if step.backbone is Backbone.SHALLOW_CNN else "fine-tuned"
+    what = (f"per frame, {metrics['backbone']} {how} ({metrics['train']['frames']} "
             f"training frames, best epoch {metrics['best_epoch']})")
     fold = {"val": frame_scores(parts.get("val"), task),
             "test": frame_scores(parts.get("test"), task)}
@@ -64,7 +69,8 @@ def as_result(metrics: dict[str, Any], step: FinetuneStep) -> Result:
 def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = None) -> Result:
     """Fine-tune ``step.backbone`` on the frames of ``out`` (split ``split``, default the
     manifest's) as the step says; the metrics are in ``OUT/finetune/<backbone>/<fold>/``, beside
-    the checkpoint (a step without augmentation: ``.../<fold>-plain/``). A run there with the same
+    the checkpoint (a step with a tag: ``.../<fold>-<tag>/``; without augmentation:
+    ``...-plain/``). A run there with the same
     key (the same crops, labels, weights and settings) is reused, not trained again."""
     from emoprep.train.finetune import FinetuneOptions, finetune, finetune_root, source_weights
     from emoprep.train.frames import load_frames
@@ -74,19 +80,56 @@ def run_step(m: Manifest, out: Path, step: FinetuneStep, split: str | None = Non
     fs = load_frames(out, split or m.stages.split.name, cfg.task.value,
                      cfg.finetune.frames_per_video)
     dest = finetune_root(out, step.backbone, step.fold)
-    dest = dest if step.augment else dest.with_name(dest.name + "-plain")
+    dest = dest.with_name(dest.name + (f"-{step.tag}" if step.tag else "") +
+                          ("" if step.augment else "-plain"))
     metrics = finetune(fs, FinetuneOptions(step.backbone, weights, input_size=size,
-                                           fold=step.fold), cfg, dest, reuse=True)
+                                           fold=step.fold, dropout=step.dropout), cfg, dest,
+                       reuse=True)
     return as_result(metrics, step)
+
+
+def run_svm(m: Manifest, out: Path, step: SvmStep) -> Result:
+    """002's SVM baseline (:func:`emoprep.train.svm_baseline.fit_svm`) on the crops of ``out``
+    (one per image; the manifest's ``train.finetune.frames_per_video`` per video), fitted on
+    ``step.fold``'s training part; written to ``OUT/svm/<task>/<fold_k | final>/``."""
+    from emoprep.train.frames import load_frames
+    from emoprep.train.svm_baseline import fit_svm
+
+    fs = load_frames(out, m.stages.split.name, step.task.value, m.train.finetune.frames_per_video)
+    fold = "final" if step.fold is None else f"fold_{step.fold}"
+    dest = Path(out) / "svm" / step.task.value / fold
+    metrics = fit_svm(fs, step.fold, dest)
+    what = (f"per image, SVM ({metrics['settings']['kernel']} kernel, C "
+            f"{metrics['settings']['C']:g}, gamma {metrics['settings']['gamma']:g}) on pixels, "
+            f"{metrics['train']['frames']} training images")
+    parts = metrics["parts"]
+    scores = {p: frame_scores(parts.get(p), step.task.value) for p in ("val", "test")}
+    return {"final_test": scores["test"] if step.fold is None else None,
+            "folds": [] if step.fold is None else [scores], "run_dir": str(dest),
+            "describe": {"test": f"test part, {what}",
+                         "val": f"validation part of fold {step.fold}, {what}"}}
 
 
 def check_weights(m: Manifest, steps: list[FinetuneStep]) -> None:
     """A ModelFileError naming the first step's weight file that is not given or not there,
-    before anything runs (nothing is lost to a late failure)."""
+    before anything runs (nothing is lost to a late failure); optional steps are not checked."""
     from emoprep.train.finetune import source_weights
 
     for step in steps:
+        if not step.optional:
+            source_weights(m, step.backbone)
+
+
+def missing_weights(m: Manifest, step: FinetuneStep) -> str | None:
+    """Why an optional step cannot run (its weight file not given or not there), else None."""
+    from emoprep.errors import ModelFileError
+    from emoprep.train.finetune import source_weights
+
+    try:
         source_weights(m, step.backbone)
+    except ModelFileError as exc:
+        return f"skipped: {step.name}: {exc}"
+    return None
 
 
 def expression_set_step(expression_set: str | Path | None, root: Path, m: Manifest,

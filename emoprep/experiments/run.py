@@ -136,10 +136,16 @@ def train_trials(m: Manifest, out: Path, features: str, spec: ExperimentSpec,
 
 def finetune_steps(m: Manifest, out: Path, spec: ExperimentSpec,
                    only: tuple[str, ...] = ()) -> dict[str, Result]:
-    """The experiment's fine-tuning steps (of ``only`` when given) on the frames of ``out``."""
-    from emoprep.experiments.finetuning import run_step
+    """The experiment's fine-tuning steps and SVM baselines (of ``only`` when given) on the
+    frames of ``out``."""
+    from emoprep.experiments.finetuning import missing_weights, run_step, run_svm
 
-    return {s.name: run_step(m, out, s) for s in spec.finetunes if not only or s.name in only}
+    got: dict[str, Result] = {}
+    for s in (s for s in spec.finetunes if not only or s.name in only):
+        why = missing_weights(m, s) if s.optional else None
+        got[s.name] = {"skipped": why} if why else run_step(m, out, s)
+    got.update({s.name: run_svm(m, out, s) for s in spec.svms if not only or s.name in only})
+    return got
 
 
 def _pre_finetune(spec: ExperimentSpec, expression_set: str | Path | None, root: Path,
@@ -193,6 +199,7 @@ def run_experiment(profile: Profile | str, manifest: str | Path, out: str | Path
         mv = resolve_manifest(manifest, (*overrides, *vsets))
         got = train_trials(mv, where, name, spec, allow_degenerate, only) if name else {}
         got.update(finetune_steps(mv, where, spec, only))
+        notes += [v["skipped"] for v in got.values() if "skipped" in v]
         results.update({prefix + k: v for k, v in got.items()})
     rows = table_rows(spec, results)
     runs = {k: v["run_dir"] for k, v in results.items() if "run_dir" in v}

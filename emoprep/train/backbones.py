@@ -13,6 +13,14 @@ an embedder loads. Importing this module imports torch.
   ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
   ``input_size`` (default 224). The ``densenet121`` embedder reads its checkpoint (pooled
   features; the file keeps torchvision's layout, so ``densenet121(num_classes=K)`` loads it too).
+- ``shallow_cnn``: :class:`~emoprep.train.shallow_cnn.ShallowCNN`, the spontaneous/posed
+  thesis's network (002 Table 4.2) up to ``fc1`` (B, 2048), dropout 0.4, classifier ``fc2``
+  (2048 -> K); no pretrained file (``weights`` None: seeded initialisation, trained from
+  scratch); input RGB ``(x - 127.5) / 127.5`` at 96 (the table's; nothing else fits ``fc1``).
+- ``inception_v4``: :class:`~emoprep.train.inception_v4.InceptionV4` (B, 1536), the thesis's
+  ImageNet network (002 §4.4.2), from a file in timm's layout, dropout (``FinetuneOptions.dropout``,
+  default 0.4: 002 Fig. 5.6) and classifier ``last_linear`` (1536 -> K, replacing ImageNet's);
+  input RGB ``(x - 127.5) / 127.5`` at ``input_size`` (default 299).
 
 The pretrained weights are the user's file (no package ships them), read with
 ``torch.load(weights_only=True)``; a missing or mismatched file is a ModelFileError naming it. The
@@ -30,21 +38,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from emoprep.errors import ConfigError
 from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
-from emoprep.train import densenet
+from emoprep.train import densenet, inception_v4, shallow_cnn
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)
 CHECKPOINT = {Backbone.IRV1: "irv1_finetuned.pt", Backbone.VGGFACE: "vggface_finetuned.pt",
-              Backbone.DENSENET121: "densenet121_finetuned.pt"}
+              Backbone.DENSENET121: "densenet121_finetuned.pt",
+              Backbone.SHALLOW_CNN: "shallow_cnn.pt",
+              Backbone.INCEPTION_V4: "inception_v4_finetuned.pt"}
 #: what each backbone's pretrained file is (ModelFileError messages)
 EXPECTED = {Backbone.IRV1: irv1.EXPECTED, Backbone.VGGFACE: vggface.EXPECTED,
-            Backbone.DENSENET121: densenet.EXPECTED}
+            Backbone.DENSENET121: densenet.EXPECTED, Backbone.SHALLOW_CNN: shallow_cnn.EXPECTED,
+            Backbone.INCEPTION_V4: inception_v4.EXPECTED}
 _CLASSIFIER = {Backbone.IRV1: "logits", Backbone.VGGFACE: "fc8",
-               Backbone.DENSENET121: "classifier"}
+               Backbone.DENSENET121: "classifier", Backbone.SHALLOW_CNN: "fc2",
+               Backbone.INCEPTION_V4: "last_linear"}
 
 
 @dataclass(frozen=True)
@@ -106,13 +119,17 @@ class Built:
     backbone: Backbone
 
 
-def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
+def build(backbone: Backbone, weights: Path | None, n_classes: int | dict[str, int],
           input_size: int | None = None, layer: VggLayer = VggLayer.DENSE1024, seed: int = 0,
-          hidden: int = 256) -> Built:
+          hidden: int = 256, dropout: float | None = None) -> Built:
     """Load ``weights`` into the backbone and add a new classifier of ``n_classes`` outputs, or
     one :class:`MultiHead` head of ``hidden`` units per task when ``n_classes`` is a dict (seeded
-    initialisation); ModelFileError when the file is missing or of another layout."""
+    initialisation); ModelFileError when the file is missing or of another layout.
+    ``shallow_cnn`` reads no file (``weights`` None)."""
     torch.manual_seed(seed)
+    if backbone is Backbone.SHALLOW_CNN:
+        return _shallow_cnn(n_classes, input_size, hidden)
+    assert weights is not None, backbone
     if backbone is Backbone.IRV1:
         sd = load_state_dict(weights, backbone.value, irv1.EXPECTED)
         net = build_and_load(lambda: irv1_net(), sd, backbone.value, weights,
@@ -122,6 +139,9 @@ def build(backbone: Backbone, weights: Path, n_classes: int | dict[str, int],
         return Built(model, prep, sd, backbone)
     if backbone is Backbone.DENSENET121:
         return _densenet(weights, n_classes, input_size, hidden)
+    if backbone is Backbone.INCEPTION_V4:
+        return _inception_v4(weights, n_classes, input_size, hidden,
+                             0.4 if dropout is None else dropout)
     from emoprep.stages.embed.vggface_nets import VggFace
 
     sd = load_state_dict(weights, backbone.value, vggface.EXPECTED)
@@ -150,6 +170,32 @@ def _densenet(weights: Path, n_classes: int | dict[str, int], input_size: int | 
     return Built(model, prep, sd, Backbone.DENSENET121)
 
 
+def _inception_v4(weights: Path, n_classes: int | dict[str, int], input_size: int | None,
+                  hidden: int, dropout: float) -> Built:
+    """Inception-V4 from a timm-layout file (its ImageNet ``last_linear.*`` replaced)."""
+    name = Backbone.INCEPTION_V4.value
+    sd = load_state_dict(weights, name, inception_v4.EXPECTED)
+    net = build_and_load(lambda: inception_v4.InceptionV4(), sd, name, weights,
+                         ignore_prefixes=("last_linear.",))
+    prep = Preprocess(input_size or inception_v4.SIDE, inception_v4.MEAN, inception_v4.STD)
+    model = FineTuneNet(net, inception_v4.DIM, n_classes, dropout, "last_linear", hidden)
+    return Built(model, prep, sd, Backbone.INCEPTION_V4)
+
+
+def _shallow_cnn(n_classes: int | dict[str, int], input_size: int | None, hidden: int) -> Built:
+    """002's shallow CNN, seeded random (from scratch); ConfigError for an input side other
+    than 96 (``fc1`` takes 32 x 11 x 11 features of a 96 x 96 input only)."""
+    if input_size not in (None, shallow_cnn.SIDE):
+        raise ConfigError("train.finetune.input_size", [
+            f"finetune shallow_cnn: expected input side {shallow_cnn.SIDE} (002 Table 4.2: fc1 "
+            f"takes {shallow_cnn.FLAT} features of a 96 x 96 input), got {input_size} (fix: "
+            "drop --input-size / train.finetune.input_size)"])
+    model = FineTuneNet(shallow_cnn.ShallowCNN(), shallow_cnn.DIM, n_classes,
+                        shallow_cnn.DROPOUT, "fc2", hidden)
+    prep = Preprocess(shallow_cnn.SIDE, shallow_cnn.MEAN, shallow_cnn.STD)
+    return Built(model, prep, {}, Backbone.SHALLOW_CNN)
+
+
 def irv1_net() -> nn.Module:
     """InceptionResnetV1 giving the 512-d ``last_bn`` output (no L2 normalisation)."""
     from emoprep.stages.embed.irv1_nets import InceptionResnetV1
@@ -166,6 +212,8 @@ BLOCKS: dict[Backbone, tuple[tuple[str, ...], ...]] = {
     Backbone.DENSENET121: (("features.conv0", "features.norm0"),
                            *((f"features.denseblock{k}.", f"features.transition{k}.")
                              for k in (1, 2, 3)), ("features.denseblock4.",)),
+    Backbone.SHALLOW_CNN: (("conv1.", "conv2."), ("conv3.", "conv4.")),
+    Backbone.INCEPTION_V4: inception_v4.BLOCKS,
 }
 
 

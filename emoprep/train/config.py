@@ -57,6 +57,8 @@ class Backbone(str, Enum):
     IRV1 = "inception_resnet_v1"
     VGGFACE = "vggface"
     DENSENET121 = "densenet121"  #: the AffectNet still-image backbone (004 §3.2)
+    SHALLOW_CNN = "shallow_cnn"  #: 002 Table 4.2, from scratch (no embedder loads it)
+    INCEPTION_V4 = "inception_v4"  #: 002 §4.4.2, timm's layout (no embedder loads it)
 
 
 def load_config(data: dict[str, Any] | None, source: str = "train") -> TrainConfig:

@@ -27,9 +27,10 @@ epoch, 1 in the first). Scores: each head's frame and video accuracy and the com
 §3.2.1 counted per frame (both heads right on a crop) and per video; the best epoch is the one
 with the best validation combined *frame* accuracy, the thesis's figure.
 
-Writes ``OUT/finetune/<backbone>/<fold_k | final>/``: the checkpoint (``irv1_finetuned.pt`` /
-``vggface_finetuned.pt``, a plain state dict), ``metrics.json`` (settings, per-epoch log, frame
-and video accuracy of the validation and test parts, the checkpoint's sha256).
+Writes ``OUT/finetune/<backbone>/<fold_k | final>/``: the checkpoint (``irv1_finetuned.pt``,
+``vggface_finetuned.pt``, ``densenet121_finetuned.pt``, ``shallow_cnn.pt``: a plain state
+dict), ``metrics.json`` (settings, per-epoch log, frame and video accuracy of the validation
+and test parts, the checkpoint's sha256).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score
 
-from emoprep.errors import ModelFileError
+from emoprep.errors import ConfigError, ModelFileError
 from emoprep.io.atomic import atomic_path, atomic_write_text, expand_path, sha256_file
 from emoprep.pipeline.manifest.schema import Manifest
 from emoprep.stages.embed.vggface import VggLayer
@@ -75,22 +76,31 @@ class FinetuneOptions:
     from ``train:`` (:class:`TrainConfig`)."""
 
     backbone: Backbone
-    weights: Path
+    weights: Path | None  #: None: ``shallow_cnn`` (from scratch)
     layer: VggLayer = VggLayer.DENSE1024  #: vggface only: the layer the classifier sits on
     input_size: int | None = None  #: None: 160 (IRv1), 224 (VGGFace)
     fold: int | None = 0  #: None: a final model on every non-test video
     augment: bool = True  #: transform training crops as ``train.finetune.augment`` says
     freeze: bool = False  #: train the classifier only (the frozen-features baseline)
+    dropout: float | None = None  #: inception_v4: before the classifier (None: 0.4)
 
 
 def source_weights(m: Manifest, backbone: Backbone, given: Path | None = None,
-                   input_size: int | None = None) -> tuple[Path, int | None]:
+                   input_size: int | None = None) -> tuple[Path | None, int | None]:
     """The pretrained file and the input side: ``given`` (``--weights``), else
     ``train.finetune.weights`` (relative: to the manifest's folder), else the ``weights`` of the
     manifest's first embedder (by name) of the backbone's type, whose ``input_size`` then applies
     unless one is given (``input_size``, ``train.finetune.input_size``). ModelFileError saying
     what to set when there is none, naming the file when it is not there (checked before any
-    data is read)."""
+    data is read). ``shallow_cnn`` trains from scratch: no file (None); a ``given`` one is a
+    ConfigError; its side is fixed (96), so ``train.finetune.input_size`` (another backbone's, in
+    an experiment) does not apply to it, only ``input_size``."""
+    if backbone is Backbone.SHALLOW_CNN:
+        if given is not None:
+            raise ConfigError("--weights", [
+                f"finetune shallow_cnn: expected no weight file (002 Table 4.2's CNN trains from "
+                f"scratch), got {given} (fix: drop --weights)"])
+        return None, input_size
     size = input_size or m.train.finetune.input_size
     path = given or (expand_path(m.train.finetune.weights, m.base_dir)
                      if m.train.finetune.weights is not None else None)
@@ -277,7 +287,7 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
         torch.set_num_threads(cfg.num_threads)
     n = {t: len(c) for t, (_, c) in fs.heads.items()} if fs.heads else len(fs.classes)
     built = build(opts.backbone, opts.weights, n, opts.input_size, opts.layer, cfg.seed,
-                  cfg.task_hidden)
+                  cfg.task_hidden, opts.dropout)
     trainer = FrameTrainer(built, fs, cfg, opts)
     final = opts.fold is None
     train = fs.frames_of(fs.part(opts.fold, Part.TRAIN))
@@ -291,8 +301,8 @@ def finetune(fs: FrameSet, opts: FinetuneOptions, cfg: TrainConfig, dest: Path,
     ckpt = dest / CHECKPOINT[opts.backbone]
     with atomic_path(ckpt, ".pt") as tmp:
         torch.save(checkpoint_state(built), tmp)
-    metrics = {"backbone": opts.backbone.value, "weights": str(opts.weights),
-               "weights_sha256": sha256_file(opts.weights), "task": fs.task,
+    metrics = {"backbone": opts.backbone.value, "weights": opts.weights and str(opts.weights),
+               "weights_sha256": opts.weights and sha256_file(opts.weights), "task": fs.task,
                "classes": {t: c for t, (_, c) in fs.heads.items()} if fs.heads else fs.classes,
                "split": fs.folds.name,
                "fold": "final" if final else opts.fold, "best_epoch": best_epoch,

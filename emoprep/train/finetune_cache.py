@@ -3,11 +3,11 @@ so ``emoprep experiment`` fine-tunes again only when something that changes the 
 
 The key (:func:`run_key`) holds the crops themselves (a sha256 of their bytes and of the crop ->
 video map), the labels and classes, the split's parts (``Folds.digest``), the pretrained file's
-sha256, the options (backbone, layer, input size, fold, augmentation on or off, freeze) and the
-``train:`` settings that change the model (task, heads' width, loss, optimiser, seed and the
-``finetune`` section but its ``weights`` path); not the device or thread count. A run is reused
-(:func:`reusable`) when ``metrics.json`` holds the same key and the checkpoint beside it still has
-the sha256 it recorded.
+sha256 (None: from scratch), the options (backbone, layer, input size, fold, augmentation on
+or off, freeze) and the ``train:`` settings that change the model (task, heads' width, loss,
+optimiser, seed and the ``finetune`` section but its ``weights`` path); not the device or
+thread count. A run is reused (:func:`reusable`) when ``metrics.json`` holds the same key and
+the checkpoint beside it still has the sha256 it recorded.
 """
 
 from __future__ import annotations
@@ -41,9 +41,11 @@ def run_key(fs: FrameSet, options: dict[str, Any], cfg: TrainConfig) -> str:
     settings["finetune"].pop("weights", None)
     return digest({"version": VERSION, "crops": crops.hexdigest(), "folds": fs.folds.digest,
                    "labels": {t: [y.tolist(), c] for t, (y, c) in fs.targets.items()},
-                   "weights_sha256": sha256_file(options["weights"]), "options": {
+                   "weights_sha256": options["weights"] and sha256_file(options["weights"]),
+                   "options": {
                        k: str(v) if isinstance(v, Path) else getattr(v, "value", v)
-                       for k, v in options.items() if k != "weights"},
+                       for k, v in options.items()
+                       if k != "weights" and not (k == "dropout" and v is None)},
                    "train": settings})
 
 

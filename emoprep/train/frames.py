@@ -12,7 +12,9 @@ a part's crop indices. Video metrics use the mean of the per-frame softmax proba
 ``task="multitask"`` (the SASE-FE protocol, 000 §3.2) loads the videos with both an ``emotion``
 and an ``authenticity`` label; ``labels``/``classes`` are then the emotion task's and ``heads``
 holds both. :func:`multitask_scores` adds the combined accuracy of 000 §3.2.1 counted per frame
-(a crop counts when both heads are right), and the same per video.
+(a crop counts when both heads are right), and the same per video. ``task="joint"`` (the
+spontaneous/posed thesis's 12 classes, 002 §5.2) is one head whose class ``e * n_auth + a`` is
+named ``"e/a"`` (as :func:`emoprep.train.metrics.with_joint`), over every pair of the classes.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from emoprep.types import FrameStatus, Part
 
 MULTITASK = "multitask"
 MULTI_TARGETS = ("emotion", "authenticity")  #: the heads of ``multitask``, in this order
+JOINT = "joint"  #: one head, a class per (emotion, authenticity) pair
 
 if TYPE_CHECKING:
     from emoprep.io.reader import FrameStore
@@ -89,13 +92,10 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
     reader = StoreReader(out, FRAMES)
     sf = resolve_split(reader, split)
     sel = select(reader, sf.name, None, Part.ALL)
-    if task == "joint":
-        raise ConfigError("task", ["task: frame-level training has no 'joint' head (one class "
-                                   "per emotion x authenticity pair); fix: --task multitask (two "
-                                   "heads, scored jointly by the combined accuracy) or one label"])
-    multi = task == MULTITASK
-    names = list(MULTI_TARGETS) if multi else [resolve_task(task, sel.classes, sel.default_task)]
-    for n in names if multi else ():
+    multi, joint = task == MULTITASK, task == JOINT
+    names = list(MULTI_TARGETS) if multi or joint else [
+        resolve_task(task, sel.classes, sel.default_task)]
+    for n in names if multi or joint else ():
         resolve_task(n, sel.classes)  # a ConfigError naming the missing label key
     name = names[0]
     if not name:
@@ -118,7 +118,12 @@ def load_frames(out: str | Path, split: str | None = None, task: str | None = No
                                      f"face frame and a {name!r} label; run `emoprep run` first"])
     heads = {n: (np.array([sel.classes[n].index(it.labels[n]) for it in kept], np.int64),
                  list(sel.classes[n])) for n in names}
-    key = {"split": sf.data.get("fingerprint", ""), "task": task if multi else name,
+    if joint:  # one class per (emotion, authenticity) pair, as emoprep.train.metrics.with_joint
+        (emo, e_names), (auth, a_names) = (heads[n] for n in MULTI_TARGETS)
+        heads = {JOINT: (emo * len(a_names) + auth, [f"{e}/{a}" for e in e_names
+                                                      for a in a_names])}
+        name = JOINT
+    key = {"split": sf.data.get("fingerprint", ""), "task": task if multi or joint else name,
            "per_video": per_video,
            "labels": [[it.video_id, *(it.labels[n] for n in names)] for it in kept]}
     return FrameSet(np.concatenate(crops), np.concatenate(video_of), *heads[name],

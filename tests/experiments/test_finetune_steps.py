@@ -169,3 +169,23 @@ def test_cli_names_a_missing_weight_file_before_running_anything(tmp_path: Path)
     assert res.returncode == 2, res.stderr
     assert f"weight file {tmp_path / 'densenet121.pt'} not found" in res.stderr
     assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_nvie_steps_take_002_s_settings_and_inception_v4_is_optional(tmp_path: Path) -> None:
+    from emoprep.experiments.finetuning import check_weights, missing_weights, step_config
+
+    m = resolve_manifest({"videos": {"root": str(tmp_path)}, "stages": {"embed": {}},
+                          "profile": "thesis-nvie"})
+    cnn2, cnn12, v4_2, v4_12 = EXPERIMENTS[Profile.THESIS_NVIE].finetunes
+    assert (cnn2.backbone, cnn12.task, v4_2.backbone) == (Backbone.SHALLOW_CNN, Task.JOINT,
+                                                          Backbone.INCEPTION_V4)
+    assert step_config(m, cnn12).optim.lr == 5e-5  # the profile's (002 Fig. 5.9)
+    assert step_config(m, v4_12).optim.lr == 0.0005 and (v4_2.dropout, v4_12.dropout) == (
+        0.4, 0.7)  # 002 Fig. 5.6 and 5.11
+    check_weights(m, [cnn2, v4_2])  # neither stops the experiment
+    assert missing_weights(m, cnn2) is None
+    assert "inception_v4: no pretrained weight file given" in (missing_weights(m, v4_2) or "")
+    with pytest.raises(ConfigError, match="expected no weight file.*got"):
+        from emoprep.train.finetune import source_weights
+
+        source_weights(m, Backbone.SHALLOW_CNN, tmp_path / "x.pt")

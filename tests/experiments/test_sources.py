@@ -54,7 +54,7 @@ def test_every_named_run_is_made_and_every_unmatched_row_says_why(profile: Profi
     spec = EXPERIMENTS[profile]
     made = {t.name for t in spec.trials} | {f"{t.name}:probe" for t in spec.trials} | \
         {f.name for f in spec.fusions}
-    made |= {s.name for s in spec.finetunes}
+    made |= {s.name for s in spec.finetunes} | {s.name for s in spec.svms}
     made |= {spec.pre_finetune.name} if spec.pre_finetune else set()
     made |= {f"{v.name}/{n}" for v in spec.variants for n in made if not v.only or n in v.only}
     for rep in spec.reported:

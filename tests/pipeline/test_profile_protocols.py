@@ -84,7 +84,9 @@ CHOSEN = [(BU, "train.seq_cut"), (BU, "train.loss.kind"), (BU, "train.optim.weig
           (BU, "train.finetune.augment.flip"), (SASE, "train.finetune.frames_per_video"),
           (BU, "train.finetune.head_epochs"),
           *[(AFF, f"train.finetune.augment.{k}")
-            for k in ("flip", "brightness", "contrast", "rotate", "hue", "saturation")]]
+            for k in ("flip", "brightness", "contrast", "rotate", "hue", "saturation")],
+          *[(NVIE, f"train.finetune.augment.{k}")
+            for k in ("flip", "rotate", "zoom", "shift", "contrast", "hue")]]
 
 
 def rule_of(profile: Profile, key: str) -> Rule:

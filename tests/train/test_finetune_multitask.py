@@ -108,7 +108,6 @@ def test_cli_multitask_on_a_run(clip_bank: Path, tmp_path: Path) -> None:
     import sys
 
     import emoprep
-    from emoprep.errors import ConfigError
     from emoprep.train.frames import load_frames
     from tests.helpers import CORPUS, write_manifest
 
@@ -139,5 +138,9 @@ def test_cli_multitask_on_a_run(clip_bank: Path, tmp_path: Path) -> None:
     metrics = json.loads((out / "finetune" / "inception_resnet_v1" / "fold_0" /
                           "metrics.json").read_text())
     assert metrics["task"] == "multitask" and "combined_frame_accuracy" in metrics["parts"]["val"]
-    with pytest.raises(ConfigError, match="--task multitask"):
-        load_frames(out, task="joint")
+    joint, multi = load_frames(out, task="joint"), load_frames(out, task="multitask")
+    (emo, e_names), (auth, a_names) = multi.heads["emotion"], multi.heads["authenticity"]
+    assert joint.task == "joint" and not joint.heads  # one head: a class per pair (002 §5.2)
+    assert [joint.classes[k] for k in joint.labels] == [
+        f"{e_names[e]}/{a_names[a]}" for e, a in zip(emo, auth, strict=True)]
+    assert len(joint.classes) == len(e_names) * len(a_names)

@@ -60,9 +60,13 @@ AFFECTNET = ProfileSpec(4, "AffectNet thesis (004): eye-based alignment; SGD 1e-
     "used: emoprep detects the face.",
 ))
 
-NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whole at 96 x 96, "
-                    "posed vs spontaneous (2 classes; joint: 12), the final shallow-CNN settings "
-                    "(lr 5e-5, batch 64, dropout 0.4, L2, augmentation, early stopping)", (
+_AUG_002 = "002 §4.3.2, Fig. 4.4"
+_IMGAUG = "002 names the transform, no parameters"
+
+NVIE = ProfileSpec(2, "spontaneous/posed thesis (002): NVIE apex images fed whole at 96 x 96, "
+                    "posed vs spontaneous (2 classes; joint: 12), the shallow CNN of Table 4.2 "
+                    "from scratch with the final settings (lr 5e-5, batch 64, dropout 0.4, L2, "
+                    "augmentation, early stopping), the SVM baseline", (
     _r("apex images fed to the model as they are, no face detection", "002 §1.3, §4.3",
        "stages.detect.backend", "none",
        "none: the whole image is the face (002 names no detector; NVIE faces fill a blue-backed "
@@ -81,8 +85,9 @@ NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whol
        "20 % of the subjects held out for test, 5 subject folds (emoprep's default)"),
     _r("experiment 1: posed vs spontaneous (2 classes)", "002 §5.1, Table 5.1", "train.task",
        "authenticity"),
-    _r("the shallow CNN of Table 4.2", "002 §4.4.3, Table 4.2", "train.head", "mlp",
-       "mlp on frozen embeddings: the CNN trains from pixels, which emoprep's trainer cannot"),
+    _r("emoprep train's stand-in for the shallow CNN (heads on embeddings)",
+       "002 §4.4.3, Table 4.2", "train.head", "mlp",
+       "mlp on frozen embeddings; the CNN itself: emoprep finetune --backbone shallow_cnn"),
     _r("dropout 0.4 (final CNN)", "002 §5.1, Fig. 5.9", "train.mlp.dropout", 0.4),
     _r("learning rate 0.00005 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.lr", 0.00005),
     _r("batch size 64 (final CNN)", "002 §5.1, Fig. 5.9", "train.optim.batch_size", 64),
@@ -99,23 +104,38 @@ NVIE = ProfileSpec(1, "spontaneous/posed thesis (002): NVIE apex images fed whol
        "Adam (emoprep's default; 002 names none)"),
     _r("softmax with cross-entropy", "002 ch. 5 (introduction)", "train.loss.kind", "ce"),
     _r("the head alone, no linear skip", _NO_SKIP, "train.linear_skip", False),
+    _r("online augmentation: flip", _AUG_002, _AUG + "flip", 0.5, "probability 0.5; " + _IMGAUG),
+    _r("online augmentation: rotation", _AUG_002, _AUG + "rotate", 10.0,
+       "uniform within 10 degrees either way; " + _IMGAUG),
+    _r("online augmentation: scaling (and cropping)", _AUG_002, _AUG + "zoom", 0.1,
+       "scale 0.9-1.1; " + _IMGAUG),
+    _r("online augmentation: translation", _AUG_002, _AUG + "shift", 0.1,
+       "up to 10 % of the side; " + _IMGAUG),
+    _r("online augmentation: contrast", _AUG_002, _AUG + "contrast", [0.8, 1.2],
+       "a factor in 0.8-1.2; " + _IMGAUG),
+    _r("online augmentation: colour", _AUG_002, _AUG + "hue", 0.05,
+       "a turn within 5 % of the hue circle; " + _IMGAUG),
 ), (
-    "002 trains its shallow CNN (Table 4.2: two 3 x 3 conv blocks, 3872 -> 2048 -> 2 or 12) from "
-    "pixels; emoprep's trainer cannot train an image CNN end to end: it trains a head on frozen "
-    "embeddings of the 96 x 96 crops (pick the embedder); emoprep finetune fine-tunes pretrained "
-    "IRv1 / VGGFace on frames, not a shallow CNN from scratch.",
-    "The SVM baseline (002 §4.4.4, Table 4.6: 53.8 %) used a polynomial kernel, C 0.01, gamma "
-    "0.001 from a random search; emoprep's nearest is the linear probe every run reports (a "
-    "linear classifier on pooled embeddings) or --head linear: a linear model, on embeddings, "
-    "not on pixels.",
+    "002's shallow CNN (Table 4.2) trains from scratch on the 96 x 96 images: emoprep finetune "
+    "--backbone shallow_cnn (no weight file; 3 x 3 convolutions, ReLU and dropout 0.4 before the "
+    "last layer chosen where the table is silent, emoprep/train/shallow_cnn.py), with "
+    "train.optim and the online train.finetune.augment; emoprep train instead trains the mlp head "
+    "on frozen embeddings of the crops.",
+    "002's augmentation (§4.3.2) also blurs and adds Gaussian noise: train.finetune.augment has "
+    "no such transform (stages.augment's offline copies, for emoprep train, do).",
+    "The SVM baseline (002 §4.4.4, Table 4.6: 53.8 %): scikit-learn's SVC with the random "
+    "search's result (polynomial kernel, C 0.01, gamma 0.001) on the crops' pixels "
+    "(emoprep/train/svm_baseline.py, run by emoprep experiment thesis-nvie); the search over "
+    "Table 4.3 is not rerun.",
     "002 stops when the validation loss stops decreasing (§5.1); emoprep's early stopping "
     "watches the validation accuracy.",
     "Experiment 2 (002 §5.2, Table 5.4) is 12 classes, spontaneous/posed x six emotions: "
     "--task joint (emoprep's joint class of emotion x authenticity).",
     "002 describes no split (the SVM confusion tables count 1367 and 1618 test images, §4.4.4); "
     "emoprep splits by subject.",
-    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights; emoprep has "
-    "no Inception V4 embedder.",
+    "Inception V4 (002 §4.4.2, 67.4 % and 17.3 %) is fine-tuned from ImageNet weights: emoprep "
+    "finetune --backbone inception_v4 on your file in timm's layout (train.finetune.weights; "
+    "none is shipped), at 299 x 299 (the crops resized; 002 gives no input side for it).",
     "§5.2 says Inception V4 scored 17.2 % on 12 classes and Table 5.4 17.3 % (with the SVM at "
     "17.2 %); the experiment table quotes Table 5.4.",
     "Labels: the nvie preset (labels.preset: nvie), posed/spontaneous folders of apex images "
