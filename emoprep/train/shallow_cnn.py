@@ -52,6 +52,11 @@ EXPECTED = "no file: the shallow CNN of 002 Table 4.2 trains from scratch"
 class ShallowCNN(nn.Module):
     """Table 4.2 up to ``fc1``: (B, 3, 96, 96) float -> (B, 2048) after ReLU."""
 
+    conv1: nn.Conv2d
+    conv2: nn.Conv2d
+    conv3: nn.Conv2d
+    conv4: nn.Conv2d
+
     def __init__(self) -> None:
         super().__init__()
         pairs = zip(CHANNELS[:-1], CHANNELS[1:], strict=True)
