@@ -235,6 +235,10 @@ def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> N
                 g.attrs[k] = _encode_attr(v)
             for name, (shard, obj) in r.links.items():
                 g[name] = h5py.ExternalLink(shard, obj)
+            for name, attrs in r.groups.items():
+                sub = g.require_group(name)
+                for k, v in attrs.items():
+                    sub.attrs[k] = _encode_attr(v)
 
 
 def shard_links(path: Path, rel: str, prefix: str = "") -> dict[str, tuple[str, str]]:
