@@ -228,6 +228,7 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
             running[ex.submit(job)] = job
         for fut in ex.wait_any(list(running)):
             job = running.pop(fut)
+            session.records.hold = job.batch is not None  # a batch's records: one transaction
             for r in ex.result(fut, job):
                 if r.summary.get(COPIED_KEY):  # up to date, copied into its rewritten pack
                     _land_copy(r, session)
@@ -237,6 +238,9 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
                 results.append(r)
                 sched.finished(unit.key, r.ok)
                 stop = stop or (not r.ok and opts.fail_fast)
+            if session.records.hold:
+                session.records.hold = False
+                session.records.commit()
             if stop:
                 ex.cancel(running)
         if stop:
