@@ -233,12 +233,12 @@ def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> N
             g = videos.create_group(r.video_id)
             for k, v in r.attrs.items():
                 g.attrs[k] = _encode_attr(v)
-            for name, (shard, obj) in r.links.items():
-                g[name] = h5py.ExternalLink(shard, obj)
-            for name, attrs in r.groups.items():
-                sub = g.require_group(name)
+            for name, attrs in r.groups.items():  # made here: one made on the way to a link
+                sub = g.create_group(name)         # would carry its creation time
                 for k, v in attrs.items():
                     sub.attrs[k] = _encode_attr(v)
+            for name, (shard, obj) in r.links.items():
+                g[name] = h5py.ExternalLink(shard, obj)
 
 
 def shard_links(path: Path, rel: str, prefix: str = "") -> dict[str, tuple[str, str]]:
