@@ -277,7 +277,7 @@ class PackedLayout(Layout):
     packs: PackIO | None = field(default=None, compare=False, repr=False)
 
     @property
-    def io(self) -> PackIO:  # type: ignore[override]
+    def io(self) -> PackIO:
         assert self.packs is not None, "PackedLayout without its PackIO"
         return self.packs
 

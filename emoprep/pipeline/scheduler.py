@@ -134,7 +134,7 @@ class _Scheduler:
                 self.batches[b].append(k)
         self.members: dict[str, list[str]] = defaultdict(list)  #: batch id -> its items
         for v in plan.videos if self.batches else ():
-            if (b := plan.batch_of.get(v.video_id)) in self.batches:
+            if (b := plan.batch_of.get(v.video_id, "")) in self.batches:
                 self.members[b].append(v.video_id)
         self.waiting = {
             k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo}

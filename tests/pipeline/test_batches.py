@@ -217,6 +217,9 @@ def test_membership_is_kept_in_the_records_and_switching_batching_off_keeps_it(
                              "s03_happy_1": "b000002", "s04_sad_1": "b000002"}
     assert all(session.records.get("track", v).summary["batch"] == b
                for v, b in plan.batch_of.items())
+    from emoprep.pipeline.trim_plots import write_trim_plots
+
+    assert len(write_trim_plots(session)) == 4  # the AU trim data read from the packs
     assert run(manifest, out, opts=INLINE).ran == []
 
 
