@@ -163,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_item']} | {r['cpu_ratio_to_plain']} | "
               f"{r['wall_s']} | {r['files']} | {r['bytes'] / 1e6:.1f} |" for k, r in runs.items()]
+    load = os.getloadavg()[0]
     lines += ["", f"files allowed by issue 22 (items / 500 + 50): {a.items // 500 + 50}",
+              f"load average when it ended: {load:.1f} on {os.cpu_count()} cores (a shared "
+              "machine inflates wall time; CPU time is the figure to compare)",
               f"command: python -m benchmarks.small_items --items {a.items} --align {a.align}"]
     write_result(f"small_items_{a.align}" if a.align != "box" else "small_items",
-                 {"items": a.items, "align": a.align, "runs": runs}, lines)
+                 {"items": a.items, "align": a.align, "runs": runs, "load_average": load}, lines)
     return 0
 
 

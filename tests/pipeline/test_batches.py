@@ -233,3 +233,26 @@ def test_a_killed_packs_temporary_is_swept(corpus: Path, tmp_path: Path) -> None
         p.write_bytes(b"half a pack")
     assert run(manifest, out, overrides=BATCH, opts=INLINE).ran == []
     assert not any(p.exists() for p in left)
+
+
+def test_a_per_video_folder_keeps_its_files_until_its_items_run_again(corpus: Path,
+                                                                      tmp_path: Path) -> None:
+    """Schema 1 folders keep working with batching on (their items stay per video while up to
+    date); ``--force probe`` moves them into packs, holding the same data."""
+    from emoprep.pipeline.runner import RunOptions as Opts
+    from emoprep.pipeline.session import open_session
+
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
+    out, v1 = tmp_path / "out", tmp_path / "v1"
+    run(manifest, out, opts=INLINE)
+    shutil.copytree(out, v1)
+    assert open_session(manifest, out, BATCH).plan().batch_of == {}
+    assert run(manifest, out, overrides=BATCH, opts=INLINE).ran == []
+    rep = run(manifest, out, overrides=BATCH, opts=Opts(workers=0, force={"probe"}))
+    assert len(rep.ran) == 4 * 6
+    assert sorted(p for p in _packs(out) if p.startswith("frames/")) == [
+        "frames/packs/b000001.h5", "frames/packs/b000002.h5"]
+    with h5py.File(out / "frames.h5", "r") as f:
+        assert f["videos/s01_happy_1"].get("frames", getlink=True).filename.startswith(
+            "frames/packs/")
+    _same_data(v1, out)
