@@ -256,3 +256,17 @@ def test_a_per_video_folder_keeps_its_files_until_its_items_run_again(corpus: Pa
         assert f["videos/s01_happy_1"].get("frames", getlink=True).filename.startswith(
             "frames/packs/")
     _same_data(v1, out)
+
+
+def test_batches_run_on_a_dask_cluster(corpus: Path, tmp_path: Path) -> None:
+    """A batch's job travels to a dask worker (LocalCluster) and gives the in-process store."""
+    from emoprep.pipeline.executors import ExecutorKind
+
+    manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
+    rep = run(manifest, tmp_path / "dask", overrides=BATCH,
+              opts=RunOptions(executor=ExecutorKind.DASK, workers=2))
+    assert {v["status"] for v in rep.videos} == {"ok"}
+    assert len(rep.ran) == 4 * 6
+    run(manifest, tmp_path / "inline", overrides=BATCH, opts=INLINE)
+    _same_data(tmp_path / "inline", tmp_path / "dask")
+    assert sorted(_packs(tmp_path / "dask")) == sorted(_packs(tmp_path / "inline"))
