@@ -45,8 +45,11 @@ PACKS = "packs"
 
 
 def is_pack(rel: str) -> bool:
-    """True for a pack's path (relative to the output folder): ``<folder>/packs/<batch>.h5``."""
-    return f"/{PACKS}/" in f"/{rel}"
+    """True for a pack's path (relative to the output folder): ``<folder>/packs/b<digits>.h5``
+    (the batch names of pipeline/batches.py)."""
+    folder, _, name = rel.rpartition("/")
+    return (folder == PACKS or folder.endswith(f"/{PACKS}")) and name[:1] == "b" \
+        and name.endswith(".h5") and name[1:-3].isdigit()
 
 
 def stage_dirname(stage: str) -> str:
