@@ -3,7 +3,9 @@ unit's outcome as it lands (only the coordinator writes records).
 
 A job is one unit, or, for a stage declared with a frame consumer, the unit and the video's other
 stale frame-reading units downstream of it that can be fed by the same decode
-(:mod:`emoprep.pipeline.driver`); its units are recorded one by one."""
+(:mod:`emoprep.pipeline.driver`); its units are recorded one by one. A batch of small items
+(:mod:`emoprep.pipeline.batches`) is one job of every unit of its items to run; its records land
+in one transaction."""
 
 from __future__ import annotations
 
@@ -275,13 +277,14 @@ def _batch_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]],
     up-to-date items each rewritten pack keeps."""
     batch = sched.plan.batch_of[vids[0]]
     order = {d.name: i for i, d in enumerate(sched.plan.stages)}
-    items = tuple(_video_job(sched, session, sorted((k for k in keys if k[1] == vid),
-                                                   key=lambda k: order[k[0]]), queue)
-                  for vid in vids)
+    of_item: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for k in sorted(keys, key=lambda k: order[k[0]]):
+        of_item[k[1]].append(k)
+    items = tuple(_video_job(sched, session, of_item[vid], queue) for vid in vids)
     kept = copies(sched.plan, session.records, batch, sched.members[batch], set(keys),
                   session.layout)
     tasks = tuple(t for j in items for t in j.tasks)
-    return Job(tasks, batch=BatchJob(batch, items, kept, session.manifest.stages.store))
+    return Job(tasks, batch=BatchJob(batch, items, kept))
 
 
 def _land_copy(res: UnitResult, session: Session) -> None:

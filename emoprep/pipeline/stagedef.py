@@ -360,7 +360,6 @@ class BatchJob:
     batch_id: str
     items: tuple[Job, ...]
     copies: tuple[Copy, ...] = ()
-    store: Any = None  #: the StoreConfig of the packs (compression)
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
     spec = job.batch
     assert spec is not None
     layout = Layout(Path(job.tasks[0].out))
-    packs = PackIO(layout, spec.batch_id, spec.store)
+    packs = PackIO(layout, spec.batch_id)
     ran: list[Ran] = []
     try:
         with guarded_writes(layout.root, layout.lock, token):
