@@ -162,6 +162,8 @@ def test_a_damaged_pack_reruns_its_batch_only(corpus: Path, tmp_path: Path) -> N
     out = tmp_path / "out"
     run(manifest, out, overrides=BATCH, opts=INLINE)
     before = store_arrays(out)
+    full = status(manifest, out, overrides=BATCH, verify=True)  # every pack read in full, once
+    assert all(c["up-to-date"] == 4 for c in full.stages.values()), full.stages
     pack = out / "frames/packs/b000002.h5"
     data = bytearray(pack.read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = bytes(64)  # same size, other bytes
