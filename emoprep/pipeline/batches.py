@@ -13,7 +13,7 @@ stays small; new items go into new batches (ids after the highest one in use, ne
 a sorted list); an item whose content or settings changed re-runs only its batch. Items recorded
 one file per video (schema 1, or ``batch.enabled: false``) keep their files while they are up to
 date; an item whose first stage runs again joins a batch (``emoprep run --force probe`` moves a
-whole folder into packs).
+whole folder into packs, and removes the files of its own each item's records named).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from emoprep.io.layout import is_pack
 from emoprep.pipeline.batches import BATCH_KEY, COPIED_KEY, copied_record, copies
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
@@ -297,8 +298,14 @@ def _land_copy(res: UnitResult, session: Session) -> None:
 
 def _land(unit: Unit, res: UnitResult, session: Session,
           on_done: Callable[[Unit, UnitResult], None] | None, batch: str | None = None) -> None:
-    """Record one unit's outcome (and log the warning its summary may carry)."""
+    """Record one unit's outcome (and log the warning its summary may carry). An item that moved
+    into a batch's pack loses the files of its own its record named before (after the new record
+    is written: a kill in between leaves a record whose output is missing, so it runs again)."""
+    old = session.records.get(*unit.key) if batch and res.ok else None
     session.records.put(_record(unit, res, batch))
+    for rel in old.outputs if old is not None else ():
+        if not is_pack(rel) and rel not in res.outputs:
+            (session.layout.root / rel).unlink(missing_ok=True)
     if res.ok and res.summary.get("warning"):
         log.warning("%s %s: %s", unit.stage, unit.video.video_id, res.summary["warning"])
     if on_done:

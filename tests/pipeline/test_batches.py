@@ -258,6 +258,9 @@ def test_a_per_video_folder_keeps_its_files_until_its_items_run_again(corpus: Pa
         assert f["videos/s01_happy_1"].get("frames", getlink=True).filename.startswith(
             "frames/packs/")
     _same_data(v1, out)
+    left = [p for p in out.rglob("*") if p.is_file() and p.parent.name != "packs"
+            and p.stem in {"s01_happy_1", "s02_sad_1", "s03_happy_1", "s04_sad_1"}]
+    assert left == []  # the items' own files went with their move into the packs
 
 
 def test_batches_run_on_a_dask_cluster(corpus: Path, tmp_path: Path) -> None:
