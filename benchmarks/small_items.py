@@ -17,8 +17,9 @@ used (``resource.getrusage(RUSAGE_CHILDREN)``, user + system) and the wall time:
   embedder, one unit per stage and item (``batch.enabled: false``);
 - ``emoprep batched``: the same with ``batch.enabled: true`` (packs of 1000 items).
 
-Results: benchmarks/results/small_items.{json,md} (CPU seconds, per item, ratio to the plain
-script, files and bytes in the output folder).
+Results: benchmarks/results/small_items.{json,md} (``_eyes`` for eye alignment, ``_<items>``
+for another count than 2,000): CPU seconds, per item, ratio to the plain script, files and bytes
+in the output folder.
 """
 
 from __future__ import annotations
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
               f"load average when it ended: {load:.1f} on {os.cpu_count()} cores (a shared "
               "machine inflates wall time; CPU time is the figure to compare)",
               f"command: python -m benchmarks.small_items --items {a.items} --align {a.align}"]
-    write_result(f"small_items_{a.align}" if a.align != "box" else "small_items",
+    name = "small_items" + (f"_{a.align}" if a.align != "box" else "") + \
+        (f"_{a.items}" if a.items != 2000 else "")
+    write_result(name,
                  {"items": a.items, "align": a.align, "runs": runs, "load_average": load}, lines)
     return 0
 
