@@ -46,7 +46,10 @@ class BatchConfig(BaseModel):
                           "(items already in a batch stay in it either way)")
     max_frames: int = Field(150, ge=1, description="an item with at most this many frames (a "
                             "still image: 1) is small")
-    items: int = Field(1000, ge=1, description="items per batch at most")
+    items: int = Field(4000, ge=1, description="items per batch at most (6 packs per batch with "
+                       "one embedder: 4000 keeps a folder under items / 500 files; a batch is "
+                       "one job, so fewer items per batch spread a small dataset over more "
+                       "workers)")
     frames: int = Field(20000, ge=1, description="frames per batch at most (the sum of its "
                         "items' header counts)")
 
