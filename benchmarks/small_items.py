@@ -15,7 +15,7 @@ used (``resource.getrusage(RUSAGE_CHILDREN)``, user + system) and the wall time:
 - ``emoprep per item``: ``emoprep run`` with ``detect.backend: none`` (the image is the face box),
   ``align.method: box`` (or ``eyes``: the default eye alignment), ``window.mode: all``, one hog
   embedder, one unit per stage and item (``batch.enabled: false``);
-- ``emoprep batched``: the same with ``batch.enabled: true`` (packs of 1000 items).
+- ``emoprep batched``: the same with ``batch.enabled: true`` (``batch.items`` at its default).
 
 Results: benchmarks/results/small_items.{json,md} (``_eyes`` for eye alignment, ``_<items>``
 for another count than 2,000): CPU seconds, per item, ratio to the plain script, files and bytes
