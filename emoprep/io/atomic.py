@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,14 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _sha256_of(path: str, ctime_ns: int, size: int, mtime_ns: int) -> str:
+    """:func:`sha256_file`, once per file state (the change time moves with any write, also one
+    that restores the mtime): the items of a pack share its checksum, so checking each item's
+    record reads the pack once, not once per item."""
+    return sha256_file(path)
+
+
 def stamp_file(path: str | Path) -> dict[str, Any]:
     """What a record keeps of an output: ``{"size": bytes, "mtime_ns": int, "sha256": hex}``."""
     st = os.stat(path)
@@ -202,7 +211,7 @@ def check_stamp(path: str | Path, stamp: dict[str, Any], full: bool = False,
     if not full and st.st_mtime_ns == stamp.get("mtime_ns"):
         return ""
     try:
-        got = sha256_file(path)
+        got = _sha256_of(str(path), st.st_ctime_ns, st.st_size, st.st_mtime_ns)
     except OSError as exc:
         return f"cannot read ({exc.strerror or exc})"
     want = str(stamp.get("sha256"))

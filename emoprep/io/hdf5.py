@@ -11,6 +11,7 @@ import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +234,10 @@ def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> N
             g = videos.create_group(r.video_id)
             for k, v in r.attrs.items():
                 g.attrs[k] = _encode_attr(v)
+            for name, attrs in r.groups.items():  # made here: one made on the way to a link
+                sub = g.create_group(name)         # would carry its creation time
+                for k, v in attrs.items():
+                    sub.attrs[k] = _encode_attr(v)
             for name, (shard, obj) in r.links.items():
                 g[name] = h5py.ExternalLink(shard, obj)
 
@@ -271,7 +276,17 @@ def read_table(path: Path) -> list[dict[str, Any]]:
 
 def verify_shard(path: Path, block: int = 64) -> str:
     """Read every dataset of a shard in full (``block`` items at a time) and every attribute;
-    the first problem as text, "" when the whole file reads. Used by ``status --verify``."""
+    the first problem as text, "" when the whole file reads. Used by ``status --verify``; a pack
+    (whose items' records all name it) is read once while it is unchanged."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot open ({str(exc)[:100]})"
+    return _verify(str(path), st.st_ctime_ns, st.st_size, st.st_mtime_ns, block)
+
+
+@lru_cache(maxsize=64)
+def _verify(path: str, ctime_ns: int, size: int, mtime_ns: int, block: int) -> str:
     problems: list[str] = []
 
     def visit(name: str, obj: Any) -> None:

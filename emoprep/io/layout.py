@@ -26,13 +26,30 @@ from it), ``features/<name>.h5`` and ``features/<name>/[@<aug>/]<video_id>.h5`` 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from emoprep.io.store_config import StoreConfig
 
 #: where the per-video work files live, relative to the output folder
 WORK = PurePosixPath(".emoprep/work")
+#: the folder of the packs (a batch's outputs in one file) inside an artifact's folder
+PACKS = "packs"
+
+
+def is_pack(rel: str) -> bool:
+    """True for a pack's path (relative to the output folder): ``<folder>/packs/b<digits>.h5``
+    (the batch names of pipeline/batches.py)."""
+    folder, _, name = rel.rpartition("/")
+    return (folder == PACKS or folder.endswith(f"/{PACKS}")) and name[:1] == "b" \
+        and name.endswith(".h5") and name[1:-3].isdigit()
 
 
 def stage_dirname(stage: str) -> str:
@@ -127,10 +144,21 @@ class Artifact:
     def path(self, layout: Layout, video_id: str) -> Path:
         return layout.artifact_path(self, video_id)
 
+    def pack(self, layout: Layout, batch_id: str) -> Path:
+        """The pack of batch ``batch_id`` (schema 2): ``<folder>/packs/<batch_id>.h5``, one file
+        holding the output of every item of the batch (:mod:`emoprep.io.packs`)."""
+        return Path(f"{layout.root_str}/{self.folder}/{PACKS}/{batch_id}.h5")
+
 
 @dataclass(frozen=True)
 class Layout:
     root: Path
+
+    @property
+    def io(self) -> ItemIO:
+        """How the stages read and write an item's outputs here: one file per video
+        (:class:`~emoprep.io.layout.FileIO`); inside a batch, its packs."""
+        return FileIO(self)
 
     @cached_property
     def meta_dir(self) -> Path:
@@ -203,3 +231,108 @@ class Layout:
 
     def rel(self, path: Path) -> str:
         return str(Path(path).relative_to(self.root))
+
+
+# --- how a stage reads and writes an item's output ---------------------------------------------
+
+class ItemWriter(Protocol):
+    """What :meth:`ItemIO.writer` gives (a context manager): the interface of
+    :class:`~emoprep.io.hdf5.ShardWriter`."""
+
+    path: Path  #: the file the item's output ends up in (its shard, or its batch's pack)
+
+    def __enter__(self) -> ItemWriter: ...
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None: ...
+
+    def stream(self, name: str, shape: tuple[int, ...], dtype: Any, rows: int = 1) -> Any: ...
+
+    def array(self, name: str, data: np.ndarray) -> None: ...
+
+    def set_attr(self, name: str, value: Any) -> None: ...
+
+
+class ItemIO(Protocol):
+    """Reads and writes of one item's outputs (every write returns the output's file)."""
+
+    def save_json(self, artifact: Artifact, video_id: str, obj: Any) -> Path: ...
+
+    def load_json(self, artifact: Artifact, video_id: str) -> Any: ...
+
+    def save_npz(self, artifact: Artifact, video_id: str, arrays: dict[str, Any]) -> Path: ...
+
+    def load_npz(self, artifact: Artifact, video_id: str,
+                 names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]: ...
+
+    def writer(self, artifact: Artifact, video_id: str, attrs: Mapping[str, Any],
+               cfg: StoreConfig | None = None) -> ItemWriter: ...
+
+    def write_arrays(self, artifact: Artifact, video_id: str, arrays: Mapping[str, np.ndarray],
+                     attrs: Mapping[str, Any]) -> Path: ...
+
+    def read_arrays(self, artifact: Artifact, video_id: str, names: tuple[str, ...] | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+
+    def iter_dataset(self, artifact: Artifact, video_id: str, name: str
+                     ) -> Iterator[np.ndarray]: ...
+
+
+class FileIO:
+    """One file per (artifact, video): ``artifact.path(layout, video_id)`` (schema 1)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def _path(self, artifact: Artifact, video_id: str) -> Path:
+        return artifact.path(self.layout, video_id)
+
+    def save_json(self, artifact: Artifact, video_id: str, obj: Any) -> Path:
+        from emoprep.io.workfiles import save_json
+
+        path = self._path(artifact, video_id)
+        save_json(path, obj)
+        return path
+
+    def load_json(self, artifact: Artifact, video_id: str) -> Any:
+        from emoprep.io.workfiles import load_json
+
+        return load_json(self._path(artifact, video_id))
+
+    def save_npz(self, artifact: Artifact, video_id: str, arrays: dict[str, Any]) -> Path:
+        from emoprep.io.workfiles import save_npz
+
+        path = self._path(artifact, video_id)
+        save_npz(path, arrays)
+        return path
+
+    def load_npz(self, artifact: Artifact, video_id: str,
+                 names: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        from emoprep.io.workfiles import load_npz
+
+        return load_npz(self._path(artifact, video_id), names)
+
+    def writer(self, artifact: Artifact, video_id: str, attrs: Mapping[str, Any],
+               cfg: StoreConfig | None = None) -> ItemWriter:
+        from emoprep.io.hdf5 import ShardWriter
+
+        return ShardWriter(self._path(artifact, video_id), attrs, cfg)
+
+    def write_arrays(self, artifact: Artifact, video_id: str, arrays: Mapping[str, np.ndarray],
+                     attrs: Mapping[str, Any]) -> Path:
+        from emoprep.io.hdf5 import write_arrays
+
+        path = self._path(artifact, video_id)
+        write_arrays(path, arrays, attrs)
+        return path
+
+    def read_arrays(self, artifact: Artifact, video_id: str, names: tuple[str, ...] | None = None
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from emoprep.io.hdf5 import read_arrays
+
+        return read_arrays(self._path(artifact, video_id), names)
+
+    def iter_dataset(self, artifact: Artifact, video_id: str, name: str
+                     ) -> Iterator[np.ndarray]:
+        from emoprep.io.hdf5 import iter_shard_dataset
+
+        return iter_shard_dataset(self._path(artifact, video_id), name)

@@ -29,6 +29,8 @@ class StoreConfig(BaseModel):
 
 #: ``schema_version`` attribute of every shard and index file
 SCHEMA_VERSION = 1
+#: ``schema_version`` of a pack (a batch's items in one file) and of an index linking one
+PACKED_SCHEMA = 2
 
 #: the stores of an output folder (docs/STORE.md), by name: the stages that write them declare
 #: them with these names (``pipeline/steps/``), the readers open them with them
@@ -56,3 +58,5 @@ class IndexRow:
     # name -> (shard rel path, object)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: attributes of groups inside the row (``au`` of an item in a pack: its attribute table's)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)

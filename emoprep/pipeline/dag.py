@@ -119,6 +119,8 @@ class Plan:
     stages: list[StageDef]
     units: dict[tuple[str, str], Unit]
     videos: list[VideoEntry]
+    #: video id -> batch id of the items that run in batches (pipeline/batches.py)
+    batch_of: dict[str, str] = field(default_factory=dict)
 
     def by_stage(self, stage: str) -> list[Unit]:
         return [u for (s, _), u in self.units.items() if s == stage]

@@ -31,7 +31,8 @@ from typing import Any
 from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, Linked
-from emoprep.io.store_config import SCHEMA_VERSION, IndexRow
+from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION, IndexRow
+from emoprep.pipeline.batches import packed
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
@@ -96,15 +97,20 @@ class _Pending:
     changed."""
 
     row: IndexRow
-    # (link prefix, shard); first gives attrs
-    shards: list[tuple[str, Path]] = field(default_factory=list)
+    # (link prefix, shard or pack, the item in a pack or "" for a shard, a group of its own);
+    # the first gives the row's attributes
+    shards: list[tuple[str, Path, str, bool]] = field(default_factory=list)
     key: list[Any] = field(default_factory=list)  # what identifies the row's content
     meta: dict[str, Any] = field(default_factory=dict)  # attributes from the manifest, on top
 
 
 def _fp(session: Session, stage: str, vid: str) -> str:
+    """What identifies a record's output in an index: its state and fingerprint (and the pack
+    that holds it, for an item of a batch)."""
     rec = session.records.get(stage, vid)
-    return f"{rec.status}:{rec.fingerprint}" if rec is not None else ""
+    if rec is None:
+        return ""
+    return f"{rec.status}:{rec.fingerprint}" + (f":{rec.outputs[0]}" if packed(rec) else "")
 
 
 def _stamp_of(path: Path) -> dict[str, int] | None:
@@ -149,14 +155,39 @@ def _write_index(path: Path, stamp: Path, pending: list[_Pending], attrs: dict[s
     from emoprep.io import hdf5
 
     for p in pending:
-        for prefix, shard in p.shards:
-            p.row.links.update(hdf5.shard_links(shard, _rel(shard, path), prefix=prefix))
+        for prefix, shard, item, own in p.shards:
+            _links(p.row, prefix, shard, item, own, _rel(shard, path))
         if p.shards:
-            p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
+            _, first, item, _ = p.shards[0]
+            shard_attrs = _item_attrs(first, item) if item else _shard_attrs(first)
+            p.row.attrs = {**shard_attrs, **p.meta}
+    if any(item for p in pending for _, _, item, _ in p.shards):
+        attrs = {**attrs, "schema_version": PACKED_SCHEMA}
     stamp.unlink(missing_ok=True)  # a run killed between the two writes leaves no stale stamp
     hdf5.build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
     atomic_write_text(stamp, json.dumps({"inputs_digest": key, **(_stamp_of(path) or {})}))
     return True
+
+
+def _item_attrs(pack: Path, item: str) -> dict[str, Any]:
+    from emoprep.io.packs import pack_item
+
+    return dict(pack_item(pack, item)[1])
+
+
+def _links(row: IndexRow, prefix: str, shard: Path, item: str, own: bool, rel: str) -> None:
+    """Link a shard's top-level objects (an item's datasets in a pack) under ``prefix``; ``own``:
+    the prefix is a group of its own holding the shard's (item's) attributes."""
+    from emoprep.io import hdf5
+    from emoprep.io.packs import ITEMS, pack_item
+
+    if not item:
+        row.links.update(hdf5.shard_links(shard, rel, prefix=prefix))
+        return
+    names, attrs = pack_item(shard, item)
+    row.links.update({f"{prefix}{k}": (rel, f"/{ITEMS}/{item}/{k}") for k in names})
+    if own:
+        row.groups[prefix.rstrip("/")] = dict(attrs)
 
 
 def index_attrs(session: Session, store: str, anomalies: list[str]) -> dict[str, Any]:
@@ -287,7 +318,7 @@ class _Rows:
             assert rec is not None  # state OK: the record exists
             p.row.n_frames = int(rec.summary.get("n_frames", 0))
             p.row.n_face = int(rec.summary.get("n_face", 0))
-            p.shards.append(("", x.rows.path(s.layout, vid)))
+            p.shards.append(("", *self._where(rec, x.rows, vid), False))
             p.key.append(_fp(s, x.stage.name, vid))
             for d, a in x.linked:
                 self._link(p, d, a, vid)
@@ -300,12 +331,24 @@ class _Rows:
         rec = _ok(s, d.name, vid)
         if how.how is Linked.LINK:
             p.key.append(_fp(s, d.name, vid))
-            if rec is not None and os.path.isfile(a.path(s.layout, vid)):
+            if rec is not None and packed(rec):
+                pack, item = self._where(rec, a, vid)
+                if os.path.isfile(pack):
+                    p.shards.append((f"{how.name}/", pack, item, True))
+            elif rec is not None and os.path.isfile(a.path(s.layout, vid)):
                 p.row.links[how.name] = (
                     f"{self.folders[id(a)]}/{a.filename.format(video_id=vid)}", "/")
         elif rec is not None and rec.fingerprint == self.plan.units[(d.name, vid)].fingerprint:
-            p.shards.append((how.name, a.path(s.layout, vid)))
+            p.shards.append((how.name, *self._where(rec, a, vid), False))
             p.key.append(_fp(s, d.name, vid))
+
+    def _where(self, rec: Record, a: Artifact, vid: str) -> tuple[Path, str]:
+        """(file, item) of a record's output: its batch's pack and the video id, or its shard
+        and ""."""
+        lay = self.session.layout
+        if packed(rec):
+            return lay.root / rec.outputs[0], vid
+        return a.path(lay, vid), ""
 
     def summary(self, v: VideoEntry, p: _Pending) -> dict[str, Any]:
         """The run summary's row of a video: its state in this index, what the stages report

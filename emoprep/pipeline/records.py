@@ -99,7 +99,6 @@ CACHE_SIZE = 20_000
 #: puts after which a transaction is committed; seconds of a unit's work that commit it at once,
 #: and seconds after the first uncommitted put by which its transaction is committed
 COMMIT_EVERY, COMMIT_SECONDS = 256, 1.0
-
 Key = tuple[str, str]
 
 
@@ -126,8 +125,9 @@ class RecordStore:
         self._rows: dict[str, dict[str, tuple[str, str, str]]] = {}
         self._problems: dict[Key, str] = {}
         self._pending, self._pending_since = 0, 0.0
-        #: :meth:`verify` reads every output in full (``status --verify``, ``run --verify``)
-        self.full = False
+        #: ``full``: :meth:`verify` reads every output in full (``status --verify``, ``run
+        #: --verify``); ``hold``: puts wait for a :meth:`commit` (a batch's records: together)
+        self.full = self.hold = False
 
     # -- opening and closing ---------------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection | None:
@@ -338,8 +338,8 @@ class RecordStore:
             raise DiskFullError(f"{unit}: {first}")
 
     def _due(self, seconds: float) -> bool:
-        return (self._pending >= COMMIT_EVERY or seconds >= COMMIT_SECONDS
-                or time.monotonic() - self._pending_since >= COMMIT_SECONDS)
+        return not self.hold and (self._pending >= COMMIT_EVERY or seconds >= COMMIT_SECONDS
+                                  or time.monotonic() - self._pending_since >= COMMIT_SECONDS)
 
     def put_many(self, recs: list[Record]) -> None:
         """Write many records in one transaction (benchmarks, migrations): no checksums filled."""

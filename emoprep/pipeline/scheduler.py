@@ -3,7 +3,9 @@ unit's outcome as it lands (only the coordinator writes records).
 
 A job is one unit, or, for a stage declared with a frame consumer, the unit and the video's other
 stale frame-reading units downstream of it that can be fed by the same decode
-(:mod:`emoprep.pipeline.driver`); its units are recorded one by one."""
+(:mod:`emoprep.pipeline.driver`); its units are recorded one by one. A batch of small items
+(:mod:`emoprep.pipeline.batches`) is one job of every unit of its items to run; its records land
+in one transaction."""
 
 from __future__ import annotations
 
@@ -15,15 +17,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from emoprep.io.layout import is_pack
+from emoprep.pipeline.batches import BATCH_KEY, COPIED_KEY, copied_record, copies
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import Plan, RetryPolicy, Unit, UnitState
 from emoprep.pipeline.executors import Executor, ExecutorKind, make_executor
 from emoprep.pipeline.records import Record
 from emoprep.pipeline.session import Session
-from emoprep.pipeline.stagedef import Job, UnitResult, UnitTask
+from emoprep.pipeline.stagedef import BatchJob, Job, UnitResult, UnitTask
 from emoprep.types import UnitStatus
 
 log = logging.getLogger(__name__)
+#: the first part of a batch's key in the ready list: ``(BATCH, batch id)``
+BATCH = "@batch"
 
 
 @dataclass
@@ -86,10 +92,12 @@ def _frame_feed(queue: Any, on_frames: Callable[[int], None] | None) -> Iterator
         thread.join(timeout=5)
 
 
-def _record(unit: Unit, res: UnitResult) -> Record:
+def _record(unit: Unit, res: UnitResult, batch: str | None = None) -> Record:
+    """The record of a unit's outcome; a batched item's carries its batch id (its membership)."""
+    summary = {**res.summary, BATCH_KEY: batch} if batch else res.summary
     return Record(unit.stage, unit.video.video_id, unit.fingerprint, unit.components,
                   UnitStatus.OK if res.ok else UnitStatus.FAILED, res.error, res.error_type,
-                  res.outputs, res.summary, round(res.seconds, 4))
+                  res.outputs, summary, round(res.seconds, 4))
 
 
 @dataclass
@@ -122,22 +130,35 @@ class _Scheduler:
         for (stage, vid), u in plan.units.items():
             if vid in todo_videos:
                 self.video_fps[vid][stage] = u.fingerprint
+        #: batch id -> its units to run (one job per batch: every stage of its items)
+        self.batches: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for k in self.todo:
+            if (b := plan.batch_of.get(k[1])) is not None:
+                self.batches[b].append(k)
+        self.members: dict[str, list[str]] = defaultdict(list)  #: batch id -> its items
+        for v in plan.videos if self.batches else ():
+            if (b := plan.batch_of.get(v.video_id, "")) in self.batches:
+                self.members[b].append(v.video_id)
         self.waiting = {
             k: {(s, k[1]) for s in u.upstream if (s, k[1]) in self.todo}
-            for k, u in self.todo.items()
+            for k, u in self.todo.items() if k[1] not in plan.batch_of
         }
         self.children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
         for k, deps in self.waiting.items():
             for d in deps:
                 self.children[d].append(k)
-        self.ready = [k for k, deps in self.waiting.items() if not deps]
+        self.ready = [(BATCH, b) for b in sorted(self.batches)]
+        self.ready += [k for k, deps in self.waiting.items() if not deps]
         self.submitted: set[tuple[str, str]] = set()  #: units inside a submitted job
         self.ancestors = _ancestors(plan, c)
 
     def job_of(self, key: tuple[str, str]) -> list[tuple[str, str]]:
         """``key`` and, when its stage reads frames, the video's stale frame-reading units
         downstream of it whose stale upstream units are all in the job and that need the whole
-        of none of them first (``StageDef.whole_first``); in DAG order."""
+        of none of them first (``StageDef.whole_first``); in DAG order. A batch's key
+        ``(BATCH, batch id)``: every unit of the batch to run."""
+        if key[0] == BATCH:
+            return self.batches[key[1]]
         unit = self.todo[key]
         if unit.decl.consumer is None:
             return [key]
@@ -210,12 +231,19 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
             running[ex.submit(job)] = job
         for fut in ex.wait_any(list(running)):
             job = running.pop(fut)
+            session.records.hold = job.batch is not None  # a batch's records: one transaction
             for r in ex.result(fut, job):
+                if r.summary.get(COPIED_KEY):  # up to date, copied into its rewritten pack
+                    _land_copy(r, session)
+                    continue
                 unit = sched.todo[(r.stage, r.video_id)]
-                _land(unit, r, session, on_done)
+                _land(unit, r, session, on_done, sched.plan.batch_of.get(r.video_id))
                 results.append(r)
                 sched.finished(unit.key, r.ok)
                 stop = stop or (not r.ok and opts.fail_fast)
+            if session.records.hold:
+                session.records.hold = False
+                session.records.commit()
             if stop:
                 ex.cancel(running)
         if stop:
@@ -226,7 +254,16 @@ def _drive(ex: Executor, sched: _Scheduler, session: Session, opts: RunOptions,
 
 def _make_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]], queue: Any
               ) -> Job:
-    """The job of units ``keys`` (one video, DAG order); its units count as submitted."""
+    """The job of units ``keys`` (one video, DAG order; or a batch's); its units count as
+    submitted."""
+    vids = list(dict.fromkeys(vid for _, vid in keys))
+    if len(vids) > 1 or sched.plan.batch_of.get(vids[0]) is not None:
+        return _batch_job(sched, session, keys, vids, queue)
+    return _video_job(sched, session, keys, queue)
+
+
+def _video_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]], queue: Any
+               ) -> Job:
     sched.submitted.update(keys)
     vid = keys[0][1]
     tasks = tuple(_task(sched.todo[k], sched.video_fps[vid], sched.ancestors[k[0]], session,
@@ -235,10 +272,40 @@ def _make_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]], 
     return Job(tasks, {s: tuple(a for a in sched.ancestors[s] if a in stages) for s, _ in keys})
 
 
+def _batch_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]],
+               vids: list[str], queue: Any) -> Job:
+    """The job of a batch: per item, its units to run (a job of their own, DAG order), and the
+    up-to-date items each rewritten pack keeps."""
+    batch = sched.plan.batch_of[vids[0]]
+    order = {d.name: i for i, d in enumerate(sched.plan.stages)}
+    of_item: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for k in sorted(keys, key=lambda k: order[k[0]]):
+        of_item[k[1]].append(k)
+    items = tuple(_video_job(sched, session, of_item[vid], queue) for vid in vids)
+    kept = copies(sched.plan, session.records, batch, sched.members[batch], set(keys),
+                  session.layout)
+    tasks = tuple(t for j in items for t in j.tasks)
+    return Job(tasks, batch=BatchJob(batch, items, kept))
+
+
+def _land_copy(res: UnitResult, session: Session) -> None:
+    """Keep the record of an up-to-date item copied into its rewritten pack, with the new pack's
+    checksums."""
+    old = session.records.get(res.stage, res.video_id)
+    if old is not None:
+        session.records.put(copied_record(old, res.outputs, res.summary))
+
+
 def _land(unit: Unit, res: UnitResult, session: Session,
-          on_done: Callable[[Unit, UnitResult], None] | None) -> None:
-    """Record one unit's outcome (and log the warning its summary may carry)."""
-    session.records.put(_record(unit, res))
+          on_done: Callable[[Unit, UnitResult], None] | None, batch: str | None = None) -> None:
+    """Record one unit's outcome (and log the warning its summary may carry). An item that moved
+    into a batch's pack loses the files of its own its record named before (after the new record
+    is written: a kill in between leaves a record whose output is missing, so it runs again)."""
+    old = session.records.get(*unit.key) if batch and res.ok else None
+    session.records.put(_record(unit, res, batch))
+    for rel in old.outputs if old is not None else ():
+        if not is_pack(rel) and rel not in res.outputs:
+            (session.layout.root / rel).unlink(missing_ok=True)
     if res.ok and res.summary.get("warning"):
         log.warning("%s %s: %s", unit.stage, unit.video.video_id, res.summary["warning"])
     if on_done:

@@ -14,6 +14,7 @@ from pathlib import Path
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
 from emoprep.io.layout import Layout
+from emoprep.pipeline.batches import assign_batches
 from emoprep.pipeline.dag import Plan, RetryPolicy, build_dag, make_plan
 from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.manifest import (
@@ -71,8 +72,10 @@ class Session:
         if SPLIT in force:
             self.split_forced = True
             self.split = plan_splits(self.videos, self.manifest, self.layout, True)
-        return make_plan(self.videos, self.ctx, self.layout, self.records, force - {SPLIT},
+        plan = make_plan(self.videos, self.ctx, self.layout, self.records, force - {SPLIT},
                          retry_failed)
+        plan.batch_of = assign_batches(plan, self.records, self.manifest.batch)
+        return plan
 
     def plan_split_over(self, unusable: set[str]) -> None:
         """Plan the splits again over the usable videos (those not in ``unusable``: failed ones),

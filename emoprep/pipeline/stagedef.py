@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from emoprep.pipeline.fingerprint import HashCache
 
 __all__ = [  # Artifact and its parts are defined with the paths (io/layout.py), declared here
-    "PATH_KEYS", "REDO", "Artifact", "ArtifactKind", "ConfigView", "ConsumerFactory", "Count",
+    "PATH_KEYS", "REDO", "Artifact", "ArtifactKind", "BatchJob", "ConfigView", "ConsumerFactory",
+    "Copy", "Count",
     "FrameConsumer", "FrameNeed", "Indexed", "Job", "Linked", "Outputs", "PassContext",
     "PlanContext", "Read", "Redo", "Reported", "Runner", "StageDef", "Streamed", "UndeclaredRead",
     "UnitResult", "UnitTask", "canonical_value", "distributions", "lookup"]
@@ -342,14 +343,36 @@ class UnitTask:
 
 
 @dataclass(frozen=True)
+class Copy:
+    """Up-to-date items of ``stage`` that a batch job copies into the rewritten pack of its
+    ``artifact`` (they keep their records, with the new pack's checksums)."""
+
+    stage: str
+    artifact: Artifact
+    videos: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A batch of small items run as one job (pipeline/batches.py): each item's units as a job of
+    their own (``items``), every output written into the batch's packs."""
+
+    batch_id: str
+    items: tuple[Job, ...]
+    copies: tuple[Copy, ...] = ()
+
+
+@dataclass(frozen=True)
 class Job:
     """The units of one video that a worker runs together (one decode for all of its consumers):
     ``tasks`` in DAG order; ``upstream``: stage -> the stages among ``tasks`` it depends on,
     directly or through up-to-date stages (it is begun after them, dropped when one fails, fed
-    again when one asks for another pass)."""
+    again when one asks for another pass). A batch's job (``batch``) holds every task of its
+    items."""
 
     tasks: tuple[UnitTask, ...]
     upstream: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    batch: BatchJob | None = None
 
     @classmethod
     def of(cls, task: UnitTask) -> Job:
@@ -357,6 +380,8 @@ class Job:
 
     @property
     def label(self) -> str:
+        if self.batch is not None:
+            return f"batch {self.batch.batch_id}"
         return "+".join(t.stage for t in self.tasks)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emoprep.io.hdf5 import read_arrays
-from emoprep.io.store_config import AU_STORE
+from emoprep.errors import StoreError
+from emoprep.io.layout import ItemIO
+from emoprep.io.packs import PackIO
+from emoprep.pipeline.batches import BATCH_KEY, packed
 from emoprep.pipeline.session import Session
+from emoprep.pipeline.steps.au import OUTPUT
 from emoprep.plots import plot_trim
 from emoprep.stages.au.trim import TrimResult
 from emoprep.stages.window import WindowMode
@@ -17,10 +20,16 @@ def write_trim_plots(session: Session) -> list[Path]:
     written = []
     applied = session.manifest.stages.window.mode is WindowMode.AU_TRIM
     for v in session.videos:
-        path = session.layout.shard(AU_STORE, v.video_id)
-        if not path.is_file():
+        rec = session.records.get("au", v.video_id)
+        pack = PackIO(session.layout, rec.summary[BATCH_KEY]) if rec and packed(rec) else None
+        io: ItemIO = pack or session.layout.io
+        try:  # its AU shard, or its item in its batch's pack
+            arrays, a = io.read_arrays(OUTPUT, v.video_id, ("trim_score", "frame_index"))
+        except StoreError:
             continue
-        arrays, a = read_arrays(path, ("trim_score", "frame_index"))
+        finally:
+            if pack is not None:
+                pack.close()
         res = TrimResult(
             int(a["trim_start"]),
             int(a["trim_end"]),

@@ -24,6 +24,7 @@ from typing import Any
 from emoprep.errors import EmoprepError
 from emoprep.io.atomic import guarded_writes, is_disk_full, stamp_file
 from emoprep.io.layout import Layout
+from emoprep.pipeline.batches import COPIED_KEY
 from emoprep.pipeline.records import CHECKSUM_KEY
 from emoprep.pipeline.stagedef import Job, UnitResult, UnitTask
 
@@ -147,6 +148,8 @@ def execute_job(job: Job, token: str = "") -> list[UnitResult]:
     """
     from emoprep.pipeline.driver import run_job
 
+    if job.batch is not None:
+        return execute_batch(job, token)
     layout = Layout(Path(job.tasks[0].out))
     try:
         with guarded_writes(layout.root, layout.lock, token):
@@ -154,6 +157,52 @@ def execute_job(job: Job, token: str = "") -> list[UnitResult]:
     except Exception as exc:  # noqa: BLE001 (the guard itself failed: every unit gets the error)
         return [unit_result(layout, task, exc, 0.0) for task in job.tasks]
     return [unit_result(layout, r.task, r.outcome, r.seconds) for r in ran]
+
+
+def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
+    """Run a batch's items one after the other in this process (models built once), every
+    output into the batch's packs; copy the up-to-date items into the packs rewritten; close,
+    fsync and rename each pack once. One result per unit that ran and per item copied (its
+    summary marked :data:`~emoprep.pipeline.batches.COPIED_KEY`); the outputs' checksums are
+    taken once per pack. A pack that cannot be written fails every unit of the batch."""
+    from emoprep.io.packs import PackedLayout, PackIO
+    from emoprep.pipeline.driver import Ran, run_job
+
+    spec = job.batch
+    assert spec is not None
+    layout = Layout(Path(job.tasks[0].out))
+    packs = PackIO(layout, spec.batch_id)
+    ran: list[Ran] = []
+    try:
+        with guarded_writes(layout.root, layout.lock, token):
+            try:
+                for item in spec.items:
+                    ran += run_job(item, PackedLayout(layout.root, packs))
+                for c in spec.copies:
+                    packs.copy_fresh(c.artifact, list(c.videos))
+                written = packs.close()
+            except BaseException:
+                packs.abort()
+                raise
+    except Exception as exc:  # noqa: BLE001 (a pack could not be written: the whole batch fails)
+        return [unit_result(layout, task, exc, 0.0) for task in job.tasks]
+    stamps = {str(p): {layout.rel(p): stamp_file(p)} for p in written.values()}
+    out = []
+    for r in ran:
+        outcome = r.outcome
+        if isinstance(outcome, BaseException) or not outcome[0] or str(outcome[0][0]) not in stamps:
+            out.append(unit_result(layout, r.task, outcome, r.seconds))
+            continue
+        sums = stamps[str(outcome[0][0])]
+        out.append(UnitResult(r.task.stage, r.task.entry.video_id, True, list(sums),
+                              {**outcome[1], CHECKSUM_KEY: sums}, seconds=r.seconds))
+    for c in spec.copies:
+        if c.artifact.pattern in written:
+            sums = stamps[str(written[c.artifact.pattern])]
+            out += [UnitResult(c.stage, vid, True, list(sums), {COPIED_KEY: True,
+                                                                  CHECKSUM_KEY: sums})
+                    for vid in c.videos]
+    return out
 
 
 def unit_result(layout: Layout, task: UnitTask, outcome: Any, seconds: float) -> UnitResult:

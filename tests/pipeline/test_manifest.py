@@ -233,7 +233,8 @@ def test_overrides_are_parsed_as_yaml_and_validated_like_the_file(tmp_path: Path
         "(fix: e.g. --set stages.detect.min_size=80)",
         "--set 'stage.detect.min_size=80': unknown key 'stage' in the manifest, expected one of "
         "version, "
-        "profile, videos, labels, stages, train, output (fix: did you mean 'stages'? see "
+        "profile, videos, labels, stages, train, batch, output (fix: did you mean 'stages'? "
+        "see "
         "docs/MANIFEST.md)",
         "--set 'videos.root.x=1': videos.root is '.', not a mapping (fix: fix it in the file "
         "first)",

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 
 from emoprep.errors import ConfigError
 from emoprep.io.atomic import expand_path
+from emoprep.pipeline.batches import BatchConfig
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.manifest import errors as config_errors
 from emoprep.pipeline.manifest.defaults import adapt_family_sections
@@ -73,6 +74,8 @@ class Manifest(BaseModel):
     labels: LabelsSection = Field(default_factory=LabelsSection)
     stages: StagesConfig = Field(default_factory=StagesConfig)
     train: TrainConfig = Field(default_factory=TrainConfig, description="emoprep train settings")
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="small items (images, "
+                               "short clips) run in batches written as packs (docs/STORE.md)")
     output: str = Field("out", description="output folder, relative to the manifest's folder")
     _source: str = PrivateAttr("the manifest given as a dict")
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

@@ -22,7 +22,6 @@ OUTPUT = Artifact.shard(AU_STORE, index=Indexed.link(FRAMES_STORE, "au"))
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    from emoprep.io.hdf5 import write_arrays
     from emoprep.stages.align import align_geometry
     from emoprep.stages.au import compute_au
     from emoprep.stages.au.trim import au_trim, override_range, resolve_threshold, trim_score
@@ -40,7 +39,6 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     if task.override is not None:
         start, end = override_range(geom.frame_index, *task.override)
         anomaly = False
-    path = OUTPUT.path(layout, vid)
     attrs = {
         "video_id": vid,
         "au_source": res.source,
@@ -55,9 +53,9 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
         "fingerprint": task.fingerprint,
     }
     names = np.array(res.names, dtype=object).astype(str)
-    write_arrays(path, {"au": res.values.astype(np.float32), "names": names,
-                        "frame_index": geom.frame_index, "trim_score": score.astype(np.float32)},
-                 attrs)
+    path = layout.io.write_arrays(OUTPUT, vid, {
+        "au": res.values.astype(np.float32), "names": names, "frame_index": geom.frame_index,
+        "trim_score": score.astype(np.float32)}, attrs)
     return [path], {"au_source": res.source, "trim": [int(start), int(end)],
                     "anomaly": bool(anomaly), "override": task.override is not None}
 

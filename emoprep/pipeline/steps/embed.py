@@ -56,29 +56,27 @@ def _augmented(crops: Iterator[np.ndarray], aug: Any, seed: int, video_id: str
 
 
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
-    from emoprep.io.hdf5 import ShardWriter, iter_shard_dataset, read_arrays
     from emoprep.stages.embed import augment as aug_mod
     from emoprep.stages.embed.base import embed_frames
 
     vid, name, aug = task.entry.video_id, task.embedder, task.augmentation
     assert name is not None
     ecfg = task.stages.embed[name]
-    shard = frames.OUTPUT.path(layout, vid)
-    geo, stored = read_arrays(shard, ("status", "landmarks", "align_matrix", "frame_index"))
+    geo, stored = layout.io.read_arrays(frames.OUTPUT, vid,
+                                        ("status", "landmarks", "align_matrix", "frame_index"))
     mask = FrameStatus.has_face(geo["status"])
     lms = _landmarks(geo) if ecfg.needs_landmarks else None
-    crops: Iterator[np.ndarray] = iter_shard_dataset(shard, "frames")
+    crops: Iterator[np.ndarray] = layout.io.iter_dataset(frames.OUTPUT, vid, "frames")
     if aug:
         augmentation = aug_mod.Augmentation(aug)
         crops = _augmented(crops, augmentation, task.stages.augment.seed, vid)
         if lms is not None:
             lms = aug_mod.augment_landmarks(lms, augmentation, int(stored["crop_size"]))
     embedder = built(ecfg)  # once per worker process
-    path = output(name, aug).path(layout, vid)
     attrs = {**embedder.attrs(), "embedder": name, "video_id": vid, "augmentation": aug or "",
              "fingerprint": task.fingerprint, "frames_fingerprint": task.upstream.get("frames", "")}
     T, batch = len(mask), getattr(ecfg, "batch_size", 64)
-    with ShardWriter(path, attrs) as w:
+    with layout.io.writer(output(name, aug), vid, attrs) as w:
         ds = w.stream("features", (T, embedder.dim), np.float32, rows=64)
         for lo in range(0, T, EMBED_BLOCK):  # bounded memory: (EMBED_BLOCK, D) at a time
             hi = min(T, lo + EMBED_BLOCK)
@@ -86,7 +84,7 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
                                      None if lms is None else lms[lo:hi], mask[lo:hi], batch)
         w.array("mask", mask.astype(np.uint8))
         w.array("frame_index", geo["frame_index"])
-    return [path], {"dim": int(embedder.dim), "n_frames": int(T)}
+    return [w.path], {"dim": int(embedder.dim), "n_frames": int(T)}
 
 
 def _stage(name: str, ecfg: Any, aug: str | None) -> StageDef:

@@ -39,22 +39,20 @@ from emoprep.stages.window import WindowMode
 from emoprep.types import FrameStatus, Geometry, ProbeInfo, VideoEntry
 
 if TYPE_CHECKING:
-    from emoprep.io.hdf5 import ShardWriter
+    from emoprep.io.layout import ItemWriter
 
 
 def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dict[str, Any]]:
     """The tracked frames that go into the store: all, or the AU-trimmed range."""
     if task.stages.window.mode is not WindowMode.AU_TRIM:
         return geom, {}
-    from emoprep.io.hdf5 import read_arrays
-
-    path = au.OUTPUT.path(layout, task.entry.video_id)
-    _, attrs = read_arrays(path, ())
+    vid = task.entry.video_id
+    _, attrs = layout.io.read_arrays(au.OUTPUT, vid, ())
     try:
         start, end = int(attrs["trim_start"]), int(attrs["trim_end"])
     except KeyError as exc:
-        raise StoreError(f"shard {path}: attribute {exc} missing; it is rebuilt by the next run") \
-            from exc
+        raise StoreError(f"AU output of {vid}: attribute {exc} missing; it is rebuilt by the "
+                         "next run") from exc
     return geom.subset(slice(start, end)), {"trim_start": start, "trim_end": end,
                                             "anomaly": bool(attrs.get("anomaly", False))}
 
@@ -74,8 +72,6 @@ class Frames(FrameConsumer):
     """
 
     def begin(self, ctx: PassContext) -> FrameNeed:
-        from emoprep.io.hdf5 import ShardWriter
-
         vid, s = self.task.entry.video_id, self.task.stages
         self.info = ctx.value("probe") or load_probe(self.layout, vid)
         trim: dict[str, Any] = {}
@@ -92,10 +88,10 @@ class Frames(FrameConsumer):
         self.T, self.next, self.held = len(idx), 0, deque[np.ndarray]()
         self.matrices = np.full((self.T, 2, 3), np.nan, np.float32)
         self.blank = np.zeros((s.align.size, s.align.size, 3), np.uint8)
-        self.path = OUTPUT.path(self.layout, vid)
         self.stack = ExitStack()
-        self.w = self.stack.enter_context(ShardWriter(
-            self.path, shard_attrs(self.task, self.info, trim), s.store))
+        self.w = self.stack.enter_context(self.layout.io.writer(
+            OUTPUT, vid, shard_attrs(self.task, self.info, trim), s.store))
+        self.path = self.w.path
         self.blocks = RowBlocks(self.w.stream("frames", (self.T, s.align.size, s.align.size, 3),
                                               np.uint8))
         return FrameNeed(idx)
@@ -164,7 +160,7 @@ def shard_attrs(task: UnitTask, info: ProbeInfo, trim: dict[str, Any]) -> dict[s
             "fingerprint": task.fingerprint, "fingerprints": task.upstream, **trim}
 
 
-def write_tables(w: ShardWriter, geom: Geometry, matrices: np.ndarray, info: ProbeInfo
+def write_tables(w: ItemWriter, geom: Geometry, matrices: np.ndarray, info: ProbeInfo
                  ) -> dict[str, Any]:
     """The per-frame arrays after the crops: the geometry, (T, 2, 3) float32 align matrices and
     (T, 3) float32 head pose (yaw, pitch, roll, degrees; NaN without a face); the summary."""

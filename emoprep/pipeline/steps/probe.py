@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from emoprep.io.layout import Layout
 from emoprep.io.video import count_frames
-from emoprep.io.workfiles import load_json, save_json
 from emoprep.pipeline.stagedef import (
     REDO,
     Artifact,
@@ -33,7 +32,7 @@ OUTPUT = Artifact.work("probe", ".json")
 
 def load_probe(layout: Layout, video_id: str) -> ProbeInfo:
     """The probe's :class:`ProbeInfo` (its count check, also in the file, is left out)."""
-    data = load_json(OUTPUT.path(layout, video_id))
+    data = layout.io.load_json(OUTPUT, video_id)
     return ProbeInfo(**{k: data[k] for k in ProbeInfo.__dataclass_fields__ if k in data})
 
 
@@ -86,8 +85,7 @@ def save(task: UnitTask, layout: Layout, info: ProbeInfo, check: CountCheck) -> 
     """Write the probe output (the info and how its count was established: ``header_frames``,
     ``decoded_frames`` (-1: not decoded), ``count_mismatch``); the summary holds a ``warning``
     when the header and the decoded count disagree."""
-    path = OUTPUT.path(layout, task.entry.video_id)
-    save_json(path, {**asdict(info), **check.as_dict()})
+    path = layout.io.save_json(OUTPUT, task.entry.video_id, {**asdict(info), **check.as_dict()})
     summary = {"n_frames": info.n_frames, "fps": round(info.fps, 3),
                "size": f"{info.width}x{info.height}", "codec": info.codec,
                "header_frames": check.header, "count_mismatch": check.mismatch}

@@ -10,7 +10,6 @@ import numpy as np
 from emoprep.errors import VideoError
 from emoprep.io.layout import Layout
 from emoprep.io.video import iter_frames
-from emoprep.io.workfiles import load_npz
 from emoprep.pipeline.steps.track import OUTPUT as TRACK_OUTPUT
 from emoprep.stages.align import AlignConfig
 from emoprep.types import FrameStatus, Geometry, VideoEntry
@@ -37,7 +36,7 @@ class RowBlocks:
 
 
 def load_geometry(layout: Layout, video_id: str) -> Geometry:
-    return Geometry.from_arrays(load_npz(TRACK_OUTPUT.path(layout, video_id),
+    return Geometry.from_arrays(layout.io.load_npz(TRACK_OUTPUT, video_id,
                                          tuple(Geometry.__dataclass_fields__)))
 
 

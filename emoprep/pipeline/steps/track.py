@@ -10,7 +10,6 @@ import numpy as np
 
 from emoprep.errors import NoFaceError, VideoError
 from emoprep.io.layout import Layout
-from emoprep.io.workfiles import save_npz
 from emoprep.pipeline.stagedef import (
     Artifact,
     FrameConsumer,
@@ -78,8 +77,7 @@ def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray) -
     (``detector`` among them); the summary names the chain's ``detectors`` in order."""
     geom = result.geometry
     face = check(task, geom, idx)
-    path = OUTPUT.path(layout, task.entry.video_id)
-    save_npz(path, geom.as_arrays())
+    path = layout.io.save_npz(OUTPUT, task.entry.video_id, geom.as_arrays())
     values, counts = np.unique(geom.status, return_counts=True)
     status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
     return [path], {"n_frames": len(geom), "n_face": int(face.sum()), "status": status,

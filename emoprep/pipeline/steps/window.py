@@ -6,7 +6,6 @@ import numpy as np
 
 from emoprep.errors import VideoError
 from emoprep.io.layout import Layout
-from emoprep.io.workfiles import load_npz, save_npz
 from emoprep.pipeline.stagedef import (
     Artifact,
     FrameConsumer,
@@ -33,8 +32,8 @@ class Window(FrameConsumer):
         return FrameNeed()
 
     def finish(self, ctx: PassContext) -> Outputs:
-        path = OUTPUT.path(self.layout, self.task.entry.video_id)
-        save_npz(path, {"frame_index": self.value})
+        path = self.layout.io.save_npz(OUTPUT, self.task.entry.video_id,
+                                       {"frame_index": self.value})
         return [path], {"n_window": int(self.value.size)}
 
 
@@ -52,7 +51,7 @@ def frame_index(task: UnitTask, info: ProbeInfo) -> np.ndarray:
 
 def load_window(layout: Layout, video_id: str) -> np.ndarray:
     """(K,) int64: the window output of a video."""
-    return load_npz(OUTPUT.path(layout, video_id), ("frame_index",))["frame_index"]
+    return layout.io.load_npz(OUTPUT, video_id, ("frame_index",))["frame_index"]
 
 
 STAGE = StageDef(name="window", consumer=Window, version=1, reads={"window": "window"},
