@@ -1,7 +1,8 @@
 """``emoprep inspect VIDEO_ID``: everything the output folder knows about one video.
 
 :func:`inspect_video` returns a JSON-serialisable dict; :func:`render_inspect` turns it into
-text for a terminal. Only stored files are read.
+text for a terminal. Only stored files are read; a video's outputs are found where its records
+say they are (its own shards, or its batch's packs, docs/STORE.md).
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from emoprep.errors import StoreError
+from emoprep.io.layout import PACKS, is_pack
+from emoprep.io.packs import ITEMS, pack_item
 from emoprep.io.reader import open_store
 from emoprep.io.store_config import AU_STORE, FRAMES_STORE, features_store
+from emoprep.pipeline.batches import BATCH_KEY
 from emoprep.pipeline.quality import face_coverage_warning
 from emoprep.pipeline.records_db import db_path
 from emoprep.report.rundata import RunData, load_run, stage_key, status_counts
@@ -52,8 +57,38 @@ def _stages(run: RunData, video_id: str) -> dict[str, dict[str, Any]]:
             for s, r in sorted(recs.items(), key=lambda kv: stage_key(kv[0]))}
 
 
-def _shards(run: RunData, video_id: str) -> dict[str, str]:
-    """Paths (relative to the output folder) of every shard of this video that exists."""
+def _store_of(rel: str) -> str:
+    """The store key of a recorded output: its folder, less a trailing ``packs``
+    (``frames/packs/b000001.h5`` and ``frames/<id>.h5``: ``frames``; ``features/hog/@flip``)."""
+    folder = rel.rpartition("/")[0]
+    return folder.removesuffix(f"/{PACKS}")
+
+
+def _in_pack(path: Path, video_id: str) -> bool:
+    try:
+        pack_item(path, video_id)
+    except (StoreError, OSError):
+        return False
+    return True
+
+
+def _recorded(run: RunData, video_id: str) -> dict[str, str]:
+    """Store -> the output (relative path) the video's records name, where it exists: its own
+    shard, or its batch's pack holding ``items/<video_id>``. Work files are left out."""
+    work = run.layout.rel(run.layout.meta_dir) + "/"
+    found: dict[str, str] = {}
+    for rec in run.records.get(video_id, {}).values():
+        for rel in rec.get("outputs") or []:
+            path = run.root / rel
+            if rel.startswith(work) or not path.is_file():
+                continue
+            if not is_pack(rel) or _in_pack(path, video_id):
+                found[_store_of(rel)] = rel
+    return found
+
+
+def _by_path(run: RunData, video_id: str) -> dict[str, str]:
+    """Store -> per-video shard (relative path) found where a shard of the video would be."""
     lay = run.layout
     found = {s: lay.shard(s, video_id) for s in (FRAMES_STORE, AU_STORE)}
     for d in sorted(p for p in (lay.root / "features").glob("*") if p.is_dir()):
@@ -61,6 +96,27 @@ def _shards(run: RunData, video_id: str) -> dict[str, str]:
         for aug in sorted(d.glob("@*")):
             found[f"features/{d.name}/{aug.name}"] = aug / f"{video_id}.h5"
     return {k: lay.rel(p) for k, p in found.items() if p.is_file()}
+
+
+def _shards(run: RunData, video_id: str) -> dict[str, str]:
+    """Store -> where the video's output of it is (relative to the output folder): the records'
+    output (a shard or a pack), else a per-video shard found by its path; frames and au first,
+    then the feature stores by name."""
+    found = {**_by_path(run, video_id), **_recorded(run, video_id)}
+    first = [s for s in (FRAMES_STORE, AU_STORE) if s in found]
+    rest = sorted(set(found) - set(first), key=lambda s: s.split("/"))
+    return {s: found[s] for s in first + rest}
+
+
+def _packed(shards: dict[str, str], video_id: str) -> dict[str, str]:
+    """Store -> the video's group in its pack, for the stores whose output is a pack."""
+    return {s: f"{ITEMS}/{video_id}" for s, rel in shards.items() if is_pack(rel)}
+
+
+def _batch(stages: dict[str, dict[str, Any]]) -> str:
+    """The batch id the records' summaries name ('' if none)."""
+    return next((str(d["summary"][BATCH_KEY]) for d in stages.values()
+                 if d["summary"].get(BATCH_KEY)), "")
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,6 +131,10 @@ def inspect_video(out_dir: str | Path, video_id: str,
                   min_face_fraction: float | None = None) -> dict[str, Any]:
     """Labels, subject, window and trim, per-status frame counts, fingerprints per stage,
     warnings and shard paths of one video, as plain JSON-serialisable data.
+
+    ``shards``: store -> where the records say the video's output is (relative path): its own
+    shard, or its batch's pack (``frames/packs/b000001.h5``); only for an item of a batch,
+    ``batch`` (its id) and ``groups`` (store -> ``items/<video_id>``, its group in that pack).
 
     ``min_face_fraction``: as in :func:`~emoprep.report.build.build_report` (None: the run's
     recorded value, else 0.5). Works for failed videos too (then window, trim and counts are None
@@ -104,6 +164,10 @@ def inspect_video(out_dir: str | Path, video_id: str,
     info["fingerprints"] = {s: d["fingerprint"] for s, d in stages.items()}
     info["stages"] = stages
     info["shards"] = _shards(run, video_id)
+    groups = _packed(info["shards"], video_id)
+    if groups:  # only for an item of a batch: a per-video folder's dict is as it always was
+        info["batch"] = _batch(stages)
+        info["groups"] = groups
     info["out"] = str(run.root)
     return info
 
@@ -121,6 +185,8 @@ def render_inspect(info: dict[str, Any]) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(info["labels"].items())) or "-"
     lines = [_kv("video", info["video_id"]), _kv("subject", info["subject"]),
              _kv("labels", labels), _kv("status", info["status"])]
+    if info.get("batch"):
+        lines.append(_kv("batch", f"{info['batch']} (outputs in its packs)"))
     if info["error"]:
         lines.append(_kv("error", info["error"]))
     src = info.get("source") or {}
@@ -149,7 +215,9 @@ def render_inspect(info: dict[str, Any]) -> str:
         lines.append(f"  {s:<16}{d['status']:<8}{secs:>10}  {d['fingerprint'][:12]}"
                      + (f"  {d['error']}" if d["error"] else ""))
     lines.append("shards:")
-    lines += [f"  {k:<24}{Path(info['out']) / v}" for k, v in info["shards"].items()]
+    groups = info.get("groups", {})
+    lines += [f"  {k:<24}{Path(info['out']) / v}" + (f"  group {groups[k]}" if k in groups else "")
+              for k, v in info["shards"].items()]
     return "\n".join(lines)
 
 
