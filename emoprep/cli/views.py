@@ -68,7 +68,7 @@ def inspect(
     json_: JsonOpt = False,
 ) -> None:
     """One video: labels, subject, window and trim, frames per status, fingerprints, warnings,
-    shard paths."""
+    where its outputs are (shards, or its batch's packs and group)."""
     from emoprep.report import inspect_video, render_inspect, render_inspect_json
 
     try:
