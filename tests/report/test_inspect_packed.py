@@ -111,3 +111,26 @@ def test_the_cli_prints_the_pack_and_group(packed_run: tuple[Path, Path]) -> Non
     res = runner.invoke(app, ["inspect", "s04_sad_1", "-m", str(manifest), "-o", str(out),
                               "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["groups"]["au"] == "items/s04_sad_1"
+
+
+def test_the_html_report_shows_every_packed_item(packed_run: tuple[Path, Path],
+                                                 tmp_path: Path) -> None:
+    """The report reads through the index files (links into the packs): every item has its
+    section and its four figures, none shows as failed or missing."""
+    import html
+    import re
+
+    import cv2
+
+    from emoprep.report import build_report
+
+    _, out = packed_run
+    page = build_report(out, tmp_path / "rep").read_text(encoding="utf-8")
+    sections = re.findall(r'<section class="video (\w+)" id="v-[^"]*"><h3>(.*?) <span', page)
+    assert sorted(html.unescape(v) for _, v in sections) == sorted([*PACKED, LONG])
+    assert "failed" not in {k for k, _ in sections}
+    srcs = re.findall(r'<img src="([^"]+)"', page)
+    assert len(srcs) == 4 * len(sections) + 1  # crops, status, AU/trim, face; + the split
+    for vid in PACKED:
+        crops = tmp_path / "rep" / "img" / f"{vid}_crops.png"
+        assert crops.is_file() and cv2.imread(str(crops)).size > 0
