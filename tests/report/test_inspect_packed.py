@@ -132,5 +132,5 @@ def test_the_html_report_shows_every_packed_item(packed_run: tuple[Path, Path],
     srcs = re.findall(r'<img src="([^"]+)"', page)
     assert len(srcs) == 4 * len(sections) + 1  # crops, status, AU/trim, face; + the split
     for vid in PACKED:
-        crops = tmp_path / "rep" / "img" / f"{vid}_crops.png"
-        assert crops.is_file() and cv2.imread(str(crops)).size > 0
+        image = cv2.imread(str(tmp_path / "rep" / "img" / f"{vid}_crops.png"))
+        assert image is not None and image.size > 0
