@@ -15,6 +15,7 @@ the rename the old pack (if any) stays as it was: nothing half-written ever look
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -96,10 +97,8 @@ class _Pack:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the pack is being thrown away
             self.file.close()
-        except Exception:  # noqa: BLE001, S110 (it is being thrown away)
-            pass
         self.tmp.unlink(missing_ok=True)
 
 
