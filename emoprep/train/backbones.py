@@ -8,7 +8,7 @@ an embedder loads. Importing this module imports torch.
   fc6 / fc7 4096, dense1024 1024 on the flattened pool5: the video-FER thesis's fine-tuned head,
   new when the file has no ``dense.*``), dropout 0.5, classifier ``fc8`` (D -> K); input RGB
   0-255 minus the VGG-Face mean at ``input_size`` (default 224).
-- ``densenet121``: :class:`~emoprep.train.densenet.DenseNet121` (B, 1024), the AffectNet
+- ``densenet121``: :class:`~emoprep.stages.embed.densenet_nets.DenseNet121` (B, 1024), the AffectNet
   still-image backbone (004 §3.2), from a file in torchvision's layout, classifier
   ``classifier`` (1024 -> K, replacing ImageNet's); input RGB with ImageNet's mean and std at
   ``input_size`` (default 224). The ``densenet121`` embedder reads its checkpoint (pooled
@@ -39,11 +39,12 @@ import torch
 from torch import nn
 
 from emoprep.errors import ConfigError
+from emoprep.stages.embed import densenet_nets as densenet
 from emoprep.stages.embed import irv1, vggface
 from emoprep.stages.embed.config import ChannelOrder
 from emoprep.stages.embed.torch_common import build_and_load, load_state_dict, preprocess
 from emoprep.stages.embed.vggface import DIMS, HEADS, VGGFACE_MEAN_RGB, VggLayer
-from emoprep.train import densenet, inception_v4, shallow_cnn
+from emoprep.train import inception_v4, shallow_cnn
 from emoprep.train.config import Backbone
 
 #: checkpoint file name per backbone (under OUT/finetune/<backbone>/<fold>/)

@@ -21,10 +21,10 @@ from emoprep.experiments import run_experiment
 from emoprep.experiments.results import metric_value
 from emoprep.pipeline.manifest.presets import bu4dfe_thesis_split
 from emoprep.pipeline.manifest.profile_specs import PROFILES, Profile
+from emoprep.stages.embed.densenet_nets import DenseNet121
 from emoprep.stages.embed.irv1_nets import InceptionResnetV1
 from emoprep.stages.embed.vggface_nets import VggFace
 from emoprep.train import fuse
-from emoprep.train.densenet import DenseNet121
 from tests.experiments.test_finetune_steps import expression_set
 
 pytestmark = pytest.mark.slow  # each runs preprocessing and several trainings (10-30 s CPU)

@@ -14,9 +14,9 @@ import torch
 from emoprep.data import Folds
 from emoprep.errors import ModelFileError
 from emoprep.stages.embed import DenseNet121Config, EmbedderConfig
+from emoprep.stages.embed.densenet_nets import IMAGENET_MEAN, IMAGENET_STD, DenseNet121, legacy_keys
 from emoprep.train.backbones import Preprocess, build, checkpoint_state
 from emoprep.train.config import Backbone, TrainConfig
-from emoprep.train.densenet import IMAGENET_MEAN, IMAGENET_STD, DenseNet121, legacy_keys
 from emoprep.train.finetune import FinetuneOptions, FrameTrainer, finetune
 from emoprep.train.finetune_cache import reusable, run_key
 from emoprep.train.frames import FrameSet
