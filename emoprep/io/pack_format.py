@@ -95,13 +95,18 @@ class Spec:
     rows: int | None = None  #: chunk rows; None: about 64 KiB per chunk
     filters: tuple[tuple[str, Any], ...] = ()
 
+    @staticmethod
+    def filters_of(kw: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """h5py's filter keywords as a spec keeps them (those that are off left out)."""
+        return tuple((k, v) for k, v in kw.items() if v is not None and v is not False)
+
     @classmethod
     def of(cls, ds: h5py.Dataset) -> Spec:
         """The spec of an existing pack dataset (to copy its rows into a new pack)."""
-        f = {"compression": ds.compression, "compression_opts": ds.compression_opts,
-             "shuffle": ds.shuffle or None}
         return cls(ds.dtype, ds.shape[1:], ds.chunks[0] if ds.chunks else None,
-                   tuple((k, v) for k, v in f.items() if v is not None))
+                   cls.filters_of({"compression": ds.compression,
+                                   "compression_opts": ds.compression_opts,
+                                   "shuffle": ds.shuffle}))
 
     def create(self, group: h5py.Group, name: str) -> h5py.Dataset:
         row_bytes = max(1, int(np.prod(self.trail, dtype=np.int64)) * self.dtype.itemsize)
@@ -227,6 +232,19 @@ class PackWriter:
             self.entries[v] = PackEntry(-1, starts[v], table[v].attrs)
 
     def _copy_rows(self, name: str, spec: Spec, src: h5py.Dataset, lo: int, hi: int) -> None:
+        """Append rows [lo, hi) of ``src``: chunk by chunk as stored (no decompression) when both
+        hold one row per chunk with the same filters, else in blocks of at most
+        :attr:`flush_bytes`."""
+        if src.chunks is not None and src.chunks[0] == 1 and spec == Spec.of(src) \
+                and src.dtype.kind != "O":
+            ds = self._append(name, spec, src[lo:lo])
+            n, zeros = ds.shape[0], (0,) * len(spec.trail)
+            ensure_space(self.tmp, src.id.get_storage_size() * (hi - lo) // max(1, len(src)))
+            ds.resize(n + hi - lo, axis=0)
+            for i in range(lo, hi):
+                mask, chunk = src.id.read_direct_chunk((i, *zeros))
+                ds.id.write_direct_chunk((n + i - lo, *zeros), chunk, mask)
+            return
         row_bytes = max(1, src.dtype.itemsize * int(np.prod(src.shape[1:], dtype=np.int64)))
         step = max(1, self.flush_bytes // row_bytes)
         for i in range(lo, hi, step):

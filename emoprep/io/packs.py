@@ -49,7 +49,7 @@ class _ItemWriter:
         time and compressed per the store config, as a shard's."""
         arr = self.arrays[name] = np.zeros(shape, dtype)
         self.specs[name] = Spec(arr.dtype, tuple(shape[1:]), max(1, rows),
-                                tuple(_filters(self.cfg).items()))
+                                Spec.filters_of(_filters(self.cfg)))
         return arr
 
     def array(self, name: str, data: np.ndarray) -> None:

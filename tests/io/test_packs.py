@@ -14,7 +14,7 @@ from emoprep.errors import StoreError
 from emoprep.io.index_items import Rows
 from emoprep.io.pack_format import PackReader, PackWriter, Spec, as_rows
 
-GZIP = (("compression", "gzip"), ("compression_opts", 1))
+GZIP = Spec.filters_of({"compression": "gzip", "compression_opts": 1, "shuffle": False})
 
 
 def _item(k: int, t: int) -> tuple[dict[str, np.ndarray], dict[str, Spec]]:
@@ -78,7 +78,16 @@ def test_copy_takes_the_items_rows_from_the_pack_in_place_in_runs(tmp_path: Path
     w = PackWriter(new, "b000001", flush_bytes=100)
     w.add("v2", *_item(9, 1), {"k": 9})  # the item that ran again
     src = PackReader(old)
+    appended: list[tuple[str, int]] = []
+    append = w._append
+    w._append = lambda name, spec, block: appended.append((name, len(block))) or append(  # type: ignore[method-assign]
+        name, spec, block)
     w.copy(src.file, src.table, ["v0", "v1", "v2", "v3", "v4", "gone"])
+    # v2's buffered row first; then two runs (v0-v1, v3-v4): the crops' chunks (one row each,
+    # gzip) copied as stored, not decoded and coded again; the boxes read and appended per run
+    # in blocks of at most 100 bytes (6 rows of 16 bytes)
+    assert [n for name, n in appended if name == "frames"] == [1, 0, 0]
+    assert [n for name, n in appended if name == "boxes"] == [1, 3, 6, 3]
     src.close()
     w.close()
     r = PackReader(new)

@@ -105,6 +105,12 @@ def test_a_packed_run_holds_the_per_video_data_and_every_reader_reads_it(
         packed = 1 if vid == LONG.replace(".mp4", "") else 2  # the long clip: a shard
         assert ma.pop("schema_version") == 1 and mb.pop("schema_version") == packed
         assert ma.keys() == mb.keys()
+        for k in ma:  # the attributes (labels, fingerprints, ...) and arrays, value for value
+            x, y = ma[k], mb[k]
+            if isinstance(x, np.ndarray):
+                assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), (vid, k)
+            else:
+                assert x == y and type(x) is type(y), (vid, k, x, y)
         assert np.array_equal(a.features(vid, "hog"), b.features(vid, "hog"))
     _same_readers(v1, v2, tmp_path)
     st = status(manifest, v2, overrides=BATCH)
