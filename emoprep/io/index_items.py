@@ -109,6 +109,7 @@ class IndexItems:
                 self.where.setdefault(_text(vid), {})[_text(part)] = k
         self.rows = rows if rows is not None else np.zeros(0)
         self._names = [n for n in self.rows.dtype.names or () if n not in FIXED]
+        self._datasets: dict[str, h5py.Dataset] = {}
 
     def videos(self) -> list[str]:
         """Ids of the packed items (those with rows in the index's own store)."""
@@ -137,7 +138,11 @@ class IndexItems:
         start, stop = (int(x) for x in row[name]) if name in self._names else (-1, -1)
         if start < 0:
             raise KeyError(f"{vid}: no dataset {name!r}" + (f" in {part!r}" if part else ""))
-        return Rows(self.f[f"{PACKS}/{_text(row['pack'])}/{name}"], start, stop)
+        key = f"{PACKS}/{_text(row['pack'])}/{name}"
+        ds = self._datasets.get(key)
+        if ds is None:  # once per pack and name: each lookup through a link opens the pack
+            ds = self._datasets[key] = self.f[key]
+        return Rows(ds, start, stop)
 
 
 class ItemView:
