@@ -306,10 +306,14 @@ class PackReader:
     def __post_init__(self) -> None:
         try:
             self.file = h5py.File(self.path, "r")
-            self.table = read_pack_table(self.file, self.path)
         except OSError as exc:
             raise StoreError(f"pack {self.path}: cannot read ({exc}); it is rebuilt by the next "
                              "run") from exc
+        try:
+            self.table = read_pack_table(self.file, self.path)
+        except BaseException:
+            self.file.close()
+            raise
 
     def rows(self, vid: str, name: str, lo: int = 0, hi: int | None = None) -> np.ndarray:
         start, stop = self.table[vid].offsets[name]

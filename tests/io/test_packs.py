@@ -127,3 +127,12 @@ def test_rows_read_like_a_dataset(tmp_path: Path) -> None:
         assert rows[1:3].tolist() == [[8, 9], [10, 11]] and rows[::2][:, 0].tolist() == [6, 10]
         assert rows[np.array([3, 0])].tolist() == [[12, 13], [6, 7]]
         assert rows[-1].tolist() == [12, 13]
+
+
+def test_a_pack_of_the_older_layout_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "b000001.h5"
+    with h5py.File(path, "w") as f:  # a group per item and an attribute table: emoprep before
+        f.create_group("items/v0").create_dataset("frames", data=np.zeros((1, 4, 4, 3)))
+        f.create_dataset("item_attrs", data=np.zeros(1))
+    with pytest.raises(StoreError, match=r"no item table .*`emoprep run --force probe` rewrites"):
+        PackReader(path)
