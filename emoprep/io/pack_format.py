@@ -311,6 +311,10 @@ class PackReader:
                              "run") from exc
         try:
             self.table = read_pack_table(self.file, self.path)
+        except OSError as exc:
+            self.file.close()
+            raise StoreError(f"pack {self.path}: cannot read its item table ({exc}); it is "
+                             "rebuilt by the next run") from exc
         except BaseException:
             self.file.close()
             raise
