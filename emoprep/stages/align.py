@@ -96,7 +96,7 @@ def eyes_matrix(left: np.ndarray, right: np.ndarray, cfg: AlignConfig) -> np.nda
     cx, cy = (float(left[0]) + float(right[0])) / 2, (float(left[1]) + float(right[1])) / 2
     rot = np.array([[a, b], [-b, a]])  # = cv2.getRotationMatrix2D(c, degrees(theta), s)[:, :2]
     t = np.array([0.5 * cfg.size, cfg.eye_y * cfg.size]) - rot @ np.array([cx, cy])
-    return np.hstack([rot, t[:, None]])
+    return np.array([[a, b, t[0]], [-b, a, t[1]]])  # [rot | t], without np.hstack's overhead
 
 
 def box_matrix(box: np.ndarray, size: int, pad_y: float = 0.0) -> np.ndarray:
