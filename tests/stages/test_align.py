@@ -61,6 +61,19 @@ def test_eye_centers_are_the_centroids_of_37_42_and_43_48() -> None:
         eye_centers(np.zeros((5, 2)))
 
 
+def test_eye_centers_equal_the_means_bit_for_bit() -> None:
+    """One reduction for both eyes gives exactly ``.mean(axis=0)`` of each (float32 and float64
+    points, any scale)."""
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        for _ in range(200):
+            lm = (rng.random((68, 2)) * rng.uniform(1, 3000) + rng.uniform(-100, 900)).astype(dtype)
+            left, right = eye_centers(lm)
+            ref = lm.astype(np.float64)
+            np.testing.assert_array_equal(left, ref[36:42].mean(axis=0))
+            np.testing.assert_array_equal(right, ref[42:48].mean(axis=0))
+
+
 @pytest.mark.parametrize("deg", [-30.0, -7.5, 0.0, 12.0, 45.0])
 @pytest.mark.parametrize("scale", [0.5, 2.3])
 def test_rotated_scaled_face_comes_out_level(deg: float, scale: float) -> None:

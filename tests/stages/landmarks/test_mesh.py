@@ -20,11 +20,15 @@ from emoprep.stages.landmarks.mesh import (
     GROUPS,
     INPUT,
     MESH_TO_IBUG68,
+    N_MESH,
+    FaceMesh,
     MeshConfig,
     eye_angle,
     roi_from_box,
+    roi_inverse,
     roi_matrix,
 )
+from emoprep.stages.tflite import _opencv
 from emoprep.stages.track import TrackBackend, TrackConfig, track_faces
 from emoprep.stages.window import WindowConfig, select_frames
 from emoprep.types import FrameStatus
@@ -44,6 +48,26 @@ def test_roi_matrix_centres_scales_and_levels() -> None:
     p = np.array([300 + 10 * math.cos(math.radians(30)), 200 + 10 * math.sin(math.radians(30))])
     np.testing.assert_allclose(m[:, :2] @ p + m[:, 2], [INPUT / 2 + 20, INPUT / 2], atol=1e-9)
     assert roi_from_box(np.array([10, 20, 100, 80]), 1.5, 0.1) == (60.0, 68.0, 150.0, 0.0)
+
+
+def test_roi_inverse_undoes_roi_matrix() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        roi = (*rng.uniform(0, 800, 2), rng.uniform(20, 900), rng.uniform(-math.pi, math.pi))
+        fwd, inv = np.vstack([roi_matrix(*roi), [0, 0, 1]]), np.vstack([roi_inverse(*roi),
+                                                                         [0, 0, 1]])
+        np.testing.assert_allclose(inv @ fwd, np.eye(3), atol=1e-9)
+        np.testing.assert_allclose(roi_inverse(*roi), cv2.invertAffineTransform(roi_matrix(*roi)),
+                                   rtol=1e-12, atol=1e-9)
+
+
+def test_eye_angle_equals_the_means_formula_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        pts = (rng.random((68, 2)) * rng.uniform(5, 2000) + rng.uniform(-50, 700)).astype(
+            np.float32)
+        d = pts[42:48].mean(axis=0) - pts[36:42].mean(axis=0)
+        assert eye_angle(pts) == math.atan2(float(d[1]), float(d[0]))
 
 
 def test_table_has_68_distinct_vertices_and_groups_cover_them() -> None:
@@ -111,3 +135,49 @@ def test_crops_aligned_with_mesh_landmarks_are_level(facemesh_files, sample_entr
         dist = math.hypot(*(right - left)) / (cfg.eye_distance * cfg.size)
         good += abs(tilt) <= 2.0 and abs(dist - 1.0) <= 0.05
     assert good >= 0.95 * len(idx)
+
+
+def _reference_points(mesh: FaceMesh, frame: np.ndarray, roi: tuple[float, float, float, float]
+                      ) -> tuple[np.ndarray, float]:
+    """The mesh pass spelt out: warp, BGR -> RGB, a fresh float32 input through ``model(x)``,
+    all 468 points back through cv2.invertAffineTransform, then the 68."""
+    m = roi_matrix(*roi)
+    crop = cv2.cvtColor(cv2.warpAffine(frame, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_CONSTANT), cv2.COLOR_BGR2RGB)
+    outs = mesh.model(crop.astype(np.float32)[None] * np.float32(1 / 255))
+    xy = next(o for o in outs if o.size == N_MESH * 3).reshape(N_MESH, 3)[:, :2]
+    inv = cv2.invertAffineTransform(m)
+    pts = (xy.astype(np.float64) @ inv[:, :2].T + inv[:, 2]).astype(np.float32)
+    logit = float(next(o for o in outs if o.size == 1).ravel()[0])
+    return pts[list(MESH_TO_IBUG68)], 1.0 / (1.0 + math.exp(-logit))
+
+
+def test_points_through_the_input_buffer_equal_the_pass_spelt_out(facemesh_files,
+                                                                  sample_entry) -> None:
+    """The crop written straight into the interpreter's input tensor and only the 68 points
+    mapped back give the reference pass's values (same model input to the bit; points within
+    1e-4 px: the inverse map by formula, not by cv2.invertAffineTransform)."""
+    mesh = FaceMesh(MeshConfig().model_path())
+    index = np.asarray(MESH_TO_IBUG68, np.intp)
+    entry = sample_entry("WolfgangLanger_Pexels.mp4")
+    for k, (_, frame) in enumerate(iter_frames(entry, range(200, 260, 20))):
+        roi = (470.0 - 5 * k, 170.0, 420.0 + 10 * k, math.radians(-12 + 8 * k))
+        got, score = mesh.points(frame, roi, True, index)
+        want, want_score = _reference_points(mesh, frame, roi)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+        assert score == pytest.approx(want_score, rel=1e-12) and score > 0.9
+
+
+def test_opencv_runner_fills_its_own_input_as_the_caller_would(facemesh_files) -> None:
+    """The OpenCV DNN fallback: ``run_into`` equals ``model(x)`` on the same input exactly; a
+    wrong input shape names the file and both shapes."""
+    path = MeshConfig().model_path()
+    run, fill = _opencv(path)
+    x = np.random.default_rng(2).random((1, INPUT, INPUT, 3), np.float32)
+    want = run(x)
+    got = fill((1, INPUT, INPUT, 3), lambda buf: np.copyto(buf, x))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ModelFileError, match=r"face_landmark\.tflite.*\(1, 192, 192, 3\).*"
+                                              r"\(1, 96, 96, 3\)"):
+        FaceMesh(path).model.run_into((1, 96, 96, 3), lambda buf: None)
