@@ -97,6 +97,33 @@ class StageFingerprint:
         return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+    def column(self, inputs: list[Any] | None, upstream: list[list[str]],
+               names: tuple[str, ...], n: int) -> list[str]:
+        """:meth:`of` of ``n`` units at once: ``inputs``, each unit's inputs (None: ``{}`` for
+        every unit); ``upstream``, the fingerprints of each upstream stage in ``names``, one per
+        unit (what a plan computes for a whole stage: no per-unit dict or call)."""
+        ins = ["{}"] * n if inputs is None else [canonical_json(x) for x in inputs]
+        ups = _upstream_json(names, upstream, n)
+        head, middle, tail, sha = self._head, self._middle, self._tail, hashlib.sha256
+        return [sha(f"{head}{i}{middle}{u}{tail}".encode("ascii")).hexdigest()
+                for i, u in zip(ins, ups, strict=True)]
+
+
+def _upstream_json(names: tuple[str, ...], cols: list[list[str]], n: int) -> list[str]:
+    """:func:`canonical_json` of ``{name: fingerprint}`` per unit, from one column per name."""
+    if not names:
+        return ["{}"] * n
+    pairs = sorted(zip(names, cols, strict=True))
+    if not all(_PLAIN(name) and _PLAIN(col[0] if col else "") for name, col in pairs):
+        return [canonical_json(dict(zip(names, t, strict=True))) for t in zip(*cols, strict=True)]
+    if len(pairs) == 1:
+        head = '{"' + pairs[0][0] + '":"'
+        return [head + fp + '"}' for fp in pairs[0][1]]
+    keys = [f'"{name}":"' for name, _ in pairs]
+    return ["{" + ",".join(k + fp + '"' for k, fp in zip(keys, t, strict=True)) + "}"
+            for t in zip(*(col for _, col in pairs), strict=True)]
+
+
 class HashCache:
     """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file.
 
