@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -37,8 +38,9 @@ _PLAIN = re.compile(r'[ !#-\[\]-~]*').fullmatch
 
 
 def _plain_json(obj: Any) -> str | None:
-    """:func:`canonical_json` of dicts of plain strings, None, bools and ints (exact types), as
-    json.dumps writes them; None for anything else (floats, lists, escapes), which json writes."""
+    """:func:`canonical_json` of dicts of plain strings, None, bools, ints and finite floats
+    (exact types), as json.dumps writes them; None for anything else (lists, escapes, NaN),
+    which json writes."""
     t = type(obj)
     if t is str:
         return f'"{obj}"' if _PLAIN(obj) else None
@@ -54,6 +56,8 @@ def _plain_json(obj: Any) -> str | None:
         return "{" + ",".join(parts) + "}" if len(parts) == len(obj) else None
     if t is bool:
         return "true" if obj else "false"
+    if t is float:  # json writes a finite float as its repr (an item's fps: 25.0)
+        return repr(obj) if math.isfinite(obj) else None
     return str(obj) if t is int else None
 
 
