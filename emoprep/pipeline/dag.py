@@ -191,8 +191,11 @@ class _Planner:
         self._verified: dict[tuple[str | None, str | None], str] = {}
         self._at: list[tuple[int, int, tuple[str, str]]] = []  # (video, stage, key) of live
         ids = [v.video_id for v in videos]
-        self.order = (range(len(ids)) if all(a < b for a, b in zip(ids, ids[1:], strict=False))
-                      else sorted(range(len(ids)), key=ids.__getitem__))
+        self.order: range | list[int] = range(len(ids))
+        if not all(a < b for a, b in zip(ids, ids[1:], strict=False)):
+            self.order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids = [ids[i] for i in self.order]
+        self.ids = ids  # video ids in increasing order (the records' order)
 
     def stage(self, d: StageDef, rule: StageFingerprint, forced: bool, needed: bool) -> None:
         """Plan every unit of stage ``d``; ``needed``: a later stage reads its fingerprints."""
@@ -201,12 +204,11 @@ class _Planner:
         inputs = _inputs(d, self.videos, self.ctx)
         fps = rule.column(inputs, [self.fps[u] for u in ups], ups, len(self.videos))
         fresh = self.fresh[d.name] = bytearray(len(self.videos))
-        ups_fresh = [self.fresh[u] for u in ups]
+        ups_fresh = _all_of([self.fresh[u] for u in ups], len(self.videos))
         rows = self.records.plan_rows(d.name) if not forced else None
-        vids = [self.videos[i].video_id for i in self.order]
-        for i, row in zip(self.order, _merge(vids, rows), strict=True):
-            if (row is not None and row[0] == fps[i] and row[1] == "ok"
-                    and all(f[i] for f in ups_fresh) and not self._check(row[2], row[3])):
+        for i, row in zip(self.order, _merge(self.ids, rows), strict=True):
+            if (row is not None and row[0] == fps[i] and row[1] == "ok" and ups_fresh[i]
+                    and not self._check(row[2], row[3])):
                 fresh[i] = 1
                 continue
             v = self.videos[i]
@@ -252,6 +254,16 @@ class _Planner:
 
         return Unit(d, v, rec.fingerprint if rec is not None else "", components,
                     UnitState.FRESH, upstream=ups)
+
+
+def _all_of(flags: list[bytearray], n: int) -> bytes:
+    """Per video 1 when every one of ``flags`` is 1 there (all when there are none)."""
+    if not flags:
+        return b"\x01" * n
+    both = int.from_bytes(flags[0], "little")
+    for f in flags[1:]:
+        both &= int.from_bytes(f, "little")
+    return both.to_bytes(n, "little")
 
 
 def _inputs(d: StageDef, videos: list[VideoEntry], ctx: PlanContext) -> list[Any] | None:

@@ -17,11 +17,12 @@ import json
 import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from emoprep.io.atomic import atomic_write_text, sha256_file
-from emoprep.io.video import list_frame_files
+from emoprep.io.video import is_image, list_frame_files
 from emoprep.types import SourceKind, VideoEntry
 
 
@@ -144,9 +145,10 @@ class HashCache:
             except (OSError, json.JSONDecodeError):
                 self._data = {}  # a damaged cache only costs re-hashing
 
-    def file(self, path: str | Path) -> str:
+    def file(self, path: str | Path, st: os.stat_result | None = None) -> str:
+        """sha256 of a file (``st``: its stat, when the caller has it)."""
         p = os.path.abspath(path)
-        st = os.stat(p)
+        st = st or os.stat(p)
         hit = self._data.get(p)
         if hit and hit["size"] == st.st_size and hit["mtime_ns"] == st.st_mtime_ns:
             return hit["sha256"]
@@ -157,6 +159,13 @@ class HashCache:
 
     def video(self, entry: VideoEntry) -> str:
         """Content hash of a video file, or of a frame folder (names and contents, in order)."""
+        if entry.kind is SourceKind.FRAMES and is_image(entry.path):  # one still image
+            try:
+                st = os.stat(entry.path)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode):  # one stat, no Path, no glob
+                return digest([(os.path.basename(entry.path), self.file(entry.path, st))])
         if entry.kind is SourceKind.FRAMES:
             parts = [
                 (f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)

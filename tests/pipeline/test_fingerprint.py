@@ -131,3 +131,19 @@ def test_a_stage_column_equals_each_units_fingerprint(inputs: list[object], name
                    for i, x in enumerate(inputs)]
     assert rule.column(None, cols, tuple(names), n) == [
         rule.of({}, {u: c[i] for u, c in zip(names, cols, strict=True)}) for i in range(n)]
+
+
+def test_a_still_images_content_hash_is_the_one_of_a_one_image_frame_source(
+        tmp_path: Path) -> None:
+    """A still image is a one-image frame source: its content hash (taken with one stat) is the
+    digest of its [(name, sha256)], as a frame folder's, so no fingerprint changes."""
+    from emoprep.io.atomic import sha256_file
+    from emoprep.types import VideoEntry
+
+    img = tmp_path / "face 1.jpg"
+    img.write_bytes(b"jpeg bytes")
+    entry = VideoEntry("face_1", str(img), "s1", kind="frames", fps=1.0, frames_glob="face 1.jpg")
+    cache = HashCache(tmp_path / "hashes.json")
+    assert cache.video(entry) == digest([("face 1.jpg", sha256_file(img))])
+    folder = VideoEntry("f", str(tmp_path), "s1", kind="frames", fps=1.0, frames_glob="*.jpg")
+    assert cache.video(folder) == cache.video(entry)  # the folder holds that one image
