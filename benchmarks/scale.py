@@ -1,7 +1,9 @@
 """Planning, ``status`` and a no-op run over many videos (synthetic, up to date), as processes;
-and the records database alone at a million units.
+and the records database alone at a million units; with ``--items``, small items in batches
+instead (benchmarks/scale_items.py: issue 22's million planned items; results/scale.md).
 
     python -m benchmarks.scale [--videos 10000] [--sizes 1000,3000] [--store-units 1000000]
+    python -m benchmarks.scale --items 10000,100000,1000000 [--noop-upto 100000]
 
 Builds a dataset of N tiny files (discovery and content hashing see real files; nothing is
 decoded), plans it once and writes, for every (stage, video) unit, the record and output files
@@ -15,7 +17,7 @@ exactly as it would). Measured as whole processes (wall clock, CPU, peak RSS): `
 ``emoprep run --workers 1`` with nothing to do, and ``status`` at the smaller sizes too, for the
 slopes. ``--store-units``: the records database alone, that many units written in transactions
 of 100,000, then read back one unit at a time with each output stat'ed (what a plan does), in a
-fresh process. Writes benchmarks/results/scale.{json,md}.
+fresh process. Writes benchmarks/results/scale_videos.{json,md}.
 """
 
 from __future__ import annotations
@@ -271,6 +273,8 @@ def main() -> None:
                     "these sizes (benchmarks/scale_items.py; writes results/scale.md)")
     ap.add_argument("--noop-upto", type=int, default=100000,
                     help="with --items: the no-op run at sizes up to this one only")
+    ap.add_argument("--before", default="", help="with --items: measure the status of the "
+                    "emoprep checkout in this folder instead (results/scale_before.md)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="emoprep-scale-"))
     if args.store_child:
@@ -280,7 +284,8 @@ def main() -> None:
     if args.items:
         from benchmarks.scale_items import items_main
 
-        items_main([int(n) for n in args.items.split(",") if n], work, cli, args.noop_upto)
+        items_main([int(n) for n in args.items.split(",") if n], work, cli, args.noop_upto,
+                   args.before)
         return
     rows = [measure(int(n), work, False, cli, 1, args.minimal_from)
             for n in args.sizes.split(",") if n]

@@ -98,13 +98,35 @@ def fake_items_up_to_date(manifest: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def measure_items(n: int, work: Path, cli: list[str], noop: bool) -> dict[str, Any]:
+def to_format_1(out: Path) -> None:
+    """The records database rewritten in format 1 (a rowid table), as emoprep before issue 22's
+    item 3 wrote it, so that its ``status`` can be measured on the same folder (``--format-1``)."""
+    import sqlite3
+
+    from emoprep.pipeline import records_db as db
+
+    con = sqlite3.connect(out / ".emoprep" / db.DB_NAME, isolation_level=None)
+    con.execute("BEGIN")
+    con.execute(db.SCHEMA.format(table="records_v1").replace(") WITHOUT ROWID", ")"))
+    con.execute("INSERT INTO records_v1 SELECT * FROM records ORDER BY rowid")
+    con.execute("DROP TABLE records")
+    con.execute("ALTER TABLE records_v1 RENAME TO records")
+    con.execute("PRAGMA user_version=1")
+    con.execute("COMMIT")
+    con.execute("VACUUM")
+    con.close()
+
+
+def measure_items(n: int, work: Path, cli: list[str], noop: bool, format_1: bool = False
+                  ) -> dict[str, Any]:
     root = work / f"items{n}"
     t0 = time.perf_counter()
     manifest = make_images(root, n)
     out = root / "out"
     row: dict[str, Any] = {"items": n, "files_s": round(time.perf_counter() - t0, 1)}
     row["setup_s"] = round(fake_items_up_to_date(manifest, out), 1)
+    if format_1:
+        to_format_1(out)
     common = ["-m", str(manifest), "-o", str(out)]
     row["status"] = timed_process([*cli, "status", *common, "--json"])
     row["status_again"] = timed_process([*cli, "status", *common, "--json"])
@@ -123,8 +145,14 @@ def _cell(m: dict[str, Any] | None) -> str:
     return "-" if m is None else f"{m['wall_s']} / {m['cpu_s']} / {m['peak_rss_mib']:.0f}"
 
 
-def items_main(sizes: list[int], work: Path, cli: list[str], noop_upto: int) -> None:
-    rows = [measure_items(n, work, cli, n <= noop_upto) for n in sizes]
+def items_main(sizes: list[int], work: Path, cli: list[str], noop_upto: int,
+               before: str = "") -> None:
+    """``before``: a checkout of an older emoprep whose ``status`` is measured instead (the
+    records in format 1, no no-op run; results/scale_before.md)."""
+    if before:
+        os.environ["PYTHONPATH"] = before  # the measured processes import that emoprep
+        noop_upto = 0
+    rows = [measure_items(n, work, cli, n <= noop_upto, bool(before)) for n in sizes]
     load = os.getloadavg()
     lines = ["Small items (still images) in batches of 4,000, every unit up to date; per "
              "(stage, item) one record (six stages: 6 units per item). Whole processes, "
@@ -138,5 +166,8 @@ def items_main(sizes: list[int], work: Path, cli: list[str], noop_upto: int) -> 
               f"{_cell(r['status_again'])} | {_cell(r.get('noop_run'))} | "
               f"{_cell(r.get('status_after_run'))} |" for r in rows]
     lines += ["", "command: python -m benchmarks.scale --items "
-              f"{','.join(str(n) for n in sizes)} --noop-upto {noop_upto}"]
-    write_result("scale", {"items": rows}, lines)
+              f"{','.join(str(n) for n in sizes)} --noop-upto {noop_upto}"
+              + (f" --before {before}" if before else "")]
+    if before:
+        lines[:0] = [f"`emoprep status` of the checkout {before} (records in format 1).", ""]
+    write_result("scale_before" if before else "scale", {"items": rows, "before": before}, lines)
