@@ -112,9 +112,10 @@ def assign_batches(plan: Plan, records: RecordStore, cfg: BatchConfig) -> dict[s
 def _batch_ids(plan: Plan, records: RecordStore, first: str) -> dict[str, str]:
     """video id -> the batch its record of stage ``first`` names (one query; records of items
     no longer in the plan too, so that new batches are numbered after every one in use)."""
-    kept = records.batch_ids(first) if hasattr(records, "batch_ids") else None
+    kept = records.summary_values(first, BATCH_KEY) if hasattr(records, "summary_values") \
+        else None
     if kept is not None:
-        return kept
+        return {vid: str(b) for vid, b in kept.items() if b}
     out = {}
     for v in plan.videos:
         rec = records.get(first, v.video_id)

@@ -285,14 +285,12 @@ class RecordStore:
             return None
         return _guarded(db.plan_rows(con, stage))
 
-    def batch_ids(self, stage: str) -> dict[str, str] | None:
-        """video id -> the batch its record of ``stage`` names (records with one only), in one
-        query; None without a database."""
+    def summary_values(self, stage: str, key: str) -> dict[str, Any] | None:
+        """video id -> ``summary[key]`` of every readable record of ``stage`` that has it, in one
+        query (batch membership, the probe's frame counts); None without a database."""
         con = self._connection()
-        if con is None:
-            return None
         try:
-            return db.batch_ids(con, stage)
+            return None if con is None else db.summary_values(con, stage, key)
         except sqlite3.DatabaseError:
             return None
 

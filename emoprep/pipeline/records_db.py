@@ -252,10 +252,10 @@ def plan_rows(con: sqlite3.Connection, stage: str) -> Iterator[tuple[Any, ...]]:
         "FROM records WHERE stage = ? ORDER BY video_id", (stage,))
 
 
-def batch_ids(con: sqlite3.Connection, stage: str) -> dict[str, str]:
-    """video id -> ``summary.batch`` of the records of ``stage`` that name one."""
+def summary_values(con: sqlite3.Connection, stage: str, key: str) -> dict[str, Any]:
+    """video id -> ``summary[key]`` of the records of ``stage`` that have it (``key``: a plain
+    name, no dots or quotes)."""
     rows = con.execute(
-        "SELECT video_id, json_extract(body, '$.summary.batch') FROM records "
-        "WHERE stage = ? AND status != 'unreadable' AND json_valid(body) "
-        "AND json_extract(body, '$.summary.batch') IS NOT NULL", (stage,))
-    return {vid: str(b) for vid, b in rows}
+        "SELECT video_id, json_extract(body, ?) FROM records WHERE stage = ? "
+        "AND status != 'unreadable' AND json_valid(body)", (f"$.summary.{key}", stage))
+    return {vid: value for vid, value in rows if value is not None}
