@@ -108,7 +108,7 @@ def to_format_1(out: Path) -> None:
     con = sqlite3.connect(out / ".emoprep" / db.DB_NAME, isolation_level=None)
     con.execute("BEGIN")
     con.execute(db.SCHEMA.format(table="records_v1").replace(") WITHOUT ROWID", ")"))
-    con.execute("INSERT INTO records_v1 SELECT * FROM records ORDER BY rowid")
+    con.execute("INSERT INTO records_v1 SELECT * FROM records")
     con.execute("DROP TABLE records")
     con.execute("ALTER TABLE records_v1 RENAME TO records")
     con.execute("PRAGMA user_version=1")
