@@ -278,12 +278,14 @@ class RecordStore:
     def plan_rows(self, stage: str) -> Iterator[PlanRow] | None:
         """(video id, fingerprint, status, outputs JSON, checksums JSON) of every record of
         ``stage``, in video id order, from one query (no record object, no JSON parsed in
-        Python); None without a database (then a plan asks :meth:`get` per unit). A row that
-        cannot be read ends the iteration early: the units after it are asked for one by one."""
+        Python); None without a database (then a plan asks :meth:`get` per unit). A row whose
+        body is not whole comes with no fingerprint (its unit is read one by one, and found
+        unreadable); one that cannot be read ends the iteration (the rest: one by one)."""
         con = self._connection()
         if con is None:
             return None
-        return _guarded(db.plan_rows(con, stage))
+        return _guarded(r if db.whole(r) else (r[0], "", "", None, None)
+                        for r in db.plan_rows(con, stage))
 
     def summary_values(self, stage: str, key: str) -> dict[str, Any] | None:
         """video id -> ``summary[key]`` of every readable record of ``stage`` that has it, in one

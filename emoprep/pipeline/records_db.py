@@ -244,12 +244,20 @@ def commit(con: sqlite3.Connection) -> None:
 def plan_rows(con: sqlite3.Connection, stage: str) -> Iterator[tuple[Any, ...]]:
     """(video id, fingerprint, status, outputs JSON, checksums JSON) of every unit of ``stage``
     in video id order (the primary key's order: no sort); the JSON parts taken out of the body
-    by SQLite (NULL for a body that is not JSON)."""
+    by SQLite (NULL for a body that is not JSON, or without them: see :func:`whole`)."""
     yield from con.execute(
         "SELECT video_id, fingerprint, status, "
         "CASE WHEN json_valid(body) THEN json_extract(body, '$.outputs') END, "
         "CASE WHEN json_valid(body) THEN json_extract(body, '$.checksums') END "
         "FROM records WHERE stage = ? ORDER BY video_id", (stage,))
+
+
+def whole(row: tuple[Any, ...]) -> bool:
+    """True when a row of :func:`plan_rows` has its outputs (a list) and checksums (an object):
+    a record every writer leaves; anything else (a damaged body, a record of an older format)
+    is read whole, one by one."""
+    return (row[3] is not None and row[3][:1] == "[" and row[4] is not None
+            and row[4][:1] == "{")
 
 
 def summary_values(con: sqlite3.Connection, stage: str, key: str) -> dict[str, Any]:

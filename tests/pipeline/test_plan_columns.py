@@ -5,6 +5,7 @@ be the unit a full plan would have held."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from emoprep.io.atomic import stamp_file
@@ -67,8 +68,15 @@ def test_changed_inputs_outputs_and_failures_are_decided_as_unit_by_unit(tmp_pat
     store.put(Record("track", old.video_id, old.fingerprint, store.components(old),
                      UnitStatus.FAILED, error="no face", error_type="NoFaceError"))
     store.close()
+    con = sqlite3.connect(tmp_path / ".emoprep" / "records.sqlite")  # a damaged row, same fp
+    con.execute("UPDATE records SET body = substr(body, 1, 50) WHERE stage = 'au' "
+                "AND video_id = ?", (VIDEOS[5].video_id,))
+    con.commit()
+    con.close()
     plan = make_plan(VIDEOS, ctx, lay, RecordStore(lay))
     got = {(u.stage, u.video.video_id): (u.state, u.reasons[0]) for u in plan.live()}
+    assert got.pop(("au", VIDEOS[5].video_id))[1].startswith(
+        f"record unreadable: records.sqlite row au/{VIDEOS[5].video_id}: JSONDecodeError")
     v1, v2, v3, v4 = (v.video_id for v in VIDEOS[1:5])
     assert got[("probe", v1)] == (UnitState.STALE, f"input content changed c-{v1} -> c-changed")
     assert {s for s, v in got if v == v1} == {d.name for d in plan.stages}
