@@ -155,9 +155,10 @@ def items_main(sizes: list[int], work: Path, cli: list[str], noop_upto: int,
     rows = [measure_items(n, work, cli, n <= noop_upto, bool(before)) for n in sizes]
     load = os.getloadavg()
     lines = ["Small items (still images) in batches of 4,000, every unit up to date; per "
-             "(stage, item) one record (six stages: 6 units per item). Whole processes, "
-             "each cell wall s / CPU s / peak RSS MiB. First status: the split not yet written "
-             "(planning it imports scikit-learn); again: the same status once more.", "",
+             "(stage, item) one record (seven stages by default: 7 units per item). Whole "
+             "processes, each cell wall s / CPU s / peak RSS MiB. First status: the split not "
+             "yet written (planning it imports scikit-learn); again: the same status once more.",
+             "",
              f"load average at the end: {load[0]:.1f} (2-core machine shared with three other "
              "sessions; CPU seconds are the steadier figure)", "",
              "| items | records MiB | status | status again | no-op run | status after run |",
