@@ -188,6 +188,7 @@ class _Planner:
         self.fresh: dict[str, bytearray] = {}  # stage -> 1 per video whose unit is up to date
         self.rules: dict[str, StageFingerprint] = {}
         self.decls: dict[str, StageDef] = {}
+        self.ups: dict[str, tuple[str, ...]] = {}  # each stage's upstream stages
         self._verified: dict[tuple[str | None, str | None], str] = {}
         self._at: list[tuple[int, int, tuple[str, str]]] = []  # (video, stage, key) of live
         ids = [v.video_id for v in videos]
@@ -200,7 +201,7 @@ class _Planner:
     def stage(self, d: StageDef, rule: StageFingerprint, forced: bool, needed: bool) -> None:
         """Plan every unit of stage ``d``; ``needed``: a later stage reads its fingerprints."""
         self.rules[d.name], self.decls[d.name] = rule, d
-        ups = d.upstream_of(self.ctx.stages)
+        ups = self.ups[d.name] = d.upstream_of(self.ctx.stages)
         inputs = _inputs(d, self.videos, self.ctx)
         fps = rule.column(inputs, [self.fps[u] for u in ups], ups, len(self.videos))
         fresh = self.fresh[d.name] = bytearray(len(self.videos))
@@ -244,7 +245,7 @@ class _Planner:
         """The unit of an up-to-date (stage, video): its fingerprint from its record, its
         components computed when asked for."""
         rec = self.records.get(d.name, v.video_id)
-        ups = d.upstream_of(self.ctx.stages)
+        ups = self.ups[d.name]
 
         def components() -> dict[str, Any]:
             up_fps = {u: self.fresh_unit(self.decls[u], v).fingerprint
