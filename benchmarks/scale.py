@@ -1,7 +1,9 @@
 """Planning, ``status`` and a no-op run over many videos (synthetic, up to date), as processes;
-and the records database alone at a million units.
+and the records database alone at a million units; with ``--items``, small items in batches
+instead (benchmarks/scale_items.py: issue 22's million planned items; results/scale.md).
 
     python -m benchmarks.scale [--videos 10000] [--sizes 1000,3000] [--store-units 1000000]
+    python -m benchmarks.scale --items 10000,100000,1000000 [--noop-upto 100000]
 
 Builds a dataset of N tiny files (discovery and content hashing see real files; nothing is
 decoded), plans it once and writes, for every (stage, video) unit, the record and output files
@@ -15,7 +17,7 @@ exactly as it would). Measured as whole processes (wall clock, CPU, peak RSS): `
 ``emoprep run --workers 1`` with nothing to do, and ``status`` at the smaller sizes too, for the
 slopes. ``--store-units``: the records database alone, that many units written in transactions
 of 100,000, then read back one unit at a time with each output stat'ed (what a plan does), in a
-fresh process. Writes benchmarks/results/scale.{json,md}.
+fresh process. Writes benchmarks/results/scale_videos.{json,md}.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from benchmarks.common import write_result  # noqa: E402
 STAGES = ("probe", "window", "track", "au", "frames")
 EMOTIONS = ("happy", "sad", "angry", "surprise")
 EMOPREP = str(Path(sys.executable).with_name("emoprep"))
+
+
 def make_dataset(root: Path, n: int) -> Path:
     """N tiny files ``sNNNNN_<emotion>_1.mp4`` (100 subjects) and a manifest; returns it."""
     import yaml
@@ -129,8 +133,11 @@ def first_run_without_links(manifest: Path, out: Path) -> dict[str, Any]:
     from emoprep.pipeline.runner import RunOptions, run
 
     links, attrs = hdf5.shard_links, indexes._shard_attrs
+    item_links, item_attrs = indexes._links, indexes._item_attrs
     hdf5.shard_links = lambda *_a, **_k: {}  # type: ignore[assignment]
     indexes._shard_attrs = lambda _p: {}  # type: ignore[assignment]
+    indexes._links = lambda *_a, **_k: None  # type: ignore[assignment]
+    indexes._item_attrs = lambda *_a: {}  # type: ignore[assignment]
     try:
         t0 = time.perf_counter()
         rep = run(manifest, out, opts=RunOptions(workers=0))
@@ -138,6 +145,7 @@ def first_run_without_links(manifest: Path, out: Path) -> dict[str, Any]:
                 "in_process": True}
     finally:
         hdf5.shard_links, indexes._shard_attrs = links, attrs
+        indexes._links, indexes._item_attrs = item_links, item_attrs
 
 
 def timed_process(args: list[str], repeat: int = 1) -> dict[str, Any]:
@@ -261,12 +269,24 @@ def main() -> None:
     ap.add_argument("--store-units", type=int, default=0,
                     help="also measure the records database alone with this many units")
     ap.add_argument("--store-child", choices=("write", "read"), help=argparse.SUPPRESS)
+    ap.add_argument("--items", default="", help="small items in batches instead of videos: "
+                    "these sizes (benchmarks/scale_items.py; writes results/scale.md)")
+    ap.add_argument("--noop-upto", type=int, default=100000,
+                    help="with --items: the no-op run at sizes up to this one only")
+    ap.add_argument("--before", default="", help="with --items: measure the status of the "
+                    "emoprep checkout in this folder instead (results/scale_before.md)")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="emoprep-scale-"))
     if args.store_child:
         store_child(args.store_child, work, args.store_units)
         return
     cli = [EMOPREP]
+    if args.items:
+        from benchmarks.scale_items import items_main
+
+        items_main([int(n) for n in args.items.split(",") if n], work, cli, args.noop_upto,
+                   args.before)
+        return
     rows = [measure(int(n), work, False, cli, 1, args.minimal_from)
             for n in args.sizes.split(",") if n]
     rows.append(measure(args.videos, work, True, cli, args.repeat, args.minimal_from))
@@ -298,7 +318,7 @@ def main() -> None:
              f"command: python -m benchmarks.scale --videos {args.videos} --sizes {args.sizes} "
              f"--repeat {args.repeat}"
              + (f" --store-units {args.store_units}" if args.store_units else "")]
-    write_result("scale", {"rows": rows, "kib_per_video": round(slope, 2),
+    write_result("scale_videos", {"rows": rows, "kib_per_video": round(slope, 2),
                            "status_cpu_ms_per_video": round(per_video, 3), "store": store}, lines)
 
 

@@ -298,6 +298,9 @@ class NoRecords:
     def problem(self, stage: str, video: str) -> str:
         return ""
 
+    def plan_rows(self, stage: str) -> None:
+        return None  # no database: a plan asks get() per unit
+
 
 def import_original(package_dir: Path, module: str, skip: tuple[str, ...] = (),
                     absent: tuple[str, ...] = ()) -> object:

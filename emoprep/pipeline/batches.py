@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from emoprep.io.layout import is_pack
+from emoprep.pipeline.plan import TODO
 from emoprep.pipeline.records import CHECKSUM_KEY, Record, RecordStore
 from emoprep.pipeline.stagedef import Copy
 from emoprep.types import SourceKind, UnitState, VideoEntry
 
 if TYPE_CHECKING:
-    from emoprep.pipeline.dag import Plan
+    from emoprep.pipeline.plan import Plan
 
 #: summary key of a batched item's record: its batch id
 BATCH_KEY = "batch"
@@ -87,16 +88,13 @@ def assign_batches(plan: Plan, records: RecordStore, cfg: BatchConfig) -> dict[s
     if not plan.stages:
         return {}
     first = plan.stages[0].name  # the root stage: every item has a unit of it
+    kept = _batch_ids(plan, records, first)
     out: dict[str, str] = {}
     fresh: list[tuple[VideoEntry, int]] = []
-    highest = 0
+    highest = max((_number(b) for b in kept.values()), default=0)
     for v in plan.videos:
-        unit = plan.units[(first, v.video_id)]
-        rec = records.get(first, v.video_id)
-        old = str(rec.summary.get(BATCH_KEY, "")) if rec is not None else ""
-        if old:
-            highest = max(highest, _number(old))
-        if not unit.todo:  # up to date: where it is (a batch, or its own files)
+        old = kept.get(v.video_id, "")
+        if plan.units.state((first, v.video_id)) not in TODO:  # up to date: where it is
             if old:
                 out[v.video_id] = old
             continue
@@ -108,6 +106,21 @@ def assign_batches(plan: Plan, records: RecordStore, cfg: BatchConfig) -> dict[s
         elif cfg.enabled:
             fresh.append((v, n))
     out.update(_group(fresh, highest, cfg))
+    return out
+
+
+def _batch_ids(plan: Plan, records: RecordStore, first: str) -> dict[str, str]:
+    """video id -> the batch its record of stage ``first`` names (one query; records of items
+    no longer in the plan too, so that new batches are numbered after every one in use)."""
+    kept = records.summary_values(first, BATCH_KEY) if hasattr(records, "summary_values") \
+        else None
+    if kept is not None:
+        return {vid: str(b) for vid, b in kept.items() if b}
+    out = {}
+    for v in plan.videos:
+        rec = records.get(first, v.video_id)
+        if rec is not None and rec.summary.get(BATCH_KEY):
+            out[v.video_id] = str(rec.summary[BATCH_KEY])
     return out
 
 
@@ -137,8 +150,8 @@ def copies(plan: Plan, records: RecordStore, batch: str, vids: list[str], todo: 
         rel = layout.rel(artifact.pack(layout, batch))
         keep = []
         for vid in vids:
-            unit = plan.units[(d.name, vid)]
-            rec = records.get(d.name, vid) if unit.state is UnitState.FRESH else None
+            fresh = plan.units.state((d.name, vid)) is UnitState.FRESH
+            rec = records.get(d.name, vid) if fresh else None
             if rec is not None and rec.outputs == [rel]:
                 keep.append(vid)
         if keep:

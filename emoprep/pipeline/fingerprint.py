@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 from emoprep.io.atomic import atomic_write_text, sha256_file
-from emoprep.io.video import list_frame_files
+from emoprep.io.video import is_image, list_frame_files
 from emoprep.types import SourceKind, VideoEntry
 
 
@@ -37,8 +39,9 @@ _PLAIN = re.compile(r'[ !#-\[\]-~]*').fullmatch
 
 
 def _plain_json(obj: Any) -> str | None:
-    """:func:`canonical_json` of dicts of plain strings, None, bools and ints (exact types), as
-    json.dumps writes them; None for anything else (floats, lists, escapes), which json writes."""
+    """:func:`canonical_json` of dicts of plain strings, None, bools, ints and finite floats
+    (exact types), as json.dumps writes them; None for anything else (lists, escapes, NaN),
+    which json writes."""
     t = type(obj)
     if t is str:
         return f'"{obj}"' if _PLAIN(obj) else None
@@ -54,6 +57,8 @@ def _plain_json(obj: Any) -> str | None:
         return "{" + ",".join(parts) + "}" if len(parts) == len(obj) else None
     if t is bool:
         return "true" if obj else "false"
+    if t is float:  # json writes a finite float as its repr (an item's fps: 25.0)
+        return repr(obj) if math.isfinite(obj) else None
     return str(obj) if t is int else None
 
 
@@ -97,6 +102,33 @@ class StageFingerprint:
         return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
+    def column(self, inputs: list[Any] | None, upstream: list[list[str]],
+               names: tuple[str, ...], n: int) -> list[str]:
+        """:meth:`of` of ``n`` units at once: ``inputs``, each unit's inputs (None: ``{}`` for
+        every unit); ``upstream``, the fingerprints of each upstream stage in ``names``, one per
+        unit (what a plan computes for a whole stage: no per-unit dict or call)."""
+        ins = ["{}"] * n if inputs is None else [canonical_json(x) for x in inputs]
+        ups = _upstream_json(names, upstream, n)
+        head, middle, tail, sha = self._head, self._middle, self._tail, hashlib.sha256
+        return [sha(f"{head}{i}{middle}{u}{tail}".encode("ascii")).hexdigest()
+                for i, u in zip(ins, ups, strict=True)]
+
+
+def _upstream_json(names: tuple[str, ...], cols: list[list[str]], n: int) -> list[str]:
+    """:func:`canonical_json` of ``{name: fingerprint}`` per unit, from one column per name."""
+    if not names:
+        return ["{}"] * n
+    pairs = sorted(zip(names, cols, strict=True))
+    if not all(_PLAIN(name) and _PLAIN(col[0] if col else "") for name, col in pairs):
+        return [canonical_json(dict(zip(names, t, strict=True))) for t in zip(*cols, strict=True)]
+    if len(pairs) == 1:
+        head = '{"' + pairs[0][0] + '":"'
+        return [head + fp + '"}' for fp in pairs[0][1]]
+    keys = [f'"{name}":"' for name, _ in pairs]
+    return ["{" + ",".join(k + fp + '"' for k, fp in zip(keys, t, strict=True)) + "}"
+            for t in zip(*(col for _, col in pairs), strict=True)]
+
+
 class HashCache:
     """sha256 of files, remembered by (path, size, mtime_ns) in a JSON file.
 
@@ -113,9 +145,10 @@ class HashCache:
             except (OSError, json.JSONDecodeError):
                 self._data = {}  # a damaged cache only costs re-hashing
 
-    def file(self, path: str | Path) -> str:
+    def file(self, path: str | Path, st: os.stat_result | None = None) -> str:
+        """sha256 of a file (``st``: its stat, when the caller has it)."""
         p = os.path.abspath(path)
-        st = os.stat(p)
+        st = st or os.stat(p)
         hit = self._data.get(p)
         if hit and hit["size"] == st.st_size and hit["mtime_ns"] == st.st_mtime_ns:
             return hit["sha256"]
@@ -126,6 +159,13 @@ class HashCache:
 
     def video(self, entry: VideoEntry) -> str:
         """Content hash of a video file, or of a frame folder (names and contents, in order)."""
+        if entry.kind is SourceKind.FRAMES and is_image(entry.path):  # one still image
+            try:
+                st = os.stat(entry.path)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISREG(st.st_mode):  # one stat, no Path, no glob
+                return digest([(os.path.basename(entry.path), self.file(entry.path, st))])
         if entry.kind is SourceKind.FRAMES:
             parts = [
                 (f.name, self.file(f)) for f in list_frame_files(entry.path, entry.frames_glob)

@@ -40,10 +40,15 @@ def window_note(session: Session, videos: list[dict[str, Any]]) -> dict[str, Any
     (``kept`` of ``source`` decodable frames; the probe's counts)."""
     w = session.manifest.stages.window
     source = kept = 0
+    counts = session.records.summary_values("probe", "n_frames")  # one query, not a record each
     for v in videos:
-        rec = session.records.get("probe", v["video_id"])
-        if v["status"] == "ok" and rec is not None and "n_frames" in rec.summary:
-            source += int(rec.summary["n_frames"])
+        if counts is None:  # no database (JSON records of an older folder)
+            rec = session.records.get("probe", v["video_id"])
+            n = rec.summary.get("n_frames") if rec is not None else None
+        else:
+            n = counts.get(v["video_id"])
+        if v["status"] == "ok" and n is not None:
+            source += int(n)
             kept += int(v.get("n_frames", 0))
     return {"mode": w.mode.value, "start": w.start, "end": w.end, "source": source, "kept": kept,
             "sampled": any(x is not None for x in w.sample.model_dump().values())}

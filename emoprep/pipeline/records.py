@@ -10,11 +10,9 @@ cannot be read is remembered with its reason (``status`` shows "record unreadabl
 runs again; a database that cannot be opened at all is set aside by ``run`` (every unit runs
 again, each with that reason).
 
-Each output's size, mtime and sha256 are kept (:attr:`Record.checksums`), so a corrupt output is
-found cheaply (:meth:`RecordStore.verify`). Folders made before the database hold one JSON file
-per record: ``status`` reads them as they are; the first ``run`` moves them into the database.
-A failure is remembered with its kind (:class:`FailureKind`): one caused by the data is not retried
-until an input or setting changes.
+Each output's size, mtime and sha256 are kept (:attr:`Record.checksums`; :mod:`.stamps`). Older
+folders hold one JSON file per record: ``status`` reads them, the first ``run`` moves them in. A
+failure keeps its kind (:class:`FailureKind`): a data one is not retried until an input changes.
 """
 
 from __future__ import annotations
@@ -25,14 +23,12 @@ import sqlite3
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from emoprep.errors import DiskFullError
-from emoprep.io.atomic import check_stamp, is_disk_full, stamp_file
 from emoprep.io.layout import Layout, stage_dirname
 from emoprep.pipeline import records_db as db
 from emoprep.pipeline.records_legacy import (
@@ -41,12 +37,12 @@ from emoprep.pipeline.records_legacy import (
     read_json,
     scan_files,
 )
+from emoprep.pipeline.stamps import CORRUPT as CORRUPT
+from emoprep.pipeline.stamps import check_outputs, fill_checksums
 from emoprep.types import UnitStatus
 
 #: key of a worker's summary that carries the outputs' checksums to the record
 CHECKSUM_KEY = "_checksums"
-#: how a reason about a corrupt output starts (``status`` and the plan use it)
-CORRUPT = "output corrupt"
 
 
 class FailureKind(str, Enum):
@@ -94,12 +90,21 @@ class Record:
         return None if self.status is UnitStatus.OK else failure_kind(self.error_type)
 
 
+def _guarded(rows: Iterator[Any]) -> Iterator[Any]:
+    try:
+        yield from rows
+    except sqlite3.DatabaseError:
+        return
+
+
 #: records kept in memory (a plan asks for each a few times; a million would not fit)
 CACHE_SIZE = 20_000
 #: puts after which a transaction is committed; seconds of a unit's work that commit it at once,
 #: and seconds after the first uncommitted put by which its transaction is committed
 COMMIT_EVERY, COMMIT_SECONDS = 256, 1.0
 Key = tuple[str, str]
+#: a row of :meth:`RecordStore.plan_rows`
+PlanRow = tuple[str, str, str, str | None, str | None]
 
 
 class RecordStore:
@@ -119,10 +124,10 @@ class RecordStore:
         #: why the whole database could not be read ("" when it could)
         self._store_problem = ""
         self._cache: OrderedDict[Key, Record | None] = OrderedDict()
-        #: stage -> video id -> (fingerprint, status, body) read in one query per stage (a point
-        #: query per unit cost more than the rest of a plan); read-only, each entry is dropped
-        #: once used; in a run they stay for the index rebuild, which reads each record again
-        self._rows: dict[str, dict[str, tuple[str, str, str]]] = {}
+        #: stage -> the rows read ahead of the last miss (:class:`records_db.Window`: a point
+        #: query per unit cost more than the rest of a plan; a whole stage of a million units
+        #: does not fit); dropped when the stage's records change
+        self._ahead: dict[str, db.Window] = {}
         self._problems: dict[Key, str] = {}
         self._pending, self._pending_since = 0, 0.0
         #: ``full``: :meth:`verify` reads every output in full (``status --verify``, ``run
@@ -156,7 +161,7 @@ class RecordStore:
         self._store_problem = problem or self._store_problem
         self._rw = self._opened = True
         self._legacy = False
-        self._rows.clear()
+        self._ahead.clear()
         self._cache.clear()
         self._problems.clear()
 
@@ -164,7 +169,7 @@ class RecordStore:
         if self._con is not None:
             self._con.close()
         self._con, self._opened = None, False
-        self._rows.clear()
+        self._ahead.clear()
 
     def commit(self) -> None:
         """Make every put so far durable (:class:`DiskFullError` when the disk is full: the puts
@@ -218,11 +223,10 @@ class RecordStore:
         if con is None:
             return self._read_file(key) if self._legacy else None
         try:
-            rows = self._rows.get(key[0])
-            if rows is None:
-                rows = self._rows[key[0]] = db.stage_rows(con, key[0])
-            row = (rows.get(key[1]) if self._rw else rows.pop(key[1], None)) or \
-                db.get_row(con, *key)  # the row, or none (or a new one)
+            win = self._ahead.get(key[0])
+            if win is None or not win.covers(key[1]):
+                win = self._ahead[key[0]] = db.Window.read(con, key[0], key[1], win)
+            row = win.rows.get(key[1])
         except sqlite3.DatabaseError as exc:
             self._problems[key] = f"{db.DB_NAME}: {type(exc).__name__}: {str(exc)[:80]}"
             return None
@@ -271,6 +275,27 @@ class RecordStore:
             return self._problems.get((stage, video_id), self._store_problem)
         return self._problems.get((stage, video_id), "")
 
+    def plan_rows(self, stage: str) -> Iterator[PlanRow] | None:
+        """(video id, fingerprint, status, outputs JSON, checksums JSON) of every record of
+        ``stage``, in video id order, from one query (no record object, no JSON parsed in
+        Python); None without a database (then a plan asks :meth:`get` per unit). A row whose
+        body is not whole comes with no fingerprint (its unit is read one by one, and found
+        unreadable); one that cannot be read ends the iteration (the rest: one by one)."""
+        con = self._connection()
+        if con is None:
+            return None
+        return _guarded(r if db.whole(r) else (r[0], "", "", None, None)
+                        for r in db.plan_rows(con, stage))
+
+    def summary_values(self, stage: str, key: str) -> dict[str, Any] | None:
+        """video id -> ``summary[key]`` of every readable record of ``stage`` that has it, in one
+        query (batch membership, the probe's frame counts); None without a database."""
+        con = self._connection()
+        try:
+            return None if con is None else db.summary_values(con, stage, key)
+        except sqlite3.DatabaseError:
+            return None
+
     def ids(self, stage: str) -> set[str]:
         """The video ids with a record of ``stage`` (readable or not)."""
         if (con := self._connection()) is None:
@@ -312,7 +337,7 @@ class RecordStore:
         :class:`DiskFullError` naming the unit (the record of a disk-full unit is written and
         committed first when there is room, so ``status`` shows it; it is retried)."""
         if rec.status is UnitStatus.OK:
-            self._fill_checksums(rec)
+            fill_checksums(self.layout.root, rec.outputs, rec.checksums)
         self.components(rec)  # a record read without them is written whole
         self.open_for_run()
         assert self._con is not None
@@ -331,7 +356,7 @@ class RecordStore:
             raise DiskFullError(f"{unit}: its record could not be written: {exc}") from exc
         key = (rec.stage, rec.video_id)
         self._remember(key, rec)
-        self._rows.get(rec.stage, {}).pop(rec.video_id, None)
+        self._ahead.pop(rec.stage, None)
         self._problems.pop(key, None)
         if disk_full:
             first = rec.error.splitlines()[0] if rec.error else "disk full"
@@ -350,51 +375,26 @@ class RecordStore:
         self.commit()
         for r in recs:
             self._cache.pop((r.stage, r.video_id), None)
-            self._rows.get(r.stage, {}).pop(r.video_id, None)
+            self._ahead.pop(r.stage, None)
 
     def delete(self, stage: str, video_id: str) -> None:
         self.open_for_run()
         assert self._con is not None
         db.delete_row(self._con, stage, video_id)
-        self._rows.get(stage, {}).pop(video_id, None)
+        self._ahead.pop(stage, None)
         self._pending += 1
         self.commit()
         self._remember((stage, video_id), None)
 
-    def _fill_checksums(self, rec: Record) -> None:
-        """Stamp outputs a worker did not stamp (a record from an older worker)."""
-        for rel in rec.outputs:
-            if rel not in rec.checksums and (self.layout.root / rel).is_file():
-                try:
-                    rec.checksums[rel] = stamp_file(self.layout.root / rel)
-                except OSError as exc:
-                    if is_disk_full(exc):
-                        raise
-                    continue
-
     def verify(self, rec: Record, full: bool | None = None) -> str:
-        """Why an ok record's outputs cannot be trusted ("" when they can).
+        """Why an ok record's outputs cannot be trusted ("" when they can; see
+        :func:`~emoprep.pipeline.stamps.check_outputs`); ``full`` (default :attr:`full`): read
+        every output in full."""
+        return check_outputs(self.layout.root_str, rec.outputs, rec.checksums,
+                             self.full if full is None else full)
 
-        Missing outputs; then size + mtime against the checksums (sha256 when they differ); with
-        ``full`` (default :attr:`full`) the sha256 of every output and, for HDF5 files, every
-        dataset read in full.
-        """
-        full = self.full if full is None else full
-        root = self.layout.root_str
-        for rel in rec.outputs:
-            path = f"{root}/{rel}" if rel[:1] != "/" else rel  # os.path.join, for a plain root
-            stamp = rec.checksums.get(rel)
-            try:  # one stat per output: exists, size and mtime in one call
-                st = os.stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                return f"output missing: {rel}"
-            except OSError:
-                st = None  # check_stamp says why
-            why = check_stamp(path, stamp, full, st) if stamp else ""
-            if not why and full and rel.endswith(".h5"):
-                from emoprep.io.hdf5 import verify_shard  # h5py only for --verify
-
-                why = verify_shard(Path(path))
-            if why:
-                return f"{CORRUPT}: {rel}: {why}"
-        return ""
+    def verify_json(self, outputs: str | None, checksums: str | None) -> str:
+        """:meth:`verify` of a record given by the JSON of its outputs and checksums (a row of
+        :meth:`plan_rows`)."""
+        return check_outputs(self.layout.root_str, json.loads(outputs or "[]"),
+                             json.loads(checksums or "{}"), self.full)

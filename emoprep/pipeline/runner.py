@@ -260,7 +260,7 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
         from emoprep.pipeline.trim_plots import write_trim_plots
 
         write_trim_plots(session)
-    fresh = sum(1 for u in plan.units.values() if u.state is UnitState.FRESH)
+    fresh = plan.fresh_count()
     report = RunReport(str(session.layout.root), ex.description, ex.dashboard, ran, fresh,
                        len(plan.units) - fresh - len(ex.results), videos, session.unmatched,
                        [v["video_id"] for v in videos if v.get("anomaly")], split,
@@ -320,15 +320,14 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
     session.records.full = verify
     retry = RunOptions(skip_failed=skip_failed, retry_failed=retry_failed).retry
     plan = session.plan(force, retry_failed=retry)
-    session.plan_split_over({u.video.video_id for u in plan.units.values()
+    session.plan_split_over({u.video.video_id for u in plan.live()
                              if u.state in (UnitState.FAILED, UnitState.DATA_FAILED)})
     report = summarize_plan(session, plan)
     report.train = training(session) if training else []
     report.gone = gone_videos(session)
     report.overrides = [o for o in overrides if not o.startswith("profile=")]  # not --profile
     report.index_changes = label_changes(session)
-    report.bad_files = bad_files(session, [u.video.video_id for u in plan.by_stage("probe")
-                                           if u.state is not UnitState.FRESH])
+    report.bad_files = bad_files(session, [u.video.video_id for u in plan.live("probe")])
     return report
 
 
@@ -337,9 +336,9 @@ def summarize_plan(session: Session, plan: Plan) -> StatusReport:
     reasons: dict[str, list[tuple[str, int]]] = {}
     failed: dict[str, list[tuple[str, str]]] = {}
     todo: dict[str, list[tuple[str, str, str]]] = {}
-    for d in plan.stages:
-        units = plan.by_stage(d.name)
-        stages[d.name] = {s.value: sum(u.state is s for u in units) for s in UnitState}
+    for d in plan.stages:  # the units not up to date, one by one; the others counted
+        units = plan.live(d.name)
+        stages[d.name] = {s.value: n for s, n in plan.counts(d.name).items()}
         c = Counter(r for u in units if u.state is UnitState.STALE for r in u.reasons[:1])
         reasons[d.name] = c.most_common()
         failed[d.name] = [(u.video.video_id, u.reasons[0]) for u in units

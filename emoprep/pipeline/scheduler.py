@@ -112,8 +112,8 @@ class Execution:
 def runnable(plan: Plan, skip_failed: bool) -> dict[tuple[str, str], Unit]:
     """The units this run executes: stale, missing, and failed ones unless ``skip_failed``."""
     return {
-        k: u
-        for k, u in plan.units.items()
+        u.key: u
+        for u in plan.live()
         if u.todo and not (u.state is UnitState.FAILED and skip_failed)
     }
 
@@ -127,9 +127,9 @@ class _Scheduler:
         self.todo = runnable(plan, skip_failed)
         todo_videos = {vid for _, vid in self.todo}  # a no-op run: none, nothing to build
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
-        for (stage, vid), u in plan.units.items():
-            if vid in todo_videos:
-                self.video_fps[vid][stage] = u.fingerprint
+        for vid in todo_videos:  # up-to-date units' from their records
+            for stage in plan.stages:
+                self.video_fps[vid][stage.name] = plan.units[(stage.name, vid)].fingerprint
         #: batch id -> its units to run (one job per batch: every stage of its items)
         self.batches: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for k in self.todo:

@@ -93,8 +93,9 @@ _json_values = st.recursive(
 
 @given(_json_values)
 def test_canonical_json_equals_json_dumps(value: object) -> None:
-    """The plain-dict fast path writes exactly what json.dumps writes (escapes, non-ASCII, floats
-    and lists go to json.dumps), so no fingerprint changes."""
+    """The plain-dict fast path writes exactly what json.dumps writes (finite floats as their
+    repr; escapes, non-ASCII, infinities and lists go to json.dumps), so no fingerprint
+    changes."""
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert canonical_json(value) == expected
 
@@ -111,3 +112,38 @@ def test_stage_fingerprint_is_the_digest_of_its_components(config: object, libs:
     comp = rule.components(inputs, upstream)
     assert sorted(comp) == list(COMPONENTS)
     assert rule.of(inputs, upstream) == digest(comp)
+
+
+_fp = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@given(st.lists(_json_values, min_size=1, max_size=4),
+       st.lists(_ascii | st.text(max_size=6), max_size=3, unique=True), st.data())
+def test_a_stage_column_equals_each_units_fingerprint(inputs: list[object], names: list[str],
+                                                      data: st.DataObject) -> None:
+    """:meth:`StageFingerprint.column` (a plan's whole stage at once) gives each unit exactly
+    :meth:`StageFingerprint.of`, for any inputs and upstream stage names (escaped ones too)."""
+    n = len(inputs)
+    cols = [data.draw(st.lists(_fp, min_size=n, max_size=n)) for _ in names]
+    rule = StageFingerprint("frames", 2, {"a": 1.5}, {}, {})
+    got = rule.column(inputs, cols, tuple(names), n)
+    assert got == [rule.of(x, {u: c[i] for u, c in zip(names, cols, strict=True)})
+                   for i, x in enumerate(inputs)]
+    assert rule.column(None, cols, tuple(names), n) == [
+        rule.of({}, {u: c[i] for u, c in zip(names, cols, strict=True)}) for i in range(n)]
+
+
+def test_a_still_images_content_hash_is_the_one_of_a_one_image_frame_source(
+        tmp_path: Path) -> None:
+    """A still image is a one-image frame source: its content hash (taken with one stat) is the
+    digest of its [(name, sha256)], as a frame folder's, so no fingerprint changes."""
+    from emoprep.io.atomic import sha256_file
+    from emoprep.types import VideoEntry
+
+    img = tmp_path / "face 1.jpg"
+    img.write_bytes(b"jpeg bytes")
+    entry = VideoEntry("face_1", str(img), "s1", kind="frames", fps=1.0, frames_glob="face 1.jpg")
+    cache = HashCache(tmp_path / "hashes.json")
+    assert cache.video(entry) == digest([("face 1.jpg", sha256_file(img))])
+    folder = VideoEntry("f", str(tmp_path), "s1", kind="frames", fps=1.0, frames_glob="*.jpg")
+    assert cache.video(folder) == cache.video(entry)  # the folder holds that one image

@@ -128,3 +128,47 @@ def test_json_records_are_read_as_they_are_then_migrated_by_the_first_write(
     assert writer.problem("probe", "bad").startswith("probe/bad.json: JSONDecodeError")
     writer.close()
     assert n_records(tmp_path) == 3
+
+
+def test_reads_ahead_in_windows_and_plan_rows_in_id_order(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass in id order reads a stage in growing windows (a few queries, never the whole
+    stage); a random read, a read between rows, a read after a put and a row whose body is not
+    JSON all answer right; plan_rows gives (id, fingerprint, status, outputs, checksums) in id
+    order with the JSON parts as SQLite writes them."""
+    from emoprep.pipeline import records_db
+
+    monkeypatch.setattr(records_db.Window, "MOST", 64)
+    store = RecordStore(Layout(tmp_path))
+    recs = [_rec("probe", f"v{i:05d}", f"{i:064d}") for i in range(0, 3000, 2)]  # even ids
+    recs[7].outputs, recs[7].checksums = ["a.h5"], {"a.h5": {"size": 1}}
+    store.put_many(recs)
+    store.close()
+    con = sqlite3.connect(_db(tmp_path))
+    con.execute("UPDATE records SET body = 'not json' WHERE video_id = 'v00100'")
+    con.commit()
+    con.close()
+    reader = RecordStore(Layout(tmp_path))
+    windows = []
+    real = records_db.Window.read.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(records_db.Window, "read", classmethod(
+        lambda cls, *a: windows.append(a[2]) or real(cls, *a)))
+    for i in range(3000):
+        rec = reader.get("probe", f"v{i:05d}")
+        if i % 2 or i == 100:
+            assert rec is None, i
+        else:
+            assert rec is not None and rec.fingerprint == f"{i:064d}", i
+    assert reader.problem("probe", "v00100").startswith("records.sqlite row probe/v00100")
+    assert len(windows) < 40 and max(len(w.rows) for w in reader._ahead.values()) <= 64
+    assert reader.get("probe", "v02998") is not None and reader.get("probe", "v00004") is not None
+    rows = list(reader.plan_rows("probe") or ())
+    assert [r[0] for r in rows] == sorted(r.video_id for r in recs)
+    assert rows[7] == ("v00014", f"{14:064d}", "ok", '["a.h5"]', '{"a.h5":{"size":1}}')
+    assert rows[50][3:] == (None, None)  # v00100: its body is not JSON
+    writer = RecordStore(Layout(tmp_path))
+    assert writer.get("probe", "v00001") is None
+    writer.put(_rec("probe", "v00001", "9" * 64))
+    writer._cache.clear()
+    assert writer.get("probe", "v00001").fingerprint == "9" * 64  # type: ignore[union-attr]
+    writer.close()
