@@ -110,17 +110,18 @@ def assign_batches(plan: Plan, records: RecordStore, cfg: BatchConfig) -> dict[s
 
 
 def _batch_ids(plan: Plan, records: RecordStore, first: str) -> dict[str, str]:
-    """video id -> the batch its record of stage ``first`` names (one query; records of items
-    no longer in the plan too, so that new batches are numbered after every one in use)."""
-    kept = records.summary_values(first, BATCH_KEY) if hasattr(records, "summary_values") \
-        else None
-    if kept is not None:
-        return {vid: str(b) for vid, b in kept.items() if b}
-    out = {}
-    for v in plan.videos:
-        rec = records.get(first, v.video_id)
-        if rec is not None and rec.summary.get(BATCH_KEY):
-            out[v.video_id] = str(rec.summary[BATCH_KEY])
+    """video id -> the batch its records name: the record of stage ``first`` where it has one,
+    else any other stage's (an item whose probe record was lost keeps its batch, where its
+    other outputs are). One query per stage; records of items no longer in the plan too, so
+    that new batches are numbered after every one in use."""
+    out: dict[str, str] = {}
+    for stage in [s.name for s in reversed(plan.stages) if s.name != first] + [first]:
+        kept = records.summary_values(stage, BATCH_KEY) if hasattr(records, "summary_values") \
+            else None
+        if kept is None:
+            kept = {v.video_id: rec.summary.get(BATCH_KEY) for v in plan.videos
+                    if (rec := records.get(stage, v.video_id)) is not None}
+        out.update({vid: str(b) for vid, b in kept.items() if b})
     return out
 
 

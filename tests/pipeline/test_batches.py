@@ -22,7 +22,7 @@ import pytest
 from emoprep import open_store
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.types import UnitState
-from tests.helpers import EXTRA, store_arrays, write_manifest
+from tests.helpers import EXTRA, drop_record, store_arrays, write_manifest
 
 INLINE = RunOptions(workers=0)
 BATCH = ("batch.enabled=true", "batch.max_frames=60", "batch.items=2")
@@ -258,6 +258,8 @@ def test_membership_is_kept_in_the_records_and_switching_batching_off_keeps_it(
 
     assert len(write_trim_plots(session)) == 4  # the AU trim data read from the packs
     assert run(manifest, out, opts=INLINE).ran == []
+    drop_record(out, ("probe", "s02_sad_1"))  # its other records still name its batch
+    assert open_session(manifest, out, overrides=BATCH).plan().batch_of["s02_sad_1"] == "b000001"
 
 
 def test_a_killed_packs_temporary_is_swept(corpus: Path, tmp_path: Path) -> None:
