@@ -225,6 +225,14 @@ def gone_lines(gone: list[dict[str, Any]], ran: bool) -> list[str]:
     lines = []
     for g in gone:
         files = ", ".join(g["files"]) or "none left"
+        if g.get("batch"):
+            fate = ("left out of frames.h5 and features/" if ran
+                    else "the next run leaves it out of frames.h5 and features/")
+            lines.append(f"gone: {g['video_id']}: processed before, no longer found by the "
+                         f"manifest; {fate}; its data stays in batch {g['batch']}'s packs "
+                         f"({files}) until that batch runs again (fix: restore the video to use "
+                         "it again)")
+            continue
         fate = ("left out of frames.h5 and features/; its files are kept" if ran
                 else "the next run leaves it out of frames.h5 and features/ and keeps its files")
         lines.append(f"gone: {g['video_id']}: processed before, no longer found by the manifest; "

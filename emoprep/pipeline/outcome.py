@@ -5,6 +5,7 @@ manifest a run was made with (saved, so ``status -o OUT`` works on a quick-start
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emoprep.io.atomic import atomic_write_text
@@ -56,9 +57,29 @@ def gone_videos(session: Session) -> list[dict[str, Any]]:
     had = session.records.ids("probe")
     lay, out, shards = session.layout, [], _shards(session)
     for vid in sorted(had - {v.video_id for v in session.videos}):
-        paths = [a.path(lay, vid) for a in shards]
-        out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
+        rec = session.records.get("probe", vid)
+        batch = rec.summary.get("batch") if rec is not None else None
+        if batch:  # a small item: its data is in its batch's packs, beside the other items'
+            files = [lay.rel(p) for p in (a.pack(lay, batch) for a in shards) if _holds(p, vid)]
+            out.append({"video_id": vid, "files": files, "batch": batch})
+        else:
+            paths = [a.path(lay, vid) for a in shards]
+            out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
     return out
+
+
+def _holds(pack: Path, video_id: str) -> bool:
+    """Whether the pack holds the item (a gone item is dropped when its batch runs again)."""
+    from emoprep.errors import StoreError
+    from emoprep.io.packs import pack_item
+
+    if not pack.is_file():
+        return False
+    try:
+        pack_item(pack, video_id)
+    except StoreError:
+        return False
+    return True
 
 
 def _shards(session: Session) -> list[Artifact]:
