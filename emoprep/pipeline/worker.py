@@ -191,7 +191,8 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
     for r in ran:
         outcome = r.outcome
         paths = [] if isinstance(outcome, BaseException) else [str(p) for p in outcome[0]]
-        if not paths or any(p not in stamps for p in paths):
+        if isinstance(outcome, BaseException) or not paths or any(p not in stamps
+                                                                   for p in paths):
             out.append(unit_result(layout, r.task, outcome, r.seconds))
             continue
         sums = {rel: s for p in dict.fromkeys(paths) for rel, s in stamps[p].items()}  # each pack
