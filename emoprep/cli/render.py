@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -193,6 +194,7 @@ def run_text(report: Any, width: int | None = None) -> str:
                      f"{', '.join(report.anomalies)}")
     lines += _window_lines(getattr(report, "window", {}))
     lines += [f"warning: {w['video_id']}: {w['message']}" for w in getattr(report, "warnings", [])]
+    lines += packed_lines(getattr(report, "packed", {}))
     lines += gone_lines(getattr(report, "gone", []), ran=True)
     if getattr(report, "index_changes", None):
         lines.append(f"indexes rewritten: {', '.join(report.index_changes)} (labels are metadata: "
@@ -217,6 +219,17 @@ def _window_lines(w: dict[str, Any]) -> list[str]:
     if w["mode"] == "au_trim":
         return [f"{kept} (stages.window.mode au_trim: neutral start and end cut{sampled})"]
     return [f"{kept} (stages.window.mode all{sampled})"]
+
+
+def packed_lines(packed: dict[str, Any]) -> list[str]:
+    """``packed: 2,000 items in 1 batch (frames/packs/b000001.h5)``: the small items written in
+    batches (docs/STORE.md), when there are any."""
+    if not packed:
+        return []
+    items, n = packed["items"], packed["batches"]
+    where = packed["first"] if n == 1 else f"{packed['first']} ... {Path(packed['last']).name}"
+    return [f"packed: {items:,} item{'s' if items != 1 else ''} in {n:,} "
+            f"batch{'es' if n != 1 else ''} ({where})"]
 
 
 def gone_lines(gone: list[dict[str, Any]], ran: bool) -> list[str]:
@@ -273,6 +286,7 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
         lines.append(f"{plural(len(rep.unmatched), 'file')} matched no label rule: "
                      + "; ".join(rep.unmatched[:5]))
     lines += split_lines(getattr(rep, "split", None))
+    lines += packed_lines(getattr(rep, "packed", {}))
     lines += gone_lines(getattr(rep, "gone", []), ran=False)
     for vid, why in getattr(rep, "bad_files", []):
         lines.append(f"not a video: {vid}: {why}; the run would fail it")

@@ -12,10 +12,11 @@ from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, ArtifactKind
 
 if TYPE_CHECKING:
+    from emoprep.pipeline.dag import Plan
     from emoprep.pipeline.session import Session
 
-__all__ = ["SAVED_BY", "USED_MANIFEST", "gone_videos", "label_changes", "save_used_manifest",
-           "window_note"]
+__all__ = ["SAVED_BY", "USED_MANIFEST", "batch_note", "gone_videos", "label_changes",
+           "save_used_manifest", "window_note"]
 
 
 #: where a run keeps the manifest it was made with (for ``status -o OUT`` without a manifest file)
@@ -48,6 +49,18 @@ def window_note(session: Session, videos: list[dict[str, Any]]) -> dict[str, Any
             kept += int(v.get("n_frames", 0))
     return {"mode": w.mode.value, "start": w.start, "end": w.end, "source": source, "kept": kept,
             "sampled": any(x is not None for x in w.sample.model_dump().values())}
+
+
+def batch_note(session: Session, plan: Plan) -> dict[str, Any]:
+    """How many items of the plan are in batches (packs), in how many, and the frame store's
+    packs of the first and last batch (relative paths); {} when no item is."""
+    batches = sorted(set(plan.batch_of.values()))
+    if not batches:
+        return {}
+    lay, store = session.layout, _shards(session)[0]
+    return {"items": len(plan.batch_of), "batches": len(batches),
+            "first": lay.rel(store.pack(lay, batches[0])),
+            "last": lay.rel(store.pack(lay, batches[-1]))}
 
 
 def gone_videos(session: Session) -> list[dict[str, Any]]:
