@@ -34,21 +34,28 @@ CORPUS_LABELS = {
 }
 
 
+#: the ``batch:`` section of a test whose subject is the per-video layout (a shard per video)
+PER_VIDEO = {"enabled": False}
+
+
 def write_manifest(
-    path: Path, root: Path, stages: dict | None = None, labels: dict | None = None
+    path: Path, root: Path, stages: dict | None = None, labels: dict | None = None,
+    batch: dict | None = None,
 ) -> Path:
     """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule.
 
     The split defaults to 2 folds and no test part (the corpora have 4-7 subjects; the split is
     validated before any work, and 5 folds need more subjects); ``embed`` to none (the tests
     count per-video units; the default embedders, hog and geometry, are tested in
-    tests/cli/test_newcomer.py)."""
+    tests/cli/test_newcomer.py). ``batch`` is the manifest's ``batch:`` section (left out: the
+    default, the corpus's 40-frame clips go into packs); :data:`PER_VIDEO` for a test whose
+    subject is one file per video."""
     import yaml
 
     stages = {"split": {"folds": 2, "test_fraction": 0.0}, "embed": {}, **(stages or {})}
     raw = {"videos": {"root": str(root), "include": ["*.mp4", "*.mov"]},
            "labels": labels if labels is not None else CORPUS_LABELS,
-           "stages": stages}
+           "stages": stages, **({"batch": batch} if batch is not None else {})}
     path.write_text(yaml.safe_dump(raw))
     return path
 

@@ -7,18 +7,17 @@ byte the outputs, records and fingerprints of a full run.
 Every subset of stale stages is made by deleting the records of those stages of one video in a
 copy of a finished run (an up-to-date upstream stays up to date: exactly that subset runs, in
 whatever passes and jobs the scheduler and the driver form). Compared: the sha256 of every file of
-the output folder (work files, frame/AU/feature shards, the ``frames.h5`` and feature indexes,
-splits, the hash cache) except the run's own bookkeeping, and every record with its fingerprint,
-outputs, checksums and summary. Left out, because they are not outputs: seconds (timing),
-the ``mtime_ns`` of a checksum (when the file was written), ``summary.json``, the record snapshot
-and the index stamp caches (file stamps of the run).
+the output folder (work files, frame/AU/feature shards or packs, the ``frames.h5`` and feature
+indexes, splits, the hash cache) except the run's own bookkeeping, and every record with its
+fingerprint, outputs, checksums and summary. Left out, because they are not outputs: seconds
+(timing), the ``mtime_ns`` of a checksum (when the file was written), ``summary.json``, the record
+snapshot and the index stamp caches (file stamps of the run).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import shutil
 from pathlib import Path
 
@@ -28,13 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emoprep.io.hdf5 import read_arrays
 from emoprep.io.layout import Layout
+from emoprep.io.reader import open_store
 from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.dag import build_dag
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import CORPUS, drop_record, record_rows, write_manifest
+from tests.helpers import CORPUS, drop_record, probe_output, record_rows, write_manifest
 
 INLINE = RunOptions(workers=0)
 PER_VIDEO = ("probe", "window", "track", "au", "frames")
@@ -42,6 +41,9 @@ PER_VIDEO = ("probe", "window", "track", "au", "frames")
 CLIPS = [("s01_happy_1", "WolfgangLanger_Pexels.mp4", 0), ("s02_sad_1", "single_face.mp4", 0)]
 N_FRAMES = 24
 VID = "s01_happy_1"  #: the video whose stages are made stale
+#: the property is the driver's, per video: one file per video and artifact; PACKED: both clips in
+#: one batch (the default for short clips), the other item copied when the batch runs again
+PER_VIDEO_FILES, PACKED = ("batch.enabled=false",), ("batch.enabled=true",)
 EMBED = {"embed": {"hog": {"type": "hog"}}}
 #: files of the run's own bookkeeping (timings, file stamps; the manifest the invocation used,
 #: which holds the folder's absolute path), not outputs
@@ -109,19 +111,26 @@ def _records(out: Path) -> dict[str, dict]:
 
 
 class Reference:
-    """A full run and the copies made from it, one per subset of stale stages."""
+    """A full run and the copies made from it, one per subset of stale stages; ``overrides``
+    choose the layout: one file per video and artifact (``PER_VIDEO_FILES``) or, the default for
+    these short clips, one batch of both written as packs (``PACKED``)."""
 
-    def __init__(self, manifest: Path, base: Path, stages: dict) -> None:
-        self.manifest, self.base, self.n = manifest, base, 0
+    def __init__(self, manifest: Path, base: Path, stages: dict,
+                 overrides: tuple[str, ...] = ()) -> None:
+        self.manifest, self.base, self.n, self.overrides = manifest, base, 0, overrides
         self.full = base / "full"
-        rep = run(manifest, self.full, opts=INLINE)
+        rep = run(manifest, self.full, overrides, INLINE)
         assert rep.ran and [r for r in rep.ran if not r["ok"]] == []
         defs = build_dag(StagesConfig.model_validate(stages))
         self.stages = [d.name for d in defs]
-        recs = RecordStore(Layout(self.full))
-        for d in defs:  # each stage wrote exactly the artifacts it declares
-            assert recs.get(d.name, VID).outputs == [a.pattern.format(video_id=VID)
-                                                     for a in d.outputs], d.name
+        lay = Layout(self.full)
+        recs = RecordStore(lay)
+        for d in defs:  # each stage wrote exactly the artifacts it declares (or their packs)
+            batch = recs.get(d.name, VID).summary.get("batch")
+            assert bool(batch) == (overrides == PACKED)
+            assert recs.get(d.name, VID).outputs == [
+                lay.rel(a.pack(lay, batch) if batch else a.path(lay, VID))
+                for a in d.outputs], d.name
         self.files, self.records = _files(self.full), _records(self.full)
         assert any(k.startswith("frames/") for k in self.files) and "frames.h5" in self.files
 
@@ -130,7 +139,7 @@ class Reference:
         out = self.base / f"copy{self.n}"
         shutil.copytree(self.full, out)
         drop_record(out, *((stage, VID) for stage in stale))
-        rep = run(self.manifest, out, opts=INLINE)
+        rep = run(self.manifest, out, self.overrides, INLINE)
         assert sorted((r["stage"], r["video_id"]) for r in rep.ran) == \
             sorted((s, VID) for s in stale), stale
         assert all(r["ok"] for r in rep.ran)
@@ -147,20 +156,23 @@ def _subsets(names: list[str]) -> list[set[str]]:
 
 def test_every_subset_of_stale_stages_gives_the_full_runs_bytes(sources, tmp_path: Path) -> None:
     """Exhaustive over the 63 non-empty subsets of probe, window, track, au, frames, embed:hog."""
-    ref = Reference(_manifest(tmp_path / "m.yaml", sources, "videos", EMBED), tmp_path, EMBED)
+    ref = Reference(_manifest(tmp_path / "m.yaml", sources, "videos", EMBED), tmp_path, EMBED,
+                    PER_VIDEO_FILES)
     assert len(ref.stages) == 6
     for stale in _subsets(ref.stages):
         ref.check(stale)
 
 
-@pytest.mark.parametrize(("kind", "stages"), [
-    ("videos", {**EMBED, "window": {"mode": "au_trim"}}),
-    ("seqs", EMBED),
-])
+@pytest.mark.parametrize(("kind", "stages", "layout"), [
+    ("videos", {**EMBED, "window": {"mode": "au_trim"}}, PER_VIDEO_FILES),
+    ("seqs", EMBED, PER_VIDEO_FILES),
+    ("videos", EMBED, PACKED),
+], ids=["au_trim", "seqs", "packed"])
 def test_sampled_subsets_in_au_trim_mode_and_for_image_sequences(
-        sources, tmp_path_factory: pytest.TempPathFactory, kind: str, stages: dict) -> None:
+        sources, tmp_path_factory: pytest.TempPathFactory, kind: str, stages: dict,
+        layout: tuple[str, ...]) -> None:
     base = tmp_path_factory.mktemp("ref")
-    ref = Reference(_manifest(base / "m.yaml", sources, kind, stages), base, stages)
+    ref = Reference(_manifest(base / "m.yaml", sources, kind, stages), base, stages, layout)
 
     @settings(max_examples=12, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -228,7 +240,7 @@ def test_truncated_video_warns_and_runs_on_the_decoded_count(truncated, tmp_path
     rep = run(_avi_manifest(tmp_path / "m.yaml", root, {}), tmp_path / "out", opts=INLINE)
     assert len(rep.ran) == 2 * len(PER_VIDEO) and all(r["ok"] for r in rep.ran)
     lay = Layout(tmp_path / "out")
-    probe = json.loads(lay.work("probe", "s01_happy_1", ".json").read_text())
+    probe = probe_output(tmp_path / "out", "s01_happy_1")
     assert probe["n_frames"] == probe["decoded_frames"] == decodable
     assert probe["header_frames"] == header and probe["count_mismatch"] is True
     rec = RecordStore(lay).get("probe", "s01_happy_1")
@@ -263,12 +275,11 @@ def test_a_video_decoding_short_of_its_trusted_header_gives_the_same_bytes_in_an
     manifest = _avi_manifest(tmp_path / "m.yaml", root, {"exact_count": False})
     text = manifest.read_text().replace("stages:", "stages:\n  window: {start: 0.2}")
     manifest.write_text(text)
-    ref = Reference(manifest, tmp_path, {})
-    lay = Layout(ref.full)
-    probe = json.loads(lay.work("probe", VID, ".json").read_text())
+    ref = Reference(manifest, tmp_path, {}, PER_VIDEO_FILES)
+    probe = probe_output(ref.full, VID)
     assert (probe["n_frames"], probe["decoded_frames"]) == (header, decodable)
-    arrays, _ = read_arrays(lay.shard("frames", VID), ("frame_index",))
-    assert arrays["frame_index"][-1] == decodable - 1  # the window reached past the end
+    frame_index = open_store(ref.full).meta(VID)["frame_index"]
+    assert frame_index[-1] == decodable - 1  # the window reached past the end
     for stale in ({"frames"}, {"track", "frames"}, set(PER_VIDEO)):
         ref.check(stale)
 
