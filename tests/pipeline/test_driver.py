@@ -7,11 +7,11 @@ byte the outputs, records and fingerprints of a full run.
 Every subset of stale stages is made by deleting the records of those stages of one video in a
 copy of a finished run (an up-to-date upstream stays up to date: exactly that subset runs, in
 whatever passes and jobs the scheduler and the driver form). Compared: the sha256 of every file of
-the output folder (work files, frame/AU/feature shards or packs, the ``frames.h5`` and feature
-indexes, splits, the hash cache) except the run's own bookkeeping, and every record with its
-fingerprint, outputs, checksums and summary. Left out, because they are not outputs: seconds
-(timing), the ``mtime_ns`` of a checksum (when the file was written), ``summary.json``, the record
-snapshot and the index stamp caches (file stamps of the run).
+the output folder (work files, frame/AU/feature shards, the ``frames.h5`` and feature indexes,
+splits, the hash cache) except the run's own bookkeeping, and every record with its fingerprint,
+outputs, checksums and summary. Left out, because they are not outputs: seconds (timing),
+the ``mtime_ns`` of a checksum (when the file was written), ``summary.json``, the record snapshot
+and the index stamp caches (file stamps of the run).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ PER_VIDEO = ("probe", "window", "track", "au", "frames")
 CLIPS = [("s01_happy_1", "WolfgangLanger_Pexels.mp4", 0), ("s02_sad_1", "single_face.mp4", 0)]
 N_FRAMES = 24
 VID = "s01_happy_1"  #: the video whose stages are made stale
-#: the property is the driver's, per video: one file per video and artifact; PACKED: both clips in
-#: one batch (the default for short clips), the other item copied when the batch runs again
-PER_VIDEO_FILES, PACKED = ("batch.enabled=false",), ("batch.enabled=true",)
+#: the property is the driver's, per video, byte for byte: one file per video and artifact (these
+#: short clips would go into one batch by default, whose rewritten packs hold the same data but
+#: not the same bytes as a clean run's, the other item being copied in)
+PER_VIDEO_FILES = ("batch.enabled=false",)
 EMBED = {"embed": {"hog": {"type": "hog"}}}
 #: files of the run's own bookkeeping (timings, file stamps; the manifest the invocation used,
 #: which holds the folder's absolute path), not outputs
@@ -111,26 +112,20 @@ def _records(out: Path) -> dict[str, dict]:
 
 
 class Reference:
-    """A full run and the copies made from it, one per subset of stale stages; ``overrides``
-    choose the layout: one file per video and artifact (``PER_VIDEO_FILES``) or, the default for
-    these short clips, one batch of both written as packs (``PACKED``)."""
+    """A full run and the copies made from it, one per subset of stale stages (one file per
+    video and artifact: ``batch.enabled: false``)."""
 
-    def __init__(self, manifest: Path, base: Path, stages: dict,
-                 overrides: tuple[str, ...] = ()) -> None:
-        self.manifest, self.base, self.n, self.overrides = manifest, base, 0, overrides
+    def __init__(self, manifest: Path, base: Path, stages: dict) -> None:
+        self.manifest, self.base, self.n = manifest, base, 0
         self.full = base / "full"
-        rep = run(manifest, self.full, overrides, INLINE)
+        rep = run(manifest, self.full, PER_VIDEO_FILES, INLINE)
         assert rep.ran and [r for r in rep.ran if not r["ok"]] == []
         defs = build_dag(StagesConfig.model_validate(stages))
         self.stages = [d.name for d in defs]
-        lay = Layout(self.full)
-        recs = RecordStore(lay)
-        for d in defs:  # each stage wrote exactly the artifacts it declares (or their packs)
-            batch = recs.get(d.name, VID).summary.get("batch")
-            assert bool(batch) == (overrides == PACKED)
-            assert recs.get(d.name, VID).outputs == [
-                lay.rel(a.pack(lay, batch) if batch else a.path(lay, VID))
-                for a in d.outputs], d.name
+        recs = RecordStore(Layout(self.full))
+        for d in defs:  # each stage wrote exactly the artifacts it declares
+            assert recs.get(d.name, VID).outputs == [a.pattern.format(video_id=VID)
+                                                     for a in d.outputs], d.name
         self.files, self.records = _files(self.full), _records(self.full)
         assert any(k.startswith("frames/") for k in self.files) and "frames.h5" in self.files
 
@@ -139,7 +134,7 @@ class Reference:
         out = self.base / f"copy{self.n}"
         shutil.copytree(self.full, out)
         drop_record(out, *((stage, VID) for stage in stale))
-        rep = run(self.manifest, out, self.overrides, INLINE)
+        rep = run(self.manifest, out, PER_VIDEO_FILES, INLINE)
         assert sorted((r["stage"], r["video_id"]) for r in rep.ran) == \
             sorted((s, VID) for s in stale), stale
         assert all(r["ok"] for r in rep.ran)
@@ -156,23 +151,20 @@ def _subsets(names: list[str]) -> list[set[str]]:
 
 def test_every_subset_of_stale_stages_gives_the_full_runs_bytes(sources, tmp_path: Path) -> None:
     """Exhaustive over the 63 non-empty subsets of probe, window, track, au, frames, embed:hog."""
-    ref = Reference(_manifest(tmp_path / "m.yaml", sources, "videos", EMBED), tmp_path, EMBED,
-                    PER_VIDEO_FILES)
+    ref = Reference(_manifest(tmp_path / "m.yaml", sources, "videos", EMBED), tmp_path, EMBED)
     assert len(ref.stages) == 6
     for stale in _subsets(ref.stages):
         ref.check(stale)
 
 
-@pytest.mark.parametrize(("kind", "stages", "layout"), [
-    ("videos", {**EMBED, "window": {"mode": "au_trim"}}, PER_VIDEO_FILES),
-    ("seqs", EMBED, PER_VIDEO_FILES),
-    ("videos", EMBED, PACKED),
-], ids=["au_trim", "seqs", "packed"])
+@pytest.mark.parametrize(("kind", "stages"), [
+    ("videos", {**EMBED, "window": {"mode": "au_trim"}}),
+    ("seqs", EMBED),
+])
 def test_sampled_subsets_in_au_trim_mode_and_for_image_sequences(
-        sources, tmp_path_factory: pytest.TempPathFactory, kind: str, stages: dict,
-        layout: tuple[str, ...]) -> None:
+        sources, tmp_path_factory: pytest.TempPathFactory, kind: str, stages: dict) -> None:
     base = tmp_path_factory.mktemp("ref")
-    ref = Reference(_manifest(base / "m.yaml", sources, kind, stages), base, stages, layout)
+    ref = Reference(_manifest(base / "m.yaml", sources, kind, stages), base, stages)
 
     @settings(max_examples=12, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -275,7 +267,7 @@ def test_a_video_decoding_short_of_its_trusted_header_gives_the_same_bytes_in_an
     manifest = _avi_manifest(tmp_path / "m.yaml", root, {"exact_count": False})
     text = manifest.read_text().replace("stages:", "stages:\n  window: {start: 0.2}")
     manifest.write_text(text)
-    ref = Reference(manifest, tmp_path, {}, PER_VIDEO_FILES)
+    ref = Reference(manifest, tmp_path, {})
     probe = probe_output(ref.full, VID)
     assert (probe["n_frames"], probe["decoded_frames"]) == (header, decodable)
     frame_index = open_store(ref.full).meta(VID)["frame_index"]
