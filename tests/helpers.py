@@ -4,7 +4,14 @@ manifest writer, and a reader of every dataset of an output folder."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from emoprep.io.layout import Layout
+
+T = TypeVar("T")
 
 # --- a small corpus of real clips cut from the samples (built once per session) ------------------
 
@@ -27,21 +34,28 @@ CORPUS_LABELS = {
 }
 
 
+#: the ``batch:`` section of a test whose subject is the per-video layout (a shard per video)
+PER_VIDEO = {"enabled": False}
+
+
 def write_manifest(
-    path: Path, root: Path, stages: dict | None = None, labels: dict | None = None
+    path: Path, root: Path, stages: dict | None = None, labels: dict | None = None,
+    batch: dict | None = None,
 ) -> Path:
     """Write a manifest for ``root`` (``*.mp4``) with the corpus naming rule.
 
     The split defaults to 2 folds and no test part (the corpora have 4-7 subjects; the split is
     validated before any work, and 5 folds need more subjects); ``embed`` to none (the tests
     count per-video units; the default embedders, hog and geometry, are tested in
-    tests/cli/test_newcomer.py)."""
+    tests/cli/test_newcomer.py). ``batch`` is the manifest's ``batch:`` section (left out: the
+    default, the corpus's 40-frame clips go into packs); :data:`PER_VIDEO` for a test whose
+    subject is one file per video."""
     import yaml
 
     stages = {"split": {"folds": 2, "test_fraction": 0.0}, "embed": {}, **(stages or {})}
     raw = {"videos": {"root": str(root), "include": ["*.mp4", "*.mov"]},
            "labels": labels if labels is not None else CORPUS_LABELS,
-           "stages": stages}
+           "stages": stages, **({"batch": batch} if batch is not None else {})}
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -181,6 +195,37 @@ def drop_record(out: Path, *units: tuple[str, str]) -> None:
     for stage, video_id in units:
         store.delete(stage, video_id)
     store.close()
+
+
+def read_item(out: Path, video_id: str, read: Callable[[Layout], T]) -> T:
+    """``read(layout)`` on a layout whose ``io`` reads ``video_id``'s outputs as the engine's stages
+    do: from its batch's packs when its records name a batch (small items, the default), else
+    from its own files; e.g. ``read_item(out, vid, lambda lay: load_window(lay, vid))``."""
+    from emoprep.io.layout import Layout
+    from emoprep.io.packs import PackedLayout, PackIO
+    from emoprep.pipeline.records import RecordStore
+
+    lay = Layout(out)
+    store = RecordStore(lay)
+    records, _ = store.scan()
+    store.close()
+    batch = next((r.summary["batch"] for r in records
+                  if r.video_id == video_id and r.summary.get("batch")), None)
+    if batch is None:
+        return read(lay)
+    packs = PackIO(lay, batch)
+    try:
+        return read(PackedLayout(lay.root, packs))
+    finally:
+        packs.abort()  # writes nothing; closes the packs it read
+
+
+def probe_output(out: Path, video_id: str) -> dict:
+    """The probe's output of ``video_id`` (the JSON object of its work file, or of its item in
+    its batch's probe pack)."""
+    from emoprep.pipeline.steps.probe import OUTPUT
+
+    return read_item(out, video_id, lambda lay: lay.io.load_json(OUTPUT, video_id))
 
 
 def _sha256(p: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from enum import IntEnum
+from pathlib import Path
 from typing import Any, TextIO
 
 
@@ -193,6 +194,7 @@ def run_text(report: Any, width: int | None = None) -> str:
                      f"{', '.join(report.anomalies)}")
     lines += _window_lines(getattr(report, "window", {}))
     lines += [f"warning: {w['video_id']}: {w['message']}" for w in getattr(report, "warnings", [])]
+    lines += packed_lines(getattr(report, "packed", {}))
     lines += gone_lines(getattr(report, "gone", []), ran=True)
     if getattr(report, "index_changes", None):
         lines.append(f"indexes rewritten: {', '.join(report.index_changes)} (labels are metadata: "
@@ -219,12 +221,31 @@ def _window_lines(w: dict[str, Any]) -> list[str]:
     return [f"{kept} (stages.window.mode all{sampled})"]
 
 
+def packed_lines(packed: dict[str, Any]) -> list[str]:
+    """``packed: 2,000 items in 1 batch (frames/packs/b000001.h5)``: the small items written in
+    batches (docs/STORE.md), when there are any."""
+    if not packed:
+        return []
+    items, n = packed["items"], packed["batches"]
+    where = packed["first"] if n == 1 else f"{packed['first']} ... {Path(packed['last']).name}"
+    return [f"packed: {items:,} item{'s' if items != 1 else ''} in {n:,} "
+            f"batch{'es' if n != 1 else ''} ({where})"]
+
+
 def gone_lines(gone: list[dict[str, Any]], ran: bool) -> list[str]:
     """Videos processed before that the manifest no longer finds, and what became of their
     files."""
     lines = []
     for g in gone:
         files = ", ".join(g["files"]) or "none left"
+        if g.get("batch"):
+            fate = ("left out of frames.h5 and features/" if ran
+                    else "the next run leaves it out of frames.h5 and features/")
+            lines.append(f"gone: {g['video_id']}: processed before, no longer found by the "
+                         f"manifest; {fate}; its data stays in batch {g['batch']}'s packs "
+                         f"({files}) until that batch runs again (fix: restore the video to use "
+                         "it again)")
+            continue
         fate = ("left out of frames.h5 and features/; its files are kept" if ran
                 else "the next run leaves it out of frames.h5 and features/ and keeps its files")
         lines.append(f"gone: {g['video_id']}: processed before, no longer found by the manifest; "
@@ -265,6 +286,7 @@ def status_text(rep: Any, plan_only: bool = False) -> str:
         lines.append(f"{plural(len(rep.unmatched), 'file')} matched no label rule: "
                      + "; ".join(rep.unmatched[:5]))
     lines += split_lines(getattr(rep, "split", None))
+    lines += packed_lines(getattr(rep, "packed", {}))
     lines += gone_lines(getattr(rep, "gone", []), ran=False)
     for vid, why in getattr(rep, "bad_files", []):
         lines.append(f"not a video: {vid}: {why}; the run would fail it")

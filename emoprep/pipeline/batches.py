@@ -43,7 +43,7 @@ class BatchConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = Field(False, description="group small items into batches written as packs "
+    enabled: bool = Field(True, description="group small items into batches written as packs "
                           "(items already in a batch stay in it either way)")
     max_frames: int = Field(150, ge=1, description="an item with at most this many frames (a "
                             "still image: 1) is small")

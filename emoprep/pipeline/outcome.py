@@ -5,16 +5,18 @@ manifest a run was made with (saved, so ``status -o OUT`` works on a quick-start
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, ArtifactKind
 
 if TYPE_CHECKING:
+    from emoprep.pipeline.dag import Plan
     from emoprep.pipeline.session import Session
 
-__all__ = ["SAVED_BY", "USED_MANIFEST", "gone_videos", "label_changes", "save_used_manifest",
-           "window_note"]
+__all__ = ["SAVED_BY", "USED_MANIFEST", "batch_note", "gone_videos", "label_changes",
+           "save_used_manifest", "window_note"]
 
 
 #: where a run keeps the manifest it was made with (for ``status -o OUT`` without a manifest file)
@@ -54,6 +56,18 @@ def window_note(session: Session, videos: list[dict[str, Any]]) -> dict[str, Any
             "sampled": any(x is not None for x in w.sample.model_dump().values())}
 
 
+def batch_note(session: Session, plan: Plan) -> dict[str, Any]:
+    """How many items of the plan are in batches (packs), in how many, and the frame store's
+    packs of the first and last batch (relative paths); {} when no item is."""
+    batches = sorted(set(plan.batch_of.values()))
+    if not batches:
+        return {}
+    lay, store = session.layout, _shards(session)[0]
+    return {"items": len(plan.batch_of), "batches": len(batches),
+            "first": lay.rel(store.pack(lay, batches[0])),
+            "last": lay.rel(store.pack(lay, batches[-1]))}
+
+
 def gone_videos(session: Session) -> list[dict[str, Any]]:
     """Videos processed before (they have a ``probe`` record) that the manifest no longer
     finds: their ids and the files of theirs still in the output folder (kept, and left out of
@@ -61,9 +75,29 @@ def gone_videos(session: Session) -> list[dict[str, Any]]:
     had = session.records.ids("probe")
     lay, out, shards = session.layout, [], _shards(session)
     for vid in sorted(had - {v.video_id for v in session.videos}):
-        paths = [a.path(lay, vid) for a in shards]
-        out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
+        rec = session.records.get("probe", vid)
+        batch = rec.summary.get("batch") if rec is not None else None
+        if batch:  # a small item: its data is in its batch's packs, beside the other items'
+            files = [lay.rel(p) for p in (a.pack(lay, batch) for a in shards) if _holds(p, vid)]
+            out.append({"video_id": vid, "files": files, "batch": batch})
+        else:
+            paths = [a.path(lay, vid) for a in shards]
+            out.append({"video_id": vid, "files": [lay.rel(p) for p in paths if p.is_file()]})
     return out
+
+
+def _holds(pack: Path, video_id: str) -> bool:
+    """Whether the pack holds the item (a gone item is dropped when its batch runs again)."""
+    from emoprep.errors import StoreError
+    from emoprep.io.packs import pack_item
+
+    if not pack.is_file():
+        return False
+    try:
+        pack_item(pack, video_id)
+    except StoreError:
+        return False
+    return True
 
 
 def _shards(session: Session) -> list[Artifact]:

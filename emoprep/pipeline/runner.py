@@ -29,6 +29,7 @@ from emoprep.io.layout import Layout
 from emoprep.pipeline.dag import Plan, Unit, UnitState
 from emoprep.pipeline.outcome import (
     bad_files,
+    batch_note,
     explain_failures,
     gone_videos,
     label_changes,
@@ -180,6 +181,7 @@ class RunReport:
     window: dict[str, Any] = field(default_factory=dict)  #: what stages.window kept (window_note)
     gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
     index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
+    packed: dict[str, Any] = field(default_factory=dict)  #: items in batches (batch_note)
 
     @property
     def failed_videos(self) -> list[dict[str, Any]]:
@@ -268,7 +270,8 @@ def _run_locked(session: Session, opts: RunOptions, on_start: Callable[..., None
                        warnings=[w for v in videos for w in v.get("warnings", [])],
                        min_face_fraction=session.manifest.stages.quality.min_face_fraction,
                        provenance=session.provenance(), window=window_note(session, videos),
-                       gone=gone_videos(session), index_changes=changes)
+                       gone=gone_videos(session), index_changes=changes,
+                       packed=batch_note(session, plan))
     atomic_write_text(session.layout.summary, report.to_json())
     save_used_manifest(session)
     return report
@@ -300,6 +303,7 @@ class StatusReport:
     train: list[dict[str, str]] = field(default_factory=list)  #: training units and their state
     gone: list[dict[str, Any]] = field(default_factory=list)  #: videos gone (gone_videos)
     index_changes: list[str] = field(default_factory=list)  #: label_changes since the last run
+    packed: dict[str, Any] = field(default_factory=dict)  #: items in batches (batch_note)
     overrides: list[str] = field(default_factory=list)  #: the --set values of this status
     #: videos to probe that cannot be videos (0 bytes, text): (video id, why)
     bad_files: list[tuple[str, str]] = field(default_factory=list)
@@ -325,6 +329,7 @@ def status(manifest_path: ManifestSource, out: Path | None = None, overrides: tu
     report = summarize_plan(session, plan)
     report.train = training(session) if training else []
     report.gone = gone_videos(session)
+    report.packed = batch_note(session, plan)
     report.overrides = [o for o in overrides if not o.startswith("profile=")]  # not --profile
     report.index_changes = label_changes(session)
     report.bad_files = bad_files(session, [u.video.video_id for u in plan.live("probe")])

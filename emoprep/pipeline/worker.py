@@ -190,10 +190,12 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
     out = []
     for r in ran:
         outcome = r.outcome
-        if isinstance(outcome, BaseException) or not outcome[0] or str(outcome[0][0]) not in stamps:
+        paths = [] if isinstance(outcome, BaseException) else [str(p) for p in outcome[0]]
+        if isinstance(outcome, BaseException) or not paths or any(p not in stamps
+                                                                   for p in paths):
             out.append(unit_result(layout, r.task, outcome, r.seconds))
             continue
-        sums = stamps[str(outcome[0][0])]
+        sums = {rel: s for p in dict.fromkeys(paths) for rel, s in stamps[p].items()}  # each pack
         out.append(UnitResult(r.task.stage, r.task.entry.video_id, True, list(sums),
                               {**outcome[1], CHECKSUM_KEY: sums}, seconds=r.seconds))
     for c in spec.copies:

@@ -26,6 +26,7 @@ from tests.helpers import EXTRA, drop_record, store_arrays, write_manifest
 
 INLINE = RunOptions(workers=0)
 BATCH = ("batch.enabled=true", "batch.max_frames=60", "batch.items=2")
+OFF = ("batch.enabled=false",)  # one file per video and artifact (batching is on by default)
 STAGES = {"embed": {"hog": {"type": "hog"}}}
 LONG = "s09_happy_1.mp4"  # 90 frames: not small
 
@@ -71,7 +72,7 @@ def test_a_packed_run_holds_the_per_video_data_and_every_reader_reads_it(
     shutil.copy2(long_clip, corpus / LONG)
     manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
     v1, v2 = tmp_path / "v1", tmp_path / "v2"
-    run(manifest, v1, opts=INLINE)
+    run(manifest, v1, OFF, INLINE)
     rep = run(manifest, v2, overrides=BATCH, opts=RunOptions(workers=2))  # jobs pickled
     assert {v["status"] for v in rep.videos} == {"ok"}
     _same_data(v1, v2)
@@ -248,7 +249,7 @@ def test_membership_is_kept_in_the_records_and_switching_batching_off_keeps_it(
     manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
     out = tmp_path / "out"
     run(manifest, out, overrides=BATCH, opts=INLINE)
-    session = open_session(manifest, out)  # batch.enabled false: items stay where they are
+    session = open_session(manifest, out, OFF)  # batching off: items stay where they are
     plan = session.plan()
     assert plan.batch_of == {"s01_happy_1": "b000001", "s02_sad_1": "b000001",
                              "s03_happy_1": "b000002", "s04_sad_1": "b000002"}
@@ -257,7 +258,7 @@ def test_membership_is_kept_in_the_records_and_switching_batching_off_keeps_it(
     from emoprep.pipeline.trim_plots import write_trim_plots
 
     assert len(write_trim_plots(session)) == 4  # the AU trim data read from the packs
-    assert run(manifest, out, opts=INLINE).ran == []
+    assert run(manifest, out, OFF, INLINE).ran == []
     drop_record(out, ("probe", "s02_sad_1"))  # its other records still name its batch
     assert open_session(manifest, out, overrides=BATCH).plan().batch_of["s02_sad_1"] == "b000001"
 
@@ -283,7 +284,7 @@ def test_a_per_video_folder_keeps_its_files_until_its_items_run_again(corpus: Pa
 
     manifest = write_manifest(tmp_path / "m.yaml", corpus, STAGES)
     out, v1 = tmp_path / "out", tmp_path / "v1"
-    run(manifest, out, opts=INLINE)
+    run(manifest, out, OFF, INLINE)
     shutil.copytree(out, v1)
     assert open_session(manifest, out, BATCH).plan().batch_of == {}
     assert run(manifest, out, overrides=BATCH, opts=INLINE).ran == []

@@ -8,7 +8,6 @@ in the frame store's, gets them placed, swept and indexed, in three acts, with n
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -17,9 +16,9 @@ import h5py
 import numpy as np
 import pytest
 
+from emoprep import open_store
 from emoprep.errors import ConfigError
-from emoprep.io.atomic import atomic_write_text
-from emoprep.io.hdf5 import read_arrays, read_table, write_arrays
+from emoprep.io.hdf5 import read_table
 from emoprep.io.layout import Layout
 from emoprep.io.store_config import FRAMES_STORE
 from emoprep.pipeline import steps
@@ -28,7 +27,7 @@ from emoprep.pipeline.dag import order_stages
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.pipeline.stagedef import Artifact, ArtifactKind, Indexed, Outputs, StageDef, UnitTask
 from emoprep.pipeline.steps import frames
-from tests.helpers import CORPUS, write_manifest
+from tests.helpers import CORPUS, record_rows, write_manifest
 
 ROOT = Path(__file__).parents[2] / "emoprep"
 #: the engine modules that must name no stage: paths, indexes, scheduling
@@ -108,14 +107,15 @@ WORK = Artifact.work("blur", ".json")
 
 
 def _blur(task: UnitTask, layout: Layout) -> Outputs:
-    """Mean grey level of each aligned crop, plus ``augment.seed`` (the key it reads)."""
+    """Mean grey level of each aligned crop, plus ``augment.seed`` (the key it reads); reads and
+    writes through ``layout.io``, so it works for a video (its own files) and in a batch (packs)."""
     vid, seed = task.entry.video_id, task.stages.augment.seed
-    arrays, _ = read_arrays(frames.OUTPUT.path(layout, vid), ("frames", "status"))
+    arrays, _ = layout.io.read_arrays(frames.OUTPUT, vid, ("frames", "status"))
     level = arrays["frames"].mean(axis=(1, 2, 3)).astype(np.float32) + seed
-    paths = [OWN.path(layout, vid), LINKED.path(layout, vid), WORK.path(layout, vid)]
-    write_arrays(paths[0], {"level": level}, {"video_id": vid, "seed": seed})
-    write_arrays(paths[1], {"level_max": level.max(keepdims=True)}, {"video_id": vid})
-    atomic_write_text(paths[2], json.dumps({"n": len(level)}))
+    paths = [layout.io.write_arrays(OWN, vid, {"level": level}, {"video_id": vid, "seed": seed}),
+             layout.io.write_arrays(LINKED, vid, {"level_max": level.max(keepdims=True)},
+                                    {"video_id": vid}),
+             layout.io.save_json(WORK, vid, {"n": len(level)})]
     return paths, {"n_frames": len(level), "n_face": int((arrays["status"] > 0).sum())}
 
 
@@ -134,23 +134,36 @@ def _mtimes(*paths: Path) -> list[int]:
     return [p.stat().st_mtime_ns for p in paths]
 
 
+#: issue 22 (found when batching became the default): a stage with several outputs in a batch;
+#: the records name every pack (pipeline/worker.py), but the index links the item of each output
+#: from the record's first pack (pipeline/indexes.py:_Indexer._where) and a partly up-to-date
+#: batch copies its items into the first output's pack only (pipeline/batches.py:copies)
+SEVERAL_OUTPUTS_PACKED = pytest.mark.xfail(strict=True, reason="a batch indexes and copies a "
+                                           "stage's first output only")
+
+
+@pytest.mark.parametrize("batching", [pytest.param("true", marks=SEVERAL_OUTPUTS_PACKED),
+                                      "false"], ids=["packed", "per-video"])
 def test_a_declared_stage_is_placed_swept_and_indexed_with_no_engine_edit(
-        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batching: str) -> None:
     monkeypatch.setattr(steps, "DECLARED", (*steps.DECLARED, BLUR))
     manifest, out, n = write_manifest(tmp_path / "m.yaml", corpus), tmp_path / "out", len(CORPUS)
     vids = sorted(Path(name).stem for name, *_ in CORPUS)
-    opts = RunOptions(workers=0)
-    first = run(manifest, out, opts=opts)  # act 1: placed where declared, indexed
+    opts, layout = RunOptions(workers=0), (f"batch.enabled={batching}",)
+    first = run(manifest, out, layout, opts)  # act 1: placed where declared, indexed
     assert _ran(first)["blur"] == n and all(r["ok"] for r in first.ran)
-    for vid in vids:
-        assert {p.relative_to(out).as_posix() for p in out.rglob(f"{vid}.*")} >= {
-            f"extras/blur/{vid}.h5", f"blurmap/{vid}.h5", f".emoprep/work/blur/{vid}.json"}
+    records = record_rows(out)
+    assert {bool(r["summary"].get("batch")) for r in records.values()} == {batching == "true"}
+    for vid in vids:  # in its own files or its batch's packs, under the declared folders
+        placed = [Path(p).parent.as_posix() for p in records[f"blur/{vid}"]["outputs"]]
+        assert [d.removesuffix("/packs") for d in placed] == [
+            "extras/blur", "blurmap", ".emoprep/work/blur"], placed
     own, store = out / "extras" / "blur.h5", out / "frames.h5"
     rows = {r["video_id"]: r for r in read_table(own)}
     assert sorted(rows) == vids and all(r["status"] == "ok" and r["n_frames"] == 20
                                         for r in rows.values())
-    levels = {vid: read_arrays(out / "extras" / "blur" / f"{vid}.h5", ("level",))[0]["level"]
-              for vid in vids}
+    crops = open_store(out)  # the stage's levels, computed again from the frame store
+    levels = {vid: crops.frames(vid).mean(axis=(1, 2, 3)).astype(np.float32) for vid in vids}
     with h5py.File(own, "r") as f, h5py.File(store, "r") as g:
         assert f.attrs["store"] == "extras/blur"
         for vid in vids:
@@ -162,17 +175,18 @@ def test_a_declared_stage_is_placed_swept_and_indexed_with_no_engine_edit(
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(b"half")
     before = _mtimes(own, store)
-    assert run(manifest, out, opts=opts).ran == []
+    assert run(manifest, out, layout, opts).ran == []
     assert [rel for rel in TEMPS if (out / rel).exists()] == []
     assert (out / "mine/.keep.h5.tmp5").is_file()  # no artifact lives there: left alone
     assert _mtimes(own, store) == before
-    third = run(manifest, out, ("stages.augment.seed=7",), opts)  # act 3: the key it reads
+    third = run(manifest, out, (*layout, "stages.augment.seed=7"), opts)  # act 3: the key it reads
     assert _ran(third) == {"blur": n}
     with h5py.File(own, "r") as f:
         for vid in vids:
             np.testing.assert_allclose(f[f"videos/{vid}/level"][()], levels[vid] + 7)
     assert all(a != b for a, b in zip(_mtimes(own, store), before, strict=True))
-    assert status(manifest, out, ("stages.augment.seed=7",)).stages["blur"]["up-to-date"] == n
+    assert status(manifest, out, (*layout, "stages.augment.seed=7")).stages["blur"][
+        "up-to-date"] == n
 
 
 def test_a_link_into_an_index_nobody_declares_is_a_declaration_error() -> None:

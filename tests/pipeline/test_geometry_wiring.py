@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from emoprep.errors import ModelFileError
-from emoprep.io.hdf5 import read_arrays
 from emoprep.io.layout import Layout
 from emoprep.io.reader import open_store
 from emoprep.io.video import iter_frames
@@ -18,12 +17,13 @@ from emoprep.pipeline.config import StagesConfig
 from emoprep.pipeline.records import RecordStore
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.pipeline.steps import track as track_step
+from emoprep.pipeline.steps.shared import load_geometry
 from emoprep.stages.headpose import head_pose
 from emoprep.stages.landmarks import Dlib68Config, FanConfig
 from emoprep.stages.landmarks.fan import HEATMAP, N_POINTS, to_source
 from emoprep.stages.track import track_faces
 from emoprep.types import FrameStatus, Geometry
-from tests.helpers import CORPUS, write_manifest
+from tests.helpers import CORPUS, read_item, write_manifest
 
 INLINE = RunOptions(workers=0)
 BLIND_HAAR = {"backend": "haar", "min_size": 330}  # above the ~270 px sample face: finds nothing
@@ -84,15 +84,20 @@ def test_fan_backend_through_track_faces_on_real_frames(sample_entry, fan_model:
     assert np.abs(fan.landmarks - dlib.landmarks).max() > 5
 
 
+def _geometry(out: Path, vid: str) -> Geometry:
+    """The track stage's output of ``vid``, read as the stages downstream of it read it."""
+    return read_item(out, vid, lambda lay: load_geometry(lay, vid))
+
+
 def test_run_stores_detector_and_head_pose_with_the_geometry(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     run(write_manifest(tmp_path / "m.yaml", corpus), out, opts=INLINE)
-    lay, store, recs = Layout(out), open_store(out), RecordStore(Layout(out))
+    store, recs = open_store(out), RecordStore(Layout(out))
     for name, *_ in CORPUS:
         vid = Path(name).stem
         assert recs.get("track", vid).summary["detectors"] == ["haar"]
-        with np.load(lay.work("track", vid, ".npz")) as z:
-            detector, status = z["detector"], z["status"]
+        geom = _geometry(out, vid)  # the track stage's output (its batch's pack or its file)
+        detector, status = geom.detector, geom.status
         face = FrameStatus.has_face(status)
         assert detector.dtype == np.uint8 and (detector == face).all()  # 1: haar, 0: no face
         m = store.meta(vid)
@@ -112,7 +117,7 @@ def test_fallback_detector_is_recorded_through_the_pipeline(corpus: Path, tmp_pa
     for name, *_ in CORPUS[:2]:
         vid = Path(name).stem
         assert recs.get("track", vid).summary["detectors"] == ["haar", "dlib_hog"]
-        arrays, _ = read_arrays(Layout(out).shard("frames", vid))
+        arrays = open_store(out).meta(vid)  # the frame store's per-frame tables
         face = FrameStatus.has_face(arrays["status"])
         assert face.mean() > 0.9  # Haar is blind: every face comes from the fallback
         assert (arrays["detector"][face] == 2).all() and (arrays["detector"][~face] == 0).all()
@@ -140,11 +145,10 @@ def test_switching_to_fan_reruns_track_and_downstream_only(corpus: Path, tmp_pat
     again = run(manifest, out, opts=INLINE)
     assert sorted({r["stage"] for r in again.ran}) == ["au", "frames", "track"]
     assert not run(manifest, out, opts=INLINE).ran  # unchanged: nothing runs
-    lay, store = Layout(out), open_store(out)
+    store = open_store(out)
     for name, *_ in CORPUS[:2]:
         vid = Path(name).stem
-        with np.load(lay.work("track", vid, ".npz")) as z:
-            geom = Geometry.from_arrays(dict(z))
+        geom = _geometry(out, vid)
         _assert_fan_landmarks(geom)
         np.testing.assert_array_equal(store.meta(vid)["landmarks"], geom.landmarks)
 

@@ -22,6 +22,7 @@ from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.manifest import discover_videos, manifest_from_dict
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.types import FrameStatus, SourceKind
+from tests.helpers import probe_output
 
 INLINE = RunOptions(workers=0)
 FPS = 30.0
@@ -173,10 +174,9 @@ def test_run_on_a_flat_folder_stores_each_sequence_with_its_frame_numbers(
     manifest = _manifest(tmp_path, ck_flat, _ck_videos(), CK_LABELS, {"window": {"mode": "all"}})
     rep = run(manifest, tmp_path / "out", opts=INLINE)
     assert {v["video_id"]: v["status"] for v in rep.videos} == dict.fromkeys(SEQUENCES, "ok")
-    work = tmp_path / "out" / ".emoprep" / "work" / "probe"
     with h5py.File(tmp_path / "out" / "frames.h5", "r") as f:
         for vid, (_, _, numbers) in SEQUENCES.items():
-            probe = json.loads((work / f"{vid}.json").read_text())
+            probe = probe_output(tmp_path / "out", vid)
             assert (probe["kind"], probe["n_frames"], probe["fps"]) == ("frames", numbers[-1], FPS)
             g = f[f"videos/{vid}"]
             expected = np.array(numbers) - numbers[0]  # S010_002: frame 3 (file 4) is a gap
@@ -211,7 +211,7 @@ def test_a_single_image_is_a_one_frame_item(one_image: Path, tmp_path: Path) -> 
                          stages={"window": {"mode": "all"}})
     rep = run(manifest, tmp_path / "out", opts=INLINE)
     assert rep.videos[0]["status"] == "ok", rep.videos
-    probe = json.loads((tmp_path / "out/.emoprep/work/probe/face.json").read_text())
+    probe = probe_output(tmp_path / "out", "face")  # in its batch's probe pack
     assert (probe["kind"], probe["n_frames"], probe["fps"]) == ("image", 1, 1.0)
     assert (probe["width"], probe["height"]) == (640, 360)
     with h5py.File(tmp_path / "out" / "frames.h5", "r") as f:

@@ -13,7 +13,6 @@ import pytest
 
 import emoprep
 from emoprep.io.layout import Layout
-from emoprep.io.workfiles import save_npz
 from emoprep.pipeline import steps
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.pipeline.stagedef import (
@@ -24,7 +23,8 @@ from emoprep.pipeline.stagedef import (
     PassContext,
     StageDef,
 )
-from tests.helpers import CORPUS, EXTRA, write_manifest
+from emoprep.pipeline.steps.window import load_window
+from tests.helpers import CORPUS, EXTRA, read_item, record_rows, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25},
           "embed": {"hog": {"type": "hog"}, "geo": {"type": "landmarks"}}}
@@ -139,9 +139,13 @@ def test_force_reruns_stage_and_downstream_and_lost_output_is_rebuilt(setup) -> 
     forced = run(manifest, out, opts=RunOptions(workers=0, force={"frames"}))
     assert ran(forced) == {"frames": n, "embed:hog": n, "embed:geo": n}
     victim = Path(CORPUS[1][0]).stem
-    (out / "frames" / f"{victim}.h5").unlink()
+    records = record_rows(out)
+    [lost] = records[f"frames/{victim}"]["outputs"]  # its shard, or its batch's pack (the default)
+    (out / lost).unlink()
     rebuilt = run(manifest, out, opts=INLINE)
-    assert [(r["stage"], r["video_id"]) for r in rebuilt.ran] == [("frames", victim)]
+    assert sorted((r["stage"], r["video_id"]) for r in rebuilt.ran) == sorted(
+        ("frames", r["video_id"]) for k, r in records.items()
+        if k.startswith("frames/") and lost in r["outputs"])  # the units whose output was lost
     assert victim in emoprep.open_store(out).videos()
 
 
@@ -222,8 +226,8 @@ class _Brightness(FrameConsumer):
 
     def begin(self, ctx: PassContext) -> FrameNeed:
         window = ctx.value("window")  # fed in the same pass, or read from its output
-        self.idx = window if window is not None else np.load(
-            self.layout.work("window", self.task.entry.video_id, ".npz"))["frame_index"]
+        self.idx = window if window is not None else load_window(self.layout,
+                                                                  self.task.entry.video_id)
         self.levels: list[float] = []
         return FrameNeed(self.idx)
 
@@ -231,9 +235,14 @@ class _Brightness(FrameConsumer):
         self.levels.append(float(frame.mean()))
 
     def finish(self, ctx: PassContext) -> Outputs:
-        path = BRIGHTNESS_OUT.path(self.layout, self.task.entry.video_id)
-        save_npz(path, {"frame_index": self.idx, "level": np.array(self.levels, np.float32)})
+        path = self.layout.io.save_npz(BRIGHTNESS_OUT, self.task.entry.video_id, {
+            "frame_index": self.idx, "level": np.array(self.levels, np.float32)})
         return [path], {"n_frames": len(self.levels)}
+
+
+def _level(layout: Layout) -> np.ndarray:
+    """(T,) float32: the brightness stage's levels of s01_happy_1 (in its pack or its file)."""
+    return layout.io.load_npz(BRIGHTNESS_OUT, "s01_happy_1", ("level",))["level"]
 
 
 BRIGHTNESS = StageDef(name="brightness", consumer=_Brightness, version=1,
@@ -252,14 +261,14 @@ def test_a_stage_added_with_a_declaration_and_a_consumer_runs_incrementally_in_o
                                          "brightness")}
     assert all(r["ok"] for r in first.ran)
     assert sum(decoded) == 20 * n  # 20 window frames a video, each decoded once for all three
-    level = np.load(Layout(out).work("brightness", "s01_happy_1", ".npz"))["level"]
+    level = read_item(out, "s01_happy_1", _level)
     assert level.shape == (20,) and 0 < level.min() <= level.max() < 255
     assert run(manifest, out, opts=opts).ran == []  # act 2: unchanged, nothing runs
     decoded.clear()
     third = run(manifest, out, ("stages.window.end=0.8",), opts)  # act 3: window and below
     assert ran(third) == {s: n for s in ("window", "track", "au", "frames", "brightness")}
     assert sum(decoded) == 16 * n
-    again = np.load(Layout(out).work("brightness", "s01_happy_1", ".npz"))["level"]
+    again = read_item(out, "s01_happy_1", _level)
     np.testing.assert_array_equal(again, level[:16])  # the same frames, fewer of them
     assert status(manifest, out, ("stages.window.end=0.8",)).stages["brightness"][
         "up-to-date"] == n

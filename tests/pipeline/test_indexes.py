@@ -20,7 +20,9 @@ INLINE = RunOptions(workers=0)
 
 
 @pytest.fixture
-def out_dir(clip_bank: Path, tmp_path: Path) -> tuple[Path, Path]:
+def out_dir(clip_bank: Path, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """Three clips and a broken file run into ``out`` (small clips: packed, the default; a test
+    about per-video shards asks for ``("batch.enabled=false",)`` by indirect parametrisation)."""
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("s01_happy_1.mp4", "s02_sad_1.mp4", "s04_sad_1.mp4"):
@@ -28,7 +30,7 @@ def out_dir(clip_bank: Path, tmp_path: Path) -> tuple[Path, Path]:
     (videos / "s09_happy_1.mp4").write_bytes(b"not a video")
     manifest = write_manifest(tmp_path / "m.yaml", videos, {"embed": {"hog": {"type": "hog"}}})
     out = tmp_path / "out"
-    run(manifest, out, opts=INLINE)
+    run(manifest, out, getattr(request, "param", ()), INLINE)
     return manifest, out
 
 
@@ -58,6 +60,7 @@ def test_unchanged_inputs_leave_the_index_files_alone(out_dir) -> None:
     assert {p: p.stat().st_mtime_ns for p in before} == before
 
 
+@pytest.mark.parametrize("out_dir", [("batch.enabled=false",)], indirect=True)
 def test_broken_shard_reads_as_store_error_naming_the_file(out_dir) -> None:
     _, out = out_dir
     shard = out / "frames" / "s01_happy_1.h5"

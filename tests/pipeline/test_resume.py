@@ -1,6 +1,8 @@
 """Crash safety: SIGKILL a real `emoprep run` at several points (a fresh folder each), resume,
 compare with a clean run; and the dask executors produce the same output folder as the local one.
-One clean reference run is shared by the module."""
+One clean reference run is shared by the module. Its clips run one unit per stage and video
+(``batch.enabled: false``), so records land unit by unit and the kill points fall between them;
+a batch's kill points are tests/reliability/test_kill_points_packed.py's."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 
 from emoprep.pipeline.executors import ExecutorKind
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import CORPUS, assert_same_store, n_records, write_manifest
+from tests.helpers import CORPUS, PER_VIDEO, assert_same_store, n_records, write_manifest
 
 STAGES = {"split": {"folds": 2, "test_fraction": 0.25}, "embed": {"hog": {"type": "hog"}}}
 
@@ -59,7 +61,7 @@ def clean(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     root.mkdir()
     for name, *_ in CORPUS:
         shutil.copy2(clip_bank / name, root / name)
-    manifest = write_manifest(base / "m.yaml", root, STAGES)
+    manifest = write_manifest(base / "m.yaml", root, STAGES, batch=PER_VIDEO)  # unit by unit
     rep = run(manifest, base / "clean", opts=RunOptions(workers=0))
     assert rep.ran and all(r["ok"] for r in rep.ran)
     return manifest, base / "clean", len(rep.ran)

@@ -17,7 +17,7 @@ import h5py
 import pytest
 import yaml
 
-from emoprep.cli.render import run_text, status_text
+from emoprep.cli.render import packed_lines, run_text, status_text
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.samples import cut_clip
 
@@ -85,20 +85,54 @@ def test_the_low_face_warning_is_in_the_terminal_summary(first_run) -> None:
     assert f"warning: lf_happy: {rep.warnings[0]['message']}" in text
 
 
+def test_the_summaries_say_how_many_items_are_packed(first_run) -> None:
+    """The five 12-frame clips that could be read are small: one batch (the empty file is not
+    known to be small and runs alone); ``status`` says the same as the run."""
+    manifest, out, rep = first_run
+    pack = "frames/packs/b000001.h5"
+    assert rep.packed == {"items": 5, "batches": 1, "first": pack, "last": pack}
+    line = f"packed: 5 items in 1 batch ({pack})"
+    assert line in run_text(rep).splitlines()
+    assert line in status_text(status(manifest, out)).splitlines()
+    assert packed_lines({"items": 8000, "batches": 2, "first": pack,
+                         "last": "frames/packs/b000002.h5"}) == [
+        f"packed: 8,000 items in 2 batches ({pack} ... b000002.h5)"]
+    assert packed_lines({}) == []
+
+
 def test_a_video_that_disappears_is_named_with_what_became_of_its_files(first_run) -> None:
+    """The small clips are in batch b000001's packs (the default); the same clips run one file per
+    video (``batch.enabled: false``) name their own files."""
     manifest, out, _ = first_run
+    per_video = out.parent / "per_video"
+    run(manifest, per_video, ("batch.enabled=false",), INLINE)
     (manifest.parent / "data" / "s02_sad.mp4").unlink()
-    shard = out / "frames" / "s02_sad.h5"
     rep = status(manifest, out)
+    packs = ["frames/packs/b000001.h5", "au/packs/b000001.h5"]
+    assert rep.gone == [{"video_id": "s02_sad", "files": packs, "batch": "b000001"}]
+    assert ("gone: s02_sad: processed before, no longer found by the manifest; the next run "
+            "leaves it out of frames.h5 and features/; its data stays in batch b000001's packs "
+            "(frames/packs/b000001.h5, au/packs/b000001.h5) until that batch runs again (fix: "
+            "restore the video to use it again)") in status_text(rep)
+    again = run(manifest, out, opts=INLINE)
+    assert again.gone == rep.gone
+    assert ("gone: s02_sad: processed before, no longer found by the manifest; left out of "
+            "frames.h5 and features/; its data stays in batch b000001's packs") in run_text(again)
+    with h5py.File(out / "frames.h5", "r") as f:
+        assert "s02_sad" not in f["videos"]
+
+    shard = per_video / "frames" / "s02_sad.h5"
+    rep = status(manifest, per_video, ("batch.enabled=false",))
     assert rep.gone == [{"video_id": "s02_sad", "files": ["frames/s02_sad.h5", "au/s02_sad.h5"]}]
     assert ("gone: s02_sad: processed before, no longer found by the manifest; the next run "
             "leaves it out of frames.h5 and features/ and keeps its files (frames/s02_sad.h5, "
             "au/s02_sad.h5)") in status_text(rep)
-    again = run(manifest, out, opts=INLINE)
+    again = run(manifest, per_video, ("batch.enabled=false",), INLINE)
     assert again.gone == rep.gone and shard.is_file()
+    assert again.packed == {} and "packed:" not in run_text(again)
     assert ("gone: s02_sad: processed before, no longer found by the manifest; left out of "
             "frames.h5 and features/; its files are kept") in run_text(again)
-    with h5py.File(out / "frames.h5", "r") as f:
+    with h5py.File(per_video / "frames.h5", "r") as f:
         assert "s02_sad" not in f["videos"]
 
 

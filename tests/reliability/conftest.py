@@ -22,7 +22,7 @@ import pytest
 
 from emoprep.pipeline.runner import RunOptions, run
 from tests import helpers
-from tests.helpers import write_manifest
+from tests.helpers import PER_VIDEO, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 #: the two clips of the suite's dataset (a subset of the conftest corpus)
@@ -95,13 +95,18 @@ def assert_nothing_partial(out: Path) -> None:
 
 @pytest.fixture(scope="session")
 def two_clips(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(dataset folder with CLIPS, its manifest) shared by the suite; tests must not change it."""
+    """(dataset folder with CLIPS, its manifest) shared by the suite; tests must not change it.
+
+    The manifest says ``batch: {enabled: false}``: this suite's faults are those of the per-video
+    layout (a shard per video, its kill points, a corrupt shard or work file of one video); the
+    packed layout, the default for these 40-frame clips, has tests/reliability/
+    test_kill_points_packed.py (which turns it back on) and tests/pipeline/test_batches.py."""
     base = tmp_path_factory.mktemp("rel_data")
     root = base / "videos"
     root.mkdir()
     for name in CLIPS:
         shutil.copy2(clip_bank / name, root / name)
-    return root, write_manifest(base / "m.yaml", root, STAGES)
+    return root, write_manifest(base / "m.yaml", root, STAGES, batch=PER_VIDEO)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ Two configurations, each with one clean reference run shared by its cases: the s
 clips in the default window, and an image sequence beside an mp4 in ``window.mode: au_trim``
 (a seeded sample of the points of each; ``EMOPREP_KILL_POINTS=all`` runs all of them). The
 points are named by the files a stage declares (glob + occurrence), not by how the runner is
-built, so they follow any runner.
+built, so they follow any runner. Both configurations write one file per video
+(``batch.enabled: false``); the kill points of a batch's packs are test_kill_points_packed.py's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from emoprep.pipeline.runner import run, status
-from tests.helpers import assert_same_store, to_legacy
+from tests.helpers import PER_VIDEO, assert_same_store, to_legacy
 from tests.reliability.conftest import INLINE, REPO, assert_nothing_partial
 
 pytestmark = pytest.mark.slow
@@ -99,7 +100,8 @@ def seq_setup(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         "labels": {"pattern": r"(?P<subject>s\d+)_(?P<emotion>[a-z]+)_(?P<take>\d+)(\.mp4)?",
                    "subject": "subject", "groups": ["emotion"]},
         "stages": {"window": {"mode": "au_trim"}, "embed": {"hog": {"type": "hog"}},
-                   "split": {"folds": 2, "test_fraction": 0.0}}}))
+                   "split": {"folds": 2, "test_fraction": 0.0}},
+        "batch": PER_VIDEO}))  # the per-video kill points (packed: *_packed.py)
     clean = base / "clean"
     rep = run(manifest, clean, opts=INLINE)
     assert all(r["ok"] for r in rep.ran), rep.ran

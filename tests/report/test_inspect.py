@@ -12,6 +12,7 @@ import emoprep
 from emoprep.errors import StoreError
 from emoprep.report import inspect_video, render_inspect, render_inspect_json
 from emoprep.types import FrameStatus
+from tests.helpers import record_rows
 from tests.report.conftest import FAILED_ID, LOW_FACE_ID
 
 
@@ -33,11 +34,12 @@ def test_ok_video_matches_the_store(report_run: Path) -> None:
     assert {k: v for k, v in info["fingerprints"].items() if k in m["fingerprints"]} \
         == m["fingerprints"]
     assert set(info["fingerprints"]) >= {"probe", "window", "track", "au", "frames"}
-    assert info["shards"]["frames"] == "frames/s01_happy_1.h5"
+    [shard] = record_rows(report_run)["frames/s01_happy_1"]["outputs"]  # its batch's pack
+    assert info["shards"]["frames"] == shard
     assert all((report_run / p).is_file() for p in info["shards"].values())
     text = render_inspect(info)
     assert "video         s01_happy_1" in text and "labels        emotion=happy, take=1" in text
-    assert "frames/s01_happy_1.h5" in text and "\x1b" not in text
+    assert shard in text and "\x1b" not in text
 
 
 def test_low_coverage_video_carries_its_warning(report_run: Path) -> None:
