@@ -1,5 +1,6 @@
 """docs/STORE.md examples run as written, against a real small run (``out`` in the working
-folder); the example for packed items (schema 2) against the same run with ``batch.enabled``."""
+folder); the example for per-video items against the same run with ``batch.enabled: false``, the
+one for packed items (schema 2) against it with every item packed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def blocks() -> list[str]:
 
 #: the example that reads packed items (docs/STORE.md, "Reading with plain h5py", the second)
 PACKED = 1
+#: the example that reads per-video items (the first)
+PER_VIDEO = 0
 _PACKED_RUN: dict[str, Path] = {}
 
 
@@ -38,6 +41,17 @@ def packed_run(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return _PACKED_RUN["out"]
 
 
+def per_video_run(clip_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared run's manifest run again with one shard per item (``out`` of another folder)."""
+    if "per_video" not in _PACKED_RUN:
+        manifest = shared_run(clip_bank, tmp_path_factory).parent / "m.yaml"
+        out = tmp_path_factory.mktemp("per_video_store") / "out"
+        rep = run(manifest, out, overrides=("batch.enabled=false",), opts=RunOptions(workers=0))
+        assert all(r["ok"] for r in rep.ran) and not (out / "frames/packs").exists()
+        _PACKED_RUN["per_video"] = out
+    return _PACKED_RUN["per_video"]
+
+
 def test_the_page_has_examples() -> None:
     assert len(blocks()) >= 4
 
@@ -46,7 +60,8 @@ def test_the_page_has_examples() -> None:
 def test_store_examples_run_as_written(index: int, clip_bank: Path,
                                        tmp_path_factory: pytest.TempPathFactory,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    out = (packed_run if index == PACKED else shared_run)(clip_bank, tmp_path_factory)
+    made = {PER_VIDEO: per_video_run, PACKED: packed_run}.get(index, shared_run)
+    out = made(clip_bank, tmp_path_factory)
     monkeypatch.chdir(out.parent)  # the examples read "out"
     code = blocks()[index]
     namespace: dict[str, object] = {}
