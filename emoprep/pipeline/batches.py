@@ -147,16 +147,15 @@ def copies(plan: Plan, records: RecordStore, batch: str, vids: list[str], todo: 
     for d in plan.stages:
         if not any((d.name, vid) in todo for vid in vids) or not d.outputs:
             continue
-        artifact = d.outputs[0]
-        rel = layout.rel(artifact.pack(layout, batch))
+        rels = sorted(layout.rel(a.pack(layout, batch)) for a in d.outputs)  # every output
         keep = []
         for vid in vids:
             fresh = plan.units.state((d.name, vid)) is UnitState.FRESH
             rec = records.get(d.name, vid) if fresh else None
-            if rec is not None and rec.outputs == [rel]:
+            if rec is not None and sorted(rec.outputs) == rels:
                 keep.append(vid)
         if keep:
-            out.append(Copy(d.name, artifact, tuple(keep)))
+            out.append(Copy(d.name, tuple(d.outputs), tuple(keep)))
     return tuple(out)
 
 

@@ -32,7 +32,7 @@ from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, Linked
 from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION, IndexRow, ItemPart
-from emoprep.pipeline.batches import packed
+from emoprep.pipeline.batches import BATCH_KEY, packed
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
 from emoprep.pipeline.manifest.labels import default_task, vocabularies
@@ -355,8 +355,9 @@ class _Rows:
         """(file, item) of a record's output: its batch's pack and the video id, or its shard
         and ""."""
         lay = self.session.layout
-        if packed(rec):
-            return lay.root / rec.outputs[0], vid
+        if packed(rec):  # the pack of this artifact: a stage may write several
+            batch = rec.summary.get(BATCH_KEY)
+            return (a.pack(lay, str(batch)) if batch else lay.root / rec.outputs[0]), vid
         return a.path(lay, vid), ""
 
     def summary(self, v: VideoEntry, p: _Pending) -> dict[str, Any]:

@@ -344,11 +344,12 @@ class UnitTask:
 
 @dataclass(frozen=True)
 class Copy:
-    """Up-to-date items of ``stage`` that a batch job copies into the rewritten pack of its
-    ``artifact`` (they keep their records, with the new pack's checksums)."""
+    """Up-to-date items of ``stage`` that a batch job copies into the rewritten packs of its
+    ``artifacts`` (every output of the stage; they keep their records, with the new packs'
+    checksums)."""
 
     stage: str
-    artifact: Artifact
+    artifacts: tuple[Artifact, ...]
     videos: tuple[str, ...]
 
 

@@ -179,7 +179,8 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
                 for item in spec.items:
                     ran += run_job(item, PackedLayout(layout.root, packs))
                 for c in spec.copies:
-                    packs.copy_fresh(c.artifact, list(c.videos))
+                    for a in c.artifacts:
+                        packs.copy_fresh(a, list(c.videos))
                 written = packs.close()
             except BaseException:
                 packs.abort()
@@ -199,8 +200,9 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
         out.append(UnitResult(r.task.stage, r.task.entry.video_id, True, list(sums),
                               {**outcome[1], CHECKSUM_KEY: sums}, seconds=r.seconds))
     for c in spec.copies:
-        if c.artifact.pattern in written:
-            sums = stamps[str(written[c.artifact.pattern])]
+        if all(a.pattern in written for a in c.artifacts):
+            sums = {rel: s for a in c.artifacts
+                    for rel, s in stamps[str(written[a.pattern])].items()}
             out += [UnitResult(c.stage, vid, True, list(sums), {COPIED_KEY: True,
                                                                   CHECKSUM_KEY: sums})
                     for vid in c.videos]
