@@ -81,6 +81,8 @@ class _State:
     dropped: set[str] = field(default_factory=set)
     redone: dict[str, int] = field(default_factory=dict)
     decoded: int = -1
+    #: the batch's frame counter (flushed by its caller), else each pass counts and flushes its own
+    progress: FrameCounter | None = None
 
     # PassContext
     def value(self, stage: str) -> Any:
@@ -105,9 +107,12 @@ class _State:
         return stage in self.dropped or (r is not None and isinstance(r.outcome, BaseException))
 
 
-def run_job(job: Job, layout: Layout) -> list[Ran]:
-    """Run every unit of ``job``; one :class:`Ran` per unit that ran, in the order they ended."""
-    st = _State(job, layout)
+def run_job(job: Job, layout: Layout, progress: FrameCounter | None = None) -> list[Ran]:
+    """Run every unit of ``job``; one :class:`Ran` per unit that ran, in the order they ended.
+
+    ``progress``: a frame counter shared by the items of a batch (its caller flushes it), so a
+    one-frame item does not put a count on the progress queue of its own."""
+    st = _State(job, layout, progress=progress)
     pending = list(job.tasks)
     while pending:
         pending = [t for t in pending if not _drop_if_blocked(st, t)]
@@ -238,7 +243,7 @@ def _feed(st: _State, tasks: dict[str, UnitTask], feeds: list[_Feed]) -> None:
         return
     owner = (readers or [f for f in feeds if f.need.count is not Count.NO])[0].stage
     entry = tasks[owner].entry
-    progress = FrameCounter(tasks[owner].progress)
+    progress = st.progress or FrameCounter(tasks[owner].progress)
     counted = _Count()
     t0, before = time.perf_counter(), sum(st.seconds.get(f.stage, 0.0) for f in readers)
     try:
@@ -251,7 +256,8 @@ def _feed(st: _State, tasks: dict[str, UnitTask], feeds: list[_Feed]) -> None:
         for f in feeds:
             if f.stage in st.active and (f.need.indices.size or f.need.count is not Count.NO):
                 _settle(st, tasks[f.stage], f.consumer, exc)
-    progress.flush()
+    if st.progress is None:
+        progress.flush()
     if count:
         st.decoded = counted.n
     inside = sum(st.seconds.get(f.stage, 0.0) for f in readers) - before
