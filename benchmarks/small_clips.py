@@ -113,7 +113,7 @@ def vision(manifest: Path) -> dict[str, float]:
         res = compute_au(geom, entry, s.au, Path(entry.path).parent)
         trim_score(res.values, res.names)
         head_pose(geom.landmarks, *frames[0].shape[1::-1])
-        for name, ecfg in s.embed.items():
+        for ecfg in s.embed.values():
             embed_frames(built(ecfg), crops, None, face, getattr(ecfg, "batch_size", 64))
         frames_seen, faces = frames_seen + len(frames), faces + int(face.sum())
     return {"frames": frames_seen, "faces": faces, "cpu_s": time.process_time() - t0}
