@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ from emoprep.pipeline.stagedef import (
 )
 from emoprep.types import SourceKind, VideoEntry
 
+#: the finished values of the job's consumers while one of its runners runs (:func:`job_value`)
+_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("emoprep_job_values", default=None)
 #: passes a consumer may ask for again (the recounted video; the rows the tracker did not fill)
 MAX_REDO = 2
 #: a unit's outcome: its outputs and summary, or the exception that ended it
@@ -102,6 +105,11 @@ class _State:
     def done(self, task: UnitTask, outcome: Outcome) -> None:
         self.ran[task.stage] = Ran(task, outcome, self.seconds.get(task.stage, 0.0))
 
+    def finished_values(self) -> dict[str, Any]:
+        """stage -> value of each consumer of the job whose unit ended with its outputs."""
+        return {stage: c.value for stage, c in self.consumers.items()
+                if stage in self.ran and not isinstance(self.ran[stage].outcome, BaseException)}
+
     def failed_or_dropped(self, stage: str) -> bool:
         r = self.ran.get(stage)
         return stage in self.dropped or (r is not None and isinstance(r.outcome, BaseException))
@@ -126,10 +134,23 @@ def run_job(job: Job, layout: Layout, progress: FrameCounter | None = None) -> l
             break
         pending.remove(task)
         t0 = time.perf_counter()
-        outcome = _call(task.run, task, layout)
+        reset = _VALUES.set(st.finished_values())
+        try:
+            outcome = _call(task.run, task, layout)
+        finally:
+            _VALUES.reset(reset)
         st.add_time(task.stage, t0)
         st.done(task, outcome)
     return list(st.ran.values())
+
+
+def job_value(stage: str) -> Any:
+    """For a runner called by the driver: the value of the consumer of ``stage`` that finished
+    in the same job (``track``: its :class:`~emoprep.types.Geometry`, equal to what it wrote), so
+    the runner need not read back what was written a moment ago (one read of every geometry
+    array per small item); None when ``stage`` did not run in this job."""
+    values = _VALUES.get()
+    return None if values is None else values.get(stage)
 
 
 def _drop_if_blocked(st: _State, task: UnitTask) -> bool:
