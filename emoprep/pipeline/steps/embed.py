@@ -62,8 +62,8 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     vid, name, aug = task.entry.video_id, task.embedder, task.augmentation
     assert name is not None
     ecfg = task.stages.embed[name]
-    geo, stored = layout.io.read_arrays(frames.OUTPUT, vid,
-                                        ("status", "landmarks", "align_matrix", "frame_index"))
+    lm_keys = ("landmarks", "align_matrix") if ecfg.needs_landmarks else ()
+    geo, stored = layout.io.read_arrays(frames.OUTPUT, vid, ("status", "frame_index", *lm_keys))
     mask = FrameStatus.has_face(geo["status"])
     lms = _landmarks(geo) if ecfg.needs_landmarks else None
     crops: Iterator[np.ndarray] = layout.io.iter_dataset(frames.OUTPUT, vid, "frames")
