@@ -47,8 +47,12 @@ def write_manifest(
 
 
 def store_arrays(out: Path) -> dict[tuple[str, str], object]:
-    """Every dataset of every store in an output folder, keyed (store file, dataset path)."""
+    """Every dataset of every store in an output folder, keyed (store file, dataset path); a
+    packed item's rows (schema 2: the index's ``items`` table) under the path its
+    ``videos/<id>`` group would give them, so both layouts compare key for key."""
     import h5py
+
+    from emoprep.io.index_items import IndexItems
 
     found: dict[tuple[str, str], object] = {}
 
@@ -62,7 +66,14 @@ def store_arrays(out: Path) -> dict[tuple[str, str], object]:
 
     for index in [out / "frames.h5", *sorted((out / "features").glob("*.h5"))]:
         with h5py.File(index, "r") as f:
-            walk(f, "", index)
+            walk(f["videos"], "videos/", index)
+            found[(index.name, "table")] = f["table"][()]
+            items = IndexItems(f)
+            for vid, parts in items.where.items():
+                for part in parts:
+                    base = f"videos/{vid}/" + (f"{part}/" if part else "")
+                    for name in items.datasets(vid, part):
+                        found[(index.name, base + name)] = items.rows_of(vid, part, name)[()]
     return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -234,9 +234,12 @@ _TABLE_DTYPE = np.dtype([
 ])
 
 
-def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> None:
-    """(Re)write an index file atomically: a ``table`` of every video and, under ``videos/<id>``,
-    external links to the shard datasets of the videos that are done."""
+def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any],
+                extra: Callable[[h5py.File], None] | None = None) -> None:
+    """(Re)write an index file atomically: a ``table`` of every video; under ``videos/<id>``,
+    external links to the shard datasets of the per-video items that are done; then ``extra``
+    writes what else the file holds (the packed items: :func:`emoprep.io.index_items.write_items`).
+    """
     table = np.array(
         [(r.video_id, r.subject, json.dumps(r.labels, sort_keys=True), r.status, r.n_frames,
           r.n_face, r.error) for r in rows],
@@ -246,17 +249,27 @@ def build_index(path: Path, rows: list[IndexRow], attrs: Mapping[str, Any]) -> N
         w.array("table", table)
         videos = w.file.create_group("videos")
         for r in rows:
-            if not r.links:
+            if not r.links or r.parts:
                 continue
             g = videos.create_group(r.video_id)
             for k, v in r.attrs.items():
                 g.attrs[k] = _encode_attr(v)
-            for name, attrs in r.groups.items():  # made here: one made on the way to a link
-                sub = g.create_group(name)         # would carry its creation time
-                for k, v in attrs.items():
-                    sub.attrs[k] = _encode_attr(v)
             for name, (shard, obj) in r.links.items():
                 g[name] = h5py.ExternalLink(shard, obj)
+        if extra is not None:
+            extra(w.file)
+
+
+def shard_rows(path: Path) -> tuple[dict[str, tuple[int, int]], dict[str, Any]]:
+    """(dataset -> [0, rows) of every top-level dataset, decoded attributes) of a shard: a
+    shard as one part of a packed item (:class:`~emoprep.io.store_config.ItemPart`)."""
+    try:
+        with h5py.File(path, "r") as f:
+            rows = {k: (0, int(ds.shape[0])) for k, ds in f.items()
+                    if isinstance(ds, h5py.Dataset) and ds.ndim}
+            return rows, decode_attrs(f.attrs, json_keys=())
+    except OSError as exc:
+        raise StoreError(f"shard {path}: cannot read ({exc})") from exc
 
 
 def shard_links(path: Path, rel: str, prefix: str = "") -> dict[str, tuple[str, str]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from emoprep.errors import StoreError
 from emoprep.io.hdf5 import decode_attrs, read_table
+from emoprep.io.index_items import IndexItems
 from emoprep.io.layout import Layout
 from emoprep.io.store_config import FRAMES_STORE, features_store
 
@@ -31,6 +32,7 @@ class _LazyFile:
     path: Path
     _file: h5py.File | None = None
     _pid: int = -1
+    _items: IndexItems | None = None
 
     def _f(self) -> h5py.File:
         if self._file is None or self._pid != os.getpid():
@@ -39,7 +41,28 @@ class _LazyFile:
             except OSError as exc:
                 raise StoreError(f"store {self.path}: cannot open ({exc})") from exc
             self._pid = os.getpid()
+            self._items = None
         return self._file
+
+    def _packed(self) -> IndexItems:
+        """The index's table of packed items (schema 2), read once per open file."""
+        f = self._f()
+        if self._items is None:
+            with self._reading("its items table"):
+                self._items = IndexItems(f)
+        return self._items
+
+    def _ids(self) -> list[str]:
+        """Every item the index has: per-video groups and packed items, sorted."""
+        return sorted([*self._f()["videos"].keys(), *self._packed().videos()])
+
+    def _node(self, video_id: str) -> Any:
+        """The item's ``videos/<id>`` group, or the view of a packed item's rows (both read
+        alike: ``node["frames"][()]``, ``"au" in node``, ``node.attrs``); KeyError if neither."""
+        videos = self._f()["videos"]
+        if video_id in videos:
+            return videos[video_id]
+        return self._packed().item(video_id)
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[None]:
@@ -65,7 +88,7 @@ class _LazyFile:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_file": None, "_pid": -1}
+        return {**self.__dict__, "_file": None, "_pid": -1, "_items": None}
 
 
 class FrameStore(_LazyFile):
@@ -86,11 +109,11 @@ class FrameStore(_LazyFile):
 
     def videos(self) -> list[str]:
         """Ids of the videos whose frames are in the store, sorted."""
-        return sorted(self._f()["videos"].keys())
+        return self._ids()
 
-    def _group(self, video_id: str) -> h5py.Group:
+    def _group(self, video_id: str) -> Any:
         try:
-            return self._f()["videos"][video_id]
+            return self._node(video_id)
         except KeyError:
             raise StoreError(
                 f"frame store {self.path}: no video {video_id!r} (have {len(self.videos())}; "
@@ -181,21 +204,21 @@ class FeatureStore(_LazyFile):
         return read_table(self.path)
 
     def videos(self) -> list[str]:
-        return sorted(self._f()["videos"].keys())
+        return self._ids()
 
     def augmentations(self, video_id: str) -> list[str]:
         with self._reading(f"augmentations of {video_id!r}"):
-            g = self._f()["videos"][video_id]
+            g = self._node(video_id)
             return sorted(g["augmented"].keys()) if "augmented" in g else []
 
     def attrs(self, video_id: str) -> dict[str, Any]:
         with self._reading(f"attributes of {video_id!r}"):
-            return decode_attrs(self._f()["videos"][video_id].attrs)
+            return decode_attrs(self._node(video_id).attrs)
 
     def read(self, video_id: str, augmentation: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(features (T, D) float32, mask (T,) bool) of the original or an augmented variant."""
         try:
-            g = self._f()["videos"][video_id]
+            g = self._node(video_id)
             if augmentation:
                 g = g["augmented"][augmentation]
             return g["features"][()], g["mask"][()].astype(bool)
@@ -206,7 +229,7 @@ class FeatureStore(_LazyFile):
 
     def frame_index(self, video_id: str) -> np.ndarray:
         with self._reading(f"frame_index of {video_id!r}"):
-            return self._f()["videos"][video_id]["frame_index"][()]
+            return self._node(video_id)["frame_index"][()]
 
 
 def open_features(out: str | Path, name: str) -> FeatureStore:

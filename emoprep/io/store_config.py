@@ -45,6 +45,18 @@ def features_store(embedder: str) -> str:
 
 
 @dataclass
+class ItemPart:
+    """One part of a packed item in an index file (schema 2, :mod:`emoprep.io.index_items`): where
+    its rows are and its attributes, a row of the index's ``items`` table."""
+
+    part: str  #: "" for the index's own store, else the link's name or prefix (``au``)
+    file: str  #: the pack (or a shard), relative to the index file's folder
+    target: str  #: the group of that file holding the datasets (``/data`` in a pack, ``/``)
+    offsets: dict[str, tuple[int, int]]  #: dataset name -> [start, stop) of its rows
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class IndexRow:
     """One video of an index file's ``table``, with the links to its shard datasets."""
 
@@ -58,5 +70,5 @@ class IndexRow:
     # name -> (shard rel path, object)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
-    #: attributes of groups inside the row (``au`` of an item in a pack: its attribute table's)
-    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: an item with an output in a pack: its parts, rows of the ``items`` table (no links then)
+    parts: list[ItemPart] = field(default_factory=list)

@@ -155,5 +155,5 @@ def copied_record(old: Record, outputs: list[str], summary: dict[str, Any]) -> R
 
 
 def packed(rec: Record | None) -> bool:
-    """True when the record's output is a pack (its item lives in ``items/<video_id>``)."""
+    """True when the record's output is a pack (its item is a row of the pack's ``items`` table)."""
     return rec is not None and bool(rec.outputs) and is_pack(rec.outputs[0])

@@ -31,7 +31,7 @@ from typing import Any
 from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, Linked
-from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION, IndexRow
+from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION, IndexRow, ItemPart
 from emoprep.pipeline.batches import packed
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
@@ -155,39 +155,48 @@ def _write_index(path: Path, stamp: Path, pending: list[_Pending], attrs: dict[s
     from emoprep.io import hdf5
 
     for p in pending:
-        for prefix, shard, item, own in p.shards:
-            _links(p.row, prefix, shard, item, own, _rel(shard, path))
+        if any(item for _, _, item, _ in p.shards):
+            _parts(p, path)
+            continue
+        for prefix, shard, _, _ in p.shards:
+            p.row.links.update(hdf5.shard_links(shard, _rel(shard, path), prefix=prefix))
         if p.shards:
-            _, first, item, _ = p.shards[0]
-            shard_attrs = _item_attrs(first, item) if item else _shard_attrs(first)
-            p.row.attrs = {**shard_attrs, **p.meta}
-    if any(item for p in pending for _, _, item, _ in p.shards):
+            p.row.attrs = {**_shard_attrs(p.shards[0][1]), **p.meta}
+    if any(p.row.parts for p in pending):
         attrs = {**attrs, "schema_version": PACKED_SCHEMA}
     stamp.unlink(missing_ok=True)  # a run killed between the two writes leaves no stale stamp
-    hdf5.build_index(path, [p.row for p in pending], {**attrs, "inputs_digest": key})
+    from emoprep.io.index_items import write_items
+
+    rows = [p.row for p in pending]
+    hdf5.build_index(path, rows, {**attrs, "inputs_digest": key},
+                     extra=lambda f: write_items(f, rows))
     atomic_write_text(stamp, json.dumps({"inputs_digest": key, **(_stamp_of(path) or {})}))
     return True
 
 
-def _item_attrs(pack: Path, item: str) -> dict[str, Any]:
+def _parts(p: _Pending, index: Path) -> None:
+    """An item with an output in a pack: each of its outputs (packed or a shard of its own) a
+    row of the index's ``items`` table (:class:`ItemPart`), no ``videos/<id>`` group; the first
+    part's attributes are the item's, with the manifest's on top."""
+    from emoprep.io.hdf5 import shard_rows
+    from emoprep.io.pack_format import DATA
     from emoprep.io.packs import pack_item
 
-    return dict(pack_item(pack, item)[1])
-
-
-def _links(row: IndexRow, prefix: str, shard: Path, item: str, own: bool, rel: str) -> None:
-    """Link a shard's top-level objects (an item's datasets in a pack) under ``prefix``; ``own``:
-    the prefix is a group of its own holding the shard's (item's) attributes."""
-    from emoprep.io import hdf5
-    from emoprep.io.packs import ITEMS, pack_item
-
-    if not item:
-        row.links.update(hdf5.shard_links(shard, rel, prefix=prefix))
-        return
-    names, attrs = pack_item(shard, item)
-    row.links.update({f"{prefix}{k}": (rel, f"/{ITEMS}/{item}/{k}") for k in names})
-    if own:
-        row.groups[prefix.rstrip("/")] = dict(attrs)
+    row = p.row
+    for prefix, shard, item, own in p.shards:
+        part = prefix.rstrip("/")
+        if item:
+            entry = pack_item(shard, item)
+            offsets, attrs, target = entry.offsets, entry.attrs, f"/{DATA}"
+        else:
+            (offsets, attrs), target = shard_rows(shard), "/"
+        row.parts.append(ItemPart(part, _rel(shard, index), target, dict(offsets),
+                                  dict(attrs) if own or not part else {}))
+    for name, (rel, _) in sorted(row.links.items()):  # a linked shard of the item's own
+        offsets, attrs = shard_rows(index.parent / rel)
+        row.parts.append(ItemPart(name, rel, "/", offsets, attrs))
+    row.links = {}
+    row.parts[0].attrs = {**row.parts[0].attrs, **p.meta}
 
 
 def index_attrs(session: Session, store: str, anomalies: list[str]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from emoprep.errors import StoreError
 from emoprep.io.layout import PACKS, is_pack
-from emoprep.io.packs import ITEMS, pack_item
+from emoprep.io.packs import pack_item
 from emoprep.io.reader import open_store
 from emoprep.io.store_config import AU_STORE, FRAMES_STORE, features_store
 from emoprep.pipeline.batches import BATCH_KEY
@@ -74,7 +74,7 @@ def _in_pack(path: Path, video_id: str) -> bool:
 
 def _recorded(run: RunData, video_id: str) -> dict[str, str]:
     """Store -> the output (relative path) the video's records name, where it exists: its own
-    shard, or its batch's pack holding ``items/<video_id>``. Work files are left out."""
+    shard, or its batch's pack listing it in its item table. Work files are left out."""
     work = run.layout.rel(run.layout.meta_dir) + "/"
     found: dict[str, str] = {}
     for rec in run.records.get(video_id, {}).values():
@@ -108,9 +108,11 @@ def _shards(run: RunData, video_id: str) -> dict[str, str]:
     return {s: found[s] for s in first + rest}
 
 
-def _packed(shards: dict[str, str], video_id: str) -> dict[str, str]:
-    """Store -> the video's group in its pack, for the stores whose output is a pack."""
-    return {s: f"{ITEMS}/{video_id}" for s, rel in shards.items() if is_pack(rel)}
+def _packed(root: Path, shards: dict[str, str], video_id: str) -> dict[str, str]:
+    """Store -> the video's row of its pack's item table (``items[1]``: its offsets into the
+    pack's arrays and its attributes), for the stores whose output is a pack."""
+    return {s: f"items[{pack_item(root / rel, video_id).row}]" for s, rel in shards.items()
+            if is_pack(rel)}
 
 
 def _batch(stages: dict[str, dict[str, Any]]) -> str:
@@ -134,7 +136,8 @@ def inspect_video(out_dir: str | Path, video_id: str,
 
     ``shards``: store -> where the records say the video's output is (relative path): its own
     shard, or its batch's pack (``frames/packs/b000001.h5``); only for an item of a batch,
-    ``batch`` (its id) and ``groups`` (store -> ``items/<video_id>``, its group in that pack).
+    ``batch`` (its id) and ``rows`` (store -> ``items[<k>]``, its row of that pack's item
+    table: its offsets into the pack's arrays, its attributes).
 
     ``min_face_fraction``: as in :func:`~emoprep.report.build.build_report` (None: the run's
     recorded value, else 0.5). Works for failed videos too (then window, trim and counts are None
@@ -164,10 +167,10 @@ def inspect_video(out_dir: str | Path, video_id: str,
     info["fingerprints"] = {s: d["fingerprint"] for s, d in stages.items()}
     info["stages"] = stages
     info["shards"] = _shards(run, video_id)
-    groups = _packed(info["shards"], video_id)
-    if groups:  # only for an item of a batch: a per-video folder's dict is as it always was
+    rows = _packed(run.root, info["shards"], video_id)
+    if rows:  # only for an item of a batch: a per-video folder's dict is as it always was
         info["batch"] = _batch(stages)
-        info["groups"] = groups
+        info["rows"] = rows
     info["out"] = str(run.root)
     return info
 
@@ -215,8 +218,8 @@ def render_inspect(info: dict[str, Any]) -> str:
         lines.append(f"  {s:<16}{d['status']:<8}{secs:>10}  {d['fingerprint'][:12]}"
                      + (f"  {d['error']}" if d["error"] else ""))
     lines.append("shards:")
-    groups = info.get("groups", {})
-    lines += [f"  {k:<24}{Path(info['out']) / v}" + (f"  group {groups[k]}" if k in groups else "")
+    rows = info.get("rows", {})
+    lines += [f"  {k:<24}{Path(info['out']) / v}" + (f"  row {rows[k]}" if k in rows else "")
               for k, v in info["shards"].items()]
     return "\n".join(lines)
 

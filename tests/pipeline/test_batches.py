@@ -11,6 +11,7 @@ a killed pack's temporary is swept.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -36,6 +37,16 @@ def long_clip(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     path = tmp_path_factory.mktemp("long") / LONG
     assert cut_clip(samples_dir / "WolfgangLanger_Pexels.mp4", path, 100, 90) == 90
     return path
+
+
+SMALL = ("s01_happy_1", "s02_sad_1", "s03_happy_1", "s04_sad_1")
+
+
+def _objects(f: h5py.File) -> list[str]:
+    """Every object path of an index file, not following its external links."""
+    found: list[str] = []
+    f.visit_links(found.append)
+    return found
 
 
 def _same_data(a: Path, b: Path) -> None:
@@ -69,16 +80,24 @@ def test_a_packed_run_holds_the_per_video_data_and_every_reader_reads_it(
         "frames/packs/b000001.h5", "frames/packs/b000002.h5"]
     assert len(_packs(v2)) == 6 * 2  # probe, window, track, au, frames, hog
     assert sorted(p.name for p in (v2 / "frames").glob("*.h5")) == [LONG.replace(".mp4", ".h5")]
-    with h5py.File(v2 / "frames.h5", "r") as f:
+    with h5py.File(v2 / "frames.h5", "r") as f:  # packed items: rows of the items table
         assert f.attrs["schema_version"] == 2
-        g = f["videos/s02_sad_1"]
-        assert g.get("frames", getlink=True).filename == "frames/packs/b000001.h5"
-        assert g.get("frames", getlink=True).path == "/items/s02_sad_1/frames"
-        assert g["au"].attrs["au_source"] == "landmarks"
+        assert list(f["videos"]) == [LONG.replace(".mp4", "")]  # a group only per video
+        rows = {(r["video_id"].decode(), r["part"].decode()): r for r in f["items"][()]}
+        assert sorted(rows) == sorted((v, p) for v in SMALL for p in ("", "au"))
+        r = rows[("s02_sad_1", "")]
+        assert r["pack"].decode() == "frames/packs/b000001.h5"
+        assert f.get("packs/frames/packs/b000001.h5", getlink=True).path == "/data"
+        assert json.loads(r["attrs"])["subject"] == "s02"
+        assert json.loads(rows[("s02_sad_1", "au")]["attrs"])["au_source"] == "landmarks"
+        assert rows[("s02_sad_1", "au")]["pack"].decode() == "au/packs/b000001.h5"
+        assert not [k for k in _objects(f) if k.split("/")[-1] in SMALL]  # no per-item object
     with h5py.File(v2 / "frames/packs/b000001.h5", "r") as f:
-        assert sorted(f["items"]) == ["s01_happy_1", "s02_sad_1"]
-        assert [r["video_id"].decode() for r in f["item_attrs"][()]] == sorted(f["items"])
-        assert not f["items/s01_happy_1"].attrs  # per-item attributes live in the table
+        table = f["items"][()]
+        assert [r["video_id"].decode() for r in table] == ["s01_happy_1", "s02_sad_1"]
+        (s1, e1), (s2, e2) = table["frames"]
+        assert s1 == 0 and e1 == s2 and e2 == f["data/frames"].shape[0]  # rows end to end
+        assert sorted(f) == ["data", "items"] and not f["data"].attrs  # one array per dataset
     a, b = open_store(v1), open_store(v2)
     assert a.videos() == b.videos()
     for vid in a.videos():
@@ -86,6 +105,12 @@ def test_a_packed_run_holds_the_per_video_data_and_every_reader_reads_it(
         packed = 1 if vid == LONG.replace(".mp4", "") else 2  # the long clip: a shard
         assert ma.pop("schema_version") == 1 and mb.pop("schema_version") == packed
         assert ma.keys() == mb.keys()
+        for k in ma:  # the attributes (labels, fingerprints, ...) and arrays, value for value
+            x, y = ma[k], mb[k]
+            if isinstance(x, np.ndarray):
+                assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), (vid, k)
+            else:
+                assert x == y and type(x) is type(y), (vid, k, x, y)
         assert np.array_equal(a.features(vid, "hog"), b.features(vid, "hog"))
     _same_readers(v1, v2, tmp_path)
     st = status(manifest, v2, overrides=BATCH)
@@ -108,12 +133,21 @@ def _same_readers(v1: Path, v2: Path, tmp_path: Path) -> None:
     for i in range(len(da)):
         assert np.array_equal(da[i]["x"].numpy(), db[i]["x"].numpy())
     plain = {}
-    for out in (v1, v2):  # the example of docs/STORE.md, "Reading with plain h5py"
+    for out in (v1, v2):  # the examples of docs/STORE.md, "Reading with plain h5py"
         with h5py.File(out / "frames.h5", "r") as f:
+            rows = f["items"][()] if "items" in f else []
+            where = {(r["video_id"].decode(), r["part"].decode()): r for r in rows}
             for row in f["table"]:
-                g = f["videos"][row["video_id"].decode()]
-                plain[(out.name, row["video_id"].decode())] = (g["frames"][()].sum(),
-                                                               (g["status"][()] != 0).sum())
+                vid = row["video_id"].decode()
+                if (vid, "") in where:
+                    r = where[(vid, "")]
+                    data = f["packs"][r["pack"].decode()]
+                    (s, e), (s2, e2) = r["frames"], r["status"]
+                    crops, status = data["frames"][s:e], data["status"][s2:e2]
+                else:
+                    g = f["videos"][vid]
+                    crops, status = g["frames"][()], g["status"][()]
+                plain[(out.name, vid)] = (crops.sum(), (status != 0).sum())
     assert {k[1]: v for k, v in plain.items() if k[0] == "v1"} == \
         {k[1]: v for k, v in plain.items() if k[0] == "v2"}
 
@@ -198,9 +232,10 @@ def test_a_failed_item_is_recorded_with_its_reason_and_the_batch_finishes(
                                                  "showed a face")
     assert {s for s, _ in states.values()} == {"ok"}
     with h5py.File(out / "frames/packs/b000001.h5", "r") as f:
-        assert "s07_sad_1" not in f["items"] and len(f["items"]) == 4
+        ids = [r.decode() for r in f["items"]["video_id"]]
+        assert "s07_sad_1" not in ids and len(ids) == 4
     with h5py.File(out / ".emoprep/work/probe/packs/b000001.h5", "r") as f:
-        assert "s07_sad_1" in f["items"]  # its probe succeeded
+        assert b"s07_sad_1" in list(f["items"]["video_id"])  # its probe succeeded
     st = status(manifest, out, overrides=(*BATCH, "batch.items=5"))
     assert st.stages["track"][UnitState.DATA_FAILED.value] == 1
     assert run(manifest, out, overrides=(*BATCH, "batch.items=5"), opts=INLINE).ran == []
@@ -255,7 +290,7 @@ def test_a_per_video_folder_keeps_its_files_until_its_items_run_again(corpus: Pa
     assert sorted(p for p in _packs(out) if p.startswith("frames/")) == [
         "frames/packs/b000001.h5", "frames/packs/b000002.h5"]
     with h5py.File(out / "frames.h5", "r") as f:
-        assert f["videos/s01_happy_1"].get("frames", getlink=True).filename.startswith(
+        assert list(f["videos"]) == [] and f["items"][0]["pack"].decode().startswith(
             "frames/packs/")
     _same_data(v1, out)
     left = [p for p in out.rglob("*") if p.is_file() and p.parent.name != "packs"

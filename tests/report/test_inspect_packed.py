@@ -1,5 +1,6 @@
 """``inspect`` on a folder whose small items live in packs (``batch.enabled: true``): each
-item's outputs are found where its records say (its batch's pack, group ``items/<id>``), and an
+item's outputs are found where its records say (its batch's pack, row ``items[k]`` of its item
+table), and an
 item that is not small keeps its per-video shards and the dict it always had."""
 
 from __future__ import annotations
@@ -47,7 +48,10 @@ def packed_run(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     return manifest, base / "out"
 
 
-def test_packed_items_show_their_pack_and_group(packed_run: tuple[Path, Path]) -> None:
+ROW = {"s01_happy_1": 0, "s02_sad_1": 1, "s04_sad_1": 0}  # the packs' tables: sorted ids
+
+
+def test_packed_items_show_their_pack_and_row(packed_run: tuple[Path, Path]) -> None:
     _, out = packed_run
     store = emoprep.open_store(out)
     for vid, batch in PACKED.items():
@@ -57,23 +61,26 @@ def test_packed_items_show_their_pack_and_group(packed_run: tuple[Path, Path]) -
         assert info["shards"] == {"frames": f"frames/packs/{batch}.h5",
                                   "au": f"au/packs/{batch}.h5",
                                   "features/hog": f"features/hog/packs/{batch}.h5"}
-        assert info["groups"] == dict.fromkeys(info["shards"], f"items/{vid}")
+        assert info["rows"] == dict.fromkeys(info["shards"], f"items[{ROW[vid]}]")
         assert info["batch"] == batch
-        for s, rel in info["shards"].items():  # the data is there, under the group named
+        for s, rel in info["shards"].items():  # the data is there, at the rows named
             with h5py.File(out / rel, "r") as f:
-                g = f[info["groups"][s]]
-                assert len(g) > 0
+                row = f["items"][ROW[vid]]
+                assert row["video_id"].decode() == vid
                 if s == "frames":
-                    assert np.array_equal(g["frames"][()], store.frames(vid))
+                    start, stop = row["frames"]
+                    assert np.array_equal(f["data/frames"][start:stop], store.frames(vid))
                 if s == "features/hog":
-                    assert np.array_equal(g["features"][()], store.features(vid, "hog"))
+                    start, stop = row["features"]
+                    assert np.array_equal(f["data/features"][start:stop],
+                                          store.features(vid, "hog"))
         kept = len(store.meta(vid)["frame_index"])  # the window keeps some of the 8 frames
         assert sum(info["status_counts"].values()) == info["n_frames"] == kept > 0
         text = render_inspect(info)
         assert f"batch         {batch} (outputs in its packs)" in text
-        assert f"  frames                  {out / 'frames/packs' / batch}.h5  group items/{vid}" \
-            in text.splitlines()
-        assert f"features/hog/packs/{batch}.h5  group items/{vid}" in text
+        pack = out / "frames/packs" / f"{batch}.h5"
+        assert f"  frames                  {pack}  row items[{ROW[vid]}]" in text.splitlines()
+        assert f"features/hog/packs/{batch}.h5  row items[{ROW[vid]}]" in text
 
 
 def test_a_per_video_item_beside_them_keeps_its_shards_and_dict(
@@ -82,9 +89,9 @@ def test_a_per_video_item_beside_them_keeps_its_shards_and_dict(
     info = inspect_video(out, LONG)
     assert info["shards"] == {"frames": f"frames/{LONG}.h5", "au": f"au/{LONG}.h5",
                               "features/hog": f"features/hog/{LONG}.h5"}
-    assert "batch" not in info and "groups" not in info  # the keys a per-video item always had
+    assert "batch" not in info and "rows" not in info  # the keys a per-video item always had
     text = render_inspect(info)
-    assert "batch " not in text and " group " not in text
+    assert "batch " not in text and " row " not in text
     assert f"  frames                  {out / 'frames' / LONG}.h5" in text.splitlines()
 
 
@@ -94,7 +101,9 @@ def test_an_item_missing_from_its_pack_is_not_shown(packed_run: tuple[Path, Path
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     with h5py.File(copy / "features/hog/packs/b000001.h5", "a") as f:
-        del f["items/s02_sad_1"]
+        table = f["items"][()]
+        del f["items"]
+        f["items"] = table[table["video_id"] != b"s02_sad_1"]
     assert "features/hog" not in inspect_video(copy, "s02_sad_1")["shards"]
     assert inspect_video(copy, "s01_happy_1")["shards"]["features/hog"] == \
         "features/hog/packs/b000001.h5"
@@ -102,15 +111,15 @@ def test_an_item_missing_from_its_pack_is_not_shown(packed_run: tuple[Path, Path
     assert set(inspect_video(copy, "s04_sad_1")["shards"]) == {"frames", "au"}
 
 
-def test_the_cli_prints_the_pack_and_group(packed_run: tuple[Path, Path]) -> None:
+def test_the_cli_prints_the_pack_and_row(packed_run: tuple[Path, Path]) -> None:
     manifest, out = packed_run
     runner = CliRunner()
     res = runner.invoke(app, ["inspect", "s04_sad_1", "-m", str(manifest), "-o", str(out)])
     assert res.exit_code == 0, res.output
-    assert f"{out / 'frames/packs/b000002.h5'}  group items/s04_sad_1" in res.output
+    assert f"{out / 'frames/packs/b000002.h5'}  row items[0]" in res.output
     res = runner.invoke(app, ["inspect", "s04_sad_1", "-m", str(manifest), "-o", str(out),
                               "--json"])
-    assert res.exit_code == 0 and json.loads(res.output)["groups"]["au"] == "items/s04_sad_1"
+    assert res.exit_code == 0 and json.loads(res.output)["rows"]["au"] == "items[0]"
 
 
 def test_the_html_report_shows_every_packed_item(packed_run: tuple[Path, Path],
