@@ -1,7 +1,8 @@
 """Many small items (issue 22, item 5): pre-cropped 224x224 face images, emoprep against the plain
-script doing the same work, whole processes side by side.
+script doing the same work, whole processes side by side; and CREMA-D-shaped clips.
 
     python -m benchmarks.small_items [--items 2000] [--align box] [--out DIR]
+    python -m benchmarks.small_items --clips 200     (benchmarks/small_clips.py: 75-frame clips)
 
 The images are made from the sample clips' frames: the face box of the Haar cascade on each
 frame, widened by a quarter, shifted a few pixels per item (so no two items are equal), cut out
@@ -12,10 +13,14 @@ used (``resource.getrusage(RUSAGE_CHILDREN)``, user + system) and the wall time:
 
 - ``plain``: the script a user would write (:data:`PLAIN`): read, resize to 160x160, HOG of the
   grey 64x64 resize (the settings of emoprep's hog embedder), one HDF5 file of crops and features;
-- ``emoprep per item``: ``emoprep run`` with ``detect.backend: none`` (the image is the face box),
+- ``emoprep batched``: ``emoprep run`` with ``detect.backend: none`` (the image is the face box),
   ``align.method: box`` (or ``eyes``: the default eye alignment), ``window.mode: all``, one hog
-  embedder, one unit per stage and item (``batch.enabled: false``);
-- ``emoprep batched``: the same with ``batch.enabled: true`` (``batch.items`` at its default).
+  embedder, ``batch.enabled: true`` (``batch.items`` at its default). With ``--align box`` also
+  ``landmarks.backend: none``: no landmark pass, the same work as the plain script (crops and
+  HOG; NaN landmarks, no AU stage); ``emoprep batched, dlib68`` is the same with the default
+  landmarks (a 68-point pass, head pose and AU per image, as before that backend existed);
+- ``emoprep per item``: one unit per stage and item (``batch.enabled: false``), landmarks as in
+  ``emoprep batched``; left out with ``--skip-per-item``.
 
 Results: benchmarks/results/small_items.{json,md} (``_eyes`` for eye alignment, ``_<items>``
 for another count than 2,000): CPU seconds, per item, ratio to the plain script, files and bytes
@@ -135,7 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--align", choices=("box", "eyes"), default="box")
     ap.add_argument("--out", type=Path, default=Path("/tmp/emoprep_small_items"))
     ap.add_argument("--skip-per-item", action="store_true", help="leave out the unbatched run")
+    ap.add_argument("--clips", type=int, default=0,
+                    help="instead: N CREMA-D-shaped 75-frame clips (benchmarks/small_clips.py)")
     a = ap.parse_args(argv)
+    if a.clips:
+        return clips_main(a.clips, a.out)
     shutil.rmtree(a.out, ignore_errors=True)
     csv = make_images(a.out / "images", a.items)
     m = manifest(a.out / "m.yaml", csv, a.align)
@@ -147,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     runs["plain"] = {**timed([sys.executable, str(script), str(csv), str(plain_out / "x.h5")]),
                      **files(plain_out)}
     cli = [sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(m), "--workers", "0"]
-    variants = [("emoprep batched", ("batch.enabled=true",))]
+    lean = ("stages.landmarks.backend=none",) if a.align == "box" else ()
+    variants = [("emoprep batched", ("batch.enabled=true", *lean))]
+    if lean:
+        variants.append(("emoprep batched, dlib68", ("batch.enabled=true",)))
     if not a.skip_per_item:
-        variants.append(("emoprep per item", ("batch.enabled=false",)))
+        variants.append(("emoprep per item", ("batch.enabled=false", *lean)))
     for name, sets in variants:
-        out = a.out / name.replace(" ", "_")
+        out = a.out / name.replace(" ", "_").replace(",", "")
         cmd = [*cli, "-o", str(out), *[x for s in sets for x in ("--set", s)]]
         runs[name] = {**timed(cmd), **files(out)}
     base = runs["plain"]["cpu_s"]
@@ -159,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         r["cpu_ms_per_item"] = round(1000 * r["cpu_s"] / a.items, 2)
         r["cpu_ratio_to_plain"] = round(r["cpu_s"] / base, 2)
     lines = [f"{a.items} pre-cropped {SIZE}x{SIZE} JPEG faces, align.method {a.align}, hog, "
-             "`--workers 0` (one process each); CPU = user + system of the whole process",
+             "`--workers 0` (one process each); CPU = user + system of the whole process"
+             + ("; `emoprep batched` and `per item` with `landmarks.backend: none` (no landmark "
+                "pass), `batched, dlib68` with the default landmarks" if lean else ""),
              "", "| run | CPU s | CPU ms / item | CPU vs plain | wall s | files | MB |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_item']} | {r['cpu_ratio_to_plain']} | "
@@ -168,11 +182,48 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"files allowed by issue 22 (items / 500 + 50): {a.items // 500 + 50}",
               f"load average when it ended: {load:.1f} on {os.cpu_count()} cores (a shared "
               "machine inflates wall time; CPU time is the figure to compare)",
-              f"command: python -m benchmarks.small_items --items {a.items} --align {a.align}"]
+              f"command: python -m benchmarks.small_items --items {a.items} --align {a.align}"
+              + (" --skip-per-item" if a.skip_per_item else "")]
     name = "small_items" + (f"_{a.align}" if a.align != "box" else "") + \
         (f"_{a.items}" if a.items != 2000 else "")
     write_result(name,
                  {"items": a.items, "align": a.align, "runs": runs, "load_average": load}, lines)
+    return 0
+
+
+def clips_main(n: int, root: Path) -> int:
+    """``--clips N``: emoprep's CPU against the vision work's on N 75-frame clips."""
+    from benchmarks.small_clips import CLIP_FRAMES, clip_manifest, make_clips
+
+    shutil.rmtree(root, ignore_errors=True)
+    csv = make_clips(root / "clips", n)
+    m = clip_manifest(root / "m.yaml", csv)
+    runs: dict[str, dict[str, Any]] = {}
+    runs["vision work"] = timed([sys.executable, "-m", "benchmarks.small_clips", str(m)])
+    out = root / "emoprep"
+    runs["emoprep batched"] = {**timed([sys.executable, "-m", "emoprep.cli.app", "run", "-m",
+                                        str(m), "--workers", "0", "-o", str(out), "--set",
+                                        "batch.enabled=true"]), **files(out)}
+    base = runs["vision work"]["cpu_s"]
+    for r in runs.values():
+        r["cpu_ms_per_clip"] = round(1000 * r["cpu_s"] / n, 1)
+    over = runs["emoprep batched"]["cpu_s"] - base
+    load = os.getloadavg()[0]
+    lines = [f"{n} clips of {CLIP_FRAMES} frames (320x240, 30 fps, mp4v), emoprep's defaults "
+             "(haar, medianflow, dlib68, eye alignment, landmark AUs), window.mode all, hog, "
+             "`batch.enabled: true`, `--workers 0`; CPU = user + system of the whole process",
+             "", "| run | CPU s | CPU ms / clip | wall s |", "|---|---|---|---|"]
+    lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_clip']} | {r['wall_s']} |"
+              for k, r in runs.items()]
+    lines += ["", f"per-clip overhead: {1000 * over / n:.1f} ms CPU = {100 * over / base:.1f} % "
+              "of the vision work (issue 22's target: <= 10 %)",
+              "vision work: the same clips decoded once and put through the stage functions "
+              "emoprep calls, in one process, nothing written (benchmarks/small_clips.py)",
+              f"load average when it ended: {load:.1f} on {os.cpu_count()} cores",
+              f"command: python -m benchmarks.small_items --clips {n}"]
+    write_result(f"small_clips_{n}", {"clips": n, "frames_per_clip": CLIP_FRAMES, "runs": runs,
+                                      "overhead_pct": round(100 * over / base, 1),
+                                      "load_average": load}, lines)
     return 0
 
 

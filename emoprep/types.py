@@ -29,7 +29,12 @@ class FrameStatus(IntEnum):
     def has_face(cls, status: np.ndarray) -> np.ndarray:
         """Boolean mask (T,) of frames that carry a face box."""
         s = np.asarray(status)
-        return np.isin(s, [cls.DETECTED, cls.TRACKED, cls.REDETECTED, cls.MULTI_FACE])
+        return np.isin(s, _FACE_CODES)  # an int array: no Enum -> array conversion per call
+
+
+#: the codes of :meth:`FrameStatus.has_face` (int64, made once; asked per frame row)
+_FACE_CODES = np.array([FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
+                        FrameStatus.MULTI_FACE], np.int64)
 
 
 class Device(str, Enum):

@@ -26,16 +26,33 @@ from emoprep.io.store_config import SCHEMA_VERSION, Compression, IndexRow, Store
 FREE_MARGIN = 1 << 20
 
 
+#: a folder's free space is asked again after this many bytes were asked for in it ...
+SPACE_RECHECK = 64 << 20
+#: ... or whenever the free space it may have left (last answer minus bytes asked since) is below
+#: this: near a full disk every write asks
+SPACE_HEADROOM = 512 << 20
+#: folder -> [free bytes at its last statvfs, bytes asked for there since]
+_space: dict[str, list[int]] = {}
+
+
 def ensure_space(path: Path, nbytes: int) -> None:
     """Raise :class:`DiskFullError` unless the file system of ``path`` has ``nbytes`` +
     :data:`FREE_MARGIN` free. HDF5 cannot recover from ENOSPC in the middle of a file (its
     metadata cache is left broken and the process crashes when the file is closed), so every
-    HDF5 write asks first; the check is one ``statvfs`` per block of rows."""
+    HDF5 write asks first; the check is one ``statvfs`` per :data:`SPACE_RECHECK` bytes asked in
+    a folder while more than :data:`SPACE_HEADROOM` is left, else one per block of rows (a batch
+    of small items writes ~20 datasets per item: one ``statvfs`` each cost 1 ms per item)."""
+    seen = _space.get(str(path.parent))
+    if seen is not None:
+        seen[1] += nbytes
+        if seen[1] < SPACE_RECHECK and seen[0] - seen[1] >= SPACE_HEADROOM:
+            return
     try:
         st = os.statvfs(path.parent)
     except OSError:
         return
     free = st.f_bavail * st.f_frsize
+    _space[str(path.parent)] = [free, 0]
     if free < nbytes + FREE_MARGIN:
         raise disk_full(path, OSError(errno.ENOSPC, f"No space left on device: {free} bytes "
                                            f"free, {nbytes} needed"))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emoprep.io.store_config import StoreConfig
 from emoprep.pipeline.quality import QualityConfig
-from emoprep.stages.align import AlignConfig
+from emoprep.stages.align import AlignConfig, AlignMethod
 from emoprep.stages.au import AUConfig, LandmarksAUConfig
 from emoprep.stages.au.trim import TrimConfig
 from emoprep.stages.detect import DetectConfig, HaarConfig
@@ -18,7 +18,7 @@ from emoprep.stages.embed import AugmentConfig, EmbedderConfig
 from emoprep.stages.landmarks import Dlib68Config, LandmarksConfig
 from emoprep.stages.probe import ProbeConfig
 from emoprep.stages.track import TrackConfig, landmarks_problem
-from emoprep.stages.window import WindowConfig
+from emoprep.stages.window import WindowConfig, WindowMode
 
 
 class SplitMethod(str, Enum):
@@ -65,6 +65,26 @@ class SplitConfig(BaseModel):
         return {k: v for k, v in data.items() if not (k in added and v == added[k])}
 
 
+def landmark_needs(c: StagesConfig) -> list[str]:
+    """Under ``landmarks.backend: none`` (no landmark pass): what in ``c`` needs landmarks, each
+    a message naming both keys and the fix; empty when nothing does (or landmarks are found)."""
+    if c.landmarks.finds_points:
+        return []
+    none, fix = "stages.landmarks.backend: none (no landmarks)", "or remove stages.landmarks"
+    out = []
+    if c.align.method is not AlignMethod.BOX:
+        out.append(f"stages.align.method: {c.align.method.value} needs the eye landmarks, got "
+                   f"{none}; set stages.align.method: box, {fix}")
+    out += [f"stages.embed.{name} ({e.tag_value()}) needs landmarks, got {none}; remove the "
+            f"embedder or its landmark option, {fix}"
+            for name, e in c.embed.items() if e.needs_landmarks]
+    if c.au.reads_landmarks and c.window.mode is WindowMode.AU_TRIM:
+        out.append(f"stages.window.mode: au_trim needs AU values, and stages.au.source: "
+                   f"{c.au.tag_value()} computes them from landmarks, got {none}; set "
+                   f"stages.window.mode: all, another stages.au.source, {fix}")
+    return out
+
+
 class StagesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +108,8 @@ class StagesConfig(BaseModel):
     def _check_tracking(self) -> StagesConfig:
         if problem := landmarks_problem(self.track, self.landmarks):
             raise ValueError(problem)
+        if problems := landmark_needs(self):
+            raise ValueError("; ".join(problems))
         return self
 
     def with_model_paths(self, base_dir: Path) -> StagesConfig:

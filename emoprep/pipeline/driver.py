@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ from emoprep.pipeline.stagedef import (
 )
 from emoprep.types import SourceKind, VideoEntry
 
+#: the finished values of the job's consumers while one of its runners runs (:func:`job_value`)
+_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("emoprep_job_values", default=None)
 #: passes a consumer may ask for again (the recounted video; the rows the tracker did not fill)
 MAX_REDO = 2
 #: a unit's outcome: its outputs and summary, or the exception that ended it
@@ -81,6 +84,8 @@ class _State:
     dropped: set[str] = field(default_factory=set)
     redone: dict[str, int] = field(default_factory=dict)
     decoded: int = -1
+    #: the batch's frame counter (flushed by its caller), else each pass counts and flushes its own
+    progress: FrameCounter | None = None
 
     # PassContext
     def value(self, stage: str) -> Any:
@@ -100,14 +105,22 @@ class _State:
     def done(self, task: UnitTask, outcome: Outcome) -> None:
         self.ran[task.stage] = Ran(task, outcome, self.seconds.get(task.stage, 0.0))
 
+    def finished_values(self) -> dict[str, Any]:
+        """stage -> value of each consumer of the job whose unit ended with its outputs."""
+        return {stage: c.value for stage, c in self.consumers.items()
+                if stage in self.ran and not isinstance(self.ran[stage].outcome, BaseException)}
+
     def failed_or_dropped(self, stage: str) -> bool:
         r = self.ran.get(stage)
         return stage in self.dropped or (r is not None and isinstance(r.outcome, BaseException))
 
 
-def run_job(job: Job, layout: Layout) -> list[Ran]:
-    """Run every unit of ``job``; one :class:`Ran` per unit that ran, in the order they ended."""
-    st = _State(job, layout)
+def run_job(job: Job, layout: Layout, progress: FrameCounter | None = None) -> list[Ran]:
+    """Run every unit of ``job``; one :class:`Ran` per unit that ran, in the order they ended.
+
+    ``progress``: a frame counter shared by the items of a batch (its caller flushes it), so a
+    one-frame item does not put a count on the progress queue of its own."""
+    st = _State(job, layout, progress=progress)
     pending = list(job.tasks)
     while pending:
         pending = [t for t in pending if not _drop_if_blocked(st, t)]
@@ -121,10 +134,23 @@ def run_job(job: Job, layout: Layout) -> list[Ran]:
             break
         pending.remove(task)
         t0 = time.perf_counter()
-        outcome = _call(task.run, task, layout)
+        reset = _VALUES.set(st.finished_values())
+        try:
+            outcome = _call(task.run, task, layout)
+        finally:
+            _VALUES.reset(reset)
         st.add_time(task.stage, t0)
         st.done(task, outcome)
     return list(st.ran.values())
+
+
+def job_value(stage: str) -> Any:
+    """For a runner called by the driver: the value of the consumer of ``stage`` that finished
+    in the same job (``track``: its :class:`~emoprep.types.Geometry`, equal to what it wrote), so
+    the runner need not read back what was written a moment ago (one read of every geometry
+    array per small item); None when ``stage`` did not run in this job."""
+    values = _VALUES.get()
+    return None if values is None else values.get(stage)
 
 
 def _drop_if_blocked(st: _State, task: UnitTask) -> bool:
@@ -238,7 +264,7 @@ def _feed(st: _State, tasks: dict[str, UnitTask], feeds: list[_Feed]) -> None:
         return
     owner = (readers or [f for f in feeds if f.need.count is not Count.NO])[0].stage
     entry = tasks[owner].entry
-    progress = FrameCounter(tasks[owner].progress)
+    progress = st.progress or FrameCounter(tasks[owner].progress)
     counted = _Count()
     t0, before = time.perf_counter(), sum(st.seconds.get(f.stage, 0.0) for f in readers)
     try:
@@ -251,7 +277,8 @@ def _feed(st: _State, tasks: dict[str, UnitTask], feeds: list[_Feed]) -> None:
         for f in feeds:
             if f.stage in st.active and (f.need.indices.size or f.need.count is not Count.NO):
                 _settle(st, tasks[f.stage], f.consumer, exc)
-    progress.flush()
+    if st.progress is None:
+        progress.flush()
     if count:
         st.decoded = counted.n
     inside = sum(st.seconds.get(f.stage, 0.0) for f in readers) - before

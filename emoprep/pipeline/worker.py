@@ -166,18 +166,20 @@ def execute_batch(job: Job, token: str = "") -> list[UnitResult]:
     summary marked :data:`~emoprep.pipeline.batches.COPIED_KEY`); the outputs' checksums are
     taken once per pack. A pack that cannot be written fails every unit of the batch."""
     from emoprep.io.packs import PackedLayout, PackIO
-    from emoprep.pipeline.driver import Ran, run_job
+    from emoprep.pipeline.driver import FrameCounter, Ran, run_job
 
     spec = job.batch
     assert spec is not None
     layout = Layout(Path(job.tasks[0].out))
     packs = PackIO(layout, spec.batch_id)
     ran: list[Ran] = []
+    progress = FrameCounter(job.tasks[0].progress)  # every 25 frames, not once per item
     try:
         with guarded_writes(layout.root, layout.lock, token):
             try:
                 for item in spec.items:
-                    ran += run_job(item, PackedLayout(layout.root, packs))
+                    ran += run_job(item, PackedLayout(layout.root, packs), progress)
+                progress.flush()
                 for c in spec.copies:
                     for a in c.artifacts:
                         packs.copy_fresh(a, list(c.videos))

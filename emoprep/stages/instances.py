@@ -29,10 +29,26 @@ MAX_BUILT = 16
 _built: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
 
+#: (class, config JSON) -> (the model files' (path, size, mtime_ns), the key made with them)
+_keys: dict[tuple[str, str, str], tuple[tuple[tuple[str, int, int], ...], tuple[Any, ...]]] = {}
+
+
 def instance_key(cfg: BackendConfig) -> tuple[Any, ...]:
-    """(class name, config JSON, ((model path, sha256), ...)): what decides a reuse."""
-    files = tuple((str(p), file_hash(p)) for p in cfg.model_files())
-    return (type(cfg).__module__, type(cfg).__qualname__, cfg.model_dump_json(), files)
+    """(class name, config JSON, ((model path, sha256), ...)): what decides a reuse.
+
+    Asked once per item of a batch, so a config whose model files kept their size and mtime
+    gets its last key back after one ``stat`` per file (no path resolution, no hash lookup)."""
+    head = (type(cfg).__module__, type(cfg).__qualname__, cfg.model_dump_json())
+    paths = cfg.model_files()
+    stats = tuple((str(p), st.st_size, st.st_mtime_ns) for p in paths for st in (p.stat(),))
+    known = _keys.get(head)
+    if known is not None and known[0] == stats:
+        return known[1]
+    key = (*head, tuple((str(p), file_hash(p)) for p in paths))
+    if len(_keys) >= 4 * MAX_BUILT:
+        _keys.clear()
+    _keys[head] = (stats, key)
+    return key
 
 
 def built(cfg: BackendConfig) -> Any:
@@ -56,3 +72,4 @@ def built(cfg: BackendConfig) -> Any:
 def clear() -> None:
     """Forget every built object of this process (tests; a worker never needs it)."""
     _built.clear()
+    _keys.clear()

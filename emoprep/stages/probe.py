@@ -100,26 +100,46 @@ def header_trusted(entry: VideoEntry) -> bool:
     return entry.kind is SourceKind.FRAMES or Path(entry.path).suffix.lower() in TRUSTED_HEADERS
 
 
+#: EXIF orientations that turn the image by 90 degrees (OpenCV's decode applies them)
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def image_size(path: Path, what: str) -> tuple[int, int]:
+    """(width, height) in pixels of the image ``path`` as ``cv2.imread`` decodes it (after its
+    EXIF orientation), from the file's header (Pillow, ~0.2 ms) instead of a decode (~0.8 ms
+    for a 224x224 JPEG, once per small item). A header Pillow cannot read is decoded by OpenCV;
+    :class:`VideoError` naming ``what`` when that fails too."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            w, h = im.size
+            turned = im.getexif().get(0x0112) in _QUARTER_TURNS
+        return (h, w) if turned else (w, h)
+    except Exception:  # noqa: BLE001 (not for Pillow: OpenCV decodes it or names the problem)
+        import cv2
+
+        first = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if first is None:
+            raise VideoError(f"{what}: cannot read {path.name} (corrupt or not an image) "
+                             "(fix: replace or delete it)") from None
+        return int(first.shape[1]), int(first.shape[0])
+
+
 def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     """A frame source: a folder or named images (kind ``frames``) or one image (kind ``image``).
 
     ``n_frames`` spans the frame numbers (last + 1, a missing image is a gap: see
     :func:`emoprep.io.video.folder_frames`); ``fps`` is the entry's (``videos.fps``).
     """
-    import cv2
-
     files, numbers = folder_frames(entry.path, entry.frames_glob)
     what = source_label(entry.path)
     if not files:
         raise VideoError(f"{what}: expected images matching {describe_glob(entry.frames_glob)}, "
                          "got none (fix: check videos.frames_glob)")
-    first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
-    if first is None:
-        raise VideoError(f"{what}: cannot read {files[0].name} (corrupt or not an image) "
-                         "(fix: replace or delete it)")
+    w, h = image_size(files[0], what)
     if not entry.fps:
         raise VideoError(f"{what}: no fps (fix: set videos.fps in the manifest)")
-    h, w = first.shape[:2]
     kind = "image" if Path(entry.path).is_file() else "frames"
     return ProbeInfo(float(entry.fps), int(numbers[-1]) + 1, w, h, "images", content_hash, kind)
 

@@ -12,6 +12,7 @@ The faces are frames of the sample clips cut with OpenCV's Haar cascade and resi
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import cv2
@@ -125,4 +126,24 @@ def test_a_replaced_model_file_is_built_again(tmp_path: Path) -> None:
     assert instances.built(dlib68.Dlib68Config(model=str(model), refine=0)) is not first
     model.write_bytes(model.read_bytes() + b"\0")  # new content, new mtime: loaded again
     assert instances.built(cfg) is not first
+    instances.clear()
+
+
+def test_a_reused_instance_is_found_by_stat_not_by_hashing_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per item of a batch, finding the built landmarker costs a stat of its model file: the
+    file's sha256 is asked once while its size and mtime stay; a new mtime asks again."""
+    instances.clear()
+    model = tmp_path / "m.dat"
+    model.write_bytes(dlib68.find_model_file(dlib68.DEFAULT_MODEL).read_bytes())
+    hashed: list[Path] = []
+    real = instances.file_hash
+    monkeypatch.setattr(instances, "file_hash", lambda p: hashed.append(p) or real(p))
+    cfg = dlib68.Dlib68Config(model=str(model))
+    first = instances.built(cfg)
+    for _ in range(50):
+        assert instances.built(dlib68.Dlib68Config(model=str(model))) is first
+    assert hashed == [model]
+    os.utime(model, ns=(1, 1))  # same bytes, another mtime: hashed again, the same object
+    assert instances.built(cfg) is first and hashed == [model, model]
     instances.clear()

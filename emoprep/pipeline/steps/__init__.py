@@ -13,12 +13,13 @@ from typing import Any
 from emoprep.pipeline.stagedef import StageDef
 from emoprep.pipeline.steps import au, embed, frames, probe, track, window
 
-#: every stage: a StageDef, or a function of the config giving several (one per embedder)
+#: every stage: a StageDef, or a function of the config giving its stages (one per embedder; au
+#: or none)
 DECLARED: tuple[StageDef | Callable[[Any], list[StageDef]], ...] = (
     probe.STAGE,
     window.STAGE,
     track.STAGE,
-    au.STAGE,
+    au.stages,
     frames.STAGE,
     embed.stages,
 )

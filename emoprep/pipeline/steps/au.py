@@ -1,4 +1,9 @@
-"""Stage ``au``: per-frame AU intensities of the tracked face and the Algorithm-1 trim decision."""
+"""Stage ``au``: per-frame AU intensities of the tracked face and the Algorithm-1 trim decision.
+
+Left out of the DAG when its source has nothing to read: ``au.source: landmarks`` under
+``landmarks.backend: none`` (:func:`stages`); no AU output then, and ``frames.h5`` links no
+``videos/<id>/au`` (readers treat it as a run without AU values).
+"""
 
 from __future__ import annotations
 
@@ -85,3 +90,10 @@ def anomaly(c: Any, summary: Mapping[str, Any]) -> bool:
 STAGE = StageDef(name="au", run=run, version=1, reads={"au": "au", "trim": "trim", "align": _align},
                  upstream=("track",), outputs=(OUTPUT,), report=Reported(anomaly=anomaly),
                  libraries=libraries, models=lambda c: c.au.model_files(), inputs=inputs)
+
+
+def stages(c: Any) -> list[StageDef]:
+    """``[STAGE]``; none when the AU source computes from landmarks and the landmarks backend
+    finds none (``landmarks.backend: none``): there is nothing to compute, so no unit, no
+    record, no output."""
+    return [] if c.au.reads_landmarks and not c.landmarks.finds_points else [STAGE]

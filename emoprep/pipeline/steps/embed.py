@@ -55,6 +55,21 @@ def _augmented(crops: Iterator[np.ndarray], aug: Any, seed: int, video_id: str
         yield augment_frames(crop[None], aug, seed, f"{video_id}#{i}")[0]
 
 
+def _frames_of(layout: Layout, vid: str, landmarks: bool
+               ) -> tuple[dict[str, np.ndarray], dict[str, Any], Iterator[np.ndarray]]:
+    """(arrays, attributes, crops) of the item's frame output: what ``frames`` kept when it ran
+    in this job (a short item: :class:`~emoprep.pipeline.steps.frames.Kept`), else read from
+    the store (``landmarks``: also the landmarks and align matrices)."""
+    from emoprep.pipeline.driver import job_value
+
+    kept = job_value("frames")
+    if isinstance(kept, frames.Kept):
+        return kept.arrays, {"crop_size": kept.crop_size}, iter(kept.crops)
+    lm_keys = ("landmarks", "align_matrix") if landmarks else ()
+    geo, stored = layout.io.read_arrays(frames.OUTPUT, vid, ("status", "frame_index", *lm_keys))
+    return geo, stored, layout.io.iter_dataset(frames.OUTPUT, vid, "frames")
+
+
 def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     from emoprep.stages.embed import augment as aug_mod
     from emoprep.stages.embed.base import embed_frames
@@ -62,11 +77,9 @@ def run(task: UnitTask, layout: Layout) -> tuple[list[Path], dict[str, Any]]:
     vid, name, aug = task.entry.video_id, task.embedder, task.augmentation
     assert name is not None
     ecfg = task.stages.embed[name]
-    geo, stored = layout.io.read_arrays(frames.OUTPUT, vid,
-                                        ("status", "landmarks", "align_matrix", "frame_index"))
+    geo, stored, crops = _frames_of(layout, vid, ecfg.needs_landmarks)
     mask = FrameStatus.has_face(geo["status"])
     lms = _landmarks(geo) if ecfg.needs_landmarks else None
-    crops: Iterator[np.ndarray] = layout.io.iter_dataset(frames.OUTPUT, vid, "frames")
     if aug:
         augmentation = aug_mod.Augmentation(aug)
         crops = _augmented(crops, augmentation, task.stages.augment.seed, vid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,6 +60,20 @@ def _kept(task: UnitTask, layout: Layout, geom: Geometry) -> tuple[Geometry, dic
 
 #: the frame store's shard of a video (docs/STORE.md): the rows of ``frames.h5``
 OUTPUT = Artifact.shard(FRAMES_STORE, index=Indexed.rows())
+#: an item of at most this many frames keeps its crops for the embedders of its job (<= 23 MB
+#: at 160x160), which then read nothing back from the store
+KEEP_FRAMES = 300
+
+
+@dataclass
+class Kept:
+    """What ``frames`` wrote for a short item, its consumer's value after ``finish``: the T crops
+    (S, S, 3) uint8 RGB, the per-frame ``status``, ``frame_index``, ``landmarks`` and
+    ``align_matrix`` arrays as stored, and ``crop_size`` (S)."""
+
+    crops: list[np.ndarray]
+    arrays: dict[str, np.ndarray]
+    crop_size: int
 
 
 class Frames(FrameConsumer):
@@ -94,6 +109,7 @@ class Frames(FrameConsumer):
         self.path = self.w.path
         self.blocks = RowBlocks(self.w.stream("frames", (self.T, s.align.size, s.align.size, 3),
                                               np.uint8))
+        self.kept: list[np.ndarray] | None = [] if self.T <= KEEP_FRAMES else None
         return FrameNeed(idx)
 
     def push(self, index: int, frame: np.ndarray) -> None:
@@ -118,6 +134,8 @@ class Frames(FrameConsumer):
                 if np.isfinite(m).all():
                     crop = align_face(frame, m, cfg)
             self.blocks.add(crop)
+            if self.kept is not None:
+                self.kept.append(crop)
             self.next += 1
 
     def finish(self, ctx: PassContext) -> Outputs | Redo:
@@ -131,6 +149,11 @@ class Frames(FrameConsumer):
         self.blocks.flush()
         summary = write_tables(self.w, geom, self.matrices, self.info)
         self.stack.close()  # the shard is in place once the writer has closed
+        if self.kept is not None:
+            self.value = Kept(self.kept, {"status": geom.status, "frame_index": geom.frame_index,
+                                          "landmarks": geom.landmarks,
+                                          "align_matrix": self.matrices},
+                              self.task.stages.align.size)
         return [self.path], summary
 
     def abort(self) -> None:

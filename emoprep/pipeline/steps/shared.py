@@ -36,6 +36,13 @@ class RowBlocks:
 
 
 def load_geometry(layout: Layout, video_id: str) -> Geometry:
+    """The track output of ``video_id``: the geometry ``track`` finished with in the same job
+    (:func:`~emoprep.pipeline.driver.job_value`), else read from its work file or pack."""
+    from emoprep.pipeline.driver import job_value
+
+    geom = job_value("track")
+    if isinstance(geom, Geometry):
+        return geom
     return Geometry.from_arrays(layout.io.load_npz(TRACK_OUTPUT, video_id,
                                          tuple(Geometry.__dataclass_fields__)))
 

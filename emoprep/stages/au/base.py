@@ -30,6 +30,9 @@ class AUSourceConfig(BackendConfig):
     trim_threshold: ClassVar[float] = 0.5
     #: whether the values are computed on the aligned crops (then ``align`` is in the fingerprint)
     uses_crops: ClassVar[bool] = False
+    #: whether the values are computed from the 68 landmarks (nothing to compute under
+    #: ``landmarks.backend: none``: the ``au`` stage is then left out)
+    reads_landmarks: ClassVar[bool] = False
 
     def compute(self, geometry: Geometry, entry: VideoEntry, root: Path,
                 crops: Crops | None) -> tuple[np.ndarray, list[str]]:

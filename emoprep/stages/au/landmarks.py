@@ -158,6 +158,8 @@ def landmark_aus(
 class LandmarksAUConfig(AUSourceConfig):
     """Geometric AU-intensity proxies from the 68 landmarks (offline, default)."""
 
+    reads_landmarks = True
+
     source: Literal["landmarks"] = "landmarks"
     neutral_fraction: float = Field(
         0.1, gt=0.0, le=1.0, description="fraction of most neutral frames used as the baseline"

@@ -2,7 +2,8 @@
 
 One module per backend, each holding its config class and its landmarker: ``dlib68`` (default,
 :mod:`.dlib68`, dlib's shape predictor), ``fan`` (:mod:`.fan`, 2D-FAN as a local TorchScript
-file) and ``mesh`` (:mod:`.mesh`, Google's 468-point face mesh mapped to the 68 points).
+file), ``mesh`` (:mod:`.mesh`, Google's 468-point face mesh mapped to the 68 points) and ``none``
+(:mod:`.none`, no landmark pass: NaN points, for pre-cropped faces aligned by their box).
 :data:`BACKENDS` is the family's registry; :data:`LandmarksConfig` is the discriminated union
 built from it (the type of ``stages.landmarks``). Adding a backend: its module (a
 :class:`LandmarksBackendConfig` subclass with ``make``) and one entry in :data:`BACKENDS`.
@@ -18,9 +19,11 @@ from emoprep.stages.landmarks.base import Landmarker, LandmarksBackendConfig
 from emoprep.stages.landmarks.dlib68 import Dlib68Config, Dlib68Landmarker, find_model_file
 from emoprep.stages.landmarks.fan import FanConfig, FanLandmarker
 from emoprep.stages.landmarks.mesh import MeshConfig, MeshLandmarker
+from emoprep.stages.landmarks.none import NoLandmarksConfig
 
 #: every landmarks backend's config class; the first is the default
-BACKENDS: tuple[type[LandmarksBackendConfig], ...] = (Dlib68Config, FanConfig, MeshConfig)
+BACKENDS: tuple[type[LandmarksBackendConfig], ...] = (Dlib68Config, FanConfig, MeshConfig,
+                                                     NoLandmarksConfig)
 
 LandmarksBackend = tag_enum("LandmarksBackend", BACKENDS,
                             "Names of the landmarks backends (``landmarks.backend``).")
@@ -53,6 +56,7 @@ __all__ = [
     "LandmarksConfig",
     "MeshConfig",
     "MeshLandmarker",
+    "NoLandmarksConfig",
     "find_model_file",
     "make_landmarker",
     "model_files",

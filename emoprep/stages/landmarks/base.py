@@ -50,6 +50,8 @@ class LandmarksBackendConfig(BackendConfig):
     #: whether the landmarker gives a face score (``landmarker.score`` in [0, 1] after each call:
     #: how sure it is that the points lie on a face), which ``track.backend: landmarks`` needs
     scored: ClassVar[bool] = False
+    #: whether the backend finds landmarks at all (``none``: every point NaN, no pass)
+    finds_points: ClassVar[bool] = True
 
     def make(self) -> Any:
         """The landmarker (loads the model file once per process); a :class:`Landmarker`."""

@@ -1,0 +1,40 @@
+"""The probe's image size from the file header (issue 22 item 4: no decode per small item) equals
+what OpenCV's decode gives, EXIF orientation included; a file no reader takes is a VideoError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from emoprep.errors import VideoError
+from emoprep.stages.probe import image_size
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("orientation", [None, 1, 3, 6, 8])
+def test_header_size_equals_the_decoded_size(tmp_path: Path, suffix: str,
+                                             orientation: int | None) -> None:
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 255, (90, 160, 3), np.uint8))
+    path = tmp_path / f"face{suffix}"
+    if orientation is None:
+        im.save(path)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        im.save(path, exif=exif.tobytes())
+    decoded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image_size(path, "image x") == (decoded.shape[1], decoded.shape[0])
+    assert image_size(path, "image x") == ((90, 160) if orientation in (6, 8) else (160, 90))
+
+
+def test_a_file_no_reader_takes_names_the_image(tmp_path: Path) -> None:
+    bad = tmp_path / "img_006.png"
+    bad.write_bytes(b"\x89PNG garbage")
+    with pytest.raises(VideoError, match=r"image x: cannot read img_006.png \(corrupt or not an "
+                                         r"image\)"):
+        image_size(bad, "image x")
