@@ -6,9 +6,11 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    import h5py
+
     from emoprep.io.layout import Layout
 
 T = TypeVar("T")
@@ -412,3 +414,18 @@ def mount_tmpfs(point: Path, size: str, remount: bool = False) -> subprocess.Com
     opts = f"remount,size={size}" if remount else f"size={size}"
     return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(point)],
                           capture_output=True, text=True)
+
+
+def index_item(f: h5py.File, vid: str) -> Any:
+    """An item of an open index file whatever its layout: its ``videos/<id>`` group (a per-video
+    item), or its rows of the ``items`` table (a packed item) read like that group."""
+    from emoprep.io.index_items import IndexItems
+
+    return f[f"videos/{vid}"] if f"videos/{vid}" in f else IndexItems(f).item(vid)
+
+
+def index_videos(f: h5py.File) -> list[str]:
+    """Ids of every item of an open index file, per-video and packed, sorted."""
+    from emoprep.io.index_items import IndexItems
+
+    return sorted({*f.get("videos", {}), *IndexItems(f).videos()})

@@ -23,7 +23,7 @@ from emoprep.data import (
 from emoprep.errors import ConfigError
 from emoprep.io.reader import open_features, open_store
 from emoprep.pipeline.runner import RunOptions, run
-from tests.helpers import CORPUS, CORPUS_LABELS, EXTRA, write_manifest
+from tests.helpers import CORPUS, CORPUS_LABELS, EXTRA, index_item, write_manifest
 
 #: 6 clips of 6 subjects; kept ranges per video (AU-trim overrides), s06 left as an anomaly
 RANGES = {"s01_happy_1": (5, 35), "s02_sad_1": (0, 40), "s03_happy_1": (10, 30),
@@ -200,7 +200,7 @@ def test_labels_are_metadata_three_acts(out: Path, tmp_path: Path) -> None:
     assert {it.labels["emotion"] for it in ds.items} == {"happiness", "sadness"}
     with h5py.File(work / "out" / "frames.h5") as f:
         vid = sorted(RANGES)[0]
-        assert json.loads(f["videos"][vid].attrs["labels"])["emotion"] == "happiness"
+        assert json.loads(index_item(f, vid).attrs["labels"])["emotion"] == "happiness"
 
 
 def test_keep_test_anomalies_keeps_them_in_the_test_part_only(out: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from emoprep.samples import cut_clip
+from tests.helpers import index_item, index_videos
 
 NAMES = ("S01_happy.mp4", "S02_sad.mp4", "S03_angry.mp4")
 FRAMES = 15  #: frames per clip (the face of single_face.mp4 is found on every one of them)
@@ -43,11 +44,11 @@ def newcomer(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def _assert_crops_and_features(out: Path, n_frames: int) -> None:
     with h5py.File(out / "frames.h5", "r") as f:
-        assert sorted(f["videos"]) == ["S01_happy", "S02_sad", "S03_angry"]
-        assert f["videos/S01_happy/frames"].shape == (n_frames, 160, 160, 3)
+        assert index_videos(f) == ["S01_happy", "S02_sad", "S03_angry"]
+        assert index_item(f, "S01_happy")["frames"].shape == (n_frames, 160, 160, 3)
     for name, dim in (("hog", None), ("geometry", 136)):
         with h5py.File(out / "features" / f"{name}.h5", "r") as f:
-            feats = f["videos/S02_sad/features"]
+            feats = index_item(f, "S02_sad")["features"]
             assert feats.shape[0] == n_frames and (dim is None or feats.shape[1] == dim)
 
 

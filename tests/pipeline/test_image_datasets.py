@@ -22,7 +22,7 @@ from emoprep.pipeline.fingerprint import HashCache
 from emoprep.pipeline.manifest import discover_videos, manifest_from_dict
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.types import FrameStatus, SourceKind
-from tests.helpers import probe_output
+from tests.helpers import index_item, probe_output
 
 INLINE = RunOptions(workers=0)
 FPS = 30.0
@@ -178,7 +178,7 @@ def test_run_on_a_flat_folder_stores_each_sequence_with_its_frame_numbers(
         for vid, (_, _, numbers) in SEQUENCES.items():
             probe = probe_output(tmp_path / "out", vid)
             assert (probe["kind"], probe["n_frames"], probe["fps"]) == ("frames", numbers[-1], FPS)
-            g = f[f"videos/{vid}"]
+            g = index_item(f, vid)
             expected = np.array(numbers) - numbers[0]  # S010_002: frame 3 (file 4) is a gap
             assert g["frame_index"][()].tolist() == expected.tolist()
             np.testing.assert_allclose(g["timestamps"][()], expected / FPS)
@@ -215,7 +215,7 @@ def test_a_single_image_is_a_one_frame_item(one_image: Path, tmp_path: Path) -> 
     assert (probe["kind"], probe["n_frames"], probe["fps"]) == ("image", 1, 1.0)
     assert (probe["width"], probe["height"]) == (640, 360)
     with h5py.File(tmp_path / "out" / "frames.h5", "r") as f:
-        g = f["videos/face"]
+        g = index_item(f, "face")
         assert g["frame_index"][()].tolist() == [0] and g["timestamps"][()].tolist() == [0.0]
         assert g["frames"].shape == (1, 160, 160, 3)
 
@@ -250,7 +250,7 @@ def test_backend_none_boxes_are_the_whole_frame_in_the_pipeline(ck_flat: Path, t
     assert {v["status"] for v in rep.videos} == {"ok"}
     with h5py.File(tmp_path / "out" / "frames.h5", "r") as f:
         for vid in SEQUENCES:
-            g = f[f"videos/{vid}"]
+            g = index_item(f, vid)
             boxes, status = g["boxes"][()], g["status"][()]
             assert (boxes == np.array([0, 0, 640, 360], np.float32)).all()  # no drift at all
             assert (status == FrameStatus.DETECTED).all()

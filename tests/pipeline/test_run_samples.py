@@ -12,7 +12,7 @@ import emoprep
 from emoprep.errors import StoreError
 from emoprep.pipeline.runner import RunOptions, run
 from emoprep.types import FrameStatus
-from tests.helpers import write_manifest
+from tests.helpers import index_item, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_reader_api_and_plain_h5py_agree(sample_run) -> None:
     assert table["no_face"]["status"] == "failed"
     assert "no frame of the clip showed a face" in table["no_face"]["error"]
     with h5py.File(out / "frames.h5", "r") as f:
-        raw = f["videos/single_face/frames"][()]
+        raw = index_item(f, "single_face")["frames"][()]
     np.testing.assert_array_equal(raw, store.frames("single_face"))
     m = store.meta("single_face")
     assert m["au"].shape[0] == m["trim_score"].shape[0] == len(m["au_frame_index"])
@@ -94,13 +94,13 @@ def test_feature_store_aligned_with_frame_store(sample_run) -> None:
     _, out = sample_run
     with h5py.File(out / "features" / "hog.h5", "r") as f, h5py.File(out / "frames.h5", "r") as fr:
         for vid in ("WolfgangLanger_Pexels", "single_face"):
-            g = f["videos"][vid]
+            g = index_item(f, vid)
             np.testing.assert_array_equal(
-                g["frame_index"][()], fr["videos"][vid]["frame_index"][()]
+                g["frame_index"][()], index_item(fr, vid)["frame_index"][()]
             )
             mask = g["mask"][()].astype(bool)
             np.testing.assert_array_equal(
-                mask, FrameStatus.has_face(fr["videos"][vid]["status"][()])
+                mask, FrameStatus.has_face(index_item(fr, vid)["status"][()])
             )
             x = g["features"][()]
             assert x.shape[0] == mask.size and np.all(x[~mask] == 0) and np.abs(x[mask]).sum() > 0

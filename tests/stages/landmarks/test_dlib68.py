@@ -92,7 +92,7 @@ def test_landmarks_family_default_is_dlib68_with_the_fingerprint_of_before() -> 
     assert cfg.fingerprint_slice() == Dlib68Config(refine=1).fingerprint_slice()
     assert cfg.for_boxes(False).refine == 1 and cfg.for_boxes(True).refine == 0
     assert Dlib68Config(refine=2).for_boxes(True).refine == 2  # a value written stays
-    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan", "mesh"]
+    assert [b.value for b in LandmarksBackend] == ["dlib68", "fan", "mesh", "none"]
     assert isinstance(make_landmarker(cfg), Dlib68Landmarker)
 
 
