@@ -32,7 +32,7 @@ demo: samples
 	@echo "no_face.mp4 failing with 'no face found' is expected: that clip has no face."
 
 test: samples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check emoprep tests benchmarks tools
