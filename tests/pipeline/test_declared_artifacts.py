@@ -11,7 +11,6 @@ import ast
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
@@ -20,7 +19,6 @@ import pytest
 from emoprep import open_store
 from emoprep.errors import ConfigError
 from emoprep.io.hdf5 import read_table
-from emoprep.io.index_items import IndexItems
 from emoprep.io.layout import Layout
 from emoprep.io.store_config import FRAMES_STORE
 from emoprep.pipeline import steps
@@ -29,7 +27,7 @@ from emoprep.pipeline.dag import order_stages
 from emoprep.pipeline.runner import RunOptions, run, status
 from emoprep.pipeline.stagedef import Artifact, ArtifactKind, Indexed, Outputs, StageDef, UnitTask
 from emoprep.pipeline.steps import frames
-from tests.helpers import CORPUS, drop_record, record_rows, write_manifest
+from tests.helpers import CORPUS, drop_record, index_item, record_rows, write_manifest
 
 ROOT = Path(__file__).parents[2] / "emoprep"
 #: the engine modules that must name no stage: paths, indexes, scheduling
@@ -132,12 +130,6 @@ def _ran(report) -> Counter:
     return Counter(r["stage"] for r in report.ran)
 
 
-def _item(f: h5py.File, vid: str) -> Any:
-    """An index's item whatever its layout: its ``videos/<id>`` group, or its rows of the
-    ``items`` table (a packed item) read like that group."""
-    return f[f"videos/{vid}"] if f"videos/{vid}" in f else IndexItems(f).item(vid)
-
-
 def _mtimes(*paths: Path) -> list[int]:
     return [p.stat().st_mtime_ns for p in paths]
 
@@ -166,10 +158,10 @@ def test_a_declared_stage_is_placed_swept_and_indexed_with_no_engine_edit(
     with h5py.File(own, "r") as f, h5py.File(store, "r") as g:
         assert f.attrs["store"] == "extras/blur"
         for vid in vids:
-            np.testing.assert_array_equal(_item(f, vid)["level"][()], levels[vid])
-            assert _item(f, vid).attrs["subject"] == vid[:3]
-            assert _item(g, vid)["blur/level_max"][()] == levels[vid].max()
-            assert "frames" in _item(g, vid)  # the frame store's own rows are unchanged
+            np.testing.assert_array_equal(index_item(f, vid)["level"][()], levels[vid])
+            assert index_item(f, vid).attrs["subject"] == vid[:3]
+            assert index_item(g, vid)["blur/level_max"][()] == levels[vid].max()
+            assert "frames" in index_item(g, vid)  # the frame store's own rows are unchanged
     for rel in (*TEMPS, "mine/.keep.h5.tmp5"):  # act 2: leftovers of a killed run
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(b"half")
@@ -182,7 +174,7 @@ def test_a_declared_stage_is_placed_swept_and_indexed_with_no_engine_edit(
     assert _ran(third) == {"blur": n}
     with h5py.File(own, "r") as f:
         for vid in vids:
-            np.testing.assert_allclose(_item(f, vid)["level"][()], levels[vid] + 7)
+            np.testing.assert_allclose(index_item(f, vid)["level"][()], levels[vid] + 7)
     assert all(a != b for a, b in zip(_mtimes(own, store), before, strict=True))
     assert status(manifest, out, (*layout, "stages.augment.seed=7")).stages["blur"][
         "up-to-date"] == n
@@ -191,8 +183,8 @@ def test_a_declared_stage_is_placed_swept_and_indexed_with_no_engine_edit(
     assert _ran(fourth) == {"blur": 1} and all(r["ok"] for r in fourth.ran)
     with h5py.File(own, "r") as f, h5py.File(store, "r") as g:
         for vid in vids:  # every output of every item still there, in each of its packs
-            np.testing.assert_allclose(_item(f, vid)["level"][()], levels[vid] + 7)
-            assert _item(g, vid)["blur/level_max"][()] == pytest.approx(levels[vid].max() + 7)
+            np.testing.assert_allclose(index_item(f, vid)["level"][()], levels[vid] + 7)
+            assert index_item(g, vid)["blur/level_max"][()] == pytest.approx(levels[vid].max() + 7)
 
 
 def test_a_link_into_an_index_nobody_declares_is_a_declaration_error() -> None:
