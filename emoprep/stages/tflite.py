@@ -16,25 +16,30 @@ from emoprep.errors import MissingDependencyError, ModelFileError
 
 
 class TFLiteModel:
-    """One model file, one thread: ``model(x)`` -> its outputs in the file's output order.
+    """One model file: ``model(x)`` -> its outputs in the file's output order.
 
-    x: (1, H, W, C) float32 (NHWC, as the file declares). Pickles by path (reloaded in a worker).
+    x: (1, H, W, C) float32 (NHWC, as the file declares). ``threads``: the LiteRT interpreter's
+    threads (1 by default: on a loaded 2-core machine a second thread cost 45-60 % more CPU per
+    call and saved no wall time, benchmarks/results/throughput_mesh_options.md; OpenCV's DNN
+    module follows cv2.setNumThreads instead). Pickles by path and threads (reloaded in a worker).
     :meth:`run_into` writes the input straight into the runtime's own input buffer (LiteRT: no
     input array made and copied per call).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.path, self.threads = Path(path), int(threads)
         if not self.path.is_file():
             raise ModelFileError(f"model file {self.path}: not found; run "
                                  "'emoprep models fetch facemesh'")
-        self._run, self._fill = _litert(self.path) or _opencv(self.path)
+        if self.threads < 1:
+            raise ValueError(f"model file {self.path}: threads must be >= 1, got {threads}")
+        self._run, self._fill = _litert(self.path, self.threads) or _opencv(self.path)
 
     def __getstate__(self) -> dict:
-        return {"path": self.path}
+        return {"path": self.path, "threads": self.threads}
 
     def __setstate__(self, state: dict) -> None:
-        type(self).__init__(self, state["path"])
+        type(self).__init__(self, state["path"], state.get("threads", 1))
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         return self._run(np.ascontiguousarray(x, np.float32))
@@ -47,15 +52,15 @@ class TFLiteModel:
         return self._fill(shape, fill)
 
 
-def _litert(path: Path):  # noqa: ANN202 (closures over the interpreter)
-    """(run, fill-and-run) on the LiteRT interpreter, or None when ``ai-edge-litert`` is not
-    installed."""
+def _litert(path: Path, threads: int = 1):  # noqa: ANN202 (closures over the interpreter)
+    """(run, fill-and-run) on the LiteRT interpreter with ``threads`` threads, or None when
+    ``ai-edge-litert`` is not installed."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         return None
     try:
-        it = Interpreter(model_path=str(path), num_threads=1)
+        it = Interpreter(model_path=str(path), num_threads=threads)
         it.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelFileError(f"model file {path}: LiteRT cannot load it ({exc})") from exc

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -83,8 +83,8 @@ class FaceMesh:
     """The mesh model on one file: ``mesh.points(frame, roi)`` -> ((468, 2) float32 frame
     pixels, face score in [0, 1])."""
 
-    def __init__(self, path: Path) -> None:
-        self.model = TFLiteModel(path)
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        self.model = TFLiteModel(path, threads)
         self._outs: tuple[int, int] | None = None  # positions of the mesh and the score outputs
 
     def points(self, frame: np.ndarray, roi: tuple[float, float, float, float], bgr: bool = False,
@@ -133,8 +133,8 @@ class MeshLandmarker:
     drops the face below 0.5).
     """
 
-    def __init__(self, path: Path, scale: float, shift: float) -> None:
-        self.mesh, self.scale, self.shift = FaceMesh(path), scale, shift
+    def __init__(self, path: Path, scale: float, shift: float, threads: int = 1) -> None:
+        self.mesh, self.scale, self.shift = FaceMesh(path, threads), scale, shift
         self.index = np.asarray(MESH_TO_IBUG68, np.intp)
         self.score = 0.0
 
@@ -175,6 +175,11 @@ class MeshConfig(LandmarksBackendConfig):
                              description="ROI side as a multiple of the face box's larger side")
     roi_shift: float = Field(0.1, ge=-0.5, le=0.5,
                              description="ROI centre moved down by this fraction of the box height")
+    threads: int = Field(1, ge=1, le=64, description=(
+        "interpreter threads (runtime only, not in the fingerprint). 1: a second thread cost "
+        "more CPU per frame and saved no wall time on a loaded 2-core machine "
+        "(benchmarks/results/throughput_mesh_options.md); more can help on idle cores when "
+        "workers x threads <= cores"))
 
     def model_path(self) -> Path:
         from emoprep.io.models import given_or_required
@@ -187,5 +192,9 @@ class MeshConfig(LandmarksBackendConfig):
     def model_files(self) -> list[Path]:
         return [self.model_path()]
 
+    def fingerprint_slice(self) -> dict[str, Any]:
+        """The config as it goes into the track fingerprint: ``threads`` (runtime only) out."""
+        return self.model_dump(mode="json", exclude={"threads"})
+
     def make(self) -> MeshLandmarker:
-        return MeshLandmarker(self.model_path(), self.roi_scale, self.roi_shift)
+        return MeshLandmarker(self.model_path(), self.roi_scale, self.roi_shift, self.threads)

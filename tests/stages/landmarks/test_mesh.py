@@ -181,3 +181,28 @@ def test_opencv_runner_fills_its_own_input_as_the_caller_would(facemesh_files) -
     with pytest.raises(ModelFileError, match=r"face_landmark\.tflite.*\(1, 192, 192, 3\).*"
                                               r"\(1, 96, 96, 3\)"):
         FaceMesh(path).model.run_into((1, 96, 96, 3), lambda buf: None)
+
+
+def test_threads_are_runtime_only_and_reach_the_interpreter(facemesh_files) -> None:
+    """``landmarks.threads``: out of the fingerprint (the same points to within float rounding of
+    the summation order), kept through a pickle (as a worker reloads the landmarker); < 1 is a
+    config error naming the key; TFLiteModel itself refuses 0 naming the file."""
+    import pickle
+
+    from pydantic import ValidationError
+
+    from emoprep.stages.tflite import TFLiteModel
+
+    assert MeshConfig(threads=2).fingerprint_slice() == MeshConfig().fingerprint_slice()
+    assert "threads" not in MeshConfig().fingerprint_slice()
+    two = MeshConfig(threads=2).make()
+    assert pickle.loads(pickle.dumps(two.mesh.model)).threads == 2
+    x = np.random.default_rng(3).random((1, INPUT, INPUT, 3), np.float32)
+    one = TFLiteModel(MeshConfig().model_path())
+    assert one.threads == 1
+    for a, b in zip(two.mesh.model(x), one(x), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
+    with pytest.raises(ValidationError, match="threads"):
+        MeshConfig(threads=0)
+    with pytest.raises(ValueError, match=r"face_landmark\.tflite: threads must be >= 1, got 0"):
+        TFLiteModel(MeshConfig().model_path(), threads=0)
