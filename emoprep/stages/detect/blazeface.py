@@ -108,6 +108,9 @@ class BlazeFaceConfig(DetectorConfig):
     min_size: int = Field(20, ge=1, description="smallest face side kept, source pixels")
     model: Path | None = Field(
         None, description="the .tflite file; None: <model dir>/facemesh/<range's file>")
+    threads: int = Field(1, ge=1, le=64, description=(
+        "interpreter threads (runtime only, not in the fingerprint); 1 as a worker's one thread, "
+        "as landmarks.threads"))
 
     def model_path(self) -> Path:
         from emoprep.io.models import given_or_required
@@ -138,7 +141,7 @@ class BlazeFaceDetector:
     def __init__(self, cfg: BlazeFaceConfig) -> None:
         self.cfg = cfg
         file, self.side, strides, per_cell = MODELS[cfg.range]
-        self.model = TFLiteModel(cfg.model_path())
+        self.model = TFLiteModel(cfg.model_path(), cfg.threads)
         self.anchors = anchors(self.side, strides, per_cell)
 
     def __getstate__(self) -> dict:

@@ -66,6 +66,20 @@ def test_missing_file_names_it_and_the_fix(tmp_path) -> None:
         BlazeFaceConfig(model=tmp_path / "nope.tflite").make()
 
 
+def test_threads_are_runtime_only(facemesh_files, sample_entry) -> None:
+    """``detect.threads``: out of the fingerprint, reaches the interpreter, the same boxes on a
+    real frame (to float rounding of the summation order), < 1 a config error naming the key."""
+    assert BlazeFaceConfig(threads=2).fingerprint_slice() == BlazeFaceConfig().fingerprint_slice()
+    one, two = BlazeFaceConfig().make(), BlazeFaceConfig(threads=2).make()
+    assert (one.model.threads, two.model.threads) == (1, 2)
+    _, frame = next(iter_frames(sample_entry("WolfgangLanger_Pexels.mp4"), range(59, 60)))
+    (b1, s1), (b2, s2) = one.detect_scored(frame), two.detect_scored(frame)
+    np.testing.assert_allclose(b2, b1, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(s2, s1, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="threads"):
+        BlazeFaceConfig(threads=0)
+
+
 @pytest.mark.parametrize("rng", ["short", "full"])
 def test_finds_the_face_where_haar_does_and_nothing_in_the_empty_clip(
         facemesh_files, sample_entry, rng: str) -> None:
