@@ -19,8 +19,8 @@ class TFLiteModel:
     """One model file: ``model(x)`` -> its outputs in the file's output order.
 
     x: (1, H, W, C) float32 (NHWC, as the file declares). ``threads``: the LiteRT interpreter's
-    threads (1 by default: on a loaded 2-core machine a second thread cost 45-60 % more CPU per
-    call and saved no wall time, benchmarks/results/throughput_mesh_options.md; OpenCV's DNN
+    threads (1 by default, a worker's one thread: a second one cost 40-65 % more CPU per call
+    on the 2-core machine here, benchmarks/results/throughput_mesh_options.md; OpenCV's DNN
     module follows cv2.setNumThreads instead). Pickles by path and threads (reloaded in a worker).
     :meth:`run_into` writes the input straight into the runtime's own input buffer (LiteRT: no
     input array made and copied per call).
@@ -32,7 +32,8 @@ class TFLiteModel:
             raise ModelFileError(f"model file {self.path}: not found; run "
                                  "'emoprep models fetch facemesh'")
         if self.threads < 1:
-            raise ValueError(f"model file {self.path}: threads must be >= 1, got {threads}")
+            raise ValueError(f"model file {self.path}: threads must be >= 1, got {threads} "
+                             "(fix: 1, or the cores a worker may use)")
         self._run, self._fill = _litert(self.path, self.threads) or _opencv(self.path)
 
     def __getstate__(self) -> dict:

@@ -176,10 +176,9 @@ class MeshConfig(LandmarksBackendConfig):
     roi_shift: float = Field(0.1, ge=-0.5, le=0.5,
                              description="ROI centre moved down by this fraction of the box height")
     threads: int = Field(1, ge=1, le=64, description=(
-        "interpreter threads (runtime only, not in the fingerprint). 1: a second thread cost "
-        "more CPU per frame and saved no wall time on a loaded 2-core machine "
-        "(benchmarks/results/throughput_mesh_options.md); more can help on idle cores when "
-        "workers x threads <= cores"))
+        "interpreter threads (runtime only, not in the fingerprint). 1, a worker's one thread: a "
+        "second costs more CPU per frame (benchmarks/results/throughput_mesh_options.md); more "
+        "can shorten the wall time when workers x threads <= idle cores"))
 
     def model_path(self) -> Path:
         from emoprep.io.models import given_or_required

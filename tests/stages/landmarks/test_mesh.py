@@ -204,5 +204,6 @@ def test_threads_are_runtime_only_and_reach_the_interpreter(facemesh_files) -> N
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-3)
     with pytest.raises(ValidationError, match="threads"):
         MeshConfig(threads=0)
-    with pytest.raises(ValueError, match=r"face_landmark\.tflite: threads must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"face_landmark\.tflite: threads must be >= 1, got 0 "
+                                         r"\(fix: 1"):
         TFLiteModel(MeshConfig().model_path(), threads=0)
