@@ -114,7 +114,9 @@ def image_size(path: Path, what: str) -> tuple[int, int]:
 
         with Image.open(path) as im:
             w, h = im.size
-            turned = im.getexif().get(0x0112) in _QUARTER_TURNS
+            # a JPEG without an EXIF segment has no orientation: skip parsing an empty one
+            exif = im.format != "JPEG" or "exif" in im.info
+            turned = exif and im.getexif().get(0x0112) in _QUARTER_TURNS
         return (h, w) if turned else (w, h)
     except Exception:  # noqa: BLE001 (not for Pillow: OpenCV decodes it or names the problem)
         import cv2
@@ -133,14 +135,14 @@ def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     :func:`emoprep.io.video.folder_frames`); ``fps`` is the entry's (``videos.fps``).
     """
     files, numbers = folder_frames(entry.path, entry.frames_glob)
-    what = source_label(entry.path)
+    kind = "image" if len(files) == 1 and files[0] == Path(entry.path) else "frames"
+    what = f"image {entry.path}" if kind == "image" else source_label(entry.path)
     if not files:
         raise VideoError(f"{what}: expected images matching {describe_glob(entry.frames_glob)}, "
                          "got none (fix: check videos.frames_glob)")
     w, h = image_size(files[0], what)
     if not entry.fps:
         raise VideoError(f"{what}: no fps (fix: set videos.fps in the manifest)")
-    kind = "image" if Path(entry.path).is_file() else "frames"
     return ProbeInfo(float(entry.fps), int(numbers[-1]) + 1, w, h, "images", content_hash, kind)
 
 
