@@ -85,6 +85,8 @@ def folder_frames(folder: str | Path, pattern: str = "*.png") -> tuple[list[Path
 def order_frames(files: list[Path], where: str) -> tuple[list[Path], np.ndarray]:
     """``files`` (sorted by name) in frame order and their frame numbers (T,) int64, by the rule
     of :func:`folder_frames`; ``where`` names the source in the :class:`VideoError`."""
+    if len(files) == 1:  # one image: frame 0, whatever number its name holds
+        return files, np.zeros(1, np.int64)
     found = [_LAST_NUMBER.search(p.stem) for p in files]
     if not any(found):
         return files, np.arange(len(files), dtype=np.int64)
@@ -117,7 +119,7 @@ def frame_gaps(numbers: np.ndarray) -> list[tuple[int, int]]:
 
 def describe_gaps(folder: str | Path, numbers: np.ndarray) -> str:
     """"" or a sentence naming the missing frames of a folder (for warnings and the probe)."""
-    gaps = frame_gaps(numbers)
+    gaps = frame_gaps(numbers) if len(numbers) > 1 else []
     if not gaps:
         return ""
     ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in gaps[:5])
@@ -184,13 +186,22 @@ def _iter_folder(entry: VideoEntry, wanted: np.ndarray | None) -> Iterator[tuple
     files, numbers = folder_frames(entry.path, entry.frames_glob)
     if gaps := describe_gaps(entry.path, numbers):
         log.warning(gaps)
-    keep = np.ones(len(files), bool) if wanted is None else np.isin(numbers, wanted)
+    keep = np.ones(len(files), bool) if wanted is None else _members(numbers, wanted)
     for i in np.flatnonzero(keep):
         frame = cv2.imread(str(files[i]), cv2.IMREAD_COLOR)
         if frame is None:
             raise VideoError(f"{source_label(entry.path)}: cannot read image {files[i].name} "
                              "(corrupt or not an image) (fix: replace or delete it)")
         yield int(numbers[i]), frame
+
+
+def _members(numbers: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Mask (T,) of ``numbers`` found in ``wanted`` (increasing): ``np.isin`` by binary search,
+    without its set-up (a one-image item asks it once)."""
+    if not wanted.size:
+        return np.zeros(len(numbers), bool)
+    at = np.minimum(np.searchsorted(wanted, numbers), wanted.size - 1)
+    return wanted[at] == numbers
 
 
 def count_frames(entry: VideoEntry) -> int:

@@ -56,18 +56,24 @@ class RunOptions:
 
 
 def _task(unit: Unit, video_fps: dict[str, str], made_from: set[str], session: Session,
-          progress: Any = None) -> UnitTask:
+          progress: Any = None, shared: dict[str, Any] | None = None) -> UnitTask:
     """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video, of
     which the task carries those of the unit and of the stages it is ``made_from`` (its
-    provenance: a key none of them reads must not change its output)."""
+    provenance: a key none of them reads must not change its output). ``shared``: a run's cache
+    of what every task of a stage carries alike (its config view, the folders), made once per
+    stage instead of once per unit."""
     vid = unit.video.video_id
     ups = {s: fp for s, fp in video_fps.items() if s in made_from or s == unit.stage}
     if "content" in unit.components["inputs"]:  # a stage that reads the video's content hash
         ups["content"] = session.ctx.content[vid]
     d = unit.decl
-    return UnitTask(d.name, d.run, unit.video, d.config_view(session.manifest.stages),
-                    str(session.layout.root),
-                    str(session.manifest.root_dir()), unit.fingerprint, ups,
+    shared = {} if shared is None else shared
+    if d.name not in shared:
+        shared[d.name] = d.config_view(session.manifest.stages)
+    if "" not in shared:
+        shared[""] = (str(session.layout.root), str(session.manifest.root_dir()))
+    out, root = shared[""]
+    return UnitTask(d.name, d.run, unit.video, shared[d.name], out, root, unit.fingerprint, ups,
                     session.ctx.overrides.get(vid), progress, d.embedder, d.augmentation)
 
 
@@ -124,6 +130,7 @@ class _Scheduler:
 
     def __init__(self, plan: Plan, skip_failed: bool, c: StagesConfig) -> None:
         self.plan, self.config = plan, c
+        self.shared: dict[str, Any] = {}  #: per stage: what all its tasks carry (see _task)
         self.todo = runnable(plan, skip_failed)
         todo_videos = {vid for _, vid in self.todo}  # a no-op run: none, nothing to build
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
@@ -267,7 +274,7 @@ def _video_job(sched: _Scheduler, session: Session, keys: list[tuple[str, str]],
     sched.submitted.update(keys)
     vid = keys[0][1]
     tasks = tuple(_task(sched.todo[k], sched.video_fps[vid], sched.ancestors[k[0]], session,
-                        queue) for k in keys)
+                        queue, sched.shared) for k in keys)
     stages = {k[0] for k in keys}
     return Job(tasks, {s: tuple(a for a in sched.ancestors[s] if a in stages) for s, _ in keys})
 

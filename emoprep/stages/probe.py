@@ -109,12 +109,16 @@ def image_size(path: Path, what: str) -> tuple[int, int]:
     EXIF orientation), from the file's header (Pillow, ~0.2 ms) instead of a decode (~0.8 ms
     for a 224x224 JPEG, once per small item). A header Pillow cannot read is decoded by OpenCV;
     :class:`VideoError` naming ``what`` when that fails too."""
+    if (size := _plain_header_size(path)) is not None:
+        return size
     try:
         from PIL import Image
 
         with Image.open(path) as im:
             w, h = im.size
-            turned = im.getexif().get(0x0112) in _QUARTER_TURNS
+            # a JPEG without an EXIF segment has no orientation: skip parsing an empty one
+            exif = im.format != "JPEG" or "exif" in im.info
+            turned = exif and im.getexif().get(0x0112) in _QUARTER_TURNS
         return (h, w) if turned else (w, h)
     except Exception:  # noqa: BLE001 (not for Pillow: OpenCV decodes it or names the problem)
         import cv2
@@ -126,6 +130,40 @@ def image_size(path: Path, what: str) -> tuple[int, int]:
         return int(first.shape[1]), int(first.shape[0])
 
 
+#: bytes of an image's start read for its size: enough for every header segment of a usual file
+_HEAD_BYTES = 1 << 16
+
+
+def _plain_header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a JPEG or PNG whose header, read whole in its first
+    :data:`_HEAD_BYTES`, holds no EXIF block (so no orientation applies), by ``imagesize``
+    (~4x cheaper than Pillow's open); None otherwise (Pillow and OpenCV decide).
+
+    Whole means: the JPEG's start of scan (every APP segment comes before it), or the PNG's
+    first IDAT (an eXIf chunk must come before it), is in those bytes."""
+    import io
+
+    import imagesize
+
+    with open(path, "rb") as f:
+        head = f.read(_HEAD_BYTES)
+    if head[:2] == b"\xff\xd8":
+        end = head.find(b"\xff\xda")
+        if end < 0 or b"Exif\x00\x00" in head[:end]:
+            return None
+    elif head[:8] == b"\x89PNG\r\n\x1a\n":
+        end = head.find(b"IDAT")
+        if end < 0 or b"eXIf" in head[:end]:
+            return None
+    else:
+        return None
+    try:
+        w, h = imagesize.get(io.BytesIO(head))
+    except Exception:  # noqa: BLE001 (a header imagesize cannot parse: Pillow decides)
+        return None
+    return (int(w), int(h)) if w > 0 and h > 0 else None
+
+
 def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     """A frame source: a folder or named images (kind ``frames``) or one image (kind ``image``).
 
@@ -133,14 +171,14 @@ def _probe_folder(entry: VideoEntry, content_hash: str) -> ProbeInfo:
     :func:`emoprep.io.video.folder_frames`); ``fps`` is the entry's (``videos.fps``).
     """
     files, numbers = folder_frames(entry.path, entry.frames_glob)
-    what = source_label(entry.path)
+    kind = "image" if len(files) == 1 and files[0] == Path(entry.path) else "frames"
+    what = f"image {entry.path}" if kind == "image" else source_label(entry.path)
     if not files:
         raise VideoError(f"{what}: expected images matching {describe_glob(entry.frames_glob)}, "
                          "got none (fix: check videos.frames_glob)")
     w, h = image_size(files[0], what)
     if not entry.fps:
         raise VideoError(f"{what}: no fps (fix: set videos.fps in the manifest)")
-    kind = "image" if Path(entry.path).is_file() else "frames"
     return ProbeInfo(float(entry.fps), int(numbers[-1]) + 1, w, h, "images", content_hash, kind)
 
 

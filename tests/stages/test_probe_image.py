@@ -38,3 +38,25 @@ def test_a_file_no_reader_takes_names_the_image(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match=r"image x: cannot read img_006.png \(corrupt or not an "
                                          r"image\)"):
         image_size(bad, "image x")
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_the_plain_header_path_reads_files_without_exif_only(tmp_path: Path, suffix: str) -> None:
+    """A JPEG/PNG without EXIF is sized from its header bytes (imagesize); one with an EXIF
+    block, or whose header does not fit the bytes read, is left to Pillow (None here)."""
+    from emoprep.stages.probe import _HEAD_BYTES, _plain_header_size
+
+    im = Image.fromarray(np.random.default_rng(1).integers(0, 255, (70, 130, 3), np.uint8))
+    plain, turned = tmp_path / f"plain{suffix}", tmp_path / f"turned{suffix}"
+    im.save(plain)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    im.save(turned, exif=exif.tobytes())
+    assert _plain_header_size(plain) == (130, 70)
+    assert _plain_header_size(turned) is None
+    assert image_size(turned, "image x") == (70, 130)
+    if suffix == ".jpg":  # a comment segment longer than the bytes read: Pillow decides
+        big = tmp_path / "big.jpg"
+        im.save(big, comment=b"x" * (_HEAD_BYTES - 100))
+        assert _plain_header_size(big) is None
+        assert image_size(big, "image x") == (130, 70)

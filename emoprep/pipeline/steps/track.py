@@ -78,10 +78,22 @@ def save(task: UnitTask, layout: Layout, result: TrackResult, idx: np.ndarray) -
     geom = result.geometry
     face = check(task, geom, idx)
     path = layout.io.save_npz(OUTPUT, task.entry.video_id, geom.as_arrays())
-    values, counts = np.unique(geom.status, return_counts=True)
-    status = {FrameStatus(k).name.lower(): int(n) for k, n in zip(values, counts, strict=True)}
+    status = status_counts(geom.status)
     return [path], {"n_frames": len(geom), "n_face": int(face.sum()), "status": status,
                     "detectors": list(result.detectors)}
+
+
+#: the lower-case name of every status code (the keys of the summary's ``status`` counts)
+_STATUS_NAMES = {int(s): s.name.lower() for s in FrameStatus}
+
+
+def status_counts(status: np.ndarray) -> dict[str, int]:
+    """Frames per status code present, by lower-case name, in code order (T,) -> dict."""
+    codes = np.asarray(status, np.int64)
+    if not codes.size:
+        return {}
+    counts = np.bincount(codes)
+    return {_STATUS_NAMES[int(k)]: int(counts[k]) for k in np.flatnonzero(counts)}
 
 
 def libraries(c: Any) -> dict[str, str]:
