@@ -29,12 +29,15 @@ class FrameStatus(IntEnum):
     def has_face(cls, status: np.ndarray) -> np.ndarray:
         """Boolean mask (T,) of frames that carry a face box."""
         s = np.asarray(status)
+        if s.ndim == 0:  # one frame's status (the frame driver asks per frame): no np.isin
+            return np.bool_(int(s) in _FACE_SET)
         return np.isin(s, _FACE_CODES)  # an int array: no Enum -> array conversion per call
 
 
 #: the codes of :meth:`FrameStatus.has_face` (int64, made once; asked per frame row)
 _FACE_CODES = np.array([FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
                         FrameStatus.MULTI_FACE], np.int64)
+_FACE_SET = frozenset(int(c) for c in _FACE_CODES)
 
 
 class Device(str, Enum):

@@ -27,3 +27,17 @@ def test_cuda_without_a_gpu_names_the_section() -> None:
 def test_unknown_device_is_refused() -> None:
     with pytest.raises(ValueError, match="'tpu' is not a valid Device"):
         resolve_device("tpu", "stages.detect")
+
+
+def test_has_face_of_one_frame_equals_the_array_form() -> None:
+    """One frame's status (asked per frame by the frame driver) gives what the array gives."""
+    import numpy as np
+
+    from emoprep.types import FrameStatus
+
+    codes = np.arange(len(FrameStatus), dtype=np.uint8)
+    whole = FrameStatus.has_face(codes)
+    assert whole.tolist() == [False, True, True, True, False, True]
+    for k in codes:
+        one = FrameStatus.has_face(k)
+        assert one.shape == () and bool(one) == whole[k]
