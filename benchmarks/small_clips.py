@@ -18,6 +18,17 @@ values and trim score, the head pose, the hog features (:func:`~emoprep.stages.e
 embed_frames`); nothing written. Its CPU time includes Python's start, the imports it needs and
 the model loads, as emoprep's does. Overhead = emoprep's CPU minus the vision process's CPU,
 as a percentage of the latter (issue 22's target: <= 10 %).
+
+Where the overhead goes (:func:`split`): each process also runs on the first two clips alone
+(two subjects: the split needs them), so each is a fixed cost plus a cost per clip (a line
+through the two runs). The overhead per clip splits into the crops' compression, measured on the
+run's own crops (:func:`codecs`: ms per crop and ratio of zlib level 1 as h5py's gzip filter did
+it, and of libdeflate as :mod:`emoprep.io.chunks` does it now), and the rest (the frame driver,
+the steps beyond the stage functions, records, the other writes); the fixed overhead (start-up,
+imports, splits, the index) is spread over the clips. The two processes do the same vision
+work: a profile of 30 clips (``python -m cProfile`` of each) counts the same calls of the dlib
+predictor (2,299), the Haar cascade (115), the tracker update (2,204), solvePnP, warpAffine and
+HOG (2,232).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 CLIP_FRAMES = 75
 FPS = 30.0
@@ -74,9 +86,10 @@ def clip_manifest(path: Path, csv: Path) -> Path:
     return path
 
 
-def vision(manifest: Path) -> dict[str, float]:
-    """The vision work of every clip of ``manifest`` in this process (see the module's text);
-    returns frames and faces seen and the seconds of CPU this function used."""
+def vision(manifest: Path, limit: int | None = None) -> dict[str, float]:
+    """The vision work of every clip of ``manifest`` (the first ``limit``, if given; 0: the
+    imports and model loads alone) in this process (see the module's text); returns frames and
+    faces seen and the seconds of CPU this function used."""
     import cv2
     import numpy as np
 
@@ -95,7 +108,9 @@ def vision(manifest: Path) -> dict[str, float]:
     m = load_manifest(manifest)
     s = m.stages.with_model_paths(manifest.parent)
     frames_seen = faces = 0
-    for entry in discover_videos(m).videos:
+    built(next(iter(s.embed.values())))  # the models load whatever the limit
+    FaceTracker(s.detect, s.track, s.landmarks)
+    for entry in discover_videos(m).videos[:limit]:
         cap, frames = cv2.VideoCapture(entry.path), []
         tracker = FaceTracker(s.detect, s.track, s.landmarks)
         while True:
@@ -119,5 +134,82 @@ def vision(manifest: Path) -> dict[str, float]:
     return {"frames": frames_seen, "faces": faces, "cpu_s": time.process_time() - t0}
 
 
-if __name__ == "__main__":  # python -m benchmarks.small_clips MANIFEST: the vision process
-    print(vision(Path(sys.argv[1])))
+def codecs(pack: Path, n: int = 300) -> dict[str, dict[str, float]]:
+    """CPU ms per crop and compression ratio of the first ``n`` crops of a pack's
+    ``data/frames``: zlib level 1 (what HDF5's gzip filter ran through h5py before) and
+    libdeflate at the level :mod:`emoprep.io.chunks` uses for store level 1 (now)."""
+    import zlib
+
+    import deflate
+    import h5py
+    import numpy as np
+
+    from emoprep.io.chunks import fast_level
+
+    with h5py.File(pack, "r") as f:
+        crops = [np.ascontiguousarray(c) for c in f["data/frames"][:n]]
+    level = fast_level("gzip", 1, False, 1)
+    out = {}
+    for name, fn in (("zlib 1 (h5py, before)", lambda c: zlib.compress(c, 1)),
+                     (f"libdeflate {level} (now)", lambda c: deflate.zlib_compress(c, level))):
+        t0 = time.process_time()
+        size = sum(len(fn(c)) for c in crops)
+        ms = 1000 * (time.process_time() - t0) / len(crops)
+        out[name] = {"ms_per_crop": round(ms, 3),
+                     "ratio": round(sum(c.nbytes for c in crops) / size, 3)}
+    return out
+
+
+def split(n: int, runs: dict[str, dict[str, Any]], out: Path
+          ) -> tuple[dict[str, Any], list[str]]:
+    """The result of ``--clips N`` (``runs``: CPU and wall of each process; ``out``: emoprep's
+    output folder): the overhead, and the split of the module's text, per clip."""
+    import os
+
+    for k, r in runs.items():  # the runs of the first two clips: per clip of those two
+        r["cpu_ms_per_clip"] = round(1000 * r["cpu_s"] / (2 if "2 clips" in k else n), 1)
+    c_vis, f_vis = _line(runs["vision work"]["cpu_s"], runs["vision work, 2 clips"]["cpu_s"], n)
+    c_emo, f_emo = _line(runs["emoprep batched"]["cpu_s"],
+                         runs["emoprep batched, 2 clips"]["cpu_s"], n)
+    over_ms = 1000 * (runs["emoprep batched"]["cpu_s"] - runs["vision work"]["cpu_s"]) / n
+    codec = codecs(next((out / "frames" / "packs").glob("*.h5")))
+    now = next(v for k, v in codec.items() if "now" in k)
+    parts = {"per clip: crop compression (libdeflate, measured per crop)":
+             CLIP_FRAMES * now["ms_per_crop"]}
+    parts["per clip: the rest (frame driver, steps beyond the stage functions, records, other "
+          "writes)"] = 1000 * (c_emo - c_vis) - parts[next(iter(parts))]
+    parts[f"fixed (start-up, imports, splits, index), {1000 * (f_emo - f_vis):.0f} ms over "
+          f"{n} clips"] = 1000 * (f_emo - f_vis) / n
+    pct = 100 * over_ms / runs["vision work"]["cpu_ms_per_clip"]
+    load = os.getloadavg()[0]
+    lines = [f"{n} clips of {CLIP_FRAMES} frames (320x240, 30 fps, mp4v), emoprep's defaults "
+             "(haar, medianflow, dlib68, eye alignment, landmark AUs), window.mode all, hog, "
+             "`batch.enabled: true`, `--workers 0`; CPU = user + system of the whole process",
+             "", "| run | CPU s | CPU ms / clip | wall s |", "|---|---|---|---|"]
+    lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_clip']} | {r['wall_s']} |"
+              for k, r in runs.items()]
+    lines += ["", f"per-clip overhead: {over_ms:.1f} ms CPU = {pct:.1f} % of the vision work "
+              "(issue 22's target: <= 10 %)", "", "| where the overhead goes | ms / clip |",
+              "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in parts.items()]
+    lines += ["", "| crop codec (first 300 crops of the run) | ms / crop | ratio |",
+              "|---|---|---|"]
+    lines += [f"| {k} | {v['ms_per_crop']} | {v['ratio']} |" for k, v in codec.items()]
+    lines += ["", "vision work: the same clips decoded once and put through the stage functions "
+              "emoprep calls, in one process, nothing written (benchmarks/small_clips.py)",
+              f"load average when it ended: {load:.1f} on {os.cpu_count()} cores"]
+    data = {"runs": runs, "overhead_ms_per_clip": round(over_ms, 1),
+            "overhead_pct": round(pct, 1), "split_ms_per_clip": {k: round(v, 1)
+                                                                 for k, v in parts.items()},
+            "codecs": codec, "load_average": load}
+    return data, lines
+
+
+def _line(cpu_n: float, cpu_2: float, n: int) -> tuple[float, float]:
+    """CPU seconds per clip and fixed, from whole runs of ``n`` clips and of the first 2."""
+    per = (cpu_n - cpu_2) / max(1, n - 2)
+    return per, cpu_2 - 2 * per
+
+
+if __name__ == "__main__":  # python -m benchmarks.small_clips MANIFEST [LIMIT]: the vision process
+    print(vision(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None))

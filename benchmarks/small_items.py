@@ -192,38 +192,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def clips_main(n: int, root: Path) -> int:
-    """``--clips N``: emoprep's CPU against the vision work's on N 75-frame clips."""
-    from benchmarks.small_clips import CLIP_FRAMES, clip_manifest, make_clips
+    """``--clips N``: emoprep's CPU against the vision work's on N 75-frame clips, and where the
+    difference goes (:func:`benchmarks.small_clips.split`)."""
+    from benchmarks.small_clips import CLIP_FRAMES, clip_manifest, make_clips, split
 
     shutil.rmtree(root, ignore_errors=True)
     csv = make_clips(root / "clips", n)
     m = clip_manifest(root / "m.yaml", csv)
-    runs: dict[str, dict[str, Any]] = {}
-    runs["vision work"] = timed([sys.executable, "-m", "benchmarks.small_clips", str(m)])
+    vision = [sys.executable, "-m", "benchmarks.small_clips", str(m)]
+    runs: dict[str, dict[str, Any]] = {"vision work": timed(vision)}
     out = root / "emoprep"
-    runs["emoprep batched"] = {**timed([sys.executable, "-m", "emoprep.cli.app", "run", "-m",
-                                        str(m), "--workers", "0", "-o", str(out), "--set",
-                                        "batch.enabled=true"]), **files(out)}
-    base = runs["vision work"]["cpu_s"]
-    for r in runs.values():
-        r["cpu_ms_per_clip"] = round(1000 * r["cpu_s"] / n, 1)
-    over = runs["emoprep batched"]["cpu_s"] - base
-    load = os.getloadavg()[0]
-    lines = [f"{n} clips of {CLIP_FRAMES} frames (320x240, 30 fps, mp4v), emoprep's defaults "
-             "(haar, medianflow, dlib68, eye alignment, landmark AUs), window.mode all, hog, "
-             "`batch.enabled: true`, `--workers 0`; CPU = user + system of the whole process",
-             "", "| run | CPU s | CPU ms / clip | wall s |", "|---|---|---|---|"]
-    lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_clip']} | {r['wall_s']} |"
-              for k, r in runs.items()]
-    lines += ["", f"per-clip overhead: {1000 * over / n:.1f} ms CPU = {100 * over / base:.1f} % "
-              "of the vision work (issue 22's target: <= 10 %)",
-              "vision work: the same clips decoded once and put through the stage functions "
-              "emoprep calls, in one process, nothing written (benchmarks/small_clips.py)",
-              f"load average when it ended: {load:.1f} on {os.cpu_count()} cores",
-              f"command: python -m benchmarks.small_items --clips {n}"]
-    write_result(f"small_clips_{n}", {"clips": n, "frames_per_clip": CLIP_FRAMES, "runs": runs,
-                                      "overhead_pct": round(100 * over / base, 1),
-                                      "load_average": load}, lines)
+    def cmd(manifest: Path, to: Path) -> list[str]:
+        return [sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(manifest),
+                "--workers", "0", "-o", str(to), "--set", "batch.enabled=true"]
+
+    runs["emoprep batched"] = {**timed(cmd(m, out)), **files(out)}
+    one = clip_manifest(root / "m2.yaml", make_clips(root / "two", 2))  # = the first two
+    runs["vision work, 2 clips"] = timed([*vision, "2"])
+    runs["emoprep batched, 2 clips"] = timed(cmd(one, root / "e2"))
+    data, lines = split(n, runs, out)
+    lines.append(f"command: python -m benchmarks.small_items --clips {n}")
+    write_result(f"small_clips_{n}", {"clips": n, "frames_per_clip": CLIP_FRAMES, **data}, lines)
     return 0
 
 

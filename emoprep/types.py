@@ -29,7 +29,9 @@ class FrameStatus(IntEnum):
     def has_face(cls, status: np.ndarray) -> np.ndarray:
         """Boolean mask (T,) of frames that carry a face box."""
         s = np.asarray(status)
-        if s.dtype == np.uint8 and s.ndim:  # the stored dtype: one table lookup (~1 us)
+        if s.ndim == 0:  # one frame's status (the frame driver asks per frame): no np.isin
+            return np.bool_(int(s) in _FACE_SET)
+        if s.dtype == np.uint8:  # the stored dtype: one table lookup (~1 us)
             return _FACE_TABLE[s]
         return np.isin(s, _FACE_CODES)  # an int array: no Enum -> array conversion per call
 
@@ -37,6 +39,7 @@ class FrameStatus(IntEnum):
 #: the codes of :meth:`FrameStatus.has_face` (int64, made once; asked per frame row)
 _FACE_CODES = np.array([FrameStatus.DETECTED, FrameStatus.TRACKED, FrameStatus.REDETECTED,
                         FrameStatus.MULTI_FACE], np.int64)
+_FACE_SET = frozenset(int(c) for c in _FACE_CODES)
 #: has_face of every uint8 status code, indexed by the code (256,) bool
 _FACE_TABLE = np.isin(np.arange(256), _FACE_CODES)
 

@@ -39,3 +39,17 @@ def test_has_face_table_equals_the_codes_for_every_dtype() -> None:
     assert np.array_equal(FrameStatus.has_face(codes), want)
     assert np.array_equal(FrameStatus.has_face(np.zeros(0, np.uint8)), np.zeros(0, bool))
     assert bool(FrameStatus.has_face(np.uint8(2))) and not FrameStatus.has_face(np.uint8(4))
+
+
+def test_has_face_of_one_frame_equals_the_array_form() -> None:
+    """One frame's status (asked per frame by the frame driver) gives what the array gives."""
+    import numpy as np
+
+    from emoprep.types import FrameStatus
+
+    codes = np.arange(len(FrameStatus), dtype=np.uint8)
+    whole = FrameStatus.has_face(codes)
+    assert whole.tolist() == [False, True, True, True, False, True]
+    for k in codes:
+        one = FrameStatus.has_face(k)
+        assert one.shape == () and bool(one) == whole[k]

@@ -20,6 +20,7 @@ import numpy as np
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import check_run_token, disk_full, fsync_path, is_disk_full, temp_sibling
+from emoprep.io.chunks import dataset_level, write_rows
 from emoprep.io.store_config import SCHEMA_VERSION, Compression, IndexRow, StoreConfig
 
 #: free bytes kept besides each write: room for the metadata HDF5 flushes when it closes a file
@@ -65,14 +66,36 @@ def _disk_full(path: Path, exc: BaseException) -> Exception:
 
 
 class _SpaceCheckedDataset:
-    """An h5py dataset whose writes first check for free space (:func:`ensure_space`)."""
+    """An h5py dataset whose writes first check for free space (:func:`ensure_space`); rows of
+    a one-row-per-chunk gzip dataset written whole are compressed here
+    (:func:`~emoprep.io.chunks.write_rows`)."""
 
     def __init__(self, ds: h5py.Dataset, path: Path) -> None:
         self._ds, self._path = ds, path
+        self._level = dataset_level(ds)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        ensure_space(self._path, np.asarray(value).nbytes)
-        self._ds[key] = value
+        arr = np.asarray(value)
+        ensure_space(self._path, arr.nbytes)
+        rows = self._rows(key, arr)
+        if rows is None:
+            self._ds[key] = value
+        else:
+            write_rows(self._ds, rows, arr.reshape(-1, *self._ds.shape[1:]), self._level)
+
+    def _rows(self, key: Any, arr: np.ndarray) -> int | None:
+        """The first row when ``key`` sets whole rows this class compresses itself, else None."""
+        if self._level is None or arr.dtype != self._ds.dtype:
+            return None
+        n = len(self._ds)
+        if isinstance(key, int | np.integer) and 0 <= key < n \
+                and arr.shape == self._ds.shape[1:]:
+            return int(key)
+        if isinstance(key, slice) and key.step in (None, 1):
+            lo, hi, _ = key.indices(n)
+            if hi > lo and arr.shape == (hi - lo, *self._ds.shape[1:]):
+                return lo
+        return None
 
     def __getitem__(self, key: Any) -> Any:
         return self._ds[key]

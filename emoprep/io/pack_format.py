@@ -32,6 +32,7 @@ import numpy as np
 
 from emoprep.errors import StoreError
 from emoprep.io.atomic import check_run_token, fsync_path, temp_sibling
+from emoprep.io.chunks import fast_level, write_rows
 from emoprep.io.hdf5 import ensure_space
 from emoprep.io.store_config import PACKED_SCHEMA
 
@@ -107,6 +108,16 @@ class Spec:
                    cls.filters_of({"compression": ds.compression,
                                    "compression_opts": ds.compression_opts,
                                    "shuffle": ds.shuffle}))
+
+    @property
+    def level(self) -> int | None:
+        """The libdeflate level its rows are compressed at here (:mod:`emoprep.io.chunks`);
+        None when h5py compresses them (or nothing does)."""
+        f = dict(self.filters)
+        if self.dtype.kind == "O":
+            return None
+        return fast_level(f.get("compression"), f.get("compression_opts"),
+                          bool(f.get("shuffle")), self.rows)
 
     def create(self, group: h5py.Group, name: str) -> h5py.Dataset:
         row_bytes = max(1, int(np.prod(self.trail, dtype=np.int64)) * self.dtype.itemsize)
@@ -193,22 +204,32 @@ class PackWriter:
         return self.data[name][start + lo:end]
 
     def flush(self) -> None:
-        """Append the buffered rows to the file: one write per dataset name."""
+        """Append the buffered rows to the file: one write per dataset name (a dataset whose
+        chunks are compressed here: one chunk per row, no copy of the rows first)."""
         for name, spec in self.specs.items():
             parts = [a[name] for a in self._queue if name in a]
             if not parts:
                 continue
-            block = np.concatenate(parts) if len(parts) > 1 else parts[0]
-            self._append(name, spec, block)
+            if spec.level is None and len(parts) > 1:
+                parts = [np.concatenate(parts)]
+            self._append(name, spec, *parts)
         self._queue, self._held, self._bytes = [], {}, 0
 
-    def _append(self, name: str, spec: Spec, block: np.ndarray) -> h5py.Dataset:
+    def _append(self, name: str, spec: Spec, *blocks: np.ndarray) -> h5py.Dataset:
+        """Append the rows of ``blocks`` to ``data/<name>`` (created by ``spec`` if new)."""
         ds = self.data[name] if name in self.data else spec.create(self.data, name)
-        n = ds.shape[0]
-        if len(block):
-            ensure_space(self.tmp, block.nbytes)
-            ds.resize(n + len(block), axis=0)
-            ds[n:] = block
+        n, total = ds.shape[0], sum(len(b) for b in blocks)
+        if not total:
+            return ds
+        ensure_space(self.tmp, sum(b.nbytes for b in blocks))
+        ds.resize(n + total, axis=0)
+        level = spec.level
+        for block in blocks:
+            if level is not None:
+                write_rows(ds, n, block, level)
+            else:
+                ds[n:n + len(block)] = block
+            n += len(block)
         return ds
 
     def copy(self, old: h5py.File, table: dict[str, PackEntry], vids: list[str]) -> None:
