@@ -13,6 +13,10 @@ used (``resource.getrusage(RUSAGE_CHILDREN)``, user + system) and the wall time:
 
 - ``plain``: the script a user would write (:data:`PLAIN`): read, resize to 160x160, HOG of the
   grey 64x64 resize (the settings of emoprep's hog embedder), one HDF5 file of crops and features;
+- ``plain, eyes`` (``--align eyes`` only; ``--skip-eyes-baseline`` leaves it out): the script a
+  user would write for the same output as emoprep's eye alignment (:data:`PLAIN_EYES`): dlib's
+  68-point pass on the whole image, the eye-aligned warp, then the HOG and file of ``plain``;
+  each run's ratio to it is given beside its ratio to ``plain`` (issue 22's table);
 - ``emoprep batched``: ``emoprep run`` with ``detect.backend: none`` (the image is the face box),
   ``align.method: box`` (or ``eyes``: the default eye alignment), ``window.mode: all``, one hog
   embedder, ``batch.enabled: true`` (``batch.items`` at its default). With ``--align box`` also
