@@ -13,6 +13,10 @@ used (``resource.getrusage(RUSAGE_CHILDREN)``, user + system) and the wall time:
 
 - ``plain``: the script a user would write (:data:`PLAIN`): read, resize to 160x160, HOG of the
   grey 64x64 resize (the settings of emoprep's hog embedder), one HDF5 file of crops and features;
+- ``plain, eyes`` (``--align eyes`` only; ``--skip-eyes-baseline`` leaves it out): the script a
+  user would write for the same output as emoprep's eye alignment (:data:`PLAIN_EYES`): dlib's
+  68-point pass on the whole image, the eye-aligned warp, then the HOG and file of ``plain``;
+  each run's ratio to it is given beside its ratio to ``plain`` (issue 22's table);
 - ``emoprep batched``: ``emoprep run`` with ``detect.backend: none`` (the image is the face box),
   ``align.method: box`` (or ``eyes``: the default eye alignment), ``window.mode: all``, one hog
   embedder, ``batch.enabled: true`` (``batch.items`` at its default). With ``--align box`` also
@@ -68,6 +72,73 @@ with h5py.File(sys.argv[2], "w") as f:
     f.create_dataset("video_id", data=np.array([r["video_id"] for r in rows], dtype="S"))
     f.create_dataset("emotion", data=np.array([r["emotion"] for r in rows], dtype="S"))
 '''
+
+
+#: the script a user would write for the output of ``--align eyes`` (eye-aligned crops + HOG):
+#: dlib's 68-point predictor from face-recognition-models once per image with the whole image as
+#: the face box (as emoprep does under ``detect.backend: none``), the eye centres (means of points
+#: 37-42 and 43-48), one affine warp that levels the eye line, puts the eyes 0.30 S apart at
+#: height 0.28 S (emoprep's defaults, S = 160), then the HOG of :data:`PLAIN`; one HDF5 file
+PLAIN_EYES = '''
+import csv, math, sys
+import cv2, dlib, face_recognition_models, h5py, numpy as np
+cv2.setNumThreads(1)
+rows = list(csv.DictReader(open(sys.argv[1])))
+predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+hog = cv2.HOGDescriptor((64, 64), (16, 16), (8, 8), (8, 8), 9, 1, -1.0,
+                        cv2.HOGDescriptor_L2Hys, 0.2, False, 64, False)
+S = 160
+with h5py.File(sys.argv[2], "w") as f:
+    crops = f.create_dataset("crops", (len(rows), S, S, 3), np.uint8, chunks=(1, S, S, 3),
+                             compression="gzip", compression_opts=1)
+    feats = f.create_dataset("features", (len(rows), 1764), np.float32)
+    marks = f.create_dataset("landmarks", (len(rows), 68, 2), np.float32)
+    for i, row in enumerate(rows):
+        img = cv2.imread(row["path"])
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        h, w = grey.shape
+        shape = predictor(grey, dlib.rectangle(0, 0, w - 1, h - 1))
+        lm = np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+        (lx, ly), (rx, ry) = lm[36:42].mean(axis=0), lm[42:48].mean(axis=0)
+        s = 0.30 * S / math.hypot(rx - lx, ry - ly)
+        m = cv2.getRotationMatrix2D(((lx + rx) / 2, (ly + ry) / 2),
+                                    math.degrees(math.atan2(ry - ly, rx - lx)), s)
+        m[:, 2] += (0.5 * S - (lx + rx) / 2, 0.28 * S - (ly + ry) / 2)
+        crop = cv2.warpAffine(img, m, (S, S), flags=cv2.INTER_LINEAR)
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        small = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (64, 64),
+                           interpolation=cv2.INTER_AREA)
+        crops[i], marks[i] = crop, lm
+        feats[i] = hog.compute(small).ravel()
+    f.create_dataset("video_id", data=np.array([r["video_id"] for r in rows], dtype="S"))
+    f.create_dataset("emotion", data=np.array([r["emotion"] for r in rows], dtype="S"))
+'''
+
+
+def eyes_baseline(root: Path, csv: Path) -> dict[str, Any]:
+    """``--align eyes``: the same-output script (:data:`PLAIN_EYES`) timed as a whole process,
+    with its files; its result goes beside the plain script's as ``plain, eyes``."""
+    script = root / "plain_eyes.py"
+    script.write_text(PLAIN_EYES)
+    out = root / "plain_eyes"
+    out.mkdir()
+    return {**timed([sys.executable, str(script), str(csv), str(out / "x.h5")]), **files(out)}
+
+
+def eyes_ratios(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """With ``plain, eyes`` in ``runs``: each run's CPU ratio to it (``cpu_ratio_to_plain_eyes``)
+    and the lines that state both baselines; else nothing."""
+    if "plain, eyes" not in runs:
+        return []
+    base = runs["plain, eyes"]["cpu_s"]
+    for r in runs.values():
+        r["cpu_ratio_to_plain_eyes"] = round(r["cpu_s"] / base, 2)
+    lines = ["", "Two baselines: `plain` (read, resize, HOG: issue 22's table, no eye alignment) "
+             "and `plain, eyes` (the same output as emoprep's: dlib's 68-point pass on the whole "
+             "image, eye-aligned warp, HOG; benchmarks/small_items.py PLAIN_EYES)", "",
+             "| run | CPU vs plain | CPU vs plain, eyes |", "|---|---|---|"]
+    return lines + [f"| {k} | {r['cpu_ratio_to_plain']} | {r['cpu_ratio_to_plain_eyes']} |"
+                    for k, r in runs.items()]
 
 
 def make_images(root: Path, n: int) -> Path:
@@ -140,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--align", choices=("box", "eyes"), default="box")
     ap.add_argument("--out", type=Path, default=Path("/tmp/emoprep_small_items"))
     ap.add_argument("--skip-per-item", action="store_true", help="leave out the unbatched run")
+    ap.add_argument("--skip-eyes-baseline", action="store_true",
+                    help="--align eyes: leave out the same-output script (dlib68 + eye warp)")
     ap.add_argument("--clips", type=int, default=0,
                     help="instead: N CREMA-D-shaped 75-frame clips (benchmarks/small_clips.py)")
     a = ap.parse_args(argv)
@@ -155,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     plain_out.mkdir()
     runs["plain"] = {**timed([sys.executable, str(script), str(csv), str(plain_out / "x.h5")]),
                      **files(plain_out)}
+    if a.align == "eyes" and not a.skip_eyes_baseline:
+        runs["plain, eyes"] = eyes_baseline(a.out, csv)
     cli = [sys.executable, "-m", "emoprep.cli.app", "run", "-m", str(m), "--workers", "0"]
     lean = ("stages.landmarks.backend=none",) if a.align == "box" else ()
     variants = [("emoprep batched", ("batch.enabled=true", *lean))]
@@ -178,12 +253,14 @@ def main(argv: list[str] | None = None) -> int:
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {r['cpu_s']} | {r['cpu_ms_per_item']} | {r['cpu_ratio_to_plain']} | "
               f"{r['wall_s']} | {r['files']} | {r['bytes'] / 1e6:.1f} |" for k, r in runs.items()]
+    lines += eyes_ratios(runs)
     load = os.getloadavg()[0]
     lines += ["", f"files allowed by issue 22 (items / 500 + 50): {a.items // 500 + 50}",
               f"load average when it ended: {load:.1f} on {os.cpu_count()} cores (a shared "
               "machine inflates wall time; CPU time is the figure to compare)",
               f"command: python -m benchmarks.small_items --items {a.items} --align {a.align}"
-              + (" --skip-per-item" if a.skip_per_item else "")]
+              + (" --skip-per-item" if a.skip_per_item else "")
+              + (" --skip-eyes-baseline" if a.skip_eyes_baseline else "")]
     name = "small_items" + (f"_{a.align}" if a.align != "box" else "") + \
         (f"_{a.items}" if a.items != 2000 else "")
     write_result(name,

@@ -42,6 +42,7 @@ import numpy as np
 
 #: 0-based indices (iBUG 68 scheme) of the landmarks matched to :data:`MODEL_POINTS`.
 MODEL_INDICES = (30, 8, 36, 45, 48, 54)
+_INDEX = np.array(MODEL_INDICES)  # the same, as an index array (built once)
 
 #: (6, 3) float64, the generic face in camera-aligned axes (x right, y down, z away), model units.
 MODEL_POINTS = np.array(
@@ -98,7 +99,7 @@ def head_pose_frame(landmarks: np.ndarray, width: int, height: int) -> np.ndarra
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
         raise ValueError(f"head_pose_frame: landmarks must be (68, 2), got {lm.shape}")
-    points = lm[list(MODEL_INDICES)]
+    points = lm[_INDEX]
     if not np.isfinite(points).all():
         return np.full(3, np.nan, np.float32)
     cam = camera_matrix(width, height)

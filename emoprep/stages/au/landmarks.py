@@ -54,8 +54,20 @@ def face_frame(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([x, y], axis=2)
 
 
-def _dist(f: np.ndarray, a: int, b: int) -> np.ndarray:
-    return np.linalg.norm(f[:, a] - f[:, b], axis=1)
+#: landmark pairs whose distances :func:`geometric_features` uses: the lids (38-42, 39-41, 44-48,
+#: 45-47), the inner lips (62-68, 63-67, 64-66), the inner brow ends (22, 23), the lip corners
+#: (49, 55); 1-based in the comments, 0-based here
+_PAIRS = np.array([(37, 41), (38, 40), (43, 47), (44, 46), (61, 67), (62, 66), (63, 65),
+                   (21, 22), (48, 54)])
+#: brow points whose heights :func:`geometric_features` averages in pairs: inner right (21, 22),
+#: inner left (23, 24), outer right (18, 19), outer left (26, 27); 1-based in the comment
+_BROWS = np.array([20, 21, 22, 23, 17, 18, 25, 26])
+
+
+def _mean_rows(d: np.ndarray) -> np.ndarray:
+    """Mean of the columns of ``d`` (T, K) as ``np.mean`` of a list of K (T,) arrays gives it:
+    the same (K, T) layout, so the same summation order."""
+    return np.mean(np.ascontiguousarray(d.T), axis=0)
 
 
 def geometric_features(face: np.ndarray) -> np.ndarray:
@@ -66,18 +78,19 @@ def geometric_features(face: np.ndarray) -> np.ndarray:
     (22, 23); eye_open: mean upper-to-lower lid distance (38-42, 39-41, 44-48, 45-47); mouth_width:
     lip corners (49, 55); corner_drop: lip corners below the subnasale (34); lip_gap: mean inner
     lip distance (62-68, 63-67, 64-66); jaw_open: chin (9) below the subnasale (34).
+    Each distance and mean is computed with the same operations in the same order as one
+    ``np.linalg.norm`` per pair and one ``mean`` per pair of brow points (fewer numpy calls: an
+    image has T = 1).
     """
     y = face[..., 1]
     eye_r, eye_l = y[:, RIGHT_EYE].mean(axis=1), y[:, LEFT_EYE].mean(axis=1)
-    inner = ((eye_r - y[:, [20, 21]].mean(axis=1)) + (eye_l - y[:, [22, 23]].mean(axis=1))) / 2
-    outer = ((eye_r - y[:, [17, 18]].mean(axis=1)) + (eye_l - y[:, [25, 26]].mean(axis=1))) / 2
-    lids = [(37, 41), (38, 40), (43, 47), (44, 46)]
-    eye_open = np.mean([_dist(face, a, b) for a, b in lids], axis=0)
-    lips = [(61, 67), (62, 66), (63, 65)]
-    lip_gap = np.mean([_dist(face, a, b) for a, b in lips], axis=0)
+    brow = y[:, _BROWS].reshape(-1, 4, 2).mean(axis=2)  # (T, 4): inner r, inner l, outer r, l
+    inner = ((eye_r - brow[:, 0]) + (eye_l - brow[:, 1])) / 2
+    outer = ((eye_r - brow[:, 2]) + (eye_l - brow[:, 3])) / 2
+    dist = np.linalg.norm(face[:, _PAIRS[:, 0]] - face[:, _PAIRS[:, 1]], axis=2)  # (T, 9)
     corner_drop = (y[:, 48] + y[:, 54]) / 2 - y[:, 33]
-    cols = [inner, outer, _dist(face, 21, 22), eye_open, _dist(face, 48, 54), corner_drop,
-            lip_gap, y[:, 8] - y[:, 33]]
+    cols = [inner, outer, dist[:, 7], _mean_rows(dist[:, :4]), dist[:, 8], corner_drop,
+            _mean_rows(dist[:, 4:7]), y[:, 8] - y[:, 33]]
     return np.stack(cols, axis=1)
 
 
@@ -123,6 +136,8 @@ def neutral_baseline(feat: np.ndarray, fraction: float) -> np.ndarray:
     n = int(valid.sum())
     if n == 0:
         return np.full(feat.shape[1], np.nan)
+    if n == 1:  # a single image: both picks are its row, the median of one value is that value
+        return feat[valid][0]
     k = max(1, math.ceil(fraction * n))
     cols = [FEATURES.index(c) for c in _MOUTH]
     ranks = np.full(feat.shape[0], np.nan)

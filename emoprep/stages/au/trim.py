@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -121,6 +122,13 @@ def _is_blink(name: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=64)
+def _kept_columns(names: tuple[str, ...]) -> list[int]:
+    """Indices of ``names`` that are not the blink AU (parsed once per set of names: an image's
+    AU unit calls :func:`trim_score` once per item)."""
+    return [i for i, n in enumerate(names) if not _is_blink(n)]
+
+
 def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Per-frame mean AU intensity (T,) float32 over the AUs in ``names``, AU45 excluded.
 
@@ -130,7 +138,7 @@ def trim_score(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
     vals = np.asarray(values, dtype=np.float64)
     if vals.ndim != 2 or vals.shape[1] != len(names):
         raise ValueError(f"trim_score: values must be (T, {len(names)}), got {vals.shape}")
-    keep = [i for i, n in enumerate(names) if not _is_blink(n)]
+    keep = _kept_columns(tuple(names))
     if not keep:
         raise StageError(
             f"trim_score: no AU left after excluding {BLINK_AU} (names: {list(names)}); "

@@ -154,3 +154,49 @@ def test_second_real_clip_is_finite(sample_entry):
     assert has.sum() >= 50
     assert np.isfinite(vals[has]).all() and (vals[has] >= 0).all()
     assert np.isfinite(trim_score(vals, names)[has]).all()
+
+
+def _features_spelt_out(face: np.ndarray) -> np.ndarray:
+    """The measures of geometric_features, one numpy call per distance and mean (its former
+    code), the reference the vectorised version must equal bit for bit."""
+    def dist(a: int, b: int) -> np.ndarray:
+        return np.linalg.norm(face[:, a] - face[:, b], axis=1)
+
+    y = face[..., 1]
+    eye_r, eye_l = y[:, 36:42].mean(axis=1), y[:, 42:48].mean(axis=1)
+    inner = ((eye_r - y[:, [20, 21]].mean(axis=1)) + (eye_l - y[:, [22, 23]].mean(axis=1))) / 2
+    outer = ((eye_r - y[:, [17, 18]].mean(axis=1)) + (eye_l - y[:, [25, 26]].mean(axis=1))) / 2
+    eye_open = np.mean([dist(a, b) for a, b in [(37, 41), (38, 40), (43, 47), (44, 46)]], axis=0)
+    lip_gap = np.mean([dist(a, b) for a, b in [(61, 67), (62, 66), (63, 65)]], axis=0)
+    corner_drop = (y[:, 48] + y[:, 54]) / 2 - y[:, 33]
+    return np.stack([inner, outer, dist(21, 22), eye_open, dist(48, 54), corner_drop, lip_gap,
+                     y[:, 8] - y[:, 33]], axis=1)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 40])
+def test_geometric_features_equal_the_measures_spelt_out(single_face, frames):
+    from emoprep.stages.au.landmarks import geometric_features
+
+    rng = np.random.default_rng(frames)
+    geom = single_face[1]
+    lm = geom.landmarks[FrameStatus.has_face(geom.status)][:frames].astype(np.float64)
+    assert len(lm) == frames
+    lm = lm + np.round(rng.normal(0, 2, lm.shape))  # integer shifts, as dlib's points are
+    face = face_frame(lm)
+    assert geometric_features(face).tobytes() == _features_spelt_out(face).tobytes()
+
+
+def test_one_valid_frame_is_its_own_baseline(single_face):
+    """A single image (T = 1), or one face among face-less frames: the baseline is that frame's
+    features, bit for bit what the two medians of the general path give, so every proxy is 0."""
+    from emoprep.stages.au.landmarks import geometric_features, neutral_baseline
+
+    geom = single_face[1]
+    one = geom.landmarks[FrameStatus.has_face(geom.status)][5:6]
+    feat = geometric_features(face_frame(one.astype(np.float64)))
+    assert np.isfinite(feat).all()
+    assert neutral_baseline(feat, 0.1).tobytes() == np.median(feat, axis=0).tobytes()
+    padded = np.vstack([np.full((2, 8), np.nan), feat, np.full((1, 8), np.nan)])
+    assert neutral_baseline(padded, 0.1).tobytes() == feat[0].tobytes()
+    values, _ = landmark_aus(one, np.array([FrameStatus.DETECTED]))
+    assert values.shape == (1, 8) and np.all(values == 0)
