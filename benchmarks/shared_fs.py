@@ -50,6 +50,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -227,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-items", type=int, default=500,
                     help="batch.items of the image runs (500: 4 batches for 2 workers)")
     ap.add_argument("--clips", type=int, default=6)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs per file system, local and shared alternating (medians)")
     ap.add_argument("--fs-proc", default="sshfs,sshd",
                     help="names of the file system's processes whose CPU is counted")
     a = ap.parse_args(argv)
@@ -239,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     load = [os.getloadavg()]
     result: dict[str, Any] = {"items": a.items, "batch_items": a.batch_items, "clips": a.clips,
                               "mount": str(a.mount), "mount_type": mount_type(a.mount),
-                              "local": {}, "shared": {}}
-    result["local"] = one_fs("local", a.local / "out", inputs, fs_names)
-    load.append(os.getloadavg())
-    result["shared"] = one_fs("shared", shared, inputs, fs_names)
-    load.append(os.getloadavg())
+                              "repeat": a.repeat}
+    runs: dict[str, list[dict[str, Any]]] = {"local": [], "shared": []}
+    roots = {"local": a.local / "out", "shared": shared}
+    for rep in range(a.repeat):
+        for fs in ("local", "shared") if rep % 2 == 0 else ("shared", "local"):
+            runs[fs].append(one_fs(fs, roots[fs], inputs, fs_names))
+        load.append(os.getloadavg())
+    result.update({fs: medians(found) for fs, found in runs.items()})
     manifest, sets = inputs["images"]
     out = shared / "images_traced"
     run = emoprep("run", "-m", str(manifest), "-o", str(out), "--executor", "dask",
@@ -266,6 +272,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def medians(reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """One file system's repeated runs: the counts of the last, the median of each timing and
+    every run's wall and CPU seconds (``*_all``)."""
+    found: dict[str, Any] = {}
+    for what, last in reps[-1].items():
+        found[what] = dict(last)
+        for step in ("run", "noop_run", "status"):
+            timings = [r[what][step] for r in reps]
+            found[what][step] = {k: round(statistics.median(t[k] for t in timings), 2)
+                                 for k in last[step]}
+            for k in ("wall_s", "cpu_s"):
+                found[what][step][k.replace("_s", "_all")] = [t[k] for t in timings]
+    return found
+
+
 def mount_type(path: Path) -> str:
     """The file system type of the mount holding ``path`` (/proc/mounts)."""
     best, kind = "", "unknown"
@@ -284,12 +305,15 @@ def report(r: dict[str, Any], a: argparse.Namespace) -> list[str]:
              f"batch.items {r['batch_items']}; clips: {r['clips']} clips of 75 frames, the "
              "default stages, hog, batch.items 2. CPU: the run's process tree (coordinator, "
              "nanny, workers); FS CPU: the file system's own processes (sshfs, the SFTP server).",
+             f"Timings: medians of {r['repeat']} runs each, local and shared alternating "
+             "(every run's wall in brackets).",
              "", "| output on | input | wall s | CPU s | FS CPU s | files (peak) | dirs | inodes "
              "| MB | no-op run wall s | `status` wall s |", "|---|---|---|---|---|---|---|---|---|"
              "---|---|"]
     for fs in ("local", "shared"):
         for what, x in r[fs].items():
-            lines.append(f"| {fs} | {what} | {x['run']['wall_s']} | {x['run']['cpu_s']} | "
+            lines.append(f"| {fs} | {what} | {x['run']['wall_s']} {x['run']['wall_all']} | "
+                         f"{x['run']['cpu_s']} | "
                          f"{x['run']['fs_cpu_s']} | {x['files']} ({x['run']['peak_files']}) | "
                          f"{x['dirs']} | {x['inodes']} | {x['bytes'] / 1e6:.1f} | "
                          f"{x['noop_run']['wall_s']} | {x['status']['wall_s']} |")
@@ -298,19 +322,30 @@ def report(r: dict[str, Any], a: argparse.Namespace) -> list[str]:
         batches = -(-r["items"] // r["batch_items"])
         m = per_million(img["pack_files"], batches, img["other_files"], img["dirs"])
         r["per_million_items"] = m
+        s = r["strace"]
         lines += ["", f"Images: {batches} batches, {img['pack_files']} pack files "
                   f"({m['pack_files_per_batch']} per batch), {img['other_files']} other files. "
                   f"Extrapolated (not measured) to 1,000,000 items at the default batch.items "
                   f"4000: {m['batches']} batches, about {m['files']:,} files and {m['inodes']:,} "
-                  "inodes (landmarks none: no AU pack; with AUs one more file per batch)."]
-        s = r["strace"]
-        lines += ["", f"`strace -ff` of one image run on the shared folder ({batches} batches = "
+                  "inodes (landmarks none: no AU pack; with AUs one more file per batch).",
+                  "", f"`strace -ff` of one image run on the shared folder ({batches} batches = "
                   f"{batches} dask tasks): coordinator {s['coordinator']}; the other processes "
                   f"({s['other_processes_writing']} writing: the dask workers) {s['others']}; "
                   f"{s['distinct_paths_created']} distinct paths opened with O_CREAT "
                   "(temporaries included). `create` counts opens with O_CREAT (a file opened "
                   "that way again counts again), `fsync` fsync/fdatasync of a file under the "
                   "output folder."]
+    clips = r["shared"].get("clips")
+    if clips:
+        batches, per_batch = -(-r["clips"] // 2), min(4000, 20000 // 75)
+        m = per_million(clips["pack_files"], batches, clips["other_files"], clips["dirs"],
+                        items_per_batch=per_batch)
+        r["per_million_clips"] = m
+        lines += ["", f"Clips: {batches} batches, {clips['pack_files']} pack files "
+                  f"({m['pack_files_per_batch']} per batch). Extrapolated (not measured) to "
+                  f"1,000,000 clips of 75 frames at the defaults (batch.frames 20000: {per_batch} "
+                  f"clips a batch): {m['batches']:,} batches, about {m['files']:,} files and "
+                  f"{m['inodes']:,} inodes."]
     lines += ["", "kill -9 of the whole run (process group) on the shared folder once the first "
               "pack was in place, then the same command again:", "",
               "| input | killed after s | files left | temporaries left | resume exit | "
@@ -322,11 +357,11 @@ def report(r: dict[str, Any], a: argparse.Namespace) -> list[str]:
                          f"{k['temporaries_after_kill']} | {k['resume_exit']} | "
                          f"{k['compared_with_clean']} |")
     la = r["load_average"]
-    lines += ["", "load average (1, 5, 15 min) at the start, after the local runs, after the "
-              f"shared runs, at the end: {la} on {os.cpu_count()} cores, shared with other "
+    lines += ["", "load average (1, 5, 15 min) at the start, after each repeat (local and "
+              f"shared), at the end: {la} on {os.cpu_count()} cores, shared with other "
               "work: wall times are inflated, compare CPU",
               f"command: python -m benchmarks.shared_fs {r['mount']} --items {a.items} "
-              f"--batch-items {a.batch_items} --clips {a.clips}"]
+              f"--batch-items {a.batch_items} --clips {a.clips} --repeat {a.repeat}"]
     return lines
 
 
