@@ -7,15 +7,16 @@ After each rebuild, :func:`remember` keeps in ``.emoprep/indexes/sources.json``:
 - ``sources``: the digest of what the index files and the run summary's rows are made of: the
   records database's generation (:func:`~emoprep.pipeline.records_db.generation`, bumped by SQLite
   on every row written or deleted, by any writer), the manifest, the videos (id, subject, labels)
-  in order, the stages and the index format; only when every planned unit was up to date;
+  in order, the stages and the index format; only when every unit is up to date once the run's
+  work is recorded (a unit that failed or did not run: no digest);
 - ``indexes``: each index file's size and mtime as written;
 - ``videos``: the run summary's rows (:func:`~emoprep.pipeline.indexes.rebuild_indexes`).
 
-A run whose plan is all up to date, with the same sources digest and index files of the same size
-and mtime, takes the rows kept and rewrites nothing (:func:`kept_summary`). Anything else (a unit
-that ran or must run, a record written by a run killed before its indexes, a label, an index file
-touched, no counter in the database) rebuilds as before. The file is removed before a rebuild and
-written after it (atomically), so a run killed in between leaves none.
+The next run whose plan is all up to date, with the same sources digest and index files of the
+same size and mtime, takes the rows kept and rewrites nothing (:func:`kept_summary`). Anything
+else (a unit that failed or must run, a record written by a run killed before its indexes, a
+label, an index file touched, no counter in the database) rebuilds as before. The file is removed
+before a rebuild and written after it (atomically), so a run killed in between leaves none.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from emoprep.io.atomic import atomic_write_text
 from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION
 from emoprep.pipeline.dag import Plan
 from emoprep.pipeline.session import Session
+from emoprep.types import UnitStatus
 
 #: bump when what the index files or the summary rows hold changes for the same sources
 FORMAT = 1
@@ -39,11 +41,21 @@ def sources_file(session: Session) -> Path:
     return session.layout.meta_dir / "indexes" / "sources.json"
 
 
+def _all_done(session: Session, plan: Plan) -> bool:
+    """True when every unit is up to date once the run's work is recorded: each unit the plan
+    found not up to date has an ok record of its fingerprint now (the rest were up to date)."""
+    for key, unit in plan.units.live.items():
+        rec = session.records.get(*key)
+        if rec is None or rec.status is not UnitStatus.OK or rec.fingerprint != unit.fingerprint:
+            return False
+    return True
+
+
 def sources(session: Session, plan: Plan) -> str:
-    """The digest of what the indexes are built from (module doc); "" when they must be rebuilt
-    whatever was kept (a unit not up to date, a database without the counter)."""
+    """The digest of what the indexes are built from (module doc), after the run's work; "" when
+    they must be rebuilt whatever was kept (a unit not done, a database without the counter)."""
     gen = session.records.generation()
-    if not gen or plan.fresh_count() != len(plan.units):
+    if not gen or not _all_done(session, plan):
         return ""
     h = hashlib.sha256()
     head = [FORMAT, SCHEMA_VERSION, PACKED_SCHEMA, gen, [d.name for d in plan.stages],

@@ -76,7 +76,7 @@ def test_a_no_op_run_keeps_the_indexes_and_reads_no_record(done, monkeypatch) ->
     assert run(manifest, out, opts=INLINE).videos == first and reads.n == 0
 
 
-def test_a_touched_index_or_a_label_change_rebuilds(done, monkeypatch) -> None:
+def test_a_touched_index_a_new_video_or_a_label_change_rebuilds_once(done, monkeypatch) -> None:
     manifest, out, _ = done
     (manifest.parent / "videos/s09_happy_1.mp4").unlink()
     run(manifest, out, opts=INLINE)
@@ -87,6 +87,11 @@ def test_a_touched_index_or_a_label_change_rebuilds(done, monkeypatch) -> None:
     reads.n = 0
     run(manifest, out, opts=INLINE)
     assert reads.n == 0
+    # a new video: the run that processes it keeps the digest of what it leaves
+    shutil.copy2(manifest.parent / "videos/s02_sad_1.mp4", manifest.parent / "videos/s03_sad_1.mp4")
+    assert run(manifest, out, opts=INLINE).ran and reads.n == 1
+    rep = run(manifest, out, opts=INLINE)
+    assert reads.n == 1 and rep.ran == [] and len(rep.videos) == 3
     # a label renamed (labels are metadata: no stage runs, the indexes are rewritten)
     labels = {**CORPUS_LABELS, "pattern": CORPUS_LABELS["pattern"].replace("emotion", "feeling"),
               "groups": ["feeling"]}
