@@ -7,8 +7,8 @@ After each rebuild, :func:`remember` keeps in ``.emoprep/indexes/sources.json``:
 - ``sources``: the digest of what the index files and the run summary's rows are made of: the
   records database's generation (:func:`~emoprep.pipeline.records_db.generation`, bumped by SQLite
   on every row written or deleted, by any writer), the manifest, the videos (id, subject, labels)
-  in order, the stages and the index format; only when every unit is up to date once the run's
-  work is recorded (a unit that failed or did not run: no digest);
+  in order, the stages, emoprep's version and the index format; only when every unit is up to
+  date once the run's work is recorded (a unit that failed or did not run: no digest);
 - ``indexes``: each index file's size and mtime as written;
 - ``videos``: the run summary's rows (:func:`~emoprep.pipeline.indexes.rebuild_indexes`).
 
@@ -32,6 +32,7 @@ from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION
 from emoprep.pipeline.dag import Plan
 from emoprep.pipeline.session import Session
 from emoprep.types import UnitStatus
+from emoprep.versions import __version__
 
 #: bump when what the index files or the summary rows hold changes for the same sources
 FORMAT = 1
@@ -58,7 +59,7 @@ def sources(session: Session, plan: Plan) -> str:
     if not gen or not _all_done(session, plan):
         return ""
     h = hashlib.sha256()
-    head = [FORMAT, SCHEMA_VERSION, PACKED_SCHEMA, gen, [d.name for d in plan.stages],
+    head = [FORMAT, __version__, SCHEMA_VERSION, PACKED_SCHEMA, gen, [d.name for d in plan.stages],
             session.manifest.model_dump(mode="json")]
     h.update(json.dumps(head, sort_keys=True, default=str).encode())
     for v in session.videos:  # repr: ids, subjects and label values are plain str/int/float
