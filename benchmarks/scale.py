@@ -132,20 +132,17 @@ def first_run_without_links(manifest: Path, out: Path) -> dict[str, Any]:
     import emoprep.pipeline.indexes as indexes
     from emoprep.pipeline.runner import RunOptions, run
 
-    links, attrs = hdf5.shard_links, indexes._shard_attrs
-    item_links, item_attrs = indexes._links, indexes._item_attrs
+    links, attrs, parts = hdf5.shard_links, indexes._shard_attrs, indexes._parts
     hdf5.shard_links = lambda *_a, **_k: {}  # type: ignore[assignment]
     indexes._shard_attrs = lambda _p: {}  # type: ignore[assignment]
-    indexes._links = lambda *_a, **_k: None  # type: ignore[assignment]
-    indexes._item_attrs = lambda *_a: {}  # type: ignore[assignment]
+    indexes._parts = lambda *_a: None  # type: ignore[assignment]  # packed items: no rows
     try:
         t0 = time.perf_counter()
         rep = run(manifest, out, opts=RunOptions(workers=0))
         return {"wall_s": round(time.perf_counter() - t0, 2), "ran": len(rep.ran),
                 "in_process": True}
     finally:
-        hdf5.shard_links, indexes._shard_attrs = links, attrs
-        indexes._links, indexes._item_attrs = item_links, item_attrs
+        hdf5.shard_links, indexes._shard_attrs, indexes._parts = links, attrs, parts
 
 
 def timed_process(args: list[str], repeat: int = 1) -> dict[str, Any]:

@@ -3,6 +3,7 @@ manifest writer, and a reader of every dataset of an output folder."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -301,6 +302,12 @@ def _h5_difference(x: Path, y: Path) -> str:
     return "same objects, dtypes, values and attributes; the bytes differ (layout or order)"
 
 
+def _sources_rows(path: Path) -> list:
+    """The summary rows the index check keeps (pipeline/index_check.py), but for durations."""
+    return [{k: v for k, v in row.items() if k not in SUMMARY_VOLATILE}
+            for row in json.loads(path.read_text())["videos"]]
+
+
 def assert_same_store(a: Path, b: Path) -> None:
     """Two output folders hold the same results, checked byte for byte.
 
@@ -322,6 +329,8 @@ def assert_same_store(a: Path, b: Path) -> None:
     for rel in x:
         if rel == "summary.json":
             assert _stable_summary(x[rel]) == _stable_summary(y[rel]), rel
+        elif rel == ".emoprep/indexes/sources.json":  # digest and file times: this folder's
+            assert _sources_rows(x[rel]) == _sources_rows(y[rel]), rel
         elif rel.startswith(".emoprep/indexes/"):
             assert _stable_record(x[rel]) == _stable_record(y[rel]), rel
         elif _sha256(x[rel]) != _sha256(y[rel]):

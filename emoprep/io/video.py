@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -53,7 +54,7 @@ def list_frame_files(folder: str | Path, pattern: str = "*.png") -> list[Path]:
 
 def is_image(path: str | Path) -> bool:
     """True when ``path`` has an image suffix (:data:`IMAGE_SUFFIXES`, any case)."""
-    name = path.name if isinstance(path, Path) else Path(path).name
+    name = path.name if isinstance(path, Path) else os.path.basename(str(path).rstrip("/"))
     i = name.rfind(".")  # Path.suffix, without making another Path (a check per found video)
     return 0 < i < len(name) - 1 and name[i:].lower() in IMAGE_SUFFIXES
 

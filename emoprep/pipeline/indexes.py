@@ -32,6 +32,7 @@ from emoprep.errors import StoreError
 from emoprep.io.atomic import atomic_write_text
 from emoprep.io.layout import Artifact, Linked
 from emoprep.io.store_config import PACKED_SCHEMA, SCHEMA_VERSION, IndexRow, ItemPart
+from emoprep.pipeline import index_check
 from emoprep.pipeline.batches import BATCH_KEY, packed
 from emoprep.pipeline.dag import Plan, gc_paused
 from emoprep.pipeline.fingerprint import digest
@@ -272,9 +273,19 @@ def _quality(session: Session, counts: StageDef | None, vid: str
 
 def rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:
     """Rewrite every index file the declared artifacts ask for (``frames.h5``,
-    ``features/<name>.h5``) where anything changed; return one summary row per video."""
+    ``features/<name>.h5``) where anything changed; return one summary row per video. A run
+    with every unit up to date and nothing changed since the last rebuild reads no record
+    (:mod:`.index_check`)."""
+    files = [session.layout.index_file(x.store) for x in declared_indexes(plan.stages)]
     with gc_paused():
-        return _rebuild_indexes(session, plan)
+        digest = index_check.sources(session, plan)
+        kept = index_check.kept_summary(session, digest, files)
+        if kept is not None:
+            return kept
+        index_check.forget(session)
+        summary = _rebuild_indexes(session, plan)
+        index_check.remember(session, digest, files, summary)
+        return summary
 
 
 def _rebuild_indexes(session: Session, plan: Plan) -> list[dict[str, Any]]:

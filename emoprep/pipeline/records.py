@@ -31,12 +31,7 @@ from typing import Any
 from emoprep.errors import DiskFullError
 from emoprep.io.layout import Layout, stage_dirname
 from emoprep.pipeline import records_db as db
-from emoprep.pipeline.records_legacy import (
-    UNREADABLE_STATUS,
-    legacy_files,
-    read_json,
-    scan_files,
-)
+from emoprep.pipeline.records_legacy import UNREADABLE_STATUS, legacy_files, read_json, scan_files
 from emoprep.pipeline.stamps import CORRUPT as CORRUPT
 from emoprep.pipeline.stamps import check_outputs, fill_checksums
 from emoprep.types import UnitStatus
@@ -268,6 +263,10 @@ class RecordStore:
             except (OSError, ValueError, KeyError, sqlite3.DatabaseError, zlib.error):
                 pass
         return rec.components or {}
+
+    def generation(self) -> str:
+        """What the records are at (:func:`records_db.generation`; "" without a database)."""
+        return "" if (con := self._connection()) is None else db.generation(con)
 
     def problem(self, stage: str, video_id: str) -> str:
         """Why the record of a unit could not be read ("" when it was read or does not exist)."""

@@ -78,8 +78,39 @@ def connect_rw(layout: Layout) -> sqlite3.Connection:
     con.execute("PRAGMA synchronous=FULL")
     if version != DB_VERSION:
         _migrate(con)
+    _count_changes(con)
     _remove_legacy(layout)  # migrated files a killed migration left behind
     return con
+
+
+#: a generation counter of the records table, kept by SQLite itself (triggers live in the file, so
+#: any writer, an older emoprep too, counts): ``id`` (random, new with each database) and
+#: ``generation`` (+1 per row written or deleted); what an index was built from
+#: (pipeline/indexes.py: a no-op run compares it and rebuilds nothing)
+COUNTER = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('id', lower(hex(randomblob(8)))), ('generation', 0);
+""" + "".join(f"""
+CREATE TRIGGER IF NOT EXISTS records_{op.lower()} AFTER {op} ON records BEGIN
+UPDATE meta SET value = value + 1 WHERE key = 'generation'; END;""" for op in ("INSERT", "UPDATE",
+                                                                           "DELETE"))
+
+
+def _count_changes(con: sqlite3.Connection) -> None:
+    """Create the counter and its triggers where missing (a database of before them: its index
+    stamps name no generation, so the next index check rebuilds once)."""
+    if con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0] < 3:
+        con.executescript(COUNTER)  # commits: its own transaction, before any record is put
+
+
+def generation(con: sqlite3.Connection) -> str:
+    """``<database id>:<generation>``: changes with every committed write to the records (this
+    connection's uncommitted ones too); "" for a database without the counter."""
+    try:
+        rows = dict(con.execute("SELECT key, value FROM meta"))
+    except sqlite3.OperationalError:
+        return ""
+    return f"{rows.get('id', '')}:{rows.get('generation', '')}"
 
 
 def connect_rw_or_set_aside(layout: Layout) -> tuple[sqlite3.Connection, str]:

@@ -172,3 +172,31 @@ def test_reads_ahead_in_windows_and_plan_rows_in_id_order(tmp_path: Path,
     writer._cache.clear()
     assert writer.get("probe", "v00001").fingerprint == "9" * 64  # type: ignore[union-attr]
     writer.close()
+
+
+def test_the_generation_counts_every_write_by_any_writer(tmp_path: Path) -> None:
+    from emoprep.pipeline import records_db as db
+
+    store = RecordStore(Layout(tmp_path))
+    store.put(_rec("probe", "a", "1" * 64))
+    store.commit()
+    ident, gen = store.generation().split(":")
+    assert len(ident) == 16 and int(gen) == 1
+    store.put(_rec("probe", "a", "2" * 64))  # replaced: counted
+    store.delete("probe", "a")
+    store.close()
+    assert RecordStore(Layout(tmp_path)).generation() == f"{ident}:3"  # read-only: the same
+    con = sqlite3.connect(_db(tmp_path))  # a writer that knows nothing of the counter
+    con.execute("INSERT INTO records VALUES ('probe', 'b', ?, 'ok', '{}', x'')", ("3" * 64,))
+    con.commit()
+    assert db.generation(con) == f"{ident}:4"
+    # a database of before the counter: none read-only; a run adds one (a new id)
+    con.executescript("DROP TABLE meta; DROP TRIGGER records_insert; DROP TRIGGER records_update;"
+                      " DROP TRIGGER records_delete;")
+    con.close()
+    assert RecordStore(Layout(tmp_path)).generation() == ""
+    store = RecordStore(Layout(tmp_path))
+    store.open_for_run()
+    now = store.generation()
+    assert now.endswith(":0") and not now.startswith(ident)
+    store.close()

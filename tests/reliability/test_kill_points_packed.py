@@ -1,7 +1,7 @@
 """SIGKILL at exact points of a run whose two clips form one batch (``batch.enabled: true``,
 issue 22): the renames of its packs (the first work pack, the frame store's, the feature
-store's), the commit of the batch's records (one transaction) and the index (three of the five by
-default, ``EMOPREP_KILL_POINTS=all`` runs all). Nothing partial is
+store's), the commit of the batch's records (one transaction), the index and the index check's
+digest (four of the six by default, ``EMOPREP_KILL_POINTS=all`` runs all). Nothing partial is
 visible, and the resumed run's folder equals a clean packed run's, byte for byte
 (tests.helpers.assert_same_store), as for per-video shards (test_kill_points.py).
 """
@@ -22,11 +22,13 @@ from tests.reliability.test_kill_points import _kill_resume_compare
 pytestmark = pytest.mark.slow
 
 POINTS = [(".emoprep/work/probe/packs/*", 1), ("frames/packs/*", 1),
-          ("features/hog/packs/*", 1), (".emoprep/records.sqlite", 2), ("frames.h5", 1)]
-#: three of the five keep the suite in its budget: always the records' commit (the batch's one
-#: transaction) and two packs' renames drawn with a fixed seed; EMOPREP_KILL_POINTS=all runs all
+          ("features/hog/packs/*", 1), (".emoprep/records.sqlite", 2), ("frames.h5", 1),
+          (".emoprep/indexes/sources.json", 1)]
+#: four of the six keep the suite in its budget: always the records' commit (the batch's one
+#: transaction) and the index check's digest (pipeline/index_check.py: indexes written, no digest
+#: kept), and two packs' renames drawn with a fixed seed; EMOPREP_KILL_POINTS=all runs all
 if os.environ.get("EMOPREP_KILL_POINTS") != "all":
-    POINTS = [POINTS[3], *random.Random(22).sample([POINTS[i] for i in (0, 1, 2, 4)], 2)]
+    POINTS = [POINTS[3], POINTS[5], *random.Random(22).sample([POINTS[i] for i in (0, 1, 2, 4)], 2)]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import os
 import stat
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,9 @@ from emoprep.errors import ConfigError, VideoError
 from emoprep.io.atomic import expand_path
 from emoprep.io.video import IMAGE_SUFFIXES, is_image, names_glob, order_frames
 from emoprep.pipeline.manifest.csv_format import csv_hint, csv_row, decode_codes
-from emoprep.pipeline.manifest.files import any_case_suffix
 from emoprep.pipeline.manifest.labels import VIDEO_ID_RE, Named, in_vocabulary, name_video
+from emoprep.pipeline.manifest.listing import _path_order as _path_order
+from emoprep.pipeline.manifest.listing import glob_matches
 from emoprep.pipeline.manifest.presets import PRESETS, VideoKind
 from emoprep.pipeline.manifest.schema import manifest_problems, read_utf8
 from emoprep.types import SourceKind, VideoEntry
@@ -44,15 +46,19 @@ class Discovery:
 @dataclass(frozen=True)
 class _Candidate:
     rel: str  #: POSIX path relative to root (the text the naming rule sees)
-    path: Path
+    full: str  #: the path (a Path only when asked for: a million of them cost seconds)
     is_dir: bool
     row: dict[str, str] | None = None  #: the CSV row, in CSV mode
 
+    @cached_property
+    def path(self) -> Path:
+        return Path(self.full)
 
-def _kind_problem(v: VideosSection, path: Path, is_dir: bool | None = None) -> str | None:
+
+def _kind_problem(v: VideosSection, path: Path | str, is_dir: bool | None = None) -> str | None:
     """Why ``path`` cannot be a video under ``videos.kind``; None when it can. ``is_dir``: known
     already (one stat per path), else asked."""
-    is_dir = path.is_dir() if is_dir is None else is_dir
+    is_dir = os.path.isdir(path) if is_dir is None else is_dir
     if v.kind is VideoKind.IMAGES:
         if is_dir:
             return "a folder, but videos.kind is 'images' (fix: include its images, e.g. '*/*.png')"
@@ -60,7 +66,8 @@ def _kind_problem(v: VideosSection, path: Path, is_dir: bool | None = None) -> s
     if is_dir:
         if v.kind is VideoKind.FILE:
             return "a folder, but videos.kind is 'file'"
-        images = (q for q in path.glob(v.frames_glob or "*") if q.suffix.lower() in IMAGE_SUFFIXES)
+        images = (q for q in Path(path).glob(v.frames_glob or "*")
+                  if q.suffix.lower() in IMAGE_SUFFIXES)
         return (None if next(images, None)
                 else f"a folder without images matching videos.frames_glob {v.frames_glob!r}")
     if v.kind is VideoKind.FRAMES:
@@ -78,36 +85,17 @@ def _unreadable(path: Path | str) -> str | None:
     return None
 
 
-def _path_order(p: Path) -> list[str]:
-    """Path's own order (its parts compared in turn), cheaper than ``Path.__lt__``."""
-    return str(p).split("/")
-
-
-def _glob(root: Path, key: str, pattern: str, source: str) -> list[Path]:
-    try:
-        return sorted(root.glob(any_case_suffix(pattern)), key=_path_order)
-    except (ValueError, NotImplementedError) as exc:
-        raise ConfigError(
-            source,
-            [
-                f"videos.{key}: expected a glob relative to videos.root, got {pattern!r} "
-                f"({exc}) (fix: e.g. '**/*.mp4'; '**' must be a whole path part)"
-            ],
-        ) from exc
-
-
 def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str]]:
     """Paths matched by ``include`` and not by ``exclude`` (nor inside the output folder)."""
     v = m.videos
-    skip = {str(p) for g in v.exclude for p in _glob(root, "exclude", g, m.source)}
+    skip = {p for g in v.exclude for p, _ in glob_matches(root, "exclude", g, m.source)}
     skip.add(str(m.output_dir()))
     seen: set[str] = set()
     found, unmatched = [], []
     root_s = str(root)
     cut = len(root_s) + (not root_s.endswith("/"))  # a glob's paths are root's string + "/" + ...
     for g in v.include or []:
-        for p in _glob(root, "include", g, m.source):
-            ps = str(p)
+        for ps, is_dir in glob_matches(root, "include", g, m.source):
             if ps in seen or _skipped(ps, skip):
                 continue  # seen, excluded on purpose, or our own output
             seen.add(ps)
@@ -115,16 +103,16 @@ def _glob_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[st
             if any(s.startswith(".") for s in rel.split("/")):
                 unmatched.append(f"{rel}: hidden (a name starts with '.')")
                 continue
-            try:  # one stat per path: readable, and folder or file
-                is_dir = stat.S_ISDIR(os.stat(ps).st_mode)
+            try:  # one stat per path not known yet (a link): readable, and folder or file
+                is_dir = stat.S_ISDIR(os.stat(ps).st_mode) if is_dir is None else is_dir
             except OSError:
-                unmatched.append(f"{rel}: {_unreadable(p) or 'cannot be read'}")
+                unmatched.append(f"{rel}: {_unreadable(ps) or 'cannot be read'}")
                 continue
-            why = _kind_problem(v, p, is_dir)
+            why = _kind_problem(v, ps, is_dir)
             if why:
                 unmatched.append(f"{rel}: {why}")
             else:
-                found.append(_Candidate(rel, p, is_dir))
+                found.append(_Candidate(rel, ps, is_dir))
     return found, unmatched
 
 
@@ -178,7 +166,7 @@ def _csv_candidates(m: Manifest, root: Path) -> tuple[list[_Candidate], list[str
                                 "(fix: correct the path)")
                 continue
             rel = p.relative_to(root).as_posix() if p.is_relative_to(root) else row["path"]
-            found.append(_Candidate(rel, p, p.is_dir(), row))
+            found.append(_Candidate(rel, str(p), p.is_dir(), row))
     return found, problems
 
 
@@ -288,12 +276,13 @@ def _entry(m: Manifest, c: _Candidate, got: Named) -> VideoEntry:
     whose ``path`` is the image) or a video file."""
     v = m.videos
     if c.is_dir:
-        return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FRAMES,
+        return VideoEntry(got.video_id, c.full, got.subject, got.labels, SourceKind.FRAMES,
                           v.fps, v.frames_glob or "*.png")
-    if is_image(c.path):
-        return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FRAMES,
-                          v.fps or SINGLE_IMAGE_FPS, glob.escape(c.path.name))
-    return VideoEntry(got.video_id, str(c.path), got.subject, got.labels, SourceKind.FILE, v.fps,
+    name = os.path.basename(c.full)
+    if is_image(name):
+        return VideoEntry(got.video_id, c.full, got.subject, got.labels, SourceKind.FRAMES,
+                          v.fps or SINGLE_IMAGE_FPS, glob.escape(name))
+    return VideoEntry(got.video_id, c.full, got.subject, got.labels, SourceKind.FILE, v.fps,
                       v.frames_glob or "*.png")
 
 
@@ -356,8 +345,10 @@ def _sequences(m: Manifest, found: list[tuple[_Candidate, Named]]
 
 def _fps_problem(m: Manifest, named: list[tuple[VideoEntry, str]]) -> str | None:
     """Frame folders and image sequences need ``videos.fps`` (single images do not)."""
-    folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES and Path(e.path).is_dir()]
-    if not folders or m.videos.fps is not None:
+    if m.videos.fps is not None:
+        return None  # below: a single image has SINGLE_IMAGE_FPS, a folder or sequence none
+    folders = [rel for e, rel in named if e.kind is SourceKind.FRAMES and e.fps is None]
+    if not folders:
         return None
     hint = PRESETS[m.labels.preset].fps_hint or "e.g. videos.fps: 30"
     what = "sequences" if m.videos.kind is VideoKind.IMAGES else "folders"
