@@ -30,7 +30,7 @@ class FrameStatus(IntEnum):
         """Boolean mask (T,) of frames that carry a face box."""
         s = np.asarray(status)
         if s.ndim == 0:  # one frame's status (the frame driver asks per frame): no np.isin
-            return np.bool_(int(s) in _FACE_SET)
+            return np.asarray(int(s) in _FACE_SET)
         if s.dtype == np.uint8:  # the stored dtype: one table lookup (~1 us)
             return _FACE_TABLE[s]
         return np.isin(s, _FACE_CODES)  # an int array: no Enum -> array conversion per call

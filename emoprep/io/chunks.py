@@ -20,10 +20,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-try:
-    import deflate as _libdeflate
-except ImportError:  # pragma: no cover - the package is a dependency; h5py's zlib then
-    _libdeflate = None
+
+def _load_libdeflate() -> Any:
+    try:
+        import deflate
+    except ImportError:  # pragma: no cover - the package is a dependency; h5py's zlib then
+        return None
+    return deflate
+
+
+_libdeflate: Any = _load_libdeflate()
 
 #: the lowest libdeflate level used (see the module's text)
 MIN_LEVEL = 5

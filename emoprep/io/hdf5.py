@@ -81,6 +81,7 @@ class _SpaceCheckedDataset:
         if rows is None:
             self._ds[key] = value
         else:
+            assert self._level is not None  # rows only where this class compresses
             write_rows(self._ds, rows, arr.reshape(-1, *self._ds.shape[1:]), self._level)
 
     def _rows(self, key: Any, arr: np.ndarray) -> int | None:
