@@ -55,26 +55,39 @@ class RunOptions:
         return RetryPolicy.NONE if self.skip_failed else RetryPolicy.ENVIRONMENT
 
 
+@dataclass
+class _Shared:
+    """What the tasks of one run carry alike, made once instead of once per unit: each stage's
+    config view, and the output and videos folders."""
+
+    views: dict[str, Any] = field(default_factory=dict)
+    folders: tuple[str, str] | None = None
+
+    def view(self, d: Any, session: Session) -> Any:
+        if d.name not in self.views:
+            self.views[d.name] = d.config_view(session.manifest.stages)
+        return self.views[d.name]
+
+    def dirs(self, session: Session) -> tuple[str, str]:
+        if self.folders is None:
+            self.folders = (str(session.layout.root), str(session.manifest.root_dir()))
+        return self.folders
+
+
 def _task(unit: Unit, video_fps: dict[str, str], made_from: set[str], session: Session,
-          progress: Any = None, shared: dict[str, Any] | None = None) -> UnitTask:
+          progress: Any = None, shared: _Shared | None = None) -> UnitTask:
     """The picklable task of a unit; ``video_fps``: fingerprint of every stage of its video, of
     which the task carries those of the unit and of the stages it is ``made_from`` (its
-    provenance: a key none of them reads must not change its output). ``shared``: a run's cache
-    of what every task of a stage carries alike (its config view, the folders), made once per
-    stage instead of once per unit."""
+    provenance: a key none of them reads must not change its output)."""
     vid = unit.video.video_id
     ups = {s: fp for s, fp in video_fps.items() if s in made_from or s == unit.stage}
     if "content" in unit.components["inputs"]:  # a stage that reads the video's content hash
         ups["content"] = session.ctx.content[vid]
-    d = unit.decl
-    shared = {} if shared is None else shared
-    if d.name not in shared:
-        shared[d.name] = d.config_view(session.manifest.stages)
-    if "" not in shared:
-        shared[""] = (str(session.layout.root), str(session.manifest.root_dir()))
-    out, root = shared[""]
-    return UnitTask(d.name, d.run, unit.video, shared[d.name], out, root, unit.fingerprint, ups,
-                    session.ctx.overrides.get(vid), progress, d.embedder, d.augmentation)
+    d, shared = unit.decl, shared or _Shared()
+    out, root = shared.dirs(session)
+    return UnitTask(d.name, d.run, unit.video, shared.view(d, session), out, root,
+                    unit.fingerprint, ups, session.ctx.overrides.get(vid), progress, d.embedder,
+                    d.augmentation)
 
 
 @contextmanager
@@ -130,7 +143,7 @@ class _Scheduler:
 
     def __init__(self, plan: Plan, skip_failed: bool, c: StagesConfig) -> None:
         self.plan, self.config = plan, c
-        self.shared: dict[str, Any] = {}  #: per stage: what all its tasks carry (see _task)
+        self.shared = _Shared()  #: what all its tasks carry alike (see _task)
         self.todo = runnable(plan, skip_failed)
         todo_videos = {vid for _, vid in self.todo}  # a no-op run: none, nothing to build
         self.video_fps: dict[str, dict[str, str]] = defaultdict(dict)
